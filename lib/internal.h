@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal structs shared by the port core, the thread pool and the backends. */
+#ifndef CPORT_INTERNAL_H
+#define CPORT_INTERNAL_H
+
+#include "cport.h"
+
+#include <assert.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Every op type; the backends switch on it. */
+enum cport__type {
+	CPORT__NOP = 1,
+	CPORT__TIMER,
+	CPORT__POST,
+	CPORT__READ,
+	CPORT__WRITE,
+	CPORT__READV,
+	CPORT__WRITEV,
+	CPORT__FSYNC,
+	CPORT__OPEN,
+	CPORT__CLOSE,
+	CPORT__STAT,
+	CPORT__FSTAT,
+	CPORT__FALLOCATE,
+	CPORT__FTRUNCATE,
+	CPORT__RENAME,
+	CPORT__UNLINK,
+	CPORT__MKDIR,
+	CPORT__TYPE_MAX
+};
+
+/* opx.state: a value unlikely in stale memory marks "in flight" (see cport.h). */
+#define CPORT__INFLIGHT 0x43504f52u /* "CPOR" */
+#define CPORT__IDLE 0u
+
+/* opx.xflags: bookkeeping bits */
+enum {
+	CPORT__X_CANCELLED = 1u << 0, /* the caller asked to cancel */
+	CPORT__X_TIMEDOUT = 1u << 1,  /* the op's timeout fired */
+	CPORT__X_POOL = 1u << 2,      /* the op runs on the thread pool */
+};
+
+/*
+ * The private view of cport_op.internal. Common fields first; `be` is the backend's
+ * own scratch space (io_uring: a timespec; IOCP: the OVERLAPPED).
+ */
+struct cport__op {
+	uint32_t state;       /* CPORT__INFLIGHT from accepted submit to reap */
+	uint8_t type;         /* enum cport__type */
+	uint8_t xflags;       /* CPORT__X_* */
+	uint16_t pending;     /* backend: completions still expected from the kernel */
+	struct cport *port;   /* the port it was submitted to */
+	cport_op *next;       /* ready list, remote stack, pool queue, retry list */
+	cport_op *prev;       /* pool queue (cancel unlinks from the middle) */
+	cport_fd fd;
+	uint32_t aux;         /* open/unlink/fsync/fallocate/timer flags, iovcnt */
+	uint32_t mode;        /* open/mkdir mode */
+	void *buf;            /* buffer, iovec array, path, statbuf (fstat) */
+	void *buf2;           /* second path (rename), statbuf (stat) */
+	uint64_t len;         /* bytes, timer ns, fallocate/ftruncate length */
+	int64_t offset;       /* file offset, or -1 */
+	uint64_t done;        /* bytes moved so far (short-transfer retry) */
+	union {
+		uint64_t words[9];
+		struct {
+			int64_t tv_sec, tv_nsec;
+		} ts;
+	} be;
+};
+
+_Static_assert(sizeof(struct cport__op) <= sizeof(((cport_op *)0)->internal),
+	       "cport__op must fit cport_op.internal");
+_Static_assert(sizeof(cport_op) == 224, "cport_op ABI size");
+_Static_assert(sizeof(cport_statbuf) == 256, "cport_statbuf ABI size");
+
+static inline struct cport__op *cport__x(cport_op *op)
+{
+	return (struct cport__op *)(void *)op->internal;
+}
+
+/* A FIFO of ops linked through opx.next; used by one thread. */
+struct cport__queue {
+	cport_op *head, *tail;
+};
+
+static inline void cport__queue_push(struct cport__queue *q, cport_op *op)
+{
+	cport__x(op)->next = NULL;
+	if (q->tail)
+		cport__x(q->tail)->next = op;
+	else
+		q->head = op;
+	q->tail = op;
+}
+
+static inline cport_op *cport__queue_pop(struct cport__queue *q)
+{
+	cport_op *op = q->head;
+	if (op) {
+		q->head = cport__x(op)->next;
+		if (!q->head)
+			q->tail = NULL;
+	}
+	return op;
+}
+
+/*
+ * The backend interface: one table per backend, chosen at cport_create and never
+ * switched on a live port. Every slot is called on the port's submitting thread except
+ * `wake`, which any thread may call.
+ */
+struct cport_backend {
+	const char *name;
+	/* Set up port->impl. Return 0, or an error and write why to `why` (its size `n`). */
+	int (*init)(struct cport *port, const cport_options *opts, char *why, size_t n);
+	/* Stop every op in flight, drop their completions, wait until nothing touches any
+	 * op or buffer, then free port->impl. */
+	void (*fini)(struct cport *port);
+	/* Start an op whose common fields are filled in (switch on opx.type). Return 0,
+	 * or an error and leave nothing behind. */
+	int (*start)(struct cport *port, cport_op *op);
+	/* Ask an in-flight op to stop. The op then completes exactly once. */
+	void (*cancel)(struct cport *port, cport_op *op);
+	/* Hand queued work to the kernel. */
+	int (*flush)(struct cport *port);
+	/* Flush, then wait up to timeout_ns (< 0 forever, 0 not at all) until something
+	 * completed or was posted. Completed ops go to out[0..max) (the return value
+	 * counts them); once `max` is reached, further completions may stay in the
+	 * kernel or go to port->ready. Return the count, or an error. */
+	int (*reap)(struct cport *port, cport_op **out, unsigned max, int64_t timeout_ns);
+	/* Wake a thread blocked in reap; any thread, async-signal-unsafe is fine. */
+	void (*wake)(struct cport *port);
+};
+
+struct cport__pool;
+
+struct cport {
+	const struct cport_backend *be;
+	void *impl;                 /* the backend's state */
+	struct cport__queue ready;  /* completed ops waiting to be reaped */
+	uint64_t inflight;          /* accepted and not yet reaped (port thread only) */
+	_Atomic(cport_op *) remote; /* LIFO of ops completed by other threads */
+	atomic_bool sleeping;       /* the port thread is (about to be) blocked in reap */
+	atomic_bool notified;       /* a wake is on its way; cleared by the backend */
+	struct cport__pool *pool;   /* created on first use */
+	uint32_t pool_threads;
+	char reason[256];           /* why preferred backends were refused */
+};
+
+/* port.c: completion paths */
+void cport__complete(struct cport *port, cport_op *op, int64_t result); /* port thread */
+void cport__complete_remote(struct cport *port, cport_op *op);          /* any thread */
+bool cport__remote_pending(struct cport *port);
+bool cport__sleep_begin(struct cport *port); /* false: don't sleep, work is waiting */
+void cport__sleep_end(struct cport *port);
+void cport__drain_remote(struct cport *port);
+
+/* threadpool.c: blocking work for ops a backend cannot do without blocking */
+int cport__pool_start(struct cport *port, cport_op *op);
+bool cport__pool_cancel(struct cport *port, cport_op *op);
+void cport__pool_destroy(struct cport *port);
+int64_t cport__blocking_run(cport_op *op);
+
+/* error.c */
+void cport__why(char *why, size_t n, const char *backend, const char *what, int err);
+
+/* backends */
+extern const struct cport_backend cport__uring_backend;
+
+#endif /* CPORT_INTERNAL_H */

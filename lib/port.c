@@ -1,0 +1,571 @@
+/* SPDX-License-Identifier: MIT */
+/* Public entry points: argument checks, op state, backend choice, completion delivery. */
+
+/*
+ * Map
+ *   1. Backend candidates and cport_create / cport_destroy
+ *   2. Op state: begin (checks), start (hand to backend)
+ *   3. The submit calls, one per op
+ *   4. Completions: the ready list, the remote stack (other threads), cport_wait
+ */
+
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- 1. Backends and the port ----------------------------------------------------- */
+
+/* Candidates in order of preference for this OS. */
+static const struct cport_backend *const port_candidates[] = {
+#ifdef CPORT_HAVE_IO_URING
+	&cport__uring_backend,
+#endif
+	NULL,
+};
+
+/* Names of every backend cport knows, built here or not, to tell EINVAL from ENOSYS. */
+static const char *const port_known_names[] = {"io_uring", "epoll", "poll", "kqueue", "iocp"};
+
+void cport_options_init(cport_options *opts)
+{
+	if (!opts)
+		return;
+	memset(opts, 0, sizeof *opts);
+	opts->size = sizeof *opts;
+}
+
+static int port_lookup(const char *name, const struct cport_backend **be)
+{
+	for (size_t i = 0; port_candidates[i]; i++)
+		if (strcmp(port_candidates[i]->name, name) == 0) {
+			*be = port_candidates[i];
+			return 0;
+		}
+	for (size_t i = 0; i < sizeof port_known_names / sizeof *port_known_names; i++)
+		if (strcmp(port_known_names[i], name) == 0)
+			return CPORT_ENOSYS;
+	return CPORT_EINVAL;
+}
+
+static void port_note(cport *port, const char *why)
+{
+	size_t used = strlen(port->reason);
+	snprintf(port->reason + used, sizeof port->reason - used, "%s%s", used ? "; " : "", why);
+}
+
+/* Try one backend; on failure record why in port->reason. */
+static int port_try(cport *port, const struct cport_backend *be, const cport_options *o)
+{
+	char why[160] = "";
+	port->be = be;
+	int r = be->init(port, o, why, sizeof why);
+	if (r < 0) {
+		if (!why[0])
+			cport__why(why, sizeof why, be->name, "setup failed", r);
+		port_note(port, why);
+		port->be = NULL;
+	}
+	return r;
+}
+
+static int port_choose(cport *port, const cport_options *o)
+{
+	const char *name = o->backend;
+	if (!name || !name[0])
+		name = getenv("CPORT_BACKEND");
+	if (name && name[0]) {
+		const struct cport_backend *be = NULL;
+		int r = port_lookup(name, &be);
+		if (r < 0) {
+			port_note(port, r == CPORT_ENOSYS ? "backend not built into this library"
+							  : "unknown backend name");
+			return r;
+		}
+		return port_try(port, be, o);
+	}
+	int r = CPORT_ENOSYS;
+	for (size_t i = 0; port_candidates[i]; i++) {
+		r = port_try(port, port_candidates[i], o);
+		if (r == 0 || (o->flags & CPORT_OPT_STRICT))
+			return r;
+	}
+	return r;
+}
+
+static int port_check_options(const cport_options *o)
+{
+	if (o->size < offsetof(cport_options, reserved_))
+		return CPORT_EINVAL;
+	if (o->flags & ~(uint32_t)CPORT_OPT_STRICT)
+		return CPORT_EINVAL;
+	if (o->queue_depth > 32768 || o->pool_threads > 1024)
+		return CPORT_EINVAL;
+	if (o->reason_len && !o->reason)
+		return CPORT_EINVAL;
+	return 0;
+}
+
+int cport_create(cport **portp, const cport_options *opts)
+{
+	cport_options o;
+	cport_options_init(&o);
+	if (!portp)
+		return CPORT_EINVAL;
+	*portp = NULL;
+	if (opts) {
+		int r = port_check_options(opts);
+		if (r < 0)
+			return r;
+		memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);
+	}
+	cport *port = calloc(1, sizeof *port);
+	if (!port)
+		return CPORT_ENOMEM;
+	port->pool_threads = o.pool_threads ? o.pool_threads : 4;
+	int r = port_choose(port, &o);
+	if (o.reason && o.reason_len)
+		snprintf(o.reason, o.reason_len, "%s", port->reason);
+	if (r < 0) {
+		free(port);
+		return r;
+	}
+	*portp = port;
+	return 0;
+}
+
+void cport_destroy(cport *port)
+{
+	if (!port)
+		return;
+	/* The pool first: its workers post to the port and wake it through the backend. */
+	cport__pool_destroy(port);
+	port->be->fini(port);
+	free(port);
+}
+
+const char *cport_backend_name(const cport *port)
+{
+	return port ? port->be->name : "";
+}
+
+const char *cport_backend_reason(const cport *port)
+{
+	return port ? port->reason : "";
+}
+
+uint64_t cport_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- 2. Op state ------------------------------------------------------------------ */
+
+/* Check the op is free and prepare its common fields. Changes nothing on error. */
+static int op_begin(cport *port, cport_op *op, enum cport__type type)
+{
+	if (!port || !op)
+		return CPORT_EINVAL;
+	struct cport__op *x = cport__x(op);
+	if (x->state == CPORT__INFLIGHT)
+		return CPORT_EBUSY;
+	if (op->flags)
+		return CPORT_EINVAL;
+	x->type = (uint8_t)type;
+	x->xflags = 0;
+	x->pending = 0;
+	x->port = port;
+	x->next = x->prev = NULL;
+	x->done = 0;
+	op->cflags = 0;
+	op->result = 0;
+	return 0;
+}
+
+/* Hand a prepared op to the backend; it is in flight once this returns 0. */
+static int op_start(cport *port, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	x->state = CPORT__INFLIGHT;
+	int r = port->be->start(port, op);
+	if (r < 0) {
+		x->state = CPORT__IDLE;
+		return r;
+	}
+	port->inflight++;
+	return 0;
+}
+
+static int check_fd(cport_fd fd)
+{
+#ifdef _WIN32
+	return fd == (cport_fd)~(uintptr_t)0 || fd == 0 ? CPORT_EBADF : 0;
+#else
+	return fd < 0 ? CPORT_EBADF : 0;
+#endif
+}
+
+static int check_io(cport_fd fd, const void *buf, size_t len, int64_t offset)
+{
+	if ((!buf && len) || len > CPORT_MAX_IO || offset < -1)
+		return CPORT_EINVAL;
+	return check_fd(fd);
+}
+
+static int check_iov(cport_fd fd, const cport_iovec *iov, unsigned n, int64_t offset)
+{
+	if (!iov || n == 0 || n > 1024 || offset < -1)
+		return CPORT_EINVAL;
+	uint64_t total = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (!iov[i].base && iov[i].len)
+			return CPORT_EINVAL;
+		total += iov[i].len;
+		if (total > CPORT_MAX_IO)
+			return CPORT_EINVAL;
+	}
+	return check_fd(fd);
+}
+
+/* ---- 3. The submit calls ---------------------------------------------------------- */
+
+int cport_nop(cport *port, cport_op *op)
+{
+	int r = op_begin(port, op, CPORT__NOP);
+	return r < 0 ? r : op_start(port, op);
+}
+
+int cport_timer(cport *port, cport_op *op, uint64_t ns, uint32_t flags)
+{
+	if (flags & ~(uint32_t)CPORT_TIMER_ABS)
+		return CPORT_EINVAL;
+	int r = op_begin(port, op, CPORT__TIMER);
+	if (r < 0)
+		return r;
+	cport__x(op)->len = ns;
+	cport__x(op)->aux = flags;
+	return op_start(port, op);
+}
+
+static int op_rw(cport *port, cport_op *op, enum cport__type type, cport_fd fd, void *buf,
+		 size_t len, int64_t offset)
+{
+	int r = op_begin(port, op, type);
+	if (r < 0)
+		return r;
+	if ((r = check_io(fd, buf, len, offset)) < 0)
+		return r;
+	struct cport__op *x = cport__x(op);
+	x->fd = fd;
+	x->buf = buf;
+	x->len = len;
+	x->offset = offset;
+	return op_start(port, op);
+}
+
+int cport_read(cport *port, cport_op *op, cport_fd fd, void *buf, size_t len, int64_t offset)
+{
+	return op_rw(port, op, CPORT__READ, fd, buf, len, offset);
+}
+
+int cport_write(cport *port, cport_op *op, cport_fd fd, const void *buf, size_t len,
+		int64_t offset)
+{
+	return op_rw(port, op, CPORT__WRITE, fd, (void *)buf, len, offset);
+}
+
+static int op_rwv(cport *port, cport_op *op, enum cport__type type, cport_fd fd,
+		  const cport_iovec *iov, unsigned n, int64_t offset)
+{
+	int r = op_begin(port, op, type);
+	if (r < 0)
+		return r;
+	if ((r = check_iov(fd, iov, n, offset)) < 0)
+		return r;
+	struct cport__op *x = cport__x(op);
+	x->fd = fd;
+	x->buf = (void *)iov;
+	x->aux = n;
+	x->offset = offset;
+	return op_start(port, op);
+}
+
+int cport_readv(cport *port, cport_op *op, cport_fd fd, const cport_iovec *iov, unsigned n,
+		int64_t offset)
+{
+	return op_rwv(port, op, CPORT__READV, fd, iov, n, offset);
+}
+
+int cport_writev(cport *port, cport_op *op, cport_fd fd, const cport_iovec *iov, unsigned n,
+		 int64_t offset)
+{
+	return op_rwv(port, op, CPORT__WRITEV, fd, iov, n, offset);
+}
+
+/* An op on a descriptor with flags and two 64-bit arguments (fsync, fallocate, ...). */
+static int op_fd(cport *port, cport_op *op, enum cport__type type, cport_fd fd, uint32_t flags,
+		 int64_t offset, uint64_t len)
+{
+	int r = op_begin(port, op, type);
+	if (r < 0)
+		return r;
+	if ((r = check_fd(fd)) < 0)
+		return r;
+	struct cport__op *x = cport__x(op);
+	x->fd = fd;
+	x->aux = flags;
+	x->offset = offset;
+	x->len = len;
+	return op_start(port, op);
+}
+
+int cport_fsync(cport *port, cport_op *op, cport_fd fd, uint32_t flags)
+{
+	if (flags & ~(uint32_t)CPORT_FSYNC_DATA)
+		return CPORT_EINVAL;
+	return op_fd(port, op, CPORT__FSYNC, fd, flags, 0, 0);
+}
+
+int cport_close(cport *port, cport_op *op, cport_fd fd)
+{
+	return op_fd(port, op, CPORT__CLOSE, fd, 0, 0, 0);
+}
+
+int cport_fallocate(cport *port, cport_op *op, cport_fd fd, uint32_t flags, int64_t offset,
+		    int64_t len)
+{
+	if ((flags & ~(uint32_t)CPORT_FALLOC_KEEP_SIZE) || offset < 0 || len <= 0 ||
+	    len > INT64_MAX - offset)
+		return CPORT_EINVAL;
+	return op_fd(port, op, CPORT__FALLOCATE, fd, flags, offset, (uint64_t)len);
+}
+
+int cport_ftruncate(cport *port, cport_op *op, cport_fd fd, int64_t len)
+{
+	if (len < 0)
+		return CPORT_EINVAL;
+	return op_fd(port, op, CPORT__FTRUNCATE, fd, 0, 0, (uint64_t)len);
+}
+
+int cport_fstat(cport *port, cport_op *op, cport_fd fd, cport_statbuf *st)
+{
+	if (!st)
+		return CPORT_EINVAL;
+	int r = op_begin(port, op, CPORT__FSTAT);
+	if (r < 0)
+		return r;
+	if ((r = check_fd(fd)) < 0)
+		return r;
+	cport__x(op)->fd = fd;
+	cport__x(op)->buf = st;
+	return op_start(port, op);
+}
+
+/* An op on one or two paths. */
+static int op_path(cport *port, cport_op *op, enum cport__type type, const char *path,
+		   void *buf2, uint32_t flags, uint32_t mode)
+{
+	if (!path || (type == CPORT__RENAME && !buf2) || (type == CPORT__STAT && !buf2))
+		return CPORT_EINVAL;
+	int r = op_begin(port, op, type);
+	if (r < 0)
+		return r;
+	struct cport__op *x = cport__x(op);
+	x->buf = (void *)path;
+	x->buf2 = buf2;
+	x->aux = flags;
+	x->mode = mode;
+	return op_start(port, op);
+}
+
+#define CPORT__O_ALL ((1u << 10) - 1)
+
+int cport_open(cport *port, cport_op *op, const char *path, uint32_t flags, uint32_t mode)
+{
+	if ((flags & ~CPORT__O_ALL) || (flags & CPORT_O_WRONLY && flags & CPORT_O_RDWR) ||
+	    mode > 07777)
+		return CPORT_EINVAL;
+	return op_path(port, op, CPORT__OPEN, path, NULL, flags, mode);
+}
+
+int cport_stat(cport *port, cport_op *op, const char *path, cport_statbuf *st)
+{
+	return op_path(port, op, CPORT__STAT, path, st, 0, 0);
+}
+
+int cport_rename(cport *port, cport_op *op, const char *from, const char *to)
+{
+	return op_path(port, op, CPORT__RENAME, from, (void *)to, 0, 0);
+}
+
+int cport_unlink(cport *port, cport_op *op, const char *path, uint32_t flags)
+{
+	if (flags & ~(uint32_t)CPORT_UNLINK_DIR)
+		return CPORT_EINVAL;
+	return op_path(port, op, CPORT__UNLINK, path, NULL, flags, 0);
+}
+
+int cport_mkdir(cport *port, cport_op *op, const char *path, uint32_t mode)
+{
+	if (mode > 07777)
+		return CPORT_EINVAL;
+	return op_path(port, op, CPORT__MKDIR, path, NULL, 0, mode);
+}
+
+int cport_cancel(cport *port, cport_op *target)
+{
+	if (!port || !target)
+		return CPORT_EINVAL;
+	struct cport__op *x = cport__x(target);
+	if (x->state != CPORT__INFLIGHT || x->port != port)
+		return CPORT_ENOENT;
+	/* A post cannot be stopped, a completed op waits to be reaped, a second cancel
+	 * has nothing more to ask: all still count as a request made. */
+	if (x->type == CPORT__POST || x->xflags & CPORT__X_CANCELLED)
+		return 0;
+	x->xflags |= CPORT__X_CANCELLED;
+	port->be->cancel(port, target);
+	return 0;
+}
+
+/* ---- 4. Completions --------------------------------------------------------------- */
+
+/* Complete an op on the port thread: it waits on the ready list for cport_wait. */
+void cport__complete(cport *port, cport_op *op, int64_t result)
+{
+	op->result = result;
+	cport__queue_push(&port->ready, op);
+}
+
+/* Complete an op from any thread: push it on the remote stack (op->result is set),
+ * and wake the port thread if it sleeps and nobody woke it yet. */
+void cport__complete_remote(cport *port, cport_op *op)
+{
+	cport_op *head = atomic_load_explicit(&port->remote, memory_order_relaxed);
+	do
+		cport__x(op)->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&port->remote, &head, op,
+						      memory_order_seq_cst, memory_order_relaxed));
+	/* seq_cst pairs with cport__sleep_begin: either we see `sleeping`, or the
+	 * sleeper sees our push and does not sleep. */
+	if (atomic_load(&port->sleeping) && !atomic_exchange(&port->notified, true))
+		port->be->wake(port);
+}
+
+bool cport__remote_pending(cport *port)
+{
+	return atomic_load_explicit(&port->remote, memory_order_acquire) != NULL;
+}
+
+bool cport__sleep_begin(cport *port)
+{
+	atomic_store(&port->sleeping, true);
+	if (atomic_load(&port->remote) != NULL) {
+		atomic_store(&port->sleeping, false);
+		return false;
+	}
+	return true;
+}
+
+void cport__sleep_end(cport *port)
+{
+	atomic_store_explicit(&port->sleeping, false, memory_order_relaxed);
+}
+
+/* Move remote completions to the ready list, oldest first. */
+void cport__drain_remote(cport *port)
+{
+	if (!cport__remote_pending(port))
+		return;
+	cport_op *op = atomic_exchange_explicit(&port->remote, NULL, memory_order_acquire);
+	cport_op *rev = NULL;
+	while (op) {
+		cport_op *next = cport__x(op)->next;
+		cport__x(op)->next = rev;
+		rev = op;
+		op = next;
+	}
+	for (op = rev; op;) {
+		cport_op *next = cport__x(op)->next;
+		cport__queue_push(&port->ready, op);
+		op = next;
+	}
+}
+
+int cport_post(cport *port, cport_op *op, int64_t result)
+{
+	if (!port || !op)
+		return CPORT_EINVAL;
+	struct cport__op *x = cport__x(op);
+	if (x->state == CPORT__INFLIGHT)
+		return CPORT_EBUSY;
+	/* Another thread may post: the op is not counted in port->inflight (owned by the
+	 * port thread); cport_wait does not count posts down either. */
+	x->type = CPORT__POST;
+	x->xflags = 0;
+	x->port = port;
+	op->cflags = 0;
+	op->result = result;
+	x->state = CPORT__INFLIGHT;
+	cport__complete_remote(port, op);
+	return 0;
+}
+
+int cport_submit(cport *port)
+{
+	if (!port)
+		return CPORT_EINVAL;
+	return port->be->flush(port);
+}
+
+static unsigned take_ready(cport *port, cport_op **out, unsigned max)
+{
+	cport__drain_remote(port);
+	unsigned n = 0;
+	while (n < max && port->ready.head)
+		out[n++] = cport__queue_pop(&port->ready);
+	return n;
+}
+
+/* The ops in out[0..n) are reaped: free for reuse. */
+static void mark_reaped(cport *port, cport_op **out, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct cport__op *x = cport__x(out[i]);
+		if (x->type != CPORT__POST)
+			port->inflight--;
+		x->state = CPORT__IDLE;
+	}
+}
+
+int cport_wait(cport *port, cport_op **out, unsigned max, int64_t timeout_ns)
+{
+	if (!port || !out || max == 0)
+		return CPORT_EINVAL;
+	uint64_t deadline = timeout_ns > 0 ? cport_now_ns() + (uint64_t)timeout_ns : 0;
+	int64_t left = timeout_ns;
+	for (;;) {
+		unsigned n = take_ready(port, out, max);
+		int r = port->be->reap(port, out + n, max - n, n ? 0 : left);
+		if (r < 0 && n == 0)
+			return r;
+		if (r > 0)
+			n += (unsigned)r;
+		if (n < max)
+			n += take_ready(port, out + n, max - n);
+		if (n || timeout_ns == 0) {
+			mark_reaped(port, out, n);
+			return (int)n;
+		}
+		if (timeout_ns > 0) {
+			uint64_t now = cport_now_ns();
+			if (now >= deadline)
+				return 0;
+			left = (int64_t)(deadline - now);
+		}
+	}
+}

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/* The thread pool: runs blocking ops on worker threads and hands completions back. */
+
+/*
+ * One pool per port, started on first use, so a port that never blocks has no threads.
+ * Queued ops wait on a doubly linked FIFO (opx.next/prev) so that a cancel can take one
+ * out of the middle. opx.pending is 1 while an op is queued, 0 once a worker took it.
+ * Completions go back through cport__complete_remote, which wakes the port thread only
+ * for the first completion since it last looked: one wakeup for a batch, not one per op.
+ */
+
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+struct cport__pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	cport_op *head, *tail;
+	bool stop;
+	unsigned nthreads;
+	pthread_t threads[];
+};
+
+static void pool_unlink(struct cport__pool *p, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	if (x->prev)
+		cport__x(x->prev)->next = x->next;
+	else
+		p->head = x->next;
+	if (x->next)
+		cport__x(x->next)->prev = x->prev;
+	else
+		p->tail = x->prev;
+	x->next = x->prev = NULL;
+	x->pending = 0;
+}
+
+static void *pool_worker(void *arg)
+{
+	struct cport__pool *p = arg;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (!p->stop && !p->head)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->stop)
+			break;
+		cport_op *op = p->head;
+		pool_unlink(p, op);
+		pthread_mutex_unlock(&p->mu);
+		op->result = cport__blocking_run(op);
+		cport__complete_remote(cport__x(op)->port, op);
+		pthread_mutex_lock(&p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static int pool_create(cport *port)
+{
+	unsigned n = port->pool_threads;
+	struct cport__pool *p = calloc(1, sizeof *p + n * sizeof(pthread_t));
+	if (!p)
+		return CPORT_ENOMEM;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	for (; p->nthreads < n; p->nthreads++)
+		if (pthread_create(&p->threads[p->nthreads], NULL, pool_worker, p) != 0)
+			break;
+	if (p->nthreads == 0) {
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+		return CPORT_EAGAIN;
+	}
+	port->pool = p;
+	return 0;
+}
+
+/* Queue an op for a worker. It completes through the port's remote stack. */
+int cport__pool_start(cport *port, cport_op *op)
+{
+	if (!port->pool) {
+		int r = pool_create(port);
+		if (r < 0)
+			return r;
+	}
+	struct cport__pool *p = port->pool;
+	struct cport__op *x = cport__x(op);
+	x->xflags |= CPORT__X_POOL;
+	pthread_mutex_lock(&p->mu);
+	x->next = NULL;
+	x->prev = p->tail;
+	x->pending = 1;
+	if (p->tail)
+		cport__x(p->tail)->next = op;
+	else
+		p->head = op;
+	p->tail = op;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+/* Cancel an op that no worker has taken yet: it completes now with CPORT_ECANCELED
+ * (or CPORT_ETIMEDOUT when its timeout fired). False if a worker already runs it. */
+bool cport__pool_cancel(cport *port, cport_op *op)
+{
+	struct cport__pool *p = port->pool;
+	struct cport__op *x = cport__x(op);
+	bool queued;
+	pthread_mutex_lock(&p->mu);
+	queued = x->pending != 0;
+	if (queued)
+		pool_unlink(p, op);
+	pthread_mutex_unlock(&p->mu);
+	if (queued)
+		cport__complete(port, op,
+				x->xflags & CPORT__X_CANCELLED ? CPORT_ECANCELED : CPORT_ETIMEDOUT);
+	return queued;
+}
+
+/* Drop queued ops (no completions) and wait for the running ones to finish. */
+void cport__pool_destroy(cport *port)
+{
+	struct cport__pool *p = port->pool;
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	while (p->head)
+		pool_unlink(p, p->head);
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (unsigned i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+	port->pool = NULL;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* Test helpers (t_ prefix): ports on the backend under test, waits, temp files, skips. */
+#ifndef CPORT_TEST_HELPERS_H
+#define CPORT_TEST_HELPERS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "cport.h"
+
+/* The backend under test: $CPORT_BACKEND, set by tests/meson.build per registration. */
+const char *t_backend(void);
+
+/* A port on the backend under test (strict: a test never runs on a fallback). */
+cport *t_port(void);
+cport *t_port_depth(uint32_t queue_depth);
+
+/* Wait for exactly one completion (fails the test after 10 s) and return it. */
+cport_op *t_wait1(cport *port);
+/* Wait for `op` itself and return its result; other completions fail the test. */
+int64_t t_run(cport *port, cport_op *op);
+/* Reap until `n` completions arrived or 30 s passed; returns how many arrived. */
+unsigned t_reap(cport *port, unsigned n, void (*each)(cport_op *op, void *ctx), void *ctx);
+
+/* A fresh temporary directory for this test process, and a path in it. */
+const char *t_dir(void);
+void t_path(char *buf, size_t n, const char *name);
+/* A temporary file holding `len` bytes of a known pattern (t_pattern); returns fd. */
+int t_file(size_t len);
+uint8_t t_pattern(uint64_t offset);
+
+/* Record that the current test cannot run here (printed with the reason) and skip it;
+ * the program then exits 77 (skipped) unless a test failed. */
+#define t_skip(...)                                                                      \
+	do {                                                                             \
+		t_note_skip(__VA_ARGS__);                                                \
+		skip();                                                                  \
+	} while (0)
+void t_note_skip(const char *fmt, ...);
+
+/* Run a cmocka group and turn the result into the exit code Meson reads. */
+int t_main(const char *name, const struct CMUnitTest *tests, size_t n);
+#define T_MAIN(name, tests) t_main(name, tests, sizeof(tests) / sizeof((tests)[0]))
+
+uint64_t t_now_ms(void);
+
+#endif
