@@ -64,8 +64,11 @@ struct cport__op {
 	uint64_t len;         /* bytes, timer ns, fallocate/ftruncate length */
 	int64_t offset;       /* file offset, or -1 */
 	uint64_t done;        /* bytes moved so far (short-transfer retry) */
+	uint64_t deadline;    /* timer heap (lib/timer.c): when it fires, cport_now_ns() */
+	uint32_t heap_idx;    /* timer heap: index + 1 while in a heap, 0 when not */
+	uint32_t spare_;
 	union {
-		uint64_t words[9];
+		uint64_t words[7];
 		struct {
 			int64_t tv_sec, tv_nsec;
 		} ts;
@@ -164,6 +167,19 @@ int cport__pool_start(struct cport *port, cport_op *op);
 bool cport__pool_cancel(struct cport *port, cport_op *op);
 void cport__pool_destroy(struct cport *port);
 int64_t cport__blocking_run(cport_op *op);
+
+/* timer.c: a deadline heap of ops (timers and per-op timeouts where the kernel keeps
+ * none: the reactor and IOCP backends). O(log n) add/remove, no allocation per op (the
+ * array grows by doubling, and only when the heap is larger than ever before). */
+struct cport__timers {
+	cport_op **heap;
+	uint32_t len, cap;
+};
+int cport__timers_add(struct cport__timers *t, cport_op *op, uint64_t deadline_ns);
+void cport__timers_remove(struct cport__timers *t, cport_op *op);
+cport_op *cport__timers_pop_expired(struct cport__timers *t, uint64_t now_ns);
+int64_t cport__timers_next_ns(const struct cport__timers *t, uint64_t now_ns); /* -1: none */
+void cport__timers_free(struct cport__timers *t);
 
 /* error.c */
 void cport__why(char *why, size_t n, const char *backend, const char *what, int err);

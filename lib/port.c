@@ -181,6 +181,8 @@ static int op_begin(cport *port, cport_op *op, enum cport__type type)
 	x->port = port;
 	x->next = x->prev = NULL;
 	x->done = 0;
+	x->deadline = 0;
+	x->heap_idx = 0;
 	op->cflags = 0;
 	op->result = 0;
 	return 0;

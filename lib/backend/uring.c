@@ -250,10 +250,10 @@ static void uring_prep(struct io_uring_sqe *sqe, cport_op *op)
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op | TAG_OP);
 }
 
-/* Time left before the op's deadline (be.words[2]); 0 if none, 1 ns if passed. */
+/* Time left before the op's deadline; 0 if none, 1 ns if passed. */
 static uint64_t uring_time_left(cport_op *op)
 {
-	uint64_t deadline = cport__x(op)->be.words[2];
+	uint64_t deadline = cport__x(op)->deadline;
 	if (!deadline)
 		return 0;
 	uint64_t now = cport_now_ns();
@@ -274,8 +274,8 @@ static int uring_queue(cport *port, cport_op *op)
 	x->pending = 1;
 	if (left) {
 		/* The timespec lives in the op: the kernel copies it when it reads the SQE.
-		 * A timer keeps its own in be.ts, so its link timeout uses words[3..4]. */
-		struct __kernel_timespec *ts = (void *)&x->be.words[3];
+		 * A timer keeps its own in be.ts, so its link timeout uses words[2..3]. */
+		struct __kernel_timespec *ts = (void *)&x->be.words[2];
 		ts->tv_sec = (int64_t)(left / 1000000000u);
 		ts->tv_nsec = (int64_t)(left % 1000000000u);
 		sqe->flags |= IOSQE_IO_LINK;
@@ -517,7 +517,7 @@ static int uring_start(cport *port, cport_op *op)
 			return CPORT_ENOTSUP;
 		return cport__pool_start(port, op);
 	}
-	x->be.words[2] = op->timeout_ns ? cport_now_ns() + op->timeout_ns : 0;
+	x->deadline = op->timeout_ns ? cport_now_ns() + op->timeout_ns : 0;
 	if (x->type == CPORT__READV || x->type == CPORT__WRITEV)
 		x->len = rw_total(x);
 	return uring_queue(port, op);
@@ -545,7 +545,7 @@ static int uring_flush(cport *port)
 	struct uring *u = uring_of(port);
 	cport_op *op;
 	while ((op = cport__queue_pop(&u->retry)) != NULL) {
-		uint64_t had_deadline = cport__x(op)->be.words[2];
+		uint64_t had_deadline = cport__x(op)->deadline;
 		if (cport__x(op)->xflags & CPORT__X_CANCELLED) {
 			cport__complete(port, op, CPORT_ECANCELED);
 		} else if (had_deadline && cport_now_ns() >= had_deadline) {
