@@ -467,7 +467,9 @@ static int uring_init(cport *port, const cport_options *o, char *why, size_t n)
 	struct uring *u = calloc(1, sizeof *u);
 	if (!u)
 		return CPORT_ENOMEM;
-	int r = uring_setup(u, o->queue_depth ? o->queue_depth : 256);
+	/* An op with a timeout takes two SQEs in one submission: never fewer than 2. */
+	unsigned depth = o->queue_depth ? o->queue_depth : 256;
+	int r = uring_setup(u, depth < 2 ? 2 : depth);
 	if (r < 0) {
 		cport__why(why, n, "io_uring", "setup failed", r);
 		free(u);
