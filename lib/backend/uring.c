@@ -541,16 +541,16 @@ static void uring_cancel(cport *port, cport_op *op)
 	io_uring_sqe_set_data64(sqe, TAG_IGNORE);
 }
 
-/* Prepare the retry list and the wake read, then submit. */
-static int uring_flush(cport *port)
+/* Queue SQEs for the ops on the retry list (short transfers going on). */
+static void uring_requeue(cport *port)
 {
 	struct uring *u = uring_of(port);
 	cport_op *op;
 	while ((op = cport__queue_pop(&u->retry)) != NULL) {
-		uint64_t had_deadline = cport__x(op)->deadline;
+		uint64_t deadline = cport__x(op)->deadline;
 		if (cport__x(op)->xflags & CPORT__X_CANCELLED) {
 			cport__complete(port, op, CPORT_ECANCELED);
-		} else if (had_deadline && cport_now_ns() >= had_deadline) {
+		} else if (deadline && cport_now_ns() >= deadline) {
 			cport__complete(port, op, CPORT_ETIMEDOUT);
 		} else {
 			int r = uring_queue(port, op);
@@ -558,7 +558,28 @@ static int uring_flush(cport *port)
 				cport__complete(port, op, r);
 		}
 	}
+}
+
+static int uring_flush(cport *port)
+{
+	uring_requeue(port);
 	return uring_submit_all(port);
+}
+
+/* Submit and sleep in one system call until a CQE arrives or the timeout passes. */
+static int uring_sleep(cport *port, int64_t timeout_ns)
+{
+	struct uring *u = uring_of(port);
+	struct __kernel_timespec ts = {.tv_sec = timeout_ns / 1000000000,
+				       .tv_nsec = timeout_ns % 1000000000};
+	struct io_uring_cqe *cqe;
+	int r = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, timeout_ns > 0 ? &ts : NULL,
+						 NULL);
+	if (r == -EBUSY || r == -EAGAIN)
+		return uring_submit_all(port); /* CQ overflow: reap first, sleep next round */
+	if (r < 0 && r != -ETIME && r != -EINTR)
+		return r;
+	return 0;
 }
 
 static int uring_reap(cport *port, cport_op **out, unsigned max, int64_t timeout_ns)
@@ -567,19 +588,17 @@ static int uring_reap(cport *port, cport_op **out, unsigned max, int64_t timeout
 	int r;
 	if (timeout_ns != 0 && max > 0 && !u->wake_armed && (r = uring_arm_wake(port)) < 0)
 		return r;
-	if ((r = uring_flush(port)) < 0)
-		return r;
+	uring_requeue(port);
 	bool block = timeout_ns != 0 && max > 0 && io_uring_cq_ready(&u->ring) == 0 &&
 		     port->ready.head == NULL;
 	if (block && cport__sleep_begin(port)) {
-		struct __kernel_timespec ts = {.tv_sec = timeout_ns / 1000000000,
-					       .tv_nsec = timeout_ns % 1000000000};
-		struct io_uring_cqe *cqe;
-		r = io_uring_wait_cqes(&u->ring, &cqe, 1, timeout_ns > 0 ? &ts : NULL, NULL);
+		r = uring_sleep(port, timeout_ns);
 		cport__sleep_end(port);
-		if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-			return r;
+	} else {
+		r = uring_submit_all(port);
 	}
+	if (r < 0)
+		return r;
 	return (int)uring_process(port, out, max);
 }
 
