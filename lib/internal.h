@@ -5,6 +5,11 @@
 
 #include "cport.h"
 
+#ifdef _WIN32
+#include <winsock2.h>
+#include <windows.h>
+#endif
+
 #include <assert.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -72,8 +77,18 @@ struct cport__op {
 		struct {
 			int64_t tv_sec, tv_nsec;
 		} ts;
+#ifdef _WIN32
+		/* IOCP: the kernel's view of the op; a completion's OVERLAPPED pointer
+		 * leads back to the op by address arithmetic (lib/backend/iocp.c). */
+		OVERLAPPED ov;
+#endif
 	} be;
 };
+
+#ifdef _WIN32
+_Static_assert(sizeof(OVERLAPPED) <= sizeof(((struct cport__op *)0)->be.words),
+	       "the OVERLAPPED must fit the op's backend area");
+#endif
 
 _Static_assert(sizeof(struct cport__op) <= sizeof(((cport_op *)0)->internal),
 	       "cport__op must fit cport_op.internal");
@@ -181,10 +196,16 @@ cport_op *cport__timers_pop_expired(struct cport__timers *t, uint64_t now_ns);
 int64_t cport__timers_next_ns(const struct cport__timers *t, uint64_t now_ns); /* -1: none */
 void cport__timers_free(struct cport__timers *t);
 
+#ifdef _WIN32
+/* win.c: Windows and WSA errors -> CPORT_E*, and UTF-8 paths -> UTF-16 */
+int cport__win_error(DWORD err);
+#endif
+
 /* error.c */
 void cport__why(char *why, size_t n, const char *backend, const char *what, int err);
 
 /* backends */
 extern const struct cport_backend cport__uring_backend;
+extern const struct cport_backend cport__iocp_backend;
 
 #endif /* CPORT_INTERNAL_H */

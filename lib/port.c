@@ -23,6 +23,9 @@ static const struct cport_backend *const port_candidates[] = {
 #ifdef CPORT_HAVE_IO_URING
 	&cport__uring_backend,
 #endif
+#ifdef CPORT_HAVE_IOCP
+	&cport__iocp_backend,
+#endif
 	NULL,
 };
 
@@ -156,12 +159,25 @@ const char *cport_backend_reason(const cport *port)
 	return port ? port->reason : "";
 }
 
+#ifdef _WIN32
+uint64_t cport_now_ns(void)
+{
+	/* QueryPerformanceCounter is monotonic; its frequency is fixed at boot and is
+	 * read from shared memory, so asking each time costs nothing. */
+	LARGE_INTEGER c, f;
+	QueryPerformanceFrequency(&f);
+	QueryPerformanceCounter(&c);
+	uint64_t t = (uint64_t)c.QuadPart, hz = (uint64_t)f.QuadPart;
+	return t / hz * 1000000000u + t % hz * 1000000000u / hz;
+}
+#else
 uint64_t cport_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+#endif
 
 /* ---- 2. Op state ------------------------------------------------------------------ */
 

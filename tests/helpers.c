@@ -4,12 +4,16 @@
 #include "helpers.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <fcntl.h>
+#include <ftw.h>
 #include <unistd.h>
+#endif
 
 static int t_skipped;
 static char t_tmpdir[256];
@@ -74,6 +78,105 @@ unsigned t_reap(cport *port, unsigned n, void (*each)(cport_op *, void *), void 
 	return got;
 }
 
+#ifdef _WIN32
+/* Remove a directory tree (the test's temporary directory). */
+static void rm_tree(const char *dir)
+{
+	char pat[MAX_PATH + 8], path[MAX_PATH + 8];
+	WIN32_FIND_DATAA fd;
+	snprintf(pat, sizeof pat, "%s\\*", dir);
+	HANDLE f = FindFirstFileA(pat, &fd);
+	if (f != INVALID_HANDLE_VALUE) {
+		do {
+			if (!strcmp(fd.cFileName, ".") || !strcmp(fd.cFileName, ".."))
+				continue;
+			snprintf(path, sizeof path, "%s\\%s", dir, fd.cFileName);
+			if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
+				rm_tree(path);
+			} else {
+				SetFileAttributesA(path, FILE_ATTRIBUTE_NORMAL);
+				DeleteFileA(path);
+			}
+		} while (FindNextFileA(f, &fd));
+		FindClose(f);
+	}
+	RemoveDirectoryA(dir);
+}
+
+static void t_cleanup(void)
+{
+	if (t_tmpdir[0])
+		rm_tree(t_tmpdir);
+}
+
+const char *t_dir(void)
+{
+	if (!t_tmpdir[0]) {
+		char base[MAX_PATH];
+		DWORD n = GetTempPathA(sizeof base, base);
+		if (n == 0 || n >= sizeof base)
+			fail_msg("GetTempPathA failed");
+		for (unsigned i = 0;; i++) {
+			snprintf(t_tmpdir, sizeof t_tmpdir, "%scport-test-%lu-%u", base,
+				 (unsigned long)GetCurrentProcessId(), i);
+			if (CreateDirectoryA(t_tmpdir, NULL))
+				break;
+			if (GetLastError() != ERROR_ALREADY_EXISTS || i > 1000)
+				fail_msg("CreateDirectoryA %s: %lu", t_tmpdir,
+					 (unsigned long)GetLastError());
+		}
+		atexit(t_cleanup);
+	}
+	return t_tmpdir;
+}
+
+/* Overlapped I/O waited for on an event whose low bit is set: Windows then posts no
+ * completion packet, even when the handle is associated with a port. */
+static int64_t t_rw(cport_fd fd, void *buf, size_t n, int64_t off, int wr)
+{
+	OVERLAPPED ov = {0};
+	DWORD got = 0;
+	HANDLE ev = CreateEventA(NULL, TRUE, FALSE, NULL);
+	assert_non_null(ev);
+	ov.Offset = (DWORD)(uint64_t)off;
+	ov.OffsetHigh = (DWORD)((uint64_t)off >> 32);
+	ov.hEvent = (HANDLE)((uintptr_t)ev | 1);
+	BOOL ok = wr ? WriteFile((HANDLE)fd, buf, (DWORD)n, NULL, &ov)
+		     : ReadFile((HANDLE)fd, buf, (DWORD)n, NULL, &ov);
+	if (!ok && GetLastError() == ERROR_IO_PENDING)
+		ok = TRUE;
+	if (ok)
+		ok = GetOverlappedResult((HANDLE)fd, &ov, &got, TRUE);
+	if (!ok && GetLastError() == ERROR_HANDLE_EOF)
+		ok = TRUE, got = 0;
+	CloseHandle(ev);
+	return ok ? (int64_t)got : -1;
+}
+
+int64_t t_pread(cport_fd fd, void *buf, size_t n, int64_t off)
+{
+	return t_rw(fd, buf, n, off, 0);
+}
+
+int64_t t_pwrite(cport_fd fd, const void *buf, size_t n, int64_t off)
+{
+	return t_rw(fd, (void *)buf, n, off, 1);
+}
+
+void t_close(cport_fd fd)
+{
+	CloseHandle((HANDLE)fd);
+}
+
+static cport_fd t_create(const char *path)
+{
+	HANDLE h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE,
+			       FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+			       CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OVERLAPPED, NULL);
+	assert_true(h != INVALID_HANDLE_VALUE);
+	return (cport_fd)h;
+}
+#else
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st, (void)flag, (void)ftw;
@@ -98,6 +201,29 @@ const char *t_dir(void)
 	return t_tmpdir;
 }
 
+int64_t t_pread(cport_fd fd, void *buf, size_t n, int64_t off)
+{
+	return pread(fd, buf, n, (off_t)off);
+}
+
+int64_t t_pwrite(cport_fd fd, const void *buf, size_t n, int64_t off)
+{
+	return pwrite(fd, buf, n, (off_t)off);
+}
+
+void t_close(cport_fd fd)
+{
+	close(fd);
+}
+
+static cport_fd t_create(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	return fd;
+}
+#endif
+
 void t_path(char *buf, size_t n, const char *name)
 {
 	snprintf(buf, n, "%s/%s", t_dir(), name);
@@ -108,19 +234,18 @@ uint8_t t_pattern(uint64_t off)
 	return (uint8_t)(off * 131 + (off >> 9) * 7 + 1);
 }
 
-int t_file(size_t len)
+cport_fd t_file(size_t len)
 {
 	char path[300];
 	static unsigned seq;
 	snprintf(path, sizeof path, "%s/file-%u", t_dir(), seq++);
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
+	cport_fd fd = t_create(path);
 	uint8_t buf[4096];
 	for (size_t off = 0; off < len;) {
 		size_t n = len - off < sizeof buf ? len - off : sizeof buf;
 		for (size_t i = 0; i < n; i++)
 			buf[i] = t_pattern(off + i);
-		assert_int_equal(pwrite(fd, buf, n, (off_t)off), (ssize_t)n);
+		assert_int_equal(t_pwrite(fd, buf, n, (int64_t)off), (int64_t)n);
 		off += n;
 	}
 	return fd;

@@ -29,9 +29,17 @@ unsigned t_reap(cport *port, unsigned n, void (*each)(cport_op *op, void *ctx), 
 /* A fresh temporary directory for this test process, and a path in it. */
 const char *t_dir(void);
 void t_path(char *buf, size_t n, const char *name);
-/* A temporary file holding `len` bytes of a known pattern (t_pattern); returns fd. */
-int t_file(size_t len);
+/* A temporary file holding `len` bytes of a known pattern (t_pattern); returns its
+ * descriptor (on Windows a HANDLE opened for overlapped I/O, as cport_open makes). */
+cport_fd t_file(size_t len);
 uint8_t t_pattern(uint64_t offset);
+
+/* Blocking positional I/O and close outside cport, on any descriptor t_file or
+ * cport_open returned (on Windows also one associated with a port: no packet is
+ * posted for these). Return bytes moved, or -1. */
+int64_t t_pread(cport_fd fd, void *buf, size_t n, int64_t offset);
+int64_t t_pwrite(cport_fd fd, const void *buf, size_t n, int64_t offset);
+void t_close(cport_fd fd);
 
 /* Record that the current test cannot run here (printed with the reason) and skip it;
  * the program then exits 77 (skipped) unless a test failed. */

@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: MIT */
+/* Windows calls shared by the IOCP backend: error mapping, paths, stat, and blocking ops. */
+
+/*
+ * Map
+ *   1. Windows and WSA errors -> CPORT_E*
+ *   2. UTF-8 paths -> UTF-16, open flags -> CreateFileW arguments
+ *   3. Stat: BY_HANDLE_FILE_INFORMATION and friends -> cport_statbuf
+ *   4. cport__blocking_run: the thread pool's worker body (the twin of lib/unix.c's)
+ *
+ * Paths are UTF-8 in the API and UTF-16 for the wide (W) calls, so names outside the
+ * ANSI code page work. Descriptors are HANDLEs carried in cport_fd.
+ */
+
+#include "internal.h"
+
+#include <stdlib.h>
+
+/* ---- 1. Errors ---------------------------------------------------------------------- */
+
+struct win_err {
+	DWORD win;
+	int code;
+};
+
+/* Win32 and WinSock codes; everything not listed is CPORT_EIO. */
+static const struct win_err win_errs[] = {
+	{ERROR_FILE_NOT_FOUND, CPORT_ENOENT},
+	{ERROR_PATH_NOT_FOUND, CPORT_ENOENT},
+	{ERROR_INVALID_DRIVE, CPORT_ENOENT},
+	{ERROR_INVALID_NAME, CPORT_ENOENT},
+	{ERROR_BAD_PATHNAME, CPORT_ENOENT},
+	{ERROR_NOT_FOUND, CPORT_ENOENT},
+	{ERROR_MOD_NOT_FOUND, CPORT_ENOENT},
+	{ERROR_ACCESS_DENIED, CPORT_EACCES},
+	{ERROR_PRIVILEGE_NOT_HELD, CPORT_EPERM},
+	{ERROR_SHARING_VIOLATION, CPORT_EBUSY},
+	{ERROR_LOCK_VIOLATION, CPORT_EBUSY},
+	{ERROR_BUSY, CPORT_EBUSY},
+	{ERROR_PIPE_BUSY, CPORT_EBUSY},
+	{ERROR_INVALID_HANDLE, CPORT_EBADF},
+	{ERROR_NOT_ENOUGH_MEMORY, CPORT_ENOMEM},
+	{ERROR_OUTOFMEMORY, CPORT_ENOMEM},
+	{ERROR_NOT_ENOUGH_QUOTA, CPORT_ENOMEM},
+	{ERROR_NOACCESS, CPORT_EFAULT},
+	{ERROR_FILE_EXISTS, CPORT_EEXIST},
+	{ERROR_ALREADY_EXISTS, CPORT_EEXIST},
+	{ERROR_NOT_SAME_DEVICE, CPORT_EXDEV},
+	{ERROR_DIRECTORY, CPORT_ENOTDIR},
+	{ERROR_DIR_NOT_EMPTY, CPORT_ENOTEMPTY},
+	{ERROR_INVALID_PARAMETER, CPORT_EINVAL},
+	{ERROR_INVALID_FUNCTION, CPORT_EINVAL},
+	{ERROR_NEGATIVE_SEEK, CPORT_EINVAL},
+	{ERROR_INVALID_FLAGS, CPORT_EINVAL},
+	{ERROR_TOO_MANY_OPEN_FILES, CPORT_EMFILE},
+	{ERROR_FILE_TOO_LARGE, CPORT_EFBIG},
+	{ERROR_DISK_FULL, CPORT_ENOSPC},
+	{ERROR_HANDLE_DISK_FULL, CPORT_ENOSPC},
+	{ERROR_SEEK_ON_DEVICE, CPORT_ESPIPE},
+	{ERROR_WRITE_PROTECT, CPORT_EROFS},
+	{ERROR_BROKEN_PIPE, CPORT_EPIPE},
+	{ERROR_NO_DATA, CPORT_EPIPE},
+	{ERROR_PIPE_NOT_CONNECTED, CPORT_EPIPE},
+	{ERROR_FILENAME_EXCED_RANGE, CPORT_ENAMETOOLONG},
+	{ERROR_BUFFER_OVERFLOW, CPORT_ENAMETOOLONG},
+	{ERROR_CALL_NOT_IMPLEMENTED, CPORT_ENOSYS},
+	{ERROR_NOT_SUPPORTED, CPORT_ENOTSUP},
+	{ERROR_CANT_RESOLVE_FILENAME, CPORT_ELOOP},
+	{ERROR_ARITHMETIC_OVERFLOW, CPORT_EOVERFLOW},
+	{ERROR_OPERATION_ABORTED, CPORT_ECANCELED},
+	{ERROR_CANCELLED, CPORT_ECANCELED},
+	{ERROR_TIMEOUT, CPORT_ETIMEDOUT},
+	{ERROR_SEM_TIMEOUT, CPORT_ETIMEDOUT},
+	{WAIT_TIMEOUT, CPORT_ETIMEDOUT},
+	{ERROR_NETNAME_DELETED, CPORT_ECONNRESET},
+	{ERROR_CONNECTION_REFUSED, CPORT_ECONNREFUSED},
+	{ERROR_CONNECTION_ABORTED, CPORT_ECONNABORTED},
+	{ERROR_PORT_UNREACHABLE, CPORT_ECONNREFUSED},
+	{ERROR_HOST_UNREACHABLE, CPORT_EHOSTUNREACH},
+	{ERROR_NETWORK_UNREACHABLE, CPORT_ENETUNREACH},
+	{ERROR_NOT_CONNECTED, CPORT_ENOTCONN},
+	{WSAEINTR, CPORT_EINTR},
+	{WSAEBADF, CPORT_EBADF},
+	{WSAEACCES, CPORT_EACCES},
+	{WSAEFAULT, CPORT_EFAULT},
+	{WSAEINVAL, CPORT_EINVAL},
+	{WSAEMFILE, CPORT_EMFILE},
+	{WSAEWOULDBLOCK, CPORT_EAGAIN},
+	{WSAEINPROGRESS, CPORT_EINPROGRESS},
+	{WSAEALREADY, CPORT_EALREADY},
+	{WSAENOTSOCK, CPORT_ENOTSOCK},
+	{WSAEMSGSIZE, CPORT_EMSGSIZE},
+	{WSAEPROTONOSUPPORT, CPORT_EPROTONOSUPPORT},
+	{WSAEOPNOTSUPP, CPORT_ENOTSUP},
+	{WSAEAFNOSUPPORT, CPORT_EAFNOSUPPORT},
+	{WSAEADDRINUSE, CPORT_EADDRINUSE},
+	{WSAEADDRNOTAVAIL, CPORT_EADDRNOTAVAIL},
+	{WSAENETDOWN, CPORT_ENETDOWN},
+	{WSAENETUNREACH, CPORT_ENETUNREACH},
+	{WSAECONNABORTED, CPORT_ECONNABORTED},
+	{WSAECONNRESET, CPORT_ECONNRESET},
+	{WSAENOBUFS, CPORT_ENOBUFS},
+	{WSAEISCONN, CPORT_EISCONN},
+	{WSAENOTCONN, CPORT_ENOTCONN},
+	{WSAESHUTDOWN, CPORT_EPIPE},
+	{WSAETIMEDOUT, CPORT_ETIMEDOUT},
+	{WSAECONNREFUSED, CPORT_ECONNREFUSED},
+	{WSAEHOSTUNREACH, CPORT_EHOSTUNREACH},
+	{WSAENAMETOOLONG, CPORT_ENAMETOOLONG},
+	{WSAEDISCON, CPORT_EPIPE},
+	{WSA_OPERATION_ABORTED, CPORT_ECANCELED},
+};
+
+int cport__win_error(DWORD err)
+{
+	for (size_t i = 0; i < sizeof win_errs / sizeof *win_errs; i++)
+		if (win_errs[i].win == err)
+			return win_errs[i].code;
+	return CPORT_EIO;
+}
+
+static int64_t win_last(void)
+{
+	return cport__win_error(GetLastError());
+}
+
+/* ---- 2. Paths and open flags -------------------------------------------------------- */
+
+/* A malloc'ed UTF-16 copy of a UTF-8 path, or NULL with *err set. */
+static wchar_t *win_wpath(const char *path, int64_t *err)
+{
+	int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, NULL, 0);
+	if (n <= 0) {
+		*err = CPORT_EINVAL;
+		return NULL;
+	}
+	wchar_t *w = malloc((size_t)n * sizeof *w);
+	if (!w) {
+		*err = CPORT_ENOMEM;
+		return NULL;
+	}
+	MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, w, n);
+	return w;
+}
+
+static DWORD win_access(uint32_t f)
+{
+	DWORD a = f & CPORT_O_RDWR ? GENERIC_READ | GENERIC_WRITE
+	        : f & CPORT_O_WRONLY ? GENERIC_WRITE : GENERIC_READ;
+	if ((f & CPORT_O_APPEND) && (a & GENERIC_WRITE)) {
+		/* Append-only data access: every write goes to the end, whatever its offset,
+		 * which is O_APPEND's meaning. */
+		a &= ~(DWORD)GENERIC_WRITE;
+		a |= FILE_GENERIC_WRITE & ~(DWORD)FILE_WRITE_DATA;
+	}
+	return a;
+}
+
+static DWORD win_disposition(uint32_t f)
+{
+	if (f & CPORT_O_CREAT) {
+		if (f & CPORT_O_EXCL)
+			return CREATE_NEW;
+		return f & CPORT_O_TRUNC ? CREATE_ALWAYS : OPEN_ALWAYS;
+	}
+	return f & CPORT_O_TRUNC ? TRUNCATE_EXISTING : OPEN_EXISTING;
+}
+
+static DWORD win_open_flags(uint32_t f, uint32_t mode)
+{
+	/* Every file is opened for overlapped I/O so that reads and writes go through the
+	 * completion port; BACKUP_SEMANTICS lets directories open, as on Unix. */
+	DWORD fl = FILE_FLAG_OVERLAPPED | FILE_FLAG_BACKUP_SEMANTICS;
+	fl |= f & CPORT_O_DIRECT ? FILE_FLAG_NO_BUFFERING : 0;
+	fl |= f & CPORT_O_DSYNC ? FILE_FLAG_WRITE_THROUGH : 0;
+	fl |= f & CPORT_O_NOFOLLOW ? FILE_FLAG_OPEN_REPARSE_POINT : 0;
+	if ((f & CPORT_O_CREAT) && !(mode & 0200))
+		fl |= FILE_ATTRIBUTE_READONLY;
+	else
+		fl |= FILE_ATTRIBUTE_NORMAL;
+	return fl;
+}
+
+/* Unix refuses a directory opened for writing and a file opened with O_DIRECTORY. */
+static int64_t win_open_check(HANDLE h, uint32_t f, DWORD access)
+{
+	if (!(f & CPORT_O_DIRECTORY) && !(access & (GENERIC_WRITE | FILE_APPEND_DATA)))
+		return 0;
+	BY_HANDLE_FILE_INFORMATION bi;
+	if (!GetFileInformationByHandle(h, &bi))
+		return win_last();
+	bool dir = bi.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY;
+	if ((f & CPORT_O_DIRECTORY) && !dir)
+		return CPORT_ENOTDIR;
+	if (dir && (access & (GENERIC_WRITE | FILE_APPEND_DATA)))
+		return CPORT_EISDIR;
+	return 0;
+}
+
+static int64_t win_open(struct cport__op *x)
+{
+	int64_t err = 0;
+	wchar_t *w = win_wpath(x->buf, &err);
+	if (!w)
+		return err;
+	DWORD access = win_access(x->aux);
+	HANDLE h = CreateFileW(w, access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+			       NULL, win_disposition(x->aux), win_open_flags(x->aux, x->mode), NULL);
+	if (h == INVALID_HANDLE_VALUE)
+		err = win_last();
+	free(w);
+	if (err < 0)
+		return err;
+	if ((err = win_open_check(h, x->aux, access)) < 0) {
+		CloseHandle(h);
+		return err;
+	}
+	return (int64_t)(uintptr_t)h;
+}
+
+/* ---- 3. Stat ------------------------------------------------------------------------ */
+
+/* FILETIME ticks (100 ns since 1601) at the Unix epoch. */
+#define WIN_EPOCH_TICKS 116444736000000000LL
+
+static int64_t win_ticks_ns(int64_t ticks)
+{
+	return ticks ? (ticks - WIN_EPOCH_TICKS) * 100 : 0;
+}
+
+static uint32_t win_mode(DWORD attrs)
+{
+	uint32_t perm = attrs & FILE_ATTRIBUTE_READONLY ? 0444 : 0644;
+	if (attrs & FILE_ATTRIBUTE_DIRECTORY)
+		return 0040000 | perm | 0111;
+	if (attrs & FILE_ATTRIBUTE_REPARSE_POINT)
+		return 0120000 | perm;
+	return 0100000 | perm;
+}
+
+static int64_t win_fill_stat(HANDLE h, cport_statbuf *out)
+{
+	cport_statbuf s = {0};
+	DWORD type = GetFileType(h);
+	if (type == FILE_TYPE_UNKNOWN && GetLastError() != NO_ERROR)
+		return win_last();
+	if (type == FILE_TYPE_PIPE || type == FILE_TYPE_CHAR) {
+		s.mode = (type == FILE_TYPE_PIPE ? 0010000 : 0020000) | 0666;
+		s.nlink = 1;
+		*out = s;
+		return 0;
+	}
+	BY_HANDLE_FILE_INFORMATION bi;
+	FILE_BASIC_INFO ba;
+	FILE_STANDARD_INFO si;
+	if (!GetFileInformationByHandle(h, &bi) ||
+	    !GetFileInformationByHandleEx(h, FileBasicInfo, &ba, sizeof ba) ||
+	    !GetFileInformationByHandleEx(h, FileStandardInfo, &si, sizeof si))
+		return win_last();
+	s.size = (uint64_t)si.EndOfFile.QuadPart;
+	s.blocks = ((uint64_t)si.AllocationSize.QuadPart + 511) / 512;
+	s.ino = (uint64_t)bi.nFileIndexHigh << 32 | bi.nFileIndexLow;
+	s.dev = bi.dwVolumeSerialNumber;
+	s.mode = win_mode(bi.dwFileAttributes);
+	s.nlink = bi.nNumberOfLinks;
+	s.atime_ns = win_ticks_ns(ba.LastAccessTime.QuadPart);
+	s.mtime_ns = win_ticks_ns(ba.LastWriteTime.QuadPart);
+	s.ctime_ns = win_ticks_ns(ba.ChangeTime.QuadPart);
+	s.btime_ns = win_ticks_ns(ba.CreationTime.QuadPart);
+	*out = s;
+	return 0;
+}
+
+static int64_t win_stat_path(const char *path, cport_statbuf *out)
+{
+	int64_t r = 0;
+	wchar_t *w = win_wpath(path, &r);
+	if (!w)
+		return r;
+	HANDLE h = CreateFileW(w, FILE_READ_ATTRIBUTES,
+			       FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+			       OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+	if (h == INVALID_HANDLE_VALUE)
+		r = win_last();
+	free(w);
+	if (r < 0)
+		return r;
+	r = win_fill_stat(h, out);
+	CloseHandle(h);
+	return r;
+}
+
+/* ---- 4. Blocking ops ------------------------------------------------------------------ */
+
+/* One ReadFile/WriteFile on a synchronous handle (the pool only sees those: handles
+ * opened for overlapped I/O go through the port). Returns bytes or a CPORT_E* code;
+ * end of file and a closed pipe's far end read as 0 bytes. */
+static int64_t win_rw_once(HANDLE h, bool rd, void *p, uint64_t n, int64_t off)
+{
+	DWORD got = 0, want = n > 0x7ffff000u ? 0x7ffff000u : (DWORD)n;
+	OVERLAPPED ov = {0};
+	ov.Offset = (DWORD)(uint64_t)off;
+	ov.OffsetHigh = (DWORD)((uint64_t)off >> 32);
+	OVERLAPPED *pov = off < 0 ? NULL : &ov;
+	BOOL ok = rd ? ReadFile(h, p, want, &got, pov) : WriteFile(h, p, want, &got, pov);
+	if (ok)
+		return got;
+	DWORD e = GetLastError();
+	if (rd && (e == ERROR_HANDLE_EOF || e == ERROR_BROKEN_PIPE))
+		return 0;
+	return cport__win_error(e);
+}
+
+/* The contract's rules: positional reads short only at end of file, stream reads
+ * return what came, writes all or an error. `done` counts bytes moved so far. */
+static int64_t win_rw(HANDLE h, bool rd, char *p, uint64_t len, int64_t off, uint64_t *done)
+{
+	for (;;) {
+		int64_t o = off < 0 ? -1 : off + (int64_t)*done;
+		int64_t n = win_rw_once(h, rd, p + *done, len - *done, o);
+		if (n < 0)
+			return n;
+		*done += (uint64_t)n;
+		if (n == 0 || (rd && off < 0) || *done == len)
+			return (int64_t)*done;
+	}
+}
+
+/* Vectored I/O on a synchronous handle: element by element. */
+static int64_t win_rwv(struct cport__op *x)
+{
+	const cport_iovec *iov = x->buf;
+	bool rd = x->type == CPORT__READV;
+	uint64_t total = 0;
+	for (unsigned i = 0; i < x->aux; i++) {
+		uint64_t done = 0;
+		int64_t off = x->offset < 0 ? -1 : x->offset + (int64_t)total;
+		int64_t r = win_rw((HANDLE)x->fd, rd, iov[i].base, iov[i].len, off, &done);
+		if (r < 0)
+			return total && rd ? (int64_t)total : r;
+		total += done;
+		if (done < iov[i].len || (rd && x->offset < 0 && done > 0))
+			break; /* end of file, or a stream read that got something */
+	}
+	return (int64_t)total;
+}
+
+static int64_t win_ok(BOOL ok)
+{
+	return ok ? 0 : win_last();
+}
+
+static int64_t win_set_size(HANDLE h, FILE_INFO_BY_HANDLE_CLASS cls, int64_t size)
+{
+	if (cls == FileEndOfFileInfo) {
+		FILE_END_OF_FILE_INFO e = {.EndOfFile.QuadPart = size};
+		return win_ok(SetFileInformationByHandle(h, cls, &e, sizeof e));
+	}
+	FILE_ALLOCATION_INFO a = {.AllocationSize.QuadPart = size};
+	return win_ok(SetFileInformationByHandle(h, cls, &a, sizeof a));
+}
+
+/* fallocate: grow the file (or only its allocation, KEEP_SIZE); never shrink it. */
+static int64_t win_fallocate(struct cport__op *x)
+{
+	HANDLE h = (HANDLE)x->fd;
+	FILE_STANDARD_INFO si;
+	if (!GetFileInformationByHandleEx(h, FileStandardInfo, &si, sizeof si))
+		return win_last();
+	int64_t end = x->offset + (int64_t)x->len;
+	if (!(x->aux & CPORT_FALLOC_KEEP_SIZE))
+		return end > si.EndOfFile.QuadPart ? win_set_size(h, FileEndOfFileInfo, end) : 0;
+	return end > si.AllocationSize.QuadPart ? win_set_size(h, FileAllocationInfo, end) : 0;
+}
+
+/* A call on one or two UTF-8 paths. */
+static int64_t win_path_op(struct cport__op *x)
+{
+	int64_t r = 0;
+	wchar_t *a = win_wpath(x->buf, &r), *b = NULL;
+	if (!a)
+		return r;
+	if (x->type == CPORT__RENAME && !(b = win_wpath(x->buf2, &r))) {
+		free(a);
+		return r;
+	}
+	BOOL ok = FALSE;
+	if (x->type == CPORT__RENAME)
+		ok = MoveFileExW(a, b, MOVEFILE_REPLACE_EXISTING);
+	else if (x->type == CPORT__UNLINK)
+		ok = x->aux & CPORT_UNLINK_DIR ? RemoveDirectoryW(a) : DeleteFileW(a);
+	else if (x->type == CPORT__MKDIR)
+		ok = CreateDirectoryW(a, NULL);
+	r = win_ok(ok);
+	free(a);
+	free(b);
+	return r;
+}
+
+/* Run an op as a blocking call; the thread pool's worker body. */
+int64_t cport__blocking_run(cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	HANDLE h = (HANDLE)x->fd;
+	switch ((enum cport__type)x->type) {
+	case CPORT__NOP:
+		return 0;
+	case CPORT__READ:
+	case CPORT__WRITE:
+		x->done = 0;
+		return win_rw(h, x->type == CPORT__READ, x->buf, x->len, x->offset, &x->done);
+	case CPORT__READV:
+	case CPORT__WRITEV:
+		return win_rwv(x);
+	case CPORT__FSYNC:
+		return win_ok(FlushFileBuffers(h));
+	case CPORT__OPEN:
+		return win_open(x);
+	case CPORT__CLOSE:
+		return win_ok(CloseHandle(h));
+	case CPORT__STAT:
+		return win_stat_path(x->buf, x->buf2);
+	case CPORT__FSTAT:
+		return win_fill_stat(h, x->buf);
+	case CPORT__FALLOCATE:
+		return win_fallocate(x);
+	case CPORT__FTRUNCATE:
+		return win_set_size(h, FileEndOfFileInfo, (int64_t)x->len);
+	case CPORT__RENAME:
+	case CPORT__UNLINK:
+	case CPORT__MKDIR:
+		return win_path_op(x);
+	case CPORT__TIMER:
+	case CPORT__POST:
+	case CPORT__TYPE_MAX:
+		break;
+	}
+	assert(!"op type has no blocking form");
+	return CPORT_ENOSYS;
+}
