@@ -6,13 +6,14 @@
 # prefix. Needs root for apt-get on a fresh Debian 12 machine. Everything it builds lives
 # under build-win* directories (git-ignored); nothing third-party is committed.
 #
-#   .ci/windows.sh            install, build cmocka, cross-build, run the tests
+#   .ci/windows.sh [BUILD_DIR]    install, build cmocka, cross-build, run the tests
 #   CPORT_WIN_TESTS="nop/iocp api/iocp" .ci/windows.sh    run only these tests
+# Writes "passed failed skipped" to BUILD_DIR/counts for .ci/run's totals.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 deps=${CPORT_WIN_DEPS:-$root/build-win-deps}
-build=${CPORT_WIN_BUILD:-$root/build-win}
+build=${1:-${CPORT_WIN_BUILD:-$root/build-win}}
 prefix=$deps/mingw
 wine=/usr/lib/wine/wine64
 wineserver=/usr/lib/wine/wineserver
@@ -111,5 +112,13 @@ trap '"$wineserver" -k 2>/dev/null || true' EXIT
 # test, they would hold meson's pipe open and the test would time out. Start them here.
 "$wine" wineboot >/dev/null 2>&1 </dev/null
 log "running the test suite under Wine"
+rc=0
 # shellcheck disable=SC2086
-meson test -C "$build" --print-errorlogs ${CPORT_WIN_TESTS:-}
+meson test -C "$build" --print-errorlogs --num-processes 2 ${CPORT_WIN_TESTS:-} || rc=$?
+log=$build/meson-logs/testlog.json
+ok=$(grep -c '"result": "OK"' "$log" || true)
+fail=$(grep -cE '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log" || true)
+skip=$(grep -c '"result": "SKIP"' "$log" || true)
+echo "$ok $fail $skip" >"$build/counts"
+log "under Wine: $ok passed, $fail failed, $skip skipped"
+exit $rc

@@ -308,6 +308,8 @@ static int64_t win_rw_once(HANDLE h, bool rd, void *p, uint64_t n, int64_t off)
 	DWORD e = GetLastError();
 	if (rd && (e == ERROR_HANDLE_EOF || e == ERROR_BROKEN_PIPE))
 		return 0;
+	if (e == ERROR_ACCESS_DENIED)
+		return CPORT_EBADF; /* not open for this direction, as read(2)/write(2) say */
 	return cport__win_error(e);
 }
 

@@ -4,7 +4,6 @@
 #include "helpers.h"
 
 #include <string.h>
-#include <unistd.h>
 
 /* After a rejected submit, the op is untouched and free: it can be used at once, and no
  * completion for it ever arrives. */
@@ -71,7 +70,7 @@ static void bad_lengths_and_offsets(void **state)
 	cport *port = t_port();
 	cport_op op = {0};
 	char buf[4];
-	int fd = t_file(16);
+	cport_fd fd = t_file(16);
 	assert_int_equal(cport_read(port, &op, fd, buf, (size_t)CPORT_MAX_IO + 1, 0), CPORT_EINVAL);
 	assert_int_equal(cport_write(port, &op, fd, buf, SIZE_MAX, 0), CPORT_EINVAL);
 	assert_int_equal(cport_read(port, &op, fd, buf, 4, -2), CPORT_EINVAL);
@@ -89,7 +88,7 @@ static void bad_lengths_and_offsets(void **state)
 	assert_int_equal(cport_fallocate(port, &op, fd, 0, INT64_MAX, 10), CPORT_EINVAL);
 	assert_int_equal(cport_ftruncate(port, &op, fd, -1), CPORT_EINVAL);
 	assert_nothing_queued(port);
-	close(fd);
+	t_close(fd);
 	cport_destroy(port);
 }
 
@@ -118,8 +117,8 @@ static void submitted_twice(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int p[2];
-	assert_int_equal(pipe(p), 0);
+	cport_fd p[2];
+	assert_int_equal(t_pipe(p), 0);
 	char buf[8], other[8];
 	cport_op op = {0};
 	op.user = buf;
@@ -132,12 +131,12 @@ static void submitted_twice(void **state)
 	assert_int_equal(cport_post(port, &op, 1), CPORT_EBUSY);
 	assert_int_equal(cport_close(port, &op, p[1]), CPORT_EBUSY);
 	assert_memory_equal(&before, &op, sizeof op); /* nothing changed */
-	assert_int_equal(write(p[1], "xyz", 3), 3);
+	assert_int_equal(t_write(p[1], "xyz", 3), 3);
 	assert_int_equal(t_run(port, &op), 3);
 	assert_ptr_equal(op.user, buf);
 	assert_memory_equal(buf, "xyz", 3);
-	close(p[0]);
-	close(p[1]);
+	t_close(p[0]);
+	t_close(p[1]);
 	cport_destroy(port);
 }
 

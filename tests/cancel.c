@@ -3,14 +3,13 @@
 
 #include "helpers.h"
 
-#include <unistd.h>
 
 static void pending_read(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int p[2];
-	assert_int_equal(pipe(p), 0);
+	cport_fd p[2];
+	assert_int_equal(t_pipe(p), 0);
 	char buf[8];
 	cport_op op = {0};
 	assert_int_equal(cport_read(port, &op, p[0], buf, sizeof buf, -1), 0);
@@ -20,8 +19,8 @@ static void pending_read(void **state)
 	assert_int_equal(cport_cancel(port, &op), 0);
 	assert_int_equal(t_run(port, &op), CPORT_ECANCELED);
 	assert_int_equal(cport_wait(port, out, 1, 20 * 1000000LL), 0); /* only once */
-	close(p[0]);
-	close(p[1]);
+	t_close(p[0]);
+	t_close(p[1]);
 	cport_destroy(port);
 }
 
@@ -29,15 +28,15 @@ static void before_flush(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int p[2];
-	assert_int_equal(pipe(p), 0);
+	cport_fd p[2];
+	assert_int_equal(t_pipe(p), 0);
 	char buf[8];
 	cport_op op = {0};
 	assert_int_equal(cport_read(port, &op, p[0], buf, sizeof buf, -1), 0);
 	assert_int_equal(cport_cancel(port, &op), 0); /* not yet seen by the kernel */
 	assert_int_equal(t_run(port, &op), CPORT_ECANCELED);
-	close(p[0]);
-	close(p[1]);
+	t_close(p[0]);
+	t_close(p[1]);
 	cport_destroy(port);
 }
 
@@ -66,7 +65,7 @@ static void finished_not_reaped(void **state)
 	cport_op op = {0};
 	assert_int_equal(cport_timer(port, &op, 1000000, 0), 0);
 	assert_int_equal(cport_submit(port), 0);
-	usleep(50 * 1000);
+	t_sleep_us(50 * 1000);
 	assert_int_equal(cport_cancel(port, &op), 0);
 	int64_t r = t_run(port, &op);
 	assert_true(r == 0 || r == CPORT_ECANCELED);
@@ -108,7 +107,7 @@ static void race_file_reads(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int fd = t_file(1 << 16);
+	cport_fd fd = t_file(1 << 16);
 	enum { N = 256 };
 	static cport_op ops[N];
 	static char bufs[N][256];
@@ -125,7 +124,7 @@ static void race_file_reads(void **state)
 		cport_op *out[1];
 		assert_int_equal(cport_wait(port, out, 1, 0), 0);
 	}
-	close(fd);
+	t_close(fd);
 	cport_destroy(port);
 }
 

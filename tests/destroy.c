@@ -5,7 +5,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 enum { N = 1000, BUF = 4096 };
 
@@ -53,9 +52,9 @@ static void destroy_in_flight(void **state)
 	for (int round = 0; round < 4; round++) {
 		struct arena *a = calloc(1, sizeof *a);
 		cport *port = t_port();
-		int fd = t_file(64 * BUF);
-		int p[2];
-		assert_int_equal(pipe(p), 0);
+		cport_fd fd = t_file(64 * BUF);
+		cport_fd p[2];
+		assert_int_equal(t_pipe(p), 0);
 		fill(port, a, fd, p[0]);
 		/* Half the rounds let the kernel see the ops and reap a few first. */
 		if (round % 2) {
@@ -67,16 +66,16 @@ static void destroy_in_flight(void **state)
 		assert_true(t_now_ms() - t0 < 10000); /* stopping, not waiting 60 s timers */
 		/* After destroy nothing writes to ops or buffers: poison, wait, compare. */
 		memset(a, 0xee, sizeof *a);
-		usleep(50 * 1000);
-		assert_int_equal(write(p[1], "late data", 9), 9);
-		usleep(50 * 1000);
+		t_sleep_us(50 * 1000);
+		assert_int_equal(t_write(p[1], "late data", 9), 9);
+		t_sleep_us(50 * 1000);
 		for (size_t i = 0; i < sizeof *a; i++)
 			if (((uint8_t *)a)[i] != 0xee)
 				fail_msg("byte %zu of the ops/buffers changed after destroy", i);
 		free(a); /* ASan: a late write would now be a use-after-free */
-		close(p[0]);
-		close(p[1]);
-		close(fd);
+		t_close(p[0]);
+		t_close(p[1]);
+		t_close(fd);
 	}
 }
 

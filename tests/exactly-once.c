@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 enum { SLOTS = 512, TOTAL = 100000, BLK = 512 };
 
@@ -195,7 +194,7 @@ static void *remote_poster(void *arg)
 		if (cport_post(rm.port, &rm.ops[i], i) != 0)
 			abort();
 		if (i % 64 == 0)
-			usleep(100);
+			t_sleep_us(100);
 	}
 	return NULL;
 }
@@ -207,8 +206,8 @@ static void random_mix(void **state)
 	rng = seed ? strtoull(seed, NULL, 0) : (cport_now_ns() | 1);
 	printf("exactly-once: seed %llu\n", (unsigned long long)rng);
 	struct world w = {.port = t_port(), .file = t_file(256 * BLK)};
-	int p[2];
-	assert_int_equal(pipe(p), 0);
+	cport_fd p[2];
+	assert_int_equal(t_pipe(p), 0);
 	w.pipe_r = p[0];
 	w.pipe_w = p[1];
 	rm.port = w.port;
@@ -244,9 +243,9 @@ static void random_mix(void **state)
 	       counts[K_POST], counts[K_PIPE], cancels, cancelled_done, timed_out,
 	       rm.reaped);
 	assert_true(cancelled_done > 0);
-	close(p[0]);
-	close(p[1]);
-	close(w.file);
+	t_close(p[0]);
+	t_close(p[1]);
+	t_close(w.file);
 	cport_destroy(w.port);
 }
 

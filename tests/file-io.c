@@ -3,11 +3,9 @@
 
 #include "helpers.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static void check_pattern(const uint8_t *buf, size_t len, uint64_t off)
 {
@@ -22,7 +20,7 @@ static void read_sizes(void **state)
 	(void)state;
 	cport *port = t_port();
 	size_t flen = 3 * 1024 * 1024 + 123;
-	int fd = t_file(flen);
+	cport_fd fd = t_file(flen);
 	uint8_t *buf = malloc(flen);
 	static const size_t sizes[] = {1, 511, 4096, 65536, 1 << 20, 3 * 1024 * 1024 + 123};
 	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
@@ -32,7 +30,7 @@ static void read_sizes(void **state)
 		check_pattern(buf, sizes[i], 0);
 	}
 	free(buf);
-	close(fd);
+	t_close(fd);
 	cport_destroy(port);
 }
 
@@ -40,7 +38,7 @@ static void read_at_and_past_eof(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int fd = t_file(10000);
+	cport_fd fd = t_file(10000);
 	uint8_t buf[8192];
 	cport_op op = {0};
 	assert_int_equal(cport_read(port, &op, fd, buf, sizeof buf, 5000), 0);
@@ -52,7 +50,7 @@ static void read_at_and_past_eof(void **state)
 	assert_int_equal(t_run(port, &op), 0);
 	assert_int_equal(cport_read(port, &op, fd, buf, 0, 0), 0);
 	assert_int_equal(t_run(port, &op), 0);
-	close(fd);
+	t_close(fd);
 	cport_destroy(port);
 }
 
@@ -60,7 +58,7 @@ static void write_then_read(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int fd = t_file(0);
+	cport_fd fd = t_file(0);
 	enum { LEN = 1 << 20 };
 	uint8_t *w = malloc(LEN), *r = malloc(LEN);
 	for (size_t i = 0; i < LEN; i++)
@@ -68,7 +66,7 @@ static void write_then_read(void **state)
 	cport_op op = {0};
 	assert_int_equal(cport_write(port, &op, fd, w, LEN, 4096), 0);
 	assert_int_equal(t_run(port, &op), LEN);
-	assert_int_equal(pread(fd, r, LEN, 4096), LEN);
+	assert_int_equal(t_pread(fd, r, LEN, 4096), LEN);
 	assert_memory_equal(w, r, LEN);
 	memset(r, 0, LEN);
 	assert_int_equal(cport_read(port, &op, fd, r, LEN, 4096), 0);
@@ -81,7 +79,7 @@ static void write_then_read(void **state)
 		assert_int_equal(r[i], 0);
 	free(w);
 	free(r);
-	close(fd);
+	t_close(fd);
 	cport_destroy(port);
 }
 
@@ -90,7 +88,7 @@ static void many_in_flight(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int fd = t_file(0);
+	cport_fd fd = t_file(0);
 	enum { N = 128, SZ = 4096 };
 	static uint8_t bufs[N][SZ];
 	static cport_op ops[N];
@@ -110,7 +108,7 @@ static void many_in_flight(void **state)
 		assert_int_equal(ops[i].result, SZ);
 		check_pattern(bufs[i], SZ, (uint64_t)i * SZ);
 	}
-	close(fd);
+	t_close(fd);
 	cport_destroy(port);
 }
 
@@ -118,7 +116,7 @@ static void vectored(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int fd = t_file(0);
+	cport_fd fd = t_file(0);
 	uint8_t a[100], b[4000], c[1];
 	for (int i = 0; i < 100; i++)
 		a[i] = t_pattern((uint64_t)i);
@@ -135,7 +133,7 @@ static void vectored(void **state)
 	assert_int_equal(t_run(port, &op), 4101); /* short: EOF inside the second buffer */
 	check_pattern(r1, 50, 0);
 	check_pattern(r2, 4051, 50);
-	close(fd);
+	t_close(fd);
 	cport_destroy(port);
 }
 
@@ -144,22 +142,22 @@ static void current_position(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int fd = t_file(0);
+	cport_fd fd = t_file(0);
 	cport_op op = {0};
 	assert_int_equal(cport_write(port, &op, fd, "abc", 3, -1), 0);
 	assert_int_equal(t_run(port, &op), 3);
 	assert_int_equal(cport_write(port, &op, fd, "defg", 4, -1), 0);
 	assert_int_equal(t_run(port, &op), 4);
-	assert_int_equal(lseek(fd, 0, SEEK_CUR), 7);
+	assert_int_equal(t_seek(fd, 0, SEEK_CUR), 7);
 	char buf[8] = {0};
-	assert_int_equal(pread(fd, buf, 8, 0), 7);
+	assert_int_equal(t_pread(fd, buf, 8, 0), 7);
 	assert_string_equal(buf, "abcdefg");
-	assert_int_equal(lseek(fd, 2, SEEK_SET), 2);
+	assert_int_equal(t_seek(fd, 2, SEEK_SET), 2);
 	memset(buf, 0, sizeof buf);
 	assert_int_equal(cport_read(port, &op, fd, buf, 3, -1), 0);
 	assert_int_equal(t_run(port, &op), 3);
 	assert_string_equal(buf, "cde");
-	close(fd);
+	t_close(fd);
 	cport_destroy(port);
 }
 
@@ -167,7 +165,7 @@ static void errors_complete(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int fd = t_file(100);
+	cport_fd fd = t_file(100);
 	char buf[10];
 	cport_op op = {0};
 	/* A read-only descriptor refuses writes at completion time. */
@@ -175,15 +173,14 @@ static void errors_complete(void **state)
 	t_path(path, sizeof path, "ro");
 	FILE *f = fopen(path, "w");
 	fclose(f);
-	int ro = open(path, O_RDONLY);
-	assert_true(ro >= 0);
+	cport_fd ro = t_open_rdonly(path);
 	assert_int_equal(cport_write(port, &op, ro, "x", 1, 0), 0);
 	assert_int_equal(t_run(port, &op), CPORT_EBADF);
 	/* A descriptor that is not open. */
 	assert_int_equal(cport_read(port, &op, 987654, buf, sizeof buf, 0), 0);
 	assert_int_equal(t_run(port, &op), CPORT_EBADF);
-	close(ro);
-	close(fd);
+	t_close(ro);
+	t_close(fd);
 	cport_destroy(port);
 }
 

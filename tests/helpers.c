@@ -12,6 +12,7 @@
 #else
 #include <fcntl.h>
 #include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #endif
 
@@ -147,7 +148,7 @@ static int64_t t_rw(cport_fd fd, void *buf, size_t n, int64_t off, int wr)
 		ok = TRUE;
 	if (ok)
 		ok = GetOverlappedResult((HANDLE)fd, &ov, &got, TRUE);
-	if (!ok && GetLastError() == ERROR_HANDLE_EOF)
+	if (!ok && (GetLastError() == ERROR_HANDLE_EOF || GetLastError() == ERROR_BROKEN_PIPE))
 		ok = TRUE, got = 0;
 	CloseHandle(ev);
 	return ok ? (int64_t)got : -1;
@@ -166,6 +167,86 @@ int64_t t_pwrite(cport_fd fd, const void *buf, size_t n, int64_t off)
 void t_close(cport_fd fd)
 {
 	CloseHandle((HANDLE)fd);
+}
+
+int t_pipe(cport_fd p[2])
+{
+	static volatile LONG seq;
+	char name[128];
+	snprintf(name, sizeof name, "\\\\.\\pipe\\cport-test-%lu-%ld",
+		 (unsigned long)GetCurrentProcessId(), (long)InterlockedIncrement(&seq));
+	HANDLE r = CreateNamedPipeA(name, PIPE_ACCESS_INBOUND | FILE_FLAG_OVERLAPPED |
+					  FILE_FLAG_FIRST_PIPE_INSTANCE,
+				    PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1, 65536, 65536,
+				    0, NULL);
+	if (r == INVALID_HANDLE_VALUE)
+		return -1;
+	/* Opening the client end connects the one instance: no ConnectNamedPipe. */
+	HANDLE w = CreateFileA(name, GENERIC_WRITE, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED,
+			       NULL);
+	if (w == INVALID_HANDLE_VALUE) {
+		CloseHandle(r);
+		return -1;
+	}
+	p[0] = (cport_fd)r;
+	p[1] = (cport_fd)w;
+	return 0;
+}
+
+int64_t t_write(cport_fd fd, const void *buf, size_t n)
+{
+	return t_rw(fd, (void *)buf, n, 0, 1);
+}
+
+int64_t t_read(cport_fd fd, void *buf, size_t n)
+{
+	return t_rw(fd, buf, n, 0, 0);
+}
+
+int64_t t_seek(cport_fd fd, int64_t off, int whence)
+{
+	LARGE_INTEGER d = {.QuadPart = off}, pos;
+	DWORD how = whence == SEEK_CUR ? FILE_CURRENT : whence == SEEK_END ? FILE_END : FILE_BEGIN;
+	return SetFilePointerEx((HANDLE)fd, d, &pos, how) ? pos.QuadPart : -1;
+}
+
+int64_t t_fsize(cport_fd fd)
+{
+	LARGE_INTEGER sz;
+	return GetFileSizeEx((HANDLE)fd, &sz) ? sz.QuadPart : -1;
+}
+
+int64_t t_falloc_bytes(cport_fd fd)
+{
+	FILE_STANDARD_INFO si;
+	if (!GetFileInformationByHandleEx((HANDLE)fd, FileStandardInfo, &si, sizeof si))
+		return -1;
+	return si.AllocationSize.QuadPart;
+}
+
+int t_fd_valid(cport_fd fd)
+{
+	DWORD flags;
+	return GetHandleInformation((HANDLE)fd, &flags) != 0;
+}
+
+int t_exists(const char *path)
+{
+	return GetFileAttributesA(path) != INVALID_FILE_ATTRIBUTES;
+}
+
+cport_fd t_open_rdonly(const char *path)
+{
+	HANDLE h = CreateFileA(path, GENERIC_READ,
+			       FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+			       OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
+	assert_true(h != INVALID_HANDLE_VALUE);
+	return (cport_fd)h;
+}
+
+void t_sleep_us(unsigned us)
+{
+	Sleep((us + 999) / 1000);
 }
 
 static cport_fd t_create(const char *path)
@@ -214,6 +295,60 @@ int64_t t_pwrite(cport_fd fd, const void *buf, size_t n, int64_t off)
 void t_close(cport_fd fd)
 {
 	close(fd);
+}
+
+int t_pipe(cport_fd p[2])
+{
+	return pipe(p);
+}
+
+int64_t t_write(cport_fd fd, const void *buf, size_t n)
+{
+	return write(fd, buf, n);
+}
+
+int64_t t_read(cport_fd fd, void *buf, size_t n)
+{
+	return read(fd, buf, n);
+}
+
+int64_t t_seek(cport_fd fd, int64_t off, int whence)
+{
+	return lseek(fd, (off_t)off, whence);
+}
+
+int64_t t_fsize(cport_fd fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 ? (int64_t)st.st_size : -1;
+}
+
+int64_t t_falloc_bytes(cport_fd fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 ? (int64_t)st.st_blocks * 512 : -1;
+}
+
+int t_fd_valid(cport_fd fd)
+{
+	return fcntl(fd, F_GETFD) != -1;
+}
+
+int t_exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+cport_fd t_open_rdonly(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+void t_sleep_us(unsigned us)
+{
+	usleep(us);
 }
 
 static cport_fd t_create(const char *path)

@@ -41,6 +41,19 @@ int64_t t_pread(cport_fd fd, void *buf, size_t n, int64_t offset);
 int64_t t_pwrite(cport_fd fd, const void *buf, size_t n, int64_t offset);
 void t_close(cport_fd fd);
 
+/* The portable rest of what the tests need from the OS. On Windows a "pipe" is a named
+ * pipe pair opened for overlapped I/O (anonymous pipes cannot use a completion port). */
+int t_pipe(cport_fd p[2]);                              /* 0, or -1 */
+int64_t t_write(cport_fd fd, const void *buf, size_t n); /* stream write; bytes or -1 */
+int64_t t_read(cport_fd fd, void *buf, size_t n);        /* stream read; 0 at end */
+int64_t t_seek(cport_fd fd, int64_t off, int whence);    /* SEEK_SET/SEEK_CUR; position */
+int64_t t_fsize(cport_fd fd);                            /* file size, or -1 */
+int64_t t_falloc_bytes(cport_fd fd);                     /* bytes allocated, or -1 */
+int t_fd_valid(cport_fd fd);                             /* the descriptor is open */
+int t_exists(const char *path);
+cport_fd t_open_rdonly(const char *path);                /* opened as cport_open does */
+void t_sleep_us(unsigned us);                            /* at least `us` microseconds */
+
 /* Record that the current test cannot run here (printed with the reason) and skip it;
  * the program then exits 77 (skipped) unless a test failed. */
 #define t_skip(...)                                                                      \

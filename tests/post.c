@@ -5,7 +5,6 @@
 
 #include <pthread.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 static void one(void **state)
 {
@@ -85,7 +84,7 @@ struct late {
 static void *post_late(void *arg)
 {
 	struct late *l = arg;
-	usleep(50 * 1000);
+	t_sleep_us(50 * 1000);
 	cport_post(l->port, &l->op, 7);
 	return NULL;
 }

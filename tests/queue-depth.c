@@ -5,7 +5,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 enum { N = 10000 };
 
@@ -26,7 +25,7 @@ static void depth4_carries_10000(void **state)
 {
 	(void)state;
 	cport *port = t_port_depth(4);
-	int fd = t_file(1 << 16);
+	cport_fd fd = t_file(1 << 16);
 	static char bufs[N][64];
 	memset(seen, 0, sizeof seen);
 	for (int i = 0; i < N; i++) {
@@ -47,7 +46,7 @@ static void depth4_carries_10000(void **state)
 	}
 	cport_op *out[1];
 	assert_int_equal(cport_wait(port, out, 1, 0), 0);
-	close(fd);
+	t_close(fd);
 	cport_destroy(port);
 }
 
@@ -62,7 +61,7 @@ static void completion_overflow(void **state)
 		assert_int_equal(cport_nop(port, &ops[i]), 0);
 	}
 	assert_int_equal(cport_submit(port), 0);
-	usleep(20 * 1000);
+	t_sleep_us(20 * 1000);
 	assert_int_equal(t_reap(port, N, count, NULL), N);
 	for (int i = 0; i < N; i++)
 		assert_int_equal(seen[i], 1);

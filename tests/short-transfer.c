@@ -14,9 +14,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-static int pipefd[2];
+static cport_fd pipefd[2];
 enum { TOTAL = 1 << 20 };
 
 static void *trickle_writer(void *arg)
@@ -26,9 +25,9 @@ static void *trickle_writer(void *arg)
 	for (int sent = 0; sent < 100 * 1000; sent += 1000) {
 		for (int i = 0; i < 1000; i++)
 			chunk[i] = t_pattern((uint64_t)(sent + i));
-		if (write(pipefd[1], chunk, 1000) != 1000)
+		if (t_write(pipefd[1], chunk, 1000) != 1000)
 			abort();
-		usleep(200);
+		t_sleep_us(200);
 	}
 	return NULL;
 }
@@ -38,7 +37,7 @@ static void *slow_reader(void *arg)
 	uint8_t *dst = arg;
 	size_t got = 0;
 	while (got < TOTAL) {
-		ssize_t n = read(pipefd[0], dst + got, 4096);
+		int64_t n = t_read(pipefd[0], dst + got, 4096);
 		if (n <= 0)
 			abort();
 		got += (size_t)n;
@@ -61,7 +60,7 @@ static void read_retried_until_full(void **state)
 {
 	(void)state;
 	cport *port = port_or_skip();
-	assert_int_equal(pipe(pipefd), 0);
+	assert_int_equal(t_pipe(pipefd), 0);
 	static uint8_t buf[100 * 1000];
 	cport_op op = {0};
 	assert_int_equal(cport_read(port, &op, pipefd[0], buf, sizeof buf, 0), 0);
@@ -71,8 +70,8 @@ static void read_retried_until_full(void **state)
 	pthread_join(th, NULL);
 	for (size_t i = 0; i < sizeof buf; i++)
 		assert_int_equal(buf[i], t_pattern(i));
-	close(pipefd[0]);
-	close(pipefd[1]);
+	t_close(pipefd[0]);
+	t_close(pipefd[1]);
 	cport_destroy(port);
 }
 
@@ -80,7 +79,7 @@ static void readv_retried_until_full(void **state)
 {
 	(void)state;
 	cport *port = port_or_skip();
-	assert_int_equal(pipe(pipefd), 0);
+	assert_int_equal(t_pipe(pipefd), 0);
 	static uint8_t a[333], b[50000], c[49667];
 	cport_iovec iov[3] = {{a, sizeof a}, {b, sizeof b}, {c, sizeof c}};
 	cport_op op = {0};
@@ -95,8 +94,8 @@ static void readv_retried_until_full(void **state)
 		assert_int_equal(b[i], t_pattern(sizeof a + i));
 	for (size_t i = 0; i < sizeof c; i++)
 		assert_int_equal(c[i], t_pattern(sizeof a + sizeof b + i));
-	close(pipefd[0]);
-	close(pipefd[1]);
+	t_close(pipefd[0]);
+	t_close(pipefd[1]);
 	cport_destroy(port);
 }
 
@@ -105,7 +104,7 @@ static void write_never_short(void **state)
 {
 	(void)state;
 	cport *port = port_or_skip();
-	assert_int_equal(pipe(pipefd), 0);
+	assert_int_equal(t_pipe(pipefd), 0);
 	uint8_t *src = malloc(TOTAL), *dst = malloc(TOTAL);
 	for (size_t i = 0; i < TOTAL; i++)
 		src[i] = t_pattern(i);
@@ -118,8 +117,8 @@ static void write_never_short(void **state)
 	assert_memory_equal(src, dst, TOTAL);
 	free(src);
 	free(dst);
-	close(pipefd[0]);
-	close(pipefd[1]);
+	t_close(pipefd[0]);
+	t_close(pipefd[1]);
 	cport_destroy(port);
 }
 
@@ -128,18 +127,18 @@ static void read_short_only_at_eof(void **state)
 {
 	(void)state;
 	cport *port = port_or_skip();
-	assert_int_equal(pipe(pipefd), 0);
+	assert_int_equal(t_pipe(pipefd), 0);
 	char buf[100];
 	cport_op op = {0};
 	assert_int_equal(cport_read(port, &op, pipefd[0], buf, sizeof buf, 0), 0);
 	assert_int_equal(cport_submit(port), 0);
-	assert_int_equal(write(pipefd[1], "0123456789", 10), 10);
-	usleep(20 * 1000);
-	assert_int_equal(write(pipefd[1], "abcdef", 6), 6);
-	close(pipefd[1]);
+	assert_int_equal(t_write(pipefd[1], "0123456789", 10), 10);
+	t_sleep_us(20 * 1000);
+	assert_int_equal(t_write(pipefd[1], "abcdef", 6), 6);
+	t_close(pipefd[1]);
 	assert_int_equal(t_run(port, &op), 16);
 	assert_memory_equal(buf, "0123456789abcdef", 16);
-	close(pipefd[0]);
+	t_close(pipefd[0]);
 	cport_destroy(port);
 }
 

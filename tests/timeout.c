@@ -4,14 +4,13 @@
 #include "helpers.h"
 
 #include <string.h>
-#include <unistd.h>
 
 static void read_times_out(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int p[2];
-	assert_int_equal(pipe(p), 0);
+	cport_fd p[2];
+	assert_int_equal(t_pipe(p), 0);
 	char buf[16];
 	cport_op op = {0};
 	op.timeout_ns = 50 * 1000000u;
@@ -20,8 +19,8 @@ static void read_times_out(void **state)
 	assert_int_equal(t_run(port, &op), CPORT_ETIMEDOUT);
 	uint64_t took = t_now_ms() - t0;
 	assert_true(took >= 45 && took < 5000);
-	close(p[0]);
-	close(p[1]);
+	t_close(p[0]);
+	t_close(p[1]);
 	cport_destroy(port);
 }
 
@@ -29,21 +28,21 @@ static void read_beats_timeout(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int p[2];
-	assert_int_equal(pipe(p), 0);
+	cport_fd p[2];
+	assert_int_equal(t_pipe(p), 0);
 	char buf[16];
 	cport_op op = {0};
 	op.timeout_ns = 5000 * 1000000ull;
 	assert_int_equal(cport_read(port, &op, p[0], buf, sizeof buf, -1), 0);
 	assert_int_equal(cport_submit(port), 0);
-	assert_int_equal(write(p[1], "hello", 5), 5);
+	assert_int_equal(t_write(p[1], "hello", 5), 5);
 	assert_int_equal(t_run(port, &op), 5);
 	assert_memory_equal(buf, "hello", 5);
 	/* The cancelled timeout must not linger: the port stays quiet. */
 	cport_op *out[1];
 	assert_int_equal(cport_wait(port, out, 1, 20 * 1000000LL), 0);
-	close(p[0]);
-	close(p[1]);
+	t_close(p[0]);
+	t_close(p[1]);
 	cport_destroy(port);
 }
 
@@ -84,13 +83,13 @@ static void file_read_with_timeout(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int fd = t_file(8192);
+	cport_fd fd = t_file(8192);
 	char buf[8192];
 	cport_op op = {0};
 	op.timeout_ns = 5000 * 1000000ull;
 	int r = cport_read(port, &op, fd, buf, sizeof buf, 0);
 	if (r == CPORT_ENOTSUP) {
-		close(fd);
+		t_close(fd);
 		cport_destroy(port);
 		t_skip("timeout_ns on an op that runs on the thread pool is refused (ENOTSUP)");
 	}
@@ -98,7 +97,7 @@ static void file_read_with_timeout(void **state)
 	assert_int_equal(t_run(port, &op), 8192);
 	for (int i = 0; i < 8192; i++)
 		assert_int_equal((uint8_t)buf[i], t_pattern((uint64_t)i));
-	close(fd);
+	t_close(fd);
 	cport_destroy(port);
 }
 
@@ -107,8 +106,8 @@ static void cancel_before_timeout(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int p[2];
-	assert_int_equal(pipe(p), 0);
+	cport_fd p[2];
+	assert_int_equal(t_pipe(p), 0);
 	char buf[4];
 	cport_op op = {0};
 	op.timeout_ns = 10ull * 1000000000u;
@@ -116,8 +115,8 @@ static void cancel_before_timeout(void **state)
 	assert_int_equal(cport_submit(port), 0);
 	assert_int_equal(cport_cancel(port, &op), 0);
 	assert_int_equal(t_run(port, &op), CPORT_ECANCELED);
-	close(p[0]);
-	close(p[1]);
+	t_close(p[0]);
+	t_close(p[1]);
 	cport_destroy(port);
 }
 

@@ -246,6 +246,8 @@ static int64_t iocp_rw_error(const struct cport__op *x, DWORD err)
 	if (err == ERROR_OPERATION_ABORTED && (x->xflags & CPORT__X_TIMEDOUT) &&
 	    !(x->xflags & CPORT__X_CANCELLED))
 		return CPORT_ETIMEDOUT;
+	if (err == ERROR_ACCESS_DENIED)
+		return CPORT_EBADF; /* not open for this direction, as read(2)/write(2) say */
 	return cport__win_error(err);
 }
 
