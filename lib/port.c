@@ -221,7 +221,9 @@ static int op_start(cport *port, cport_op *op)
 static int check_fd(cport_fd fd)
 {
 #ifdef _WIN32
-	return fd == (cport_fd)~(uintptr_t)0 || fd == 0 ? CPORT_EBADF : 0;
+	/* "Negative" values are INVALID_HANDLE_VALUE, INVALID_SOCKET and the pseudo-handles
+	 * (current process, thread, token), never a file, pipe or socket. */
+	return (intptr_t)fd < 0 || fd == 0 ? CPORT_EBADF : 0;
 #else
 	return fd < 0 ? CPORT_EBADF : 0;
 #endif

@@ -15,6 +15,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <winternl.h>
 
 /* ---- 1. Errors ---------------------------------------------------------------------- */
 
@@ -359,7 +360,17 @@ static int64_t win_set_size(HANDLE h, FILE_INFO_BY_HANDLE_CLASS cls, int64_t siz
 		return win_ok(SetFileInformationByHandle(h, cls, &e, sizeof e));
 	}
 	FILE_ALLOCATION_INFO a = {.AllocationSize.QuadPart = size};
-	return win_ok(SetFileInformationByHandle(h, cls, &a, sizeof a));
+	if (SetFileInformationByHandle(h, cls, &a, sizeof a))
+		return 0;
+	if (GetLastError() != ERROR_CALL_NOT_IMPLEMENTED)
+		return win_last();
+	/* Wine 8's kernelbase lacks this class; its ntdll may still have it. */
+	IO_STATUS_BLOCK iosb;
+	NTSTATUS st = NtSetInformationFile(h, &iosb, &a, sizeof a,
+					   (FILE_INFORMATION_CLASS)FileAllocationInformation);
+	if (st == (NTSTATUS)0xC0000002L || st == (NTSTATUS)0xC0000003L)
+		return CPORT_ENOTSUP; /* STATUS_NOT_IMPLEMENTED, STATUS_INVALID_INFO_CLASS */
+	return st >= 0 ? 0 : cport__win_error(RtlNtStatusToDosError(st));
 }
 
 /* fallocate: grow the file (or only its allocation, KEEP_SIZE); never shrink it. */

@@ -122,9 +122,15 @@ static void allocate_and_truncate(void **state)
 	assert_int_equal(r, 0);
 	assert_int_equal(t_fsize(fd), 1 << 20);
 	assert_int_equal(cport_fallocate(port, &op, fd, CPORT_FALLOC_KEEP_SIZE, 1 << 20, 1 << 20), 0);
-	assert_int_equal(t_run(port, &op), 0);
-	assert_int_equal(t_fsize(fd), 1 << 20); /* size kept */
-	assert_true(t_falloc_bytes(fd) >= 2 << 20);
+	r = t_run(port, &op);
+	if (r == CPORT_ENOTSUP) {
+		/* Wine 8 implements no FileAllocationInformation: note the skip, go on. */
+		t_note_skip("fallocate with CPORT_FALLOC_KEEP_SIZE is not supported here");
+	} else {
+		assert_int_equal(r, 0);
+		assert_int_equal(t_fsize(fd), 1 << 20); /* size kept */
+		assert_true(t_falloc_bytes(fd) >= 2 << 20);
+	}
 	assert_int_equal(cport_ftruncate(port, &op, fd, 777), 0);
 	assert_int_equal(t_run(port, &op), 0);
 	assert_int_equal(t_fsize(fd), 777);
