@@ -54,6 +54,30 @@ typedef uintptr_t cport_fd;
 typedef int cport_fd;
 #endif
 
+/*
+ * Windows (the "iocp" backend):
+ *   - cport_open returns a HANDLE (as cport_fd) opened for overlapped I/O
+ *     (FILE_FLAG_OVERLAPPED; CPORT_O_DIRECT adds FILE_FLAG_NO_BUFFERING, CPORT_O_DSYNC
+ *     FILE_FLAG_WRITE_THROUGH), shared for read, write and delete as on Unix.
+ *   - A handle opened for overlapped I/O is associated with a port by its first read or
+ *     write, and for its whole life (Windows cannot undo that): it then works only on
+ *     that port (elsewhere: CPORT_EINVAL). Close it with cport_close, which also tells
+ *     the port that a later handle with the same value is a new one; a handle closed
+ *     behind the port's back must not be used with it again.
+ *   - Reads and writes on a handle opened for synchronous I/O (a console, an anonymous
+ *     pipe, a file opened without FILE_FLAG_OVERLAPPED) run on the thread pool, so
+ *     op->timeout_ns on them is refused with CPORT_ENOTSUP, as for metadata ops.
+ *   - Offset -1 on a file reads or writes at its file pointer and moves it; on a pipe
+ *     the offset is ignored. Ops on one handle that use the file pointer must not be
+ *     in flight at the same time.
+ *   - Negative values (INVALID_HANDLE_VALUE, pseudo-handles) and 0 are CPORT_EBADF.
+ *   - Paths are UTF-8 (the wide, UTF-16 calls are used). cport_statbuf: ino is the file
+ *     index, dev the volume serial number, mode is made from the file attributes
+ *     (0444 or 0644, plus 0111 for directories), uid and gid are 0, btime is set.
+ *   - cport_close first stops the reads and writes in flight on the handle
+ *     (CancelIoEx; they complete with CPORT_ECANCELED), then closes it.
+ */
+
 /* Words of backend state in each op. Fixed for the ABI: every backend static-asserts
  * that its private state (an OVERLAPPED plus bookkeeping on Windows) fits. */
 #define CPORT_OP_INTERNAL_WORDS 24
@@ -338,7 +362,8 @@ enum {
 /*
  * Open (and maybe create, with `mode` bits) the file at `path`, relative to the
  * current directory. The path must stay valid until completion. The descriptor is
- * close-on-exec. result: the new descriptor (an int >= 0 on Unix).
+ * close-on-exec (not inherited, on Windows). result: the new descriptor (an int >= 0 on
+ * Unix, a HANDLE opened for overlapped I/O on Windows).
  */
 CPORT_API int cport_open(cport *port, cport_op *op, const char *path, uint32_t flags,
 			 uint32_t mode);

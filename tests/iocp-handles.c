@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/* Windows handles on the IOCP backend: association, synchronous handles, close cancels. */
+
+#include "helpers.h"
+
+#include <string.h>
+#include <windows.h>
+
+static cport_fd open_path(cport *port, const char *path, uint32_t flags)
+{
+	cport_op op = {0};
+	assert_int_equal(cport_open(port, &op, path, flags, 0600), 0);
+	int64_t r = t_run(port, &op);
+	assert_true(r > 0);
+	return (cport_fd)r;
+}
+
+static void close_fd(cport *port, cport_fd fd)
+{
+	cport_op op = {0};
+	assert_int_equal(cport_close(port, &op, fd), 0);
+	assert_int_equal(t_run(port, &op), 0);
+}
+
+/* A handle opened without FILE_FLAG_OVERLAPPED cannot use the port: the pool serves
+ * it, and a timeout on it is refused rather than abandoning a blocking call. */
+static void synchronous_handle(void **state)
+{
+	(void)state;
+	cport *port = t_port();
+	char path[300];
+	t_path(path, sizeof path, "sync");
+	HANDLE h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, CREATE_ALWAYS,
+			       FILE_ATTRIBUTE_NORMAL, NULL);
+	assert_true(h != INVALID_HANDLE_VALUE);
+	cport_fd fd = (cport_fd)h;
+	cport_op op = {0};
+	assert_int_equal(cport_write(port, &op, fd, "hello", 5, 10), 0);
+	assert_int_equal(t_run(port, &op), 5);
+	char buf[32] = {0};
+	assert_int_equal(cport_read(port, &op, fd, buf, sizeof buf, 10), 0);
+	assert_int_equal(t_run(port, &op), 5);
+	assert_memory_equal(buf, "hello", 5);
+	op.timeout_ns = 1000000000;
+	assert_int_equal(cport_read(port, &op, fd, buf, sizeof buf, 0), CPORT_ENOTSUP);
+	op.timeout_ns = 0;
+	close_fd(port, fd);
+	cport_destroy(port);
+}
+
+/* Closing a pipe with a read in flight: the read completes with ECANCELED first, then
+ * the close with 0. */
+static void close_cancels(void **state)
+{
+	(void)state;
+	cport *port = t_port();
+	cport_fd p[2];
+	assert_int_equal(t_pipe(p), 0);
+	char buf[8];
+	cport_op rd = {0}, cl = {0};
+	assert_int_equal(cport_read(port, &rd, p[0], buf, sizeof buf, -1), 0);
+	cport_op *out[2];
+	assert_int_equal(cport_wait(port, out, 2, 20 * 1000000LL), 0); /* really pending */
+	assert_int_equal(cport_close(port, &cl, p[0]), 0);
+	assert_ptr_equal(t_wait1(port), &rd);
+	assert_int_equal(rd.result, CPORT_ECANCELED);
+	assert_int_equal(t_run(port, &cl), 0);
+	assert_false(t_fd_valid(p[0]));
+	t_close(p[1]);
+	cport_destroy(port);
+}
+
+/* A handle belongs to the first port that did I/O on it. */
+static void one_port_per_handle(void **state)
+{
+	(void)state;
+	cport *a = t_port(), *b = t_port();
+	cport_fd fd = t_file(100);
+	char buf[10];
+	cport_op op = {0};
+	assert_int_equal(cport_read(a, &op, fd, buf, sizeof buf, 0), 0);
+	assert_int_equal(t_run(a, &op), 10);
+	assert_int_equal(cport_read(b, &op, fd, buf, sizeof buf, 0), CPORT_EINVAL);
+	assert_int_equal(cport_read(a, &op, fd, buf, sizeof buf, 90), 0);
+	assert_int_equal(t_run(a, &op), 10);
+	t_close(fd);
+	cport_destroy(a);
+	cport_destroy(b);
+}
+
+/* After cport_close, a new handle with the same value is associated afresh. */
+static void handle_value_reused(void **state)
+{
+	(void)state;
+	cport *port = t_port();
+	char path[300];
+	t_path(path, sizeof path, "reuse");
+	for (int i = 0; i < 20; i++) {
+		cport_fd fd = open_path(port, path, CPORT_O_RDWR | CPORT_O_CREAT);
+		cport_op op = {0};
+		char c = (char)('a' + i), got = 0;
+		assert_int_equal(cport_write(port, &op, fd, &c, 1, i), 0);
+		assert_int_equal(t_run(port, &op), 1);
+		assert_int_equal(cport_read(port, &op, fd, &got, 1, i), 0);
+		assert_int_equal(t_run(port, &op), 1);
+		assert_int_equal(got, c);
+		close_fd(port, fd);
+	}
+	cport_destroy(port);
+}
+
+/* Paths are UTF-8. */
+static void utf8_paths(void **state)
+{
+	(void)state;
+	cport *port = t_port();
+	char path[300];
+	t_path(path, sizeof path, "gr\xc3\xbc\xc3\x9f-\xe2\x82\xac");
+	cport_fd fd = open_path(port, path, CPORT_O_WRONLY | CPORT_O_CREAT | CPORT_O_EXCL);
+	close_fd(port, fd);
+	cport_statbuf st;
+	cport_op op = {0};
+	assert_int_equal(cport_stat(port, &op, path, &st), 0);
+	assert_int_equal(t_run(port, &op), 0);
+	assert_int_equal(st.size, 0);
+	wchar_t w[300];
+	assert_true(MultiByteToWideChar(CP_UTF8, 0, path, -1, w, 300) > 0);
+	assert_true(GetFileAttributesW(w) != INVALID_FILE_ATTRIBUTES);
+	cport_destroy(port);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(synchronous_handle),  cmocka_unit_test(close_cancels),
+		cmocka_unit_test(one_port_per_handle), cmocka_unit_test(handle_value_reused),
+		cmocka_unit_test(utf8_paths),
+	};
+	return T_MAIN("iocp-handles", tests);
+}
