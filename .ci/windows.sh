@@ -21,7 +21,7 @@ wineserver=/usr/lib/wine/wineserver
 log() { printf '== windows: %s\n' "$*"; }
 
 # ---- 1. Packages ----------------------------------------------------------------------
-pkgs=(gcc-mingw-w64-x86-64-posix mingw-w64-x86-64-dev wine64 cmake dpkg-dev meson ninja-build
+pkgs=(gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix mingw-w64-x86-64-dev wine64 cmake dpkg-dev meson ninja-build
       pkg-config)
 missing=()
 for p in "${pkgs[@]}"; do
