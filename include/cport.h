@@ -76,6 +76,10 @@ typedef int cport_fd;
  *     (0444 or 0644, plus 0111 for directories), uid and gid are 0, btime is set.
  *   - cport_close first stops the reads and writes in flight on the handle
  *     (CancelIoEx; they complete with CPORT_ECANCELED), then closes it.
+ *   - Reads and writes reach the kernel in the submit call itself (cport_submit has
+ *     nothing left to do). Windows runs some of them synchronously even then: cached
+ *     reads, and writes that extend a file (extend it first with cport_ftruncate or
+ *     cport_fallocate where that matters).
  */
 
 /* Words of backend state in each op. Fixed for the ABI: every backend static-asserts
