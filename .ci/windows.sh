@@ -19,18 +19,21 @@ wine=/usr/lib/wine/wine64
 wineserver=/usr/lib/wine/wineserver
 
 log() { printf '== windows: %s\n' "$*"; }
+sudo=
+[[ $(id -u) == 0 ]] || sudo=sudo
 
 # ---- 1. Packages ----------------------------------------------------------------------
-pkgs=(gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix mingw-w64-x86-64-dev wine64 cmake dpkg-dev meson ninja-build
-      pkg-config)
+pkgs=(gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix mingw-w64-x86-64-dev wine64 cmake
+      dpkg-dev meson ninja-build pkg-config)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
 	log "installing ${missing[*]}"
-	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+	$sudo apt-get update -q
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		"${missing[@]}"
 fi
 
 # ---- 2. cmocka for mingw, from Debian's source package --------------------------------
@@ -41,14 +44,14 @@ if [[ ! -f $prefix/lib/pkgconfig/cmocka.pc ]]; then
 			! grep -qs '^deb-src' /etc/apt/sources.list; then
 			log "adding a deb-src entry for Debian's source packages"
 			suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
-			cat >/etc/apt/sources.list.d/cport-deb-src.sources <<-EOF
-			Types: deb-src
-			URIs: http://deb.debian.org/debian
-			Suites: $suite
-			Components: main
-			Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-			EOF
-			apt-get update -q
+			# The same mirror as the binary packages.
+			uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources \
+				2>/dev/null || true)
+			printf '%s\n' 'Types: deb-src' "URIs: ${uri:-http://deb.debian.org/debian}" \
+				"Suites: $suite" 'Components: main' \
+				'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' |
+				$sudo tee /etc/apt/sources.list.d/cport-deb-src.sources >/dev/null
+			$sudo apt-get update -q
 		fi
 		log "fetching cmocka's source package"
 		(cd "$deps/src" && apt-get source -q cmocka)
