@@ -70,6 +70,8 @@ typedef int cport_fd;
  *   - Offset -1 on a file reads or writes at its file pointer and moves it; on a pipe
  *     the offset is ignored. Ops on one handle that use the file pointer must not be
  *     in flight at the same time.
+ *   - A file opened with CPORT_O_APPEND gets append-only access: every write lands at
+ *     the end, whatever its offset (as pwrite on an O_APPEND descriptor on Linux).
  *   - Negative values (INVALID_HANDLE_VALUE, pseudo-handles) and 0 are CPORT_EBADF.
  *   - Paths are UTF-8 (the wide, UTF-16 calls are used). cport_statbuf: ino is the file
  *     index, dev the volume serial number, mode is made from the file attributes

@@ -109,6 +109,30 @@ static void handle_value_reused(void **state)
 	cport_destroy(port);
 }
 
+/* CPORT_O_APPEND: every write lands at the end, whatever its offset (as pwrite on an
+ * O_APPEND descriptor does on Linux). */
+static void append_ignores_offset(void **state)
+{
+	(void)state;
+	cport *port = t_port();
+	char path[300];
+	t_path(path, sizeof path, "append");
+	cport_fd fd = open_path(port, path, CPORT_O_RDWR | CPORT_O_CREAT | CPORT_O_APPEND);
+	cport_op op = {0};
+	assert_int_equal(cport_write(port, &op, fd, "ab", 2, 0), 0);
+	assert_int_equal(t_run(port, &op), 2);
+	assert_int_equal(cport_write(port, &op, fd, "cd", 2, 0), 0);
+	assert_int_equal(t_run(port, &op), 2);
+	assert_int_equal(cport_write(port, &op, fd, "ef", 2, -1), 0);
+	assert_int_equal(t_run(port, &op), 2);
+	char buf[16] = {0};
+	assert_int_equal(cport_read(port, &op, fd, buf, sizeof buf, 0), 0);
+	assert_int_equal(t_run(port, &op), 6);
+	assert_string_equal(buf, "abcdef");
+	close_fd(port, fd);
+	cport_destroy(port);
+}
+
 /* Paths are UTF-8. */
 static void utf8_paths(void **state)
 {
@@ -134,7 +158,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(synchronous_handle),  cmocka_unit_test(close_cancels),
 		cmocka_unit_test(one_port_per_handle), cmocka_unit_test(handle_value_reused),
-		cmocka_unit_test(utf8_paths),
+		cmocka_unit_test(append_ignores_offset), cmocka_unit_test(utf8_paths),
 	};
 	return T_MAIN("iocp-handles", tests);
 }

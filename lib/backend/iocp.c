@@ -51,6 +51,8 @@ struct iocp_handle {
 	uintptr_t h;       /* 0: empty slot */
 	uint32_t inflight; /* reads and writes in the kernel */
 	bool disk;         /* a file: offset -1 uses (and moves) the file pointer */
+	bool append;       /* opened for appending only (CPORT_O_APPEND): writes go to
+	                      the end, whatever their offset, as with O_APPEND */
 	cport_op *closer;  /* a cport_close waiting for `inflight` to drain */
 };
 
@@ -151,6 +153,16 @@ static bool iocp_is_sync(HANDLE h)
 	return (mode & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT)) != 0;
 }
 
+/* Granted FILE_APPEND_DATA without FILE_WRITE_DATA (cport_open's CPORT_O_APPEND)? */
+static bool iocp_is_append_only(HANDLE h)
+{
+	PUBLIC_OBJECT_BASIC_INFORMATION info;
+	if (NtQueryObject(h, ObjectBasicInformation, &info, sizeof info, NULL) < 0)
+		return false;
+	ACCESS_MASK a = info.GrantedAccess;
+	return (a & FILE_APPEND_DATA) && !(a & FILE_WRITE_DATA);
+}
+
 /*
  * The table entry of a handle, associating it with the port on first use. *e = NULL
  * (and 0) for a synchronous handle, which the thread pool serves. A handle already
@@ -173,6 +185,7 @@ static int iocp_handle_get(struct iocp *io, cport_fd fd, struct iocp_handle **e)
 	SetFileCompletionNotificationModes(h, FILE_SKIP_SET_EVENT_ON_HANDLE);
 	*e = iocp_insert(io, fd);
 	(*e)->disk = GetFileType(h) == FILE_TYPE_DISK;
+	(*e)->append = (*e)->disk && iocp_is_append_only(h);
 	return 0;
 }
 
@@ -216,6 +229,10 @@ static char *iocp_chunk(const struct cport__op *x, DWORD *n)
 static int iocp_chunk_offset(const struct cport__op *x, const struct iocp_handle *e,
 			     uint64_t *off)
 {
+	if (e->append && !iocp_is_read(x)) {
+		*off = UINT64_MAX; /* Offset and OffsetHigh all ones: the end of the file */
+		return 0;
+	}
 	if (x->offset >= 0) {
 		*off = (uint64_t)x->offset + x->done;
 		return 0;
@@ -232,7 +249,7 @@ static int iocp_chunk_offset(const struct cport__op *x, const struct iocp_handle
 
 static void iocp_rw_moved(const struct cport__op *x, const struct iocp_handle *e, DWORD n)
 {
-	if (x->offset < 0 && e->disk && n) {
+	if (x->offset < 0 && e->disk && n && !(e->append && !iocp_is_read(x))) {
 		LARGE_INTEGER d = {.QuadPart = n};
 		SetFilePointerEx((HANDLE)x->fd, d, NULL, FILE_CURRENT);
 	}
