@@ -198,21 +198,44 @@ static int64_t win_open_check(HANDLE h, uint32_t f, DWORD access)
 	return 0;
 }
 
+#define WIN_SHARE_ALL (FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
+
+/* O_TRUNC with O_APPEND: truncating needs write access, which an append-only handle
+ * lacks, so a first handle creates or truncates the file and the second appends. */
+static int64_t win_open_truncate_first(const wchar_t *w, uint32_t f, uint32_t mode)
+{
+	HANDLE t = CreateFileW(w, GENERIC_WRITE, WIN_SHARE_ALL, NULL, win_disposition(f),
+			       win_open_flags(f, mode), NULL);
+	if (t == INVALID_HANDLE_VALUE)
+		return win_last();
+	CloseHandle(t);
+	return 0;
+}
+
 static int64_t win_open(struct cport__op *x)
 {
 	int64_t err = 0;
 	wchar_t *w = win_wpath(x->buf, &err);
 	if (!w)
 		return err;
-	DWORD access = win_access(x->aux);
-	HANDLE h = CreateFileW(w, access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-			       NULL, win_disposition(x->aux), win_open_flags(x->aux, x->mode), NULL);
-	if (h == INVALID_HANDLE_VALUE)
-		err = win_last();
+	uint32_t f = x->aux;
+	DWORD access = win_access(f), disp = win_disposition(f);
+	bool two_step = (f & CPORT_O_APPEND) && (f & CPORT_O_TRUNC) && (access & FILE_APPEND_DATA);
+	if (two_step) {
+		err = win_open_truncate_first(w, f, x->mode);
+		disp = OPEN_EXISTING;
+	}
+	HANDLE h = INVALID_HANDLE_VALUE;
+	if (err == 0) {
+		h = CreateFileW(w, access, WIN_SHARE_ALL, NULL, disp, win_open_flags(f, x->mode),
+				NULL);
+		if (h == INVALID_HANDLE_VALUE)
+			err = win_last();
+	}
 	free(w);
 	if (err < 0)
 		return err;
-	if ((err = win_open_check(h, x->aux, access)) < 0) {
+	if ((err = win_open_check(h, f, access)) < 0) {
 		CloseHandle(h);
 		return err;
 	}
@@ -278,9 +301,8 @@ static int64_t win_stat_path(const char *path, cport_statbuf *out)
 	wchar_t *w = win_wpath(path, &r);
 	if (!w)
 		return r;
-	HANDLE h = CreateFileW(w, FILE_READ_ATTRIBUTES,
-			       FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-			       OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+	HANDLE h = CreateFileW(w, FILE_READ_ATTRIBUTES, WIN_SHARE_ALL, NULL, OPEN_EXISTING,
+			       FILE_FLAG_BACKUP_SEMANTICS, NULL);
 	if (h == INVALID_HANDLE_VALUE)
 		r = win_last();
 	free(w);

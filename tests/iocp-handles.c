@@ -130,6 +130,13 @@ static void append_ignores_offset(void **state)
 	assert_int_equal(t_run(port, &op), 6);
 	assert_string_equal(buf, "abcdef");
 	close_fd(port, fd);
+	/* With CPORT_O_TRUNC too: emptied first, then appended to. */
+	fd = open_path(port, path, CPORT_O_WRONLY | CPORT_O_TRUNC | CPORT_O_APPEND);
+	assert_int_equal(t_fsize(fd), 0);
+	assert_int_equal(cport_write(port, &op, fd, "gh", 2, 100), 0);
+	assert_int_equal(t_run(port, &op), 2);
+	assert_int_equal(t_fsize(fd), 2);
+	close_fd(port, fd);
 	cport_destroy(port);
 }
 
