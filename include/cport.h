@@ -61,9 +61,10 @@ typedef int cport_fd;
  *     FILE_FLAG_WRITE_THROUGH), shared for read, write and delete as on Unix.
  *   - A handle opened for overlapped I/O is associated with a port by its first read or
  *     write, and for its whole life (Windows cannot undo that): it then works only on
- *     that port (elsewhere: CPORT_EINVAL). Close it with cport_close, which also tells
- *     the port that a later handle with the same value is a new one; a handle closed
- *     behind the port's back must not be used with it again.
+ *     that port (elsewhere: CPORT_EINVAL). Close it with cport_close on that port, which
+ *     also tells the port that a later handle with the same value is a new one. After a
+ *     CloseHandle behind the port's back, a new handle that reuses the value must not be
+ *     used on that port (the port would take it for the old one).
  *   - Reads and writes on a handle opened for synchronous I/O (a console, an anonymous
  *     pipe, a file opened without FILE_FLAG_OVERLAPPED) run on the thread pool, so
  *     op->timeout_ns on them is refused with CPORT_ENOTSUP, as for metadata ops.
