@@ -197,7 +197,7 @@ int64_t cport__timers_next_ns(const struct cport__timers *t, uint64_t now_ns); /
 void cport__timers_free(struct cport__timers *t);
 
 #ifdef _WIN32
-/* win.c: Windows and WSA errors -> CPORT_E*, and UTF-8 paths -> UTF-16 */
+/* win.c: Windows and WSA errors -> CPORT_E* */
 int cport__win_error(DWORD err);
 #endif
 
