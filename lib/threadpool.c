@@ -14,14 +14,56 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#ifdef _WIN32
+/* A worker's thread (for CancelSynchronousIo) and the op it runs; under the pool's mu. */
+struct pool_win {
+	HANDLE thread;
+	cport_op *running;
+};
+#endif
+
 struct cport__pool {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	cport_op *head, *tail;
 	bool stop;
+#ifdef _WIN32
+	struct pool_win *win; /* one per worker, in the order they started */
+	unsigned started;
+#endif
 	unsigned nthreads;
 	pthread_t threads[];
 };
+
+#ifdef _WIN32
+/*
+ * Windows: a blocking call on a synchronous handle (a console read above all) stops
+ * when CancelSynchronousIo names the thread that makes it, so cancel and destroy need
+ * not wait for input that may never come. The call then fails with
+ * ERROR_OPERATION_ABORTED: the op completes with CPORT_ECANCELED.
+ */
+static struct pool_win *pool_win_self(struct cport__pool *p)
+{
+	struct pool_win *me = &p->win[p->started++];
+	me->thread = OpenThread(THREAD_TERMINATE | SYNCHRONIZE, FALSE, GetCurrentThreadId());
+	return me;
+}
+
+/* Interrupt the worker running `op` (every running op if NULL); under mu. Returns how
+ * many workers were running one. A worker not yet inside its call is not stopped. */
+static unsigned pool_win_interrupt(struct cport__pool *p, cport_op *op)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < p->started; i++) {
+		if (!p->win[i].running || (op && p->win[i].running != op))
+			continue;
+		n++;
+		if (p->win[i].thread)
+			CancelSynchronousIo(p->win[i].thread);
+	}
+	return n;
+}
+#endif
 
 static void pool_unlink(struct cport__pool *p, cport_op *op)
 {
@@ -42,6 +84,9 @@ static void *pool_worker(void *arg)
 {
 	struct cport__pool *p = arg;
 	pthread_mutex_lock(&p->mu);
+#ifdef _WIN32
+	struct pool_win *me = pool_win_self(p);
+#endif
 	for (;;) {
 		while (!p->stop && !p->head)
 			pthread_cond_wait(&p->cv, &p->mu);
@@ -49,8 +94,16 @@ static void *pool_worker(void *arg)
 			break;
 		cport_op *op = p->head;
 		pool_unlink(p, op);
+#ifdef _WIN32
+		me->running = op;
+#endif
 		pthread_mutex_unlock(&p->mu);
 		op->result = cport__blocking_run(op);
+#ifdef _WIN32
+		pthread_mutex_lock(&p->mu);
+		me->running = NULL; /* before the op can be reaped and reused */
+		pthread_mutex_unlock(&p->mu);
+#endif
 		cport__complete_remote(cport__x(op)->port, op);
 		pthread_mutex_lock(&p->mu);
 	}
@@ -64,6 +117,12 @@ static int pool_create(cport *port)
 	struct cport__pool *p = calloc(1, sizeof *p + n * sizeof(pthread_t));
 	if (!p)
 		return CPORT_ENOMEM;
+#ifdef _WIN32
+	if (!(p->win = calloc(n, sizeof *p->win))) {
+		free(p);
+		return CPORT_ENOMEM;
+	}
+#endif
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	for (; p->nthreads < n; p->nthreads++)
@@ -72,6 +131,9 @@ static int pool_create(cport *port)
 	if (p->nthreads == 0) {
 		pthread_cond_destroy(&p->cv);
 		pthread_mutex_destroy(&p->mu);
+#ifdef _WIN32
+		free(p->win);
+#endif
 		free(p);
 		return CPORT_EAGAIN;
 	}
@@ -105,7 +167,8 @@ int cport__pool_start(cport *port, cport_op *op)
 }
 
 /* Cancel an op that no worker has taken yet: it completes now with CPORT_ECANCELED
- * (or CPORT_ETIMEDOUT when its timeout fired). False if a worker already runs it. */
+ * (or CPORT_ETIMEDOUT when its timeout fired). False if a worker already runs it (on
+ * Windows its blocking call is then interrupted, and it completes with ECANCELED). */
 bool cport__pool_cancel(cport *port, cport_op *op)
 {
 	struct cport__pool *p = port->pool;
@@ -115,6 +178,10 @@ bool cport__pool_cancel(cport *port, cport_op *op)
 	queued = x->pending != 0;
 	if (queued)
 		pool_unlink(p, op);
+#ifdef _WIN32
+	else
+		pool_win_interrupt(p, op);
+#endif
 	pthread_mutex_unlock(&p->mu);
 	if (queued)
 		cport__complete(port, op,
@@ -122,7 +189,8 @@ bool cport__pool_cancel(cport *port, cport_op *op)
 	return queued;
 }
 
-/* Drop queued ops (no completions) and wait for the running ones to finish. */
+/* Drop queued ops (no completions) and wait for the running ones to finish (on
+ * Windows, interrupt their blocking calls first). */
 void cport__pool_destroy(cport *port)
 {
 	struct cport__pool *p = port->pool;
@@ -134,8 +202,26 @@ void cport__pool_destroy(cport *port)
 		pool_unlink(p, p->head);
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+#ifdef _WIN32
+	/* Interrupt blocking calls until no worker runs an op (one may not have been
+	 * inside its call yet when asked). */
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		unsigned busy = pool_win_interrupt(p, NULL);
+		pthread_mutex_unlock(&p->mu);
+		if (!busy)
+			break;
+		Sleep(1);
+	}
+#endif
 	for (unsigned i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
+#ifdef _WIN32
+	for (unsigned i = 0; i < p->started; i++)
+		if (p->win[i].thread)
+			CloseHandle(p->win[i].thread);
+	free(p->win);
+#endif
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
