@@ -68,6 +68,9 @@ typedef int cport_fd;
  *   - Reads and writes on a handle opened for synchronous I/O (a console, an anonymous
  *     pipe, a file opened without FILE_FLAG_OVERLAPPED) run on the thread pool, so
  *     op->timeout_ns on them is refused with CPORT_ENOTSUP, as for metadata ops.
+ *     cport_cancel and cport_destroy interrupt such a call even once it blocks
+ *     (CancelSynchronousIo): a console read waiting for input stops with
+ *     CPORT_ECANCELED.
  *   - Offset -1 on a file reads or writes at its file pointer and moves it; on a pipe
  *     the offset is ignored. Ops on one handle that use the file pointer must not be
  *     in flight at the same time.
