@@ -35,36 +35,6 @@ struct cport__pool {
 	pthread_t threads[];
 };
 
-#ifdef _WIN32
-/*
- * Windows: a blocking call on a synchronous handle (a console read above all) stops
- * when CancelSynchronousIo names the thread that makes it, so cancel and destroy need
- * not wait for input that may never come. The call then fails with
- * ERROR_OPERATION_ABORTED: the op completes with CPORT_ECANCELED.
- */
-static struct pool_win *pool_win_self(struct cport__pool *p)
-{
-	struct pool_win *me = &p->win[p->started++];
-	me->thread = OpenThread(THREAD_TERMINATE | SYNCHRONIZE, FALSE, GetCurrentThreadId());
-	return me;
-}
-
-/* Interrupt the worker running `op` (every running op if NULL); under mu. Returns how
- * many workers were running one. A worker not yet inside its call is not stopped. */
-static unsigned pool_win_interrupt(struct cport__pool *p, cport_op *op)
-{
-	unsigned n = 0;
-	for (unsigned i = 0; i < p->started; i++) {
-		if (!p->win[i].running || (op && p->win[i].running != op))
-			continue;
-		n++;
-		if (p->win[i].thread)
-			CancelSynchronousIo(p->win[i].thread);
-	}
-	return n;
-}
-#endif
-
 static void pool_unlink(struct cport__pool *p, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
@@ -79,6 +49,99 @@ static void pool_unlink(struct cport__pool *p, cport_op *op)
 	x->next = x->prev = NULL;
 	x->pending = 0;
 }
+
+#ifdef _WIN32
+/*
+ * Windows: a blocking call on a synchronous handle (a console read above all) stops
+ * when CancelSynchronousIo names the thread that makes it, so cancel and destroy need
+ * not wait for input that may never come. The call then fails with
+ * ERROR_OPERATION_ABORTED: the op completes with CPORT_ECANCELED.
+ */
+static struct pool_win *pool_win_self(struct cport__pool *p)
+{
+	struct pool_win *me = &p->win[p->started++];
+	me->thread = OpenThread(THREAD_TERMINATE | SYNCHRONIZE, FALSE, GetCurrentThreadId());
+	return me;
+}
+
+/* Does the op work on the handle `fd` (which a close is about to close)? */
+static bool pool_win_uses_fd(const cport_op *op, cport_fd fd)
+{
+	const struct cport__op *x = cport__x((cport_op *)op);
+	switch ((enum cport__type)x->type) {
+	case CPORT__READ:
+	case CPORT__WRITE:
+	case CPORT__READV:
+	case CPORT__WRITEV:
+	case CPORT__FSYNC:
+	case CPORT__FSTAT:
+	case CPORT__FALLOCATE:
+	case CPORT__FTRUNCATE:
+		return x->fd == fd;
+	default:
+		return false;
+	}
+}
+
+/* Interrupt the workers running `op`, or (op NULL) every op on `fd`, or (fd 0 too)
+ * every op; under mu. Returns how many workers were running one. A worker not yet
+ * inside its call is not stopped: callers that must stop it ask again. */
+static unsigned pool_win_interrupt_any(struct cport__pool *p, cport_op *op, cport_fd fd)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < p->started; i++) {
+		cport_op *r = p->win[i].running;
+		if (!r || (op && r != op) || (!op && fd && !pool_win_uses_fd(r, fd)))
+			continue;
+		n++;
+		if (p->win[i].thread)
+			CancelSynchronousIo(p->win[i].thread);
+	}
+	return n;
+}
+
+static unsigned pool_win_interrupt(struct cport__pool *p, cport_op *op)
+{
+	return pool_win_interrupt_any(p, op, 0);
+}
+
+/* A close is about to run: stop the other workers' ops on its handle and wait until
+ * they are out, so the handle is not closed under a call still using it; under mu. */
+static void pool_win_drain_fd(struct cport__pool *p, cport_fd fd)
+{
+	while (pool_win_interrupt_any(p, NULL, fd) > 0) {
+		pthread_mutex_unlock(&p->mu);
+		Sleep(1);
+		pthread_mutex_lock(&p->mu);
+	}
+}
+
+/* Close cancels, for what the pool does on a handle: its queued ops complete with
+ * CPORT_ECANCELED now, oldest first, and its running ones are interrupted (they
+ * complete with CPORT_ECANCELED). Port thread, before the close is queued. */
+void cport__pool_win_close_fd(cport *port, cport_fd fd)
+{
+	struct cport__pool *p = port->pool;
+	struct cport__queue gone = {NULL, NULL};
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	for (cport_op *op = p->head, *next; op; op = next) {
+		next = cport__x(op)->next;
+		if (pool_win_uses_fd(op, fd)) {
+			pool_unlink(p, op);
+			cport__queue_push(&gone, op);
+		}
+	}
+	pool_win_interrupt_any(p, NULL, fd);
+	pthread_mutex_unlock(&p->mu);
+	cport_op *op;
+	while ((op = cport__queue_pop(&gone)) != NULL) {
+		cport__x(op)->xflags |= CPORT__X_CANCELLED;
+		cport__complete(port, op, CPORT_ECANCELED);
+	}
+}
+#endif
 
 static void *pool_worker(void *arg)
 {
@@ -96,6 +159,8 @@ static void *pool_worker(void *arg)
 		pool_unlink(p, op);
 #ifdef _WIN32
 		me->running = op;
+		if (cport__x(op)->type == CPORT__CLOSE)
+			pool_win_drain_fd(p, cport__x(op)->fd);
 #endif
 		pthread_mutex_unlock(&p->mu);
 		op->result = cport__blocking_run(op);

@@ -77,6 +77,50 @@ static void anonymous_pipe_on_pool(void **state)
 	CloseHandle(w);
 }
 
+/* Close cancels on the pool too: with one worker blocked in a read of an anonymous
+ * pipe and an fstat of it queued behind, cport_close completes both with ECANCELED,
+ * then closes the handle. */
+static void close_cancels_pool_ops(void **state)
+{
+	(void)state;
+	cport_options o;
+	cport_options_init(&o);
+	o.backend = "iocp";
+	o.pool_threads = 1;
+	cport *port = NULL;
+	assert_int_equal(cport_create(&port, &o), 0);
+	HANDLE r, w;
+	assert_true(CreatePipe(&r, &w, NULL, 0));
+	char buf[16];
+	cport_statbuf st;
+	cport_op rd = {0}, fs = {0}, cl = {0}, *out[4];
+	assert_int_equal(cport_read(port, &rd, (cport_fd)r, buf, sizeof buf, -1), 0);
+	assert_int_equal(cport_wait(port, out, 1, 200 * 1000000LL), 0); /* blocked */
+	assert_int_equal(cport_fstat(port, &fs, (cport_fd)r, &st), 0);  /* queued */
+	assert_int_equal(cport_close(port, &cl, (cport_fd)r), 0);
+	int64_t want[3] = {CPORT_ECANCELED, CPORT_ECANCELED, 0};
+	cport_op *ops[3] = {&rd, &fs, &cl};
+	int seen[3] = {0};
+	for (unsigned got = 0; got < 3;) {
+		int k = cport_wait(port, out, 4, 5 * 1000000000LL);
+		assert_true(k > 0);
+		for (int i = 0; i < k; i++)
+			for (int j = 0; j < 3; j++)
+				if (out[i] == ops[j]) {
+					assert_int_equal(out[i]->result, want[j]);
+					seen[j]++;
+				}
+		got += (unsigned)k;
+	}
+	assert_int_equal(seen[0] + seen[1] + seen[2], 3);
+	assert_int_equal(seen[2], 1);
+	/* Really closed: the write end sees no reader. */
+	DWORD n;
+	assert_false(WriteFile(w, "x", 1, &n, NULL));
+	CloseHandle(w);
+	cport_destroy(port);
+}
+
 /* Closing a pipe with a read in flight: the read completes with ECANCELED first, then
  * the close with 0. */
 static void close_cancels(void **state)
@@ -195,7 +239,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(synchronous_handle),  cmocka_unit_test(anonymous_pipe_on_pool),
-		cmocka_unit_test(close_cancels),
+		cmocka_unit_test(close_cancels),       cmocka_unit_test(close_cancels_pool_ops),
 		cmocka_unit_test(one_port_per_handle), cmocka_unit_test(handle_value_reused),
 		cmocka_unit_test(append_ignores_offset), cmocka_unit_test(utf8_paths),
 	};
