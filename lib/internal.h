@@ -182,9 +182,7 @@ int cport__pool_start(struct cport *port, cport_op *op);
 bool cport__pool_cancel(struct cport *port, cport_op *op);
 void cport__pool_destroy(struct cport *port);
 int64_t cport__blocking_run(cport_op *op);
-#ifdef _WIN32
-void cport__pool_win_close_fd(struct cport *port, cport_fd fd); /* close cancels */
-#endif
+void cport__pool_cancel_fd(struct cport *port, cport_fd fd); /* close cancels */
 
 /* timer.c: a deadline heap of ops (timers and per-op timeouts where the kernel keeps
  * none: the reactor and IOCP backends). O(log n) add/remove, no allocation per op (the

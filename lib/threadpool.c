@@ -50,24 +50,9 @@ static void pool_unlink(struct cport__pool *p, cport_op *op)
 	x->pending = 0;
 }
 
-#ifdef _WIN32
-/*
- * Windows: a blocking call on a synchronous handle (a console read above all) stops
- * when CancelSynchronousIo names the thread that makes it, so cancel and destroy need
- * not wait for input that may never come. The call then fails with
- * ERROR_OPERATION_ABORTED: the op completes with CPORT_ECANCELED.
- */
-static struct pool_win *pool_win_self(struct cport__pool *p)
+/* Does this op use opx.fd (and so belong to a descriptor that cport_close closes)? */
+static bool pool_uses_fd(const struct cport__op *x, cport_fd fd)
 {
-	struct pool_win *me = &p->win[p->started++];
-	me->thread = OpenThread(THREAD_TERMINATE | SYNCHRONIZE, FALSE, GetCurrentThreadId());
-	return me;
-}
-
-/* Does the op work on the handle `fd` (which a close is about to close)? */
-static bool pool_win_uses_fd(const cport_op *op, cport_fd fd)
-{
-	const struct cport__op *x = cport__x((cport_op *)op);
 	switch ((enum cport__type)x->type) {
 	case CPORT__READ:
 	case CPORT__WRITE:
@@ -83,6 +68,20 @@ static bool pool_win_uses_fd(const cport_op *op, cport_fd fd)
 	}
 }
 
+#ifdef _WIN32
+/*
+ * Windows: a blocking call on a synchronous handle (a console read above all) stops
+ * when CancelSynchronousIo names the thread that makes it, so cancel and destroy need
+ * not wait for input that may never come. The call then fails with
+ * ERROR_OPERATION_ABORTED: the op completes with CPORT_ECANCELED.
+ */
+static struct pool_win *pool_win_self(struct cport__pool *p)
+{
+	struct pool_win *me = &p->win[p->started++];
+	me->thread = OpenThread(THREAD_TERMINATE | SYNCHRONIZE, FALSE, GetCurrentThreadId());
+	return me;
+}
+
 /* Interrupt the workers running `op`, or (op NULL) every op on `fd`, or (fd 0 too)
  * every op; under mu. Returns how many workers were running one. A worker not yet
  * inside its call is not stopped: callers that must stop it ask again. */
@@ -91,7 +90,7 @@ static unsigned pool_win_interrupt_any(struct cport__pool *p, cport_op *op, cpor
 	unsigned n = 0;
 	for (unsigned i = 0; i < p->started; i++) {
 		cport_op *r = p->win[i].running;
-		if (!r || (op && r != op) || (!op && fd && !pool_win_uses_fd(r, fd)))
+		if (!r || (op && r != op) || (!op && fd && !pool_uses_fd(cport__x(r), fd)))
 			continue;
 		n++;
 		if (p->win[i].thread)
@@ -113,32 +112,6 @@ static void pool_win_drain_fd(struct cport__pool *p, cport_fd fd)
 		pthread_mutex_unlock(&p->mu);
 		Sleep(1);
 		pthread_mutex_lock(&p->mu);
-	}
-}
-
-/* Close cancels, for what the pool does on a handle: its queued ops complete with
- * CPORT_ECANCELED now, oldest first, and its running ones are interrupted (they
- * complete with CPORT_ECANCELED). Port thread, before the close is queued. */
-void cport__pool_win_close_fd(cport *port, cport_fd fd)
-{
-	struct cport__pool *p = port->pool;
-	struct cport__queue gone = {NULL, NULL};
-	if (!p)
-		return;
-	pthread_mutex_lock(&p->mu);
-	for (cport_op *op = p->head, *next; op; op = next) {
-		next = cport__x(op)->next;
-		if (pool_win_uses_fd(op, fd)) {
-			pool_unlink(p, op);
-			cport__queue_push(&gone, op);
-		}
-	}
-	pool_win_interrupt_any(p, NULL, fd);
-	pthread_mutex_unlock(&p->mu);
-	cport_op *op;
-	while ((op = cport__queue_pop(&gone)) != NULL) {
-		cport__x(op)->xflags |= CPORT__X_CANCELLED;
-		cport__complete(port, op, CPORT_ECANCELED);
 	}
 }
 #endif
@@ -252,6 +225,34 @@ bool cport__pool_cancel(cport *port, cport_op *op)
 		cport__complete(port, op,
 				x->xflags & CPORT__X_CANCELLED ? CPORT_ECANCELED : CPORT_ETIMEDOUT);
 	return queued;
+}
+
+/* Close cancels: complete every queued op on `fd` with CPORT_ECANCELED, oldest first.
+ * Ops a worker already runs finish with their own result (on Windows their blocking
+ * call is interrupted, and a close waits for them: pool_win_drain_fd). Port thread. */
+void cport__pool_cancel_fd(cport *port, cport_fd fd)
+{
+	struct cport__pool *p = port->pool;
+	struct cport__queue gone = {NULL, NULL};
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	for (cport_op *op = p->head, *next; op; op = next) {
+		next = cport__x(op)->next;
+		if (pool_uses_fd(cport__x(op), fd)) {
+			pool_unlink(p, op);
+			cport__queue_push(&gone, op);
+		}
+	}
+#ifdef _WIN32
+	pool_win_interrupt_any(p, NULL, fd);
+#endif
+	pthread_mutex_unlock(&p->mu);
+	cport_op *op;
+	while ((op = cport__queue_pop(&gone)) != NULL) {
+		cport__x(op)->xflags |= CPORT__X_CANCELLED;
+		cport__complete(port, op, CPORT_ECANCELED);
+	}
 }
 
 /* Drop queued ops (no completions) and wait for the running ones to finish (on

@@ -424,7 +424,7 @@ static int iocp_close_start(cport *port, cport_op *op)
 		return CPORT_EBADF; /* closed twice */
 	/* What the pool does on the handle (fsync, fstat, reads of a synchronous
 	 * handle...) is stopped first; its running ops are waited for at close time. */
-	cport__pool_win_close_fd(port, x->fd);
+	cport__pool_cancel_fd(port, x->fd);
 	if (!e || e->inflight == 0) {
 		if (e)
 			iocp_remove(io, e);
