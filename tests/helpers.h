@@ -36,7 +36,9 @@ uint8_t t_pattern(uint64_t offset);
 
 /* Blocking positional I/O and close outside cport, on any descriptor t_file or
  * cport_open returned (on Windows also one associated with a port: no packet is
- * posted for these). Return bytes moved, or -1. */
+ * posted for these). Return bytes moved, or -1. On Windows, a handle closed with
+ * t_close while its port lives on leaves the port believing a later handle with the
+ * same value is associated (see cport.h): use cport_close there, or a new port. */
 int64_t t_pread(cport_fd fd, void *buf, size_t n, int64_t offset);
 int64_t t_pwrite(cport_fd fd, const void *buf, size_t n, int64_t offset);
 void t_close(cport_fd fd);
