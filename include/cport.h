@@ -10,6 +10,7 @@
  *   3. The port: options, create, destroy, backend queries
  *   4. Submitting ops: nop, timer, post, file I/O, metadata, cancel
  *   5. Driving the port: submit, wait
+ *   6. Sockets: addresses, socket helpers (not ops), and the socket ops
  *
  * The overlapped contract (every backend, see DESIGN.md section 1):
  *   - A cport_op belongs to the caller. From a successful submit (return 0) until
@@ -104,11 +105,19 @@ typedef struct cport_op {
 	                        many nanoseconds pass before it finishes */
 	uint32_t flags;      /* reserved for CPORT_OP_* flags; must be 0 for now */
 	/* out: valid once cport_wait returned the op */
-	uint32_t cflags;     /* completion flags; 0 for every op implemented today */
+	uint32_t cflags;     /* completion flags: CPORT_MORE (multishot ops), else 0 */
 	int64_t result;      /* >= 0 success value, < 0 a CPORT_E* code */
 	/* private: backend state, do not touch while the op is in flight */
 	uint64_t internal[CPORT_OP_INTERNAL_WORDS];
 } cport_op;
+
+/* op->cflags */
+enum {
+	/* A multishot op (cport_accept with CPORT_ACCEPT_MULTISHOT) completed once and
+	 * stays in flight: it will complete again. Its last completion lacks this flag;
+	 * only then is the op free for reuse. */
+	CPORT_MORE = 1u << 0
+};
 
 /* A buffer for vectored I/O. On Unix it has the layout of struct iovec, so an iovec
  * array can be cast to it. */
@@ -220,7 +229,15 @@ typedef struct cport cport;
 enum {
 	/* Fail cport_create instead of falling back when the preferred backend cannot
 	 * start (a backend forced by name never falls back, strict or not). */
-	CPORT_OPT_STRICT = 1u << 0
+	CPORT_OPT_STRICT = 1u << 0,
+	/* The port is created, driven (submit, wait, cancel) and destroyed by one and
+	 * the same thread for its whole life. io_uring then runs with
+	 * IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN (Linux 6.1), which
+	 * makes networking markedly faster; a kernel without them silently runs
+	 * without. Using such a port from another thread is undefined (its calls fail
+	 * with CPORT_EEXIST from the kernel, and destroy cannot stop the kernel).
+	 * cport_post stays safe from any thread. Other backends ignore the flag. */
+	CPORT_OPT_SINGLE_THREAD = 1u << 1
 };
 
 /*
@@ -245,6 +262,11 @@ CPORT_API void cport_options_init(cport_options *opts);
 
 /*
  * Create a port. `opts` may be NULL (defaults; $CPORT_BACKEND is honoured).
+ * SIGPIPE (Unix): a write to a pipe whose reader is gone raises SIGPIPE, which kills
+ * the process by default, and no system call writes to a pipe without raising it. So
+ * cport_create sets SIGPIPE to SIG_IGN if it still has its default action; a handler or
+ * disposition the program set is left alone. Sends always use MSG_NOSIGNAL. Either way
+ * such a write completes with CPORT_EPIPE.
  * Backend choice: opts->backend, else $CPORT_BACKEND, else the candidates of this OS in
  * order (Linux: io_uring, epoll, poll). A backend chosen by name must start or the call
  * fails. Returns 0 and sets *port, or:
@@ -321,8 +343,10 @@ CPORT_API int cport_post(cport *port, cport_op *op, int64_t result);
  * Read up to `len` bytes at `offset` into `buf`.
  *   offset >= 0: positional (files). A result shorter than `len` means end of file:
  *                short transfers from the kernel are retried inside.
- *   offset == -1: the descriptor's current position or a stream (pipe, TTY): the
- *                result is >= 1 byte, or 0 at end of stream.
+ *   offset == -1: the descriptor's current position or a stream (pipe, TTY, socket):
+ *                the result is >= 1 byte, or 0 at end of stream. Several reads in
+ *                flight on one descriptor complete in submission order and fill in
+ *                that order (with cport_recv / cport_recvmsg on the same descriptor).
  * result: bytes read. len == 0 completes with 0.
  */
 CPORT_API int cport_read(cport *port, cport_op *op, cport_fd fd, void *buf, size_t len,
@@ -331,7 +355,11 @@ CPORT_API int cport_read(cport *port, cport_op *op, cport_fd fd, void *buf, size
 /*
  * Write `len` bytes at `offset` (or -1: current position / stream). Never short: the
  * op completes when every byte was written, with result == len, or with an error (bytes
- * written before the error are not reported).
+ * written before the error are not reported). With offset -1, writes in flight on one
+ * descriptor are done one after the other in submission order and never interleave
+ * (with cport_send / cport_sendmsg / cport_sendfile on the same descriptor). A write to
+ * a pipe or socket whose reader is gone completes with CPORT_EPIPE; see
+ * cport_create about SIGPIPE.
  */
 CPORT_API int cport_write(cport *port, cport_op *op, cport_fd fd, const void *buf, size_t len,
 			  int64_t offset);
@@ -379,9 +407,12 @@ CPORT_API int cport_open(cport *port, cport_op *op, const char *path, uint32_t f
 			 uint32_t mode);
 
 /*
- * Close a descriptor. Ops still in flight on it are asked to stop first (those that
- * stop complete with CPORT_ECANCELED). result: 0; the descriptor is gone even if the
- * result is an error (as close(2) on Linux).
+ * Close a descriptor. Every op still in flight on it through this port completes
+ * first, with CPORT_ECANCELED unless it had already finished; the close completes
+ * after all of them (on the thread-pool path of a backend, an op that already entered
+ * a blocking system call finishes it first). result: 0; the descriptor is gone even if
+ * the result is an error (as close(2) on Linux). Submitting new ops on the descriptor
+ * after the close was submitted is refused with CPORT_EBADF until the close completed.
  */
 CPORT_API int cport_close(cport *port, cport_op *op, cport_fd fd);
 
@@ -441,6 +472,249 @@ CPORT_API int cport_submit(cport *port);
  * it may be reused at once. Completions beyond `max` stay queued for the next call.
  */
 CPORT_API int cport_wait(cport *port, cport_op **out, unsigned max, int64_t timeout_ns);
+
+/* ---- 6. Sockets ------------------------------------------------------------------ */
+
+/*
+ * Sockets and other streams. Three parts: a portable address type, helpers that create
+ * and configure sockets (plain calls, not ops: they return at once), and the socket
+ * ops, which obey the overlapped contract like every op above.
+ *
+ * Stream rules (every backend; DESIGN.md section 1 rule 4):
+ *   - A send (cport_send, cport_sendmsg, cport_sendfile, cport_write with offset -1)
+ *     completes only when every byte went out, or with an error.
+ *   - Sends in flight on one descriptor are performed in submission order, one after
+ *     the other: their bytes never interleave, however many are in flight.
+ *   - A receive (cport_recv, cport_recvmsg, cport_read with offset -1) completes with
+ *     at least one byte, or 0 at end of stream (the peer shut down its sending side).
+ *     Several receives in flight on one descriptor fill in submission order.
+ *   - cport_close on a descriptor completes every op in flight on it with
+ *     CPORT_ECANCELED, then completes the close.
+ * Portable errors: a connection reset by the peer gives CPORT_ECONNRESET, a refused
+ * connect CPORT_ECONNREFUSED, a send after the peer closed CPORT_EPIPE (never a fatal
+ * SIGPIPE, see cport_create). Other codes are passed through as CPORT_E*.
+ *
+ * Descriptors made by the helpers and by cport_accept are close-on-exec. Their
+ * blocking mode belongs to the backend (a backend may make a descriptor non-blocking
+ * when it first sees it): do not rely on it, and do not mix your own blocking calls
+ * with ops in flight. Backends keep some state per descriptor (a table indexed by the
+ * descriptor, io_uring and reactor; it grows, allocating, when a larger descriptor
+ * than ever before is used).
+ */
+
+/* Address families of cport_addr */
+enum {
+	CPORT_AF_UNSPEC = 0,
+	CPORT_AF_INET = 1,  /* IPv4 */
+	CPORT_AF_INET6 = 2, /* IPv6 */
+	CPORT_AF_LOCAL = 3  /* AF_UNIX path (a named pipe on Windows) */
+};
+
+/*
+ * A socket address of any family: `storage` holds the OS's own sockaddr (struct
+ * sockaddr_in, sockaddr_in6, sockaddr_un; SOCKADDR_STORAGE-compatible on Windows),
+ * `len` the bytes of it in use. 136 bytes, 8-byte aligned, on every platform. Fill it
+ * with cport_addr_parse, or copy a sockaddr in and set `len`.
+ */
+typedef struct cport_addr {
+	uint64_t storage[16]; /* struct sockaddr_storage (128 bytes) */
+	uint32_t len;         /* bytes of `storage` in use; 0 = empty */
+	uint32_t reserved_;
+} cport_addr;
+
+/* Longest text cport_addr_format writes, with the NUL: "[v6%scope]:port". */
+#define CPORT_ADDR_STRLEN 64
+
+/*
+ * Parse "a.b.c.d:port" (IPv4) or "[v6]:port" (IPv6, an optional "%scope" inside the
+ * brackets) into `addr`. Numeric only: no name lookup. Port 0..65535 (0 = any, for
+ * binding). Returns 0 or CPORT_EINVAL (NULL arguments, bad text; `addr` untouched).
+ */
+CPORT_API int cport_addr_parse(cport_addr *addr, const char *text);
+
+/*
+ * Write `addr` as text to `buf` (size `n`): "a.b.c.d:port", "[v6]:port", or the path
+ * of a local address. Returns the length written (without the NUL), or CPORT_EINVAL
+ * (NULL, unknown family) or CPORT_ENOSPC (does not fit; CPORT_ADDR_STRLEN always fits
+ * an IP address).
+ */
+CPORT_API int cport_addr_format(const cport_addr *addr, char *buf, size_t n);
+
+/* The family of `addr`: CPORT_AF_*; CPORT_AF_UNSPEC if empty, NULL or unknown. */
+CPORT_API int cport_addr_family(const cport_addr *addr);
+
+/* The port number of an IP address (0..65535), or CPORT_EINVAL for other families. */
+CPORT_API int cport_addr_port(const cport_addr *addr);
+
+/* The local (getsockname) or peer (getpeername) address of a socket. Returns 0 or a
+ * CPORT_E* code (CPORT_ENOTCONN: no peer). */
+CPORT_API int cport_sock_local(cport_fd fd, cport_addr *addr);
+CPORT_API int cport_sock_peer(cport_fd fd, cport_addr *addr);
+
+/* cport_tcp_listen / cport_udp_socket flags */
+enum {
+	CPORT_SOCK_REUSEPORT = 1u << 0, /* SO_REUSEPORT: several sockets share the port,
+	                                   the kernel spreads connections (Linux, BSD);
+	                                   CPORT_ENOTSUP where the OS lacks it */
+	CPORT_SOCK_V6ONLY = 1u << 1     /* an IPv6 socket does not also take IPv4 */
+};
+
+/*
+ * A listening TCP socket bound to `addr` (IPv4 or IPv6; port 0 picks a free port, read
+ * it back with cport_sock_local), with SO_REUSEADDR, and the CPORT_SOCK_* `flags`.
+ * `backlog` <= 0 means the system's maximum. Sets *fd and returns 0, or a CPORT_E*
+ * code (CPORT_EINVAL for NULL or a non-IP address, CPORT_EADDRINUSE, ...).
+ */
+CPORT_API int cport_tcp_listen(cport_fd *fd, const cport_addr *addr, int backlog,
+			       uint32_t flags);
+
+/* A TCP socket of `family` (CPORT_AF_INET or CPORT_AF_INET6) to pass to cport_connect.
+ * Sets *fd and returns 0, or a CPORT_E* code. */
+CPORT_API int cport_tcp_socket(cport_fd *fd, int family);
+
+/* A UDP socket bound to `addr` (port 0: any free port), with the CPORT_SOCK_* `flags`.
+ * Sets *fd and returns 0, or a CPORT_E* code. */
+CPORT_API int cport_udp_socket(cport_fd *fd, const cport_addr *addr, uint32_t flags);
+
+/*
+ * A local stream server named `name`: on Unix an AF_UNIX socket bound to the path
+ * `name` (at most 107 bytes; the file must not exist: CPORT_EADDRINUSE), listening with
+ * `backlog` (<= 0: the maximum); on Windows a named pipe. Take connections with
+ * cport_accept (the peer address is then empty). Sets *fd and returns 0 or a CPORT_E*
+ * code. Removing the path afterwards is the caller's job (cport_unlink).
+ */
+CPORT_API int cport_local_listen(cport_fd *fd, const char *name, int backlog);
+
+/*
+ * Connect to the local stream server `name` at once (a local connect does not wait on
+ * a network). Sets *fd to a connected stream and returns 0, or CPORT_ENOENT (no such
+ * server), CPORT_ECONNREFUSED (nobody listens), CPORT_EAGAIN (its backlog is full: try
+ * again later), CPORT_ENAMETOOLONG, ...
+ */
+CPORT_API int cport_local_connect(cport_fd *fd, const char *name);
+
+/* TCP_NODELAY on (on != 0) or off: send small segments at once (no Nagle delay).
+ * Returns 0 or a CPORT_E* code. */
+CPORT_API int cport_sock_nodelay(cport_fd fd, int on);
+
+/* SO_KEEPALIVE on or off; with on and `idle_s` > 0, the first probe goes after that
+ * many idle seconds (TCP_KEEPIDLE, where the OS has it). Returns 0 or a CPORT_E* code. */
+CPORT_API int cport_sock_keepalive(cport_fd fd, int on, uint32_t idle_s);
+
+/* Close a descriptor at once, without an op (closesocket on Windows). Use it only when
+ * no op is in flight on it (else cport_close). Returns 0 or a CPORT_E* code. */
+CPORT_API int cport_sock_close(cport_fd fd);
+
+/* cport_accept flags */
+enum {
+	/* One submit, one completion per connection, each with CPORT_MORE in op->cflags,
+	 * until cancelled (cport_cancel, cport_close on the listener) or an error: the
+	 * last completion lacks CPORT_MORE. `peer` must then be NULL (use
+	 * cport_sock_peer). Reap every completion before the op counts as free. */
+	CPORT_ACCEPT_MULTISHOT = 1u << 0
+};
+
+/*
+ * Accept a connection on the listening socket `fd`. If `peer` is not NULL it receives
+ * the peer's address (empty for a local stream); it must stay valid until completion.
+ * result: the new connected descriptor (close-on-exec).
+ * Errors besides the common ones: CPORT_EINVAL (unknown flags, peer with MULTISHOT).
+ */
+CPORT_API int cport_accept(cport *port, cport_op *op, cport_fd fd, cport_addr *peer,
+			   uint32_t flags);
+
+/*
+ * Connect the socket `fd` (from cport_tcp_socket, or a UDP socket) to `addr`, which must
+ * stay valid until completion. op->timeout_ns bounds the handshake. result: 0.
+ * Errors: CPORT_ECONNREFUSED, CPORT_ETIMEDOUT, CPORT_ENETUNREACH, ...
+ */
+CPORT_API int cport_connect(cport *port, cport_op *op, cport_fd fd, const cport_addr *addr);
+
+/*
+ * Receive up to `len` bytes into `buf` (stream rules above: >= 1 byte, 0 at end of
+ * stream; a datagram socket: one datagram, truncated to `len`). `flags` must be 0.
+ * result: bytes received. CPORT_ECONNRESET after a reset.
+ */
+CPORT_API int cport_recv(cport *port, cport_op *op, cport_fd fd, void *buf, size_t len,
+			 uint32_t flags);
+
+/*
+ * Send `len` bytes from `buf` (stream rules above: all of them or an error, in
+ * submission order; a datagram socket: one datagram). `flags` must be 0.
+ * result: len. CPORT_EPIPE / CPORT_ECONNRESET when the peer is gone.
+ */
+CPORT_API int cport_send(cport *port, cport_op *op, cport_fd fd, const void *buf, size_t len,
+			 uint32_t flags);
+
+/* cport_msg.flags, out from cport_recvmsg */
+enum {
+	CPORT_MSG_TRUNC = 1u << 0 /* the datagram was longer than the buffers: cut */
+};
+
+/*
+ * A message for cport_recvmsg / cport_sendmsg (datagrams with addresses). The caller
+ * fills addr, iov and iovcnt; the whole struct (and the iovec array, the buffers and
+ * the address) must stay valid until completion: the backend uses `internal_` as
+ * scratch space (the OS's msghdr).
+ */
+typedef struct cport_msg {
+	cport_addr *addr;    /* recvmsg: out, the sender (NULL: not wanted);
+	                        sendmsg: in, the destination (NULL: the connected peer) */
+	cport_iovec *iov;    /* the buffers */
+	uint32_t iovcnt;     /* 1..1024 */
+	uint32_t flags;      /* out (recvmsg): CPORT_MSG_*; in: must be 0 */
+	uint64_t internal_[8];
+} cport_msg;
+
+/* Receive one datagram (or stream bytes) into msg->iov, and its sender into
+ * msg->addr. result: bytes received (at most the buffers' size; see CPORT_MSG_TRUNC). */
+CPORT_API int cport_recvmsg(cport *port, cport_op *op, cport_fd fd, cport_msg *msg);
+
+/* Send msg->iov as one datagram to msg->addr (or as stream bytes, all or an error).
+ * result: bytes sent. Errors: CPORT_EMSGSIZE (too large a datagram), ... */
+CPORT_API int cport_sendmsg(cport *port, cport_op *op, cport_fd fd, cport_msg *msg);
+
+/* cport_shutdown `how` */
+enum {
+	CPORT_SHUT_RD = 1,  /* no more receiving */
+	CPORT_SHUT_WR = 2,  /* no more sending: the peer reads end of stream */
+	CPORT_SHUT_RDWR = 3
+};
+
+/*
+ * Shut down one or both directions of a connected stream socket. A shutdown that stops
+ * sending (CPORT_SHUT_WR, CPORT_SHUT_RDWR) waits for the sends submitted before it on
+ * this descriptor, so their bytes go out before the end of stream. result: 0.
+ * Errors: CPORT_EINVAL (bad how), CPORT_ENOTCONN.
+ */
+CPORT_API int cport_shutdown(cport *port, cport_op *op, cport_fd fd, uint32_t how);
+
+/* cport_poll events (the values of poll(2) on Linux) */
+enum {
+	CPORT_POLL_IN = 0x001,   /* readable, or a connection to accept */
+	CPORT_POLL_PRI = 0x002,  /* urgent data */
+	CPORT_POLL_OUT = 0x004,  /* writable */
+	CPORT_POLL_ERR = 0x008,  /* error pending (always reported) */
+	CPORT_POLL_HUP = 0x010,  /* hung up (always reported) */
+	CPORT_POLL_RDHUP = 0x2000 /* the peer shut down its sending side */
+};
+
+/*
+ * Readiness as an op: completes once (one-shot) when `fd` is ready for any of `events`
+ * (CPORT_POLL_*, not 0). result: the ready events (CPORT_POLL_ERR and CPORT_POLL_HUP
+ * may be set without being asked for). Combine with op->timeout_ns for a bounded wait.
+ */
+CPORT_API int cport_poll(cport *port, cport_op *op, cport_fd fd, uint32_t events);
+
+/*
+ * Send `len` bytes of the regular file `file` from `offset` (>= 0) on the stream socket
+ * `sock` (io_uring: splice through a pipe; no copy to user space). A send in the sense
+ * of the stream rules (ordered with the other sends on `sock`). Completes when every
+ * byte was sent, or at end of file (result is then shorter), or with an error.
+ * result: bytes sent. Needs one pipe per op in flight on io_uring (CPORT_EMFILE).
+ */
+CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd file,
+			     int64_t offset, size_t len);
 
 #ifdef __cplusplus
 }

@@ -35,6 +35,15 @@ enum cport__type {
 	CPORT__RENAME,
 	CPORT__UNLINK,
 	CPORT__MKDIR,
+	CPORT__ACCEPT,
+	CPORT__CONNECT,
+	CPORT__RECV,
+	CPORT__SEND,
+	CPORT__RECVMSG,
+	CPORT__SENDMSG,
+	CPORT__SHUTDOWN,
+	CPORT__POLL,
+	CPORT__SENDFILE,
 	CPORT__TYPE_MAX
 };
 
@@ -47,6 +56,9 @@ enum {
 	CPORT__X_CANCELLED = 1u << 0, /* the caller asked to cancel */
 	CPORT__X_TIMEDOUT = 1u << 1,  /* the op's timeout fired */
 	CPORT__X_POOL = 1u << 2,      /* the op runs on the thread pool */
+	CPORT__X_UNREAPED = 1u << 3,  /* a multishot op was handed to cport_wait with
+	                                 CPORT_MORE and not reaped yet: hold its next
+	                                 completion back (cleared by cport_wait) */
 };
 
 /*
@@ -61,13 +73,16 @@ struct cport__op {
 	struct cport *port;   /* the port it was submitted to */
 	cport_op *next;       /* ready list, remote stack, pool queue, retry list */
 	cport_op *prev;       /* pool queue (cancel unlinks from the middle) */
-	cport_fd fd;
-	uint32_t aux;         /* open/unlink/fsync/fallocate/timer flags, iovcnt */
-	uint32_t mode;        /* open/mkdir mode */
-	void *buf;            /* buffer, iovec array, path, statbuf (fstat) */
-	void *buf2;           /* second path (rename), statbuf (stat) */
-	uint64_t len;         /* bytes, timer ns, fallocate/ftruncate length */
-	int64_t offset;       /* file offset, or -1 */
+	cport_fd fd;          /* the descriptor; the socket of a sendfile */
+	uint32_t aux;         /* open/unlink/fsync/fallocate/timer/accept/recv/send flags,
+	                         iovcnt, shutdown how, poll events */
+	uint32_t mode;        /* open/mkdir mode; backend scratch for socket ops */
+	void *buf;            /* buffer, iovec array, path, statbuf (fstat), cport_addr
+	                         (accept peer, connect address), cport_msg */
+	void *buf2;           /* second path (rename), statbuf (stat), sendfile's file
+	                         descriptor (cast through uintptr_t) */
+	uint64_t len;         /* bytes, timer ns, fallocate/ftruncate/sendfile length */
+	int64_t offset;       /* file offset, or -1; sendfile: the file offset */
 	uint64_t done;        /* bytes moved so far (short-transfer retry) */
 	uint64_t deadline;    /* timer heap (lib/timer.c): when it fires, cport_now_ns() */
 	uint32_t heap_idx;    /* timer heap: index + 1 while in a heap, 0 when not */
@@ -98,6 +113,25 @@ _Static_assert(sizeof(cport_statbuf) == 256, "cport_statbuf ABI size");
 static inline struct cport__op *cport__x(cport_op *op)
 {
 	return (struct cport__op *)(void *)op->internal;
+}
+
+/* Ops that act on a descriptor (opx.fd is meaningful). */
+static inline bool cport__has_fd(uint8_t type)
+{
+	switch ((enum cport__type)type) {
+	case CPORT__NOP:
+	case CPORT__TIMER:
+	case CPORT__POST:
+	case CPORT__OPEN:
+	case CPORT__STAT:
+	case CPORT__RENAME:
+	case CPORT__UNLINK:
+	case CPORT__MKDIR:
+	case CPORT__TYPE_MAX:
+		return false;
+	default:
+		return true;
+	}
 }
 
 /* A FIFO of ops linked through opx.next; used by one thread. */

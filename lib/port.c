@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifndef _WIN32
+#include <signal.h>
+#endif
 
 /* ---- 1. Backends and the port ----------------------------------------------------- */
 
@@ -102,13 +105,30 @@ static int port_check_options(const cport_options *o)
 {
 	if (o->size < offsetof(cport_options, reserved_))
 		return CPORT_EINVAL;
-	if (o->flags & ~(uint32_t)CPORT_OPT_STRICT)
+	if (o->flags & ~(uint32_t)(CPORT_OPT_STRICT | CPORT_OPT_SINGLE_THREAD))
 		return CPORT_EINVAL;
 	if (o->queue_depth > 32768 || o->pool_threads > 1024)
 		return CPORT_EINVAL;
 	if (o->reason_len && !o->reason)
 		return CPORT_EINVAL;
 	return 0;
+}
+
+/* A write to a pipe whose reader is gone raises SIGPIPE and no call avoids it (sends
+ * have MSG_NOSIGNAL, pipes nothing): ignore it unless the program chose otherwise. */
+static void port_ignore_sigpipe(void)
+{
+#ifndef _WIN32
+	struct sigaction old;
+	if (sigaction(SIGPIPE, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
+	    old.sa_handler == SIG_DFL) {
+		struct sigaction ign;
+		memset(&ign, 0, sizeof ign);
+		ign.sa_handler = SIG_IGN;
+		sigemptyset(&ign.sa_mask);
+		sigaction(SIGPIPE, &ign, NULL);
+	}
+#endif
 }
 
 int cport_create(cport **portp, const cport_options *opts)
@@ -127,6 +147,7 @@ int cport_create(cport **portp, const cport_options *opts)
 	cport *port = calloc(1, sizeof *port);
 	if (!port)
 		return CPORT_ENOMEM;
+	port_ignore_sigpipe();
 	port->pool_threads = o.pool_threads ? o.pool_threads : 4;
 	int r = port_choose(port, &o);
 	if (o.reason && o.reason_len)
@@ -436,6 +457,112 @@ int cport_mkdir(cport *port, cport_op *op, const char *path, uint32_t mode)
 	return op_path(port, op, CPORT__MKDIR, path, NULL, 0, mode);
 }
 
+/* A socket op: descriptor, one pointer, a length and flags. */
+static int op_sock(cport *port, cport_op *op, enum cport__type type, cport_fd fd, void *buf,
+		   uint64_t len, uint32_t aux)
+{
+	int r = op_begin(port, op, type);
+	if (r < 0)
+		return r;
+	if ((r = check_fd(fd)) < 0)
+		return r;
+	struct cport__op *x = cport__x(op);
+	x->fd = fd;
+	x->buf = buf;
+	x->len = len;
+	x->aux = aux;
+	x->offset = -1;
+	return op_start(port, op);
+}
+/* ---- 3b. Socket ops ----------------------------------------------------------- */
+
+int cport_accept(cport *port, cport_op *op, cport_fd fd, cport_addr *peer, uint32_t flags)
+{
+	if ((flags & ~(uint32_t)CPORT_ACCEPT_MULTISHOT) ||
+	    (peer && (flags & CPORT_ACCEPT_MULTISHOT)))
+		return CPORT_EINVAL;
+	return op_sock(port, op, CPORT__ACCEPT, fd, peer, 0, flags);
+}
+
+int cport_connect(cport *port, cport_op *op, cport_fd fd, const cport_addr *addr)
+{
+	if (!addr || addr->len == 0 || addr->len > sizeof addr->storage)
+		return CPORT_EINVAL;
+	return op_sock(port, op, CPORT__CONNECT, fd, (void *)addr, 0, 0);
+}
+
+int cport_recv(cport *port, cport_op *op, cport_fd fd, void *buf, size_t len, uint32_t flags)
+{
+	if (flags || (!buf && len) || len > CPORT_MAX_IO)
+		return CPORT_EINVAL;
+	return op_sock(port, op, CPORT__RECV, fd, buf, len, 0);
+}
+
+int cport_send(cport *port, cport_op *op, cport_fd fd, const void *buf, size_t len,
+	       uint32_t flags)
+{
+	if (flags || (!buf && len) || len > CPORT_MAX_IO)
+		return CPORT_EINVAL;
+	return op_sock(port, op, CPORT__SEND, fd, (void *)buf, len, 0);
+}
+
+static int check_msg(const cport_msg *msg)
+{
+	if (!msg || msg->flags)
+		return CPORT_EINVAL;
+	if (msg->addr && msg->addr->len > sizeof msg->addr->storage)
+		return CPORT_EINVAL;
+	return check_iov(0, msg->iov, msg->iovcnt, -1);
+}
+
+int cport_recvmsg(cport *port, cport_op *op, cport_fd fd, cport_msg *msg)
+{
+	int r = check_msg(msg);
+	return r < 0 ? r : op_sock(port, op, CPORT__RECVMSG, fd, msg, 0, 0);
+}
+
+int cport_sendmsg(cport *port, cport_op *op, cport_fd fd, cport_msg *msg)
+{
+	int r = check_msg(msg);
+	return r < 0 ? r : op_sock(port, op, CPORT__SENDMSG, fd, msg, 0, 0);
+}
+
+int cport_shutdown(cport *port, cport_op *op, cport_fd fd, uint32_t how)
+{
+	if (how < CPORT_SHUT_RD || how > CPORT_SHUT_RDWR)
+		return CPORT_EINVAL;
+	return op_sock(port, op, CPORT__SHUTDOWN, fd, NULL, 0, how);
+}
+
+#define CPORT__POLL_ALL                                                                  \
+	(CPORT_POLL_IN | CPORT_POLL_PRI | CPORT_POLL_OUT | CPORT_POLL_ERR | CPORT_POLL_HUP | \
+	 CPORT_POLL_RDHUP)
+
+int cport_poll(cport *port, cport_op *op, cport_fd fd, uint32_t events)
+{
+	if (events == 0 || (events & ~(uint32_t)CPORT__POLL_ALL))
+		return CPORT_EINVAL;
+	return op_sock(port, op, CPORT__POLL, fd, NULL, 0, events);
+}
+
+int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd file, int64_t offset,
+		   size_t len)
+{
+	if (offset < 0 || len > CPORT_MAX_IO || (uint64_t)offset > (uint64_t)INT64_MAX - len)
+		return CPORT_EINVAL;
+	int r = check_fd(file);
+	if (r < 0)
+		return r;
+	if ((r = op_begin(port, op, CPORT__SENDFILE)) < 0 || (r = check_fd(sock)) < 0)
+		return r;
+	struct cport__op *x = cport__x(op);
+	x->fd = sock;
+	x->buf2 = (void *)(uintptr_t)file;
+	x->len = len;
+	x->offset = offset;
+	return op_start(port, op);
+}
+
 int cport_cancel(cport *port, cport_op *target)
 {
 	if (!port || !target)
@@ -551,11 +678,16 @@ static unsigned take_ready(cport *port, cport_op **out, unsigned max)
 	return n;
 }
 
-/* The ops in out[0..n) are reaped: free for reuse. */
+/* The ops in out[0..n) are reaped: free for reuse, except multishot ops that will
+ * complete again (CPORT_MORE): they stay in flight, ready for their next completion. */
 static void mark_reaped(cport *port, cport_op **out, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		struct cport__op *x = cport__x(out[i]);
+		if (out[i]->cflags & CPORT_MORE) {
+			x->xflags &= (uint8_t)~CPORT__X_UNREAPED;
+			continue;
+		}
 		if (x->type != CPORT__POST)
 			port->inflight--;
 		x->state = CPORT__IDLE;

@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: MIT */
-/* Unix system calls shared by the backends: flag translation, stat, and blocking ops. */
+/* Unix system calls shared by the backends: flag translation, stat, blocking ops, sockets. */
 
 #include "internal.h"
 #include "unix.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 _Static_assert(sizeof(cport_iovec) == sizeof(struct iovec) &&
@@ -223,6 +231,18 @@ int64_t cport__blocking_run(cport_op *op)
 		return sys(x->aux & CPORT_UNLINK_DIR ? rmdir(x->buf) : unlink(x->buf));
 	case CPORT__MKDIR:
 		return sys(mkdir(x->buf, (mode_t)x->mode));
+	case CPORT__ACCEPT:
+	case CPORT__CONNECT:
+	case CPORT__RECV:
+	case CPORT__SEND:
+	case CPORT__RECVMSG:
+	case CPORT__SENDMSG:
+	case CPORT__SHUTDOWN:
+	case CPORT__POLL:
+	case CPORT__SENDFILE:
+		/* Socket ops wait on a peer: a pool worker would be held for as long as
+		 * the peer likes. Backends run them themselves. */
+		return CPORT_ENOSYS;
 	case CPORT__TIMER:
 	case CPORT__POST:
 	case CPORT__TYPE_MAX:
@@ -230,4 +250,331 @@ int64_t cport__blocking_run(cport_op *op)
 	}
 	assert(!"op type has no blocking form");
 	return CPORT_ENOSYS;
+}
+
+/* ---- Sockets: addresses and the synchronous helpers of cport.h section 6 ---------- */
+
+_Static_assert(sizeof(((cport_addr *)0)->storage) >= sizeof(struct sockaddr_storage),
+	       "cport_addr must hold any sockaddr");
+_Static_assert(sizeof(cport_addr) == 136, "cport_addr ABI size");
+_Static_assert(sizeof(((cport_msg *)0)->internal_) >= sizeof(struct msghdr),
+	       "cport_msg must hold a msghdr");
+
+static int64_t neg_errno(void)
+{
+	return -errno;
+}
+
+/* Parse a decimal port after the host part: ":0".."65535", nothing after it. */
+static int addr_parse_port(const char *p, uint16_t *port)
+{
+	if (*p != ':' || !p[1])
+		return CPORT_EINVAL;
+	unsigned long v = 0;
+	for (p++; *p; p++) {
+		if (*p < '0' || *p > '9' || v > 65535)
+			return CPORT_EINVAL;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (v > 65535)
+		return CPORT_EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+static int addr_parse6(cport_addr *out, const char *text)
+{
+	const char *end = strchr(text, ']');
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+	size_t n = end ? (size_t)(end - text - 1) : 0;
+	if (!end || n == 0 || n >= sizeof host)
+		return CPORT_EINVAL;
+	memcpy(host, text + 1, n);
+	host[n] = '\0';
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
+	char *pct = strchr(host, '%');
+	if (pct) {
+		*pct++ = '\0';
+		sa.sin6_scope_id = if_nametoindex(pct);
+		if (sa.sin6_scope_id == 0) {
+			char *e;
+			unsigned long v = strtoul(pct, &e, 10);
+			if (*e || !*pct || v > UINT32_MAX)
+				return CPORT_EINVAL;
+			sa.sin6_scope_id = (uint32_t)v;
+		}
+	}
+	uint16_t port;
+	if (inet_pton(AF_INET6, host, &sa.sin6_addr) != 1 || addr_parse_port(end + 1, &port))
+		return CPORT_EINVAL;
+	sa.sin6_port = htons(port);
+	memset(out, 0, sizeof *out);
+	memcpy(out->storage, &sa, sizeof sa);
+	out->len = sizeof sa;
+	return 0;
+}
+
+int cport_addr_parse(cport_addr *out, const char *text)
+{
+	if (!out || !text)
+		return CPORT_EINVAL;
+	if (text[0] == '[')
+		return addr_parse6(out, text);
+	const char *colon = strrchr(text, ':');
+	char host[INET_ADDRSTRLEN];
+	size_t n = colon ? (size_t)(colon - text) : 0;
+	if (!colon || n == 0 || n >= sizeof host)
+		return CPORT_EINVAL;
+	memcpy(host, text, n);
+	host[n] = '\0';
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	uint16_t port;
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 || addr_parse_port(colon, &port))
+		return CPORT_EINVAL;
+	sa.sin_port = htons(port);
+	memset(out, 0, sizeof *out);
+	memcpy(out->storage, &sa, sizeof sa);
+	out->len = sizeof sa;
+	return 0;
+}
+
+static int addr_sa_family(const cport_addr *a)
+{
+	if (!a || a->len < sizeof(sa_family_t) || a->len > sizeof a->storage)
+		return AF_UNSPEC;
+	return ((const struct sockaddr *)(const void *)a->storage)->sa_family;
+}
+
+int cport_addr_family(const cport_addr *a)
+{
+	switch (addr_sa_family(a)) {
+	case AF_INET: return CPORT_AF_INET;
+	case AF_INET6: return CPORT_AF_INET6;
+	case AF_UNIX: return CPORT_AF_LOCAL;
+	default: return CPORT_AF_UNSPEC;
+	}
+}
+
+int cport_addr_port(const cport_addr *a)
+{
+	int fam = addr_sa_family(a);
+	if (fam == AF_INET && a->len >= sizeof(struct sockaddr_in))
+		return ntohs(((const struct sockaddr_in *)(const void *)a->storage)->sin_port);
+	if (fam == AF_INET6 && a->len >= sizeof(struct sockaddr_in6))
+		return ntohs(((const struct sockaddr_in6 *)(const void *)a->storage)->sin6_port);
+	return CPORT_EINVAL;
+}
+
+int cport_addr_format(const cport_addr *a, char *buf, size_t n)
+{
+	if (!buf || n == 0)
+		return CPORT_EINVAL;
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+	int fam = addr_sa_family(a), len;
+	const void *sa = a ? (const void *)a->storage : NULL;
+	if (fam == AF_INET && a->len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s4 = sa;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
+		len = snprintf(buf, n, "%s:%u", host, ntohs(s4->sin_port));
+	} else if (fam == AF_INET6 && a->len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s6 = sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+		if (s6->sin6_scope_id)
+			len = snprintf(buf, n, "[%s%%%u]:%u", host, s6->sin6_scope_id,
+				       ntohs(s6->sin6_port));
+		else
+			len = snprintf(buf, n, "[%s]:%u", host, ntohs(s6->sin6_port));
+	} else if (fam == AF_UNIX) {
+		const struct sockaddr_un *su = sa;
+		size_t plen = a->len - offsetof(struct sockaddr_un, sun_path);
+		len = snprintf(buf, n, "%.*s", (int)strnlen(su->sun_path, plen), su->sun_path);
+	} else {
+		return CPORT_EINVAL;
+	}
+	if (len < 0 || (size_t)len >= n) {
+		buf[0] = '\0';
+		return CPORT_ENOSPC;
+	}
+	return len;
+}
+
+static int sock_name(cport_fd fd, cport_addr *a, bool peer)
+{
+	if (!a)
+		return CPORT_EINVAL;
+	if (fd < 0)
+		return CPORT_EBADF;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	int r = peer ? getpeername(fd, (struct sockaddr *)&ss, &len)
+		     : getsockname(fd, (struct sockaddr *)&ss, &len);
+	if (r < 0)
+		return (int)neg_errno();
+	memset(a, 0, sizeof *a);
+	memcpy(a->storage, &ss, len);
+	a->len = len;
+	return 0;
+}
+
+int cport_sock_local(cport_fd fd, cport_addr *a)
+{
+	return sock_name(fd, a, false);
+}
+
+int cport_sock_peer(cport_fd fd, cport_addr *a)
+{
+	return sock_name(fd, a, true);
+}
+
+static int sock_setopt(int fd, int level, int name, int v)
+{
+	if (fd < 0)
+		return CPORT_EBADF;
+	return setsockopt(fd, level, name, &v, sizeof v) < 0 ? (int)neg_errno() : 0;
+}
+
+/* A socket of the family of `a` (IP only), bound to it with the CPORT_SOCK_* flags. */
+static int sock_bound(cport_fd *out, const cport_addr *a, int type, uint32_t flags)
+{
+	int fam = addr_sa_family(a);
+	if (!out || (fam != AF_INET && fam != AF_INET6) ||
+	    (flags & ~(uint32_t)(CPORT_SOCK_REUSEPORT | CPORT_SOCK_V6ONLY)))
+		return CPORT_EINVAL;
+	int fd = socket(fam, type | SOCK_CLOEXEC, 0), r = 0;
+	if (fd < 0)
+		return (int)neg_errno();
+	if (type == SOCK_STREAM)
+		r = sock_setopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	if (r == 0 && (flags & CPORT_SOCK_REUSEPORT)) {
+#ifdef SO_REUSEPORT
+		r = sock_setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+#else
+		r = CPORT_ENOTSUP;
+#endif
+	}
+	if (r == 0 && fam == AF_INET6)
+		r = sock_setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, !!(flags & CPORT_SOCK_V6ONLY));
+	if (r == 0 && bind(fd, (const struct sockaddr *)(const void *)a->storage, a->len) < 0)
+		r = (int)neg_errno();
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*out = fd;
+	return 0;
+}
+
+int cport_tcp_listen(cport_fd *out, const cport_addr *a, int backlog, uint32_t flags)
+{
+	cport_fd fd;
+	int r = sock_bound(&fd, a, SOCK_STREAM, flags);
+	if (r < 0)
+		return r;
+	if (listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
+		r = (int)neg_errno();
+		close(fd);
+		return r;
+	}
+	*out = fd;
+	return 0;
+}
+
+int cport_tcp_socket(cport_fd *out, int family)
+{
+	if (!out || (family != CPORT_AF_INET && family != CPORT_AF_INET6))
+		return CPORT_EINVAL;
+	int fd = socket(family == CPORT_AF_INET ? AF_INET : AF_INET6,
+			SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return (int)neg_errno();
+	*out = fd;
+	return 0;
+}
+
+int cport_udp_socket(cport_fd *out, const cport_addr *a, uint32_t flags)
+{
+	return sock_bound(out, a, SOCK_DGRAM, flags);
+}
+
+static int local_addr(struct sockaddr_un *su, const char *name)
+{
+	if (!name || !name[0])
+		return CPORT_EINVAL;
+	memset(su, 0, sizeof *su);
+	su->sun_family = AF_UNIX;
+	if (strlen(name) >= sizeof su->sun_path)
+		return CPORT_ENAMETOOLONG;
+	memcpy(su->sun_path, name, strlen(name));
+	return 0;
+}
+
+int cport_local_listen(cport_fd *out, const char *name, int backlog)
+{
+	struct sockaddr_un su;
+	int r = out ? local_addr(&su, name) : CPORT_EINVAL;
+	if (r < 0)
+		return r;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return (int)neg_errno();
+	if (bind(fd, (struct sockaddr *)&su, sizeof su) < 0 ||
+	    listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
+		r = (int)neg_errno();
+		close(fd);
+		return r;
+	}
+	*out = fd;
+	return 0;
+}
+
+int cport_local_connect(cport_fd *out, const char *name)
+{
+	struct sockaddr_un su;
+	int r = out ? local_addr(&su, name) : CPORT_EINVAL;
+	if (r < 0)
+		return r;
+	/* Non-blocking for the connect only: a full backlog is CPORT_EAGAIN, never a
+	 * wait; a local connect otherwise completes at once. */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return (int)neg_errno();
+	if (connect(fd, (struct sockaddr *)&su, sizeof su) < 0) {
+		r = (int)neg_errno();
+		close(fd);
+		return r;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		r = (int)neg_errno();
+		close(fd);
+		return r;
+	}
+	*out = fd;
+	return 0;
+}
+
+int cport_sock_nodelay(cport_fd fd, int on)
+{
+	return sock_setopt(fd, IPPROTO_TCP, TCP_NODELAY, !!on);
+}
+
+int cport_sock_keepalive(cport_fd fd, int on, uint32_t idle_s)
+{
+	int r = sock_setopt(fd, SOL_SOCKET, SO_KEEPALIVE, !!on);
+#ifdef TCP_KEEPIDLE
+	if (r == 0 && on && idle_s > 0)
+		r = sock_setopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, idle_s > INT32_MAX ? INT32_MAX
+									: (int)idle_s);
+#else
+	(void)idle_s;
+#endif
+	return r;
+}
+
+int cport_sock_close(cport_fd fd)
+{
+	if (fd < 0)
+		return CPORT_EBADF;
+	/* Linux frees the descriptor even when close fails: never retry on EINTR. */
+	return close(fd) < 0 && errno != EINTR ? (int)neg_errno() : 0;
 }

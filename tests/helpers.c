@@ -12,6 +12,8 @@
 #else
 #include <fcntl.h>
 #include <ftw.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #endif
@@ -31,6 +33,10 @@ cport *t_port_depth(uint32_t depth)
 	char reason[256] = "";
 	cport_options_init(&o);
 	o.flags = CPORT_OPT_STRICT;
+	/* The io_uring-single variant: the whole test runs on one thread. */
+	const char *st = getenv("CPORT_TEST_SINGLE_THREAD");
+	if (st && st[0] == '1')
+		o.flags |= CPORT_OPT_SINGLE_THREAD;
 	o.queue_depth = depth;
 	o.reason = reason;
 	o.reason_len = sizeof reason;
@@ -412,3 +418,73 @@ int t_main(const char *name, const struct CMUnitTest *tests, size_t n)
 	/* A test that could not run is a skip for the whole file, never a pass. */
 	return t_skipped ? 77 : 0;
 }
+
+#ifndef _WIN32
+/* Sockets: Unix only for now (the socket ops run on io_uring). */
+
+cport_fd t_listen(cport_addr *bound)
+{
+	cport_addr a;
+	cport_fd fd;
+	assert_int_equal(cport_addr_parse(&a, "127.0.0.1:0"), 0);
+	assert_int_equal(cport_tcp_listen(&fd, &a, 0, 0), 0);
+	assert_int_equal(cport_sock_local(fd, bound), 0);
+	assert_true(cport_addr_port(bound) > 0);
+	return fd;
+}
+
+void t_tcp_pair(cport_fd fds[2])
+{
+	cport_addr a;
+	cport_fd l = t_listen(&a);
+	assert_int_equal(cport_tcp_socket(&fds[0], CPORT_AF_INET), 0);
+	assert_int_equal(connect(fds[0], (struct sockaddr *)(void *)a.storage, a.len), 0);
+	fds[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fds[1] >= 0);
+	close(l);
+}
+
+int t_raise_nofile(unsigned long want)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 0;
+	if (rl.rlim_cur >= want)
+		return 1;
+	if (rl.rlim_max < want) {
+		rl.rlim_max = want;
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return 0;
+		return 1;
+	}
+	rl.rlim_cur = want;
+	return setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
+
+void t_write_all(cport_fd fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		assert_true(n > 0);
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+void t_read_all(cport_fd fd, void *buf, size_t len)
+{
+	char *p = buf;
+	while (len) {
+		ssize_t n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		assert_true(n > 0);
+		p += n;
+		len -= (size_t)n;
+	}
+}
+#endif /* !_WIN32 */

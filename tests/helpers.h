@@ -71,4 +71,17 @@ int t_main(const char *name, const struct CMUnitTest *tests, size_t n);
 
 uint64_t t_now_ms(void);
 
+/* ---- Sockets ---- */
+
+/* A listening TCP socket on 127.0.0.1, port 0; *bound gets its address. */
+cport_fd t_listen(cport_addr *bound);
+/* A connected loopback TCP pair made with plain blocking calls: fds[0] the client,
+ * fds[1] the server side. */
+void t_tcp_pair(cport_fd fds[2]);
+/* Raise RLIMIT_NOFILE to at least `want`; false if the system does not allow it. */
+int t_raise_nofile(unsigned long want);
+/* Plain blocking calls for the far end of a test: write / read exactly `len` bytes. */
+void t_write_all(cport_fd fd, const void *buf, size_t len);
+void t_read_all(cport_fd fd, void *buf, size_t len);
+
 #endif
