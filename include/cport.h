@@ -662,7 +662,7 @@ typedef struct cport_msg {
 	                        sendmsg: in, the destination (NULL: the connected peer) */
 	cport_iovec *iov;    /* the buffers */
 	uint32_t iovcnt;     /* 1..1024 */
-	uint32_t flags;      /* out (recvmsg): CPORT_MSG_*; in: must be 0 */
+	uint32_t flags;      /* recvmsg: out, CPORT_MSG_*; sendmsg: must be 0 */
 	uint64_t internal_[8];
 } cport_msg;
 

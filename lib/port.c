@@ -506,24 +506,24 @@ int cport_send(cport *port, cport_op *op, cport_fd fd, const void *buf, size_t l
 	return op_sock(port, op, CPORT__SEND, fd, (void *)buf, len, 0);
 }
 
-static int check_msg(const cport_msg *msg)
+static int check_msg(const cport_msg *msg, bool out)
 {
-	if (!msg || msg->flags)
+	if (!msg || (out && msg->flags))
 		return CPORT_EINVAL;
-	if (msg->addr && msg->addr->len > sizeof msg->addr->storage)
+	if (out && msg->addr && (msg->addr->len == 0 || msg->addr->len > sizeof msg->addr->storage))
 		return CPORT_EINVAL;
 	return check_iov(0, msg->iov, msg->iovcnt, -1);
 }
 
 int cport_recvmsg(cport *port, cport_op *op, cport_fd fd, cport_msg *msg)
 {
-	int r = check_msg(msg);
+	int r = check_msg(msg, false);
 	return r < 0 ? r : op_sock(port, op, CPORT__RECVMSG, fd, msg, 0, 0);
 }
 
 int cport_sendmsg(cport *port, cport_op *op, cport_fd fd, cport_msg *msg)
 {
-	int r = check_msg(msg);
+	int r = check_msg(msg, true);
 	return r < 0 ? r : op_sock(port, op, CPORT__SENDMSG, fd, msg, 0, 0);
 }
 
