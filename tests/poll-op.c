@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/* Readiness as an op: cport_poll completes with the ready events. */
+
+#include "helpers.h"
+
+#include <unistd.h>
+
+static void readable_writable(void **state)
+{
+	(void)state;
+	cport *port = t_port();
+	cport_fd p[2];
+	t_tcp_pair(p);
+	cport_op in = {0}, out = {0};
+	/* a fresh socket can be written at once */
+	assert_int_equal(cport_poll(port, &out, p[0], CPORT_POLL_OUT), 0);
+	assert_int_equal(t_run(port, &out), CPORT_POLL_OUT);
+	/* readable only once the peer sent something */
+	assert_int_equal(cport_poll(port, &in, p[0], CPORT_POLL_IN), 0);
+	cport_op *got[1];
+	assert_int_equal(cport_wait(port, got, 1, 20 * 1000000LL), 0);
+	t_write_all(p[1], "x", 1);
+	assert_int_equal(t_run(port, &in), CPORT_POLL_IN);
+	/* the peer hangs up: HUP/RDHUP show without being asked for IN */
+	char c;
+	t_read_all(p[0], &c, 1);
+	close(p[1]);
+	assert_int_equal(cport_poll(port, &in, p[0], CPORT_POLL_RDHUP), 0);
+	int64_t r = t_run(port, &in);
+	assert_true(r > 0 && (r & CPORT_POLL_RDHUP));
+	close(p[0]);
+	cport_destroy(port);
+}
+
+static void timeout_and_cancel(void **state)
+{
+	(void)state;
+	cport *port = t_port();
+	cport_fd p[2];
+	t_tcp_pair(p);
+	cport_op in = {0};
+	in.timeout_ns = 20 * 1000000ull;
+	assert_int_equal(cport_poll(port, &in, p[0], CPORT_POLL_IN), 0);
+	assert_int_equal(t_run(port, &in), CPORT_ETIMEDOUT);
+	in.timeout_ns = 0;
+	assert_int_equal(cport_poll(port, &in, p[0], CPORT_POLL_IN), 0);
+	assert_int_equal(cport_submit(port), 0);
+	assert_int_equal(cport_cancel(port, &in), 0);
+	assert_int_equal(t_run(port, &in), CPORT_ECANCELED);
+	close(p[0]), close(p[1]);
+	cport_destroy(port);
+}
+
+/* A poll on a pipe: readiness works for any pollable descriptor. */
+static void on_pipe(void **state)
+{
+	(void)state;
+	cport *port = t_port();
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	cport_op in = {0};
+	assert_int_equal(cport_poll(port, &in, p[0], CPORT_POLL_IN), 0);
+	assert_int_equal(cport_submit(port), 0);
+	assert_int_equal(write(p[1], "z", 1), 1);
+	assert_int_equal(t_run(port, &in), CPORT_POLL_IN);
+	close(p[0]), close(p[1]);
+	cport_destroy(port);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(readable_writable),
+		cmocka_unit_test(timeout_and_cancel),
+		cmocka_unit_test(on_pipe),
+	};
+	return T_MAIN("poll-op", tests);
+}
