@@ -4,6 +4,7 @@
 #include "helpers.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -272,6 +273,36 @@ static void ipv6_loopback(void **state)
 	cport_destroy(port);
 }
 
+static void *post_later(void *arg)
+{
+	usleep(20000);
+	static cport_op posted;
+	cport_post(arg, &posted, 42);
+	return NULL;
+}
+
+/* A port blocked in cport_wait on sockets is woken by a post from another thread (also
+ * in the io_uring-single variant, where the ring belongs to this thread). */
+static void post_wakes_socket_wait(void **state)
+{
+	(void)state;
+	cport *port = t_port();
+	cport_fd p[2];
+	t_tcp_pair(p);
+	cport_op rcv = {0};
+	char buf[4];
+	assert_int_equal(cport_recv(port, &rcv, p[0], buf, sizeof buf, 0), 0);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, post_later, port), 0);
+	cport_op *op = t_wait1(port);
+	assert_int_equal(op->result, 42);
+	pthread_join(th, NULL);
+	assert_int_equal(cport_cancel(port, &rcv), 0);
+	assert_int_equal(t_run(port, &rcv), CPORT_ECANCELED);
+	close(p[0]), close(p[1]);
+	cport_destroy(port);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +316,7 @@ int main(void)
 		cmocka_unit_test(recv_timeout),
 		cmocka_unit_test(recv_cancel),
 		cmocka_unit_test(ipv6_loopback),
+		cmocka_unit_test(post_wakes_socket_wait),
 	};
 	return T_MAIN("tcp", tests);
 }

@@ -27,8 +27,9 @@
  * costs a round trip through user space per op, which only shows with many small
  * sends queued on one socket; a send carries MSG_WAITALL so the kernel itself finishes
  * a large send (no round trip per short transfer), and a short transfer left over is
- * re-queued at the head, so nothing can overtake it. Measured on the 2-vCPU VM (tests/
- * send-order.c): 64 x 1 MiB queued on one loopback socket move at ~2-3 GB/s.
+ * re-queued at the head, so nothing can overtake it. Measured on the 2-vCPU VM: 64 x
+ * 1 MiB queued at once on one loopback socket move in ~20 ms (~3 GB/s); 10,000 sends of
+ * 64 bytes queued on one socket cost ~2 us each, one round trip apiece.
  *
  * Close cancels (rule 8): cport_close marks the descriptor closing, completes the ops
  * still waiting in its FIFOs with CPORT_ECANCELED, asks the kernel to cancel every op
