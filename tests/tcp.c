@@ -216,6 +216,36 @@ static void recv_timeout(void **state)
 	cport_destroy(port);
 }
 
+/* A recv with a timeout waiting its turn behind a recv without one still times out;
+ * the one ahead of it gets the next bytes. */
+static void queued_recv_timeout(void **state)
+{
+	(void)state;
+	cport *port = t_port();
+	cport_fd p[2];
+	t_tcp_pair(p);
+	cport_op r1 = {0}, r2 = {0}, r3 = {0};
+	char b1[8], b2[8], b3[8];
+	r2.timeout_ns = 30 * 1000000ull;
+	r3.timeout_ns = 5000 * 1000000ull;
+	assert_int_equal(cport_recv(port, &r1, p[0], b1, sizeof b1, 0), 0);
+	assert_int_equal(cport_recv(port, &r2, p[0], b2, sizeof b2, 0), 0);
+	assert_int_equal(cport_recv(port, &r3, p[0], b3, sizeof b3, 0), 0);
+	uint64_t t0 = t_now_ms();
+	assert_ptr_equal(t_wait1(port), &r2);
+	assert_int_equal(r2.result, CPORT_ETIMEDOUT);
+	assert_true(t_now_ms() - t0 < 4000);
+	t_write_all(p[1], "one", 3);
+	assert_ptr_equal(t_wait1(port), &r1);
+	assert_int_equal(r1.result, 3);
+	t_write_all(p[1], "two", 3);
+	assert_ptr_equal(t_wait1(port), &r3); /* r3 moved up, its timeout still running */
+	assert_int_equal(r3.result, 3);
+	assert_memory_equal(b3, "two", 3);
+	close(p[0]), close(p[1]);
+	cport_destroy(port);
+}
+
 /* Cancel a pending recv, and a recv waiting behind it: both CPORT_ECANCELED. */
 static void recv_cancel(void **state)
 {
@@ -314,6 +344,7 @@ int main(void)
 		cmocka_unit_test(send_to_closed_peer),
 		cmocka_unit_test(refused),
 		cmocka_unit_test(recv_timeout),
+		cmocka_unit_test(queued_recv_timeout),
 		cmocka_unit_test(recv_cancel),
 		cmocka_unit_test(ipv6_loopback),
 		cmocka_unit_test(post_wakes_socket_wait),

@@ -85,6 +85,7 @@ struct uring_fd {
 struct uring {
 	struct io_uring ring;
 	struct uring_fd *fds;      /* indexed by descriptor; grows by doubling */
+	struct cport__timers waiting; /* ops with a timeout waiting their turn on a stream */
 	uint32_t nfds;
 	bool taskrun_flag;         /* the kernel flags deferred task work in sq.kflags */
 	bool defer;                /* IORING_SETUP_DEFER_TASKRUN: events only when asked */
@@ -274,17 +275,39 @@ static void uring_release(struct uring *u, cport_op *op)
 		cport_op **cur = uring_cur(f, side);
 		assert(*cur == op);
 		*cur = cport__queue_pop(uring_waitq(f, side));
-		if (*cur)
+		if (*cur) {
+			cport__timers_remove(&u->waiting, *cur);
 			cport__queue_push(&u->retry, *cur); /* started at the next flush */
+		}
 	}
 	uring_fd_try_close(u, f);
 }
 
-/* An op waiting in a FIFO (never started) completes with `res` at once. */
+/* An op waiting in a FIFO (never started, already taken out of it) completes with
+ * `res` at once. */
 static void uring_drop_waiting(cport *port, cport_op *op, int64_t res)
 {
+	cport__timers_remove(&uring_of(port)->waiting, op);
 	uring_sendfile_close(cport__x(op));
 	cport__complete(port, op, res);
+}
+
+/* Ops whose timeout passed while they waited their turn: out of the FIFO, ETIMEDOUT. */
+static void uring_expire_waiting(cport *port)
+{
+	struct uring *u = uring_of(port);
+	if (u->waiting.len == 0)
+		return;
+	uint64_t now = cport_now_ns();
+	cport_op *op;
+	while ((op = cport__timers_pop_expired(&u->waiting, now)) != NULL) {
+		struct cport__op *x = cport__x(op);
+		int side = uring_side(x);
+		bool found = uring_unqueue(uring_waitq(uring_fd_of(u, x), side), op);
+		assert(found);
+		(void)found;
+		uring_drop_waiting(port, op, CPORT_ETIMEDOUT);
+	}
 }
 
 /* ---- 2. Preparing ops ------------------------------------------------------------- */
@@ -1023,6 +1046,12 @@ static int uring_start_fd(cport *port, cport_op *op)
 	int side = uring_side(x);
 	cport_op **cur = side != SIDE_NONE ? uring_cur(f, side) : NULL;
 	if (cur && *cur) {
+		/* Its timeout runs while it waits: the deadline heap ends the wait. */
+		int r = x->deadline ? cport__timers_add(&u->waiting, op, x->deadline) : 0;
+		if (r < 0) {
+			uring_sendfile_close(x);
+			return r;
+		}
 		cport__queue_push(uring_waitq(f, side), op);
 		return 0;
 	}
@@ -1162,11 +1191,17 @@ static int uring_reap(cport *port, cport_op **out, unsigned max, int64_t timeout
 	if (timeout_ns != 0 && max > 0 && !u->wake_armed && (r = uring_arm_wake(port)) < 0)
 		return r;
 	uring_requeue(port);
+	uring_expire_waiting(port);
 	bool block = timeout_ns != 0 && max > 0 && io_uring_cq_ready(&u->ring) == 0 &&
 		     port->ready.head == NULL;
 	if (block && cport__sleep_begin(port)) {
+		/* Wake for the first timeout of an op waiting its turn, if sooner. */
+		int64_t next = cport__timers_next_ns(&u->waiting, cport_now_ns());
+		if (next >= 0 && (timeout_ns < 0 || next < timeout_ns))
+			timeout_ns = next > 0 ? next : 1;
 		r = uring_sleep(port, timeout_ns);
 		cport__sleep_end(port);
+		uring_expire_waiting(port);
 	} else {
 		r = uring_submit_all(port);
 		if (r == 0)
@@ -1213,6 +1248,7 @@ static void uring_fini(cport *port)
 	}
 	io_uring_queue_exit(&u->ring);
 	close(u->efd);
+	cport__timers_free(&u->waiting);
 	free(u->fds);
 	free(u);
 	port->impl = NULL;
