@@ -488,6 +488,9 @@ CPORT_API int cport_wait(cport *port, cport_op **out, unsigned max, int64_t time
  *   - A receive (cport_recv, cport_recvmsg, cport_read with offset -1) completes with
  *     at least one byte, or 0 at end of stream (the peer shut down its sending side).
  *     Several receives in flight on one descriptor fill in submission order.
+ *   - An op's timeout_ns counts from its submit, also while it waits for its turn behind
+ *     other ops on the same stream (it then completes CPORT_ETIMEDOUT having moved
+ *     nothing).
  *   - cport_close on a descriptor completes every op in flight on it with
  *     CPORT_ECANCELED, then completes the close.
  * Portable errors: a connection reset by the peer gives CPORT_ECONNRESET, a refused
