@@ -77,7 +77,7 @@ static int on_op(cport *port, struct conn *conns, cport_op *op)
 		for (int64_t i = 0; i < op->result; i++)
 			if (c->in[i] != pattern(id, c->got + (uint64_t)i)) {
 				fprintf(stderr, "connection %d: wrong byte at %llu\n", id,
-					(unsigned long long)(c->got + (uint64_t)i));
+				        (unsigned long long)(c->got + (uint64_t)i));
 				failed = 1;
 				return 0;
 			}

@@ -20,21 +20,21 @@
 
 #define BODY "Hello, world!\n"
 static const char response[] = "HTTP/1.1 200 OK\r\n"
-			       "Server: cport-example\r\n"
-			       "Content-Type: text/plain\r\n"
-			       "Content-Length: 14\r\n"
-			       "\r\n" BODY;
+                               "Server: cport-example\r\n"
+                               "Content-Type: text/plain\r\n"
+                               "Content-Length: 14\r\n"
+                               "\r\n" BODY;
 static const char bad_request[] = "HTTP/1.1 400 Bad Request\r\n"
-				  "Content-Length: 0\r\n"
-				  "Connection: close\r\n"
-				  "\r\n";
+                                  "Content-Length: 0\r\n"
+                                  "Connection: close\r\n"
+                                  "\r\n";
 enum { IN_MAX = 8192, PIPELINE_MAX = 64 };
 
 struct conn {
 	cport_op rcv, snd, cls;
 	cport_fd fd;
-	size_t have;            /* bytes of an unfinished request in `in` */
-	int closing;            /* close once the send went out */
+	size_t have; /* bytes of an unfinished request in `in` */
+	int closing; /* close once the send went out */
 	char in[IN_MAX];
 	char out[PIPELINE_MAX * sizeof response];
 };
@@ -64,7 +64,8 @@ static int has_header(const char *h, const char *end, const char *name, const ch
 			const char *v = p + n + 1;
 			while (v < end && *v == ' ')
 				v++;
-			if ((size_t)(end - v) >= strlen(value) && strncasecmp(v, value, strlen(value)) == 0)
+			if ((size_t)(end - v) >= strlen(value) &&
+			    strncasecmp(v, value, strlen(value)) == 0)
 				return 1;
 		}
 	}

@@ -160,11 +160,9 @@ static void timeout(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(one_with_peer),
-		cmocka_unit_test(multishot),
-		cmocka_unit_test(multishot_burst),
-		cmocka_unit_test(cancel_pending),
-		cmocka_unit_test(timeout),
+	    cmocka_unit_test(one_with_peer),   cmocka_unit_test(multishot),
+	    cmocka_unit_test(multishot_burst), cmocka_unit_test(cancel_pending),
+	    cmocka_unit_test(timeout),
 	};
 	return T_MAIN("accept", tests);
 }

@@ -133,10 +133,10 @@ static void destroy_with_ops(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(close_with_ops_in_flight),
-		cmocka_unit_test(close_idle),
-		cmocka_unit_test(close_listener),
-		cmocka_unit_test(destroy_with_ops),
+	    cmocka_unit_test(close_with_ops_in_flight),
+	    cmocka_unit_test(close_idle),
+	    cmocka_unit_test(close_listener),
+	    cmocka_unit_test(destroy_with_ops),
 	};
 	return T_MAIN("close-cancel", tests);
 }

@@ -39,8 +39,10 @@ static int client_step(cport *port, cport_op *op, int *echoed)
 			return 12; /* EOF before the echo */
 		c->n += (int)op->result;
 		if (c->n < MSG)
-			return cport_recv(port, &c->rcv, c->fd, c->got + c->n, (size_t)(MSG - c->n), 0)
-				       ? 13 : 0;
+			return cport_recv(port, &c->rcv, c->fd, c->got + c->n, (size_t)(MSG - c->n),
+			                  0)
+			           ? 13
+			           : 0;
 		if (memcmp(c->got, c->want, MSG) != 0)
 			return 14;
 		(*echoed)++;
@@ -77,7 +79,7 @@ static int clients_main(const cport_addr *la)
 			int e = client_step(port, out[i], &echoed);
 			if (e) {
 				fprintf(stderr, "client op failed: %d (%s)\n", e,
-					cport_err_name(out[i]->result));
+				        cport_err_name(out[i]->result));
 				return e;
 			}
 		}
@@ -130,7 +132,8 @@ static void server_step(struct server *s, cport_op *op)
 		s->open--;
 		s->closed++;
 	} else if (op == &c->rcv) {
-		assert_int_equal(cport_send(s->port, &c->snd, c->fd, c->buf, (size_t)op->result, 0), 0);
+		assert_int_equal(cport_send(s->port, &c->snd, c->fd, c->buf, (size_t)op->result, 0),
+		                 0);
 	} else {
 		assert_int_equal(cport_recv(s->port, &c->rcv, c->fd, c->buf, MSG, 0), 0);
 	}
@@ -171,7 +174,7 @@ static void ten_thousand(void **state)
 			break; /* the clients failed: stop waiting */
 	}
 	fprintf(stderr, "many-conns: %d accepted, peak %d open at once, %d closed, %llu ms\n",
-		s.accepted, s.peak, s.closed, (unsigned long long)(t_now_ms() - t0));
+	        s.accepted, s.peak, s.closed, (unsigned long long)(t_now_ms() - t0));
 	if (status < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
@@ -199,7 +202,7 @@ static void ten_thousand(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(ten_thousand),
+	    cmocka_unit_test(ten_thousand),
 	};
 	return T_MAIN("many-conns", tests);
 }

@@ -55,7 +55,8 @@ static void ordered_both_ends(void **state)
 			memcpy(dst + got, rbuf[idx], (size_t)op->result);
 			got += (uint64_t)op->result;
 			if (got < TOTAL)
-				assert_int_equal(cport_read(port, op, p[0], rbuf[idx], RLEN, -1), 0);
+				assert_int_equal(cport_read(port, op, p[0], rbuf[idx], RLEN, -1),
+				                 0);
 		}
 	}
 	assert_int_equal(wnext, N);
@@ -170,10 +171,10 @@ static void tty(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(ordered_both_ends),
-		cmocka_unit_test(eof_and_epipe),
-		cmocka_unit_test(cancel_and_close),
-		cmocka_unit_test(tty),
+	    cmocka_unit_test(ordered_both_ends),
+	    cmocka_unit_test(eof_and_epipe),
+	    cmocka_unit_test(cancel_and_close),
+	    cmocka_unit_test(tty),
 	};
 	return T_MAIN("pipe", tests);
 }

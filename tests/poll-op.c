@@ -70,9 +70,9 @@ static void on_pipe(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(readable_writable),
-		cmocka_unit_test(timeout_and_cancel),
-		cmocka_unit_test(on_pipe),
+	    cmocka_unit_test(readable_writable),
+	    cmocka_unit_test(timeout_and_cancel),
+	    cmocka_unit_test(on_pipe),
 	};
 	return T_MAIN("poll-op", tests);
 }

@@ -54,8 +54,8 @@ static void many_big_sends(void **state)
 	static cport_op ops[NSEND];
 	uint64_t t0 = cport_now_ns();
 	for (int i = 0; i < NSEND; i++)
-		assert_int_equal(cport_send(port, &ops[i], p[0], data + (size_t)i * SEND_LEN,
-					    SEND_LEN, 0), 0);
+		assert_int_equal(
+		    cport_send(port, &ops[i], p[0], data + (size_t)i * SEND_LEN, SEND_LEN, 0), 0);
 	assert_int_equal(cport_submit(port), 0);
 	struct reader r = {.fd = p[1], .want = (uint64_t)NSEND * SEND_LEN};
 	pthread_t th;
@@ -78,7 +78,7 @@ static void many_big_sends(void **state)
 	assert_int_equal(r.bad, 0);
 	assert_int_equal(r.got, (uint64_t)NSEND * SEND_LEN);
 	fprintf(stderr, "64 x 1 MiB in flight on one socket: %.0f MB/s\n",
-		(double)r.got / secs / 1e6);
+	        (double)r.got / secs / 1e6);
 	free(data);
 	close(p[0]), close(p[1]);
 	cport_destroy(port);
@@ -101,7 +101,7 @@ static void mixed_then_shutdown(void **state)
 	for (int i = 0; i < N; i++) {
 		uint8_t *b = data + (size_t)i * LEN;
 		int r = i % 2 ? cport_write(port, &ops[i], p[0], b, LEN, -1)
-			      : cport_send(port, &ops[i], p[0], b, LEN, 0);
+		              : cport_send(port, &ops[i], p[0], b, LEN, 0);
 		assert_int_equal(r, 0);
 	}
 	assert_int_equal(cport_shutdown(port, &ops[N], p[0], CPORT_SHUT_WR), 0);
@@ -174,9 +174,9 @@ static void recv_order(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(many_big_sends),
-		cmocka_unit_test(mixed_then_shutdown),
-		cmocka_unit_test(recv_order),
+	    cmocka_unit_test(many_big_sends),
+	    cmocka_unit_test(mixed_then_shutdown),
+	    cmocka_unit_test(recv_order),
 	};
 	return T_MAIN("send-order", tests);
 }

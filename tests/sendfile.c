@@ -108,9 +108,9 @@ static void cancelled_by_close(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(whole_and_ordered),
-		cmocka_unit_test(short_at_eof),
-		cmocka_unit_test(cancelled_by_close),
+	    cmocka_unit_test(whole_and_ordered),
+	    cmocka_unit_test(short_at_eof),
+	    cmocka_unit_test(cancelled_by_close),
 	};
 	return T_MAIN("sendfile", tests);
 }

@@ -27,8 +27,9 @@ static void addr_text(void **state)
 	assert_int_equal(cport_addr_format(&a, buf, 4), CPORT_ENOSPC);
 	/* bad text leaves the address alone */
 	cport_addr keep = a;
-	const char *bad[] = {"", "1.2.3.4", "1.2.3.4:", "1.2.3.4:65536", "1.2.3:80", "[::1]80",
-			     "::1:80", "[::1]:x", "host:80", "1.2.3.4:80x", "[]:1"};
+	const char *bad[] = {"",         "1.2.3.4",     "1.2.3.4:", "1.2.3.4:65536",
+	                     "1.2.3:80", "[::1]80",     "::1:80",   "[::1]:x",
+	                     "host:80",  "1.2.3.4:80x", "[]:1"};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
 		assert_int_equal(cport_addr_parse(&a, bad[i]), CPORT_EINVAL);
 	assert_memory_equal(&a, &keep, sizeof a);
@@ -166,7 +167,8 @@ static void send_to_closed_peer(void **state)
 	for (int i = 0; i < 1000 && r != CPORT_EPIPE; i++) {
 		assert_int_equal(cport_send(port, &snd, p[0], chunk, sizeof chunk, 0), 0);
 		r = t_run(port, &snd);
-		assert_true(r == (int64_t)sizeof chunk || r == CPORT_EPIPE || r == CPORT_ECONNRESET);
+		assert_true(r == (int64_t)sizeof chunk || r == CPORT_EPIPE ||
+		            r == CPORT_ECONNRESET);
 		resets += r == CPORT_ECONNRESET;
 	}
 	assert_int_equal(r, CPORT_EPIPE);
@@ -336,18 +338,18 @@ static void post_wakes_socket_wait(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(addr_text),
-		cmocka_unit_test(bad_args),
-		cmocka_unit_test(connect_accept),
-		cmocka_unit_test(echo_and_half_close),
-		cmocka_unit_test(peer_reset),
-		cmocka_unit_test(send_to_closed_peer),
-		cmocka_unit_test(refused),
-		cmocka_unit_test(recv_timeout),
-		cmocka_unit_test(queued_recv_timeout),
-		cmocka_unit_test(recv_cancel),
-		cmocka_unit_test(ipv6_loopback),
-		cmocka_unit_test(post_wakes_socket_wait),
+	    cmocka_unit_test(addr_text),
+	    cmocka_unit_test(bad_args),
+	    cmocka_unit_test(connect_accept),
+	    cmocka_unit_test(echo_and_half_close),
+	    cmocka_unit_test(peer_reset),
+	    cmocka_unit_test(send_to_closed_peer),
+	    cmocka_unit_test(refused),
+	    cmocka_unit_test(recv_timeout),
+	    cmocka_unit_test(queued_recv_timeout),
+	    cmocka_unit_test(recv_cancel),
+	    cmocka_unit_test(ipv6_loopback),
+	    cmocka_unit_test(post_wakes_socket_wait),
 	};
 	return T_MAIN("tcp", tests);
 }

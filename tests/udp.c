@@ -104,9 +104,9 @@ static void too_big(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(with_addresses),
-		cmocka_unit_test(connected),
-		cmocka_unit_test(too_big),
+	    cmocka_unit_test(with_addresses),
+	    cmocka_unit_test(connected),
+	    cmocka_unit_test(too_big),
 	};
 	return T_MAIN("udp", tests);
 }

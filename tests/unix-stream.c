@@ -71,8 +71,8 @@ static void errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(echo_and_eof),
-		cmocka_unit_test(errors),
+	    cmocka_unit_test(echo_and_eof),
+	    cmocka_unit_test(errors),
 	};
 	return T_MAIN("unix-stream", tests);
 }
