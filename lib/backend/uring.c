@@ -85,8 +85,9 @@ struct uring_fd {
 struct uring {
 	struct io_uring ring;
 	struct uring_fd *fds;      /* indexed by descriptor; grows by doubling */
-	struct cport__timers waiting; /* ops with a timeout waiting their turn on a stream */
 	uint32_t nfds;
+	/* Ops with a timeout that wait their turn on a stream (not in the kernel yet). */
+	struct cport__timers waiting;
 	bool taskrun_flag;         /* the kernel flags deferred task work in sq.kflags */
 	bool defer;                /* IORING_SETUP_DEFER_TASKRUN: events only when asked */
 	struct cport__queue retry; /* ops to prepare again at the next flush */
