@@ -500,7 +500,7 @@ CPORT_API int cport_wait(cport *port, cport_op **out, unsigned max, int64_t time
  * Descriptors made by the helpers and by cport_accept are close-on-exec. Their
  * blocking mode belongs to the backend (a backend may make a descriptor non-blocking
  * when it first sees it): do not rely on it, and do not mix your own blocking calls
- * with ops in flight. Backends keep some state per descriptor (a table indexed by the
+ * with ops in flight. Ops work on blocking and non-blocking descriptors alike. Backends keep some state per descriptor (a table indexed by the
  * descriptor, io_uring and reactor; it grows, allocating, when a larger descriptor
  * than ever before is used).
  */

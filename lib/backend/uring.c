@@ -95,6 +95,7 @@ struct uring {
 	bool op_ok[URING_PROBE_OPS];
 	bool dying;                /* destroy: drop completions, retry nothing */
 	bool test_pool;            /* $CPORT_TEST_URING_POOL: file ops to the pool */
+	bool test_nowait;          /* $CPORT_TEST_URING_NOWAIT: streams meet -EAGAIN */
 	bool wake_armed;           /* the eventfd read is in the kernel or the SQ */
 	int efd;
 	uint64_t efd_buf;
@@ -147,6 +148,11 @@ static struct io_uring_sqe *uring_sqe(cport *port)
 /* ---- 1b. Per-descriptor state ---------------------------------------------------- */
 
 enum { SIDE_NONE, SIDE_SEND, SIDE_RECV };
+
+/* opx.mode bits of a stream op: its next SQE waits for readiness (uring_eagain); the
+ * test hook's RWF_NOWAIT is not for this descriptor (a terminal refuses it). */
+#define URING_POLLWAIT 0x80000000u
+#define URING_NOHOOK 0x40000000u
 
 /* Socket ops: never sent to the thread pool (a worker would wait on the peer). */
 static bool uring_is_net(uint8_t type)
@@ -502,10 +508,9 @@ static void uring_prep_sock(struct io_uring_sqe *sqe, struct cport__op *x)
 	}
 }
 
-/* Fill the op's SQE. */
-static void uring_prep(struct io_uring_sqe *sqe, cport_op *op)
+/* The op's own SQE. */
+static void uring_prep_op(struct io_uring_sqe *sqe, struct cport__op *x)
 {
-	struct cport__op *x = cport__x(op);
 	switch ((enum cport__type)x->type) {
 	case CPORT__NOP:
 		io_uring_prep_nop(sqe);
@@ -572,6 +577,28 @@ static void uring_prep(struct io_uring_sqe *sqe, cport_op *op)
 		assert(!"not an io_uring op");
 		break;
 	}
+}
+
+/* Fill the op's SQE: the op itself, or the readiness wait of a stream op that met
+ * -EAGAIN (see uring_eagain). */
+static void uring_prep(struct uring *u, struct io_uring_sqe *sqe, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	if (x->mode & URING_POLLWAIT) {
+		io_uring_prep_poll_add(sqe, x->fd, uring_side(x) == SIDE_SEND ? POLLOUT : POLLIN);
+	} else {
+		uring_prep_op(sqe, x);
+		if (u->test_nowait && uring_side(x) != SIDE_NONE && x->type != CPORT__SENDFILE &&
+		    x->type != CPORT__SHUTDOWN && !(x->mode & URING_NOHOOK)) {
+			/* Test hook: ask for -EAGAIN instead of a wait, as kernels do for
+			 * O_NONBLOCK descriptors, to run the readiness path. */
+			if (x->type == CPORT__READ || x->type == CPORT__WRITE ||
+			    x->type == CPORT__READV || x->type == CPORT__WRITEV)
+				sqe->rw_flags |= RWF_NOWAIT;
+			else
+				sqe->msg_flags |= MSG_DONTWAIT;
+		}
+	}
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op | TAG_OP);
 }
 
@@ -595,7 +622,7 @@ static int uring_queue(cport *port, cport_op *op)
 	if (r < 0)
 		return r;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-	uring_prep(sqe, op);
+	uring_prep(u, sqe, op);
 	x->pending = 1;
 	if (left) {
 		/* The timespec lives in the op: the kernel copies it when it reads the SQE.
@@ -709,6 +736,37 @@ static void uring_accept_done(struct cport__op *x)
 		a->len = 0;
 }
 
+/*
+ * A stream op on a descriptor that someone made non-blocking: io_uring answers -EAGAIN
+ * there instead of waiting (read/write ops on kernels before 6.x honour O_NONBLOCK).
+ * Wait for readiness with a poll, then try again; true if the op went on that way.
+ * The op stays at the head of its stream, so the order holds.
+ */
+static bool uring_eagain(struct uring *u, cport_op *op, int64_t *res)
+{
+	struct cport__op *x = cport__x(op);
+	if (uring_side(x) == SIDE_NONE || x->type == CPORT__SENDFILE)
+		return false;
+	if (x->mode & URING_POLLWAIT) {
+		x->mode &= ~URING_POLLWAIT;
+		if (*res < 0)
+			return false; /* the poll failed: that is the op's error */
+	} else if (*res == -EOPNOTSUPP && u->test_nowait && !(x->mode & URING_NOHOOK)) {
+		x->mode |= URING_NOHOOK; /* again, without the test hook's flag */
+	} else if (*res == -EAGAIN) {
+		x->mode |= URING_POLLWAIT;
+	} else {
+		return false;
+	}
+	if (u->dying || (x->xflags & CPORT__X_CANCELLED)) {
+		*res = CPORT_ECANCELED;
+		x->mode &= ~URING_POLLWAIT;
+		return false;
+	}
+	cport__queue_push(&u->retry, op);
+	return true;
+}
+
 /* The op's last CQE arrived: turn the kernel's answer into the op's result. Returns
  * false if the op is not finished (a short transfer goes on). */
 static bool uring_finish(struct uring *u, cport_op *op)
@@ -718,6 +776,8 @@ static bool uring_finish(struct uring *u, cport_op *op)
 	if (res == -ECANCELED && (x->xflags & CPORT__X_TIMEDOUT) &&
 	    !(x->xflags & CPORT__X_CANCELLED))
 		res = CPORT_ETIMEDOUT;
+	if (uring_eagain(u, op, &res))
+		return false;
 	switch ((enum cport__type)x->type) {
 	case CPORT__TIMER:
 		if (res == -ETIME)
@@ -966,6 +1026,8 @@ static int uring_init(cport *port, const cport_options *o, char *why, size_t n)
 	 * covers the path that ops missing from older kernels take. */
 	const char *tp = getenv("CPORT_TEST_URING_POOL");
 	u->test_pool = tp && tp[0] == '1';
+	const char *tn = getenv("CPORT_TEST_URING_NOWAIT");
+	u->test_nowait = tn && tn[0] == '1';
 	port->impl = u;
 	return 0;
 }
@@ -1087,6 +1149,8 @@ static int uring_start(cport *port, cport_op *op)
 		const cport_msg *m = x->buf;
 		x->len = iov_total(m->iov, m->iovcnt);
 	}
+	if (uring_side(x) != SIDE_NONE)
+		x->mode = 0; /* scratch for stream ops (URING_POLLWAIT, sendfile phase) */
 	if (cport__has_fd(x->type))
 		return uring_start_fd(port, op);
 	return uring_queue(port, op);
