@@ -52,6 +52,8 @@
 #include <unistd.h>
 
 _Static_assert(sizeof(cport_statbuf) >= sizeof(struct statx), "statx scratch must fit");
+_Static_assert(sizeof(socklen_t) == sizeof(((cport_addr *)0)->len),
+	       "accept writes the peer's length straight into cport_addr.len");
 
 /* IORING_OP_FTRUNCATE (Linux 6.9) is newer than Debian 12's liburing 2.3 headers; its
  * number is kernel ABI. */
