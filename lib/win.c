@@ -465,6 +465,16 @@ int64_t cport__blocking_run(cport_op *op)
 	case CPORT__UNLINK:
 	case CPORT__MKDIR:
 		return win_path_op(x);
+	case CPORT__ACCEPT:
+	case CPORT__CONNECT:
+	case CPORT__RECV:
+	case CPORT__SEND:
+	case CPORT__RECVMSG:
+	case CPORT__SENDMSG:
+	case CPORT__SHUTDOWN:
+	case CPORT__POLL:
+	case CPORT__SENDFILE:
+		return CPORT_ENOSYS; /* socket ops never run on the pool (lib/unix.c says why) */
 	case CPORT__TIMER:
 	case CPORT__POST:
 	case CPORT__TYPE_MAX:

@@ -552,6 +552,16 @@ static int iocp_start(cport *port, cport_op *op)
 		/* Timeouts on pool ops would mean abandoning a running call that still
 		 * writes the caller's memory: refuse them, as the io_uring backend does. */
 		return op->timeout_ns ? CPORT_ENOTSUP : cport__pool_start(port, op);
+	case CPORT__ACCEPT:
+	case CPORT__CONNECT:
+	case CPORT__RECV:
+	case CPORT__SEND:
+	case CPORT__RECVMSG:
+	case CPORT__SENDMSG:
+	case CPORT__SHUTDOWN:
+	case CPORT__POLL:
+	case CPORT__SENDFILE:
+		return CPORT_ENOSYS; /* socket ops: not on IOCP yet */
 	case CPORT__POST:
 	case CPORT__TYPE_MAX:
 		break;

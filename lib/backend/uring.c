@@ -1087,6 +1087,9 @@ static int uring_close_start(cport *port, cport_op *op, struct uring_fd *f)
 		io_uring_prep_cancel_fd(sqe, cport__x(op)->fd, IORING_ASYNC_CANCEL_ALL);
 		io_uring_sqe_set_data64(sqe, TAG_IGNORE);
 	}
+	/* Ops on the pool (file ops the kernel lacks): those still queued stop too; one
+	 * a worker already runs finishes its system call. */
+	cport__pool_cancel_fd(port, cport__x(op)->fd);
 	uring_fd_try_close(u, f);
 	return 0;
 }
