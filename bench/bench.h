@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/* cport-bench: the types shared by the harness, the workloads, the references and peers. */
+#ifndef BENCH_H
+#define BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The parameters of one run of one row: what to do and how much of it. */
+struct job {
+	const char *backend; /* cport rows: the backend name */
+	bool pool;           /* cport rows: send file ops to the thread pool */
+	unsigned param;      /* batch size, queue depth, or idle connections */
+	uint64_t n;          /* operations to measure */
+	const char *dir;     /* where file-append-sync puts its file */
+	const char *path;    /* file-read-4k: the page-cached file to read */
+	uint64_t fsize;      /* its size in bytes */
+};
+
+/* What one run measured. Filled by the run function between meter_start/meter_stop;
+ * the harness adds the peak RSS. err < 0 (a CPORT_E* / -errno code) marks a failed run
+ * and `msg` says what failed. */
+struct sample {
+	double wall_ns;
+	double cpu_ns;     /* user + system CPU of every thread in the process */
+	uint64_t ops;
+	int64_t allocs;    /* malloc/calloc/realloc/memalign calls; -1: not counted */
+	double p50_ns;     /* per-op latency percentiles, 0 when not measured */
+	double p99_ns;
+	int64_t maxrss_kb; /* peak resident set of the process that ran it */
+	int err;
+	char msg[120];
+};
+
+/* A run function: set up, meter_start, do job->n operations, meter_stop, tear down.
+ * Returns 0, or a negative code with s->msg set (bench_fail). */
+typedef int (*run_fn)(const struct job *job, struct sample *s);
+
+/* alloc.c: allocation counting by interposing malloc (off under sanitizers) */
+void alloc_count_enable(bool on);
+int64_t alloc_count(void); /* -1 when the hook is not built in */
+
+/* util.c: the measured phase, errors, random numbers, percentiles */
+struct meter {
+	double t0, cpu0;
+	int64_t a0;
+};
+double now_ns(void);
+double cpu_ns(void);
+void meter_start(struct meter *m);
+void meter_stop(struct meter *m, struct sample *s, uint64_t ops);
+int bench_fail(struct sample *s, int err, const char *what);
+uint64_t rng_next(uint64_t *state);
+int cmp_double(const void *a, const void *b);
+void latency_percentiles(double *lat, uint64_t n, struct sample *s);
+
+/* net.c: loopback TCP connections made with plain POSIX calls */
+int net_listen(int *lfd);
+int net_pair(int lfd, int *cfd, int *sfd, bool nonblock);
+int net_raise_nofile(unsigned want);
+void net_close_abort(int fd);
+/* Connections [0, busy) carry the workload, [busy, busy + idle) stay idle. */
+struct net_set {
+	int lfd;
+	int *cfd, *sfd; /* client and server ends */
+	unsigned busy, idle, opened;
+};
+int net_set_open(struct net_set *ns, unsigned busy, unsigned idle, bool nonblock);
+void net_set_close(struct net_set *ns);
+void net_set_release(struct net_set *ns);
+
+/* Workloads on cport (one implementation for every backend). bport_create makes the
+ * job's port (strict: never another backend) with `depth` SQ entries (0: default). */
+struct cport;
+int bport_create(const struct job *job, unsigned depth, struct cport **port, struct sample *s);
+int bport_reap(struct cport *port, unsigned want, struct sample *s);
+
+int wl_nop(const struct job *, struct sample *);
+int wl_post(const struct job *, struct sample *);
+int wl_post_remote(const struct job *, struct sample *);
+int wl_timers(const struct job *, struct sample *);
+uint64_t timer_ns(uint64_t i); /* million-timers: when timer i fires after its start */
+int wl_file_read(const struct job *, struct sample *);
+int wl_file_append(const struct job *, struct sample *);
+int wl_ping_pongs(const struct job *, struct sample *);
+int wl_tcp_echo(const struct job *, struct sample *);
+int wl_tcp_pump(const struct job *, struct sample *);
+
+/* ref-uring.c: raw liburing loops, the limit */
+int ref_uring_nop(const struct job *, struct sample *);
+int ref_uring_timers(const struct job *, struct sample *);
+int ref_uring_file_read(const struct job *, struct sample *);
+int ref_uring_file_append(const struct job *, struct sample *);
+int ref_uring_ping_pongs(const struct job *, struct sample *);
+int ref_uring_tcp_echo(const struct job *, struct sample *);
+int ref_uring_tcp_pump(const struct job *, struct sample *);
+
+/* ref-epoll.c: raw epoll loops, the limit for readiness backends */
+int ref_epoll_ping_pongs(const struct job *, struct sample *);
+int ref_epoll_tcp_echo(const struct job *, struct sample *);
+int ref_epoll_tcp_pump(const struct job *, struct sample *);
+
+/* peer-sys.c: plain blocking system calls */
+int sys_file_read(const struct job *, struct sample *);
+int sys_file_append(const struct job *, struct sample *);
+int sys_ping_pongs(const struct job *, struct sample *);
+int sys_tcp_pump(const struct job *, struct sample *);
+
+/* peer-uv.c: libuv, when built with it */
+extern const bool have_uv;
+int uv_timers(const struct job *, struct sample *);
+int uv_file_read(const struct job *, struct sample *);
+int uv_ping_pongs(const struct job *, struct sample *);
+int uv_tcp_echo(const struct job *, struct sample *);
+
+/* util.c: the data file for file-read-4k, read once so it is in the page cache */
+int file_make(const char *dir, uint64_t size, char *path, size_t n);
+/* A random 4 KiB-aligned offset in a file of `size` bytes. */
+uint64_t file_offset(uint64_t *rng, uint64_t size);
+
+/* The message sizes of the network workloads. */
+#define MSG_SIZE 64
+#define PUMP_CHUNK (64u * 1024)
+#define ECHO_CONNS 64
+
+#endif /* BENCH_H */

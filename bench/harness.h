@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/* cport-bench: rows, cases and their summaries, shared by main.c and report.c. */
+#ifndef HARNESS_H
+#define HARNESS_H
+
+#include "bench.h"
+
+#include <stdio.h>
+
+#define MAX_REPEAT 50
+#define MAX_ROWS 12
+
+/* The figures of a row over its runs; ns/op figures are wall time per op. */
+struct summary {
+	double med, min, max; /* ns per op */
+	double cpu;           /* CPU ns per op, median */
+	double ops_s;         /* ops per second at the median */
+	double allocs;        /* allocations per op, worst run; < 0: not counted */
+	double p50, p99;      /* latency ns, median over runs; 0: not measured */
+	int64_t rss_kb;       /* peak RSS, worst run */
+	double ratio;         /* reference ns/op / this row's ns/op; 0: no reference */
+};
+
+/* One line of a table: a cport backend, a reference loop or a peer. */
+struct row {
+	char name[40];       /* "cport io_uring", "ref liburing", "peer libuv", ... */
+	run_fn fn;
+	struct job job;
+	const char *absent;  /* not run, and why (a backend not built, no libuv, ...) */
+	bool is_ref;         /* the row the others are compared to */
+	unsigned nsamples;
+	struct sample samples[MAX_REPEAT];
+	bool failed;         /* a run failed: `why` says how */
+	char why[160];
+	struct summary sum;
+};
+
+/* One table: a workload at one parameter (batch, queue depth, idle connections). */
+struct bcase {
+	const char *workload;
+	char title[64];      /* "nop batch=32" */
+	const char *op;      /* what one op is */
+	unsigned param;
+	uint64_t n;
+	unsigned nrows;
+	struct row rows[MAX_ROWS];
+};
+
+/* report.c */
+void summarize(struct bcase *c);
+void print_case(FILE *f, const struct bcase *c, unsigned repeat);
+int write_json(const char *path, const struct bcase *cs, unsigned n, const char *calib_json,
+	       const char *goals_json);
+int write_svg(const char *path, const struct bcase *cs, unsigned n);
+const struct row *find_row(const struct bcase *cs, unsigned n, const char *workload,
+			   unsigned param, const char *row);
+
+#endif /* HARNESS_H */

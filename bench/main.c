@@ -1,0 +1,559 @@
+/* SPDX-License-Identifier: MIT */
+/* cport-bench: calibrate, run every workload on every backend, reference and peer, report. */
+
+/*
+ * Map
+ *   1. Command line
+ *   2. Backends present in this library, found by trying each one
+ *   3. Calibration: a system call, a cross-thread wakeup
+ *   4. The workloads and the rows of each
+ *   5. Running: each run in its own child process, rows alternating run by run
+ *   6. Goals (issue 6, point 4), checked against the medians
+ *
+ * Each run forks: its peak RSS is its own, a crash or a hang (the alarm) fails one
+ * row instead of the whole run, and one row's leftovers (threads, rings, sockets)
+ * never weigh on the next.
+ */
+
+#include "harness.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cport.h>
+
+/* ---- 1. Command line -------------------------------------------------------------- */
+
+struct cli {
+	const char *backend;  /* "all" or one name */
+	const char *workload; /* NULL: all; else a comma-separated list of names */
+	bool quick;
+	unsigned repeat;
+	const char *json, *svg;
+	const char *dir;      /* file workloads */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: cport-bench [--backend=all|io_uring|epoll|poll] [--workload=NAME[,NAME]]\n"
+		"                   [--quick] [--repeat N] [--json FILE] [--svg FILE] [--dir DIR]\n"
+		"workloads: nop post post-remote million-timers file-read-4k file-append-sync\n"
+		"           ping-pongs tcp-echo tcp-pump\n"
+		"--quick: small counts, for CI: fails only if a workload did not run.\n"
+		"--dir: where the file workloads put their files (default: . ; file-append-sync\n"
+		"       needs a real disk there, tmpfs makes fdatasync free).\n");
+}
+
+static int parse_cli(int argc, char **argv, struct cli *c)
+{
+	static const struct option longs[] = {
+		{"backend", required_argument, 0, 'b'}, {"workload", required_argument, 0, 'w'},
+		{"quick", no_argument, 0, 'q'},          {"repeat", required_argument, 0, 'r'},
+		{"json", required_argument, 0, 'j'},     {"svg", required_argument, 0, 's'},
+		{"dir", required_argument, 0, 'd'},      {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0}};
+	*c = (struct cli){.backend = "all", .repeat = 5, .dir = "."};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+		switch (ch) {
+		case 'b': c->backend = optarg; break;
+		case 'w': c->workload = optarg; break;
+		case 'q': c->quick = true; break;
+		case 'r': c->repeat = (unsigned)atoi(optarg); break;
+		case 'j': c->json = optarg; break;
+		case 's': c->svg = optarg; break;
+		case 'd': c->dir = optarg; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (c->repeat < 1 || c->repeat > MAX_REPEAT || optind != argc) {
+		fprintf(stderr, "cport-bench: --repeat must be 1..%d, no other arguments\n",
+			MAX_REPEAT);
+		return -1;
+	}
+	return 0;
+}
+
+static bool wants_workload(const struct cli *c, const char *name)
+{
+	if (!c->workload)
+		return true;
+	size_t len = strlen(name);
+	for (const char *p = c->workload; *p;) {
+		size_t n = strcspn(p, ",");
+		if (n == len && strncmp(p, name, n) == 0)
+			return true;
+		p += n + (p[n] == ',');
+	}
+	return false;
+}
+
+/* ---- 2. Backends ------------------------------------------------------------------ */
+
+static const char *const backend_names[] = {"io_uring", "epoll", "poll"};
+#define NBACKENDS 3
+
+struct backend_state {
+	bool wanted;
+	bool present;
+	char why[160]; /* absent: why */
+};
+
+static struct backend_state backends[NBACKENDS];
+
+static void discover_backends(const struct cli *c)
+{
+	printf("Backends\n");
+	for (unsigned i = 0; i < NBACKENDS; i++) {
+		struct backend_state *b = &backends[i];
+		b->wanted = !strcmp(c->backend, "all") || !strcmp(c->backend, backend_names[i]);
+		cport_options o;
+		cport_options_init(&o);
+		char reason[120] = "";
+		o.backend = backend_names[i];
+		o.flags = CPORT_OPT_STRICT;
+		o.reason = reason;
+		o.reason_len = sizeof reason;
+		cport *port;
+		int r = cport_create(&port, &o);
+		if (r == 0) {
+			b->present = true;
+			cport_destroy(port);
+		} else if (r == CPORT_ENOSYS) {
+			snprintf(b->why, sizeof b->why, "not built into this library");
+		} else {
+			snprintf(b->why, sizeof b->why, "cannot start: %s (%s)", cport_err_name(r),
+				 reason);
+		}
+		printf("  %-9s %s%s\n", backend_names[i],
+		       b->present ? "present" : "absent: ", b->present ? "" : b->why);
+		if (b->present && !b->wanted)
+			printf("            (not selected by --backend=%s)\n", c->backend);
+	}
+}
+
+/* ---- 3. Calibration --------------------------------------------------------------- */
+
+struct calib {
+	double syscall_ns; /* getppid(2) through syscall() */
+	double wake_ns;    /* one cross-thread wakeup: half an eventfd round trip */
+};
+
+static int calib_efd[2];
+static unsigned calib_rounds;
+
+static void *calib_echo(void *arg)
+{
+	(void)arg;
+	uint64_t v;
+	for (unsigned i = 0; i < calib_rounds; i++)
+		if (read(calib_efd[0], &v, sizeof v) != sizeof v ||
+		    write(calib_efd[1], &v, sizeof v) != sizeof v)
+			break;
+	return NULL;
+}
+
+static void calibrate(bool quick, struct calib *cal)
+{
+	unsigned n = quick ? 200000 : 2000000;
+	double t0 = now_ns();
+	for (unsigned i = 0; i < n; i++)
+		syscall(SYS_getppid);
+	cal->syscall_ns = (now_ns() - t0) / n;
+
+	calib_rounds = quick ? 2000 : 20000;
+	calib_efd[0] = eventfd(0, EFD_CLOEXEC);
+	calib_efd[1] = eventfd(0, EFD_CLOEXEC);
+	pthread_t t;
+	pthread_create(&t, NULL, calib_echo, NULL);
+	uint64_t one = 1, v;
+	t0 = now_ns();
+	for (unsigned i = 0; i < calib_rounds; i++)
+		if (write(calib_efd[0], &one, sizeof one) != sizeof one ||
+		    read(calib_efd[1], &v, sizeof v) != sizeof v)
+			break;
+	cal->wake_ns = (now_ns() - t0) / calib_rounds / 2;
+	pthread_join(t, NULL);
+	close(calib_efd[0]);
+	close(calib_efd[1]);
+	printf("Calibration\n  system call (getppid)    %8.0f ns\n"
+	       "  cross-thread wakeup      %8.0f ns  (eventfd ping-pong between two threads, / 2)\n"
+	       "  CPUs online              %8ld\n",
+	       cal->syscall_ns, cal->wake_ns, sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+/* ---- 4. Workloads and their rows -------------------------------------------------- */
+
+/* A workload: up to three parameters, ops per run for each (full and --quick), and the
+ * functions of each kind of row (NULL: that row does not fit this workload). */
+struct wdef {
+	const char *name;
+	const char *pname;  /* "batch", "qd", "idle", or NULL */
+	unsigned params[3];
+	uint64_t n_full[3], n_quick[3];
+	const char *op;     /* what one op is */
+	run_fn cport, ref_uring, ref_epoll, uv, sys;
+	bool pool_row;      /* add the io_uring backend with file ops on the thread pool */
+	const char *reference;
+};
+
+#define IDLE_FULL 9000
+#define IDLE_QUICK 1000
+
+static const struct wdef wdefs[] = {
+	{"nop", "batch", {1, 32, 128}, {200000, 2000000, 2000000}, {10000, 100000, 100000},
+	 "one nop submitted and reaped", wl_nop, ref_uring_nop, NULL, NULL, NULL, false,
+	 "ref liburing"},
+	{"post", "batch", {1, 32, 128}, {200000, 2000000, 2000000}, {10000, 100000, 100000},
+	 "one completion posted and reaped", wl_post, NULL, NULL, NULL, NULL, false,
+	 "cport io_uring"},
+	{"post-remote", NULL, {0}, {200000}, {10000},
+	 "one completion posted by another thread and reaped", wl_post_remote, NULL, NULL, NULL,
+	 NULL, false, "cport io_uring"},
+	{"million-timers", NULL, {0}, {1000000}, {50000}, "one timer started and fired",
+	 wl_timers, ref_uring_timers, NULL, uv_timers, NULL, false, "ref liburing"},
+	{"file-read-4k", "qd", {1, 32, 128}, {100000, 400000, 400000}, {5000, 20000, 20000},
+	 "one random 4 KiB read from the page cache", wl_file_read, ref_uring_file_read, NULL,
+	 uv_file_read, sys_file_read, true, "ref liburing"},
+	{"file-append-sync", NULL, {0}, {1000}, {50}, "one 4 KiB append + fdatasync",
+	 wl_file_append, ref_uring_file_append, NULL, NULL, sys_file_append, false,
+	 "ref liburing"},
+	{"ping-pongs", NULL, {0}, {20000}, {1000}, "one 64-byte round trip on one connection",
+	 wl_ping_pongs, ref_uring_ping_pongs, ref_epoll_ping_pongs, uv_ping_pongs,
+	 sys_ping_pongs, false, "ref epoll"},
+	{"tcp-echo", "idle", {0, IDLE_FULL}, {100000, 100000}, {5000, 5000},
+	 "one 64-byte round trip, 64 busy connections", wl_tcp_echo, ref_uring_tcp_echo,
+	 ref_epoll_tcp_echo, uv_tcp_echo, NULL, false, "ref epoll"},
+	{"tcp-pump", NULL, {0}, {16384}, {1024}, "one 64 KiB chunk sent and received",
+	 wl_tcp_pump, ref_uring_tcp_pump, ref_epoll_tcp_pump, NULL, sys_tcp_pump, false,
+	 "ref epoll"},
+};
+#define NWDEFS (sizeof wdefs / sizeof *wdefs)
+
+static struct row *add_row(struct bcase *c, const char *name, run_fn fn, const char *absent)
+{
+	struct row *r = &c->rows[c->nrows++];
+	snprintf(r->name, sizeof r->name, "%s", name);
+	r->fn = fn;
+	r->absent = absent;
+	r->job.param = c->param;
+	r->job.n = c->n;
+	return r;
+}
+
+static void add_cport_rows(struct bcase *c, const struct wdef *w)
+{
+	char name[40];
+	for (unsigned i = 0; i < NBACKENDS; i++) {
+		if (!backends[i].wanted)
+			continue;
+		snprintf(name, sizeof name, "cport %s", backend_names[i]);
+		const char *absent = backends[i].present ? NULL : backends[i].why;
+		add_row(c, name, w->cport, absent)->job.backend = backend_names[i];
+		if (i == 0 && w->pool_row) {
+			struct row *r = add_row(c, "cport io_uring+pool", w->cport, absent);
+			r->job.backend = backend_names[i];
+			r->job.pool = true;
+		}
+	}
+}
+
+static unsigned build_case(struct bcase *c, const struct wdef *w, unsigned pi, bool quick)
+{
+	*c = (struct bcase){.workload = w->name, .op = w->op, .param = w->params[pi]};
+	c->n = quick ? w->n_quick[pi] : w->n_full[pi];
+	if (w->pname && !strcmp(w->pname, "idle") && c->param)
+		c->param = quick ? IDLE_QUICK : IDLE_FULL;
+	if (w->pname)
+		snprintf(c->title, sizeof c->title, "%s %s=%u", w->name, w->pname, c->param);
+	else
+		snprintf(c->title, sizeof c->title, "%s", w->name);
+	add_cport_rows(c, w);
+	if (w->ref_uring)
+		add_row(c, "ref liburing", w->ref_uring, NULL);
+	if (w->ref_epoll)
+		add_row(c, "ref epoll", w->ref_epoll, NULL);
+	if (w->uv)
+		add_row(c, "peer libuv", w->uv, have_uv ? NULL : "built without libuv");
+	if (w->sys)
+		add_row(c, "peer blocking", w->sys, NULL);
+	for (unsigned i = 0; i < c->nrows; i++)
+		c->rows[i].is_ref = !strcmp(c->rows[i].name, w->reference);
+	return 1;
+}
+
+/* Every case the command line asks for. */
+static unsigned build_cases(const struct cli *cli, struct bcase *cs, unsigned max)
+{
+	unsigned n = 0;
+	for (unsigned w = 0; w < NWDEFS; w++) {
+		if (!wants_workload(cli, wdefs[w].name))
+			continue;
+		for (unsigned p = 0; p < 3 && n < max; p++) {
+			if (p > 0 && wdefs[w].params[p] == 0)
+				break;
+			n += build_case(&cs[n], &wdefs[w], p, cli->quick);
+		}
+	}
+	return n;
+}
+
+/* ---- 5. Running ------------------------------------------------------------------- */
+
+static void run_child(const struct row *row, int wfd, unsigned timeout_s)
+{
+	alarm(timeout_s);
+	struct sample s = {.allocs = -1};
+	int r = row->fn(&row->job, &s);
+	if (r < 0 && s.err == 0)
+		bench_fail(&s, r, "run");
+	if (r == 0 && s.ops == 0)
+		bench_fail(&s, -EIO, "no operations measured");
+	ssize_t w = write(wfd, &s, sizeof s);
+	_exit(w == (ssize_t)sizeof s ? 0 : 1);
+}
+
+/* One run of one row, in a child process. */
+static void run_once(struct row *row, unsigned timeout_s)
+{
+	struct sample s = {0};
+	int p[2];
+	if (pipe(p) < 0) {
+		row->failed = true;
+		snprintf(row->why, sizeof row->why, "pipe: %s", strerror(errno));
+		return;
+	}
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		run_child(row, p[1], timeout_s);
+	}
+	close(p[1]);
+	ssize_t got = pid < 0 ? -1 : read(p[0], &s, sizeof s);
+	close(p[0]);
+	int status = 0;
+	struct rusage ru = {0};
+	if (pid > 0)
+		wait4(pid, &status, 0, &ru);
+	if (got != (ssize_t)sizeof s) {
+		s.err = -EIO;
+		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+			snprintf(s.msg, sizeof s.msg, "timed out after %u s", timeout_s);
+		else if (WIFSIGNALED(status))
+			snprintf(s.msg, sizeof s.msg, "killed by %s", strsignal(WTERMSIG(status)));
+		else
+			snprintf(s.msg, sizeof s.msg, "run ended without a result (status %d)",
+				 status);
+	}
+	s.maxrss_kb = ru.ru_maxrss;
+	if (s.err < 0 && !row->failed) {
+		row->failed = true;
+		snprintf(row->why, sizeof row->why, "%s", s.msg);
+	}
+	row->samples[row->nsamples++] = s;
+}
+
+/* Every row of a case, `repeat` times, alternating: run 1 of each row, then run 2... */
+static void run_case(struct bcase *c, unsigned repeat, unsigned timeout_s)
+{
+	printf("\n== %s: %llu ops per run, %u runs per row; op = %s\n", c->title,
+	       (unsigned long long)c->n, repeat, c->op);
+	for (unsigned rep = 0; rep < repeat; rep++)
+		for (unsigned i = 0; i < c->nrows; i++)
+			if (!c->rows[i].absent && !c->rows[i].failed)
+				run_once(&c->rows[i], timeout_s);
+	summarize(c);
+	print_case(stdout, c, repeat);
+}
+
+/* ---- 6. Goals --------------------------------------------------------------------- */
+
+struct goal {
+	char what[100];
+	const char *status; /* "met", "NOT MET", "not measured" */
+	char detail[240];
+};
+
+#define MAX_GOALS 24
+static struct goal goals[MAX_GOALS];
+static unsigned ngoals;
+
+static bool row_ok(const struct row *r)
+{
+	return r && !r->absent && !r->failed && r->nsamples > 0;
+}
+
+static void why_missing(char *buf, size_t n, const char *name, const struct row *r)
+{
+	if (!r)
+		snprintf(buf, n, "%s not run (workload or backend not selected)", name);
+	else if (r->absent)
+		snprintf(buf, n, "%s absent: %s", name, r->absent);
+	else
+		snprintf(buf, n, "%s failed: %s", name, r->why);
+}
+
+/* "row is at least `min` times as fast as `base`" (min <= 0: "within max_ns ns/op"). */
+static void goal_cmp(const struct bcase *cs, unsigned ncs, const char *wl, unsigned param,
+		     const char *row, const char *base, double min, double max_ns)
+{
+	struct goal *g = &goals[ngoals++];
+	const struct row *a = find_row(cs, ncs, wl, param, row);
+	const struct row *b = find_row(cs, ncs, wl, param, base);
+	char ptxt[24] = "";
+	if (param)
+		snprintf(ptxt, sizeof ptxt, "@%u", param);
+	if (min > 0)
+		snprintf(g->what, sizeof g->what, "%s >= %.2fx %s on %s%s", row, min, base, wl,
+			 ptxt);
+	else
+		snprintf(g->what, sizeof g->what, "%s within %.0f ns/op of %s on %s%s", row,
+			 max_ns, base, wl, ptxt);
+	if (!row_ok(a) || !row_ok(b)) {
+		g->status = "not measured";
+		why_missing(g->detail, sizeof g->detail, row_ok(a) ? base : row, row_ok(a) ? b : a);
+		return;
+	}
+	double speed = b->sum.med / a->sum.med, diff = a->sum.med - b->sum.med;
+	bool met = min > 0 ? speed >= min : diff <= max_ns;
+	g->status = met ? "met" : "NOT MET";
+	snprintf(g->detail, sizeof g->detail, "%.2fx (%.1f vs %.1f ns/op, %+.1f ns/op)", speed,
+		 a->sum.med, b->sum.med, diff);
+}
+
+/* No allocation per op in the measured phase, on every case a backend ran. */
+static void goal_allocs(const struct bcase *cs, unsigned ncs, const char *row)
+{
+	struct goal *g = &goals[ngoals++];
+	snprintf(g->what, sizeof g->what, "%s: 0 allocations per op after setup", row);
+	double worst = -1;
+	const char *where = "";
+	bool counted = true;
+	for (unsigned i = 0; i < ncs; i++)
+		for (unsigned j = 0; j < cs[i].nrows; j++) {
+			const struct row *r = &cs[i].rows[j];
+			if (strcmp(r->name, row) || !row_ok(r))
+				continue;
+			counted &= r->sum.allocs >= 0;
+			if (r->sum.allocs > worst) {
+				worst = r->sum.allocs;
+				where = cs[i].title;
+			}
+		}
+	if (worst < 0 || !counted) {
+		g->status = "not measured";
+		snprintf(g->detail, sizeof g->detail, worst < 0 && counted ? "no run of %s"
+					: "allocation counting not built (sanitizer build)", row);
+		return;
+	}
+	g->status = worst == 0 ? "met" : "NOT MET";
+	snprintf(g->detail, sizeof g->detail, "worst %.4f allocs/op (%s)", worst, where);
+}
+
+static void check_goals(const struct bcase *cs, unsigned n)
+{
+	goal_cmp(cs, n, "nop", 32, "cport io_uring", "ref liburing", 0, 30);
+	goal_cmp(cs, n, "file-read-4k", 32, "cport io_uring", "ref liburing", 0.9, 0);
+	goal_cmp(cs, n, "file-read-4k", 32, "cport io_uring+pool", "peer libuv", 1.0, 0);
+	goal_cmp(cs, n, "file-read-4k", 32, "cport epoll", "peer libuv", 1.0, 0);
+	goal_cmp(cs, n, "ping-pongs", 0, "cport epoll", "ref epoll", 0.95, 0);
+	goal_cmp(cs, n, "ping-pongs", 0, "cport epoll", "peer libuv", 1.1, 0);
+	goal_cmp(cs, n, "tcp-echo", 0, "cport epoll", "ref epoll", 0.95, 0);
+	goal_cmp(cs, n, "tcp-echo", 0, "cport epoll", "peer libuv", 1.1, 0);
+	for (unsigned i = 0; i < NBACKENDS; i++) {
+		char name[40];
+		snprintf(name, sizeof name, "cport %s", backend_names[i]);
+		goal_cmp(cs, n, "million-timers", 0, name, "peer libuv", 1.0, 0);
+	}
+	for (unsigned i = 0; i < NBACKENDS; i++) {
+		char name[40];
+		snprintf(name, sizeof name, "cport %s", backend_names[i]);
+		goal_allocs(cs, n, name);
+	}
+	printf("\nGoals (issue 6, point 4; speed ratio = other's ns/op / this row's ns/op)\n");
+	for (unsigned i = 0; i < ngoals; i++)
+		printf("  [%-12s] %-62s %s\n", goals[i].status, goals[i].what, goals[i].detail);
+}
+
+static char *goals_json(void)
+{
+	size_t cap = 256 + ngoals * 400, len = 0;
+	char *s = malloc(cap);
+	len += (size_t)snprintf(s + len, cap - len, "[");
+	for (unsigned i = 0; i < ngoals; i++)
+		len += (size_t)snprintf(s + len, cap - len,
+					"%s\n    {\"goal\": \"%s\", \"status\": \"%s\", \"detail\": \"%s\"}",
+					i ? "," : "", goals[i].what, goals[i].status, goals[i].detail);
+	snprintf(s + len, cap - len, "\n  ]");
+	return s;
+}
+
+/* ---- main ------------------------------------------------------------------------- */
+
+#define MAX_CASES 32
+
+int main(int argc, char **argv)
+{
+	struct cli cli;
+	if (parse_cli(argc, argv, &cli) < 0)
+		return 2;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("cport-bench%s: %u runs per row, rows alternate run by run\n",
+	       cli.quick ? " --quick" : "", cli.repeat);
+	discover_backends(&cli);
+	struct calib cal;
+	calibrate(cli.quick, &cal);
+	net_raise_nofile(2 * IDLE_FULL + 1024);
+
+	static struct bcase cases[MAX_CASES];
+	unsigned ncases = build_cases(&cli, cases, MAX_CASES);
+	if (ncases == 0) {
+		fprintf(stderr, "cport-bench: no workload named %s\n", cli.workload);
+		return 2;
+	}
+	char path[512] = "";
+	uint64_t fsize = cli.quick ? 8u << 20 : 64u << 20;
+	int r = file_make(cli.dir, fsize, path, sizeof path);
+	if (r < 0)
+		fprintf(stderr, "cport-bench: cannot make the data file in %s: %s\n", cli.dir,
+			strerror(-r));
+	for (unsigned i = 0; i < ncases; i++)
+		for (unsigned j = 0; j < cases[i].nrows; j++) {
+			cases[i].rows[j].job.dir = cli.dir;
+			cases[i].rows[j].job.path = path;
+			cases[i].rows[j].job.fsize = fsize;
+		}
+	unsigned timeout_s = cli.quick ? 30 : 120, failed = 0;
+	for (unsigned i = 0; i < ncases; i++) {
+		run_case(&cases[i], cli.repeat, timeout_s);
+		for (unsigned j = 0; j < cases[i].nrows; j++)
+			failed += cases[i].rows[j].failed;
+	}
+	if (path[0])
+		unlink(path);
+	check_goals(cases, ncases);
+
+	char calib[200];
+	snprintf(calib, sizeof calib, "{\"syscall_ns\": %.1f, \"wakeup_ns\": %.1f, \"cpus\": %ld}",
+		 cal.syscall_ns, cal.wake_ns, sysconf(_SC_NPROCESSORS_ONLN));
+	char *gj = goals_json();
+	if (cli.json && write_json(cli.json, cases, ncases, calib, gj) < 0)
+		failed++;
+	free(gj);
+	if (cli.svg && write_svg(cli.svg, cases, ncases) < 0)
+		failed++;
+	printf("\n%u row(s) failed to run\n", failed);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/* Medians and spreads of each row, the text table, the JSON file and the SVG chart. */
+
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static double median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void summarize_row(struct row *r)
+{
+	double per[MAX_REPEAT], cpu[MAX_REPEAT], p50[MAX_REPEAT], p99[MAX_REPEAT];
+	unsigned n = 0;
+	struct summary *s = &r->sum;
+	*s = (struct summary){.allocs = 0};
+	for (unsigned i = 0; i < r->nsamples; i++) {
+		const struct sample *x = &r->samples[i];
+		if (x->maxrss_kb > s->rss_kb)
+			s->rss_kb = x->maxrss_kb;
+		if (x->err < 0 || x->ops == 0)
+			continue;
+		per[n] = x->wall_ns / (double)x->ops;
+		cpu[n] = x->cpu_ns / (double)x->ops;
+		p50[n] = x->p50_ns;
+		p99[n] = x->p99_ns;
+		double a = x->allocs < 0 ? -1 : (double)x->allocs / (double)x->ops;
+		if (a < 0 || s->allocs < 0)
+			s->allocs = -1;
+		else if (a > s->allocs)
+			s->allocs = a;
+		n++;
+	}
+	if (n == 0)
+		return;
+	s->med = median(per, n);
+	s->min = per[0];
+	s->max = per[n - 1];
+	s->cpu = median(cpu, n);
+	s->ops_s = 1e9 / s->med;
+	s->p50 = median(p50, n);
+	s->p99 = median(p99, n);
+}
+
+void summarize(struct bcase *c)
+{
+	const struct row *ref = NULL;
+	for (unsigned i = 0; i < c->nrows; i++) {
+		summarize_row(&c->rows[i]);
+		if (c->rows[i].is_ref && !c->rows[i].failed && c->rows[i].nsamples)
+			ref = &c->rows[i];
+	}
+	for (unsigned i = 0; ref && i < c->nrows; i++)
+		if (c->rows[i].sum.med > 0)
+			c->rows[i].sum.ratio = ref->sum.med / c->rows[i].sum.med;
+}
+
+/* 1234567 -> "1.23M" */
+static const char *si(char *buf, size_t n, double v)
+{
+	if (v >= 1e6)
+		snprintf(buf, n, "%.2fM", v / 1e6);
+	else if (v >= 1e3)
+		snprintf(buf, n, "%.1fk", v / 1e3);
+	else
+		snprintf(buf, n, "%.0f", v);
+	return buf;
+}
+
+static void print_row(FILE *f, const struct row *r)
+{
+	const struct summary *s = &r->sum;
+	char ops[16], al[16] = "n/a", lat[32] = "-", ratio[16] = "-";
+	if (s->allocs >= 0)
+		snprintf(al, sizeof al, "%.3g", s->allocs);
+	if (s->p50 > 0)
+		snprintf(lat, sizeof lat, "%.1f / %.1f", s->p50 / 1e3, s->p99 / 1e3);
+	if (s->ratio > 0)
+		snprintf(ratio, sizeof ratio, "%.2fx", s->ratio);
+	fprintf(f, "  %-21s %10.1f [%9.1f - %9.1f] %8s %10.1f %9s %8.1f %14s %7s\n", r->name,
+		s->med, s->min, s->max, si(ops, sizeof ops, s->ops_s), s->cpu, al,
+		(double)s->rss_kb / 1024, lat, ratio);
+}
+
+void print_case(FILE *f, const struct bcase *c, unsigned repeat)
+{
+	(void)repeat;
+	fprintf(f, "  %-21s %10s [%9s - %9s] %8s %10s %9s %8s %14s %7s\n", "row", "ns/op",
+		"min", "max", "ops/s", "cpu ns/op", "allocs/op", "RSS MiB", "p50/p99 us",
+		"vs ref");
+	for (unsigned i = 0; i < c->nrows; i++) {
+		const struct row *r = &c->rows[i];
+		if (r->absent)
+			fprintf(f, "  %-21s absent: %s\n", r->name, r->absent);
+		else if (r->failed)
+			fprintf(f, "  %-21s FAILED: %s\n", r->name, r->why);
+		else
+			print_row(f, r);
+	}
+	for (unsigned i = 0; i < c->nrows; i++)
+		if (c->rows[i].is_ref)
+			fprintf(f, "  (vs ref = %s ns/op / row ns/op: above 1.00x is faster)\n",
+				c->rows[i].name);
+}
+
+const struct row *find_row(const struct bcase *cs, unsigned n, const char *workload,
+			   unsigned param, const char *row)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (strcmp(cs[i].workload, workload) || cs[i].param != param)
+			continue;
+		for (unsigned j = 0; j < cs[i].nrows; j++)
+			if (!strcmp(cs[i].rows[j].name, row))
+				return &cs[i].rows[j];
+	}
+	return NULL;
+}
+
+/* ---- JSON ------------------------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++)
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	fputc('"', f);
+}
+
+static void json_row(FILE *f, const struct row *r)
+{
+	const struct summary *s = &r->sum;
+	fprintf(f, "        {\"row\": ");
+	json_str(f, r->name);
+	fprintf(f, ", \"reference\": %s, \"status\": ", r->is_ref ? "true" : "false");
+	json_str(f, r->absent ? "absent" : r->failed ? "failed" : "ok");
+	fprintf(f, ", \"why\": ");
+	json_str(f, r->absent ? r->absent : r->failed ? r->why : "");
+	fprintf(f, ",\n         \"ns_per_op\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f},"
+		   " \"ops_per_s\": %.1f, \"cpu_ns_per_op\": %.3f, \"allocs_per_op\": %.6f,"
+		   " \"peak_rss_kib\": %lld, \"p50_ns\": %.1f, \"p99_ns\": %.1f,"
+		   " \"ratio_to_reference\": %.4f,\n         \"runs\": [",
+		s->med, s->min, s->max, s->ops_s, s->cpu, s->allocs, (long long)s->rss_kb, s->p50,
+		s->p99, s->ratio);
+	for (unsigned i = 0; i < r->nsamples; i++) {
+		const struct sample *x = &r->samples[i];
+		fprintf(f, "%s{\"wall_ns\": %.0f, \"cpu_ns\": %.0f, \"ops\": %llu, \"allocs\": %lld,"
+			   " \"peak_rss_kib\": %lld, \"err\": %d}",
+			i ? ", " : "", x->wall_ns, x->cpu_ns, (unsigned long long)x->ops,
+			(long long)x->allocs, (long long)x->maxrss_kb, x->err);
+	}
+	fprintf(f, "]}");
+}
+
+int write_json(const char *path, const struct bcase *cs, unsigned n, const char *calib_json,
+	       const char *goals_json)
+{
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		perror(path);
+		return -1;
+	}
+	fprintf(f, "{\n  \"calibration\": %s,\n  \"cases\": [", calib_json);
+	for (unsigned i = 0; i < n; i++) {
+		fprintf(f, "%s\n    {\"workload\": ", i ? "," : "");
+		json_str(f, cs[i].workload);
+		fprintf(f, ", \"title\": ");
+		json_str(f, cs[i].title);
+		fprintf(f, ", \"param\": %u, \"ops_per_run\": %llu, \"op\": ", cs[i].param,
+			(unsigned long long)cs[i].n);
+		json_str(f, cs[i].op);
+		fprintf(f, ",\n      \"rows\": [\n");
+		for (unsigned j = 0; j < cs[i].nrows; j++) {
+			json_row(f, &cs[i].rows[j]);
+			fprintf(f, "%s\n", j + 1 < cs[i].nrows ? "," : "");
+		}
+		fprintf(f, "      ]}");
+	}
+	fprintf(f, "\n  ],\n  \"goals\": %s\n}\n", goals_json);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* ---- SVG chart -------------------------------------------------------------------- */
+
+#define SVG_LABEL_W 200
+#define SVG_BAR_W 480
+#define SVG_LINE_H 16
+#define SVG_MAX_RATIO 3.0
+
+static void svg_row(FILE *f, const struct row *r, unsigned y)
+{
+	fprintf(f, "<text x=\"10\" y=\"%u\">%s</text>\n", y + 12, r->name);
+	if (r->absent || r->failed || r->sum.ratio <= 0) {
+		fprintf(f, "<text x=\"%u\" y=\"%u\" fill=\"#888\">%s</text>\n", SVG_LABEL_W,
+			y + 12, r->absent ? "absent" : r->failed ? "failed" : "no reference");
+		return;
+	}
+	double q = r->sum.ratio > SVG_MAX_RATIO ? SVG_MAX_RATIO : r->sum.ratio;
+	unsigned w = (unsigned)(q / SVG_MAX_RATIO * SVG_BAR_W);
+	const char *fill = r->is_ref ? "#999" : !strncmp(r->name, "cport", 5) ? "#2a6fb0" : "#d08a2c";
+	fprintf(f, "<rect x=\"%u\" y=\"%u\" width=\"%u\" height=\"%u\" fill=\"%s\"/>\n",
+		SVG_LABEL_W, y + 2, w, SVG_LINE_H - 4, fill);
+	fprintf(f, "<text x=\"%u\" y=\"%u\">%.2fx  (%.1f ns/op)</text>\n", SVG_LABEL_W + w + 6,
+		y + 12, r->sum.ratio, r->sum.med);
+}
+
+/* One horizontal bar per row: its speed relative to the case's reference row. */
+int write_svg(const char *path, const struct bcase *cs, unsigned n)
+{
+	unsigned lines = 2;
+	for (unsigned i = 0; i < n; i++)
+		lines += cs[i].nrows + 2;
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		perror(path);
+		return -1;
+	}
+	unsigned width = SVG_LABEL_W + SVG_BAR_W + 200, height = lines * SVG_LINE_H;
+	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%u\" height=\"%u\" "
+		   "font-family=\"sans-serif\" font-size=\"11\">\n"
+		   "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+		   "<text x=\"10\" y=\"14\" font-weight=\"bold\">cport-bench: speed relative to "
+		   "each workload's reference row (1.0 = as fast; longer is faster)</text>\n",
+		width, height);
+	unsigned x1 = SVG_LABEL_W + (unsigned)(SVG_BAR_W / SVG_MAX_RATIO);
+	fprintf(f, "<line x1=\"%u\" y1=\"%u\" x2=\"%u\" y2=\"%u\" stroke=\"#c00\"/>\n", x1,
+		SVG_LINE_H + 4, x1, height);
+	unsigned y = 2 * SVG_LINE_H;
+	for (unsigned i = 0; i < n; i++) {
+		fprintf(f, "<text x=\"10\" y=\"%u\" font-weight=\"bold\">%s</text>\n", y + 12,
+			cs[i].title);
+		y += SVG_LINE_H;
+		for (unsigned j = 0; j < cs[i].nrows; j++, y += SVG_LINE_H)
+			svg_row(f, &cs[i].rows[j], y);
+		y += SVG_LINE_H;
+	}
+	fprintf(f, "</svg>\n");
+	return fclose(f) == 0 ? 0 : -1;
+}

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/* TCP workloads on cport: ping-pongs, tcp-echo (with idle connections), tcp-pump. */
+
+/*
+ * One thread drives both ends of every connection through one port, as libuv's
+ * ping-pongs does: the client writes 64 bytes, the server reads them and writes them
+ * back, the client reads the reply; that is one round trip. Sockets are made with plain
+ * POSIX calls and moved with cport_read / cport_write at offset -1 (stream I/O).
+ */
+
+#include "bench.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <cport.h>
+
+struct econn {
+	cport_op cw, cr, sw, sr;
+	int c, s;
+	unsigned cgot, sgot;     /* bytes of the current message read so far */
+	bool cw_busy, sw_busy;   /* a write is in flight... */
+	bool cw_want, sw_want;   /* ...and the next one waits for it */
+	double t0;
+	char cbuf[MSG_SIZE], sbuf[MSG_SIZE], msg[MSG_SIZE];
+};
+
+struct echo {
+	cport *port;
+	struct econn *conns;
+	uint64_t n, started, done;
+	double *lat;
+	struct sample *s;
+};
+
+static int echo_write(struct echo *e, struct econn *c, bool client)
+{
+	cport_op *op = client ? &c->cw : &c->sw;
+	bool *busy = client ? &c->cw_busy : &c->sw_busy;
+	bool *want = client ? &c->cw_want : &c->sw_want;
+	if (*busy) {
+		*want = true; /* the previous write is not reaped yet: send after it */
+		return 0;
+	}
+	*want = false;
+	*busy = true;
+	int r = cport_write(e->port, op, client ? c->c : c->s, client ? c->msg : c->sbuf,
+			    MSG_SIZE, -1);
+	return r < 0 ? bench_fail(e->s, r, "cport_write") : 0;
+}
+
+static int echo_read(struct echo *e, struct econn *c, bool client)
+{
+	unsigned got = client ? c->cgot : c->sgot;
+	char *buf = client ? c->cbuf : c->sbuf;
+	int r = cport_read(e->port, client ? &c->cr : &c->sr, client ? c->c : c->s, buf + got,
+			   MSG_SIZE - got, -1);
+	return r < 0 ? bench_fail(e->s, r, "cport_read") : 0;
+}
+
+static int echo_start_rt(struct echo *e, struct econn *c)
+{
+	e->started++;
+	c->t0 = now_ns();
+	return echo_write(e, c, true);
+}
+
+/* A read completed on one end: the message is whole, or read the rest. */
+static int echo_on_read(struct echo *e, struct econn *c, cport_op *op)
+{
+	bool client = op == &c->cr;
+	if (op->result <= 0)
+		return bench_fail(e->s, op->result ? (int)op->result : -104, "read");
+	unsigned *got = client ? &c->cgot : &c->sgot;
+	*got += (unsigned)op->result;
+	if (*got < MSG_SIZE)
+		return echo_read(e, c, client);
+	*got = 0;
+	if (!client) {
+		int r = echo_write(e, c, false);
+		return r < 0 ? r : echo_read(e, c, false);
+	}
+	if (e->lat)
+		e->lat[e->done] = now_ns() - c->t0;
+	e->done++;
+	if (e->started >= e->n)
+		return 0;
+	int r = echo_start_rt(e, c);
+	return r < 0 ? r : echo_read(e, c, true);
+}
+
+static int echo_on_op(struct echo *e, cport_op *op)
+{
+	struct econn *c = op->user;
+	if (!c)
+		return bench_fail(e->s, op->result < 0 ? (int)op->result : -5,
+				  "an idle connection completed");
+	if (op == &c->cr || op == &c->sr)
+		return echo_on_read(e, c, op);
+	bool client = op == &c->cw;
+	if (op->result != MSG_SIZE)
+		return bench_fail(e->s, op->result < 0 ? (int)op->result : -5, "write");
+	*(client ? &c->cw_busy : &c->sw_busy) = false;
+	if (*(client ? &c->cw_want : &c->sw_want))
+		return echo_write(e, c, client);
+	return 0;
+}
+
+static int echo_loop(struct echo *e, unsigned nconns)
+{
+	for (unsigned i = 0; i < nconns; i++) {
+		struct econn *c = &e->conns[i];
+		int r;
+		if ((r = echo_read(e, c, false)) < 0 || (r = echo_read(e, c, true)) < 0)
+			return r;
+		if (e->started < e->n && (r = echo_start_rt(e, c)) < 0)
+			return r;
+	}
+	cport_op *out[128];
+	while (e->done < e->n) {
+		int k = cport_wait(e->port, out, 128, -1);
+		if (k < 0)
+			return bench_fail(e->s, k, "cport_wait");
+		for (int i = 0; i < k; i++) {
+			int r = echo_on_op(e, out[i]);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+/* Park a read on the server end of every idle connection, as a server would. */
+static int echo_idle(cport *port, const struct net_set *ns, cport_op *ops, char *bufs,
+		     struct sample *s)
+{
+	for (unsigned i = 0; i < ns->idle; i++) {
+		int r = cport_read(port, &ops[i], ns->sfd[ns->busy + i], bufs + i * MSG_SIZE,
+				   MSG_SIZE, -1);
+		if (r < 0)
+			return bench_fail(s, r, "cport_read (idle)");
+	}
+	int r = cport_submit(port);
+	return r < 0 ? bench_fail(s, r, "cport_submit") : 0;
+}
+
+static int echo_run(const struct job *job, struct sample *s, unsigned nconns, unsigned idle)
+{
+	struct net_set ns;
+	int r = net_set_open(&ns, nconns, idle, true);
+	if (r < 0)
+		return bench_fail(s, r, "connect");
+	struct echo e = {.n = job->n, .s = s};
+	if ((r = bport_create(job, 0, &e.port, s)) < 0) {
+		net_set_close(&ns);
+		return r;
+	}
+	e.conns = calloc(nconns, sizeof *e.conns);
+	e.lat = calloc(job->n, sizeof *e.lat);
+	for (unsigned i = 0; i < nconns; i++) {
+		struct econn *c = &e.conns[i];
+		c->c = ns.cfd[i];
+		c->s = ns.sfd[i];
+		c->cw.user = c->cr.user = c->sw.user = c->sr.user = c;
+		memset(c->msg, 'a' + (int)(i % 26), MSG_SIZE);
+	}
+	cport_op *iops = calloc(idle ? idle : 1, sizeof *iops);
+	char *ibufs = calloc(idle ? idle : 1, MSG_SIZE);
+	r = echo_idle(e.port, &ns, iops, ibufs, s);
+	struct meter m;
+	meter_start(&m);
+	if (r == 0 && (r = echo_loop(&e, nconns)) == 0) {
+		meter_stop(&m, s, e.done);
+		latency_percentiles(e.lat, e.done, s);
+	}
+	cport_destroy(e.port);
+	net_set_close(&ns);
+	free(e.conns);
+	free(e.lat);
+	free(iops);
+	free(ibufs);
+	return r;
+}
+
+int wl_ping_pongs(const struct job *job, struct sample *s)
+{
+	return echo_run(job, s, 1, 0);
+}
+
+int wl_tcp_echo(const struct job *job, struct sample *s)
+{
+	return echo_run(job, s, ECHO_CONNS, job->param);
+}
+
+/* ---- tcp-pump --------------------------------------------------------------------- */
+
+/* One writer and one reader in flight on one connection until n chunks went through. */
+static int pump_loop(const struct job *job, cport *port, int cfd, int sfd, char *wbuf,
+		     char *rbuf, struct sample *s)
+{
+	cport_op w = {0}, rd = {0}, *out[4];
+	uint64_t total = job->n * PUMP_CHUNK, sent = 1, got = 0;
+	int r = cport_write(port, &w, cfd, wbuf, PUMP_CHUNK, -1);
+	if (r == 0)
+		r = cport_read(port, &rd, sfd, rbuf, PUMP_CHUNK, -1);
+	if (r < 0)
+		return bench_fail(s, r, "submit");
+	while (got < total) {
+		int k = cport_wait(port, out, 4, -1);
+		if (k < 0)
+			return bench_fail(s, k, "cport_wait");
+		for (int i = 0; i < k; i++) {
+			cport_op *op = out[i];
+			if (op->result <= 0 || (op == &w && op->result != PUMP_CHUNK))
+				return bench_fail(s, op->result < 0 ? (int)op->result : -5,
+						  op == &w ? "write" : "read");
+			if (op == &w && sent < job->n) {
+				r = cport_write(port, &w, cfd, wbuf, PUMP_CHUNK, -1);
+				sent++;
+			} else if (op == &rd && (got += (uint64_t)op->result) < total) {
+				r = cport_read(port, &rd, sfd, rbuf, PUMP_CHUNK, -1);
+			}
+			if (r < 0)
+				return bench_fail(s, r, "submit");
+		}
+	}
+	return 0;
+}
+
+int wl_tcp_pump(const struct job *job, struct sample *s)
+{
+	struct net_set ns;
+	int r = net_set_open(&ns, 1, 0, true);
+	if (r < 0)
+		return bench_fail(s, r, "connect");
+	cport *port;
+	if ((r = bport_create(job, 0, &port, s)) < 0) {
+		net_set_close(&ns);
+		return r;
+	}
+	char *wbuf = calloc(1, PUMP_CHUNK), *rbuf = malloc(PUMP_CHUNK);
+	struct meter m;
+	meter_start(&m);
+	r = pump_loop(job, port, ns.cfd[0], ns.sfd[0], wbuf, rbuf, s);
+	if (r == 0)
+		meter_stop(&m, s, job->n);
+	cport_destroy(port);
+	net_set_close(&ns);
+	free(wbuf);
+	free(rbuf);
+	return r;
+}
