@@ -206,17 +206,16 @@ int wl_tcp_echo(const struct job *job, struct sample *s)
 
 /* ---- tcp-pump --------------------------------------------------------------------- */
 
-/* One writer and one reader in flight on one connection until n chunks went through. */
+/* One write and one read (`rd`, already waiting) in flight on one connection until n
+ * chunks went through. */
 static int pump_loop(const struct job *job, cport *port, int cfd, int sfd, char *wbuf,
-		     char *rbuf, struct sample *s)
+		     char *rbuf, struct sample *s, cport_op *rd)
 {
-	cport_op w = {0}, rd = {0}, *out[4];
+	cport_op w = {0}, *out[4];
 	uint64_t total = job->n * PUMP_CHUNK, sent = 1, got = 0;
 	int r = cport_write(port, &w, cfd, wbuf, PUMP_CHUNK, -1);
-	if (r == 0)
-		r = cport_read(port, &rd, sfd, rbuf, PUMP_CHUNK, -1);
 	if (r < 0)
-		return bench_fail(s, r, "submit");
+		return bench_fail(s, r, "cport_write");
 	while (got < total) {
 		int k = cport_wait(port, out, 4, -1);
 		if (k < 0)
@@ -229,8 +228,8 @@ static int pump_loop(const struct job *job, cport *port, int cfd, int sfd, char 
 			if (op == &w && sent < job->n) {
 				r = cport_write(port, &w, cfd, wbuf, PUMP_CHUNK, -1);
 				sent++;
-			} else if (op == &rd && (got += (uint64_t)op->result) < total) {
-				r = cport_read(port, &rd, sfd, rbuf, PUMP_CHUNK, -1);
+			} else if (op == rd && (got += (uint64_t)op->result) < total) {
+				r = cport_read(port, rd, sfd, rbuf, PUMP_CHUNK, -1);
 			}
 			if (r < 0)
 				return bench_fail(s, r, "submit");
@@ -251,9 +250,15 @@ int wl_tcp_pump(const struct job *job, struct sample *s)
 		return r;
 	}
 	char *wbuf = calloc(1, PUMP_CHUNK), *rbuf = malloc(PUMP_CHUNK);
+	cport_op rd = {0};
+	if ((r = cport_read(port, &rd, ns.sfd[0], rbuf, PUMP_CHUNK, -1)) == 0)
+		r = cport_submit(port);
+	if (r < 0)
+		bench_fail(s, r, "cport_read");
 	struct meter m;
 	meter_start(&m);
-	r = pump_loop(job, port, ns.cfd[0], ns.sfd[0], wbuf, rbuf, s);
+	if (r == 0)
+		r = pump_loop(job, port, ns.cfd[0], ns.sfd[0], wbuf, rbuf, s, &rd);
 	if (r == 0)
 		meter_stop(&m, s, job->n);
 	cport_destroy(port);
