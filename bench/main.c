@@ -40,6 +40,7 @@ struct cli {
 	unsigned repeat;
 	const char *json, *svg;
 	const char *dir;      /* file workloads */
+	const char *only;     /* run only rows whose name contains this (profiling) */
 };
 
 static void usage(FILE *f)
@@ -47,11 +48,13 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: cport-bench [--backend=all|io_uring|epoll|poll] [--workload=NAME[,NAME]]\n"
 		"                   [--quick] [--repeat N] [--json FILE] [--svg FILE] [--dir DIR]\n"
+		"                   [--only SUBSTR]\n"
 		"workloads: nop post post-remote million-timers file-read-4k file-append-sync\n"
 		"           ping-pongs tcp-echo tcp-pump\n"
 		"--quick: small counts, for CI: fails only if a workload did not run.\n"
 		"--dir: where the file workloads put their files (default: . ; file-append-sync\n"
-		"       needs a real disk there, tmpfs makes fdatasync free).\n");
+		"       needs a real disk there, tmpfs makes fdatasync free).\n"
+		"--only SUBSTR: run only the rows whose name contains SUBSTR (for perf/strace).\n");
 }
 
 static int parse_cli(int argc, char **argv, struct cli *c)
@@ -60,7 +63,8 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 		{"backend", required_argument, 0, 'b'}, {"workload", required_argument, 0, 'w'},
 		{"quick", no_argument, 0, 'q'},          {"repeat", required_argument, 0, 'r'},
 		{"json", required_argument, 0, 'j'},     {"svg", required_argument, 0, 's'},
-		{"dir", required_argument, 0, 'd'},      {"help", no_argument, 0, 'h'},
+		{"dir", required_argument, 0, 'd'},      {"only", required_argument, 0, 'o'},
+		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
 	*c = (struct cli){.backend = "all", .repeat = 5, .dir = "."};
 	int ch;
@@ -73,6 +77,7 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 		case 'j': c->json = optarg; break;
 		case 's': c->svg = optarg; break;
 		case 'd': c->dir = optarg; break;
+		case 'o': c->only = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -366,8 +371,11 @@ static void run_once(struct row *row, unsigned timeout_s)
 }
 
 /* Every row of a case, `repeat` times, alternating: run 1 of each row, then run 2... */
-static void run_case(struct bcase *c, unsigned repeat, unsigned timeout_s)
+static void run_case(struct bcase *c, unsigned repeat, unsigned timeout_s, const char *only)
 {
+	for (unsigned i = 0; i < c->nrows; i++)
+		if (only && !strstr(c->rows[i].name, only) && !c->rows[i].absent)
+			c->rows[i].absent = "not selected by --only";
 	printf("\n== %s: %llu ops per run, %u runs per row; op = %s\n", c->title,
 	       (unsigned long long)c->n, repeat, c->op);
 	for (unsigned rep = 0; rep < repeat; rep++)
@@ -487,6 +495,25 @@ static void check_goals(const struct bcase *cs, unsigned n)
 		printf("  [%-12s] %-62s %s\n", goals[i].status, goals[i].what, goals[i].detail);
 }
 
+/* tcp-echo with idle connections against without: the cost of idle descriptors. */
+static void print_idle_growth(const struct bcase *cs, unsigned n)
+{
+	const struct bcase *busy = NULL, *idle = NULL;
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(cs[i].workload, "tcp-echo"))
+			*(cs[i].param ? &idle : &busy) = &cs[i];
+	if (!busy || !idle)
+		return;
+	printf("\nIdle connections: tcp-echo ns/op with %u idle / with none (1.00 = no growth)\n",
+	       idle->param);
+	for (unsigned j = 0; j < idle->nrows && j < busy->nrows; j++) {
+		const struct row *a = &idle->rows[j], *b = &busy->rows[j];
+		if (row_ok(a) && row_ok(b))
+			printf("  %-21s %10.1f / %10.1f = %.2f\n", a->name, a->sum.med, b->sum.med,
+			       a->sum.med / b->sum.med);
+	}
+}
+
 static char *goals_json(void)
 {
 	size_t cap = 256 + ngoals * 400, len = 0;
@@ -537,12 +564,13 @@ int main(int argc, char **argv)
 		}
 	unsigned timeout_s = cli.quick ? 30 : 120, failed = 0;
 	for (unsigned i = 0; i < ncases; i++) {
-		run_case(&cases[i], cli.repeat, timeout_s);
+		run_case(&cases[i], cli.repeat, timeout_s, cli.only);
 		for (unsigned j = 0; j < cases[i].nrows; j++)
 			failed += cases[i].rows[j].failed;
 	}
 	if (path[0])
 		unlink(path);
+	print_idle_growth(cases, ncases);
 	check_goals(cases, ncases);
 
 	char calib[200];
