@@ -448,6 +448,7 @@ static void goal_allocs(const struct bcase *cs, unsigned ncs, const char *row)
 	snprintf(g->what, sizeof g->what, "%s: 0 allocations per op after setup", row);
 	double worst = -1;
 	const char *where = "";
+	uint64_t where_n = 0;
 	bool counted = true;
 	for (unsigned i = 0; i < ncs; i++)
 		for (unsigned j = 0; j < cs[i].nrows; j++) {
@@ -458,6 +459,7 @@ static void goal_allocs(const struct bcase *cs, unsigned ncs, const char *row)
 			if (r->sum.allocs > worst) {
 				worst = r->sum.allocs;
 				where = cs[i].title;
+				where_n = cs[i].n;
 			}
 		}
 	if (worst < 0 || !counted) {
@@ -467,7 +469,8 @@ static void goal_allocs(const struct bcase *cs, unsigned ncs, const char *row)
 		return;
 	}
 	g->status = worst == 0 ? "met" : "NOT MET";
-	snprintf(g->detail, sizeof g->detail, "worst %.4f allocs/op (%s)", worst, where);
+	snprintf(g->detail, sizeof g->detail, "worst %.2g allocs/op: %.0f in a run of %llu ops (%s)",
+		 worst, worst * (double)where_n, (unsigned long long)where_n, where);
 }
 
 static void check_goals(const struct bcase *cs, unsigned n)

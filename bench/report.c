@@ -76,7 +76,7 @@ static void print_row(FILE *f, const struct row *r)
 	const struct summary *s = &r->sum;
 	char ops[16], al[16] = "n/a", lat[32] = "-", ratio[16] = "-";
 	if (s->allocs >= 0)
-		snprintf(al, sizeof al, "%.3g", s->allocs);
+		snprintf(al, sizeof al, "%.2g", s->allocs);
 	if (s->p50 > 0)
 		snprintf(lat, sizeof lat, "%.1f / %.1f", s->p50 / 1e3, s->p99 / 1e3);
 	if (s->ratio > 0)
