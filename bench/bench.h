@@ -95,6 +95,7 @@ int ref_uring_file_append(const struct job *, struct sample *);
 int ref_uring_ping_pongs(const struct job *, struct sample *);
 int ref_uring_tcp_echo(const struct job *, struct sample *);
 int ref_uring_tcp_pump(const struct job *, struct sample *);
+bool ref_uring_available(char *why, size_t n);
 
 /* ref-epoll.c: raw epoll loops, the limit for readiness backends */
 int ref_epoll_ping_pongs(const struct job *, struct sample *);

@@ -216,6 +216,10 @@ struct wdef {
 #define IDLE_FULL 9000
 #define IDLE_QUICK 1000
 
+static bool uring_ok;        /* the raw liburing rows can run here */
+static char uring_why[120];
+static unsigned idle_max;     /* idle connections the descriptor limit allows */
+
 static const struct wdef wdefs[] = {
 	{"nop", "batch", {1, 32, 128}, {200000, 2000000, 2000000}, {10000, 100000, 100000},
 	 "one nop submitted and reaped", wl_nop, ref_uring_nop, NULL, NULL, NULL, false,
@@ -278,15 +282,21 @@ static unsigned build_case(struct bcase *c, const struct wdef *w, unsigned pi, b
 {
 	*c = (struct bcase){.workload = w->name, .op = w->op, .param = w->params[pi]};
 	c->n = quick ? w->n_quick[pi] : w->n_full[pi];
-	if (w->pname && !strcmp(w->pname, "idle") && c->param)
+	if (w->pname && !strcmp(w->pname, "idle") && c->param) {
 		c->param = quick ? IDLE_QUICK : IDLE_FULL;
+		if (c->param > idle_max) {
+			printf("note: %s idle connections reduced from %u to %u: RLIMIT_NOFILE\n",
+			       w->name, c->param, idle_max);
+			c->param = idle_max;
+		}
+	}
 	if (w->pname)
 		snprintf(c->title, sizeof c->title, "%s %s=%u", w->name, w->pname, c->param);
 	else
 		snprintf(c->title, sizeof c->title, "%s", w->name);
 	add_cport_rows(c, w);
 	if (w->ref_uring)
-		add_row(c, "ref liburing", w->ref_uring, NULL);
+		add_row(c, "ref liburing", w->ref_uring, uring_ok ? NULL : uring_why);
 	if (w->ref_epoll)
 		add_row(c, "ref epoll", w->ref_epoll, NULL);
 	if (w->uv)
@@ -545,7 +555,10 @@ int main(int argc, char **argv)
 	discover_backends(&cli);
 	struct calib cal;
 	calibrate(cli.quick, &cal);
-	net_raise_nofile(2 * IDLE_FULL + 1024);
+	/* Two descriptors per connection, and room for the busy ones, rings, pipes. */
+	int nofile = net_raise_nofile(2 * IDLE_FULL + 1024);
+	idle_max = nofile > 1024 ? (unsigned)(nofile - 1024) / 2 : 0;
+	uring_ok = ref_uring_available(uring_why, sizeof uring_why);
 
 	static struct bcase cases[MAX_CASES];
 	unsigned ncases = build_cases(&cli, cases, MAX_CASES);

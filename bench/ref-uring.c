@@ -455,3 +455,16 @@ int ref_uring_tcp_pump(const struct job *job, struct sample *s)
 	free(p.rbuf);
 	return r < 0 ? bench_fail(s, r, "pump") : 0;
 }
+
+/* Can this process set up a ring at all (seccomp and sysctls forbid it in places)? */
+bool ref_uring_available(char *why, size_t n)
+{
+	struct io_uring ring;
+	int r = io_uring_queue_init(2, &ring, 0);
+	if (r < 0) {
+		snprintf(why, n, "io_uring unavailable here: io_uring_setup: %s", strerror(-r));
+		return false;
+	}
+	io_uring_queue_exit(&ring);
+	return true;
+}
