@@ -517,13 +517,15 @@ static void print_idle_growth(const struct bcase *cs, unsigned n)
 			*(cs[i].param ? &idle : &busy) = &cs[i];
 	if (!busy || !idle)
 		return;
-	printf("\nIdle connections: tcp-echo ns/op with %u idle / with none (1.00 = no growth)\n",
-	       idle->param);
+	printf("\nIdle connections: tcp-echo with %u idle / with none (1.00 = no growth; CPU\n"
+	       "time per op is the steadier figure on a shared machine)\n", idle->param);
+	printf("  %-21s %28s %28s\n", "row", "wall ns/op", "CPU ns/op");
 	for (unsigned j = 0; j < idle->nrows && j < busy->nrows; j++) {
 		const struct row *a = &idle->rows[j], *b = &busy->rows[j];
 		if (row_ok(a) && row_ok(b))
-			printf("  %-21s %10.1f / %10.1f = %.2f\n", a->name, a->sum.med, b->sum.med,
-			       a->sum.med / b->sum.med);
+			printf("  %-21s %8.0f / %8.0f = %5.2f %8.0f / %8.0f = %5.2f\n", a->name,
+			       a->sum.med, b->sum.med, a->sum.med / b->sum.med, a->sum.cpu,
+			       b->sum.cpu, a->sum.cpu / b->sum.cpu);
 	}
 }
 

@@ -149,42 +149,49 @@ struct repump {
 	uint64_t total, sent, got; /* bytes */
 };
 
-/* Write until the socket is full or everything is sent (edge-triggered EPOLLOUT). */
+/* Write the rest of the current 64 KiB chunk, stopping at its end or at EAGAIN: one
+ * chunk in flight, as the cport rows have one write op in flight. */
 static int repump_write(struct repump *p)
 {
 	while (p->sent < p->total) {
-		uint64_t left = p->total - p->sent, off = p->sent % PUMP_CHUNK;
-		size_t len = left < PUMP_CHUNK - off ? (size_t)left : PUMP_CHUNK - (size_t)off;
-		ssize_t w = write(p->cfd, p->wbuf + off, len);
+		size_t off = (size_t)(p->sent % PUMP_CHUNK);
+		ssize_t w = write(p->cfd, p->wbuf + off, PUMP_CHUNK - off);
 		if (w < 0)
 			return errno == EAGAIN ? 0 : -errno;
 		p->sent += (uint64_t)w;
+		if (p->sent % PUMP_CHUNK == 0)
+			return 0;
 	}
 	return 0;
 }
 
+/* One read of up to a chunk per readiness report (level-triggered), as one read op. */
 static int repump_read(struct repump *p)
 {
-	for (;;) {
-		ssize_t r = read(p->sfd, p->rbuf, PUMP_CHUNK);
-		if (r < 0)
-			return errno == EAGAIN ? 0 : -errno;
-		if (r == 0)
-			return -ECONNRESET;
-		p->got += (uint64_t)r;
-	}
+	ssize_t r = read(p->sfd, p->rbuf, PUMP_CHUNK);
+	if (r < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	if (r == 0)
+		return -ECONNRESET;
+	p->got += (uint64_t)r;
+	return 0;
 }
 
+/* Each turn: move the writer on by up to one chunk, then wait; the reader reads when
+ * told. The writer's EPOLLOUT is edge-triggered, so it only wakes us after EAGAIN. */
 static int repump_loop(struct repump *p, int ep)
 {
-	int r = repump_write(p);
+	int r = 0;
 	struct epoll_event evs[4];
 	while (p->got < p->total && r == 0) {
+		if ((r = repump_write(p)) < 0)
+			break;
 		int k = epoll_wait(ep, evs, 4, -1);
 		if (k < 0 && errno != EINTR)
 			return -errno;
 		for (int i = 0; i < k && r == 0; i++)
-			r = evs[i].data.u32 == 1 ? repump_write(p) : repump_read(p);
+			if (evs[i].data.u32 == 2)
+				r = repump_read(p);
 	}
 	return r;
 }
@@ -201,7 +208,7 @@ int ref_epoll_tcp_pump(const struct job *job, struct sample *s)
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	r = ep < 0 ? -errno : re_add(ep, p.cfd, EPOLLOUT | EPOLLET, 1);
 	if (r == 0)
-		r = re_add(ep, p.sfd, EPOLLIN | EPOLLET, 2);
+		r = re_add(ep, p.sfd, EPOLLIN, 2);
 	struct meter m;
 	meter_start(&m);
 	if (r == 0 && (r = repump_loop(&p, ep)) == 0)
