@@ -55,6 +55,31 @@ uint64_t rng_next(uint64_t *state);
 int cmp_double(const void *a, const void *b);
 void latency_percentiles(double *lat, uint64_t n, struct sample *s);
 
+/* util.c: sampled per-op latency for loops with many ops in flight. Every `every`-th
+ * op started is timed from its submit to its completion (two clock reads per timed op),
+ * so the timing costs a few ns per op overall. `slot` names the op in flight (its index
+ * in the loop's array). */
+struct lat {
+	double *t0; /* per slot: start time of a timed op, 0 if the op there is not timed */
+	double *v;  /* latencies measured */
+	uint64_t n, cap;
+	unsigned every;
+};
+#define LAT_EVERY 16 /* file-read-4k times one read in 16 */
+int lat_init(struct lat *l, unsigned slots, uint64_t ops, unsigned every);
+void lat_finish(struct lat *l, struct sample *s); /* percentiles into s, then free */
+
+static inline void lat_begin(struct lat *l, unsigned slot, uint64_t seq)
+{
+	l->t0[slot] = seq % l->every == 0 ? now_ns() : 0;
+}
+
+static inline void lat_end(struct lat *l, unsigned slot)
+{
+	if (l->t0[slot] > 0 && l->n < l->cap)
+		l->v[l->n++] = now_ns() - l->t0[slot];
+}
+
 /* net.c: loopback TCP connections made with plain POSIX calls */
 int net_listen(int *lfd);
 int net_pair(int lfd, int *cfd, int *sfd, bool nonblock);

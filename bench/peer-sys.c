@@ -25,14 +25,19 @@ int sys_file_read(const struct job *job, struct sample *s)
 		return bench_fail(s, -errno, "open the data file");
 	static char buf[4096] __attribute__((aligned(4096)));
 	uint64_t rng = 0x9E3779B97F4A7C15ull;
-	int r = 0;
+	struct lat lat;
+	int r = lat_init(&lat, 1, job->n, LAT_EVERY);
 	struct meter m;
 	meter_start(&m);
-	for (uint64_t i = 0; i < job->n && r == 0; i++)
+	for (uint64_t i = 0; i < job->n && r == 0; i++) {
+		lat_begin(&lat, 0, i);
 		if (pread(fd, buf, sizeof buf, (off_t)file_offset(&rng, job->fsize)) != sizeof buf)
 			r = -EIO;
+		lat_end(&lat, 0);
+	}
 	if (r == 0)
 		meter_stop(&m, s, job->n);
+	lat_finish(&lat, r == 0 ? s : NULL);
 	close(fd);
 	return r < 0 ? bench_fail(s, r, "pread") : 0;
 }

@@ -69,6 +69,8 @@ struct uvread {
 	uv_loop_t loop;
 	const struct job *job;
 	uv_file fd;
+	struct uvreq *qs; /* one request per read in flight: its index is the slot */
+	struct lat lat;
 	uint64_t rng, issued, done;
 	int err;
 };
@@ -85,6 +87,7 @@ static void uvr_issue(struct uvreq *q)
 {
 	struct uvread *x = q->x;
 	uv_buf_t b = uv_buf_init(q->buf, 4096);
+	lat_begin(&x->lat, (unsigned)(q - x->qs), x->issued);
 	int r = uv_fs_read(&x->loop, &q->req, x->fd, &b, 1,
 			   (int64_t)file_offset(&x->rng, x->job->fsize), uvr_cb);
 	if (r < 0)
@@ -97,6 +100,7 @@ static void uvr_cb(uv_fs_t *req)
 {
 	struct uvreq *q = (struct uvreq *)req;
 	struct uvread *x = q->x;
+	lat_end(&x->lat, (unsigned)(q - x->qs));
 	if (req->result != 4096 && x->err == 0)
 		x->err = req->result < 0 ? (int)req->result : -EIO;
 	uv_fs_req_cleanup(req);
@@ -117,6 +121,8 @@ int uv_file_read(const struct job *job, struct sample *s)
 	}
 	uv_loop_init(&x->loop);
 	struct uvreq *qs = calloc(job->param, sizeof *qs);
+	x->qs = qs;
+	int r = lat_init(&x->lat, job->param, job->n, LAT_EVERY);
 	char *bufs = aligned_alloc(4096, (size_t)job->param * 4096);
 	/* One read before measuring: libuv starts its thread pool on first use. */
 	uv_fs_t warm;
@@ -129,10 +135,13 @@ int uv_file_read(const struct job *job, struct sample *s)
 		qs[i] = (struct uvreq){.x = x, .buf = bufs + (size_t)i * 4096};
 		uvr_issue(&qs[i]);
 	}
-	uv_run(&x->loop, UV_RUN_DEFAULT);
-	int r = x->err ? x->err : x->done == job->n ? 0 : -EIO;
+	if (r == 0)
+		uv_run(&x->loop, UV_RUN_DEFAULT);
+	if (r == 0)
+		r = x->err ? x->err : x->done == job->n ? 0 : -EIO;
 	if (r == 0)
 		meter_stop(&m, s, job->n);
+	lat_finish(&x->lat, r == 0 ? s : NULL);
 	uv_loop_close(&x->loop);
 	close(x->fd);
 	free(qs);

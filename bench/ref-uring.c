@@ -146,12 +146,15 @@ struct refu_read {
 	struct io_uring *ring;
 	const struct job *job;
 	int fd;
+	char *bufs; /* one 4 KiB buffer per op in flight: its index is the op's slot */
+	struct lat lat;
 	uint64_t rng, issued, done;
 };
 
 static void refu_read_one(struct refu_read *x, char *buf)
 {
 	struct io_uring_sqe *sqe = refu_sqe(x->ring);
+	lat_begin(&x->lat, (unsigned)((buf - x->bufs) / 4096), x->issued);
 	io_uring_prep_read(sqe, x->fd, buf, 4096, file_offset(&x->rng, x->job->fsize));
 	io_uring_sqe_set_data(sqe, buf);
 	x->issued++;
@@ -160,11 +163,13 @@ static void refu_read_one(struct refu_read *x, char *buf)
 static int refu_read_done(void *ctx, uint64_t ud, int res)
 {
 	struct refu_read *x = ctx;
+	char *buf = (char *)(uintptr_t)ud;
+	lat_end(&x->lat, (unsigned)((buf - x->bufs) / 4096));
 	if (res != 4096)
 		return res < 0 ? res : -EIO;
 	x->done++;
 	if (x->issued < x->job->n)
-		refu_read_one(x, (char *)(uintptr_t)ud);
+		refu_read_one(x, buf);
 	return 0;
 }
 
@@ -180,18 +185,21 @@ int ref_uring_file_read(const struct job *job, struct sample *s)
 		close(x.fd);
 		return r;
 	}
-	char *bufs = aligned_alloc(4096, (size_t)job->param * 4096);
+	x.bufs = aligned_alloc(4096, (size_t)job->param * 4096);
+	if (lat_init(&x.lat, job->param, job->n, LAT_EVERY) < 0)
+		r = -ENOMEM;
 	struct meter m;
 	meter_start(&m);
-	for (unsigned i = 0; i < job->param && x.issued < job->n; i++)
-		refu_read_one(&x, bufs + (size_t)i * 4096);
+	for (unsigned i = 0; r == 0 && i < job->param && x.issued < job->n; i++)
+		refu_read_one(&x, x.bufs + (size_t)i * 4096);
 	while (x.done < job->n && r >= 0)
 		r = refu_reap(&ring, 1, refu_read_done, &x);
 	if (r >= 0)
 		meter_stop(&m, s, job->n);
+	lat_finish(&x.lat, r >= 0 ? s : NULL);
 	io_uring_queue_exit(&ring);
 	close(x.fd);
-	free(bufs);
+	free(x.bufs);
 	return r < 0 ? bench_fail(s, r, "read") : 0;
 }
 

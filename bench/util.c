@@ -113,3 +113,22 @@ int file_make(const char *dir, uint64_t size, char *path, size_t n)
 		unlink(path);
 	return r;
 }
+
+int lat_init(struct lat *l, unsigned slots, uint64_t ops, unsigned every)
+{
+	l->every = every ? every : 1;
+	l->cap = ops / l->every + slots + 1;
+	l->n = 0;
+	l->t0 = calloc(slots, sizeof *l->t0);
+	l->v = calloc(l->cap, sizeof *l->v);
+	return l->t0 && l->v ? 0 : -ENOMEM;
+}
+
+void lat_finish(struct lat *l, struct sample *s)
+{
+	if (s)
+		latency_percentiles(l->v, l->n, s);
+	free(l->t0);
+	free(l->v);
+	l->t0 = l->v = NULL;
+}

@@ -11,15 +11,23 @@
 
 #include <cport.h>
 
+/* Start read number `seq` on ops[slot]. */
+static int file_read_one(const struct job *job, cport *port, int fd, cport_op *ops,
+			 unsigned slot, uint64_t *rng, struct lat *lat, uint64_t seq)
+{
+	lat_begin(lat, slot, seq);
+	return cport_read(port, &ops[slot], fd, ops[slot].user, 4096,
+			  (int64_t)file_offset(rng, job->fsize));
+}
+
 /* Keep `qd` random 4 KiB reads in flight until n have completed. */
 static int file_read_loop(const struct job *job, cport *port, int fd, cport_op *ops,
-			  cport_op **out, struct sample *s)
+			  cport_op **out, struct lat *lat, struct sample *s)
 {
 	unsigned qd = job->param;
 	uint64_t rng = 0x9E3779B97F4A7C15ull, issued = 0, done = 0;
 	for (unsigned i = 0; i < qd && issued < job->n; i++, issued++) {
-		int r = cport_read(port, &ops[i], fd, ops[i].user, 4096,
-				   (int64_t)file_offset(&rng, job->fsize));
+		int r = file_read_one(job, port, fd, ops, i, &rng, lat, issued);
 		if (r < 0)
 			return bench_fail(s, r, "cport_read");
 	}
@@ -28,13 +36,14 @@ static int file_read_loop(const struct job *job, cport *port, int fd, cport_op *
 		if (k < 0)
 			return bench_fail(s, k, "cport_wait");
 		for (int i = 0; i < k; i++, done++) {
-			cport_op *op = out[i];
-			if (op->result != 4096)
-				return bench_fail(s, op->result < 0 ? (int)op->result : -5, "read");
+			unsigned slot = (unsigned)(out[i] - ops);
+			lat_end(lat, slot);
+			if (out[i]->result != 4096)
+				return bench_fail(s, out[i]->result < 0 ? (int)out[i]->result : -5,
+						  "read");
 			if (issued == job->n)
 				continue;
-			int r = cport_read(port, op, fd, op->user, 4096,
-					   (int64_t)file_offset(&rng, job->fsize));
+			int r = file_read_one(job, port, fd, ops, slot, &rng, lat, issued);
 			if (r < 0)
 				return bench_fail(s, r, "cport_read");
 			issued++;
@@ -65,12 +74,16 @@ int wl_file_read(const struct job *job, struct sample *s)
 		bench_fail(s, r, "cport_read");
 	else
 		r = bport_reap(port, 1, s);
+	struct lat lat;
+	if (lat_init(&lat, qd, job->n, LAT_EVERY) < 0 && r == 0)
+		r = bench_fail(s, -12, "calloc");
 	struct meter m;
 	meter_start(&m);
 	if (r == 0)
-		r = file_read_loop(job, port, fd, ops, out, s);
+		r = file_read_loop(job, port, fd, ops, out, &lat, s);
 	if (r == 0)
 		meter_stop(&m, s, job->n);
+	lat_finish(&lat, r == 0 ? s : NULL);
 	cport_destroy(port);
 	close(fd);
 	free(ops);
