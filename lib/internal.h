@@ -85,8 +85,11 @@ struct cport__op {
 	int64_t offset;       /* file offset, or -1; sendfile: the file offset */
 	uint64_t done;        /* bytes moved so far (short-transfer retry) */
 	uint64_t deadline;    /* timer heap (lib/timer.c): when it fires, cport_now_ns() */
-	uint32_t heap_idx;    /* timer heap: index + 1 while in a heap, 0 when not */
+	uint32_t heap_idx;    /* timer heap: non-zero while the op is in a heap */
 	uint32_t spare_;
+	cport_op *hchild;     /* timer heap links (an intrusive pairing heap) */
+	cport_op *hnext;
+	cport_op *hprev;
 	union {
 		uint64_t words[7];
 		struct {
@@ -219,11 +222,11 @@ int64_t cport__blocking_run(cport_op *op);
 void cport__pool_cancel_fd(struct cport *port, cport_fd fd); /* close cancels */
 
 /* timer.c: a deadline heap of ops (timers and per-op timeouts where the kernel keeps
- * none: the reactor and IOCP backends). O(log n) add/remove, no allocation per op (the
- * array grows by doubling, and only when the heap is larger than ever before). */
+ * none). Intrusive (links live in the op): add O(1), remove and pop O(log n) amortized,
+ * and no allocation at all, however many timers. */
 struct cport__timers {
-	cport_op **heap;
-	uint32_t len, cap;
+	cport_op *root;
+	uint32_t len;
 };
 int cport__timers_add(struct cport__timers *t, cport_op *op, uint64_t deadline_ns);
 void cport__timers_remove(struct cport__timers *t, cport_op *op);

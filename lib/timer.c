@@ -2,108 +2,119 @@
 /* A deadline heap of ops: timers and per-op timeouts for backends whose kernel keeps none. */
 
 /*
- * A 4-ary min-heap on an array of op pointers, ordered by opx.deadline. Each op records
- * its slot (opx.heap_idx = index + 1) so that a cancelled or completed op leaves the
- * heap in O(log n) without a search. Four children per node halve the depth of a binary
- * heap and keep siblings on one cache line, which is what a million timers need. Ties
- * keep no order: ops due at the same nanosecond fire in any order.
+ * An intrusive pairing heap ordered by opx.deadline: each op carries its own links
+ * (hchild: first child; hnext: next sibling; hprev: previous sibling, or the parent for
+ * a first child), so adding a timer never allocates, whether there are ten or ten
+ * million. Add and meld are O(1); pop and remove are O(log n) amortized, with the
+ * two-pass pairing done in loops (no recursion, so no stack depth to bound). opx.heap_idx
+ * is 1 while an op is in a heap. Ties keep no order: ops due at the same nanosecond fire
+ * in any order.
  */
 
 #include "internal.h"
 
-#include <stdlib.h>
-
-#define HEAP_ARITY 4
-
-static uint64_t deadline_at(const struct cport__timers *t, uint32_t i)
+static struct cport__op *N(cport_op *op)
 {
-	return cport__x(t->heap[i])->deadline;
+	return cport__x(op);
 }
 
-static void heap_set(struct cport__timers *t, uint32_t i, cport_op *op)
+/* Two roots become one: the later deadline becomes the first child of the earlier. */
+static cport_op *heap_meld(cport_op *a, cport_op *b)
 {
-	t->heap[i] = op;
-	cport__x(op)->heap_idx = i + 1;
-}
-
-static void heap_up(struct cport__timers *t, uint32_t i)
-{
-	cport_op *op = t->heap[i];
-	uint64_t d = cport__x(op)->deadline;
-	while (i > 0) {
-		uint32_t parent = (i - 1) / HEAP_ARITY;
-		if (deadline_at(t, parent) <= d)
-			break;
-		heap_set(t, i, t->heap[parent]);
-		i = parent;
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	if (N(b)->deadline < N(a)->deadline) {
+		cport_op *t = a;
+		a = b;
+		b = t;
 	}
-	heap_set(t, i, op);
+	N(b)->hnext = N(a)->hchild;
+	if (N(a)->hchild)
+		N(N(a)->hchild)->hprev = b;
+	N(b)->hprev = a;
+	N(a)->hchild = b;
+	return a;
 }
 
-static void heap_down(struct cport__timers *t, uint32_t i)
+/* Detach a node from its siblings and parent (its own subtree stays with it). */
+static void heap_cut(cport_op *op)
 {
-	cport_op *op = t->heap[i];
-	uint64_t d = cport__x(op)->deadline;
-	for (;;) {
-		uint32_t first = i * HEAP_ARITY + 1, best = i;
-		uint64_t best_d = d;
-		for (uint32_t c = first; c < first + HEAP_ARITY && c < t->len; c++)
-			if (deadline_at(t, c) < best_d) {
-				best = c;
-				best_d = deadline_at(t, c);
-			}
-		if (best == i)
-			break;
-		heap_set(t, i, t->heap[best]);
-		i = best;
+	cport_op *prev = N(op)->hprev, *next = N(op)->hnext;
+	if (prev) {
+		if (N(prev)->hchild == op)
+			N(prev)->hchild = next;
+		else
+			N(prev)->hnext = next;
 	}
-	heap_set(t, i, op);
+	if (next)
+		N(next)->hprev = prev;
+	N(op)->hprev = N(op)->hnext = NULL;
 }
 
-/* Add op to fire at deadline_ns. CPORT_ENOMEM only when the array must grow and
- * cannot; the op is then not in the heap. */
+/* Merge a list of sibling subtrees into one: meld pairs left to right, then fold the
+ * results right to left (the two passes that give the amortized O(log n)). */
+static cport_op *heap_merge_pairs(cport_op *first)
+{
+	cport_op *pairs = NULL; /* melded pairs, newest first, linked through hnext */
+	while (first) {
+		cport_op *a = first, *b = N(a)->hnext;
+		first = b ? N(b)->hnext : NULL;
+		N(a)->hprev = N(a)->hnext = NULL;
+		if (b)
+			N(b)->hprev = N(b)->hnext = NULL;
+		cport_op *m = heap_meld(a, b);
+		N(m)->hnext = pairs;
+		pairs = m;
+	}
+	cport_op *root = NULL;
+	while (pairs) {
+		cport_op *next = N(pairs)->hnext;
+		N(pairs)->hnext = NULL;
+		root = heap_meld(root, pairs);
+		pairs = next;
+	}
+	return root;
+}
+
+/* Add op to fire at deadline_ns. Never fails (the int is for the callers' symmetry
+ * with other start paths). */
 int cport__timers_add(struct cport__timers *t, cport_op *op, uint64_t deadline_ns)
 {
-	assert(cport__x(op)->heap_idx == 0);
-	if (t->len == t->cap) {
-		uint32_t cap = t->cap ? t->cap * 2 : 64;
-		cport_op **heap = realloc(t->heap, (size_t)cap * sizeof *heap);
-		if (!heap)
-			return CPORT_ENOMEM;
-		t->heap = heap;
-		t->cap = cap;
-	}
-	cport__x(op)->deadline = deadline_ns;
-	t->heap[t->len] = op;
-	heap_up(t, t->len++);
+	assert(N(op)->heap_idx == 0);
+	N(op)->deadline = deadline_ns;
+	N(op)->hchild = N(op)->hnext = N(op)->hprev = NULL;
+	N(op)->heap_idx = 1;
+	t->root = heap_meld(t->root, op);
+	t->len++;
 	return 0;
 }
 
 /* Take op out of the heap; a no-op if it is not in it. */
 void cport__timers_remove(struct cport__timers *t, cport_op *op)
 {
-	uint32_t idx = cport__x(op)->heap_idx;
-	if (idx == 0)
+	if (N(op)->heap_idx == 0)
 		return;
-	uint32_t i = idx - 1;
-	assert(i < t->len && t->heap[i] == op);
-	cport__x(op)->heap_idx = 0;
-	cport_op *last = t->heap[--t->len];
-	if (i == t->len)
-		return;
-	heap_set(t, i, last);
-	if (i > 0 && deadline_at(t, (i - 1) / HEAP_ARITY) > cport__x(last)->deadline)
-		heap_up(t, i);
-	else
-		heap_down(t, i);
+	assert(t->len > 0);
+	cport_op *kids = N(op)->hchild;
+	N(op)->hchild = NULL;
+	if (op == t->root) {
+		t->root = heap_merge_pairs(kids);
+	} else {
+		heap_cut(op);
+		t->root = heap_meld(t->root, heap_merge_pairs(kids));
+	}
+	N(op)->heap_idx = 0;
+	t->len--;
 }
 
 /* The earliest op whose deadline is <= now, taken out of the heap; NULL if none. */
 cport_op *cport__timers_pop_expired(struct cport__timers *t, uint64_t now_ns)
 {
-	if (t->len == 0 || deadline_at(t, 0) > now_ns)
+	cport_op *op = t->root;
+	if (!op || N(op)->deadline > now_ns)
 		return NULL;
-	cport_op *op = t->heap[0];
 	cport__timers_remove(t, op);
 	return op;
 }
@@ -111,15 +122,15 @@ cport_op *cport__timers_pop_expired(struct cport__timers *t, uint64_t now_ns)
 /* Nanoseconds until the earliest deadline (0 if already due), or -1 if empty. */
 int64_t cport__timers_next_ns(const struct cport__timers *t, uint64_t now_ns)
 {
-	if (t->len == 0)
+	if (!t->root)
 		return -1;
-	uint64_t d = deadline_at(t, 0);
+	uint64_t d = N(t->root)->deadline;
 	return d > now_ns ? (int64_t)(d - now_ns) : 0;
 }
 
+/* Forget every op in the heap (the port is going away; the ops are the caller's). */
 void cport__timers_free(struct cport__timers *t)
 {
-	free(t->heap);
-	t->heap = NULL;
-	t->len = t->cap = 0;
+	t->root = NULL;
+	t->len = 0;
 }

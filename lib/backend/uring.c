@@ -90,6 +90,9 @@ struct uring {
 	uint32_t nfds;
 	/* Ops with a timeout that wait their turn on a stream (not in the kernel yet). */
 	struct cport__timers waiting;
+	/* Timer ops. They live here, not in the kernel: one heap and the wait's own
+	 * timeout cost far less than an IORING_OP_TIMEOUT per timer (million-timers). */
+	struct cport__timers timers;
 	bool taskrun_flag;         /* the kernel flags deferred task work in sq.kflags */
 	bool defer;                /* IORING_SETUP_DEFER_TASKRUN: events only when asked */
 	struct cport__queue retry; /* ops to prepare again at the next flush */
@@ -325,7 +328,6 @@ static int uring_opcode(uint8_t type)
 {
 	switch ((enum cport__type)type) {
 	case CPORT__NOP: return IORING_OP_NOP;
-	case CPORT__TIMER: return IORING_OP_TIMEOUT;
 	case CPORT__READ: return IORING_OP_READ;
 	case CPORT__WRITE: return IORING_OP_WRITE;
 	case CPORT__READV: return IORING_OP_READV;
@@ -349,16 +351,11 @@ static int uring_opcode(uint8_t type)
 	case CPORT__SHUTDOWN: return IORING_OP_SHUTDOWN;
 	case CPORT__POLL: return IORING_OP_POLL_ADD;
 	case CPORT__SENDFILE: return IORING_OP_SPLICE;
+	case CPORT__TIMER: /* on the backend's own heap, see uring_timer_start */
 	case CPORT__POST:
 	case CPORT__TYPE_MAX: break;
 	}
 	return -1;
-}
-
-static void uring_set_ts(struct cport__op *x, uint64_t ns)
-{
-	x->be.ts.tv_sec = (int64_t)(ns / 1000000000u);
-	x->be.ts.tv_nsec = (int64_t)(ns % 1000000000u);
 }
 
 static uint64_t iov_total(const cport_iovec *iov, unsigned n)
@@ -517,11 +514,6 @@ static void uring_prep_op(struct io_uring_sqe *sqe, struct cport__op *x)
 	case CPORT__NOP:
 		io_uring_prep_nop(sqe);
 		break;
-	case CPORT__TIMER:
-		uring_set_ts(x, x->len);
-		io_uring_prep_timeout(sqe, (struct __kernel_timespec *)&x->be.ts, 0,
-				      x->aux & CPORT_TIMER_ABS ? IORING_TIMEOUT_ABS : 0);
-		break;
 	case CPORT__READ:
 	case CPORT__WRITE:
 	case CPORT__READV:
@@ -574,6 +566,7 @@ static void uring_prep_op(struct io_uring_sqe *sqe, struct cport__op *x)
 	case CPORT__SENDFILE:
 		uring_prep_sendfile(sqe, x);
 		break;
+	case CPORT__TIMER:
 	case CPORT__POST:
 	case CPORT__TYPE_MAX:
 		assert(!"not an io_uring op");
@@ -781,10 +774,6 @@ static bool uring_finish(struct uring *u, cport_op *op)
 	if (uring_eagain(u, op, &res))
 		return false;
 	switch ((enum cport__type)x->type) {
-	case CPORT__TIMER:
-		if (res == -ETIME)
-			res = 0;
-		break;
 	case CPORT__READ:
 	case CPORT__WRITE:
 	case CPORT__READV:
@@ -1133,10 +1122,54 @@ static int uring_start_fd(cport *port, cport_op *op)
 	return 0;
 }
 
+/* A timer goes on the heap. When its timeout_ns ends first, it fires then with
+ * CPORT_ETIMEDOUT (x->mode = 1 remembers which deadline won). */
+static int uring_timer_start(struct uring *u, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	uint64_t now = cport_now_ns();
+	uint64_t when = x->len;
+	if (!(x->aux & CPORT_TIMER_ABS))
+		when = x->len > UINT64_MAX - now ? UINT64_MAX : now + x->len;
+	x->mode = 0;
+	if (op->timeout_ns && op->timeout_ns < UINT64_MAX - now && now + op->timeout_ns < when) {
+		when = now + op->timeout_ns;
+		x->mode = 1;
+	}
+	return cport__timers_add(&u->timers, op, when);
+}
+
+/* Timers whose time came: complete them (0, or ETIMEDOUT when timeout_ns won). */
+static void uring_fire_timers(cport *port)
+{
+	struct uring *u = uring_of(port);
+	if (u->timers.len == 0)
+		return;
+	uint64_t now = cport_now_ns();
+	cport_op *op;
+	while ((op = cport__timers_pop_expired(&u->timers, now)) != NULL)
+		cport__complete(port, op, cport__x(op)->mode ? CPORT_ETIMEDOUT : 0);
+}
+
+/* Nanoseconds the wait may sleep: the caller's timeout cut to the next deadline of a
+ * timer or of an op waiting its turn (< 0: forever). */
+static int64_t uring_sleep_ns(struct uring *u, int64_t timeout_ns)
+{
+	uint64_t now = cport_now_ns();
+	int64_t next[2] = {cport__timers_next_ns(&u->waiting, now),
+			   cport__timers_next_ns(&u->timers, now)};
+	for (int i = 0; i < 2; i++)
+		if (next[i] >= 0 && (timeout_ns < 0 || next[i] < timeout_ns))
+			timeout_ns = next[i] > 0 ? next[i] : 1;
+	return timeout_ns;
+}
+
 static int uring_start(cport *port, cport_op *op)
 {
 	struct uring *u = uring_of(port);
 	struct cport__op *x = cport__x(op);
+	if (x->type == CPORT__TIMER)
+		return uring_timer_start(u, op);
 	int code = uring_opcode(x->type);
 	if (code < 0 || code >= URING_PROBE_OPS || !u->op_ok[code] || uring_test_pool(u, x)) {
 		if (uring_is_net(x->type))
@@ -1167,6 +1200,13 @@ static void uring_cancel(cport *port, cport_op *op)
 	struct cport__op *x = cport__x(op);
 	if (x->xflags & CPORT__X_POOL) {
 		cport__pool_cancel(port, op);
+		return;
+	}
+	if (x->type == CPORT__TIMER) {
+		if (x->heap_idx) { /* else it fired and waits to be reaped */
+			cport__timers_remove(&u->timers, op);
+			cport__complete(port, op, CPORT_ECANCELED);
+		}
 		return;
 	}
 	if (x->pending == 0) {
@@ -1262,16 +1302,14 @@ static int uring_reap(cport *port, cport_op **out, unsigned max, int64_t timeout
 		return r;
 	uring_requeue(port);
 	uring_expire_waiting(port);
+	uring_fire_timers(port);
 	bool block = timeout_ns != 0 && max > 0 && io_uring_cq_ready(&u->ring) == 0 &&
 		     port->ready.head == NULL;
 	if (block && cport__sleep_begin(port)) {
-		/* Wake for the first timeout of an op waiting its turn, if sooner. */
-		int64_t next = cport__timers_next_ns(&u->waiting, cport_now_ns());
-		if (next >= 0 && (timeout_ns < 0 || next < timeout_ns))
-			timeout_ns = next > 0 ? next : 1;
-		r = uring_sleep(port, timeout_ns);
+		r = uring_sleep(port, uring_sleep_ns(u, timeout_ns));
 		cport__sleep_end(port);
 		uring_expire_waiting(port);
+		uring_fire_timers(port);
 	} else {
 		r = uring_submit_all(port);
 		if (r == 0)
@@ -1319,6 +1357,7 @@ static void uring_fini(cport *port)
 	io_uring_queue_exit(&u->ring);
 	close(u->efd);
 	cport__timers_free(&u->waiting);
+	cport__timers_free(&u->timers);
 	free(u->fds);
 	free(u);
 	port->impl = NULL;
