@@ -466,7 +466,7 @@ static int sock_bound(cport_fd *out, const cport_addr *a, int type, uint32_t fla
 
 int cport_tcp_listen(cport_fd *out, const cport_addr *a, int backlog, uint32_t flags)
 {
-	cport_fd fd;
+	cport_fd fd = -1;
 	int r = sock_bound(&fd, a, SOCK_STREAM, flags);
 	if (r < 0)
 		return r;
