@@ -306,11 +306,24 @@ CPORT_API uint64_t cport_now_ns(void);
  *     CPORT_EBADF   a descriptor that is negative (Unix) or invalid
  *     CPORT_EBUSY   the op is already in flight (submitted and not yet reaped)
  *     CPORT_ENOTSUP op->timeout_ns on an op this backend runs on its thread pool
+ *                   (io_uring only; see below)
  *   and a rejected call changes nothing.
  *   - only queues the op: the kernel sees it at the next cport_submit or cport_wait.
  *   - honours op->timeout_ns: the op completes with CPORT_ETIMEDOUT if it is still in
  *     flight that long after it was handed to the kernel.
  * A cancelled op completes with CPORT_ECANCELED (see cport_cancel).
+ *
+ * The readiness backends (epoll, poll, kqueue) run reads and writes with offset -1 on
+ * the port thread without blocking (waiting for readiness when the descriptor has
+ * nothing to give), nops and timers on the port thread, and every other op (positional
+ * file I/O, fsync, open, close, stat, ...) on the thread pool. A timeout on a thread-
+ * pool op is accepted there, but only stops the op while it still waits for a worker:
+ * once a worker has started the blocking system call, the op finishes with that call's
+ * result however late (a running system call that writes the caller's buffer cannot
+ * be abandoned). io_uring refuses such timeouts with CPORT_ENOTSUP instead.
+ * Memory: the readiness backends allocate nothing per op; a table indexed by
+ * descriptor grows (by doubling) to the largest descriptor used, and the deadline heap
+ * to the most timers and timeouts ever pending at once.
  */
 
 /* Largest length of one read or write; larger requests get CPORT_EINVAL. */
@@ -348,6 +361,17 @@ CPORT_API int cport_post(cport *port, cport_op *op, int64_t result);
  *                flight on one descriptor complete in submission order and fill in
  *                that order (with cport_recv / cport_recvmsg on the same descriptor).
  * result: bytes read. len == 0 completes with 0.
+ *
+ * Non-blocking mode (epoll, poll, kqueue): a stream op needs a non-blocking
+ * descriptor, so when an op (offset -1) arrives on a descriptor with no op waiting on
+ * it, the backend checks O_NONBLOCK (one fcntl) and sets it if clear, and leaves it set,
+ * as libuv does. The flag belongs to the open file description, so other holders of it
+ * (a terminal shared with a parent shell, a dup, a pipe end inherited by a child) see
+ * it too: give cport a descriptor of its own (dup it, or open it yourself) if that
+ * matters. The check at each idle-to-busy change means a descriptor closed and reused
+ * behind cport's back is never read blocking. A descriptor that is not valid is
+ * refused with CPORT_EBADF. offset -1 on a regular file also runs on the port thread
+ * (in order, it may wait for the disk). io_uring needs none of this.
  */
 CPORT_API int cport_read(cport *port, cport_op *op, cport_fd fd, void *buf, size_t len,
 			 int64_t offset);
@@ -359,7 +383,7 @@ CPORT_API int cport_read(cport *port, cport_op *op, cport_fd fd, void *buf, size
  * descriptor are done one after the other in submission order and never interleave
  * (with cport_send / cport_sendmsg / cport_sendfile on the same descriptor). A write to
  * a pipe or socket whose reader is gone completes with CPORT_EPIPE; see
- * cport_create about SIGPIPE.
+ * cport_create about SIGPIPE. Non-blocking mode (epoll, poll, kqueue): as cport_read.
  */
 CPORT_API int cport_write(cport *port, cport_op *op, cport_fd fd, const void *buf, size_t len,
 			  int64_t offset);
@@ -413,6 +437,8 @@ CPORT_API int cport_open(cport *port, cport_op *op, const char *path, uint32_t f
  * a blocking system call finishes it first). result: 0; the descriptor is gone even if
  * the result is an error (as close(2) on Linux). Submitting new ops on the descriptor
  * after the close was submitted is refused with CPORT_EBADF until the close completed.
+ * epoll, poll, kqueue: a stream's close (a descriptor that had stream or socket ops)
+ * runs at once on the port thread; any other descriptor's on the thread pool.
  */
 CPORT_API int cport_close(cport *port, cport_op *op, cport_fd fd);
 

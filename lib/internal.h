@@ -189,6 +189,9 @@ struct cport_backend {
 	int (*reap)(struct cport *port, cport_op **out, unsigned max, int64_t timeout_ns);
 	/* Wake a thread blocked in reap; any thread, async-signal-unsafe is fine. */
 	void (*wake)(struct cport *port);
+	/* Optional (NULL: nothing to do): an op that another thread completed (the pool)
+	 * reached the port thread and is about to go on the ready list (not posts). */
+	void (*remote_done)(struct cport *port, cport_op *op);
 };
 
 struct cport__pool;
@@ -220,6 +223,7 @@ bool cport__pool_cancel(struct cport *port, cport_op *op);
 void cport__pool_destroy(struct cport *port);
 int64_t cport__blocking_run(cport_op *op);
 void cport__pool_cancel_fd(struct cport *port, cport_fd fd); /* close cancels */
+void cport__pool_take_fd(struct cport *port, cport_fd fd, struct cport__queue *out);
 
 /* timer.c: a deadline heap of ops (timers and per-op timeouts where the kernel keeps
  * none). Intrusive (links live in the op): add O(1), remove and pop O(log n) amortized,
@@ -242,8 +246,49 @@ int cport__win_error(DWORD err);
 /* error.c */
 void cport__why(char *why, size_t n, const char *backend, const char *what, int err);
 
-/* backends */
+/*
+ * A readiness poller under the reactor adapter (lib/backend/reactor.c): epoll, poll or
+ * kqueue. Interest is one-shot on every poller: a descriptor reported by `wait` is
+ * disarmed and must be armed again to be reported again, so a descriptor with no op
+ * waiting on it costs nothing. Every slot except `wake` runs on the port thread.
+ */
+enum {
+	CPORT__EV_IN = 1u << 0,  /* readable (or at end of stream) */
+	CPORT__EV_OUT = 1u << 1, /* writable */
+	CPORT__EV_ERR = 1u << 2, /* error or hang-up: both sides should try again */
+};
+
+struct cport__pevent {
+	int fd;
+	unsigned events; /* CPORT__EV_* */
+};
+
+struct cport__poller {
+	const char *name;
+	/* Create the poller in *p. Return 0, or an error and write why to `why`. */
+	int (*init)(void **p, char *why, size_t n);
+	void (*fini)(void *p);
+	/* Report `fd` once when one of `events` (CPORT__EV_IN/OUT) holds, replacing what
+	 * was armed before. `added`: the fd was armed before and not disarmed since. */
+	int (*arm)(void *p, int fd, unsigned events, bool added);
+	/* Forget `fd` (cport_close calls this before closing it). */
+	void (*disarm)(void *p, int fd);
+	/* Wait up to timeout_ns (< 0 forever, 0 not at all) for armed descriptors or a
+	 * wake; write at most `max` events. Returns the count (0 on timeout or wake) or
+	 * an error. A wake is consumed here and not reported. */
+	int (*wait)(void *p, struct cport__pevent *ev, unsigned max, int64_t timeout_ns);
+	/* Make a `wait` in progress, or the next one, return; any thread. */
+	void (*wake)(void *p);
+};
+
+/* backends and pollers */
 extern const struct cport_backend cport__uring_backend;
 extern const struct cport_backend cport__iocp_backend;
+extern const struct cport_backend cport__epoll_backend;
+extern const struct cport_backend cport__poll_backend;
+extern const struct cport_backend cport__kqueue_backend;
+extern const struct cport__poller cport__epoll_poller;
+extern const struct cport__poller cport__poll_poller;
+extern const struct cport__poller cport__kqueue_poller;
 
 #endif /* CPORT_INTERNAL_H */

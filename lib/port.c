@@ -29,6 +29,15 @@ static const struct cport_backend *const port_candidates[] = {
 #ifdef CPORT_HAVE_IOCP
 	&cport__iocp_backend,
 #endif
+#ifdef CPORT_HAVE_EPOLL
+	&cport__epoll_backend,
+#endif
+#ifdef CPORT_HAVE_KQUEUE
+	&cport__kqueue_backend,
+#endif
+#ifdef CPORT_HAVE_POLL
+	&cport__poll_backend,
+#endif
 	NULL,
 };
 
@@ -638,6 +647,8 @@ void cport__drain_remote(cport *port)
 	}
 	for (op = rev; op;) {
 		cport_op *next = cport__x(op)->next;
+		if (port->be->remote_done && cport__x(op)->type != CPORT__POST)
+			port->be->remote_done(port, op);
 		cport__queue_push(&port->ready, op);
 		op = next;
 	}
@@ -654,6 +665,7 @@ int cport_post(cport *port, cport_op *op, int64_t result)
 	 * port thread); cport_wait does not count posts down either. */
 	x->type = CPORT__POST;
 	x->xflags = 0;
+	x->heap_idx = 0; /* never in a deadline heap (see cport__drain_remote) */
 	x->port = port;
 	op->cflags = 0;
 	op->result = result;

@@ -227,13 +227,14 @@ bool cport__pool_cancel(cport *port, cport_op *op)
 	return queued;
 }
 
-/* Close cancels: complete every queued op on `fd` with CPORT_ECANCELED, oldest first.
- * Ops a worker already runs finish with their own result (on Windows their blocking
- * call is interrupted, and a close waits for them: pool_win_drain_fd). Port thread. */
-void cport__pool_cancel_fd(cport *port, cport_fd fd)
+/* Close cancels, first half: take every queued op on `fd` out of the queue onto `out`,
+ * oldest first, for the caller to complete (the reactor also takes them out of its
+ * deadline heap). Ops a worker already runs finish with their own result (on Windows
+ * their blocking call is interrupted, and a close waits for them: pool_win_drain_fd).
+ * Port thread. */
+void cport__pool_take_fd(cport *port, cport_fd fd, struct cport__queue *out)
 {
 	struct cport__pool *p = port->pool;
-	struct cport__queue gone = {NULL, NULL};
 	if (!p)
 		return;
 	pthread_mutex_lock(&p->mu);
@@ -241,14 +242,22 @@ void cport__pool_cancel_fd(cport *port, cport_fd fd)
 		next = cport__x(op)->next;
 		if (pool_uses_fd(cport__x(op), fd)) {
 			pool_unlink(p, op);
-			cport__queue_push(&gone, op);
+			cport__queue_push(out, op);
 		}
 	}
 #ifdef _WIN32
 	pool_win_interrupt_any(p, NULL, fd);
 #endif
 	pthread_mutex_unlock(&p->mu);
+}
+
+/* Close cancels: complete every queued op on `fd` with CPORT_ECANCELED, oldest first
+ * (see cport__pool_take_fd). Port thread. */
+void cport__pool_cancel_fd(cport *port, cport_fd fd)
+{
+	struct cport__queue gone = {NULL, NULL};
 	cport_op *op;
+	cport__pool_take_fd(port, fd, &gone);
 	while ((op = cport__queue_pop(&gone)) != NULL) {
 		cport__x(op)->xflags |= CPORT__X_CANCELLED;
 		cport__complete(port, op, CPORT_ECANCELED);

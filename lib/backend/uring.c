@@ -987,6 +987,19 @@ static int uring_setup(struct uring *u, unsigned depth, bool single)
 	return r;
 }
 
+/* TEST-ONLY hook: $CPORT_TEST_URING_SETUP_FAIL=<error name> (e.g. EPERM) makes ring
+ * setup fail with that error, as a seccomp profile or kernel.io_uring_disabled would,
+ * so tests/fallback.c can check the fall back to epoll without root. Returns 0 when
+ * unset or not an error name. */
+static int uring_test_setup_fail(void)
+{
+	const char *name = getenv("CPORT_TEST_URING_SETUP_FAIL");
+	for (int code = -1; name && name[0] && code > -4096; code--)
+		if (strcmp(cport_err_name(code), name) == 0)
+			return code;
+	return 0;
+}
+
 static int uring_init(cport *port, const cport_options *o, char *why, size_t n)
 {
 	struct uring *u = calloc(1, sizeof *u);
@@ -994,7 +1007,9 @@ static int uring_init(cport *port, const cport_options *o, char *why, size_t n)
 		return CPORT_ENOMEM;
 	/* An op with a timeout takes two SQEs in one submission: never fewer than 2. */
 	unsigned depth = o->queue_depth ? o->queue_depth : 256;
-	int r = uring_setup(u, depth < 2 ? 2 : depth, (o->flags & CPORT_OPT_SINGLE_THREAD) != 0);
+	int r = uring_test_setup_fail();
+	if (r == 0)
+		r = uring_setup(u, depth < 2 ? 2 : depth, (o->flags & CPORT_OPT_SINGLE_THREAD) != 0);
 	if (r < 0) {
 		cport__why(why, n, "io_uring", "setup failed", r);
 		free(u);

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/* The epoll poller under the reactor adapter (Linux). */
+
+/*
+ * One-shot (EPOLLONESHOT), not edge-triggered, because:
+ *   - the reactor only wants to hear about a descriptor while an op waits on it; with
+ *     edge triggering every edge on an idle socket (data arriving with no recv queued)
+ *     would still wake the port thread;
+ *   - the interest changes with the queues (read side, write side, both), which a
+ *     one-shot re-arm (EPOLL_CTL_MOD) expresses directly;
+ *   - a descriptor closed and reused behind cport's back is caught on the next arm: MOD
+ *     answers ENOENT for the new file and we ADD it, where an edge-triggered set that is
+ *     registered once would silently never report the new file.
+ * The price is one epoll_ctl per wait on EAGAIN, the same as libuv's level-triggered
+ * MOD when interest changes. The wake is an eventfd, level-triggered, drained on report.
+ */
+
+#include "../internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define EPOLL_MAX_EVENTS 256
+#define EPOLL_WAKE_TAG UINT64_MAX /* data.u64 of the wake eventfd; descriptors are >= 0 */
+
+struct epoll_poller {
+	int epfd;
+	int efd;
+	struct epoll_event evs[EPOLL_MAX_EVENTS];
+};
+
+static int epoll_init(void **pp, char *why, size_t n)
+{
+	struct epoll_poller *p = calloc(1, sizeof *p);
+	if (!p)
+		return CPORT_ENOMEM;
+	p->epfd = epoll_create1(EPOLL_CLOEXEC);
+	p->efd = p->epfd < 0 ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EPOLL_WAKE_TAG};
+	if (p->epfd < 0 || p->efd < 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->efd, &ev) < 0) {
+		int err = -errno;
+		cport__why(why, n, "epoll", p->epfd < 0 ? "epoll_create1 failed" : "wake setup failed",
+			   err);
+		if (p->efd >= 0)
+			close(p->efd);
+		if (p->epfd >= 0)
+			close(p->epfd);
+		free(p);
+		return err;
+	}
+	*pp = p;
+	return 0;
+}
+
+static void epoll_fini(void *pp)
+{
+	struct epoll_poller *p = pp;
+	close(p->efd);
+	close(p->epfd);
+	free(p);
+}
+
+static int epoll_arm(void *pp, int fd, unsigned events, bool added)
+{
+	struct epoll_poller *p = pp;
+	struct epoll_event ev = {.events = EPOLLONESHOT, .data.u64 = (uint64_t)fd};
+	ev.events |= events & CPORT__EV_IN ? EPOLLIN : 0u;
+	ev.events |= events & CPORT__EV_OUT ? EPOLLOUT : 0u;
+	int r = epoll_ctl(p->epfd, added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+	if (r < 0 && errno == (added ? ENOENT : EEXIST))
+		r = epoll_ctl(p->epfd, added ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+	return r < 0 ? -errno : 0;
+}
+
+static void epoll_disarm(void *pp, int fd)
+{
+	struct epoll_poller *p = pp;
+	/* ENOENT or EBADF: already gone, which is what we want. */
+	(void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static int epoll_timeout_ms(int64_t ns)
+{
+	if (ns < 0)
+		return -1;
+	int64_t ms = (ns + 999999) / 1000000; /* round up: never wake before a deadline */
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+static int epoll_wait_events(void *pp, struct cport__pevent *out, unsigned max,
+			     int64_t timeout_ns)
+{
+	struct epoll_poller *p = pp;
+	int cap = max < EPOLL_MAX_EVENTS ? (int)max : EPOLL_MAX_EVENTS;
+	int n = epoll_wait(p->epfd, p->evs, cap, epoll_timeout_ms(timeout_ns));
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	int k = 0;
+	for (int i = 0; i < n; i++) {
+		struct epoll_event *e = &p->evs[i];
+		if (e->data.u64 == EPOLL_WAKE_TAG) {
+			uint64_t v;
+			ssize_t r = read(p->efd, &v, sizeof v);
+			(void)r; /* EAGAIN: another reader drained it; nothing else can fail */
+			continue;
+		}
+		unsigned ev = 0;
+		ev |= e->events & EPOLLIN ? CPORT__EV_IN : 0u;
+		ev |= e->events & EPOLLOUT ? CPORT__EV_OUT : 0u;
+		ev |= e->events & (EPOLLERR | EPOLLHUP) ? CPORT__EV_ERR : 0u;
+		out[k++] = (struct cport__pevent){.fd = (int)e->data.u64, .events = ev};
+	}
+	return k;
+}
+
+static void epoll_wake(void *pp)
+{
+	struct epoll_poller *p = pp;
+	uint64_t one = 1;
+	/* EAGAIN means the counter is saturated: a wake is pending anyway. */
+	ssize_t r = write(p->efd, &one, sizeof one);
+	(void)r;
+}
+
+const struct cport__poller cport__epoll_poller = {
+	.name = "epoll",
+	.init = epoll_init,
+	.fini = epoll_fini,
+	.arm = epoll_arm,
+	.disarm = epoll_disarm,
+	.wait = epoll_wait_events,
+	.wake = epoll_wake,
+};

