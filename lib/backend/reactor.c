@@ -49,6 +49,8 @@
 #endif
 
 #define REACTOR_EVENTS 256 /* readiness events taken per poller wait */
+#define REACTOR_HELD 64    /* multishot ops retried at the next reap without a report */
+#define REACTOR_SKIPS 16   /* reaps in a row that may skip the poller (ready work) */
 
 /* ---- 1. State ---------------------------------------------------------------------- */
 
@@ -79,6 +81,9 @@ struct reactor {
 	struct reactor_fd *fds;  /* indexed by descriptor */
 	uint32_t nfds;
 	struct cport__timers timers;
+	int held[REACTOR_HELD];  /* descriptors whose multishot op just completed */
+	unsigned nheld;
+	unsigned skips;          /* reaps since the poller was last asked */
 	struct cport__pevent ev[REACTOR_EVENTS];
 };
 
@@ -207,9 +212,19 @@ static void reactor_done(cport *port, cport_op *op, int64_t result)
 /* A multishot op completes once more and stays at the head of its queue. */
 static void reactor_more(cport *port, cport_op *op, int64_t result)
 {
-	cport__x(op)->xflags |= CPORT__X_UNREAPED;
+	struct reactor *r = reactor_of(port);
+	struct cport__op *x = cport__x(op);
+	x->xflags |= CPORT__X_UNREAPED;
 	op->cflags = CPORT_MORE;
 	cport__complete(port, op, result);
+	/* Try it again at the next reap, once the caller has taken this completion, rather
+	 * than wait for a report: one accept per wait would otherwise cost one poller
+	 * call each. If the list is full, the report does it. */
+	for (unsigned i = 0; i < r->nheld; i++)
+		if (r->held[i] == x->fd)
+			return;
+	if (r->nheld < REACTOR_HELD)
+		r->held[r->nheld++] = x->fd;
 }
 
 static bool reactor_multishot(const struct cport__op *x)
@@ -862,12 +877,44 @@ static int64_t reactor_sleep_ns(cport *port, unsigned max, int64_t timeout_ns)
 	return timeout_ns;
 }
 
-/* Completions all go to port->ready, which cport_wait takes from: returns 0. */
+/* Retry the multishot ops whose last completion the caller has taken since. */
+static void reactor_resume(cport *port)
+{
+	struct reactor *r = reactor_of(port);
+	int fds[REACTOR_HELD];
+	unsigned n = r->nheld;
+	memcpy(fds, r->held, n * sizeof *fds);
+	r->nheld = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if ((uint32_t)fds[i] >= r->nfds || !r->fds[fds[i]].rd.head)
+			continue; /* closed or cancelled since */
+		cport_op *head = r->fds[fds[i]].rd.head;
+		if (cport__x(head)->xflags & CPORT__X_UNREAPED) {
+			r->held[r->nheld++] = fds[i]; /* not taken yet: later */
+			continue;
+		}
+		reactor_run(port, &r->fds[fds[i]].rd);
+		int err = reactor_arm(r, fds[i]);
+		if (err < 0)
+			reactor_fail_fd(port, fds[i], err);
+	}
+}
+
+/* Completions all go to port->ready, which cport_wait takes from: returns 0. While
+ * completions wait there, up to REACTOR_SKIPS reaps in a row return them without
+ * asking the poller (a poll(2) over many descriptors costs more than the work); the
+ * next one asks it, so no descriptor waits long for its turn. */
 static int reactor_reap(cport *port, cport_op **out, unsigned max, int64_t timeout_ns)
 {
 	struct reactor *r = reactor_of(port);
 	(void)out;
 	reactor_expire(port);
+	reactor_resume(port);
+	if (port->ready.head && r->skips < REACTOR_SKIPS) {
+		r->skips++;
+		return 0;
+	}
+	r->skips = 0;
 	int64_t t = reactor_sleep_ns(port, max, timeout_ns);
 	bool slept = t != 0 && cport__sleep_begin(port);
 	int n = r->poller->wait(r->p, r->ev, REACTOR_EVENTS, slept ? t : 0);
