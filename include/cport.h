@@ -362,16 +362,19 @@ CPORT_API int cport_post(cport *port, cport_op *op, int64_t result);
  *                that order (with cport_recv / cport_recvmsg on the same descriptor).
  * result: bytes read. len == 0 completes with 0.
  *
- * Non-blocking mode (epoll, poll, kqueue): a stream op needs a non-blocking
- * descriptor, so when an op (offset -1) arrives on a descriptor with no op waiting on
- * it, the backend checks O_NONBLOCK (one fcntl) and sets it if clear, and leaves it set,
- * as libuv does. The flag belongs to the open file description, so other holders of it
- * (a terminal shared with a parent shell, a dup, a pipe end inherited by a child) see
- * it too: give cport a descriptor of its own (dup it, or open it yourself) if that
+ * Non-blocking mode (epoll, poll, kqueue): on a socket, reads and writes at offset -1
+ * (and cport_recv / cport_send / cport_recvmsg / cport_sendmsg) use MSG_DONTWAIT and
+ * leave the socket's flags alone. Any other stream (pipe, TTY), and a socket given to
+ * cport_readv / cport_writev, cport_accept, cport_connect or cport_sendfile, must be
+ * non-blocking: when such an op arrives on a descriptor with no op waiting on it, the
+ * backend checks O_NONBLOCK (one fcntl), sets it if clear and leaves it set, as libuv
+ * does. The flag belongs to the open file description, so other holders of it (a
+ * terminal shared with a parent shell, a dup, a pipe end inherited by a child) see it
+ * too: give cport a descriptor of its own (dup it, or open it yourself) if that
  * matters. The check at each idle-to-busy change means a descriptor closed and reused
- * behind cport's back is never read blocking. A descriptor that is not valid is
- * refused with CPORT_EBADF. offset -1 on a regular file also runs on the port thread
- * (in order, it may wait for the disk). io_uring needs none of this.
+ * behind cport's back is never read blocking. offset -1 on a regular file also runs
+ * on the port thread (in order, it may wait for the disk). io_uring needs none of
+ * this.
  */
 CPORT_API int cport_read(cport *port, cport_op *op, cport_fd fd, void *buf, size_t len,
 			 int64_t offset);

@@ -73,7 +73,16 @@ struct reactor_fd {
 	bool added;              /* the poller knows this descriptor (arm's `added`) */
 	bool closing;            /* a cport_close is in flight: new ops get EBADF */
 	bool stream;             /* had descriptor ops: cport_close runs inline */
+	bool closed;             /* closed inline: is the number in use again? */
+	uint8_t kind;            /* REACTOR_KIND_*: how read and write reach it */
 };
+
+/* What a descriptor is, for cport_read / cport_write: a socket takes recv/send with
+ * MSG_DONTWAIT, which need no O_NONBLOCK (so no fcntl, ever); anything else is read
+ * and written non-blocking (reactor_nonblock). Learnt from the first recv (ENOTSOCK);
+ * a stale guess after a close behind cport's back only costs that ENOTSOCK again, or
+ * an fcntl, never a blocking call. */
+enum { REACTOR_KIND_UNKNOWN, REACTOR_KIND_SOCK, REACTOR_KIND_OTHER };
 
 struct reactor {
 	const struct cport__poller *poller;
@@ -263,13 +272,58 @@ static ssize_t reactor_recvmsg(struct cport__op *x)
 	return n;
 }
 
+/*
+ * Pipes, TTYs, listening and connecting sockets need O_NONBLOCK for the try. It is
+ * checked (one fcntl) whenever such a descriptor gets an op while none waits on it, so
+ * one closed and reused behind cport's back is never tried blocking, and it is left
+ * set afterwards, as libuv does.
+ */
+static int reactor_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+/* A socket (kind SOCK or not yet known) or not: see REACTOR_KIND_*. Returns true
+ * if `n` is the answer of the socket call, false to do the plain call instead. */
+static bool reactor_as_socket(struct reactor_fd *f, int fd, ssize_t n)
+{
+	if (n >= 0 || errno != ENOTSOCK) {
+		if (n >= 0 || errno == EAGAIN || errno == EWOULDBLOCK)
+			f->kind = REACTOR_KIND_SOCK;
+		return true;
+	}
+	f->kind = REACTOR_KIND_OTHER;
+	int err = reactor_nonblock(fd);
+	if (err < 0) {
+		errno = -err;
+		return true; /* n is -1: fail with the fcntl's error */
+	}
+	return false;
+}
+
+/* cport_read at offset -1: recv on a socket, else read. */
+static ssize_t reactor_read_plain(struct reactor_fd *f, struct cport__op *x)
+{
+	if (f->kind != REACTOR_KIND_OTHER) {
+		ssize_t n = recv(x->fd, x->buf, (size_t)x->len, MSG_DONTWAIT);
+		if (reactor_as_socket(f, x->fd, n))
+			return n;
+	}
+	return read(x->fd, x->buf, (size_t)x->len);
+}
+
 /* A stream read: whatever is there (>= 1 byte), 0 at end of stream; a datagram. */
-static int64_t reactor_try_read(struct cport__op *x)
+static int64_t reactor_try_read(struct reactor_fd *f, struct cport__op *x)
 {
 	ssize_t n;
 	do {
 		if (x->type == CPORT__READ)
-			n = read(x->fd, x->buf, (size_t)x->len);
+			n = reactor_read_plain(f, x);
 		else if (x->type == CPORT__READV)
 			n = readv(x->fd, x->buf, (int)x->aux);
 		else if (x->type == CPORT__RECV)
@@ -315,10 +369,15 @@ static ssize_t reactor_sendmsg(struct cport__op *x)
 }
 
 /* One write from where the op got to: the rest of the buffer, or of the iovecs. */
-static ssize_t reactor_write_some(struct cport__op *x)
+static ssize_t reactor_write_some(struct reactor_fd *f, struct cport__op *x)
 {
 	const char *p = (const char *)x->buf + x->done;
 	size_t left = (size_t)(x->len - x->done);
+	if (x->type == CPORT__WRITE && f->kind != REACTOR_KIND_OTHER) {
+		ssize_t n = send(x->fd, p, left, REACTOR_SEND_FLAGS);
+		if (reactor_as_socket(f, x->fd, n))
+			return n;
+	}
 	if (x->type == CPORT__WRITE)
 		return write(x->fd, p, left);
 	if (x->type == CPORT__SEND)
@@ -336,10 +395,10 @@ static ssize_t reactor_write_some(struct cport__op *x)
 
 /* A stream write or send: all bytes or an error, progress kept in opx.done across
  * tries. Called at least once, so an empty datagram is sent. */
-static int64_t reactor_try_write(struct cport__op *x)
+static int64_t reactor_try_write(struct reactor_fd *f, struct cport__op *x)
 {
 	for (;;) {
-		ssize_t n = x->done < x->len || x->len == 0 ? reactor_write_some(x) : 0;
+		ssize_t n = x->done < x->len || x->len == 0 ? reactor_write_some(f, x) : 0;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -475,20 +534,21 @@ static int64_t reactor_try_shutdown(struct cport__op *x)
 
 /* Try a descriptor op without blocking: CPORT_EAGAIN to wait for readiness and be
  * tried again, else its final result. */
-static int64_t reactor_try(cport_op *op)
+static int64_t reactor_try(cport *port, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
+	struct reactor_fd *f = &reactor_of(port)->fds[x->fd];
 	switch ((enum cport__type)x->type) {
 	case CPORT__READ:
 	case CPORT__READV:
 	case CPORT__RECV:
 	case CPORT__RECVMSG:
-		return reactor_try_read(x);
+		return reactor_try_read(f, x);
 	case CPORT__WRITE:
 	case CPORT__WRITEV:
 	case CPORT__SEND:
 	case CPORT__SENDMSG:
-		return reactor_try_write(x);
+		return reactor_try_write(f, x);
 	case CPORT__ACCEPT:
 		return reactor_try_accept(x);
 	case CPORT__CONNECT:
@@ -562,7 +622,7 @@ static void reactor_run(cport *port, struct reactor_q *q)
 		struct cport__op *x = cport__x(op);
 		if (x->xflags & CPORT__X_UNREAPED)
 			return;
-		int64_t res = reactor_try(op);
+		int64_t res = reactor_try(port, op);
 		if (res == REACTOR_WAIT)
 			return;
 		if (res >= 0 && reactor_multishot(x)) {
@@ -579,7 +639,7 @@ static void reactor_run_poll(cport *port, struct reactor_q *po)
 {
 	for (cport_op *op = po->head, *next; op; op = next) {
 		next = q_link(op)->next;
-		int64_t res = reactor_try(op);
+		int64_t res = reactor_try(port, op);
 		if (res != REACTOR_WAIT) {
 			q_unlink(po, op);
 			reactor_done(port, op, res);
@@ -605,19 +665,23 @@ static void reactor_ready(cport *port, int fd, unsigned events)
 		reactor_fail_fd(port, fd, err);
 }
 
-/*
- * Streams need O_NONBLOCK for the try. It is checked (one fcntl) whenever a descriptor
- * gets an op while none waits on it, so a descriptor closed and reused behind cport's
- * back is never tried blocking, and it is left set afterwards, as libuv does.
- */
-static int reactor_nonblock(int fd)
+/* Does this op need the descriptor non-blocking (see REACTOR_KIND_*)? Socket ops that
+ * take MSG_DONTWAIT, and cport_read / cport_write on what may be a socket, do not. */
+static bool reactor_wants_nonblock(const struct reactor_fd *f, const struct cport__op *x)
 {
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0)
-		return -errno;
-	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
-	return 0;
+	switch ((enum cport__type)x->type) {
+	case CPORT__READ:
+	case CPORT__WRITE:
+		return f->kind == REACTOR_KIND_OTHER;
+	case CPORT__READV:
+	case CPORT__WRITEV:
+	case CPORT__ACCEPT:
+	case CPORT__CONNECT:
+	case CPORT__SENDFILE:
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* The first try, at submit, when nothing waits ahead of the op (poll ops: always).
@@ -627,7 +691,7 @@ static bool reactor_try_first(cport *port, cport_op *op, struct reactor_q *q)
 	struct cport__op *x = cport__x(op);
 	if (q->head && reactor_side(x) != SIDE_POLL)
 		return false;
-	int64_t res = reactor_try(op);
+	int64_t res = reactor_try(port, op);
 	if (res == REACTOR_WAIT)
 		return false;
 	if (res >= 0 && reactor_multishot(x)) {
@@ -647,7 +711,8 @@ static int reactor_fd_start(cport *port, cport_op *op)
 	if (err < 0)
 		return err;
 	struct reactor_fd *f = &r->fds[x->fd];
-	if (!f->rd.head && !f->wr.head && !f->po.head && (err = reactor_nonblock(x->fd)) < 0)
+	if (!f->rd.head && !f->wr.head && !f->po.head && reactor_wants_nonblock(f, x) &&
+	    (err = reactor_nonblock(x->fd)) < 0)
 		return err;
 	f->stream = true;
 	struct reactor_q *q = reactor_queue(r, x);
@@ -699,6 +764,7 @@ static int reactor_close_start(cport *port, cport_op *op)
 			r->poller->disarm(r->p, fd);
 		stream = f->stream;
 		*f = (struct reactor_fd){0};
+		f->closed = stream;
 	}
 	struct cport__queue gone = {NULL, NULL};
 	cport_op *q;
@@ -806,8 +872,15 @@ static int reactor_start(cport *port, cport_op *op)
 {
 	struct reactor *r = reactor_of(port);
 	struct cport__op *x = cport__x(op);
-	if (cport__has_fd(x->type) && (uint32_t)x->fd < r->nfds && r->fds[x->fd].closing)
-		return CPORT_EBADF;
+	if (cport__has_fd(x->type) && (uint32_t)x->fd < r->nfds) {
+		struct reactor_fd *f = &r->fds[x->fd];
+		if (f->closing)
+			return CPORT_EBADF;
+		/* After a close here, the number is only valid again once reused. */
+		if (f->closed && fcntl(x->fd, F_GETFD) < 0)
+			return CPORT_EBADF;
+		f->closed = false;
+	}
 	switch ((enum cport__type)x->type) {
 	case CPORT__NOP:
 		cport__complete(port, op, 0);
