@@ -532,7 +532,7 @@ static int64_t reactor_try_shutdown(struct cport__op *x)
 	return shutdown(x->fd, (int)x->aux - 1) < 0 ? -errno : 0;
 }
 
-/* Try a descriptor op without blocking: CPORT_EAGAIN to wait for readiness and be
+/* Try a descriptor op without blocking: REACTOR_WAIT to wait for readiness and be
  * tried again, else its final result. */
 static int64_t reactor_try(cport *port, cport_op *op)
 {
