@@ -305,8 +305,8 @@ CPORT_API uint64_t cport_now_ns(void);
  *                   unknown flags, op->flags != 0
  *     CPORT_EBADF   a descriptor that is negative (Unix) or invalid
  *     CPORT_EBUSY   the op is already in flight (submitted and not yet reaped)
- *     CPORT_ENOTSUP op->timeout_ns on an op this backend runs on its thread pool
- *                   (io_uring only; see below)
+ *     CPORT_ENOTSUP op->timeout_ns on an op that IOCP runs on its thread pool
+ *                   (IOCP only; see the Windows notes)
  *   and a rejected call changes nothing.
  *   - only queues the op: the kernel sees it at the next cport_submit or cport_wait.
  *   - honours op->timeout_ns: the op completes with CPORT_ETIMEDOUT if it is still in
@@ -317,13 +317,13 @@ CPORT_API uint64_t cport_now_ns(void);
  * the port thread without blocking (waiting for readiness when the descriptor has
  * nothing to give), nops and timers on the port thread, and every other op (positional
  * file I/O, fsync, open, close, stat, ...) on the thread pool. A timeout on a thread-
- * pool op is accepted there, but only stops the op while it still waits for a worker:
- * once a worker has started the blocking system call, the op finishes with that call's
- * result however late (a running system call that writes the caller's buffer cannot
- * be abandoned). io_uring refuses such timeouts with CPORT_ENOTSUP instead.
- * Memory: the readiness backends allocate nothing per op; a table indexed by
- * descriptor grows (by doubling) to the largest descriptor used, and the deadline heap
- * to the most timers and timeouts ever pending at once.
+ * pool op only stops the op while it still waits for a worker: once a worker has
+ * started the blocking system call, the op finishes with that call's result however
+ * late (a running system call that writes the caller's buffer cannot be abandoned).
+ * io_uring sends to the same pool only the ops its kernel lacks, with the same rule.
+ * Memory: no backend allocates per op; a table indexed by descriptor grows (by
+ * doubling) to the largest descriptor used. Timers and timeouts live in an intrusive
+ * heap inside the ops themselves: any number of them costs no allocation.
  */
 
 /* Largest length of one read or write; larger requests get CPORT_EINVAL. */

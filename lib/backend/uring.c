@@ -1045,12 +1045,8 @@ static bool uring_test_pool(struct uring *u, struct cport__op *x)
 	if (!u->test_pool || x->type == CPORT__NOP || x->type == CPORT__TIMER ||
 	    uring_is_net(x->type))
 		return false;
-	if (x->type == CPORT__CLOSE && (uint32_t)x->fd < u->nfds) {
-		/* A close that must cancel ops of this port stays here (section 1b). */
-		const struct uring_fd *f = &u->fds[x->fd];
-		if (f->inflight || f->send_cur || f->recv_cur || f->closing)
-			return false;
-	}
+	if (x->type == CPORT__CLOSE)
+		return false; /* close must cancel the port's ops on the descriptor first */
 	bool rw = x->type == CPORT__READ || x->type == CPORT__WRITE ||
 		  x->type == CPORT__READV || x->type == CPORT__WRITEV;
 	return !rw || x->offset >= 0;
@@ -1093,7 +1089,13 @@ static int uring_close_start(cport *port, cport_op *op, struct uring_fd *f)
 	}
 	/* Ops on the pool (file ops the kernel lacks): those still queued stop too; one
 	 * a worker already runs finishes its system call. */
-	cport__pool_cancel_fd(port, cport__x(op)->fd);
+	struct cport__queue gone = {NULL, NULL};
+	cport__pool_take_fd(port, cport__x(op)->fd, &gone);
+	while ((w = cport__queue_pop(&gone)) != NULL) {
+		cport__timers_remove(&u->timers, w);
+		cport__x(w)->xflags |= CPORT__X_CANCELLED;
+		cport__complete(port, w, CPORT_ECANCELED);
+	}
 	uring_fd_try_close(u, f);
 	return 0;
 }
@@ -1154,7 +1156,8 @@ static int uring_timer_start(struct uring *u, cport_op *op)
 	return cport__timers_add(&u->timers, op, when);
 }
 
-/* Timers whose time came: complete them (0, or ETIMEDOUT when timeout_ns won). */
+/* Timers whose time came: complete them (0, or ETIMEDOUT when timeout_ns won); pool
+ * ops whose timeout came: stop them if they have not started. */
 static void uring_fire_timers(cport *port)
 {
 	struct uring *u = uring_of(port);
@@ -1162,8 +1165,15 @@ static void uring_fire_timers(cport *port)
 		return;
 	uint64_t now = cport_now_ns();
 	cport_op *op;
-	while ((op = cport__timers_pop_expired(&u->timers, now)) != NULL)
-		cport__complete(port, op, cport__x(op)->mode ? CPORT_ETIMEDOUT : 0);
+	while ((op = cport__timers_pop_expired(&u->timers, now)) != NULL) {
+		struct cport__op *x = cport__x(op);
+		if (x->xflags & CPORT__X_POOL) {
+			x->xflags |= CPORT__X_TIMEDOUT;
+			cport__pool_cancel(port, op); /* ETIMEDOUT if no worker took it */
+		} else {
+			cport__complete(port, op, x->mode ? CPORT_ETIMEDOUT : 0);
+		}
+	}
 }
 
 /* Nanoseconds the wait may sleep: the caller's timeout cut to the next deadline of a
@@ -1179,6 +1189,21 @@ static int64_t uring_sleep_ns(struct uring *u, int64_t timeout_ns)
 	return timeout_ns;
 }
 
+/* An op for the thread pool. Its timeout_ns waits on the timer heap: when it fires
+ * while the op is still queued, the op completes with CPORT_ETIMEDOUT; once a worker
+ * runs it, it finishes with its own result (abandoning a running system call that
+ * still writes the caller's buffer would break rule 1). */
+static int uring_pool_start(cport *port, cport_op *op)
+{
+	int r = cport__pool_start(port, op);
+	if (r == 0 && op->timeout_ns) {
+		uint64_t now = cport_now_ns();
+		uint64_t due = op->timeout_ns < UINT64_MAX - now ? now + op->timeout_ns : UINT64_MAX;
+		cport__timers_add(&uring_of(port)->timers, op, due);
+	}
+	return r;
+}
+
 static int uring_start(cport *port, cport_op *op)
 {
 	struct uring *u = uring_of(port);
@@ -1189,11 +1214,7 @@ static int uring_start(cport *port, cport_op *op)
 	if (code < 0 || code >= URING_PROBE_OPS || !u->op_ok[code] || uring_test_pool(u, x)) {
 		if (uring_is_net(x->type))
 			return CPORT_ENOSYS;
-		/* Timeouts on pool ops would mean abandoning a running system call that
-		 * still writes the caller's buffer: refuse them instead. */
-		if (op->timeout_ns)
-			return CPORT_ENOTSUP;
-		return cport__pool_start(port, op);
+		return uring_pool_start(port, op);
 	}
 	x->deadline = op->timeout_ns ? cport_now_ns() + op->timeout_ns : 0;
 	if (x->type == CPORT__READV || x->type == CPORT__WRITEV)
@@ -1214,6 +1235,7 @@ static void uring_cancel(cport *port, cport_op *op)
 	struct uring *u = uring_of(port);
 	struct cport__op *x = cport__x(op);
 	if (x->xflags & CPORT__X_POOL) {
+		cport__timers_remove(&u->timers, op);
 		cport__pool_cancel(port, op);
 		return;
 	}
@@ -1335,6 +1357,12 @@ static int uring_reap(cport *port, cport_op **out, unsigned max, int64_t timeout
 	return (int)uring_process(port, out, max);
 }
 
+/* A pool op finished: it leaves the timer heap if its timeout had not fired. */
+static void uring_remote_done(cport *port, cport_op *op)
+{
+	cport__timers_remove(&uring_of(port)->timers, op);
+}
+
 static void uring_wake(cport *port)
 {
 	uint64_t one = 1;
@@ -1387,4 +1415,5 @@ const struct cport_backend cport__uring_backend = {
 	.flush = uring_flush,
 	.reap = uring_reap,
 	.wake = uring_wake,
+	.remote_done = uring_remote_done,
 };
