@@ -8,6 +8,7 @@
 #ifdef _WIN32
 #include <winsock2.h>
 #include <windows.h>
+#include <mswsock.h>
 #endif
 
 #include <assert.h>
@@ -241,6 +242,15 @@ void cport__timers_free(struct cport__timers *t);
 #ifdef _WIN32
 /* win.c: Windows and WSA errors -> CPORT_E* */
 int cport__win_error(DWORD err);
+/* win.c: WinSock started once (0 or a CPORT_E* code), ConnectEx (NULL: none), closing
+ * any descriptor, and the instances of local listeners (named pipes). */
+int cport__wsa_init(void);
+int64_t cport__win_close(cport_fd fd);
+int cport__win_local_take(cport_fd fd, HANDLE *inst);
+bool cport__win_local_is(cport_fd fd);
+int cport__win_socket(SOCKET *out, int af, int type, int proto);
+LPFN_CONNECTEX cport__win_connectex(void);
+uint64_t cport__win_closes(void); /* closes so far (a handle value may be reused) */
 #endif
 
 /* error.c */

@@ -7,6 +7,8 @@
  *   2. UTF-8 paths -> UTF-16, open flags -> CreateFileW arguments
  *   3. Stat: BY_HANDLE_FILE_INFORMATION and friends -> cport_statbuf
  *   4. cport__blocking_run: the thread pool's worker body (the twin of lib/unix.c's)
+ *   5. Sockets: WinSock start, addresses, socket helpers (twins of lib/unix.c's)
+ *   6. Local streams as named pipes, and closing any descriptor
  *
  * Paths are UTF-8 in the API and UTF-16 for the wide (W) calls, so names outside the
  * ANSI code page work. Descriptors are HANDLEs carried in cport_fd.
@@ -14,8 +16,13 @@
 
 #include "internal.h"
 
+#include <mstcpip.h>
+#include <mswsock.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <winternl.h>
+#include <ws2tcpip.h>
 
 /* ---- 1. Errors ---------------------------------------------------------------------- */
 
@@ -452,7 +459,7 @@ int64_t cport__blocking_run(cport_op *op)
 	case CPORT__OPEN:
 		return win_open(x);
 	case CPORT__CLOSE:
-		return win_ok(CloseHandle(h));
+		return cport__win_close(x->fd);
 	case CPORT__STAT:
 		return win_stat_path(x->buf, x->buf2);
 	case CPORT__FSTAT:
@@ -482,4 +489,524 @@ int64_t cport__blocking_run(cport_op *op)
 	}
 	assert(!"op type has no blocking form");
 	return CPORT_ENOSYS;
+}
+
+/* ---- 5. Sockets: WinSock start, addresses, and the helpers of cport.h section 6 ---- */
+
+_Static_assert(sizeof(((cport_addr *)0)->storage) >= sizeof(SOCKADDR_STORAGE),
+	       "cport_addr must hold any sockaddr");
+_Static_assert(sizeof(cport_addr) == 136, "cport_addr ABI size");
+
+static INIT_ONCE win_wsa_once = INIT_ONCE_STATIC_INIT;
+static int win_wsa_err;
+static LPFN_CONNECTEX win_connectex;
+
+/* WSAStartup once per process, and ConnectEx, which only WSAIoctl hands out. */
+static BOOL CALLBACK win_wsa_start(PINIT_ONCE once, PVOID param, PVOID *ctx)
+{
+	(void)once, (void)param, (void)ctx;
+	WSADATA d;
+	int r = WSAStartup(MAKEWORD(2, 2), &d);
+	if (r != 0) {
+		win_wsa_err = cport__win_error((DWORD)r);
+		return TRUE;
+	}
+	SOCKET s = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
+	if (s == INVALID_SOCKET) {
+		win_wsa_err = cport__win_error((DWORD)WSAGetLastError());
+		return TRUE;
+	}
+	GUID g = WSAID_CONNECTEX;
+	DWORD n = 0;
+	if (WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &g, sizeof g, &win_connectex,
+		     sizeof win_connectex, &n, NULL, NULL) != 0)
+		win_connectex = NULL; /* cport_connect then answers CPORT_ENOTSUP */
+	closesocket(s);
+	return TRUE;
+}
+
+int cport__wsa_init(void)
+{
+	InitOnceExecuteOnce(&win_wsa_once, win_wsa_start, NULL, NULL);
+	return win_wsa_err;
+}
+
+LPFN_CONNECTEX cport__win_connectex(void)
+{
+	return cport__wsa_init() < 0 ? NULL : win_connectex;
+}
+
+static int win_wsa_last(void)
+{
+	return cport__win_error((DWORD)WSAGetLastError());
+}
+
+/* Parse a decimal port after the host part: ":0".."65535", nothing after it. */
+static int win_addr_port(const char *p, uint16_t *port)
+{
+	if (*p != ':' || !p[1])
+		return CPORT_EINVAL;
+	unsigned long v = 0;
+	for (p++; *p; p++) {
+		if (*p < '0' || *p > '9' || v > 65535)
+			return CPORT_EINVAL;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (v > 65535)
+		return CPORT_EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/* "[v6%scope]:port"; the scope is numeric on Windows (interface names are not). */
+static int win_addr_parse6(cport_addr *out, const char *text)
+{
+	const char *end = strchr(text, ']');
+	char host[INET6_ADDRSTRLEN + 16];
+	size_t n = end ? (size_t)(end - text - 1) : 0;
+	if (!end || n == 0 || n >= sizeof host)
+		return CPORT_EINVAL;
+	memcpy(host, text + 1, n);
+	host[n] = '\0';
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
+	char *pct = strchr(host, '%');
+	if (pct) {
+		*pct++ = '\0';
+		char *e;
+		unsigned long v = strtoul(pct, &e, 10);
+		if (*e || !*pct || v > UINT32_MAX)
+			return CPORT_EINVAL;
+		sa.sin6_scope_id = (ULONG)v;
+	}
+	uint16_t port;
+	if (inet_pton(AF_INET6, host, &sa.sin6_addr) != 1 || win_addr_port(end + 1, &port))
+		return CPORT_EINVAL;
+	sa.sin6_port = htons(port);
+	memset(out, 0, sizeof *out);
+	memcpy(out->storage, &sa, sizeof sa);
+	out->len = sizeof sa;
+	return 0;
+}
+
+int cport_addr_parse(cport_addr *out, const char *text)
+{
+	if (!out || !text || cport__wsa_init() < 0)
+		return CPORT_EINVAL;
+	if (text[0] == '[')
+		return win_addr_parse6(out, text);
+	const char *colon = strrchr(text, ':');
+	char host[INET_ADDRSTRLEN];
+	size_t n = colon ? (size_t)(colon - text) : 0;
+	if (!colon || n == 0 || n >= sizeof host)
+		return CPORT_EINVAL;
+	memcpy(host, text, n);
+	host[n] = '\0';
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	uint16_t port;
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 || win_addr_port(colon, &port))
+		return CPORT_EINVAL;
+	sa.sin_port = htons(port);
+	memset(out, 0, sizeof *out);
+	memcpy(out->storage, &sa, sizeof sa);
+	out->len = sizeof sa;
+	return 0;
+}
+
+static int win_sa_family(const cport_addr *a)
+{
+	if (!a || a->len < sizeof(ADDRESS_FAMILY) || a->len > sizeof a->storage)
+		return AF_UNSPEC;
+	return ((const struct sockaddr *)(const void *)a->storage)->sa_family;
+}
+
+int cport_addr_family(const cport_addr *a)
+{
+	switch (win_sa_family(a)) {
+	case AF_INET: return CPORT_AF_INET;
+	case AF_INET6: return CPORT_AF_INET6;
+	default: return CPORT_AF_UNSPEC;
+	}
+}
+
+int cport_addr_port(const cport_addr *a)
+{
+	int fam = win_sa_family(a);
+	if (fam == AF_INET && a->len >= sizeof(struct sockaddr_in))
+		return ntohs(((const struct sockaddr_in *)(const void *)a->storage)->sin_port);
+	if (fam == AF_INET6 && a->len >= sizeof(struct sockaddr_in6))
+		return ntohs(((const struct sockaddr_in6 *)(const void *)a->storage)->sin6_port);
+	return CPORT_EINVAL;
+}
+
+int cport_addr_format(const cport_addr *a, char *buf, size_t n)
+{
+	if (!buf || n == 0 || cport__wsa_init() < 0)
+		return CPORT_EINVAL;
+	char host[INET6_ADDRSTRLEN];
+	int fam = win_sa_family(a), len;
+	const void *sa = a ? (const void *)a->storage : NULL;
+	if (fam == AF_INET && a->len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s4 = sa;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
+		len = snprintf(buf, n, "%s:%u", host, ntohs(s4->sin_port));
+	} else if (fam == AF_INET6 && a->len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s6 = sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+		if (s6->sin6_scope_id)
+			len = snprintf(buf, n, "[%s%%%lu]:%u", host, (unsigned long)s6->sin6_scope_id,
+				       ntohs(s6->sin6_port));
+		else
+			len = snprintf(buf, n, "[%s]:%u", host, ntohs(s6->sin6_port));
+	} else {
+		return CPORT_EINVAL; /* local streams are named pipes: they have no address */
+	}
+	if (len < 0 || (size_t)len >= n) {
+		buf[0] = '\0';
+		return CPORT_ENOSPC;
+	}
+	return len;
+}
+
+static int win_sock_name(cport_fd fd, cport_addr *a, bool peer)
+{
+	if (!a)
+		return CPORT_EINVAL;
+	if ((intptr_t)fd <= 0)
+		return CPORT_EBADF;
+	int r = cport__wsa_init();
+	if (r < 0)
+		return r;
+	SOCKADDR_STORAGE ss;
+	int len = sizeof ss;
+	r = peer ? getpeername((SOCKET)fd, (struct sockaddr *)&ss, &len)
+		 : getsockname((SOCKET)fd, (struct sockaddr *)&ss, &len);
+	if (r != 0)
+		return win_wsa_last();
+	memset(a, 0, sizeof *a);
+	memcpy(a->storage, &ss, (size_t)len);
+	a->len = (uint32_t)len;
+	return 0;
+}
+
+int cport_sock_local(cport_fd fd, cport_addr *a)
+{
+	return win_sock_name(fd, a, false);
+}
+
+int cport_sock_peer(cport_fd fd, cport_addr *a)
+{
+	return win_sock_name(fd, a, true);
+}
+
+static int win_setopt(cport_fd fd, int level, int name, int v)
+{
+	if ((intptr_t)fd <= 0)
+		return CPORT_EBADF;
+	int r = cport__wsa_init();
+	if (r < 0)
+		return r;
+	return setsockopt((SOCKET)fd, level, name, (const char *)&v, sizeof v) ? win_wsa_last() : 0;
+}
+
+/* An overlapped, non-inheritable socket (the completion port needs the first, the
+ * close-on-exec promise of cport.h the second). */
+int cport__win_socket(SOCKET *out, int af, int type, int proto)
+{
+	int r = cport__wsa_init();
+	if (r < 0)
+		return r;
+	SOCKET s = WSASocketW(af, type, proto, NULL, 0,
+			      WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+	if (s == INVALID_SOCKET && WSAGetLastError() == WSAEINVAL) {
+		/* Before Windows 7 SP1 the flag is unknown: clear inheritance by hand. */
+		s = WSASocketW(af, type, proto, NULL, 0, WSA_FLAG_OVERLAPPED);
+		if (s != INVALID_SOCKET)
+			SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+	}
+	if (s == INVALID_SOCKET)
+		return win_wsa_last();
+	*out = s;
+	return 0;
+}
+
+/*
+ * A socket of the family of `a` (IP only), bound to it. Windows' SO_REUSEADDR would let
+ * another socket steal the port, and Windows already allows what Unix needs it for
+ * (binding over connections in TIME_WAIT): it is not set.
+ */
+static int win_sock_bound(cport_fd *out, const cport_addr *a, int type, uint32_t flags)
+{
+	int fam = win_sa_family(a);
+	if (!out || (fam != AF_INET && fam != AF_INET6) ||
+	    (flags & ~(uint32_t)(CPORT_SOCK_REUSEPORT | CPORT_SOCK_V6ONLY)))
+		return CPORT_EINVAL;
+	if (flags & CPORT_SOCK_REUSEPORT)
+		return CPORT_ENOTSUP;
+	SOCKET s;
+	int r = cport__win_socket(&s, fam, type, type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP);
+	if (r < 0)
+		return r;
+	if (fam == AF_INET6)
+		r = win_setopt(s, IPPROTO_IPV6, IPV6_V6ONLY, !!(flags & CPORT_SOCK_V6ONLY));
+	if (r == 0 && bind(s, (const struct sockaddr *)(const void *)a->storage, (int)a->len))
+		r = win_wsa_last();
+	if (r < 0) {
+		closesocket(s);
+		return r;
+	}
+	*out = s;
+	return 0;
+}
+
+int cport_tcp_listen(cport_fd *out, const cport_addr *a, int backlog, uint32_t flags)
+{
+	cport_fd fd;
+	int r = win_sock_bound(&fd, a, SOCK_STREAM, flags);
+	if (r < 0)
+		return r;
+	if (listen((SOCKET)fd, backlog > 0 ? backlog : SOMAXCONN)) {
+		r = win_wsa_last();
+		closesocket((SOCKET)fd);
+		return r;
+	}
+	*out = fd;
+	return 0;
+}
+
+int cport_tcp_socket(cport_fd *out, int family)
+{
+	if (!out || (family != CPORT_AF_INET && family != CPORT_AF_INET6))
+		return CPORT_EINVAL;
+	SOCKET s;
+	int r = cport__win_socket(&s, family == CPORT_AF_INET ? AF_INET : AF_INET6, SOCK_STREAM,
+			   IPPROTO_TCP);
+	if (r == 0)
+		*out = s;
+	return r;
+}
+
+int cport_udp_socket(cport_fd *out, const cport_addr *a, uint32_t flags)
+{
+	return win_sock_bound(out, a, SOCK_DGRAM, flags);
+}
+
+int cport_sock_nodelay(cport_fd fd, int on)
+{
+	return win_setopt(fd, IPPROTO_TCP, TCP_NODELAY, !!on);
+}
+
+int cport_sock_keepalive(cport_fd fd, int on, uint32_t idle_s)
+{
+	int r = win_setopt(fd, SOL_SOCKET, SO_KEEPALIVE, !!on);
+	if (r == 0 && on && idle_s > 0) {
+		/* SIO_KEEPALIVE_VALS: the one way to set the idle time before Windows 10. */
+		struct tcp_keepalive k = {.onoff = 1,
+					  .keepalivetime = idle_s > 4000000 ? 4000000000u
+									    : idle_s * 1000u,
+					  .keepaliveinterval = 1000};
+		DWORD n = 0;
+		if (WSAIoctl((SOCKET)fd, SIO_KEEPALIVE_VALS, &k, sizeof k, NULL, 0, &n, NULL, NULL))
+			r = win_wsa_last();
+	}
+	return r;
+}
+
+int cport_sock_close(cport_fd fd)
+{
+	if ((intptr_t)fd <= 0)
+		return CPORT_EBADF;
+	return (int)cport__win_close(fd);
+}
+
+/* ---- 6. Local streams: named pipes ------------------------------------------------- */
+
+/*
+ * cport_local_listen(name) makes the pipe \\.\pipe\cport-<name> ('\' becomes '/'). The
+ * listener's cport_fd is the pipe's first instance, kept busy by a client end of our
+ * own (the plug) so that no real client lands on it; a spare instance waits for the
+ * next client, and each accept takes the spare (ConnectNamedPipe on it) and leaves a
+ * new one. The listeners live in a process-wide list that cport__win_close consults.
+ */
+struct win_lsn {
+	HANDLE l, plug, spare;
+	wchar_t *name;
+	struct win_lsn *next;
+};
+
+static SRWLOCK win_lsn_lock = SRWLOCK_INIT;
+static struct win_lsn *win_lsns;
+
+#define WIN_PIPE_PREFIX L"\\\\.\\pipe\\cport-"
+
+static wchar_t *win_pipe_name(const char *name, int *err)
+{
+	if (!name || !name[0]) {
+		*err = CPORT_EINVAL;
+		return NULL;
+	}
+	int64_t e = 0;
+	wchar_t *w = win_wpath(name, &e);
+	if (!w) {
+		*err = (int)e;
+		return NULL;
+	}
+	size_t n = wcslen(w), pre = wcslen(WIN_PIPE_PREFIX);
+	if (pre + n > 256) { /* the longest pipe name Windows takes */
+		free(w);
+		*err = CPORT_ENAMETOOLONG;
+		return NULL;
+	}
+	wchar_t *full = malloc((pre + n + 1) * sizeof *full);
+	if (!full) {
+		free(w);
+		*err = CPORT_ENOMEM;
+		return NULL;
+	}
+	memcpy(full, WIN_PIPE_PREFIX, pre * sizeof *full);
+	for (size_t i = 0; i <= n; i++)
+		full[pre + i] = w[i] == L'\\' ? L'/' : w[i];
+	free(w);
+	return full;
+}
+
+static HANDLE win_pipe_instance(const wchar_t *name, bool first)
+{
+	DWORD open = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED |
+		     (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
+	return CreateNamedPipeW(name, open, PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT,
+				PIPE_UNLIMITED_INSTANCES, 65536, 65536, 0, NULL);
+}
+
+int cport_local_listen(cport_fd *out, const char *name, int backlog)
+{
+	(void)backlog; /* each accept in flight, plus one spare, is the backlog */
+	int r = CPORT_EINVAL;
+	wchar_t *w = out ? win_pipe_name(name, &r) : NULL;
+	if (!w)
+		return r;
+	struct win_lsn *ls = calloc(1, sizeof *ls);
+	if (!ls) {
+		free(w);
+		return CPORT_ENOMEM;
+	}
+	ls->name = w;
+	ls->l = win_pipe_instance(w, true);
+	if (ls->l == INVALID_HANDLE_VALUE) {
+		DWORD e = GetLastError();
+		r = e == ERROR_ACCESS_DENIED || e == ERROR_PIPE_BUSY ? CPORT_EADDRINUSE
+								      : cport__win_error(e);
+		free(w);
+		free(ls);
+		return r;
+	}
+	ls->plug = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+	ls->spare = ls->plug == INVALID_HANDLE_VALUE ? INVALID_HANDLE_VALUE
+						     : win_pipe_instance(w, false);
+	if (ls->spare == INVALID_HANDLE_VALUE) {
+		r = (int)win_last();
+		if (ls->plug != INVALID_HANDLE_VALUE)
+			CloseHandle(ls->plug);
+		CloseHandle(ls->l);
+		free(w);
+		free(ls);
+		return r;
+	}
+	AcquireSRWLockExclusive(&win_lsn_lock);
+	ls->next = win_lsns;
+	win_lsns = ls;
+	ReleaseSRWLockExclusive(&win_lsn_lock);
+	*out = (cport_fd)ls->l;
+	return 0;
+}
+
+/* Take the waiting instance of the local listener `fd` for an accept (a new spare takes
+ * its place). Returns 0, 1 if `fd` is not a local listener, or a CPORT_E* code. */
+int cport__win_local_take(cport_fd fd, HANDLE *inst)
+{
+	int r = 1;
+	AcquireSRWLockExclusive(&win_lsn_lock);
+	for (struct win_lsn *ls = win_lsns; ls; ls = ls->next) {
+		if (ls->l != (HANDLE)fd)
+			continue;
+		r = 0;
+		if (ls->spare == INVALID_HANDLE_VALUE)
+			ls->spare = win_pipe_instance(ls->name, false);
+		if (ls->spare == INVALID_HANDLE_VALUE) {
+			r = (int)win_last();
+			break;
+		}
+		*inst = ls->spare;
+		ls->spare = win_pipe_instance(ls->name, false);
+		break;
+	}
+	ReleaseSRWLockExclusive(&win_lsn_lock);
+	return r;
+}
+
+bool cport__win_local_is(cport_fd fd)
+{
+	bool found = false;
+	AcquireSRWLockShared(&win_lsn_lock);
+	for (struct win_lsn *ls = win_lsns; ls && !found; ls = ls->next)
+		found = ls->l == (HANDLE)fd;
+	ReleaseSRWLockShared(&win_lsn_lock);
+	return found;
+}
+
+int cport_local_connect(cport_fd *out, const char *name)
+{
+	int r = CPORT_EINVAL;
+	wchar_t *w = out ? win_pipe_name(name, &r) : NULL;
+	if (!w)
+		return r;
+	HANDLE h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+			       FILE_FLAG_OVERLAPPED, NULL);
+	DWORD e = h == INVALID_HANDLE_VALUE ? GetLastError() : 0;
+	free(w);
+	if (e == ERROR_PIPE_BUSY)
+		return CPORT_EAGAIN; /* every instance is taken: the backlog is full */
+	if (e)
+		return cport__win_error(e);
+	*out = (cport_fd)h;
+	return 0;
+}
+
+/* Close any descriptor cport made: a local listener (its instances too), a socket
+ * (closesocket), or another handle. */
+static _Atomic uint64_t win_closes;
+
+uint64_t cport__win_closes(void)
+{
+	return atomic_load_explicit(&win_closes, memory_order_relaxed);
+}
+
+int64_t cport__win_close(cport_fd fd)
+{
+	atomic_fetch_add_explicit(&win_closes, 1, memory_order_relaxed);
+	struct win_lsn *ls, **pp;
+	AcquireSRWLockExclusive(&win_lsn_lock);
+	for (pp = &win_lsns; (ls = *pp) != NULL; pp = &ls->next)
+		if (ls->l == (HANDLE)fd) {
+			*pp = ls->next;
+			break;
+		}
+	ReleaseSRWLockExclusive(&win_lsn_lock);
+	if (ls) {
+		if (ls->spare != INVALID_HANDLE_VALUE)
+			CloseHandle(ls->spare);
+		CloseHandle(ls->plug);
+		BOOL ok = CloseHandle(ls->l);
+		free(ls->name);
+		free(ls);
+		return win_ok(ok);
+	}
+	HANDLE h = (HANDLE)fd;
+	if (GetFileType(h) == FILE_TYPE_PIPE && cport__wsa_init() == 0) {
+		/* Sockets and pipes both say FILE_TYPE_PIPE: ask WinSock first. */
+		if (closesocket((SOCKET)fd) == 0)
+			return 0;
+		if (WSAGetLastError() != WSAENOTSOCK)
+			return win_wsa_last();
+	}
+	return win_ok(CloseHandle(h));
 }

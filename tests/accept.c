@@ -3,15 +3,10 @@
 
 #include "helpers.h"
 
-#include <sys/socket.h>
-#include <unistd.h>
 
 static cport_fd connect_to(const cport_addr *a)
 {
-	cport_fd c;
-	assert_int_equal(cport_tcp_socket(&c, CPORT_AF_INET), 0);
-	assert_int_equal(connect(c, (const struct sockaddr *)(const void *)a->storage, a->len), 0);
-	return c;
+	return t_connect(a);
 }
 
 static void one_with_peer(void **state)
@@ -31,9 +26,9 @@ static void one_with_peer(void **state)
 	/* the new descriptor is connected to the client */
 	t_write_all(c, "ping", 4);
 	char b[4];
-	t_read_all((int)fd, b, 4);
+	t_read_all((cport_fd)fd, b, 4);
 	assert_memory_equal(b, "ping", 4);
-	close((int)fd), close(c), close(l);
+	t_close((cport_fd)fd), t_close(c), t_close(l);
 	cport_destroy(port);
 }
 
@@ -62,7 +57,7 @@ static void multishot(void **state)
 		assert_ptr_equal(out[0], &acc);
 		assert_true(acc.result >= 0);
 		assert_int_equal(acc.cflags, CPORT_MORE);
-		close((int)acc.result);
+		t_close((cport_fd)acc.result);
 		got++;
 		/* still in flight: cannot be submitted again */
 		assert_int_equal(cport_nop(port, &acc), CPORT_EBUSY);
@@ -76,8 +71,8 @@ static void multishot(void **state)
 	assert_int_equal(cport_nop(port, &acc), 0); /* free again */
 	assert_int_equal(t_run(port, &acc), 0);
 	for (int i = 0; i < N; i++)
-		close(cs[i]);
-	close(l);
+		t_close(cs[i]);
+	t_close(l);
 	cport_destroy(port);
 }
 
@@ -95,7 +90,7 @@ static void multishot_burst(void **state)
 	assert_int_equal(cport_submit(port), 0);
 	for (int i = 0; i < N; i++)
 		cs[i] = connect_to(&la);
-	usleep(20000); /* let the kernel queue every completion */
+	t_sleep_us(20000); /* let the kernel queue every completion */
 	int got = 0;
 	uint64_t end = t_now_ms() + 10000;
 	while (got < N && t_now_ms() < end) {
@@ -104,7 +99,7 @@ static void multishot_burst(void **state)
 		for (int i = 0; i < k; i++) {
 			assert_true(out[i]->result >= 0);
 			assert_int_equal(out[i]->cflags, CPORT_MORE);
-			close((int)out[i]->result);
+			t_close((int)out[i]->result);
 			got++;
 		}
 	}
@@ -118,7 +113,7 @@ static void multishot_burst(void **state)
 	assert_ptr_equal(t_wait1(port), &cl);
 	assert_int_equal(cl.result, 0);
 	for (int i = 0; i < N; i++)
-		close(cs[i]);
+		t_close(cs[i]);
 	cport_destroy(port);
 }
 
@@ -138,7 +133,7 @@ static void cancel_pending(void **state)
 	assert_int_equal(cport_accept(port, &acc, l, NULL, 0), 0);
 	int64_t fd = t_run(port, &acc);
 	assert_true(fd >= 0);
-	close((int)fd), close(c), close(l);
+	t_close((cport_fd)fd), t_close(c), t_close(l);
 	cport_destroy(port);
 }
 
@@ -153,7 +148,7 @@ static void timeout(void **state)
 	acc.timeout_ns = 20 * 1000000ull;
 	assert_int_equal(cport_accept(port, &acc, l, NULL, 0), 0);
 	assert_int_equal(t_run(port, &acc), CPORT_ETIMEDOUT);
-	close(l);
+	t_close(l);
 	cport_destroy(port);
 }
 

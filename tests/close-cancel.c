@@ -5,8 +5,6 @@
 #include "helpers.h"
 
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 /* recvs (one in the kernel, the rest waiting their turn), a blocked send with more
  * queued behind it, a poll and an accept-free socket: close completes them all first. */
@@ -56,10 +54,10 @@ static void close_with_ops_in_flight(void **state)
 	 * end of stream (or a reset) */
 	ssize_t n;
 	size_t drained = 0;
-	while ((n = read(p[1], big, BIG)) > 0 && drained < (size_t)NS * BIG)
+	while ((n = t_sock_recv(p[1], big, BIG)) > 0 && drained < (size_t)NS * BIG)
 		drained += (size_t)n;
 	assert_true(n <= 0 && drained < (size_t)BIG);
-	close(p[1]);
+	t_close(p[1]);
 	free(big);
 	cport_destroy(port);
 }
@@ -76,7 +74,7 @@ static void close_idle(void **state)
 	assert_int_equal(t_run(port, &cl), 0);
 	assert_int_equal(cport_close(port, &cl, p[0]), 0);
 	assert_int_equal(t_run(port, &cl), CPORT_EBADF);
-	close(p[1]);
+	t_close(p[1]);
 	cport_destroy(port);
 }
 
@@ -104,7 +102,7 @@ static void close_listener(void **state)
 	assert_int_equal(t_reap(port, 2, NULL, NULL), 2);
 	assert_true(acc.result >= 0);
 	assert_int_equal(cl.result, 0);
-	close((int)acc.result), close(c), close(l2);
+	t_close((cport_fd)acc.result), t_close(c), t_close(l2);
 	cport_destroy(port);
 }
 
@@ -127,7 +125,7 @@ static void destroy_with_ops(void **state)
 	t_write_all(p[1], "late", 4); /* lands in the socket, not in b[] */
 	for (int i = 0; i < 3; i++)
 		assert_memory_equal(b[i], "\0\0\0\0", 4);
-	close(p[0]), close(p[1]), close(l);
+	t_close(p[0]), t_close(p[1]), t_close(l);
 }
 
 int main(void)

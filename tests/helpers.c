@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #ifdef _WIN32
+#include <winsock2.h>
 #include <windows.h>
 #else
 #include <fcntl.h>
@@ -172,7 +173,7 @@ int64_t t_pwrite(cport_fd fd, const void *buf, size_t n, int64_t off)
 
 void t_close(cport_fd fd)
 {
-	CloseHandle((HANDLE)fd);
+	cport_sock_close(fd); /* any handle: sockets need closesocket */
 }
 
 int t_pipe(cport_fd p[2])
@@ -239,6 +240,17 @@ int t_fd_valid(cport_fd fd)
 int t_exists(const char *path)
 {
 	return GetFileAttributesA(path) != INVALID_FILE_ATTRIBUTES;
+}
+
+int t_unlink(const char *path)
+{
+	return DeleteFileA(path) ? 0 : -1;
+}
+
+int t_cloexec(cport_fd fd)
+{
+	DWORD f = 0;
+	return GetHandleInformation((HANDLE)fd, &f) && !(f & HANDLE_FLAG_INHERIT);
 }
 
 cport_fd t_open_rdonly(const char *path)
@@ -345,6 +357,17 @@ int t_exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
+int t_unlink(const char *path)
+{
+	return unlink(path);
+}
+
+int t_cloexec(cport_fd fd)
+{
+	int f = fcntl(fd, F_GETFD);
+	return f >= 0 && (f & FD_CLOEXEC);
+}
+
 cport_fd t_open_rdonly(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -419,8 +442,7 @@ int t_main(const char *name, const struct CMUnitTest *tests, size_t n)
 	return t_skipped ? 77 : 0;
 }
 
-#ifndef _WIN32
-/* Sockets: Unix only for now (the socket ops run on io_uring). */
+/* Sockets: plain blocking calls (the far end of a test), portable. */
 
 cport_fd t_listen(cport_addr *bound)
 {
@@ -433,19 +455,41 @@ cport_fd t_listen(cport_addr *bound)
 	return fd;
 }
 
+cport_fd t_connect(const cport_addr *a)
+{
+	cport_fd c;
+	assert_int_equal(cport_tcp_socket(&c, cport_addr_family(a)), 0);
+#ifdef _WIN32
+	assert_int_equal(connect((SOCKET)c, (const struct sockaddr *)(const void *)a->storage,
+				 (int)a->len), 0);
+#else
+	assert_int_equal(connect(c, (const struct sockaddr *)(const void *)a->storage, a->len), 0);
+#endif
+	return c;
+}
+
 void t_tcp_pair(cport_fd fds[2])
 {
 	cport_addr a;
 	cport_fd l = t_listen(&a);
-	assert_int_equal(cport_tcp_socket(&fds[0], CPORT_AF_INET), 0);
-	assert_int_equal(connect(fds[0], (struct sockaddr *)(void *)a.storage, a.len), 0);
+	fds[0] = t_connect(&a);
+#ifdef _WIN32
+	SOCKET s = accept((SOCKET)l, NULL, NULL);
+	assert_true(s != INVALID_SOCKET);
+	fds[1] = (cport_fd)s;
+#else
 	fds[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(fds[1] >= 0);
-	close(l);
+#endif
+	t_close(l);
 }
 
 int t_raise_nofile(unsigned long want)
 {
+#ifdef _WIN32
+	(void)want;
+	return 1; /* no such limit: handles are limited by memory */
+#else
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return 0;
@@ -460,15 +504,42 @@ int t_raise_nofile(unsigned long want)
 	}
 	rl.rlim_cur = want;
 	return setrlimit(RLIMIT_NOFILE, &rl) == 0;
+#endif
+}
+
+int64_t t_sock_send(cport_fd fd, const void *buf, size_t len)
+{
+#ifdef _WIN32
+	int n = send((SOCKET)fd, buf, len > INT32_MAX ? INT32_MAX : (int)len, 0);
+	return n < 0 ? -1 : n;
+#else
+	ssize_t n;
+	do
+		n = send(fd, buf, len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n;
+#endif
+}
+
+int64_t t_sock_recv(cport_fd fd, void *buf, size_t len)
+{
+#ifdef _WIN32
+	int n = recv((SOCKET)fd, buf, len > INT32_MAX ? INT32_MAX : (int)len, 0);
+	return n < 0 ? -1 : n;
+#else
+	ssize_t n;
+	do
+		n = read(fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n;
+#endif
 }
 
 void t_write_all(cport_fd fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
+		int64_t n = t_sock_send(fd, p, len);
 		assert_true(n > 0);
 		p += n;
 		len -= (size_t)n;
@@ -479,12 +550,47 @@ void t_read_all(cport_fd fd, void *buf, size_t len)
 {
 	char *p = buf;
 	while (len) {
-		ssize_t n = read(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
+		int64_t n = t_sock_recv(fd, p, len);
 		assert_true(n > 0);
 		p += n;
 		len -= (size_t)n;
 	}
 }
-#endif /* !_WIN32 */
+
+static int t_setopt(cport_fd fd, int level, int name, const void *v, int len)
+{
+#ifdef _WIN32
+	return setsockopt((SOCKET)fd, level, name, v, len) ? -1 : 0;
+#else
+	return setsockopt(fd, level, name, v, (socklen_t)len);
+#endif
+}
+
+int t_sock_sndbuf(cport_fd fd, int bytes)
+{
+	return t_setopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+}
+
+int t_sock_linger0(cport_fd fd)
+{
+	struct linger lg = {1, 0};
+	return t_setopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+}
+
+int t_sock_shut_wr(cport_fd fd)
+{
+#ifdef _WIN32
+	return shutdown((SOCKET)fd, SD_SEND) ? -1 : 0;
+#else
+	return shutdown(fd, SHUT_WR);
+#endif
+}
+
+bool t_is_windows(void)
+{
+#ifdef _WIN32
+	return true;
+#else
+	return false;
+#endif
+}

@@ -53,6 +53,8 @@ int64_t t_fsize(cport_fd fd);                            /* file size, or -1 */
 int64_t t_falloc_bytes(cport_fd fd);                     /* bytes allocated, or -1 */
 int t_fd_valid(cport_fd fd);                             /* the descriptor is open */
 int t_exists(const char *path);
+int t_unlink(const char *path);                         /* 0, or -1 */
+int t_cloexec(cport_fd fd); /* not inherited by child processes (close-on-exec) */
 cport_fd t_open_rdonly(const char *path);                /* opened as cport_open does */
 void t_sleep_us(unsigned us);                            /* at least `us` microseconds */
 
@@ -75,13 +77,23 @@ uint64_t t_now_ms(void);
 
 /* A listening TCP socket on 127.0.0.1, port 0; *bound gets its address. */
 cport_fd t_listen(cport_addr *bound);
+/* A TCP socket connected to `a` with a plain blocking connect. */
+cport_fd t_connect(const cport_addr *a);
 /* A connected loopback TCP pair made with plain blocking calls: fds[0] the client,
  * fds[1] the server side. */
 void t_tcp_pair(cport_fd fds[2]);
 /* Raise RLIMIT_NOFILE to at least `want`; false if the system does not allow it. */
-int t_raise_nofile(unsigned long want);
+int t_raise_nofile(unsigned long want); /* always true on Windows */
 /* Plain blocking calls for the far end of a test: write / read exactly `len` bytes. */
 void t_write_all(cport_fd fd, const void *buf, size_t len);
 void t_read_all(cport_fd fd, void *buf, size_t len);
+/* One blocking send / recv on a socket: bytes, 0 at end of stream (recv), or -1. */
+int64_t t_sock_send(cport_fd fd, const void *buf, size_t len);
+int64_t t_sock_recv(cport_fd fd, void *buf, size_t len);
+/* Socket options and calls the tests need: 0 or -1. */
+int t_sock_sndbuf(cport_fd fd, int bytes);
+int t_sock_linger0(cport_fd fd); /* SO_LINGER 0: the close resets the connection */
+int t_sock_shut_wr(cport_fd fd);
+bool t_is_windows(void);
 
 #endif

@@ -4,15 +4,18 @@
 
 #include "helpers.h"
 
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <fcntl.h>
 #include <termios.h>
 #include <unistd.h>
+#endif
 
-static void make_pipe(int p[2])
+static void make_pipe(cport_fd p[2])
 {
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	/* close-on-exec on Unix; on Windows a named pipe pair opened for overlapped I/O */
+	assert_int_equal(t_pipe(p), 0);
 }
 
 /* 16 writes of 256 KiB in flight on one pipe (4x its buffer each), and 16 reads in
@@ -21,7 +24,7 @@ static void ordered_both_ends(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int p[2];
+	cport_fd p[2];
 	make_pipe(p);
 	enum { N = 16, LEN = 256 << 10, TOTAL = N * LEN, RLEN = 100000 };
 	uint8_t *src = malloc(TOTAL), *dst = malloc(TOTAL);
@@ -82,7 +85,7 @@ static void ordered_both_ends(void **state)
 		assert_int_equal(op->result, 0);
 		reading--;
 	}
-	close(p[0]);
+	t_close(p[0]);
 	free(src);
 	free(dst);
 	cport_destroy(port);
@@ -92,23 +95,23 @@ static void eof_and_epipe(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int p[2];
+	cport_fd p[2];
 	make_pipe(p);
 	cport_op op = {0};
 	char buf[8];
-	close(p[1]);
+	t_close(p[1]);
 	assert_int_equal(cport_read(port, &op, p[0], buf, sizeof buf, -1), 0);
 	assert_int_equal(t_run(port, &op), 0);
-	close(p[0]);
+	t_close(p[0]);
 	/* the reader is gone: the write fails with EPIPE, and SIGPIPE does not kill us */
 	make_pipe(p);
-	close(p[0]);
+	t_close(p[0]);
 	assert_int_equal(cport_write(port, &op, p[1], "x", 1, -1), 0);
 	assert_int_equal(t_run(port, &op), CPORT_EPIPE);
 	cport_iovec iov[2] = {{"a", 1}, {"b", 1}};
 	assert_int_equal(cport_writev(port, &op, p[1], iov, 2, -1), 0);
 	assert_int_equal(t_run(port, &op), CPORT_EPIPE);
-	close(p[1]);
+	t_close(p[1]);
 	cport_destroy(port);
 }
 
@@ -118,7 +121,7 @@ static void cancel_and_close(void **state)
 {
 	(void)state;
 	cport *port = t_port();
-	int p[2];
+	cport_fd p[2];
 	make_pipe(p);
 	enum { LEN = 1 << 20 };
 	char *big = calloc(1, LEN);
@@ -134,12 +137,12 @@ static void cancel_and_close(void **state)
 	assert_ptr_equal(t_wait1(port), &cl);
 	assert_int_equal(cl.result, 0);
 	/* a read with a timeout on an empty pipe whose writer lives */
-	int q[2];
+	cport_fd q[2];
 	make_pipe(q);
 	rd.timeout_ns = 20 * 1000000ull;
 	assert_int_equal(cport_read(port, &rd, q[0], big, 16, -1), 0);
 	assert_int_equal(t_run(port, &rd), CPORT_ETIMEDOUT);
-	close(p[0]), close(q[0]), close(q[1]);
+	t_close(p[0]), t_close(q[0]), t_close(q[1]);
 	free(big);
 	cport_destroy(port);
 }
@@ -149,6 +152,10 @@ static void cancel_and_close(void **state)
 static void tty(void **state)
 {
 	(void)state;
+#ifdef _WIN32
+	t_skip("no pseudo-terminals on Windows (a console has no overlapped I/O: its reads "
+	       "run on the thread pool, see tests/iocp-handles.c)");
+#else
 	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0)
 		t_skip("no pseudo-terminals here");
@@ -173,8 +180,9 @@ static void tty(void **state)
 	int64_t n = t_run(port, &r);
 	assert_true(n >= 1 && n <= 5);
 	assert_memory_equal(buf, "shown", (size_t)n);
-	close(s), close(m);
+	t_close(s), t_close(m);
 	cport_destroy(port);
+#endif
 }
 
 int main(void)

@@ -3,7 +3,6 @@
 
 #include "helpers.h"
 
-#include <unistd.h>
 
 static void readable_writable(void **state)
 {
@@ -24,11 +23,11 @@ static void readable_writable(void **state)
 	/* the peer hangs up: HUP/RDHUP show without being asked for IN */
 	char c;
 	t_read_all(p[0], &c, 1);
-	close(p[1]);
+	t_close(p[1]);
 	assert_int_equal(cport_poll(port, &in, p[0], CPORT_POLL_RDHUP), 0);
 	int64_t r = t_run(port, &in);
 	assert_true(r > 0 && (r & CPORT_POLL_RDHUP));
-	close(p[0]);
+	t_close(p[0]);
 	cport_destroy(port);
 }
 
@@ -47,7 +46,7 @@ static void timeout_and_cancel(void **state)
 	assert_int_equal(cport_submit(port), 0);
 	assert_int_equal(cport_cancel(port, &in), 0);
 	assert_int_equal(t_run(port, &in), CPORT_ECANCELED);
-	close(p[0]), close(p[1]);
+	t_close(p[0]), t_close(p[1]);
 	cport_destroy(port);
 }
 
@@ -55,15 +54,21 @@ static void timeout_and_cancel(void **state)
 static void on_pipe(void **state)
 {
 	(void)state;
+	if (t_is_windows()) {
+		/* AFD polls sockets only; a pipe has no readiness to wait for on Windows. */
+		t_skip("poll on a pipe: Windows has readiness for sockets only (cport_poll "
+		       "answers CPORT_ENOTSOCK there)");
+		return;
+	}
 	cport *port = t_port();
-	int p[2];
-	assert_int_equal(pipe(p), 0);
+	cport_fd p[2];
+	assert_int_equal(t_pipe(p), 0);
 	cport_op in = {0};
 	assert_int_equal(cport_poll(port, &in, p[0], CPORT_POLL_IN), 0);
 	assert_int_equal(cport_submit(port), 0);
-	assert_int_equal(write(p[1], "z", 1), 1);
+	assert_int_equal(t_write(p[1], "z", 1), 1);
 	assert_int_equal(t_run(port, &in), CPORT_POLL_IN);
-	close(p[0]), close(p[1]);
+	t_close(p[0]), t_close(p[1]);
 	cport_destroy(port);
 }
 

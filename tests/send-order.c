@@ -7,8 +7,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 enum { NSEND = 64, SEND_LEN = 1 << 20 };
 
@@ -25,7 +23,7 @@ static void *reader_main(void *arg)
 	struct reader *r = arg;
 	static uint8_t buf[1 << 16];
 	while (r->got < r->want) {
-		ssize_t n = read(r->fd, buf, sizeof buf);
+		int64_t n = t_sock_recv(r->fd, buf, sizeof buf);
 		if (n <= 0)
 			break;
 		for (ssize_t i = 0; i < n && !r->bad; i++)
@@ -46,7 +44,7 @@ static void many_big_sends(void **state)
 	t_tcp_pair(p);
 	/* Not smaller: below loopback's 64 KiB segment size TCP crawls on timers. */
 	int small = 65536;
-	assert_int_equal(setsockopt(p[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+	assert_int_equal(t_sock_sndbuf(p[0], small), 0);
 	uint8_t *data = malloc((size_t)NSEND * SEND_LEN);
 	assert_non_null(data);
 	for (uint64_t i = 0; i < (uint64_t)NSEND * SEND_LEN; i++)
@@ -80,7 +78,7 @@ static void many_big_sends(void **state)
 	fprintf(stderr, "64 x 1 MiB in flight on one socket: %.0f MB/s\n",
 	        (double)r.got / secs / 1e6);
 	free(data);
-	close(p[0]), close(p[1]);
+	t_close(p[0]), t_close(p[1]);
 	cport_destroy(port);
 }
 
@@ -117,7 +115,7 @@ static void mixed_then_shutdown(void **state)
 		assert_int_equal(ops[i].result, LEN);
 	assert_int_equal(ops[N].result, 0);
 	free(data);
-	close(p[0]), close(p[1]);
+	t_close(p[0]), t_close(p[1]);
 	cport_destroy(port);
 }
 
@@ -158,7 +156,7 @@ static void recv_order(void **state)
 	}
 	assert_int_equal(seen, TOTAL);
 	/* the rest still in flight: end the stream, they all see 0 in order */
-	shutdown(p[1], SHUT_WR);
+	t_sock_shut_wr(p[1]);
 	int left = N; /* every slot was re-armed after each completion */
 	while (left > 0) {
 		cport_op *op = t_wait1(port);
@@ -167,7 +165,7 @@ static void recv_order(void **state)
 		next++;
 		left--;
 	}
-	close(p[0]), close(p[1]);
+	t_close(p[0]), t_close(p[1]);
 	cport_destroy(port);
 }
 

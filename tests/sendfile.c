@@ -6,7 +6,6 @@
 
 #include <pthread.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 struct sink {
 	cport_fd fd;
@@ -19,7 +18,7 @@ static void *sink_main(void *arg)
 {
 	struct sink *s = arg;
 	while (s->got < s->want) {
-		ssize_t n = read(s->fd, s->buf + s->got, s->want - s->got);
+		int64_t n = t_sock_recv(s->fd, s->buf + s->got, s->want - s->got);
 		if (n <= 0)
 			break;
 		s->got += (size_t)n;
@@ -58,7 +57,7 @@ static void whole_and_ordered(void **state)
 			fail_msg("byte %zu of the file differs", i);
 	assert_memory_equal(s.buf + 5 + LEN, ":TAIL", 5);
 	free(s.buf);
-	close(file), close(p[0]), close(p[1]);
+	t_close(file), t_close(p[0]), t_close(p[1]);
 	cport_destroy(port);
 }
 
@@ -80,7 +79,7 @@ static void short_at_eof(void **state)
 	/* past the end: 0 */
 	assert_int_equal(cport_sendfile(port, &sf, p[0], file, 9000, 10), 0);
 	assert_int_equal(t_run(port, &sf), 0);
-	close(file), close(p[0]), close(p[1]);
+	t_close(file), t_close(p[0]), t_close(p[1]);
 	cport_destroy(port);
 }
 
@@ -101,7 +100,7 @@ static void cancelled_by_close(void **state)
 	assert_int_equal(sf.result, CPORT_ECANCELED);
 	assert_ptr_equal(t_wait1(port), &cl);
 	assert_int_equal(cl.result, 0);
-	close(file), close(p[1]);
+	t_close(file), t_close(p[1]);
 	cport_destroy(port);
 }
 

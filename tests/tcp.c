@@ -6,8 +6,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 static void addr_text(void **state)
 {
@@ -93,8 +91,8 @@ static void connect_accept(void **state)
 	assert_int_equal(cport_sock_nodelay(s, 1), 0);
 	assert_int_equal(cport_sock_keepalive(s, 1, 30), 0);
 	/* the accepted descriptor is close-on-exec */
-	assert_true(fcntl(s, F_GETFD) & FD_CLOEXEC);
-	close(c), close(s), close(l);
+	assert_true(t_cloexec(s));
+	t_close(c), t_close(s), t_close(l);
 	cport_destroy(port);
 }
 
@@ -128,7 +126,7 @@ static void echo_and_half_close(void **state)
 	/* sending after our own shutdown: EPIPE, and the process lives */
 	assert_int_equal(cport_send(port, &snd, p[0], "x", 1, 0), 0);
 	assert_int_equal(t_run(port, &snd), CPORT_EPIPE);
-	close(p[0]), close(p[1]);
+	t_close(p[0]), t_close(p[1]);
 	cport_destroy(port);
 }
 
@@ -143,11 +141,10 @@ static void peer_reset(void **state)
 	char buf[16];
 	assert_int_equal(cport_recv(port, &rcv, p[0], buf, sizeof buf, 0), 0);
 	assert_int_equal(cport_submit(port), 0);
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
-	assert_int_equal(setsockopt(p[1], SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
-	close(p[1]);
+	assert_int_equal(t_sock_linger0(p[1]), 0);
+	t_close(p[1]);
 	assert_int_equal(t_run(port, &rcv), CPORT_ECONNRESET);
-	close(p[0]);
+	t_close(p[0]);
 	cport_destroy(port);
 }
 
@@ -159,7 +156,7 @@ static void send_to_closed_peer(void **state)
 	cport *port = t_port();
 	cport_fd p[2];
 	t_tcp_pair(p);
-	close(p[1]);
+	t_close(p[1]);
 	static char chunk[65536];
 	cport_op snd = {0};
 	int64_t r = 0;
@@ -176,7 +173,7 @@ static void send_to_closed_peer(void **state)
 	/* cport_write (not a send) on the socket: EPIPE too */
 	assert_int_equal(cport_write(port, &snd, p[0], chunk, 10, -1), 0);
 	assert_int_equal(t_run(port, &snd), CPORT_EPIPE);
-	close(p[0]);
+	t_close(p[0]);
 	cport_destroy(port);
 }
 
@@ -186,12 +183,12 @@ static void refused(void **state)
 	cport *port = t_port();
 	cport_addr a;
 	cport_fd l = t_listen(&a), c;
-	close(l); /* nobody listens on that port now */
+	t_close(l); /* nobody listens on that port now */
 	assert_int_equal(cport_tcp_socket(&c, CPORT_AF_INET), 0);
 	cport_op con = {0};
 	assert_int_equal(cport_connect(port, &con, c, &a), 0);
 	assert_int_equal(t_run(port, &con), CPORT_ECONNREFUSED);
-	close(c);
+	t_close(c);
 	cport_destroy(port);
 }
 
@@ -214,7 +211,7 @@ static void recv_timeout(void **state)
 	t_write_all(p[1], "ok", 2);
 	assert_int_equal(cport_recv(port, &rcv, p[0], buf, sizeof buf, 0), 0);
 	assert_int_equal(t_run(port, &rcv), 2);
-	close(p[0]), close(p[1]);
+	t_close(p[0]), t_close(p[1]);
 	cport_destroy(port);
 }
 
@@ -244,7 +241,7 @@ static void queued_recv_timeout(void **state)
 	assert_ptr_equal(t_wait1(port), &r3); /* r3 moved up, its timeout still running */
 	assert_int_equal(r3.result, 3);
 	assert_memory_equal(b3, "two", 3);
-	close(p[0]), close(p[1]);
+	t_close(p[0]), t_close(p[1]);
 	cport_destroy(port);
 }
 
@@ -271,7 +268,7 @@ static void recv_cancel(void **state)
 	t_write_all(p[1], "abc", 3);
 	assert_int_equal(cport_recv(port, &r1, p[0], b1, sizeof b1, 0), 0);
 	assert_int_equal(t_run(port, &r1), 3);
-	close(p[0]), close(p[1]);
+	t_close(p[0]), t_close(p[1]);
 	cport_destroy(port);
 }
 
@@ -301,13 +298,13 @@ static void ipv6_loopback(void **state)
 	char text[CPORT_ADDR_STRLEN];
 	assert_true(cport_addr_format(&peer, text, sizeof text) > 0);
 	assert_memory_equal(text, "[::1]:", 6);
-	close((int)acc.result), close(c), close(l);
+	t_close((cport_fd)acc.result), t_close(c), t_close(l);
 	cport_destroy(port);
 }
 
 static void *post_later(void *arg)
 {
-	usleep(20000);
+	t_sleep_us(20000);
 	static cport_op posted;
 	cport_post(arg, &posted, 42);
 	return NULL;
@@ -331,7 +328,7 @@ static void post_wakes_socket_wait(void **state)
 	pthread_join(th, NULL);
 	assert_int_equal(cport_cancel(port, &rcv), 0);
 	assert_int_equal(t_run(port, &rcv), CPORT_ECANCELED);
-	close(p[0]), close(p[1]);
+	t_close(p[0]), t_close(p[1]);
 	cport_destroy(port);
 }
 

@@ -5,7 +5,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static cport_fd udp_any(cport_addr *bound)
 {
@@ -52,7 +51,7 @@ static void with_addresses(void **state)
 	assert_int_equal(cport_sendmsg(port, &s, a, &sm), 0);
 	assert_int_equal(t_reap(port, 2, NULL, NULL), 2);
 	assert_int_equal(r.result, 11);
-	close(a), close(b);
+	t_close(a), t_close(b);
 	cport_destroy(port);
 }
 
@@ -79,7 +78,7 @@ static void connected(void **state)
 		assert_int_equal(r[i].result, (int64_t)strlen(msgs[i]));
 		assert_memory_equal(bufs[i], msgs[i], strlen(msgs[i]));
 	}
-	close(a), close(b);
+	t_close(a), t_close(b);
 	cport_destroy(port);
 }
 
@@ -97,7 +96,7 @@ static void too_big(void **state)
 	assert_int_equal(cport_sendmsg(port, &s, a, &m), 0);
 	assert_int_equal(t_run(port, &s), CPORT_EMSGSIZE);
 	free(buf);
-	close(a), close(b);
+	t_close(a), t_close(b);
 	cport_destroy(port);
 }
 

@@ -4,7 +4,6 @@
 #include "helpers.h"
 
 #include <string.h>
-#include <unistd.h>
 
 static void echo_and_eof(void **state)
 {
@@ -39,9 +38,11 @@ static void echo_and_eof(void **state)
 	assert_int_equal(t_run(port, &op), 0);
 	assert_int_equal(cport_recv(port, &op, (cport_fd)s, buf, sizeof buf, 0), 0);
 	assert_int_equal(t_run(port, &op), 0);
-	close((int)s), close(l);
-	assert_int_equal(cport_unlink(port, &op, path, 0), 0);
-	assert_int_equal(t_run(port, &op), 0);
+	t_close((cport_fd)s), t_close(l);
+	if (!t_is_windows()) { /* a named pipe leaves no file behind */
+		assert_int_equal(cport_unlink(port, &op, path, 0), 0);
+		assert_int_equal(t_run(port, &op), 0);
+	}
 	cport_destroy(port);
 }
 
@@ -62,10 +63,12 @@ static void errors(void **state)
 	t_path(path, sizeof path, "taken");
 	assert_int_equal(cport_local_listen(&l, path, 0), 0);
 	assert_int_equal(cport_local_listen(&fd, path, 0), CPORT_EADDRINUSE);
+	t_close(l);
+	if (t_is_windows())
+		return; /* a named pipe leaves no file behind: no "nobody listening" case */
 	/* nobody listening on an existing socket file */
-	close(l);
 	assert_int_equal(cport_local_connect(&fd, path), CPORT_ECONNREFUSED);
-	unlink(path);
+	assert_int_equal(t_unlink(path), 0);
 }
 
 int main(void)
