@@ -266,9 +266,10 @@ static int check_io(cport_fd fd, const void *buf, size_t len, int64_t offset)
 	return check_fd(fd);
 }
 
-static int check_iov(cport_fd fd, const cport_iovec *iov, unsigned n, int64_t offset)
+/* The buffers of a vectored op or a message: 1..1024 of them, CPORT_MAX_IO in all. */
+static int check_iov_bufs(const cport_iovec *iov, unsigned n)
 {
-	if (!iov || n == 0 || n > 1024 || offset < -1)
+	if (!iov || n == 0 || n > 1024)
 		return CPORT_EINVAL;
 	uint64_t total = 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -278,7 +279,13 @@ static int check_iov(cport_fd fd, const cport_iovec *iov, unsigned n, int64_t of
 		if (total > CPORT_MAX_IO)
 			return CPORT_EINVAL;
 	}
-	return check_fd(fd);
+	return 0;
+}
+
+static int check_iov(cport_fd fd, const cport_iovec *iov, unsigned n, int64_t offset)
+{
+	int r = offset < -1 ? CPORT_EINVAL : check_iov_bufs(iov, n);
+	return r < 0 ? r : check_fd(fd);
 }
 
 /* ---- 3. The submit calls ---------------------------------------------------------- */
@@ -521,7 +528,7 @@ static int check_msg(const cport_msg *msg, bool out)
 		return CPORT_EINVAL;
 	if (out && msg->addr && (msg->addr->len == 0 || msg->addr->len > sizeof msg->addr->storage))
 		return CPORT_EINVAL;
-	return check_iov(0, msg->iov, msg->iovcnt, -1);
+	return check_iov_bufs(msg->iov, msg->iovcnt); /* the descriptor: op_sock checks it */
 }
 
 int cport_recvmsg(cport *port, cport_op *op, cport_fd fd, cport_msg *msg)

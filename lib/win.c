@@ -877,6 +877,18 @@ static HANDLE win_pipe_instance(const wchar_t *name, bool first)
 				PIPE_UNLIMITED_INSTANCES, 65536, 65536, 0, NULL);
 }
 
+/* Does a pipe of that name exist? FILE_FLAG_FIRST_PIPE_INSTANCE says so on Windows,
+ * not on Wine 8: ask our listeners, then the system (without connecting to it). */
+static bool win_pipe_taken(const wchar_t *name)
+{
+	bool taken = false;
+	AcquireSRWLockShared(&win_lsn_lock);
+	for (struct win_lsn *ls = win_lsns; ls && !taken; ls = ls->next)
+		taken = wcscmp(ls->name, name) == 0;
+	ReleaseSRWLockShared(&win_lsn_lock);
+	return taken || WaitNamedPipeW(name, 1) || GetLastError() != ERROR_FILE_NOT_FOUND;
+}
+
 int cport_local_listen(cport_fd *out, const char *name, int backlog)
 {
 	(void)backlog; /* each accept in flight, plus one spare, is the backlog */
@@ -890,6 +902,11 @@ int cport_local_listen(cport_fd *out, const char *name, int backlog)
 		return CPORT_ENOMEM;
 	}
 	ls->name = w;
+	if (win_pipe_taken(w)) {
+		free(w);
+		free(ls);
+		return CPORT_EADDRINUSE;
+	}
 	ls->l = win_pipe_instance(w, true);
 	if (ls->l == INVALID_HANDLE_VALUE) {
 		DWORD e = GetLastError();

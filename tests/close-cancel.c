@@ -72,8 +72,12 @@ static void close_idle(void **state)
 	cport_op cl = {0};
 	assert_int_equal(cport_close(port, &cl, p[0]), 0);
 	assert_int_equal(t_run(port, &cl), 0);
-	assert_int_equal(cport_close(port, &cl, p[0]), 0);
-	assert_int_equal(t_run(port, &cl), CPORT_EBADF);
+	if (!t_is_windows()) {
+		/* Windows hands a closed handle's value out again at once (Wine even to
+		 * its own objects): closing it twice is not an error to detect there. */
+		assert_int_equal(cport_close(port, &cl, p[0]), 0);
+		assert_int_equal(t_run(port, &cl), CPORT_EBADF);
+	}
 	t_close(p[1]);
 	cport_destroy(port);
 }

@@ -49,7 +49,7 @@ static void echo_and_eof(void **state)
 static void errors(void **state)
 {
 	(void)state;
-	char path[300], longp[200];
+	char path[300], longp[400]; /* too long for a path (Unix) and a pipe name (Windows) */
 	cport_fd fd;
 	t_path(path, sizeof path, "nobody");
 	assert_int_equal(cport_local_connect(&fd, path), CPORT_ENOENT);

@@ -58,6 +58,7 @@ struct iocp_handle {
 	cport_op *closer;  /* a cport_close waiting for `inflight` to drain */
 	bool sock;         /* a socket (WinSock calls; sends queued, see section 6) */
 	bool dgram;        /* a datagram socket */
+	bool reset;        /* a send met the peer's reset: later sends say EPIPE */
 	bool lsn;          /* a local listener (named pipe, not associated: its accepts
 	                      run on pipe instances, listed in `acc`) */
 	uint64_t gen;      /* cport__win_closes() when last known to be this handle */
@@ -731,6 +732,17 @@ static bool iocp_wsa_pending(int rc)
 	return rc == 0 || WSAGetLastError() == WSA_IO_PENDING;
 }
 
+/* Larger than any UDP datagram of the socket's family? Checked before the call:
+ * Wine fails such a send at once and still posts a packet for it. */
+static bool iocp_dgram_too_big(SOCKET s, uint64_t len)
+{
+	SOCKADDR_STORAGE me;
+	int n = sizeof me;
+	if (getsockname(s, (struct sockaddr *)&me, &n) != 0)
+		return false;
+	return len > (me.ss_family == AF_INET6 ? 65527u : 65507u);
+}
+
 /* Issue (the next chunk of) a send. True: a packet is due; false: done with *res. */
 static bool iocp_send_issue(cport_op *op, const struct iocp_handle *e, int64_t *res)
 {
@@ -746,6 +758,10 @@ static bool iocp_send_issue(cport_op *op, const struct iocp_handle *e, int64_t *
 		return false;
 	}
 	uint64_t left = x->len - x->done;
+	if (e->dgram && left > 65507 && iocp_dgram_too_big(s, left)) {
+		*res = CPORT_EMSGSIZE;
+		return false;
+	}
 	if (left == 0 && !e->dgram) {
 		*res = (int64_t)x->done;
 		return false;
@@ -1068,6 +1084,18 @@ static void iocp_rearm(cport *port, cport_op **out, unsigned max, unsigned *n)
 	}
 }
 
+/* Windows fails every send after the peer's reset with a reset; Unix says so once, then
+ * EPIPE, which is the contract's portable answer. */
+static int64_t iocp_send_reset(struct iocp_handle *e, int64_t res)
+{
+	if (res != CPORT_ECONNRESET && res != CPORT_ECONNABORTED)
+		return res;
+	if (e->reset)
+		return CPORT_EPIPE;
+	e->reset = true;
+	return res;
+}
+
 /* Start the sends waiting on a socket, one at a time. */
 static void iocp_send_pump(cport *port, cport_fd fd, cport_op **out, unsigned max, unsigned *n)
 {
@@ -1084,7 +1112,7 @@ static void iocp_send_pump(cport *port, cport_fd fd, cport_op **out, unsigned ma
 			iocp_sock_in_kernel(io, op);
 			return;
 		}
-		iocp_sock_done(port, op, res, out, max, n);
+		iocp_sock_done(port, op, iocp_send_reset(e, res), out, max, n);
 	}
 }
 
@@ -1113,7 +1141,7 @@ static bool iocp_send_packet(struct iocp *io, cport_op *op, struct iocp_handle *
 {
 	struct cport__op *x = cport__x(op);
 	if (err) {
-		*res = iocp_sock_error(x, err);
+		*res = iocp_send_reset(e, iocp_sock_error(x, err));
 		return true;
 	}
 	x->done += got;
@@ -1142,8 +1170,10 @@ static int64_t iocp_recv_result(struct cport__op *x, const struct iocp_handle *e
 		cport_msg *m = x->buf;
 		struct iocp_recvfrom *rf = iocp_ctx(x);
 		if (m->addr) {
+			/* WSARecvFrom wrote the sender's sockaddr into addr->storage. */
 			uint32_t len = rf ? (uint32_t)rf->fromlen : 0;
-			memset(m->addr, 0, sizeof *m->addr);
+			if (!rf)
+				memset(m->addr, 0, sizeof *m->addr);
 			m->addr->len = len <= sizeof m->addr->storage ? len : 0;
 		}
 		m->flags = trunc ? CPORT_MSG_TRUNC : 0;
@@ -1311,8 +1341,8 @@ static int iocp_sock_start(cport *port, cport_op *op)
 		return CPORT_EBADF; /* a cport_close of this descriptor is under way */
 	if (!e || (!e->sock && !e->lsn))
 		return iocp_sock_on_pipe(port, op); /* synchronous handles go to the pool */
-	if (e->lsn != (x->type == CPORT__ACCEPT))
-		return e->lsn ? CPORT_ENOTCONN : CPORT_EINVAL;
+	if (e->lsn && x->type != CPORT__ACCEPT)
+		return CPORT_ENOTCONN; /* a local listener only accepts */
 	if (x->type == CPORT__SENDFILE && x->len == 0) {
 		cport__complete(port, op, 0);
 		return 0;
