@@ -868,6 +868,12 @@ static bool iocp_connect_issue(cport_op *op, const struct iocp_handle *e, int64_
 		me.ss_family = sa->sa_family;
 		len = sa->sa_family == AF_INET6 ? (int)sizeof(struct sockaddr_in6)
 						: (int)sizeof(struct sockaddr_in);
+		/* Under Wine the bind is Linux's, which picks a port before it knows the
+		 * peer and so refuses ports of connections in TIME_WAIT; SO_REUSEADDR lets
+		 * it take them (the connection's 4-tuple still differs). Windows itself
+		 * never hands out a port in use for port 0, with or without it. */
+		BOOL on = TRUE;
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, (const char *)&on, sizeof on);
 		if (bind(s, (struct sockaddr *)&me, len) != 0) {
 			*res = iocp_sock_error(x, (DWORD)WSAGetLastError());
 			return false;
