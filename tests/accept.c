@@ -99,7 +99,7 @@ static void multishot_burst(void **state)
 		for (int i = 0; i < k; i++) {
 			assert_true(out[i]->result >= 0);
 			assert_int_equal(out[i]->cflags, CPORT_MORE);
-			t_close((int)out[i]->result);
+			t_close((cport_fd)out[i]->result);
 			got++;
 		}
 	}
