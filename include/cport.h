@@ -87,6 +87,25 @@ typedef int cport_fd;
  *     nothing left to do). Windows runs some of them synchronously even then: cached
  *     reads, and writes that extend a file (extend it first with cport_ftruncate or
  *     cport_fallocate where that matters).
+ *   - Sockets (section 6): the helpers create overlapped, non-inheritable sockets
+ *     (WSAStartup runs once, on first use). Ops: AcceptEx, ConnectEx (an unbound
+ *     socket is bound to the wildcard address first), WSARecv, WSASend (one send in
+ *     the kernel per socket, the others queued behind it), WSARecvFrom/WSASendTo,
+ *     TransmitFile (sendfile), shutdown (at once, or after the queued sends), poll
+ *     (AFD's poll request, the one WSAPoll is made of, issued overlapped: sockets
+ *     only, CPORT_ENOTSOCK elsewhere). cport_read/cport_write on a socket are its
+ *     recv/send. After a peer's reset the first send says CPORT_ECONNRESET and later
+ *     ones CPORT_EPIPE, as on Linux. SO_REUSEADDR is not set by cport_tcp_listen (on
+ *     Windows it lets another socket take the port); CPORT_SOCK_REUSEPORT is
+ *     CPORT_ENOTSUP. Close sockets with cport_close or cport_sock_close (never
+ *     closesocket/CloseHandle behind the port's back: see the handle notes above).
+ *   - Local streams are named pipes: cport_local_listen(name) creates
+ *     \\.\pipe\cport-<name> (with '\' in `name` turned into '/'; at most 241
+ *     characters), so no file appears at `name` and nothing needs unlinking; a name
+ *     in use is CPORT_EADDRINUSE. cport_accept gives a connected pipe instance (no peer
+ *     address); cport_local_connect opens the pipe (CPORT_ENOENT: no server,
+ *     CPORT_EAGAIN: every instance busy). recv/send/recvmsg/sendmsg on a pipe are its
+ *     reads and writes; the other socket ops answer CPORT_ENOTSOCK.
  */
 
 /* Words of backend state in each op. Fixed for the ABI: every backend static-asserts
