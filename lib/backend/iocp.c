@@ -466,7 +466,7 @@ static void iocp_close_now(cport *port, struct iocp_handle *e)
 	if (!closer)
 		return;
 	if (io->dying) {
-		CloseHandle((HANDLE)cport__x(closer)->fd);
+		cport__win_close(cport__x(closer)->fd);
 		return;
 	}
 	int r = cport__pool_start(port, closer);
@@ -697,8 +697,13 @@ static void iocp_sock_done(cport *port, cport_op *op, int64_t res, cport_op **ou
 	struct iocp_accept *a = x->type == CPORT__ACCEPT ? iocp_ctx(x) : NULL;
 	if (a && a->s != INVALID_SOCKET)
 		closesocket(a->s);
-	if (a && a->inst)
+	if (a && a->inst) {
+		/* An instance that never became a result: forget it, then close it. */
+		struct iocp_handle *ie = iocp_find(io, (cport_fd)a->inst);
+		if (ie && !io->dying)
+			iocp_remove(io, ie);
 		CloseHandle(a->inst);
+	}
 	free(iocp_ctx(x));
 	x->be.words[IOCP_W_CTX] = 0;
 	x->be.words[IOCP_W_WHERE] = IOCP_AT_NONE;
@@ -1122,7 +1127,8 @@ static void iocp_send_pump(cport *port, cport_fd fd, cport_op **out, unsigned ma
 	}
 }
 
-/* What a packet says: bytes, and the error (0 if none) in WinSock or Win32 terms. */
+/* What a packet says: bytes, and the error (0 if none) in WinSock or Win32 terms. The
+ * call ran on iocp_ioh: the socket, or a local accept's pipe instance. */
 static DWORD iocp_sock_outcome(struct cport__op *x, bool sock, DWORD *got, DWORD *flags)
 {
 	*got = 0;
@@ -1131,14 +1137,10 @@ static DWORD iocp_sock_outcome(struct cport__op *x, bool sock, DWORD *got, DWORD
 		NTSTATUS st = (NTSTATUS)x->be.ov.Internal;
 		return st >= 0 ? 0 : RtlNtStatusToDosError(st);
 	}
-	if (sock && x->type != CPORT__ACCEPT)
-		return WSAGetOverlappedResult((SOCKET)x->fd, &x->be.ov, got, FALSE, flags)
-			       ? 0 : (DWORD)WSAGetLastError();
-	HANDLE h = x->type == CPORT__ACCEPT && !sock ? iocp_ioh(x) : (HANDLE)x->fd;
 	if (sock)
-		return WSAGetOverlappedResult((SOCKET)h, &x->be.ov, got, FALSE, flags)
+		return WSAGetOverlappedResult((SOCKET)iocp_ioh(x), &x->be.ov, got, FALSE, flags)
 			       ? 0 : (DWORD)WSAGetLastError();
-	return GetOverlappedResult(h, &x->be.ov, got, FALSE) ? 0 : GetLastError();
+	return GetOverlappedResult(iocp_ioh(x), &x->be.ov, got, FALSE) ? 0 : GetLastError();
 }
 
 /* A packet for a send: true with *res when the op is done, else its next chunk went. */
@@ -1204,6 +1206,16 @@ static void iocp_sock_packet(cport *port, cport_op *op, cport_op **out, unsigned
 	cport_fd fd = x->fd;
 	bool sent = false, more = false;
 	int64_t res;
+	if (io->dying) {
+		/* Destroy: drop it; an accepted socket or pipe instance is closed. */
+		if (e->sending == op)
+			e->sending = NULL;
+		bool last = e->closer && e->inflight == 0;
+		iocp_sock_done(port, op, CPORT_ECANCELED, NULL, 0, NULL);
+		if (last)
+			iocp_close_now(port, iocp_find(io, fd));
+		return;
+	}
 	if (iocp_is_send(x)) {
 		if (!iocp_send_packet(io, op, e, got, err, &res))
 			return; /* the next chunk is in the kernel */
