@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The IOCP backend: overlapped reads and writes through a completion port, the rest pooled. */
+/* The IOCP backend: overlapped file, pipe and socket I/O through a completion port. */
 
 /*
  * Map
@@ -14,7 +14,8 @@
  * write (CreateIoCompletionPort) and stays in the handle table until cport_close. A
  * handle opened for synchronous I/O (a console, an anonymous pipe, a file from fopen)
  * cannot use the port: its reads and writes go to the thread pool, like fsync, open,
- * stat and every other metadata op.
+ * stat and every other metadata op. Sockets are associated on their first op too
+ * (WinSock then tells them from pipes); section 4 says how their ops run.
  *
  * Each read or write in the kernel owns one OVERLAPPED (in its op, be.ov) and one
  * completion packet at a time; opx.pending is 1 while the packet is due. A vectored op
