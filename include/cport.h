@@ -97,8 +97,10 @@ typedef int cport_fd;
  *     recv/send. After a peer's reset the first send says CPORT_ECONNRESET and later
  *     ones CPORT_EPIPE, as on Linux. SO_REUSEADDR is not set by cport_tcp_listen (on
  *     Windows it lets another socket take the port); CPORT_SOCK_REUSEPORT is
- *     CPORT_ENOTSUP. Close sockets with cport_close or cport_sock_close (never
- *     closesocket/CloseHandle behind the port's back: see the handle notes above).
+ *     CPORT_ENOTSUP. Close sockets with cport_close, or with cport_sock_close when no
+ *     op is in flight on them: ports then check, once, whether a later socket with
+ *     the same value is a new one. A bare closesocket/CloseHandle is not seen (see
+ *     the handle notes above).
  *   - Local streams are named pipes: cport_local_listen(name) creates
  *     \\.\pipe\cport-<name> (with '\' in `name` turned into '/'; at most 241
  *     characters), so no file appears at `name` and nothing needs unlinking; a name

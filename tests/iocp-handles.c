@@ -186,6 +186,42 @@ static void handle_value_reused(void **state)
 
 /* CPORT_O_APPEND: every write lands at the end, whatever its offset (as pwrite on an
  * O_APPEND descriptor does on Linux). */
+/* A socket closed outside the port (cport_sock_close) while the port lives: the next
+ * socket, which Windows may give the same value, still completes through the port. */
+static void socket_value_reused(void **state)
+{
+	(void)state;
+	cport *port = t_port();
+	int reused = 0;
+	for (int i = 0; i < 20; i++) {
+		cport_fd p[2];
+		t_tcp_pair(p);
+		cport_op op = {0};
+		char c = 0;
+		assert_int_equal(cport_send(port, &op, p[0], "r", 1, 0), 0);
+		assert_int_equal(t_run(port, &op), 1);
+		t_read_all(p[1], &c, 1);
+		assert_int_equal(c, 'r');
+		cport_fd old = p[0];
+		assert_int_equal(cport_sock_close(p[0]), 0);
+		assert_int_equal(cport_sock_close(p[1]), 0);
+		t_tcp_pair(p);
+		reused += p[0] == old || p[1] == old;
+		/* whichever end took the old value, ops on both ends complete */
+		for (int k = 0; k < 2; k++) {
+			assert_int_equal(cport_send(port, &op, p[k], "s", 1, 0), 0);
+			assert_int_equal(t_run(port, &op), 1);
+			assert_int_equal(cport_recv(port, &op, p[1 - k], &c, 1, 0), 0);
+			assert_int_equal(t_run(port, &op), 1);
+			assert_int_equal(c, 's');
+		}
+		cport_sock_close(p[0]);
+		cport_sock_close(p[1]);
+	}
+	print_message("socket values reused: %d of 20\n", reused);
+	cport_destroy(port);
+}
+
 static void append_ignores_offset(void **state)
 {
 	(void)state;
@@ -242,6 +278,7 @@ int main(void)
 		cmocka_unit_test(close_cancels),       cmocka_unit_test(close_cancels_pool_ops),
 		cmocka_unit_test(one_port_per_handle), cmocka_unit_test(handle_value_reused),
 		cmocka_unit_test(append_ignores_offset), cmocka_unit_test(utf8_paths),
+		cmocka_unit_test(socket_value_reused),
 	};
 	return T_MAIN("iocp-handles", tests);
 }
