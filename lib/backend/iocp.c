@@ -197,24 +197,30 @@ static void iocp_handle_init(struct iocp_handle *e, HANDLE h)
 }
 
 /*
- * Was the entry's handle closed behind the port's back (cport_sock_close) and its value
- * reused? After any such close in the process, an idle entry is checked once: if the
- * handle can be associated with our port, it is a new handle (an associated one
- * refuses a second association), and the entry starts over.
+ * Was the entry's handle closed behind the port's back (cport_sock_close, t_close) and
+ * its value reused? After any such close in the process, an idle entry is checked once:
+ * a synchronous handle (or none) now has no business in the table (false: the entry is
+ * gone), and a handle that can be associated with our port is a new one (an associated
+ * handle refuses a second association): the entry starts over.
  */
-static void iocp_handle_recheck(struct iocp *io, struct iocp_handle *e)
+static bool iocp_handle_recheck(struct iocp *io, struct iocp_handle *e)
 {
 	uint64_t gen = cport__win_closes();
 	if (e->gen == gen)
-		return;
+		return true;
 	e->gen = gen;
 	if (e->inflight || e->closer || e->lsn || e->sendq.head)
-		return;
+		return true;
+	if (iocp_is_sync((HANDLE)e->h)) {
+		iocp_remove(io, e);
+		return false;
+	}
 	if (!CreateIoCompletionPort((HANDLE)e->h, io->port, IOCP_KEY_IO, 0))
-		return; /* still the handle we know */
+		return true; /* still the handle we know */
 	SetFileCompletionNotificationModes((HANDLE)e->h, FILE_SKIP_SET_EVENT_ON_HANDLE);
 	*e = (struct iocp_handle){.h = e->h};
 	iocp_handle_init(e, (HANDLE)e->h);
+	return true;
 }
 
 /*
@@ -225,10 +231,9 @@ static void iocp_handle_recheck(struct iocp *io, struct iocp_handle *e)
 static int iocp_handle_get(struct iocp *io, cport_fd fd, struct iocp_handle **e)
 {
 	*e = iocp_find(io, fd);
-	if (*e) {
-		iocp_handle_recheck(io, *e);
+	if (*e && iocp_handle_recheck(io, *e))
 		return 0;
-	}
+	*e = NULL;
 	HANDLE h = (HANDLE)fd;
 	if (iocp_is_sync(h))
 		return 0;
