@@ -258,9 +258,12 @@ void cport__why(char *why, size_t n, const char *backend, const char *what, int 
 
 /*
  * A readiness poller under the reactor adapter (lib/backend/reactor.c): epoll, poll or
- * kqueue. Interest is one-shot on every poller: a descriptor reported by `wait` is
- * disarmed and must be armed again to be reported again, so a descriptor with no op
- * waiting on it costs nothing. Every slot except `wake` runs on the port thread.
+ * kqueue. Interest is one-shot (`sticky` false: poll, kqueue): a descriptor reported by
+ * `wait` is disarmed and must be armed again to be reported again, so a descriptor with
+ * no op waiting on it costs nothing. Or it is sticky (`sticky` true: epoll): level-
+ * triggered and kept after a report, so a descriptor that keeps an op waiting costs no
+ * call to re-arm it, and the reactor disarms (or arms for less) a descriptor reported
+ * with nothing waiting for it. Every slot except `wake` runs on the port thread.
  */
 enum {
 	CPORT__EV_IN = 1u << 0,  /* readable (or at end of stream) */
@@ -275,11 +278,13 @@ struct cport__pevent {
 
 struct cport__poller {
 	const char *name;
+	bool sticky; /* interest survives a report (see above) */
 	/* Create the poller in *p. Return 0, or an error and write why to `why`. */
 	int (*init)(void **p, char *why, size_t n);
 	void (*fini)(void *p);
-	/* Report `fd` once when one of `events` (CPORT__EV_IN/OUT) holds, replacing what
-	 * was armed before. `added`: the fd was armed before and not disarmed since. */
+	/* Report `fd` when one of `events` (CPORT__EV_IN/OUT) holds (once, or at every
+	 * wait while it holds if sticky), replacing what was armed before. `added`: the fd
+	 * was armed before and not disarmed since. */
 	int (*arm)(void *p, int fd, unsigned events, bool added);
 	/* Forget `fd` (cport_close calls this before closing it). */
 	void (*disarm)(void *p, int fd);

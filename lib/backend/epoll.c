@@ -2,17 +2,20 @@
 /* The epoll poller under the reactor adapter (Linux). */
 
 /*
- * One-shot (EPOLLONESHOT), not edge-triggered, because:
- *   - the reactor only wants to hear about a descriptor while an op waits on it; with
- *     edge triggering every edge on an idle socket (data arriving with no recv queued)
- *     would still wake the port thread;
- *   - the interest changes with the queues (read side, write side, both), which a
- *     one-shot re-arm (EPOLL_CTL_MOD) expresses directly;
- *   - a descriptor closed and reused behind cport's back is caught on the next arm: MOD
- *     answers ENOENT for the new file and we ADD it, where an edge-triggered set that is
- *     registered once would silently never report the new file.
- * The price is one epoll_ctl per wait on EAGAIN, the same as libuv's level-triggered
- * MOD when interest changes. The wake is an eventfd, level-triggered, drained on report.
+ * Level-triggered and sticky (struct cport__poller in internal.h): a descriptor is added
+ * once, when an op first waits on it, and stays registered for what its ops wait for.
+ * A descriptor that goes busy, idle and busy again on the same side (a read per
+ * message) then costs no epoll_ctl at all; the interest changes (EPOLL_CTL_MOD) only
+ * when a report finds nothing waiting for it (the reactor drops that side, or removes
+ * the descriptor with EPOLL_CTL_DEL) or an op waits for a side not armed yet.
+ * Level rather than edge triggering: no edge has to be remembered while no op waits,
+ * and readiness is re-reported for as long as it holds, so the reactor may wait for a
+ * report instead of trying an op it expects to find not ready (a wrong guess costs one
+ * epoll_wait, never a hang).
+ * The price: a registration is not re-checked before each wait, so a descriptor closed
+ * behind cport's back (not with cport_close, which removes it) and its number reused
+ * is not seen as a new file (documented in cport.h, as for IOCP's handles).
+ * The wake is an eventfd, level-triggered, drained on report.
  */
 
 #include "../internal.h"
@@ -68,7 +71,7 @@ static void epoll_fini(void *pp)
 static int epoll_arm(void *pp, int fd, unsigned events, bool added)
 {
 	struct epoll_poller *p = pp;
-	struct epoll_event ev = {.events = EPOLLONESHOT, .data.u64 = (uint64_t)fd};
+	struct epoll_event ev = {.events = 0, .data.u64 = (uint64_t)fd};
 	ev.events |= events & CPORT__EV_IN ? EPOLLIN : 0u;
 	ev.events |= events & CPORT__EV_OUT ? EPOLLOUT : 0u;
 	int r = epoll_ctl(p->epfd, added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
@@ -129,6 +132,7 @@ static void epoll_wake(void *pp)
 
 const struct cport__poller cport__epoll_poller = {
 	.name = "epoll",
+	.sticky = true,
 	.init = epoll_init,
 	.fini = epoll_fini,
 	.arm = epoll_arm,

@@ -27,8 +27,17 @@
  * head of its queue and completes with CPORT_MORE once per connection; while such a
  * completion is with the caller (CPORT__X_UNREAPED) it is not tried again.
  *
- * Pollers are one-shot (struct cport__poller in internal.h): a reported descriptor is
- * armed again only while an op still waits on it, so idle descriptors cost nothing.
+ * Pollers are one-shot or sticky (struct cport__poller in internal.h). One-shot (poll,
+ * kqueue): a reported descriptor is armed again only while an op still waits on it, so
+ * idle descriptors cost nothing. Sticky (epoll): interest stays armed after a report and
+ * is only trimmed when a report finds nothing waiting for it, so a descriptor read
+ * message by message costs no re-arm call.
+ * A read that found nothing (EAGAIN) marks its descriptor's read side "wait first": the
+ * next reads there are not tried at submit (that try would most likely find nothing
+ * again: a request/response peer has not answered yet) but wait for a report. If the
+ * very next poller wait reports the side anyway, the data was there already, and reads
+ * are tried at submit again until the next EAGAIN. Every poller is level-triggered, so
+ * a wrong guess costs one poller wait, never a lost wake-up.
  * Memory: the descriptor table grows by doubling up to the largest descriptor used,
  * the deadline heap by doubling up to the most deadlines ever pending; nothing is
  * allocated per op.
@@ -75,6 +84,9 @@ struct reactor_fd {
 	bool stream;             /* had descriptor ops: cport_close runs inline */
 	bool closed;             /* closed inline: is the number in use again? */
 	uint8_t kind;            /* REACTOR_KIND_*: how read and write reach it */
+	bool rd_wait;            /* reads wait for a report before their first try */
+	uint32_t rd_skipped;     /* a read skipped its try: the poller wait that would show
+	                            the data was already there (0: none) */
 };
 
 /* What a descriptor is, for cport_read / cport_write: a socket takes recv/send with
@@ -93,6 +105,7 @@ struct reactor {
 	int held[REACTOR_HELD];  /* descriptors whose multishot op just completed */
 	unsigned nheld;
 	unsigned skips;          /* reaps since the poller was last asked */
+	uint32_t waits;          /* poller waits so far (wraps; see rd_skipped) */
 	struct cport__pevent ev[REACTOR_EVENTS];
 };
 
@@ -580,14 +593,21 @@ static unsigned reactor_poll_want(const struct reactor_q *po)
 	return want ? want : po->head ? CPORT__EV_ERR : 0u;
 }
 
-/* Arm the poller for what the ops waiting on `fd` need, if not armed already. */
-static int reactor_arm(struct reactor *r, int fd)
+/* What the ops waiting on a descriptor need to hear about (CPORT__EV_*). */
+static unsigned reactor_want(const struct reactor_fd *f)
 {
-	struct reactor_fd *f = &r->fds[fd];
 	unsigned want = (f->rd.head ? CPORT__EV_IN : 0u) | (f->wr.head ? CPORT__EV_OUT : 0u);
 	want |= reactor_poll_want(&f->po);
 	if (want & (CPORT__EV_IN | CPORT__EV_OUT))
 		want &= ~(unsigned)CPORT__EV_ERR;
+	return want;
+}
+
+/* Arm the poller for what the ops waiting on `fd` need, if not armed already. */
+static int reactor_arm(struct reactor *r, int fd)
+{
+	struct reactor_fd *f = &r->fds[fd];
+	unsigned want = reactor_want(f);
 	if (want == 0 || (want & ~(unsigned)f->armed) == 0)
 		return 0;
 	int err = r->poller->arm(r->p, fd, want, f->added);
@@ -647,6 +667,30 @@ static void reactor_run_poll(cport *port, struct reactor_q *po)
 	}
 }
 
+/* After a report, on a sticky poller: a side reported while nothing waited on it (a
+ * cancelled op, writes done, a hang-up) would be reported at every wait from now on,
+ * so arm for just what waits now, or forget the descriptor if nothing does. A side
+ * whose op just completed stays armed: its next op usually follows at once. */
+static int reactor_trim(struct reactor *r, int fd, unsigned events, unsigned had)
+{
+	struct reactor_fd *f = &r->fds[fd];
+	if (had != 0 && (events & ~had & (CPORT__EV_IN | CPORT__EV_OUT)) == 0)
+		return reactor_arm(r, fd);
+	unsigned want = reactor_want(f);
+	if (want == 0) {
+		r->poller->disarm(r->p, fd);
+		f->added = false;
+		f->armed = 0;
+		return 0;
+	}
+	int err = r->poller->arm(r->p, fd, want, f->added);
+	if (err < 0)
+		return err;
+	f->armed = (uint8_t)want;
+	f->added = true;
+	return 0;
+}
+
 /* The poller reported `fd`: run its queues, then arm again for what still waits. */
 static void reactor_ready(cport *port, int fd, unsigned events)
 {
@@ -654,13 +698,21 @@ static void reactor_ready(cport *port, int fd, unsigned events)
 	if (fd < 0 || (uint32_t)fd >= r->nfds)
 		return;
 	struct reactor_fd *f = &r->fds[fd];
-	f->armed = 0; /* one-shot: the whole registration fired */
-	if (events & (CPORT__EV_IN | CPORT__EV_ERR))
+	unsigned had = reactor_want(f);
+	if (!r->poller->sticky)
+		f->armed = 0; /* one-shot: the whole registration fired */
+	if (events & (CPORT__EV_IN | CPORT__EV_ERR)) {
+		/* Reported in the first wait after a read skipped its try: that try would
+		 * have found data, so reads are tried at submit again. */
+		if (f->rd_skipped == r->waits)
+			f->rd_wait = false;
+		f->rd_skipped = 0;
 		reactor_run(port, &f->rd);
+	}
 	if (events & (CPORT__EV_OUT | CPORT__EV_ERR))
 		reactor_run(port, &f->wr);
 	reactor_run_poll(port, &f->po);
-	int err = reactor_arm(r, fd);
+	int err = r->poller->sticky ? reactor_trim(r, fd, events, had) : reactor_arm(r, fd);
 	if (err < 0)
 		reactor_fail_fd(port, fd, err);
 }
@@ -684,16 +736,32 @@ static bool reactor_wants_nonblock(const struct reactor_fd *f, const struct cpor
 	}
 }
 
-/* The first try, at submit, when nothing waits ahead of the op (poll ops: always).
- * Returns true if the op completed (and is not to be queued). */
+/* A read of bytes or a datagram (not an accept): what "wait first" applies to. */
+static bool reactor_is_read(const struct cport__op *x)
+{
+	return reactor_side(x) == SIDE_READ && x->type != CPORT__ACCEPT;
+}
+
+/* The first try, at submit, when nothing waits ahead of the op (poll ops: always) and
+ * the read side is not marked "wait first" (see the top of this file). Returns true if
+ * the op completed (and is not to be queued). */
 static bool reactor_try_first(cport *port, cport_op *op, struct reactor_q *q)
 {
+	struct reactor *r = reactor_of(port);
 	struct cport__op *x = cport__x(op);
+	struct reactor_fd *f = &r->fds[x->fd];
 	if (q->head && reactor_side(x) != SIDE_POLL)
 		return false;
-	int64_t res = reactor_try(port, op);
-	if (res == REACTOR_WAIT)
+	bool read = reactor_is_read(x);
+	if (read && f->rd_wait) {
+		f->rd_skipped = r->waits + 1;
 		return false;
+	}
+	int64_t res = reactor_try(port, op);
+	if (res == REACTOR_WAIT) {
+		f->rd_wait = f->rd_wait || read;
+		return false;
+	}
 	if (res >= 0 && reactor_multishot(x)) {
 		q_push(q, op);
 		reactor_more(port, op, res);
@@ -990,6 +1058,7 @@ static int reactor_reap(cport *port, cport_op **out, unsigned max, int64_t timeo
 	r->skips = 0;
 	int64_t t = reactor_sleep_ns(port, max, timeout_ns);
 	bool slept = t != 0 && cport__sleep_begin(port);
+	r->waits++;
 	int n = r->poller->wait(r->p, r->ev, REACTOR_EVENTS, slept ? t : 0);
 	if (slept)
 		cport__sleep_end(port);
