@@ -463,6 +463,14 @@ CPORT_API int cport_open(cport *port, cport_op *op, const char *path, uint32_t f
  * after the close was submitted is refused with CPORT_EBADF until the close completed.
  * epoll, poll, kqueue: a stream's close (a descriptor that had stream or socket ops)
  * runs at once on the port thread; any other descriptor's on the thread pool.
+ * epoll: a descriptor that had stream or socket ops stays registered with the kernel
+ * between ops (no system call to re-register it for each wait). Close it with
+ * cport_close, which removes it, so that a new file that reuses the number is known as
+ * new. A descriptor closed behind the port's back (close(2), or a dup2 over it) must
+ * not be used on that port again under the same number, as for IOCP's handles: ops on
+ * the new file could wait for a registration that is gone (then only their timeout
+ * ends them), and readiness of the old file, if a dup keeps it open, may be reported
+ * again and again for the number.
  */
 CPORT_API int cport_close(cport *port, cport_op *op, cport_fd fd);
 
