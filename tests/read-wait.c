@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Reads that wait for readiness instead of trying at once still complete, whenever the data comes. */
+/* Reads that wait for readiness rather than try at submit still complete, whenever data comes. */
 
 /*
  * The readiness backends skip the try at submit on a descriptor whose last read found

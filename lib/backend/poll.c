@@ -6,8 +6,8 @@
  * A reported descriptor is swapped out of the array (one-shot, as on kqueue; epoll's
  * interest is sticky instead), and a map from descriptor to slot makes arm and disarm
  * O(1). Each wait still costs O(armed descriptors) in the kernel and here: that is
- * poll(2), and why epoll or kqueue are preferred where they exist. Both arrays grow by doubling.
- * The wake is an eventfd on Linux and a non-blocking self-pipe elsewhere.
+ * poll(2), and why epoll or kqueue are preferred where they exist. Both arrays grow
+ * by doubling. The wake is an eventfd on Linux and a non-blocking self-pipe elsewhere.
  */
 
 #include "../internal.h"
