@@ -253,6 +253,9 @@ LPFN_CONNECTEX cport__win_connectex(void);
 uint64_t cport__win_closes(void); /* closes so far (a handle value may be reused) */
 #endif
 
+/* addr.c: the sockaddr family a cport_addr holds (AF_UNSPEC if none) */
+int cport__addr_sa_family(const cport_addr *a);
+
 /* error.c */
 void cport__why(char *why, size_t n, const char *backend, const char *what, int err);
 

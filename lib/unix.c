@@ -265,139 +265,6 @@ static int64_t neg_errno(void)
 	return -errno;
 }
 
-/* Parse a decimal port after the host part: ":0".."65535", nothing after it. */
-static int addr_parse_port(const char *p, uint16_t *port)
-{
-	if (*p != ':' || !p[1])
-		return CPORT_EINVAL;
-	unsigned long v = 0;
-	for (p++; *p; p++) {
-		if (*p < '0' || *p > '9' || v > 65535)
-			return CPORT_EINVAL;
-		v = v * 10 + (unsigned long)(*p - '0');
-	}
-	if (v > 65535)
-		return CPORT_EINVAL;
-	*port = (uint16_t)v;
-	return 0;
-}
-
-static int addr_parse6(cport_addr *out, const char *text)
-{
-	const char *end = strchr(text, ']');
-	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-	size_t n = end ? (size_t)(end - text - 1) : 0;
-	if (!end || n == 0 || n >= sizeof host)
-		return CPORT_EINVAL;
-	memcpy(host, text + 1, n);
-	host[n] = '\0';
-	struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
-	char *pct = strchr(host, '%');
-	if (pct) {
-		*pct++ = '\0';
-		sa.sin6_scope_id = if_nametoindex(pct);
-		if (sa.sin6_scope_id == 0) {
-			char *e;
-			unsigned long v = strtoul(pct, &e, 10);
-			if (*e || !*pct || v > UINT32_MAX)
-				return CPORT_EINVAL;
-			sa.sin6_scope_id = (uint32_t)v;
-		}
-	}
-	uint16_t port;
-	if (inet_pton(AF_INET6, host, &sa.sin6_addr) != 1 || addr_parse_port(end + 1, &port))
-		return CPORT_EINVAL;
-	sa.sin6_port = htons(port);
-	memset(out, 0, sizeof *out);
-	memcpy(out->storage, &sa, sizeof sa);
-	out->len = sizeof sa;
-	return 0;
-}
-
-int cport_addr_parse(cport_addr *out, const char *text)
-{
-	if (!out || !text)
-		return CPORT_EINVAL;
-	if (text[0] == '[')
-		return addr_parse6(out, text);
-	const char *colon = strrchr(text, ':');
-	char host[INET_ADDRSTRLEN];
-	size_t n = colon ? (size_t)(colon - text) : 0;
-	if (!colon || n == 0 || n >= sizeof host)
-		return CPORT_EINVAL;
-	memcpy(host, text, n);
-	host[n] = '\0';
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	uint16_t port;
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 || addr_parse_port(colon, &port))
-		return CPORT_EINVAL;
-	sa.sin_port = htons(port);
-	memset(out, 0, sizeof *out);
-	memcpy(out->storage, &sa, sizeof sa);
-	out->len = sizeof sa;
-	return 0;
-}
-
-static int addr_sa_family(const cport_addr *a)
-{
-	if (!a || a->len < sizeof(sa_family_t) || a->len > sizeof a->storage)
-		return AF_UNSPEC;
-	return ((const struct sockaddr *)(const void *)a->storage)->sa_family;
-}
-
-int cport_addr_family(const cport_addr *a)
-{
-	switch (addr_sa_family(a)) {
-	case AF_INET: return CPORT_AF_INET;
-	case AF_INET6: return CPORT_AF_INET6;
-	case AF_UNIX: return CPORT_AF_LOCAL;
-	default: return CPORT_AF_UNSPEC;
-	}
-}
-
-int cport_addr_port(const cport_addr *a)
-{
-	int fam = addr_sa_family(a);
-	if (fam == AF_INET && a->len >= sizeof(struct sockaddr_in))
-		return ntohs(((const struct sockaddr_in *)(const void *)a->storage)->sin_port);
-	if (fam == AF_INET6 && a->len >= sizeof(struct sockaddr_in6))
-		return ntohs(((const struct sockaddr_in6 *)(const void *)a->storage)->sin6_port);
-	return CPORT_EINVAL;
-}
-
-int cport_addr_format(const cport_addr *a, char *buf, size_t n)
-{
-	if (!buf || n == 0)
-		return CPORT_EINVAL;
-	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-	int fam = addr_sa_family(a), len;
-	const void *sa = a ? (const void *)a->storage : NULL;
-	if (fam == AF_INET && a->len >= sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *s4 = sa;
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
-		len = snprintf(buf, n, "%s:%u", host, ntohs(s4->sin_port));
-	} else if (fam == AF_INET6 && a->len >= sizeof(struct sockaddr_in6)) {
-		const struct sockaddr_in6 *s6 = sa;
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
-		if (s6->sin6_scope_id)
-			len = snprintf(buf, n, "[%s%%%u]:%u", host, s6->sin6_scope_id,
-				       ntohs(s6->sin6_port));
-		else
-			len = snprintf(buf, n, "[%s]:%u", host, ntohs(s6->sin6_port));
-	} else if (fam == AF_UNIX) {
-		const struct sockaddr_un *su = sa;
-		size_t plen = a->len - offsetof(struct sockaddr_un, sun_path);
-		len = snprintf(buf, n, "%.*s", (int)strnlen(su->sun_path, plen), su->sun_path);
-	} else {
-		return CPORT_EINVAL;
-	}
-	if (len < 0 || (size_t)len >= n) {
-		buf[0] = '\0';
-		return CPORT_ENOSPC;
-	}
-	return len;
-}
-
 static int sock_name(cport_fd fd, cport_addr *a, bool peer)
 {
 	if (!a)
@@ -436,7 +303,7 @@ static int sock_setopt(int fd, int level, int name, int v)
 /* A socket of the family of `a` (IP only), bound to it with the CPORT_SOCK_* flags. */
 static int sock_bound(cport_fd *out, const cport_addr *a, int type, uint32_t flags)
 {
-	int fam = addr_sa_family(a);
+	int fam = cport__addr_sa_family(a);
 	if (!out || (fam != AF_INET && fam != AF_INET6) ||
 	    (flags & ~(uint32_t)(CPORT_SOCK_REUSEPORT | CPORT_SOCK_V6ONLY)))
 		return CPORT_EINVAL;
