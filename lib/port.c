@@ -363,9 +363,10 @@ int cport_writev(cport *port, cport_op *op, cport_fd fd, const cport_iovec *iov,
 	return op_rwv(port, op, CPORT__WRITEV, fd, iov, n, offset);
 }
 
-/* An op on a descriptor with flags and two 64-bit arguments (fsync, fallocate, ...). */
-static int op_fd(cport *port, cport_op *op, enum cport__type type, cport_fd fd, uint32_t flags,
-		 int64_t offset, uint64_t len)
+/* An op on a descriptor: one pointer, flags, an offset and a length (fsync,
+ * fallocate, the socket ops, ...). */
+static int op_fd_args(cport *port, cport_op *op, enum cport__type type, cport_fd fd, void *buf,
+		      uint32_t flags, int64_t offset, uint64_t len)
 {
 	int r = op_begin(port, op, type);
 	if (r < 0)
@@ -374,10 +375,17 @@ static int op_fd(cport *port, cport_op *op, enum cport__type type, cport_fd fd, 
 		return r;
 	struct cport__op *x = cport__x(op);
 	x->fd = fd;
+	x->buf = buf;
 	x->aux = flags;
 	x->offset = offset;
 	x->len = len;
 	return op_start(port, op);
+}
+
+static int op_fd(cport *port, cport_op *op, enum cport__type type, cport_fd fd, uint32_t flags,
+		 int64_t offset, uint64_t len)
+{
+	return op_fd_args(port, op, type, fd, NULL, flags, offset, len);
 }
 
 int cport_fsync(cport *port, cport_op *op, cport_fd fd, uint32_t flags)
@@ -473,22 +481,11 @@ int cport_mkdir(cport *port, cport_op *op, const char *path, uint32_t mode)
 	return op_path(port, op, CPORT__MKDIR, path, NULL, 0, mode);
 }
 
-/* A socket op: descriptor, one pointer, a length and flags. */
+/* A socket op: descriptor, one pointer, a length and flags; streams have no offset. */
 static int op_sock(cport *port, cport_op *op, enum cport__type type, cport_fd fd, void *buf,
 		   uint64_t len, uint32_t aux)
 {
-	int r = op_begin(port, op, type);
-	if (r < 0)
-		return r;
-	if ((r = check_fd(fd)) < 0)
-		return r;
-	struct cport__op *x = cport__x(op);
-	x->fd = fd;
-	x->buf = buf;
-	x->len = len;
-	x->aux = aux;
-	x->offset = -1;
-	return op_start(port, op);
+	return op_fd_args(port, op, type, fd, buf, aux, -1, len);
 }
 /* ---- 3b. Socket ops ----------------------------------------------------------- */
 

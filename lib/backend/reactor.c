@@ -1088,62 +1088,33 @@ static void reactor_remote_done(cport *port, cport_op *op)
 	reactor_close_over(reactor_of(port), op);
 }
 
+/* One backend table per poller: the adapter is the same, only the poller differs.
+ * Each expands to reactor_init_<name> and cport__<name>_backend. */
+#define REACTOR_BACKEND(NAME, POLLER)                                                    \
+	static int reactor_init_##NAME(cport *port, const cport_options *o, char *why,    \
+				       size_t n)                                           \
+	{                                                                                  \
+		(void)o;                                                                   \
+		return reactor_init(port, &POLLER, why, n);                                \
+	}                                                                                  \
+	const struct cport_backend cport__##NAME##_backend = {                             \
+		.name = #NAME,                                                             \
+		.init = reactor_init_##NAME,                                               \
+		.fini = reactor_fini,                                                      \
+		.start = reactor_start,                                                    \
+		.cancel = reactor_cancel,                                                  \
+		.flush = reactor_flush,                                                    \
+		.reap = reactor_reap,                                                      \
+		.wake = reactor_wake,                                                      \
+		.remote_done = reactor_remote_done,                                        \
+	};
+
 #ifdef CPORT_HAVE_EPOLL
-static int reactor_init_epoll(cport *port, const cport_options *o, char *why, size_t n)
-{
-	(void)o;
-	return reactor_init(port, &cport__epoll_poller, why, n);
-}
-
-const struct cport_backend cport__epoll_backend = {
-	.name = "epoll",
-	.init = reactor_init_epoll,
-	.fini = reactor_fini,
-	.start = reactor_start,
-	.cancel = reactor_cancel,
-	.flush = reactor_flush,
-	.reap = reactor_reap,
-	.wake = reactor_wake,
-	.remote_done = reactor_remote_done,
-};
+REACTOR_BACKEND(epoll, cport__epoll_poller)
 #endif
-
 #ifdef CPORT_HAVE_KQUEUE
-static int reactor_init_kqueue(cport *port, const cport_options *o, char *why, size_t n)
-{
-	(void)o;
-	return reactor_init(port, &cport__kqueue_poller, why, n);
-}
-
-const struct cport_backend cport__kqueue_backend = {
-	.name = "kqueue",
-	.init = reactor_init_kqueue,
-	.fini = reactor_fini,
-	.start = reactor_start,
-	.cancel = reactor_cancel,
-	.flush = reactor_flush,
-	.reap = reactor_reap,
-	.wake = reactor_wake,
-	.remote_done = reactor_remote_done,
-};
+REACTOR_BACKEND(kqueue, cport__kqueue_poller)
 #endif
-
 #ifdef CPORT_HAVE_POLL
-static int reactor_init_poll(cport *port, const cport_options *o, char *why, size_t n)
-{
-	(void)o;
-	return reactor_init(port, &cport__poll_poller, why, n);
-}
-
-const struct cport_backend cport__poll_backend = {
-	.name = "poll",
-	.init = reactor_init_poll,
-	.fini = reactor_fini,
-	.start = reactor_start,
-	.cancel = reactor_cancel,
-	.flush = reactor_flush,
-	.reap = reactor_reap,
-	.wake = reactor_wake,
-	.remote_done = reactor_remote_done,
-};
+REACTOR_BACKEND(poll, cport__poll_poller)
 #endif
