@@ -196,6 +196,9 @@ static inline cport_op *cport__list_next(cport_op *op)
 uint64_t cport__add_sat(uint64_t a, uint64_t b);
 uint64_t cport__deadline_in(uint64_t ns); /* now + ns, saturating */
 int64_t cport__ns_until(uint64_t deadline, uint64_t now); /* 0 if passed; <= INT64_MAX */
+/* A poller's timeout: nanoseconds (< 0 forever) to milliseconds rounded up, at most
+ * max_ms; -1 for forever. */
+int64_t cport__timeout_ms(int64_t ns, int64_t max_ms);
 
 /* The iovec cursor: which element holds byte `done` of the array and how far into it.
  * Returns `cnt` (and *skip 0) when `done` reaches past the last non-empty byte. */

@@ -93,6 +93,15 @@ int64_t cport__ns_until(uint64_t deadline, uint64_t now)
 	return left > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)left;
 }
 
+int64_t cport__timeout_ms(int64_t ns, int64_t max_ms)
+{
+	if (ns < 0)
+		return -1;
+	/* Rounded up (never wake before a deadline), without ns + 999999 overflowing. */
+	int64_t ms = ns / 1000000 + (ns % 1000000 != 0);
+	return ms > max_ms ? max_ms : ms;
+}
+
 /* ---- 3. The iovec cursor ------------------------------------------------------------ */
 
 unsigned cport__iov_at(const cport_iovec *iov, unsigned cnt, uint64_t done, uint64_t *skip)
