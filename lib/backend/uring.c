@@ -961,9 +961,12 @@ static int uring_close_start(cport *port, cport_op *op, struct cport__fd *f)
 		io_uring_prep_cancel_fd(sqe, cport__x(op)->fd, IORING_ASYNC_CANCEL_ALL);
 		io_uring_sqe_set_data64(sqe, TAG_IGNORE);
 	}
-	if (cport__fd_close_begin(port, f, op))
-		return uring_queue(port, op);
-	return 0;
+	if (!cport__fd_close_begin(port, f, op))
+		return 0; /* held: uring_close_go queues it once the rest finished */
+	int r = uring_queue(port, op);
+	if (r < 0)
+		f->closing = false; /* rejected: the descriptor stays as it was */
+	return r;
 }
 
 /* An op on a descriptor. Stream ops wait their turn on their side (the descriptor
