@@ -339,7 +339,8 @@ CPORT_API int cport_post(cport *port, cport_op *op, int64_t result);
  *                the result is >= 1 byte, or 0 at end of stream. Several reads in
  *                flight on one descriptor complete in submission order and fill in
  *                that order (with cport_recv / cport_recvmsg on the same descriptor).
- * result: bytes read. len == 0 completes with 0.
+ * result: bytes read. A read of zero bytes at offset -1 (len 0) completes at once with
+ * 0 and takes nothing from the descriptor; at an offset it is a 0-byte pread.
  * Backends: epoll, poll, kqueue may make a stream descriptor non-blocking (section 7).
  */
 CPORT_API int cport_read(cport *port, cport_op *op, cport_fd fd, void *buf, size_t len,
@@ -641,7 +642,9 @@ CPORT_API int cport_connect(cport *port, cport_op *op, cport_fd fd, const cport_
 /*
  * Receive up to `len` bytes into `buf` (stream rules above: >= 1 byte, 0 at end of
  * stream; a datagram socket: one datagram, truncated to `len`). `flags` must be 0.
- * result: bytes received. CPORT_ECONNRESET after a reset.
+ * result: bytes received. CPORT_ECONNRESET after a reset. A receive of zero bytes
+ * (len 0 here, only empty buffers in cport_readv / cport_recvmsg) completes at once
+ * with 0 and takes nothing from the descriptor (a waiting datagram stays queued).
  */
 CPORT_API int cport_recv(cport *port, cport_op *op, cport_fd fd, void *buf, size_t len,
 			 uint32_t flags);

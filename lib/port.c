@@ -287,6 +287,24 @@ static void op_init(cport *port, cport_op *op, enum cport__type type, const stru
 	op->result = 0;
 }
 
+/* A receive of zero bytes has nothing to wait for (a stream's low-water mark would make
+ * the kernel wait for data it then does not take): it completes at once with 0 on
+ * every backend, and takes nothing from the descriptor. */
+static bool op_zero_receive(cport *port, cport_op *op)
+{
+	(void)port;
+	const struct cport__op *x = cport__x(op);
+	return x->len == 0 && cport__is_stream_read(x);
+}
+
+static int op_zero_done(cport *port, cport_op *op)
+{
+	if (!cport__os_fd_valid(cport__x(op)->fd))
+		return CPORT_EBADF;
+	cport__complete(port, op, 0);
+	return 0;
+}
+
 /* Check, fill in and hand an op to the backend; it is in flight once this returns 0.
  * A rejected op is left exactly as it was. */
 static int op_submit(cport *port, cport_op *op, enum cport__type type, const struct op_args *a)
@@ -302,7 +320,7 @@ static int op_submit(cport *port, cport_op *op, enum cport__type type, const str
 	memcpy(saved, op->internal, sizeof saved);
 	op_init(port, op, type, a);
 	cport__x(op)->state = CPORT__INFLIGHT;
-	r = port->be->start(port, op);
+	r = op_zero_receive(port, op) ? op_zero_done(port, op) : port->be->start(port, op);
 	if (r < 0) {
 		memcpy(op->internal, saved, sizeof saved);
 		op->cflags = cflags;
