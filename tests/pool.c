@@ -38,7 +38,7 @@ static cport *pool_port(unsigned threads)
 	cport *port = NULL;
 	int r = cport_create(&port, &o);
 	if (r < 0)
-		fail_msg("cport_create: %s (%s)", cport_err_name(r), why);
+		t_create_failed(r, why);
 	if (strcmp(cport_backend_name(port), "io_uring") == 0 && !uring_pool()) {
 		cport_destroy(port);
 		t_skip("io_uring runs file ops in the kernel, not on the thread pool");
