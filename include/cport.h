@@ -178,6 +178,7 @@ typedef struct cport_statbuf {
 	X(ENOENT, 2, "no such file, directory or operation")                   \
 	X(EINTR, 4, "interrupted system call")                                 \
 	X(EIO, 5, "input/output error")                                        \
+	X(ENXIO, 6, "no such device or address")                               \
 	X(EBADF, 9, "bad file descriptor")                                     \
 	X(EAGAIN, 11, "resource temporarily unavailable")                      \
 	X(ENOMEM, 12, "out of memory")                                         \
