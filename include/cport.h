@@ -138,6 +138,7 @@ typedef struct cport_statbuf {
 	X(ENOENT, 2, "no such file, directory or operation")                   \
 	X(EINTR, 4, "interrupted system call")                                 \
 	X(EIO, 5, "input/output error")                                        \
+	X(ENXIO, 6, "no such device or address")                               \
 	X(EBADF, 9, "bad file descriptor")                                     \
 	X(EAGAIN, 11, "resource temporarily unavailable")                      \
 	X(ENOMEM, 12, "out of memory")                                         \
@@ -571,7 +572,9 @@ enum {
  * A listening TCP socket bound to `addr` (IPv4 or IPv6; port 0 picks a free port, read
  * it back with cport_sock_local), with SO_REUSEADDR, and the CPORT_SOCK_* `flags`.
  * `backlog` <= 0 means the system's maximum. Sets *fd and returns 0, or a CPORT_E*
- * code (CPORT_EINVAL for NULL or a non-IP address, CPORT_EADDRINUSE, ...).
+ * code (CPORT_EINVAL for a NULL `fd` or `addr`, a non-IP address or unknown flags,
+ * checked before any socket is made; CPORT_EADDRINUSE, ...). On failure *fd is left
+ * untouched and no socket stays open.
  */
 CPORT_API int cport_tcp_listen(cport_fd *fd, const cport_addr *addr, int backlog,
 			       uint32_t flags);

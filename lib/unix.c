@@ -333,6 +333,8 @@ static int sock_bound(cport_fd *out, const cport_addr *a, int type, uint32_t fla
 
 int cport_tcp_listen(cport_fd *out, const cport_addr *a, int backlog, uint32_t flags)
 {
+	if (!out)
+		return CPORT_EINVAL; /* checked before the socket exists, or it would leak */
 	cport_fd fd = -1;
 	int r = sock_bound(&fd, a, SOCK_STREAM, flags);
 	if (r < 0)

@@ -44,8 +44,23 @@ cport *t_port_depth(uint32_t depth)
 	cport *port = NULL;
 	int r = cport_create(&port, &o);
 	if (r < 0)
-		fail_msg("cport_create on %s: %s (%s)", t_backend(), cport_err_name(r), reason);
+		t_create_failed(r, reason);
 	return port;
+}
+
+bool t_refused_here(int err)
+{
+	return err == CPORT_EPERM || err == CPORT_EACCES || err == CPORT_ENOSYS;
+}
+
+void t_create_failed(int err, const char *why)
+{
+	if (t_refused_here(err))
+		t_skip("the backend cannot start here: %s (%s)", cport_err_name(err),
+		       why && why[0] ? why : "no reason given");
+	fail_msg("cport_create on %s: %s (%s)", t_backend(), cport_err_name(err),
+		 why && why[0] ? why : "no reason given");
+	abort(); /* not reached: skip() and fail_msg() leave the test by longjmp */
 }
 
 cport *t_port(void)
@@ -431,9 +446,44 @@ uint64_t t_now_ms(void)
 	return cport_now_ns() / 1000000u;
 }
 
+/*
+ * Before any test of a file runs on a backend forced by $CPORT_BACKEND: can a port be
+ * made there at all? If the machine refuses it (t_refused_here: seccomp, sysctl, an
+ * old kernel), the whole file is skipped with the reason, instead of failing in every
+ * test or, worse, in a forked child. The port is made as t_port makes it.
+ */
+static bool t_backend_refused(void)
+{
+	const char *forced = getenv("CPORT_BACKEND");
+	if (!forced || !forced[0])
+		return false;
+	cport_options o;
+	char reason[256] = "";
+	cport_options_init(&o);
+	o.flags = CPORT_OPT_STRICT;
+	const char *st = getenv("CPORT_TEST_SINGLE_THREAD");
+	if (st && st[0] == '1')
+		o.flags |= CPORT_OPT_SINGLE_THREAD;
+	o.reason = reason;
+	o.reason_len = sizeof reason;
+	cport *port = NULL;
+	int r = cport_create(&port, &o);
+	if (r == 0) {
+		cport_destroy(port);
+		return false;
+	}
+	if (!t_refused_here(r))
+		return false; /* the tests fail on it, each with its message */
+	fprintf(stderr, "SKIP (%s): the backend cannot start here: %s (%s)\n", t_backend(),
+		cport_err_name(r), reason[0] ? reason : "no reason given");
+	return true;
+}
+
 int t_main(const char *name, const struct CMUnitTest *tests, size_t n)
 {
 	char group[128];
+	if (t_backend_refused())
+		return 77;
 	snprintf(group, sizeof group, "%s/%s", name, t_backend());
 	int failed = _cmocka_run_group_tests(group, tests, n, NULL, NULL);
 	if (failed)

@@ -15,9 +15,19 @@
 /* The backend under test: $CPORT_BACKEND, set by tests/meson.build per registration. */
 const char *t_backend(void);
 
-/* A port on the backend under test (strict: a test never runs on a fallback). */
+/* A port on the backend under test (strict: a test never runs on a fallback). When the
+ * backend cannot start on this machine (t_refused_here), the test is skipped. */
 cport *t_port(void);
 cport *t_port_depth(uint32_t queue_depth);
+
+/* Is `err`, from cport_create on a backend forced by name, a refusal from outside the
+ * project: CPORT_EPERM (a seccomp profile such as Docker's default, or
+ * kernel.io_uring_disabled), CPORT_EACCES (the sysctl's group rule) or CPORT_ENOSYS
+ * (a kernel without the feature, or a seccomp profile answering ENOSYS)? */
+bool t_refused_here(int err);
+/* After cport_create failed with `err` (`why`: the reason it wrote, or NULL): skip the
+ * current test when t_refused_here(err), else fail it. Never returns. */
+void t_create_failed(int err, const char *why);
 
 /* Wait for exactly one completion (fails the test after 10 s) and return it. */
 cport_op *t_wait1(cport *port);

@@ -124,10 +124,12 @@ static void idle_do_not_stop_busy(void **state)
 	}
 	uint64_t total = cport_now_ns() - t0;
 	qsort(per_round, ROUNDS, sizeof *per_round, cmp_u64);
-	print_message("%s, %d idle %s: 100 busy reads per round, median %.0f us, max %.0f us\n",
+	print_message("%s, %d idle %s: 100 busy reads per round, median %.0f us, max %.0f us, "
+		      "%d rounds %.1f s\n",
 		      cport_backend_name(port), IDLE, kind, (double)per_round[ROUNDS / 2] / 1e3,
-		      (double)per_round[ROUNDS - 1] / 1e3);
-	assert_true(total < 30 * 1000000000ull); /* bounded even on poll on a busy machine */
+		      (double)per_round[ROUNDS - 1] / 1e3, ROUNDS, (double)total / 1e9);
+	/* Printed, not asserted: idle descriptors costing nothing is a benchmark claim
+	 * (bench/); here each round is bounded only to catch a hang (busy_round). */
 
 	/* The idle ones are still served when they wake. */
 	for (int i = 0; i < 10; i++) {

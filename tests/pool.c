@@ -38,7 +38,7 @@ static cport *pool_port(unsigned threads)
 	cport *port = NULL;
 	int r = cport_create(&port, &o);
 	if (r < 0)
-		fail_msg("cport_create: %s (%s)", cport_err_name(r), why);
+		t_create_failed(r, why);
 	if (strcmp(cport_backend_name(port), "io_uring") == 0 && !uring_pool()) {
 		cport_destroy(port);
 		t_skip("io_uring runs file ops in the kernel, not on the thread pool");
@@ -149,7 +149,7 @@ static void close_cancels_queued(void **state)
 	assert_int_equal(cport_fsync(port, &b, fd, 0), 0);
 	assert_int_equal(cport_close(port, &cl, fd), 0);
 	cport_op *out[1];
-	int n = cport_wait(port, out, 1, 2000 * 1000000LL);
+	int n = cport_wait(port, out, 1, 10 * 1000000000LL); /* a hang bound, as t_wait1 */
 	assert_int_equal(n, 1);
 	cport_op *second = t_wait1(port);
 	assert_true((out[0] == &a && second == &b) || (out[0] == &b && second == &a));

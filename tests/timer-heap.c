@@ -6,17 +6,6 @@
 
 #include <stdlib.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define T_SANITIZED_SLOWDOWN 3u
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define T_SANITIZED_SLOWDOWN 3u
-#endif
-#endif
-#ifndef T_SANITIZED_SLOWDOWN
-#define T_SANITIZED_SLOWDOWN 1u
-#endif
-
 /* A small deterministic generator: the same sequence on every run and platform. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rng(void)
@@ -111,11 +100,10 @@ static void million_timers(void **state)
 	}
 	uint64_t t2 = cport_now_ns();
 	assert_null(cport__timers_pop_expired(&t, UINT64_MAX));
+	/* Printed, never asserted: a test checks behaviour, not speed (bench/ has the
+	 * million-timers benchmark). A hang is caught by Meson's timeout for this test. */
 	print_message("1M timers: add %.1f ms, pop in order %.1f ms\n", (double)(t1 - t0) / 1e6,
 		      (double)(t2 - t1) / 1e6);
-	/* Generous: O(n log n) takes about a second here (two under ASan) on a shared
-	 * 2-CPU machine; the bound catches a quadratic heap, not a slow day. */
-	assert_true(t2 - t0 < T_SANITIZED_SLOWDOWN * 5 * 1000000000ull);
 	cport__timers_free(&t);
 	free(ops);
 }
