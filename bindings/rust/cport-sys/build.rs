@@ -3,12 +3,12 @@
 
 //! Search order:
 //! 1. `CPORT_LIB_DIR`: the absolute path of a meson build directory (or of any
-//!    directory holding libcport.a or libcport.so). It wins over pkg-config when set,
-//!    so that a test of a build directory never silently links an older installed
-//!    copy. The static library is linked when present (no run-time path needed), with the libraries it needs
-//!    (liburing, pthread) taken from the build's uninstalled pkg-config file; set
-//!    `CPORT_LINK=dylib` to link the shared one instead (then the program needs the
-//!    directory in LD_LIBRARY_PATH at run time).
+//!    directory holding libcport.a or libcport.so). It wins over pkg-config when
+//!    set, so that a test of a build directory never silently links an older
+//!    installed copy. The static library is linked when present (no run-time path
+//!    needed), with the libraries it needs (liburing, pthread) as the build's
+//!    uninstalled pkg-config file names them. `CPORT_LINK=dylib` links the shared
+//!    library instead (the program then needs the directory in LD_LIBRARY_PATH).
 //! 2. `pkg-config --libs cport`: an installed cport (shared library).
 //!
 //! No external crates: pkg-config is run as a command.
