@@ -12,12 +12,16 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-${CPORT_LIB_DIR:-$here/../../build}}
-if [ ! -d "$build" ]; then
-	echo "rust: no build directory at $build (meson setup build && ninja -C build)" >&2
+if [ ! -f "$build/libcport.a" ] && [ ! -f "$build/libcport.so" ]; then
+	echo "rust: no libcport in $build (meson setup build && ninja -C build)" >&2
 	exit 1
 fi
 CPORT_LIB_DIR=$(cd "$build" && pwd) # build.rs needs an absolute path
 export CPORT_LIB_DIR
+# rustup installs into ~/.cargo/bin, which a non-login shell (CI) may not have on PATH.
+if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
+	PATH=$HOME/.cargo/bin:$PATH
+fi
 if ! command -v cargo >/dev/null; then
 	echo "rust: skipped: cargo is not installed"
 	exit 0
