@@ -279,6 +279,44 @@ CPORT_API const char *cport_backend_reason(const cport *port);
 /* Monotonic clock in nanoseconds: the clock of absolute timers. */
 CPORT_API uint64_t cport_now_ns(void);
 
+/*
+ * Version and ABI
+ *
+ * The macros give the version of this header; cport_version() and
+ * cport_version_string() give the version of the library actually linked or loaded,
+ * so a program (or an FFI binding) can check that both agree. While the major version
+ * is 0, a minor version change may change the ABI. cport_struct_size() gives the size
+ * of each public struct as the library was built, so a binding that declares the
+ * structs itself can check its layout against the library.
+ */
+#define CPORT_VERSION_MAJOR 0
+#define CPORT_VERSION_MINOR 2
+#define CPORT_VERSION_PATCH 0
+#define CPORT_VERSION_HEX                                                             \
+	((CPORT_VERSION_MAJOR << 16) | (CPORT_VERSION_MINOR << 8) | CPORT_VERSION_PATCH)
+
+/* The library's version as CPORT_VERSION_HEX was when it was built:
+ * (major << 16) | (minor << 8) | patch. No arguments; never fails. */
+CPORT_API uint32_t cport_version(void);
+
+/* The library's version as text, "major.minor.patch" (e.g. "0.2.0"). The string is
+ * static; never NULL. */
+CPORT_API const char *cport_version_string(void);
+
+/* cport_struct_size `which` */
+enum {
+	CPORT_STRUCT_OP = 1,  /* cport_op */
+	CPORT_STRUCT_OPTIONS, /* cport_options */
+	CPORT_STRUCT_STATBUF, /* cport_statbuf */
+	CPORT_STRUCT_ADDR,    /* cport_addr */
+	CPORT_STRUCT_IOVEC,   /* cport_iovec */
+	CPORT_STRUCT_MSG      /* cport_msg */
+};
+
+/* sizeof the public struct named by `which` (CPORT_STRUCT_*) in the library as built,
+ * in bytes; 0 for a value this library does not know. Never fails otherwise. */
+CPORT_API size_t cport_struct_size(uint32_t which);
+
 /* ---- 4. Submitting ops ------------------------------------------------------------ */
 
 /*
