@@ -56,6 +56,8 @@ err=$(mktemp)
 trap 'rm -f "$err"' EXIT
 for page in man3/*.3 man7/*.7; do
 	pages=$((pages + 1))
+	# A link page renders as the page it names (checked above), which is rendered itself.
+	head -n 1 "$page" | grep -q '^\.so ' && continue
 	wide=$(groff -man -ww -Tascii -P-cbou "$page" 2>"$err" | awk 'length > 80' | head -n 3)
 	if [ -s "$err" ]; then
 		echo "$page:"; cat "$err"; fail=1
@@ -65,4 +67,4 @@ for page in man3/*.3 man7/*.7; do
 	fi
 done
 [ $fail -eq 0 ] || exit 1
-echo "$pages pages render without warnings"
+echo "$pages pages (link pages through the page they name) render without warnings"
