@@ -11,16 +11,31 @@
  *   4. Submitting ops: nop, timer, post, file I/O, metadata, cancel
  *   5. Driving the port: submit, wait
  *   6. Sockets: addresses, socket helpers (not ops), and the socket ops
+ *   7. Backend notes: what differs per backend (io_uring, the readiness backends,
+ *      IOCP), and Windows
  *
- * The overlapped contract (every backend, see DESIGN.md section 1):
+ * The overlapped contract (every backend; docs/contract.md says it at length):
  *   - A cport_op belongs to the caller. From a successful submit (return 0) until
  *     cport_wait hands it back, it and the buffers it names must not be moved, freed,
  *     reused or touched.
  *   - A submit returns 0 (accepted: the op is reaped exactly once) or a negative
- *     CPORT_E* (rejected: never reaped, free again at once, nothing changed).
+ *     CPORT_E* (rejected: never reaped, free again at once, and the op is left
+ *     exactly as it was, every byte of it).
  *   - op->result >= 0 is the success value, < 0 a CPORT_E* code.
- *   - Submit and wait on one port are called by one thread at a time; cport_post is
- *     safe from any thread.
+ *   - Threads: one thread at a time drives a port (the submit calls, cport_submit,
+ *     cport_wait, cport_cancel). A second thread calling one of them while another
+ *     is inside one gets CPORT_EBUSY and changes nothing (the check costs one
+ *     uncontended atomic exchange per call). cport_post is safe from any thread.
+ *     cport_destroy must not run beside any other call on the port.
+ *   - Lifetimes: a descriptor closed through cport (cport_close, cport_sock_close)
+ *     and reused by a new one is a new descriptor to every port in the process. A
+ *     forked child must not use a port it inherited, except to cport_destroy it:
+ *     that releases the child's own copies (mappings, descriptors, memory) and
+ *     touches nothing the parent uses (no cancel reaches the parent's ring, no
+ *     completion of the parent's is taken, no registration changes); create new
+ *     ports in the child. cport_destroy returns in bounded time (see it).
+ *   - Time: timeout_ns and timers count on cport_now_ns()'s clock; a deadline too
+ *     far away to fit in 64 bits means never (it saturates, never wraps).
  *
  * Ops need no initialisation beyond what a submit call writes, but an op that holds
  * stale bytes which happen to look "in flight" is refused with CPORT_EBUSY, so
@@ -54,61 +69,6 @@ typedef uintptr_t cport_fd;
 #else
 typedef int cport_fd;
 #endif
-
-/*
- * Windows (the "iocp" backend):
- *   - cport_open returns a HANDLE (as cport_fd) opened for overlapped I/O
- *     (FILE_FLAG_OVERLAPPED; CPORT_O_DIRECT adds FILE_FLAG_NO_BUFFERING, CPORT_O_DSYNC
- *     FILE_FLAG_WRITE_THROUGH), shared for read, write and delete as on Unix.
- *   - A handle opened for overlapped I/O is associated with a port by its first read or
- *     write, and for its whole life (Windows cannot undo that): it then works only on
- *     that port (elsewhere: CPORT_EINVAL). Close it with cport_close on that port, which
- *     also tells the port that a later handle with the same value is a new one. After a
- *     CloseHandle behind the port's back, a new handle that reuses the value must not be
- *     used on that port (the port would take it for the old one).
- *   - Reads and writes on a handle opened for synchronous I/O (a console, an anonymous
- *     pipe, a file opened without FILE_FLAG_OVERLAPPED) run on the thread pool, so
- *     op->timeout_ns on them is refused with CPORT_ENOTSUP, as for metadata ops.
- *     cport_cancel and cport_destroy interrupt such a call even once it blocks
- *     (CancelSynchronousIo): a console read waiting for input stops with
- *     CPORT_ECANCELED.
- *   - Offset -1 on a file reads or writes at its file pointer and moves it; on a pipe
- *     the offset is ignored. Ops on one handle that use the file pointer must not be
- *     in flight at the same time.
- *   - A file opened with CPORT_O_APPEND gets append-only access: every write lands at
- *     the end, whatever its offset (as pwrite on an O_APPEND descriptor on Linux).
- *   - Negative values (INVALID_HANDLE_VALUE, pseudo-handles) and 0 are CPORT_EBADF.
- *   - Paths are UTF-8 (the wide, UTF-16 calls are used). cport_statbuf: ino is the file
- *     index, dev the volume serial number, mode is made from the file attributes
- *     (0444 or 0644, plus 0111 for directories), uid and gid are 0, btime is set.
- *   - cport_close first stops the reads and writes in flight on the handle
- *     (CancelIoEx; they complete with CPORT_ECANCELED), then closes it.
- *   - Reads and writes reach the kernel in the submit call itself (cport_submit has
- *     nothing left to do). Windows runs some of them synchronously even then: cached
- *     reads, and writes that extend a file (extend it first with cport_ftruncate or
- *     cport_fallocate where that matters).
- *   - Sockets (section 6): the helpers create overlapped, non-inheritable sockets
- *     (WSAStartup runs once, on first use). Ops: AcceptEx, ConnectEx (an unbound
- *     socket is bound to the wildcard address first), WSARecv, WSASend (one send in
- *     the kernel per socket, the others queued behind it), WSARecvFrom/WSASendTo,
- *     TransmitFile (sendfile), shutdown (at once, or after the queued sends), poll
- *     (AFD's poll request, the one WSAPoll is made of, issued overlapped: sockets
- *     only, CPORT_ENOTSOCK elsewhere). cport_read/cport_write on a socket are its
- *     recv/send. After a peer's reset the first send says CPORT_ECONNRESET and later
- *     ones CPORT_EPIPE, as on Linux. SO_REUSEADDR is not set by cport_tcp_listen (on
- *     Windows it lets another socket take the port); CPORT_SOCK_REUSEPORT is
- *     CPORT_ENOTSUP. Close sockets with cport_close, or with cport_sock_close when no
- *     op is in flight on them: ports then check, once, whether a later socket with
- *     the same value is a new one. A bare closesocket/CloseHandle is not seen (see
- *     the handle notes above).
- *   - Local streams are named pipes: cport_local_listen(name) creates
- *     \\.\pipe\cport-<name> (with '\' in `name` turned into '/'; at most 241
- *     characters), so no file appears at `name` and nothing needs unlinking; a name
- *     in use is CPORT_EADDRINUSE. cport_accept gives a connected pipe instance (no peer
- *     address); cport_local_connect opens the pipe (CPORT_ENOENT: no server,
- *     CPORT_EAGAIN: every instance busy). recv/send/recvmsg/sendmsg on a pipe are its
- *     reads and writes; the other socket ops answer CPORT_ENOTSOCK.
- */
 
 /* Words of backend state in each op. Fixed for the ABI: every backend static-asserts
  * that its private state (an OVERLAPPED plus bookkeeping on Windows) fits. */
@@ -301,8 +261,10 @@ CPORT_API int cport_create(cport **port, const cport_options *opts);
 /*
  * Destroy a port. Ops still in flight are stopped and their completions are dropped
  * (never delivered); when this returns, neither cport nor the kernel touches any op or
- * buffer again. Ops on the thread pool that already started a blocking system call are
- * waited for. Descriptors opened through the port stay open. NULL is ignored.
+ * buffer again. Descriptors that completed ops produced but nobody reaped (an accept's
+ * connection, an open's file) are closed; descriptors the caller holds stay open.
+ * Thread-pool ops: see "Thread pool" in section 7 (bounded time). In a forked child:
+ * see the contract at the top. NULL is ignored.
  */
 CPORT_API void cport_destroy(cport *port);
 
@@ -324,27 +286,22 @@ CPORT_API uint64_t cport_now_ns(void);
  *     CPORT_EINVAL  NULL port or op, NULL buffer with a non-zero length, length over
  *                   CPORT_MAX_IO, negative offset other than -1 where allowed,
  *                   unknown flags, op->flags != 0
- *     CPORT_EBADF   a descriptor that is negative (Unix) or invalid
- *     CPORT_EBUSY   the op is already in flight (submitted and not yet reaped)
+ *     CPORT_EBADF   a descriptor that is negative (Unix), not open (io_uring and the
+ *                   readiness backends check at submit), or being closed
+ *     CPORT_EBUSY   the op is already in flight (submitted and not yet reaped), or
+ *                   another thread is driving the port at this moment
  *     CPORT_ENOTSUP op->timeout_ns on an op that IOCP runs on its thread pool
- *                   (IOCP only; see the Windows notes)
+ *                   (IOCP only; see the Windows notes in section 7)
  *   and a rejected call changes nothing.
  *   - only queues the op: the kernel sees it at the next cport_submit or cport_wait.
  *   - honours op->timeout_ns: the op completes with CPORT_ETIMEDOUT if it is still in
  *     flight that long after it was handed to the kernel.
  * A cancelled op completes with CPORT_ECANCELED (see cport_cancel).
- *
- * The readiness backends (epoll, poll, kqueue) run reads and writes with offset -1 on
- * the port thread without blocking (waiting for readiness when the descriptor has
- * nothing to give), nops and timers on the port thread, and every other op (positional
- * file I/O, fsync, open, close, stat, ...) on the thread pool. A timeout on a thread-
- * pool op only stops the op while it still waits for a worker: once a worker has
- * started the blocking system call, the op finishes with that call's result however
- * late (a running system call that writes the caller's buffer cannot be abandoned).
- * io_uring sends to the same pool only the ops its kernel lacks, with the same rule.
- * Memory: no backend allocates per op; a table indexed by descriptor grows (by
- * doubling) to the largest descriptor used. Timers and timeouts live in an intrusive
- * heap inside the ops themselves: any number of them costs no allocation.
+ * Ops the backend can only do blocking run on a per-port thread pool (see "Thread
+ * pool" in section 7 for how cancel, timeouts and destroy treat them).
+ * Memory: no backend allocates per op (section 7 names the exceptions); a table of
+ * per-descriptor state grows (by doubling) to the largest open descriptor used.
+ * Timers and timeouts live in an intrusive heap inside the ops themselves.
  */
 
 /* Largest length of one read or write; larger requests get CPORT_EINVAL. */
@@ -369,7 +326,8 @@ CPORT_API int cport_timer(cport *port, cport_op *op, uint64_t ns, uint32_t flags
  * Post a completion: `op` completes with op->result == `result`, like
  * PostQueuedCompletionStatus. Safe from any thread at any time while the port exists;
  * wakes a thread blocked in cport_wait. Posts from one thread are reaped in the order
- * they were posted. Errors: CPORT_EINVAL, CPORT_EBUSY. op->timeout_ns is ignored.
+ * they were posted. Errors: CPORT_EINVAL (NULL, op->flags != 0), CPORT_EBUSY (the op
+ * is in flight). op->timeout_ns is ignored.
  */
 CPORT_API int cport_post(cport *port, cport_op *op, int64_t result);
 
@@ -382,20 +340,7 @@ CPORT_API int cport_post(cport *port, cport_op *op, int64_t result);
  *                flight on one descriptor complete in submission order and fill in
  *                that order (with cport_recv / cport_recvmsg on the same descriptor).
  * result: bytes read. len == 0 completes with 0.
- *
- * Non-blocking mode (epoll, poll, kqueue): on a socket, reads and writes at offset -1
- * (and cport_recv / cport_send / cport_recvmsg / cport_sendmsg) use MSG_DONTWAIT and
- * leave the socket's flags alone. Any other stream (pipe, TTY), and a socket given to
- * cport_readv / cport_writev, cport_accept, cport_connect or cport_sendfile, must be
- * non-blocking: when such an op arrives on a descriptor with no op waiting on it, the
- * backend checks O_NONBLOCK (one fcntl), sets it if clear and leaves it set, as libuv
- * does. The flag belongs to the open file description, so other holders of it (a
- * terminal shared with a parent shell, a dup, a pipe end inherited by a child) see it
- * too: give cport a descriptor of its own (dup it, or open it yourself) if that
- * matters. The check at each idle-to-busy change means a descriptor closed and reused
- * behind cport's back is never read blocking. offset -1 on a regular file also runs
- * on the port thread (in order, it may wait for the disk). io_uring needs none of
- * this.
+ * Backends: epoll, poll, kqueue may make a stream descriptor non-blocking (section 7).
  */
 CPORT_API int cport_read(cport *port, cport_op *op, cport_fd fd, void *buf, size_t len,
 			 int64_t offset);
@@ -407,13 +352,15 @@ CPORT_API int cport_read(cport *port, cport_op *op, cport_fd fd, void *buf, size
  * descriptor are done one after the other in submission order and never interleave
  * (with cport_send / cport_sendmsg / cport_sendfile on the same descriptor). A write to
  * a pipe or socket whose reader is gone completes with CPORT_EPIPE; see
- * cport_create about SIGPIPE. Non-blocking mode (epoll, poll, kqueue): as cport_read.
+ * cport_create about SIGPIPE.
+ * Backends: epoll, poll, kqueue may make a stream descriptor non-blocking (section 7).
  */
 CPORT_API int cport_write(cport *port, cport_op *op, cport_fd fd, const void *buf, size_t len,
 			  int64_t offset);
 
 /* Vectored read/write: as cport_read/cport_write over `iovcnt` buffers (1..1024, total
- * at most CPORT_MAX_IO). The iovec array must stay valid until completion. */
+ * at most CPORT_MAX_IO; empty ones are allowed, all of them empty moves 0 bytes). The
+ * iovec array must stay valid until completion. */
 CPORT_API int cport_readv(cport *port, cport_op *op, cport_fd fd, const cport_iovec *iov,
 			  unsigned iovcnt, int64_t offset);
 CPORT_API int cport_writev(cport *port, cport_op *op, cport_fd fd, const cport_iovec *iov,
@@ -457,20 +404,16 @@ CPORT_API int cport_open(cport *port, cport_op *op, const char *path, uint32_t f
 /*
  * Close a descriptor. Every op still in flight on it through this port completes
  * first, with CPORT_ECANCELED unless it had already finished; the close completes
- * after all of them (on the thread-pool path of a backend, an op that already entered
- * a blocking system call finishes it first). result: 0; the descriptor is gone even if
- * the result is an error (as close(2) on Linux). Submitting new ops on the descriptor
- * after the close was submitted is refused with CPORT_EBADF until the close completed.
- * epoll, poll, kqueue: a stream's close (a descriptor that had stream or socket ops)
- * runs at once on the port thread; any other descriptor's on the thread pool.
- * epoll: a descriptor that had stream or socket ops stays registered with the kernel
- * between ops (no system call to re-register it for each wait). Close it with
- * cport_close, which removes it, so that a new file that reuses the number is known as
- * new. A descriptor closed behind the port's back (close(2), or a dup2 over it) must
- * not be used on that port again under the same number, as for IOCP's handles: ops on
- * the new file could wait for a registration that is gone (then only their timeout
- * ends them), and readiness of the old file, if a dup keeps it open, may be reported
- * again and again for the number.
+ * after all of them, including ops a thread-pool worker is running on it (their
+ * calls finish first), so the number is not reused while any of them may still use
+ * it. result: 0; the descriptor is gone even if the result is an error (as close(2)
+ * on Linux). A close cannot be stopped: cport_cancel on it returns 0 and it completes
+ * with its own result, and its timeout_ns is ignored. New ops on the descriptor after
+ * the close was submitted are refused with CPORT_EBADF, and so is a descriptor that
+ * is not open at all (where the port can tell at submit: io_uring and the readiness
+ * backends; IOCP completes such an op with CPORT_EBADF).
+ * Backends: the readiness backends close a stream at once on the port thread, any
+ * other descriptor on the thread pool (section 7).
  */
 CPORT_API int cport_close(cport *port, cport_op *op, cport_fd fd);
 
@@ -510,6 +453,7 @@ CPORT_API int cport_mkdir(cport *port, cport_op *op, const char *path, uint32_t 
  *   CPORT_ENOENT  target is not in flight on this port (never submitted, already
  *                 reaped, or submitted to another port)
  *   CPORT_EINVAL  NULL port or target
+ *   CPORT_EBUSY   another thread is driving the port at this moment
  * The target still completes exactly once: CPORT_ECANCELED if it was stopped, else its
  * normal result (it may have finished already). No op of its own is needed; cancelling
  * twice is harmless.
@@ -526,7 +470,8 @@ CPORT_API int cport_submit(cport *port);
  * Blocks until at least one op completed or `timeout_ns` passed:
  *   timeout_ns < 0: wait forever; 0: do not block; > 0: at most that long.
  * Returns the number of ops written to `out` (0 on timeout), or CPORT_EINVAL for bad
- * arguments. Each returned op is no longer in flight: its result and cflags are set and
+ * arguments (max 0 or above INT32_MAX), or CPORT_EBUSY when another thread is driving
+ * the port. Each returned op is no longer in flight: its result and cflags are set and
  * it may be reused at once. Completions beyond `max` stay queued for the next call.
  */
 CPORT_API int cport_wait(cport *port, cport_op **out, unsigned max, int64_t timeout_ns);
@@ -538,7 +483,7 @@ CPORT_API int cport_wait(cport *port, cport_op **out, unsigned max, int64_t time
  * and configure sockets (plain calls, not ops: they return at once), and the socket
  * ops, which obey the overlapped contract like every op above.
  *
- * Stream rules (every backend; DESIGN.md section 1 rule 4):
+ * Stream rules (every backend; docs/contract.md):
  *   - A send (cport_send, cport_sendmsg, cport_sendfile, cport_write with offset -1)
  *     completes only when every byte went out, or with an error.
  *   - Sends in flight on one descriptor are performed in submission order, one after
@@ -558,9 +503,10 @@ CPORT_API int cport_wait(cport *port, cport_op **out, unsigned max, int64_t time
  * Descriptors made by the helpers and by cport_accept are close-on-exec. Their
  * blocking mode belongs to the backend (a backend may make a descriptor non-blocking
  * when it first sees it): do not rely on it, and do not mix your own blocking calls
- * with ops in flight. Ops work on blocking and non-blocking descriptors alike. Backends keep some state per descriptor (a table indexed by the
- * descriptor, io_uring and reactor; it grows, allocating, when a larger descriptor
- * than ever before is used).
+ * with ops in flight. Ops work on blocking and non-blocking descriptors alike.
+ * Backends keep some state per descriptor (io_uring and the readiness backends: a
+ * table indexed by the descriptor; it grows, allocating, when a larger open
+ * descriptor than ever before is used).
  */
 
 /* Address families of cport_addr */
@@ -663,7 +609,8 @@ CPORT_API int cport_sock_nodelay(cport_fd fd, int on);
 CPORT_API int cport_sock_keepalive(cport_fd fd, int on, uint32_t idle_s);
 
 /* Close a descriptor at once, without an op (closesocket on Windows). Use it only when
- * no op is in flight on it (else cport_close). Returns 0 or a CPORT_E* code. */
+ * no op is in flight on it (else cport_close). Every port in the process then treats
+ * a later descriptor with the same number as new. Returns 0 or a CPORT_E* code. */
 CPORT_API int cport_sock_close(cport_fd fd);
 
 /* cport_accept flags */
@@ -776,6 +723,120 @@ CPORT_API int cport_poll(cport *port, cport_op *op, cport_fd fd, uint32_t events
  */
 CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd file,
 			     int64_t offset, size_t len);
+
+/* ---- 7. Backend notes ------------------------------------------------------------ */
+
+/*
+ * io_uring (Linux 5.19+): every op is an SQE; ops the running kernel lacks (probed at
+ * start) go to the thread pool. Stream ops keep one SQE per side of a descriptor in
+ * the kernel, the rest wait their turn in cport (the stream rules); accept, connect
+ * and poll run at once. Per-op timeouts are linked timeouts. CPORT_OPT_SINGLE_THREAD
+ * turns on SINGLE_ISSUER | DEFER_TASKRUN.
+ *
+ * The readiness backends (epoll, poll, kqueue) run reads and writes with offset -1,
+ * and the socket ops, on the port thread without blocking (waiting for readiness
+ * when the descriptor has nothing to give), nops and timers on the port thread, and
+ * every other op on the thread pool. epoll keeps a descriptor that had stream or
+ * socket ops registered between ops; cport_close (and cport_sock_close, and any close
+ * through cport) makes a later descriptor with the same number start clean. A
+ * descriptor closed behind cport's back (close(2), dup2 over it) must not be used on
+ * a port again under the same number until some close through cport happened: ops on
+ * the new file could wait for a registration that is gone.
+ *
+ * Non-blocking mode (epoll, poll, kqueue): on a socket, reads and writes at offset -1
+ * (and cport_recv / cport_send / cport_recvmsg / cport_sendmsg) use MSG_DONTWAIT and
+ * leave the socket's flags alone. Any other stream (pipe, TTY), and a socket given to
+ * cport_readv / cport_writev, cport_accept, cport_connect or cport_sendfile, must be
+ * non-blocking: the first time such an op meets the descriptor, and whenever one
+ * meets it with no op waiting on it, the backend checks O_NONBLOCK (one fcntl), sets
+ * it if clear and leaves it set, as libuv does. The flag belongs to the open file description, so other holders of it (a
+ * terminal shared with a parent shell, a dup, a pipe end inherited by a child) see it
+ * too: give cport a descriptor of its own (dup it, or open it yourself) if that
+ * matters. The check at each idle-to-busy change means a descriptor closed and reused
+ * behind cport's back is never read blocking. offset -1 on a regular file also runs
+ * on the port thread (in order, it may wait for the disk). io_uring needs none of
+ * this.
+ */
+
+/*
+ * Thread pool (every backend). The readiness backends run every op that can only be
+ * done blocking (positional file I/O, fsync, open, close, stat, ...) on it; io_uring
+ * only the ops its kernel lacks; IOCP the metadata ops and I/O on synchronous handles.
+ *   - A queued op stops at once on cport_cancel or its timeout (CPORT_ECANCELED,
+ *     CPORT_ETIMEDOUT).
+ *   - A running open, stat, fstat, rename, unlink, mkdir or fsync stops at once too:
+ *     the worker runs it on private copies of its paths and results, so the call
+ *     touches none of the caller's memory; the worker is then abandoned (a new one
+ *     takes its place, up to four times the pool size in stuck threads), and when
+ *     its call returns, the outcome is dropped (a descriptor an open made is closed).
+ *     This is what stops an open of a FIFO that nobody will ever open for writing.
+ *   - A running read or write fills or reads the caller's buffer inside the call,
+ *     and a late ftruncate or fallocate could change another file that reused the
+ *     number: they finish with their own result, however late. On Windows their
+ *     blocking call is interrupted (CancelSynchronousIo): a console read waiting for
+ *     input stops with CPORT_ECANCELED. On Unix they are regular-file transfers.
+ *   - cport_destroy drops queued ops, abandons the abandonable running ones and waits
+ *     for the others (interrupting them on Windows): it returns in bounded time unless
+ *     a read or write of a regular file never returns.
+ *   - cport_close on a descriptor waits for the pool's running ops on it, so the
+ *     number is not freed (and reused) while a worker's call may still use it.
+ */
+
+/*
+ * Windows (the "iocp" backend):
+ *   - cport_open returns a HANDLE (as cport_fd) opened for overlapped I/O
+ *     (FILE_FLAG_OVERLAPPED; CPORT_O_DIRECT adds FILE_FLAG_NO_BUFFERING, CPORT_O_DSYNC
+ *     FILE_FLAG_WRITE_THROUGH), shared for read, write and delete as on Unix.
+ *   - A handle opened for overlapped I/O is associated with a port by its first read or
+ *     write, and for its whole life (Windows cannot undo that): it then works only on
+ *     that port (elsewhere: CPORT_EINVAL). Close it with cport_close on that port, which
+ *     also tells the port that a later handle with the same value is a new one. After a
+ *     CloseHandle behind the port's back, a new handle that reuses the value must not be
+ *     used on that port (the port would take it for the old one).
+ *   - Reads and writes on a handle opened for synchronous I/O (a console, an anonymous
+ *     pipe, a file opened without FILE_FLAG_OVERLAPPED) run on the thread pool, so
+ *     op->timeout_ns on them is refused with CPORT_ENOTSUP, as for metadata ops.
+ *     cport_cancel and cport_destroy interrupt such a call even once it blocks
+ *     (CancelSynchronousIo): a console read waiting for input stops with
+ *     CPORT_ECANCELED.
+ *   - Offset -1 on a file reads or writes at its file pointer and moves it; on a pipe
+ *     the offset is ignored. Ops on one handle that use the file pointer must not be
+ *     in flight at the same time.
+ *   - A file opened with CPORT_O_APPEND gets append-only access: every write lands at
+ *     the end, whatever its offset (as pwrite on an O_APPEND descriptor on Linux).
+ *   - Negative values (INVALID_HANDLE_VALUE, pseudo-handles) and 0 are CPORT_EBADF.
+ *   - Paths are UTF-8 (the wide, UTF-16 calls are used). cport_statbuf: ino is the file
+ *     index, dev the volume serial number, mode is made from the file attributes
+ *     (0444 or 0644, plus 0111 for directories), uid and gid are 0, btime is set.
+ *   - cport_close first stops the reads and writes in flight on the handle
+ *     (CancelIoEx; they complete with CPORT_ECANCELED), then closes it.
+ *   - Reads and writes reach the kernel in the submit call itself (cport_submit has
+ *     nothing left to do). Windows runs some of them synchronously even then: cached
+ *     reads, and writes that extend a file (extend it first with cport_ftruncate or
+ *     cport_fallocate where that matters).
+ *   - Sockets (section 6): the helpers create overlapped, non-inheritable sockets
+ *     (WSAStartup runs once, on first use). Ops: AcceptEx, ConnectEx (an unbound
+ *     socket is bound to the wildcard address first), WSARecv, WSASend (one send in
+ *     the kernel per socket, the others queued behind it), WSARecvFrom/WSASendTo,
+ *     TransmitFile (sendfile), shutdown (at once, or after the queued sends), poll
+ *     (AFD's poll request, the one WSAPoll is made of, issued overlapped: sockets
+ *     only, CPORT_ENOTSOCK elsewhere). cport_read/cport_write on a socket are its
+ *     recv/send. After a peer's reset the first send says CPORT_ECONNRESET and later
+ *     ones CPORT_EPIPE, as on Linux. SO_REUSEADDR is not set by cport_tcp_listen (on
+ *     Windows it lets another socket take the port); CPORT_SOCK_REUSEPORT is
+ *     CPORT_ENOTSUP. Close sockets with cport_close, or with cport_sock_close when no
+ *     op is in flight on them: ports then check, once, whether a later socket with
+ *     the same value is a new one. A bare closesocket/CloseHandle is not seen (see
+ *     the handle notes above).
+ *   - Local streams are named pipes: cport_local_listen(name) creates
+ *     \\.\pipe\cport-<name> (with '\' in `name` turned into '/'; at most 241
+ *     characters), so no file appears at `name` and nothing needs unlinking; a name
+ *     in use is CPORT_EADDRINUSE. cport_accept gives a connected pipe instance (no peer
+ *     address); cport_local_connect opens the pipe (CPORT_ENOENT: no server,
+ *     CPORT_EAGAIN: every instance busy). recv/send/recvmsg/sendmsg on a pipe are its
+ *     reads and writes; the other socket ops answer CPORT_ENOTSOCK.
+ */
+
 
 #ifdef __cplusplus
 }

@@ -60,32 +60,45 @@ enum {
 	CPORT__X_UNREAPED = 1u << 3,  /* a multishot op was handed to cport_wait with
 	                                 CPORT_MORE and not reaped yet: hold its next
 	                                 completion back (cleared by cport_wait) */
+	CPORT__X_FDBUSY = 1u << 4,    /* counted in its descriptor's `busy` (fdstate.c) */
+	CPORT__X_ABANDONED = 1u << 5, /* pool: completed while a worker still runs its
+	                                 call; the worker drops the call's outcome */
+};
+
+/* Links of an op in one doubly linked list (struct cport__list). */
+struct cport__link {
+	cport_op *next, *prev;
 };
 
 /*
- * The private view of cport_op.internal. Common fields first; `be` is the backend's
- * own scratch space (io_uring: a timespec; IOCP: the OVERLAPPED).
+ * The private view of cport_op.internal. Every field is written by the submit call
+ * that accepts the op (the area is zeroed first, after the argument checks passed), so
+ * nothing stale from an earlier use or from the caller's memory survives. `be` is the
+ * engine's own scratch space: each engine overlays it with a struct of its own and
+ * static-asserts that it fits (CPORT__BE_FITS).
  */
 struct cport__op {
 	uint32_t state;       /* CPORT__INFLIGHT from accepted submit to reap */
 	uint8_t type;         /* enum cport__type */
 	uint8_t xflags;       /* CPORT__X_* */
-	uint16_t pending;     /* backend: completions still expected from the kernel */
+	uint16_t pending;     /* engine: completions still expected from the kernel */
 	struct cport *port;   /* the port it was submitted to */
-	cport_op *next;       /* ready list, remote stack, pool queue, retry list */
-	cport_op *prev;       /* pool queue (cancel unlinks from the middle) */
+	cport_op *next;       /* completion lists: ready list, remote stack, retry list */
+	struct cport__link wait; /* one wait list: a descriptor FIFO, the pool queue */
 	cport_fd fd;          /* the descriptor; the socket of a sendfile */
 	uint32_t aux;         /* open/unlink/fsync/fallocate/timer/accept/recv/send flags,
 	                         iovcnt, shutdown how, poll events */
-	uint32_t mode;        /* open/mkdir mode; backend scratch for socket ops */
+	uint32_t mode;        /* open/mkdir mode */
 	void *buf;            /* buffer, iovec array, path, statbuf (fstat), cport_addr
 	                         (accept peer, connect address), cport_msg */
 	void *buf2;           /* second path (rename), statbuf (stat), sendfile's file
 	                         descriptor (cast through uintptr_t) */
-	uint64_t len;         /* bytes, timer ns, fallocate/ftruncate/sendfile length */
+	uint64_t len;         /* bytes (vectored ops and messages: the iovecs' total, from
+	                         the submit check), timer ns, fallocate/ftruncate/sendfile */
 	int64_t offset;       /* file offset, or -1; sendfile: the file offset */
 	uint64_t done;        /* bytes moved so far (short-transfer retry) */
-	uint64_t deadline;    /* timer heap (lib/timer.c): when it fires, cport_now_ns() */
+	uint64_t deadline;    /* when timeout_ns ends (cport_now_ns, saturating), 0: none;
+	                         while in a deadline heap (lib/timer.c): its key */
 	uint32_t heap_idx;    /* timer heap: non-zero while the op is in a heap */
 	uint32_t spare_;
 	cport_op *hchild;     /* timer heap links (an intrusive pairing heap) */
@@ -93,9 +106,6 @@ struct cport__op {
 	cport_op *hprev;
 	union {
 		uint64_t words[7];
-		struct {
-			int64_t tv_sec, tv_nsec;
-		} ts;
 #ifdef _WIN32
 		/* IOCP: the kernel's view of the op; a completion's OVERLAPPED pointer
 		 * leads back to the op by address arithmetic (lib/backend/iocp.c). */
@@ -104,10 +114,9 @@ struct cport__op {
 	} be;
 };
 
-#ifdef _WIN32
-_Static_assert(sizeof(OVERLAPPED) <= sizeof(((struct cport__op *)0)->be.words),
-	       "the OVERLAPPED must fit the op's backend area");
-#endif
+/* An engine's typed overlay of opx.be fits it (one assert per engine). */
+#define CPORT__BE_FITS(T)                                                                  \
+	_Static_assert(sizeof(T) <= sizeof(((struct cport__op *)0)->be), #T " fits opx.be")
 
 _Static_assert(sizeof(struct cport__op) <= sizeof(((cport_op *)0)->internal),
 	       "cport__op must fit cport_op.internal");
@@ -138,7 +147,9 @@ static inline bool cport__has_fd(uint8_t type)
 	}
 }
 
-/* A FIFO of ops linked through opx.next; used by one thread. */
+/* ---- op.c: the op mechanics every engine shares ------------------------------------ */
+
+/* A FIFO of ops linked through opx.next (completion lists); one thread at a time. */
 struct cport__queue {
 	cport_op *head, *tail;
 };
@@ -164,6 +175,142 @@ static inline cport_op *cport__queue_pop(struct cport__queue *q)
 	return op;
 }
 
+/* The one wait-list type: doubly linked through opx.wait, so an op leaves from the
+ * middle in O(1) (cancel, timeout). An op is on at most one wait list at a time, and
+ * may be on a completion list (opx.next) at the same time (a multishot op). */
+struct cport__list {
+	cport_op *head, *tail;
+	uint32_t len;
+};
+void cport__list_push(struct cport__list *l, cport_op *op);
+void cport__list_push_front(struct cport__list *l, cport_op *op);
+void cport__list_unlink(struct cport__list *l, cport_op *op);
+cport_op *cport__list_pop(struct cport__list *l);
+static inline cport_op *cport__list_next(cport_op *op)
+{
+	return cport__x(op)->wait.next;
+}
+
+/* Saturating deadline arithmetic: a time so far away it does not fit is "never"
+ * (UINT64_MAX), never a wrap to the past. */
+uint64_t cport__add_sat(uint64_t a, uint64_t b);
+uint64_t cport__deadline_in(uint64_t ns); /* now + ns, saturating */
+int64_t cport__ns_until(uint64_t deadline, uint64_t now); /* 0 if passed; <= INT64_MAX */
+/* A poller's timeout: nanoseconds (< 0 forever) to milliseconds rounded up, at most
+ * max_ms; -1 for forever. */
+int64_t cport__timeout_ms(int64_t ns, int64_t max_ms);
+
+/* The iovec cursor: which element holds byte `done` of the array and how far into it.
+ * Returns `cnt` (and *skip 0) when `done` reaches past the last non-empty byte. */
+unsigned cport__iov_at(const cport_iovec *iov, unsigned cnt, uint64_t done, uint64_t *skip);
+
+/* The iovecs of a vectored op or a message (READV/WRITEV: opx.buf; RECVMSG/SENDMSG:
+ * the cport_msg's), and their count. */
+const cport_iovec *cport__op_iov(const struct cport__op *x, unsigned *cnt);
+
+/* Stream reads complete with what is there; every other transfer is all or error. */
+bool cport__is_stream_read(const struct cport__op *x);
+
+/* timer.c: a deadline heap of ops (timers and per-op timeouts where the kernel keeps
+ * none). Intrusive (links live in the op): add O(1), remove and pop O(log n) amortized,
+ * and no allocation at all, however many timers. */
+struct cport__timers {
+	cport_op *root;
+	uint32_t len;
+};
+int cport__timers_add(struct cport__timers *t, cport_op *op, uint64_t deadline_ns);
+void cport__timers_remove(struct cport__timers *t, cport_op *op);
+cport_op *cport__timers_pop_expired(struct cport__timers *t, uint64_t now_ns);
+int64_t cport__timers_next_ns(const struct cport__timers *t, uint64_t now_ns); /* -1: none */
+void cport__timers_free(struct cport__timers *t);
+
+struct cport;
+
+/* ---- fdstate.c: the descriptor engine ------------------------------------------------ */
+
+/*
+ * Per descriptor: the stream rules (a FIFO per side; only the head of a side is ever
+ * worked on, so sends never interleave and receives fill in order), close-cancels (a
+ * close completes every op waiting on the descriptor with CPORT_ECANCELED and is held
+ * until the ops the kernel or a pool worker still has finished), timeouts of ops
+ * waiting their turn, and the close generation. The engines only say how an op
+ * starts and when it finished (struct cport_backend's fd_* slots).
+ */
+enum cport__side {
+	CPORT__SIDE_NONE = -1,
+	CPORT__SIDE_RECV = 0, /* reads, recv, recvmsg, accept */
+	CPORT__SIDE_SEND = 1, /* writes, send, sendmsg, sendfile, connect, shutdown(WR) */
+	CPORT__SIDE_POLL = 2, /* cport_poll (reactor): every op tried, in no order */
+	CPORT__SIDES = 3
+};
+
+/* The reactor's readiness state of a descriptor (lib/backend/reactor.c). */
+struct cport__fd_reactor {
+	uint8_t armed;       /* CPORT__EV_* armed in the poller right now */
+	uint8_t kind;        /* what the descriptor is (REACTOR_KIND_*) */
+	bool added;          /* the poller knows this descriptor */
+	bool nonblock;       /* O_NONBLOCK was checked and set */
+	bool rd_wait;        /* reads wait for a report before their first try */
+	uint32_t rd_skipped; /* see reactor.c */
+};
+
+struct cport__fd {
+	struct cport__list q[CPORT__SIDES]; /* ops of each side, oldest first */
+	cport_op *close;  /* a cport_close held until nothing else is left */
+	uint32_t busy;    /* ops on it the kernel or the pool has (not waiting in q) */
+	uint32_t gen;     /* cport__fd_gen() when this state was last known current */
+	bool closing;     /* a cport_close was accepted: new ops get CPORT_EBADF */
+	bool closed;      /* closed through this port: valid again only once reused */
+	bool stream;      /* had stream ops (reactor: its close runs inline) */
+	union {
+		struct cport__fd_reactor r;
+	} eng;
+};
+
+struct cport__fdtab {
+	struct cport__fd *fds; /* indexed by descriptor; grows by doubling */
+	uint32_t n;
+	struct cport__timers waiting; /* ops with a deadline waiting in a q */
+};
+
+/* Which side an op is ordered on; CPORT__SIDE_NONE for ops outside the stream rules
+ * (positional file I/O, fsync, close, ...). `poll_side`: the reactor keeps cport_poll
+ * ops in a queue of their own; io_uring runs them at once. */
+enum cport__side cport__op_side(const struct cport__op *x, bool poll_side);
+/* The state of `fd` for a new op: the table grows only for a descriptor that exists
+ * (CPORT_EBADF otherwise), a closing one is CPORT_EBADF, and one whose number may have
+ * been closed and reused since (the close generation moved) starts clean. */
+int cport__fd_get(struct cport *port, cport_fd fd, struct cport__fd **f);
+/* The state of `fd` if the table has it (no checks), else NULL. */
+struct cport__fd *cport__fd_find(struct cport *port, cport_fd fd);
+/* Queue `op` on its side; true if it is the head (the engine starts it now). An op
+ * with a deadline waits in the deadline heap until cport__fd_started. */
+bool cport__fd_enqueue(struct cport *port, struct cport__fd *f, enum cport__side s, cport_op *op);
+/* The engine handed `op` to the kernel or the pool: it counts in `busy` until
+ * cport__fd_finished, and its deadline is the kernel's (or the engine's) now. */
+void cport__fd_started(struct cport *port, struct cport__fd *f, cport_op *op);
+/* An op on the descriptor finished and was delivered: it stops counting as busy, it
+ * leaves its queue if it heads one (the next head, if any, is returned for the engine
+ * to start), and a held close is released when it was the last. */
+cport_op *cport__fd_finished(struct cport *port, cport_op *op);
+/* Take a waiting op (not busy) out of its queue and complete it with `result`;
+ * returns the new head of its side if it was the head. */
+cport_op *cport__fd_drop(struct cport *port, cport_op *op, int64_t result);
+/* Ops whose deadline passed while they waited their turn: CPORT_ETIMEDOUT. */
+void cport__fd_expire(struct cport *port, uint64_t now);
+/* cport_close accepted on `f`: waiting ops complete with CPORT_ECANCELED, queued pool
+ * ops too; returns true if the close may run now, false if it is held (the engine's
+ * fd_close slot runs it later). */
+bool cport__fd_close_begin(struct cport *port, struct cport__fd *f, cport_op *close);
+/* The close of `fd` completed: its state is forgotten; the number is new from now. */
+void cport__fd_close_end(struct cport *port, cport_fd fd);
+/* Process-wide close generation: bumped by every close through cport (ops and
+ * cport_sock_close), so every port knows a number may be new. */
+uint32_t cport__fd_gen(void);
+bool cport__os_fd_valid(cport_fd fd); /* unix.c, win.c: is the descriptor open now? */
+void cport__fd_gen_bump(void);
+void cport__fd_fini(struct cport *port);
+
 /*
  * The backend interface: one table per backend, chosen at cport_create and never
  * switched on a live port. Every slot is called on the port's submitting thread except
@@ -184,12 +331,20 @@ struct cport_backend {
 	/* Hand queued work to the kernel. */
 	int (*flush)(struct cport *port);
 	/* Flush, then wait up to timeout_ns (< 0 forever, 0 not at all) until something
-	 * completed or was posted. Completed ops go to out[0..max) (the return value
-	 * counts them); once `max` is reached, further completions may stay in the
-	 * kernel or go to port->ready. Return the count, or an error. */
-	int (*reap)(struct cport *port, cport_op **out, unsigned max, int64_t timeout_ns);
+	 * completed or was posted. Finished ops go to cport__deliver (or cport__complete),
+	 * which fills the caller's array while cport_wait runs (cport__room says how much
+	 * is left) and the ready list after that. Return 0, or an error. */
+	int (*reap)(struct cport *port, int64_t timeout_ns);
 	/* Wake a thread blocked in reap; any thread, async-signal-unsafe is fine. */
 	void (*wake)(struct cport *port);
+	/* Optional: the descriptor engine made `op` the head of its side (the one before
+	 * it finished or left): start it. NULL: heads are run by the engine itself. */
+	void (*fd_head)(struct cport *port, cport_op *op);
+	/* Optional: a close held by the descriptor engine may run now. */
+	void (*fd_close)(struct cport *port, cport_op *close);
+	/* Optional: an op the descriptor engine drops (cancel, close, timeout while
+	 * waiting) held engine resources: free them. */
+	void (*fd_dropped)(struct cport *port, cport_op *op);
 	/* Optional (NULL: nothing to do): an op that another thread completed (the pool)
 	 * reached the port thread and is about to go on the ready list (not posts). */
 	void (*remote_done)(struct cport *port, cport_op *op);
@@ -201,43 +356,59 @@ struct cport {
 	const struct cport_backend *be;
 	void *impl;                 /* the backend's state */
 	struct cport__queue ready;  /* completed ops waiting to be reaped */
+	cport_op **out;             /* cport_wait's array while it runs (else unused) */
+	unsigned out_max, out_n;    /* its size (0 outside cport_wait) and ops in it */
 	uint64_t inflight;          /* accepted and not yet reaped (port thread only) */
+	atomic_uint busy;           /* a thread is inside a call that drives the port */
 	_Atomic(cport_op *) remote; /* LIFO of ops completed by other threads */
 	atomic_bool sleeping;       /* the port thread is (about to be) blocked in reap */
 	atomic_bool notified;       /* a wake is on its way; cleared by the backend */
+	bool forked;                /* destroy runs in a forked child: touch no kernel state
+	                               shared with the parent */
+	long pid;                   /* the process that created the port */
 	struct cport__pool *pool;   /* created on first use */
 	uint32_t pool_threads;
+	struct cport__fdtab fdt;    /* the descriptor engine (fdstate.c) */
 	char reason[256];           /* why preferred backends were refused */
 };
 
-/* port.c: completion paths */
-void cport__complete(struct cport *port, cport_op *op, int64_t result); /* port thread */
+/* op.c: the one completion path. An engine hands every finished op here, on the port
+ * thread: into cport_wait's array while it runs and has room and nothing older waits,
+ * else onto the ready list, so completions keep their order. */
+void cport__deliver(struct cport *port, cport_op *op);                  /* result set */
+void cport__complete(struct cport *port, cport_op *op, int64_t result); /* sets it */
 void cport__complete_remote(struct cport *port, cport_op *op);          /* any thread */
+static inline unsigned cport__room(const struct cport *port)
+{
+	return port->out_max - port->out_n;
+}
 bool cport__remote_pending(struct cport *port);
 bool cport__sleep_begin(struct cport *port); /* false: don't sleep, work is waiting */
 void cport__sleep_end(struct cport *port);
 void cport__drain_remote(struct cport *port);
+/* Destroy: close the descriptors that ops completed with but nobody reaped (accept,
+ * open), on the ready list and the remote stack; forget those ops. */
+void cport__drop_unreaped(struct cport *port);
+/* An op's result produced a descriptor the caller never saw: close it. */
+void cport__close_result(cport_op *op);
+
+/* unix.c / win.c: what the thread pool needs of the OS. A worker records itself, and a
+ * blocking call it makes can be interrupted where the OS has a way (Windows:
+ * CancelSynchronousIo; elsewhere nothing, and the pool abandons instead). */
+struct cport__os_thread {
+	void *handle;
+};
+void cport__os_thread_self(struct cport__os_thread *t);
+void cport__os_thread_interrupt(struct cport__os_thread *t);
+void cport__os_thread_release(struct cport__os_thread *t);
 
 /* threadpool.c: blocking work for ops a backend cannot do without blocking */
 int cport__pool_start(struct cport *port, cport_op *op);
 bool cport__pool_cancel(struct cport *port, cport_op *op);
 void cport__pool_destroy(struct cport *port);
 int64_t cport__blocking_run(cport_op *op);
-void cport__pool_cancel_fd(struct cport *port, cport_fd fd); /* close cancels */
 void cport__pool_take_fd(struct cport *port, cport_fd fd, struct cport__queue *out);
 
-/* timer.c: a deadline heap of ops (timers and per-op timeouts where the kernel keeps
- * none). Intrusive (links live in the op): add O(1), remove and pop O(log n) amortized,
- * and no allocation at all, however many timers. */
-struct cport__timers {
-	cport_op *root;
-	uint32_t len;
-};
-int cport__timers_add(struct cport__timers *t, cport_op *op, uint64_t deadline_ns);
-void cport__timers_remove(struct cport__timers *t, cport_op *op);
-cport_op *cport__timers_pop_expired(struct cport__timers *t, uint64_t now_ns);
-int64_t cport__timers_next_ns(const struct cport__timers *t, uint64_t now_ns); /* -1: none */
-void cport__timers_free(struct cport__timers *t);
 
 #ifdef _WIN32
 /* win.c: Windows and WSA errors -> CPORT_E* */

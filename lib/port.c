@@ -4,9 +4,9 @@
 /*
  * Map
  *   1. Backend candidates and cport_create / cport_destroy
- *   2. Op state: begin (checks), start (hand to backend)
+ *   2. Op state: the one-thread check, argument checks, op_submit
  *   3. The submit calls, one per op
- *   4. Completions: the ready list, the remote stack (other threads), cport_wait
+ *   4. Posts, cport_submit, cport_wait (delivery itself lives in lib/op.c)
  */
 
 #include "internal.h"
@@ -17,6 +17,7 @@
 #include <time.h>
 #ifndef _WIN32
 #include <signal.h>
+#include <unistd.h>
 #endif
 
 /* ---- 1. Backends and the port ----------------------------------------------------- */
@@ -140,6 +141,15 @@ static void port_ignore_sigpipe(void)
 #endif
 }
 
+static long port_pid(void)
+{
+#ifdef _WIN32
+	return (long)GetCurrentProcessId();
+#else
+	return (long)getpid();
+#endif
+}
+
 int cport_create(cport **portp, const cport_options *opts)
 {
 	cport_options o;
@@ -157,6 +167,7 @@ int cport_create(cport **portp, const cport_options *opts)
 	if (!port)
 		return CPORT_ENOMEM;
 	port_ignore_sigpipe();
+	port->pid = port_pid();
 	port->pool_threads = o.pool_threads ? o.pool_threads : 4;
 	int r = port_choose(port, &o);
 	if (o.reason && o.reason_len)
@@ -169,13 +180,24 @@ int cport_create(cport **portp, const cport_options *opts)
 	return 0;
 }
 
+/*
+ * In a forked child (the port was created by another process), the engine releases
+ * only what is the child's own (its copies of descriptors, its mappings) and touches
+ * nothing the parent still uses: no cancel reaches the parent's ring, no completion is
+ * taken from it, no poller registration is changed, no pool thread (there are none in
+ * the child) is joined.
+ */
 void cport_destroy(cport *port)
 {
 	if (!port)
 		return;
+	port->forked = port->pid != port_pid();
 	/* The pool first: its workers post to the port and wake it through the backend. */
 	cport__pool_destroy(port);
 	port->be->fini(port);
+	if (!port->forked)
+		cport__drop_unreaped(port);
+	cport__fd_fini(port);
 	free(port);
 }
 
@@ -211,41 +233,85 @@ uint64_t cport_now_ns(void)
 
 /* ---- 2. Op state ------------------------------------------------------------------ */
 
-/* Check the op is free and prepare its common fields. Changes nothing on error. */
-static int op_begin(cport *port, cport_op *op, enum cport__type type)
+/* One thread at a time drives a port (DESIGN.md 1.10). A second one arriving while the
+ * first is inside submit, wait or cancel is told so (CPORT_EBUSY) instead of corrupting
+ * the port: one uncontended atomic exchange per call. */
+static bool port_enter(cport *port)
+{
+	return atomic_exchange_explicit(&port->busy, 1, memory_order_acquire) == 0;
+}
+
+static void port_leave(cport *port)
+{
+	atomic_store_explicit(&port->busy, 0, memory_order_release);
+}
+
+/* The arguments of a submit, checked; op_submit writes them into the op. */
+struct op_args {
+	cport_fd fd;
+	uint32_t aux, mode;
+	void *buf, *buf2;
+	uint64_t len;
+	int64_t offset;
+};
+
+/* Can `op` be submitted at all? Reads the op, writes nothing. */
+static int op_check(const cport *port, cport_op *op)
 {
 	if (!port || !op)
 		return CPORT_EINVAL;
-	struct cport__op *x = cport__x(op);
-	if (x->state == CPORT__INFLIGHT)
+	if (cport__x(op)->state == CPORT__INFLIGHT)
 		return CPORT_EBUSY;
 	if (op->flags)
 		return CPORT_EINVAL;
-	x->type = (uint8_t)type;
-	x->xflags = 0;
-	x->pending = 0;
-	x->port = port;
-	x->next = x->prev = NULL;
-	x->done = 0;
-	x->deadline = 0;
-	x->heap_idx = 0;
-	op->cflags = 0;
-	op->result = 0;
 	return 0;
 }
 
-/* Hand a prepared op to the backend; it is in flight once this returns 0. */
-static int op_start(cport *port, cport_op *op)
+/* Write every private field of an accepted op: nothing stale survives from an earlier
+ * use or from the caller's memory. */
+static void op_init(cport *port, cport_op *op, enum cport__type type, const struct op_args *a)
 {
 	struct cport__op *x = cport__x(op);
-	x->state = CPORT__INFLIGHT;
-	int r = port->be->start(port, op);
-	if (r < 0) {
-		x->state = CPORT__IDLE;
+	memset(op->internal, 0, sizeof op->internal);
+	x->type = (uint8_t)type;
+	x->port = port;
+	x->fd = a->fd;
+	x->aux = a->aux;
+	x->mode = a->mode;
+	x->buf = a->buf;
+	x->buf2 = a->buf2;
+	x->len = a->len;
+	x->offset = a->offset;
+	x->deadline = op->timeout_ns ? cport__deadline_in(op->timeout_ns) : 0;
+	op->cflags = 0;
+	op->result = 0;
+}
+
+/* Check, fill in and hand an op to the backend; it is in flight once this returns 0.
+ * A rejected op is left exactly as it was. */
+static int op_submit(cport *port, cport_op *op, enum cport__type type, const struct op_args *a)
+{
+	int r = op_check(port, op);
+	if (r < 0)
 		return r;
+	if (!port_enter(port))
+		return CPORT_EBUSY;
+	uint64_t saved[CPORT_OP_INTERNAL_WORDS];
+	uint32_t cflags = op->cflags;
+	int64_t result = op->result;
+	memcpy(saved, op->internal, sizeof saved);
+	op_init(port, op, type, a);
+	cport__x(op)->state = CPORT__INFLIGHT;
+	r = port->be->start(port, op);
+	if (r < 0) {
+		memcpy(op->internal, saved, sizeof saved);
+		op->cflags = cflags;
+		op->result = result;
+	} else {
+		port->inflight++;
 	}
-	port->inflight++;
-	return 0;
+	port_leave(port);
+	return r;
 }
 
 static int check_fd(cport_fd fd)
@@ -266,62 +332,50 @@ static int check_io(cport_fd fd, const void *buf, size_t len, int64_t offset)
 	return check_fd(fd);
 }
 
-/* The buffers of a vectored op or a message: 1..1024 of them, CPORT_MAX_IO in all. */
-static int check_iov_bufs(const cport_iovec *iov, unsigned n)
+/* The buffers of a vectored op or a message: 1..1024 of them, CPORT_MAX_IO in all.
+ * Their total goes to *total (the op keeps it: no engine adds them up again). */
+static int check_iov_bufs(const cport_iovec *iov, unsigned n, uint64_t *total)
 {
 	if (!iov || n == 0 || n > 1024)
 		return CPORT_EINVAL;
-	uint64_t total = 0;
+	uint64_t t = 0;
 	for (unsigned i = 0; i < n; i++) {
 		if (!iov[i].base && iov[i].len)
 			return CPORT_EINVAL;
-		total += iov[i].len;
-		if (total > CPORT_MAX_IO)
+		if (iov[i].len > CPORT_MAX_IO)
+			return CPORT_EINVAL;
+		t += iov[i].len;
+		if (t > CPORT_MAX_IO)
 			return CPORT_EINVAL;
 	}
+	*total = t;
 	return 0;
-}
-
-static int check_iov(cport_fd fd, const cport_iovec *iov, unsigned n, int64_t offset)
-{
-	int r = offset < -1 ? CPORT_EINVAL : check_iov_bufs(iov, n);
-	return r < 0 ? r : check_fd(fd);
 }
 
 /* ---- 3. The submit calls ---------------------------------------------------------- */
 
 int cport_nop(cport *port, cport_op *op)
 {
-	int r = op_begin(port, op, CPORT__NOP);
-	return r < 0 ? r : op_start(port, op);
+	struct op_args a = {0};
+	return op_submit(port, op, CPORT__NOP, &a);
 }
 
 int cport_timer(cport *port, cport_op *op, uint64_t ns, uint32_t flags)
 {
 	if (flags & ~(uint32_t)CPORT_TIMER_ABS)
 		return CPORT_EINVAL;
-	int r = op_begin(port, op, CPORT__TIMER);
-	if (r < 0)
-		return r;
-	cport__x(op)->len = ns;
-	cport__x(op)->aux = flags;
-	return op_start(port, op);
+	struct op_args a = {.len = ns, .aux = flags};
+	return op_submit(port, op, CPORT__TIMER, &a);
 }
 
 static int op_rw(cport *port, cport_op *op, enum cport__type type, cport_fd fd, void *buf,
 		 size_t len, int64_t offset)
 {
-	int r = op_begin(port, op, type);
+	int r = check_io(fd, buf, len, offset);
 	if (r < 0)
 		return r;
-	if ((r = check_io(fd, buf, len, offset)) < 0)
-		return r;
-	struct cport__op *x = cport__x(op);
-	x->fd = fd;
-	x->buf = buf;
-	x->len = len;
-	x->offset = offset;
-	return op_start(port, op);
+	struct op_args a = {.fd = fd, .buf = buf, .len = len, .offset = offset};
+	return op_submit(port, op, type, &a);
 }
 
 int cport_read(cport *port, cport_op *op, cport_fd fd, void *buf, size_t len, int64_t offset)
@@ -338,17 +392,11 @@ int cport_write(cport *port, cport_op *op, cport_fd fd, const void *buf, size_t 
 static int op_rwv(cport *port, cport_op *op, enum cport__type type, cport_fd fd,
 		  const cport_iovec *iov, unsigned n, int64_t offset)
 {
-	int r = op_begin(port, op, type);
-	if (r < 0)
+	struct op_args a = {.fd = fd, .buf = (void *)iov, .aux = n, .offset = offset};
+	int r = offset < -1 ? CPORT_EINVAL : check_iov_bufs(iov, n, &a.len);
+	if (r < 0 || (r = check_fd(fd)) < 0)
 		return r;
-	if ((r = check_iov(fd, iov, n, offset)) < 0)
-		return r;
-	struct cport__op *x = cport__x(op);
-	x->fd = fd;
-	x->buf = (void *)iov;
-	x->aux = n;
-	x->offset = offset;
-	return op_start(port, op);
+	return op_submit(port, op, type, &a);
 }
 
 int cport_readv(cport *port, cport_op *op, cport_fd fd, const cport_iovec *iov, unsigned n,
@@ -368,18 +416,11 @@ int cport_writev(cport *port, cport_op *op, cport_fd fd, const cport_iovec *iov,
 static int op_fd_args(cport *port, cport_op *op, enum cport__type type, cport_fd fd, void *buf,
 		      uint32_t flags, int64_t offset, uint64_t len)
 {
-	int r = op_begin(port, op, type);
+	int r = check_fd(fd);
 	if (r < 0)
 		return r;
-	if ((r = check_fd(fd)) < 0)
-		return r;
-	struct cport__op *x = cport__x(op);
-	x->fd = fd;
-	x->buf = buf;
-	x->aux = flags;
-	x->offset = offset;
-	x->len = len;
-	return op_start(port, op);
+	struct op_args a = {.fd = fd, .buf = buf, .aux = flags, .offset = offset, .len = len};
+	return op_submit(port, op, type, &a);
 }
 
 static int op_fd(cport *port, cport_op *op, enum cport__type type, cport_fd fd, uint32_t flags,
@@ -420,14 +461,7 @@ int cport_fstat(cport *port, cport_op *op, cport_fd fd, cport_statbuf *st)
 {
 	if (!st)
 		return CPORT_EINVAL;
-	int r = op_begin(port, op, CPORT__FSTAT);
-	if (r < 0)
-		return r;
-	if ((r = check_fd(fd)) < 0)
-		return r;
-	cport__x(op)->fd = fd;
-	cport__x(op)->buf = st;
-	return op_start(port, op);
+	return op_fd_args(port, op, CPORT__FSTAT, fd, st, 0, 0, 0);
 }
 
 /* An op on one or two paths. */
@@ -436,15 +470,8 @@ static int op_path(cport *port, cport_op *op, enum cport__type type, const char 
 {
 	if (!path || (type == CPORT__RENAME && !buf2) || (type == CPORT__STAT && !buf2))
 		return CPORT_EINVAL;
-	int r = op_begin(port, op, type);
-	if (r < 0)
-		return r;
-	struct cport__op *x = cport__x(op);
-	x->buf = (void *)path;
-	x->buf2 = buf2;
-	x->aux = flags;
-	x->mode = mode;
-	return op_start(port, op);
+	struct op_args a = {.buf = (void *)path, .buf2 = buf2, .aux = flags, .mode = mode};
+	return op_submit(port, op, type, &a);
 }
 
 #define CPORT__O_ALL ((1u << 10) - 1)
@@ -519,25 +546,28 @@ int cport_send(cport *port, cport_op *op, cport_fd fd, const void *buf, size_t l
 	return op_sock(port, op, CPORT__SEND, fd, (void *)buf, len, 0);
 }
 
-static int check_msg(const cport_msg *msg, bool out)
+static int check_msg(const cport_msg *msg, bool out, uint64_t *total)
 {
 	if (!msg || (out && msg->flags))
 		return CPORT_EINVAL;
 	if (out && msg->addr && (msg->addr->len == 0 || msg->addr->len > sizeof msg->addr->storage))
 		return CPORT_EINVAL;
-	return check_iov_bufs(msg->iov, msg->iovcnt); /* the descriptor: op_sock checks it */
+	/* the descriptor: op_sock checks it */
+	return check_iov_bufs(msg->iov, msg->iovcnt, total);
 }
 
 int cport_recvmsg(cport *port, cport_op *op, cport_fd fd, cport_msg *msg)
 {
-	int r = check_msg(msg, false);
-	return r < 0 ? r : op_sock(port, op, CPORT__RECVMSG, fd, msg, 0, 0);
+	uint64_t total = 0;
+	int r = check_msg(msg, false, &total);
+	return r < 0 ? r : op_sock(port, op, CPORT__RECVMSG, fd, msg, total, 0);
 }
 
 int cport_sendmsg(cport *port, cport_op *op, cport_fd fd, cport_msg *msg)
 {
-	int r = check_msg(msg, true);
-	return r < 0 ? r : op_sock(port, op, CPORT__SENDMSG, fd, msg, 0, 0);
+	uint64_t total = 0;
+	int r = check_msg(msg, true, &total);
+	return r < 0 ? r : op_sock(port, op, CPORT__SENDMSG, fd, msg, total, 0);
 }
 
 int cport_shutdown(cport *port, cport_op *op, cport_fd fd, uint32_t how)
@@ -564,16 +594,11 @@ int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd file, int6
 	if (offset < 0 || len > CPORT_MAX_IO || (uint64_t)offset > (uint64_t)INT64_MAX - len)
 		return CPORT_EINVAL;
 	int r = check_fd(file);
-	if (r < 0)
+	if (r < 0 || (r = check_fd(sock)) < 0)
 		return r;
-	if ((r = op_begin(port, op, CPORT__SENDFILE)) < 0 || (r = check_fd(sock)) < 0)
-		return r;
-	struct cport__op *x = cport__x(op);
-	x->fd = sock;
-	x->buf2 = (void *)(uintptr_t)file;
-	x->len = len;
-	x->offset = offset;
-	return op_start(port, op);
+	struct op_args a = {
+		.fd = sock, .buf2 = (void *)(uintptr_t)file, .len = len, .offset = offset};
+	return op_submit(port, op, CPORT__SENDFILE, &a);
 }
 
 int cport_cancel(cport *port, cport_op *target)
@@ -584,92 +609,32 @@ int cport_cancel(cport *port, cport_op *target)
 	if (x->state != CPORT__INFLIGHT || x->port != port)
 		return CPORT_ENOENT;
 	/* A post cannot be stopped, a completed op waits to be reaped, a second cancel
-	 * has nothing more to ask: all still count as a request made. */
-	if (x->type == CPORT__POST || x->xflags & CPORT__X_CANCELLED)
+	 * has nothing more to ask, and a close always closes (a descriptor left open by
+	 * a "cancelled" close would be worse than a late one): all still count as a
+	 * request made, and the op completes with its own result. */
+	if (x->type == CPORT__POST || x->type == CPORT__CLOSE || x->xflags & CPORT__X_CANCELLED)
 		return 0;
+	if (!port_enter(port))
+		return CPORT_EBUSY;
 	x->xflags |= CPORT__X_CANCELLED;
 	port->be->cancel(port, target);
+	port_leave(port);
 	return 0;
 }
 
-/* ---- 4. Completions --------------------------------------------------------------- */
-
-/* Complete an op on the port thread: it waits on the ready list for cport_wait. */
-void cport__complete(cport *port, cport_op *op, int64_t result)
-{
-	op->result = result;
-	cport__queue_push(&port->ready, op);
-}
-
-/* Complete an op from any thread: push it on the remote stack (op->result is set),
- * and wake the port thread if it sleeps and nobody woke it yet. */
-void cport__complete_remote(cport *port, cport_op *op)
-{
-	cport_op *head = atomic_load_explicit(&port->remote, memory_order_relaxed);
-	do
-		cport__x(op)->next = head;
-	while (!atomic_compare_exchange_weak_explicit(&port->remote, &head, op,
-						      memory_order_seq_cst, memory_order_relaxed));
-	/* seq_cst pairs with cport__sleep_begin: either we see `sleeping`, or the
-	 * sleeper sees our push and does not sleep. */
-	if (atomic_load(&port->sleeping) && !atomic_exchange(&port->notified, true))
-		port->be->wake(port);
-}
-
-bool cport__remote_pending(cport *port)
-{
-	return atomic_load_explicit(&port->remote, memory_order_acquire) != NULL;
-}
-
-bool cport__sleep_begin(cport *port)
-{
-	atomic_store(&port->sleeping, true);
-	if (atomic_load(&port->remote) != NULL) {
-		atomic_store(&port->sleeping, false);
-		return false;
-	}
-	return true;
-}
-
-void cport__sleep_end(cport *port)
-{
-	atomic_store_explicit(&port->sleeping, false, memory_order_relaxed);
-}
-
-/* Move remote completions to the ready list, oldest first. */
-void cport__drain_remote(cport *port)
-{
-	if (!cport__remote_pending(port))
-		return;
-	cport_op *op = atomic_exchange_explicit(&port->remote, NULL, memory_order_acquire);
-	cport_op *rev = NULL;
-	while (op) {
-		cport_op *next = cport__x(op)->next;
-		cport__x(op)->next = rev;
-		rev = op;
-		op = next;
-	}
-	for (op = rev; op;) {
-		cport_op *next = cport__x(op)->next;
-		if (port->be->remote_done && cport__x(op)->type != CPORT__POST)
-			port->be->remote_done(port, op);
-		cport__queue_push(&port->ready, op);
-		op = next;
-	}
-}
+/* ---- 4. Posts, submit, wait (completion delivery itself: lib/op.c) ----------------- */
 
 int cport_post(cport *port, cport_op *op, int64_t result)
 {
-	if (!port || !op)
-		return CPORT_EINVAL;
+	int r = op_check(port, op);
+	if (r < 0)
+		return r;
+	/* Any thread may post: the op is not counted in port->inflight (owned by the port
+	 * thread), and cport_wait does not count posts down either. The post belongs to
+	 * the port from the store of `state` on. */
 	struct cport__op *x = cport__x(op);
-	if (x->state == CPORT__INFLIGHT)
-		return CPORT_EBUSY;
-	/* Another thread may post: the op is not counted in port->inflight (owned by the
-	 * port thread); cport_wait does not count posts down either. */
+	memset(op->internal, 0, sizeof op->internal);
 	x->type = CPORT__POST;
-	x->xflags = 0;
-	x->heap_idx = 0; /* never in a deadline heap (see cport__drain_remote) */
 	x->port = port;
 	op->cflags = 0;
 	op->result = result;
@@ -682,16 +647,19 @@ int cport_submit(cport *port)
 {
 	if (!port)
 		return CPORT_EINVAL;
-	return port->be->flush(port);
+	if (!port_enter(port))
+		return CPORT_EBUSY;
+	int r = port->be->flush(port);
+	port_leave(port);
+	return r;
 }
 
-static unsigned take_ready(cport *port, cport_op **out, unsigned max)
+/* Ready completions into the caller's array, remote ones first moved there. */
+static void take_ready(cport *port)
 {
 	cport__drain_remote(port);
-	unsigned n = 0;
-	while (n < max && port->ready.head)
-		out[n++] = cport__queue_pop(&port->ready);
-	return n;
+	while (port->out_n < port->out_max && port->ready.head)
+		port->out[port->out_n++] = cport__queue_pop(&port->ready);
 }
 
 /* The ops in out[0..n) are reaped: free for reuse, except multishot ops that will
@@ -700,40 +668,58 @@ static void mark_reaped(cport *port, cport_op **out, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		struct cport__op *x = cport__x(out[i]);
+		assert(x->state == CPORT__INFLIGHT);
 		if (out[i]->cflags & CPORT_MORE) {
 			x->xflags &= (uint8_t)~CPORT__X_UNREAPED;
 			continue;
 		}
-		if (x->type != CPORT__POST)
+		if (x->type != CPORT__POST) {
+			assert(port->inflight > 0);
 			port->inflight--;
+		}
 		x->state = CPORT__IDLE;
 	}
 }
 
+/* One round: ready completions, then the backend's reap. The count reaped, or an
+ * error when nothing was. */
+static int wait_round(cport *port, cport_op **out, unsigned max, int64_t timeout_ns)
+{
+	port->out = out;
+	port->out_max = max;
+	port->out_n = 0;
+	take_ready(port);
+	int r = port->be->reap(port, port->out_n ? 0 : timeout_ns);
+	take_ready(port);
+	unsigned n = port->out_n;
+	port->out = NULL;
+	port->out_max = port->out_n = 0;
+	if (r < 0 && n == 0)
+		return r;
+	mark_reaped(port, out, n);
+	return (int)n;
+}
+
 int cport_wait(cport *port, cport_op **out, unsigned max, int64_t timeout_ns)
 {
-	if (!port || !out || max == 0)
+	if (!port || !out || max == 0 || max > INT32_MAX)
 		return CPORT_EINVAL;
-	uint64_t deadline = timeout_ns > 0 ? cport_now_ns() + (uint64_t)timeout_ns : 0;
+	if (!port_enter(port))
+		return CPORT_EBUSY;
+	/* now + INT64_MAX fits in 64 bits: the monotonic clock starts near boot. */
+	uint64_t deadline = timeout_ns > 0 ? cport__deadline_in((uint64_t)timeout_ns) : 0;
 	int64_t left = timeout_ns;
+	int r;
 	for (;;) {
-		unsigned n = take_ready(port, out, max);
-		int r = port->be->reap(port, out + n, max - n, n ? 0 : left);
-		if (r < 0 && n == 0)
-			return r;
-		if (r > 0)
-			n += (unsigned)r;
-		if (n < max)
-			n += take_ready(port, out + n, max - n);
-		if (n || timeout_ns == 0) {
-			mark_reaped(port, out, n);
-			return (int)n;
-		}
+		r = wait_round(port, out, max, left);
+		if (r != 0 || timeout_ns == 0)
+			break;
 		if (timeout_ns > 0) {
-			uint64_t now = cport_now_ns();
-			if (now >= deadline)
-				return 0;
-			left = (int64_t)(deadline - now);
+			left = cport__ns_until(deadline, cport_now_ns());
+			if (left == 0)
+				break;
 		}
 	}
+	port_leave(port);
+	return r;
 }

@@ -124,8 +124,7 @@ int64_t cport__timers_next_ns(const struct cport__timers *t, uint64_t now_ns)
 {
 	if (!t->root)
 		return -1;
-	uint64_t d = N(t->root)->deadline;
-	return d > now_ns ? (int64_t)(d - now_ns) : 0;
+	return cport__ns_until(N(t->root)->deadline, now_ns);
 }
 
 /* Forget every op in the heap (the port is going away; the ops are the caller's). */

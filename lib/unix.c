@@ -442,6 +442,30 @@ int cport_sock_close(cport_fd fd)
 {
 	if (fd < 0)
 		return CPORT_EBADF;
+	/* Every port must see that the number may be reused (fdstate.c). */
+	cport__fd_gen_bump();
 	/* Linux frees the descriptor even when close fails: never retry on EINTR. */
 	return close(fd) < 0 && errno != EINTR ? (int)neg_errno() : 0;
+}
+
+/* The pool abandons what it cannot stop (threadpool.c): no interrupt on Unix, where it
+ * would take a signal handler of the library's own in the program. */
+void cport__os_thread_self(struct cport__os_thread *t)
+{
+	t->handle = NULL;
+}
+
+void cport__os_thread_interrupt(struct cport__os_thread *t)
+{
+	(void)t;
+}
+
+void cport__os_thread_release(struct cport__os_thread *t)
+{
+	(void)t;
+}
+
+bool cport__os_fd_valid(cport_fd fd)
+{
+	return fd >= 0 && fcntl(fd, F_GETFD) >= 0;
 }

@@ -697,6 +697,33 @@ int cport_sock_keepalive(cport_fd fd, int on, uint32_t idle_s)
 	return r;
 }
 
+/* A blocking call on a synchronous handle (a console read above all) stops when
+ * CancelSynchronousIo names the thread that makes it, with ERROR_OPERATION_ABORTED: the
+ * op then completes with CPORT_ECANCELED. */
+void cport__os_thread_self(struct cport__os_thread *t)
+{
+	t->handle = OpenThread(THREAD_TERMINATE | SYNCHRONIZE, FALSE, GetCurrentThreadId());
+}
+
+void cport__os_thread_interrupt(struct cport__os_thread *t)
+{
+	if (t->handle)
+		CancelSynchronousIo((HANDLE)t->handle);
+}
+
+void cport__os_thread_release(struct cport__os_thread *t)
+{
+	if (t->handle)
+		CloseHandle((HANDLE)t->handle);
+	t->handle = NULL;
+}
+
+bool cport__os_fd_valid(cport_fd fd)
+{
+	DWORD flags;
+	return (intptr_t)fd > 0 && GetHandleInformation((HANDLE)fd, &flags);
+}
+
 int cport_sock_close(cport_fd fd)
 {
 	if ((intptr_t)fd <= 0)

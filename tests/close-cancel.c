@@ -75,8 +75,9 @@ static void close_idle(void **state)
 	if (!t_is_windows()) {
 		/* Windows hands a closed handle's value out again at once (Wine even to
 		 * its own objects): closing it twice is not an error to detect there. */
-		assert_int_equal(cport_close(port, &cl, p[0]), 0);
-		assert_int_equal(t_run(port, &cl), CPORT_EBADF);
+		/* Refused at submit (the port knows it closed it) or completed so. */
+		int r = cport_close(port, &cl, p[0]);
+		assert_int_equal(r == 0 ? t_run(port, &cl) : r, CPORT_EBADF);
 	}
 	t_close(p[1]);
 	cport_destroy(port);

@@ -176,8 +176,9 @@ static void close_bad_fd(void **state)
 	(void)state;
 	cport *port = t_port();
 	cport_op op = {0};
-	assert_int_equal(cport_close(port, &op, 987654), 0);
-	assert_int_equal(t_run(port, &op), CPORT_EBADF);
+	/* Refused at submit where the port can tell, else completed with the error. */
+	int r = cport_close(port, &op, 987654);
+	assert_int_equal(r == 0 ? t_run(port, &op) : r, CPORT_EBADF);
 	cport_destroy(port);
 }
 

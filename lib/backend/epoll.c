@@ -89,10 +89,7 @@ static void epoll_disarm(void *pp, int fd)
 
 static int epoll_timeout_ms(int64_t ns)
 {
-	if (ns < 0)
-		return -1;
-	int64_t ms = (ns + 999999) / 1000000; /* round up: never wake before a deadline */
-	return ms > INT_MAX ? INT_MAX : (int)ms;
+	return (int)cport__timeout_ms(ns, INT_MAX);
 }
 
 static int epoll_wait_events(void *pp, struct cport__pevent *out, unsigned max,

@@ -144,11 +144,7 @@ static int poll_wait_events(void *pp, struct cport__pevent *out, unsigned max,
 			    int64_t timeout_ns)
 {
 	struct poll_poller *p = pp;
-	int ms = -1;
-	if (timeout_ns >= 0) {
-		int64_t t = (timeout_ns + 999999) / 1000000; /* never wake before a deadline */
-		ms = t > INT_MAX ? INT_MAX : (int)t;
-	}
+	int ms = (int)cport__timeout_ms(timeout_ns, INT_MAX);
 	int r = poll(p->fds, p->n, ms);
 	if (r < 0)
 		return errno == EINTR ? 0 : -errno;

@@ -63,32 +63,6 @@
 
 /* ---- 1. State ---------------------------------------------------------------------- */
 
-/* A FIFO of waiting ops, doubly linked so cancel can unlink from the middle. */
-struct reactor_q {
-	cport_op *head, *tail;
-};
-
-/* The op's links in its descriptor queue, in its backend words rather than opx.next,
- * which the ready list uses: a multishot op (CPORT_MORE) can then wait in its queue
- * and on the ready list at once. */
-struct reactor_link {
-	cport_op *next, *prev;
-};
-
-struct reactor_fd {
-	struct reactor_q rd, wr; /* waiting read-side / write-side ops, oldest first */
-	struct reactor_q po;     /* waiting cport_poll ops */
-	uint8_t armed;           /* CPORT__EV_* armed in the poller right now */
-	bool added;              /* the poller knows this descriptor (arm's `added`) */
-	bool closing;            /* a cport_close is in flight: new ops get EBADF */
-	bool stream;             /* had descriptor ops: cport_close runs inline */
-	bool closed;             /* closed inline: is the number in use again? */
-	uint8_t kind;            /* REACTOR_KIND_*: how read and write reach it */
-	bool rd_wait;            /* reads wait for a report before their first try */
-	uint32_t rd_skipped;     /* a read skipped its try: the poller wait that would show
-	                            the data was already there (0: none) */
-};
-
 /* What a descriptor is, for cport_read / cport_write: a socket takes recv/send with
  * MSG_DONTWAIT, which need no O_NONBLOCK (so no fcntl, ever); anything else is read
  * and written non-blocking (reactor_nonblock). Learnt from the first recv (ENOTSOCK);
@@ -96,12 +70,12 @@ struct reactor_fd {
  * an fcntl, never a blocking call. */
 enum { REACTOR_KIND_UNKNOWN, REACTOR_KIND_SOCK, REACTOR_KIND_OTHER };
 
+/* The descriptor queues and close-cancels live in the descriptor engine (fdstate.c,
+ * port->fdt); the reactor keeps its readiness state in each entry's eng.r. */
 struct reactor {
 	const struct cport__poller *poller;
 	void *p;                 /* the poller's state */
-	struct reactor_fd *fds;  /* indexed by descriptor */
-	uint32_t nfds;
-	struct cport__timers timers;
+	struct cport__timers timers; /* timers, and timeouts of ops on the pool */
 	int held[REACTOR_HELD];  /* descriptors whose multishot op just completed */
 	unsigned nheld;
 	unsigned skips;          /* reaps since the poller was last asked */
@@ -109,126 +83,38 @@ struct reactor {
 	struct cport__pevent ev[REACTOR_EVENTS];
 };
 
-enum reactor_side { SIDE_NONE, SIDE_READ, SIDE_WRITE, SIDE_POLL };
+/* The reactor's overlay of an op's engine words. */
+struct reactor_x {
+	bool timer_times_out; /* a timer whose timeout_ns comes before its time */
+};
+CPORT__BE_FITS(struct reactor_x);
 
-/* Backend words of an op: be.words[0] flags, [1..2] its struct reactor_link. */
-#define REACTOR_TIMER_TIMES_OUT 1u /* a timer whose timeout_ns comes before its time */
-
-_Static_assert(sizeof(struct reactor_link) <= 2 * sizeof(uint64_t), "link fits be.words[1..2]");
+static struct reactor_x *reactor_x(cport_op *op)
+{
+	return (struct reactor_x *)(void *)&cport__x(op)->be;
+}
 
 static struct reactor *reactor_of(cport *port)
 {
 	return port->impl;
 }
 
-static struct reactor_link *q_link(cport_op *op)
+/* The descriptor state of an op already accepted (its entry exists). */
+static struct cport__fd *reactor_fd(cport *port, int fd)
 {
-	return (struct reactor_link *)(void *)&cport__x(op)->be.words[1];
+	struct cport__fd *f = cport__fd_find(port, fd);
+	assert(f);
+	return f;
 }
 
-/* opx.pending is 1 while the op waits in a queue. */
-static void q_push(struct reactor_q *q, cport_op *op)
+static enum cport__side reactor_side(const struct cport__op *x)
 {
-	struct reactor_link *l = q_link(op);
-	l->next = NULL;
-	l->prev = q->tail;
-	if (q->tail)
-		q_link(q->tail)->next = op;
-	else
-		q->head = op;
-	q->tail = op;
-	cport__x(op)->pending = 1;
+	return cport__op_side(x, true);
 }
 
-static void q_unlink(struct reactor_q *q, cport_op *op)
+static bool reactor_multishot(const struct cport__op *x)
 {
-	struct reactor_link *l = q_link(op);
-	assert(cport__x(op)->pending == 1);
-	if (l->prev)
-		q_link(l->prev)->next = l->next;
-	else
-		q->head = l->next;
-	if (l->next)
-		q_link(l->next)->prev = l->prev;
-	else
-		q->tail = l->prev;
-	l->next = l->prev = NULL;
-	cport__x(op)->pending = 0;
-}
-
-/* Which queue a descriptor op waits in; SIDE_NONE for every other op. */
-static enum reactor_side reactor_side(const struct cport__op *x)
-{
-	switch ((enum cport__type)x->type) {
-	case CPORT__READ:
-	case CPORT__READV:
-		return x->offset < 0 ? SIDE_READ : SIDE_NONE;
-	case CPORT__WRITE:
-	case CPORT__WRITEV:
-		return x->offset < 0 ? SIDE_WRITE : SIDE_NONE;
-	case CPORT__RECV:
-	case CPORT__RECVMSG:
-	case CPORT__ACCEPT:
-		return SIDE_READ;
-	case CPORT__SEND:
-	case CPORT__SENDMSG:
-	case CPORT__SENDFILE:
-	case CPORT__CONNECT:
-		return SIDE_WRITE;
-	case CPORT__SHUTDOWN: /* stopping receives needs no turn: done at once */
-		return x->aux == CPORT_SHUT_RD ? SIDE_NONE : SIDE_WRITE;
-	case CPORT__POLL:
-		return SIDE_POLL;
-	default:
-		return SIDE_NONE;
-	}
-}
-
-static struct reactor_q *reactor_queue(struct reactor *r, const struct cport__op *x)
-{
-	struct reactor_fd *f = &r->fds[x->fd];
-	switch (reactor_side(x)) {
-	case SIDE_READ: return &f->rd;
-	case SIDE_POLL: return &f->po;
-	default: return &f->wr;
-	}
-}
-
-/* Make the table cover `fd`. Grows by doubling; the only allocation on this path. */
-static int reactor_slot(struct reactor *r, int fd)
-{
-	if ((uint32_t)fd < r->nfds)
-		return 0;
-	/* Only grow for a descriptor that exists: a bogus huge number is EBADF, not a
-	 * huge table. */
-	if (fcntl(fd, F_GETFD) < 0)
-		return -errno;
-	uint64_t n = r->nfds ? r->nfds : 64;
-	while (n <= (uint64_t)fd)
-		n *= 2;
-	struct reactor_fd *fds = realloc(r->fds, (size_t)n * sizeof *fds);
-	if (!fds)
-		return CPORT_ENOMEM;
-	memset(fds + r->nfds, 0, (size_t)(n - r->nfds) * sizeof *fds);
-	r->fds = fds;
-	r->nfds = (uint32_t)n;
-	return 0;
-}
-
-/* The op is finished: out of its deadline heap and onto the ready list. A multishot
- * op whose last completion (CPORT_MORE) the caller has not taken yet is already there:
- * that completion becomes its last one instead (the accepted descriptor is not lost). */
-static void reactor_done(cport *port, cport_op *op, int64_t result)
-{
-	struct cport__op *x = cport__x(op);
-	cport__timers_remove(&reactor_of(port)->timers, op);
-	x->pending = 0;
-	if (x->xflags & CPORT__X_UNREAPED) {
-		op->cflags = 0;
-		return;
-	}
-	op->cflags = 0;
-	cport__complete(port, op, result);
+	return x->type == CPORT__ACCEPT && (x->aux & CPORT_ACCEPT_MULTISHOT);
 }
 
 /* A multishot op completes once more and stays at the head of its queue. */
@@ -247,11 +133,6 @@ static void reactor_more(cport *port, cport_op *op, int64_t result)
 			return;
 	if (r->nheld < REACTOR_HELD)
 		r->held[r->nheld++] = x->fd;
-}
-
-static bool reactor_multishot(const struct cport__op *x)
-{
-	return x->type == CPORT__ACCEPT && (x->aux & CPORT_ACCEPT_MULTISHOT);
 }
 
 /* ---- 2. Try once ------------------------------------------------------------------- */
@@ -303,7 +184,7 @@ static int reactor_nonblock(int fd)
 
 /* A socket (kind SOCK or not yet known) or not: see REACTOR_KIND_*. Returns true
  * if `n` is the answer of the socket call, false to do the plain call instead. */
-static bool reactor_as_socket(struct reactor_fd *f, int fd, ssize_t n)
+static bool reactor_as_socket(struct cport__fd_reactor *f, int fd, ssize_t n)
 {
 	if (n >= 0 || errno != ENOTSOCK) {
 		if (n >= 0 || errno == EAGAIN || errno == EWOULDBLOCK)
@@ -320,7 +201,7 @@ static bool reactor_as_socket(struct reactor_fd *f, int fd, ssize_t n)
 }
 
 /* cport_read at offset -1: recv on a socket, else read. */
-static ssize_t reactor_read_plain(struct reactor_fd *f, struct cport__op *x)
+static ssize_t reactor_read_plain(struct cport__fd_reactor *f, struct cport__op *x)
 {
 	if (f->kind != REACTOR_KIND_OTHER) {
 		ssize_t n = recv(x->fd, x->buf, (size_t)x->len, MSG_DONTWAIT);
@@ -331,7 +212,7 @@ static ssize_t reactor_read_plain(struct reactor_fd *f, struct cport__op *x)
 }
 
 /* A stream read: whatever is there (>= 1 byte), 0 at end of stream; a datagram. */
-static int64_t reactor_try_read(struct reactor_fd *f, struct cport__op *x)
+static int64_t reactor_try_read(struct cport__fd_reactor *f, struct cport__op *x)
 {
 	ssize_t n;
 	do {
@@ -347,16 +228,6 @@ static int64_t reactor_try_read(struct reactor_fd *f, struct cport__op *x)
 	return n < 0 ? reactor_errno() : n;
 }
 
-/* The element of `iov` at byte `done`, and how far into it. */
-static unsigned reactor_iov_at(const struct iovec *iov, uint64_t done, uint64_t *skip)
-{
-	unsigned i = 0;
-	while (done >= iov[i].iov_len) /* done < total: some element is left */
-		done -= iov[i++].iov_len;
-	*skip = done;
-	return i;
-}
-
 #define REACTOR_SEND_FLAGS (MSG_NOSIGNAL | MSG_DONTWAIT) /* EPIPE, never SIGPIPE */
 
 /* sendmsg from where the op got to: the whole message (with its address) the first
@@ -367,7 +238,9 @@ static ssize_t reactor_sendmsg(struct cport__op *x)
 	const struct iovec *iov = (const struct iovec *)(const void *)m->iov;
 	struct msghdr *mh = (struct msghdr *)(void *)m->internal_;
 	uint64_t skip;
-	unsigned i = x->done ? reactor_iov_at(iov, x->done, &skip) : (skip = 0, 0);
+	unsigned i = cport__iov_at(m->iov, m->iovcnt, x->done, &skip);
+	if (i == m->iovcnt)
+		i = 0; /* nothing to send (all empty): the message as it is, once */
 	if (skip)
 		return send(x->fd, (const char *)iov[i].iov_base + skip,
 			    (size_t)(iov[i].iov_len - skip), REACTOR_SEND_FLAGS);
@@ -382,9 +255,10 @@ static ssize_t reactor_sendmsg(struct cport__op *x)
 }
 
 /* One write from where the op got to: the rest of the buffer, or of the iovecs. */
-static ssize_t reactor_write_some(struct reactor_fd *f, struct cport__op *x)
+static ssize_t reactor_write_some(struct cport__fd_reactor *f, struct cport__op *x)
 {
-	const char *p = (const char *)x->buf + x->done;
+	/* No arithmetic on a NULL buffer (length 0 allows one). */
+	const char *p = x->buf ? (const char *)x->buf + x->done : NULL;
 	size_t left = (size_t)(x->len - x->done);
 	if (x->type == CPORT__WRITE && f->kind != REACTOR_KIND_OTHER) {
 		ssize_t n = send(x->fd, p, left, REACTOR_SEND_FLAGS);
@@ -399,7 +273,9 @@ static ssize_t reactor_write_some(struct reactor_fd *f, struct cport__op *x)
 		return reactor_sendmsg(x);
 	const struct iovec *iov = x->buf;
 	uint64_t skip;
-	unsigned i = reactor_iov_at(iov, x->done, &skip);
+	unsigned i = cport__iov_at(x->buf, x->aux, x->done, &skip);
+	if (i == x->aux)
+		return 0; /* every element empty: nothing to write */
 	if (skip)
 		return write(x->fd, (const char *)iov[i].iov_base + skip,
 			     (size_t)(iov[i].iov_len - skip));
@@ -408,7 +284,7 @@ static ssize_t reactor_write_some(struct reactor_fd *f, struct cport__op *x)
 
 /* A stream write or send: all bytes or an error, progress kept in opx.done across
  * tries. Called at least once, so an empty datagram is sent. */
-static int64_t reactor_try_write(struct reactor_fd *f, struct cport__op *x)
+static int64_t reactor_try_write(struct cport__fd_reactor *f, struct cport__op *x)
 {
 	for (;;) {
 		ssize_t n = x->done < x->len || x->len == 0 ? reactor_write_some(f, x) : 0;
@@ -550,7 +426,7 @@ static int64_t reactor_try_shutdown(struct cport__op *x)
 static int64_t reactor_try(cport *port, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
-	struct reactor_fd *f = &reactor_of(port)->fds[x->fd];
+	struct cport__fd_reactor *f = &reactor_fd(port, x->fd)->eng.r;
 	switch ((enum cport__type)x->type) {
 	case CPORT__READ:
 	case CPORT__READV:
@@ -582,10 +458,10 @@ static int64_t reactor_try(cport *port, cport_op *op)
 
 /* What the cport_poll ops waiting on a descriptor need to hear about. Errors and
  * hang-ups are reported whatever is armed (CPORT__EV_ERR alone arms just those). */
-static unsigned reactor_poll_want(const struct reactor_q *po)
+static unsigned reactor_poll_want(const struct cport__list *po)
 {
 	unsigned want = 0;
-	for (cport_op *op = po->head; op; op = q_link(op)->next) {
+	for (cport_op *op = po->head; op; op = cport__list_next(op)) {
 		uint32_t ev = cport__x(op)->aux;
 		want |= ev & (CPORT_POLL_IN | CPORT_POLL_PRI | CPORT_POLL_RDHUP) ? CPORT__EV_IN : 0u;
 		want |= ev & CPORT_POLL_OUT ? CPORT__EV_OUT : 0u;
@@ -594,48 +470,44 @@ static unsigned reactor_poll_want(const struct reactor_q *po)
 }
 
 /* What the ops waiting on a descriptor need to hear about (CPORT__EV_*). */
-static unsigned reactor_want(const struct reactor_fd *f)
+static unsigned reactor_want(const struct cport__fd *f)
 {
-	unsigned want = (f->rd.head ? CPORT__EV_IN : 0u) | (f->wr.head ? CPORT__EV_OUT : 0u);
-	want |= reactor_poll_want(&f->po);
+	unsigned want = (f->q[CPORT__SIDE_RECV].head ? CPORT__EV_IN : 0u) |
+			(f->q[CPORT__SIDE_SEND].head ? CPORT__EV_OUT : 0u);
+	want |= reactor_poll_want(&f->q[CPORT__SIDE_POLL]);
 	if (want & (CPORT__EV_IN | CPORT__EV_OUT))
 		want &= ~(unsigned)CPORT__EV_ERR;
 	return want;
 }
 
 /* Arm the poller for what the ops waiting on `fd` need, if not armed already. */
-static int reactor_arm(struct reactor *r, int fd)
+static int reactor_arm(cport *port, int fd)
 {
-	struct reactor_fd *f = &r->fds[fd];
+	struct reactor *r = reactor_of(port);
+	struct cport__fd *f = reactor_fd(port, fd);
 	unsigned want = reactor_want(f);
-	if (want == 0 || (want & ~(unsigned)f->armed) == 0)
+	if (want == 0 || (want & ~(unsigned)f->eng.r.armed) == 0)
 		return 0;
-	int err = r->poller->arm(r->p, fd, want, f->added);
+	int err = r->poller->arm(r->p, fd, want, f->eng.r.added);
 	if (err < 0)
 		return err;
-	f->armed = (uint8_t)want;
-	f->added = true;
+	f->eng.r.armed = (uint8_t)want;
+	f->eng.r.added = true;
 	return 0;
 }
 
-/* Complete every op waiting on `fd` with `result` (close, or the poller refused it). */
+/* Complete every op waiting on `fd` with `result` (the poller refused it). */
 static void reactor_fail_fd(cport *port, int fd, int64_t result)
 {
-	struct reactor *r = reactor_of(port);
-	struct reactor_fd *f = &r->fds[fd];
-	struct reactor_q *qs[3] = {&f->rd, &f->wr, &f->po};
-	for (int i = 0; i < 3; i++) {
-		cport_op *op;
-		while ((op = qs[i]->head) != NULL) {
-			q_unlink(qs[i], op);
-			reactor_done(port, op, result);
-		}
-	}
+	struct cport__fd *f = reactor_fd(port, fd);
+	for (int s = 0; s < CPORT__SIDES; s++)
+		while (f->q[s].head)
+			cport__fd_drop(port, f->q[s].head, result);
 }
 
-/* Run a queue from its head until an op must wait. A multishot op completes and stays
+/* Run a side from its head until an op must wait. A multishot op completes and stays
  * at the head; it is not tried while that completion is still with the caller. */
-static void reactor_run(cport *port, struct reactor_q *q)
+static void reactor_run(cport *port, struct cport__list *q)
 {
 	cport_op *op;
 	while ((op = q->head) != NULL) {
@@ -649,21 +521,18 @@ static void reactor_run(cport *port, struct reactor_q *q)
 			reactor_more(port, op, res);
 			return;
 		}
-		q_unlink(q, op);
-		reactor_done(port, op, res);
+		cport__fd_drop(port, op, res);
 	}
 }
 
 /* cport_poll ops wait for different things: each is tried, in no order. */
-static void reactor_run_poll(cport *port, struct reactor_q *po)
+static void reactor_run_poll(cport *port, struct cport__list *po)
 {
 	for (cport_op *op = po->head, *next; op; op = next) {
-		next = q_link(op)->next;
+		next = cport__list_next(op);
 		int64_t res = reactor_try(port, op);
-		if (res != REACTOR_WAIT) {
-			q_unlink(po, op);
-			reactor_done(port, op, res);
-		}
+		if (res != REACTOR_WAIT)
+			cport__fd_drop(port, op, res);
 	}
 }
 
@@ -671,23 +540,24 @@ static void reactor_run_poll(cport *port, struct reactor_q *po)
  * cancelled op, writes done, a hang-up) would be reported at every wait from now on,
  * so arm for just what waits now, or forget the descriptor if nothing does. A side
  * whose op just completed stays armed: its next op usually follows at once. */
-static int reactor_trim(struct reactor *r, int fd, unsigned events, unsigned had)
+static int reactor_trim(cport *port, int fd, unsigned events, unsigned had)
 {
-	struct reactor_fd *f = &r->fds[fd];
+	struct reactor *r = reactor_of(port);
+	struct cport__fd *f = reactor_fd(port, fd);
 	if (had != 0 && (events & ~had & (CPORT__EV_IN | CPORT__EV_OUT)) == 0)
-		return reactor_arm(r, fd);
+		return reactor_arm(port, fd);
 	unsigned want = reactor_want(f);
 	if (want == 0) {
 		r->poller->disarm(r->p, fd);
-		f->added = false;
-		f->armed = 0;
+		f->eng.r.added = false;
+		f->eng.r.armed = 0;
 		return 0;
 	}
-	int err = r->poller->arm(r->p, fd, want, f->added);
+	int err = r->poller->arm(r->p, fd, want, f->eng.r.added);
 	if (err < 0)
 		return err;
-	f->armed = (uint8_t)want;
-	f->added = true;
+	f->eng.r.armed = (uint8_t)want;
+	f->eng.r.added = true;
 	return 0;
 }
 
@@ -695,31 +565,31 @@ static int reactor_trim(struct reactor *r, int fd, unsigned events, unsigned had
 static void reactor_ready(cport *port, int fd, unsigned events)
 {
 	struct reactor *r = reactor_of(port);
-	if (fd < 0 || (uint32_t)fd >= r->nfds)
+	struct cport__fd *f = cport__fd_find(port, fd);
+	if (fd < 0 || !f)
 		return;
-	struct reactor_fd *f = &r->fds[fd];
 	unsigned had = reactor_want(f);
 	if (!r->poller->sticky)
-		f->armed = 0; /* one-shot: the whole registration fired */
+		f->eng.r.armed = 0; /* one-shot: the whole registration fired */
 	if (events & (CPORT__EV_IN | CPORT__EV_ERR)) {
 		/* Reported in the first wait after a read skipped its try: that try would
 		 * have found data, so reads are tried at submit again. */
-		if (f->rd_skipped == r->waits)
-			f->rd_wait = false;
-		f->rd_skipped = 0;
-		reactor_run(port, &f->rd);
+		if (f->eng.r.rd_skipped == r->waits)
+			f->eng.r.rd_wait = false;
+		f->eng.r.rd_skipped = 0;
+		reactor_run(port, &f->q[CPORT__SIDE_RECV]);
 	}
 	if (events & (CPORT__EV_OUT | CPORT__EV_ERR))
-		reactor_run(port, &f->wr);
-	reactor_run_poll(port, &f->po);
-	int err = r->poller->sticky ? reactor_trim(r, fd, events, had) : reactor_arm(r, fd);
+		reactor_run(port, &f->q[CPORT__SIDE_SEND]);
+	reactor_run_poll(port, &f->q[CPORT__SIDE_POLL]);
+	int err = r->poller->sticky ? reactor_trim(port, fd, events, had) : reactor_arm(port, fd);
 	if (err < 0)
 		reactor_fail_fd(port, fd, err);
 }
 
 /* Does this op need the descriptor non-blocking (see REACTOR_KIND_*)? Socket ops that
  * take MSG_DONTWAIT, and cport_read / cport_write on what may be a socket, do not. */
-static bool reactor_wants_nonblock(const struct reactor_fd *f, const struct cport__op *x)
+static bool reactor_wants_nonblock(const struct cport__fd_reactor *f, const struct cport__op *x)
 {
 	switch ((enum cport__type)x->type) {
 	case CPORT__READ:
@@ -739,124 +609,114 @@ static bool reactor_wants_nonblock(const struct reactor_fd *f, const struct cpor
 /* A read of bytes or a datagram (not an accept): what "wait first" applies to. */
 static bool reactor_is_read(const struct cport__op *x)
 {
-	return reactor_side(x) == SIDE_READ && x->type != CPORT__ACCEPT;
+	return reactor_side(x) == CPORT__SIDE_RECV && x->type != CPORT__ACCEPT;
 }
 
 /* The first try, at submit, when nothing waits ahead of the op (poll ops: always) and
  * the read side is not marked "wait first" (see the top of this file). Returns true if
  * the op completed (and is not to be queued). */
-static bool reactor_try_first(cport *port, cport_op *op, struct reactor_q *q)
+static bool reactor_try_first(cport *port, cport_op *op, struct cport__fd *f)
 {
 	struct reactor *r = reactor_of(port);
 	struct cport__op *x = cport__x(op);
-	struct reactor_fd *f = &r->fds[x->fd];
-	if (q->head && reactor_side(x) != SIDE_POLL)
+	enum cport__side s = reactor_side(x);
+	if (f->q[s].head && s != CPORT__SIDE_POLL)
 		return false;
 	bool read = reactor_is_read(x);
-	if (read && f->rd_wait) {
-		f->rd_skipped = r->waits + 1;
+	if (read && f->eng.r.rd_wait) {
+		f->eng.r.rd_skipped = r->waits + 1;
 		return false;
 	}
 	int64_t res = reactor_try(port, op);
 	if (res == REACTOR_WAIT) {
-		f->rd_wait = f->rd_wait || read;
+		f->eng.r.rd_wait = f->eng.r.rd_wait || read;
 		return false;
 	}
 	if (res >= 0 && reactor_multishot(x)) {
-		q_push(q, op);
+		cport__fd_enqueue(port, f, s, op);
 		reactor_more(port, op, res);
-		return false;
+		return true;
 	}
 	cport__complete(port, op, res);
 	return true;
 }
 
-static int reactor_fd_start(cport *port, cport_op *op)
+/*
+ * Pipes, TTYs, listening and connecting sockets need O_NONBLOCK for the try. It is
+ * checked (one fcntl) the first time such an op meets the descriptor, and whenever it
+ * meets it idle (so one closed and reused behind cport's back is never tried
+ * blocking), and left set afterwards, as libuv does. An op queued behind others is
+ * checked too: a readv behind a waiting recv must not block the port thread.
+ */
+static int reactor_prepare(struct cport__fd *f, const struct cport__op *x)
 {
-	struct reactor *r = reactor_of(port);
-	struct cport__op *x = cport__x(op);
-	int err = reactor_slot(r, x->fd);
-	if (err < 0)
-		return err;
-	struct reactor_fd *f = &r->fds[x->fd];
-	if (!f->rd.head && !f->wr.head && !f->po.head && reactor_wants_nonblock(f, x) &&
-	    (err = reactor_nonblock(x->fd)) < 0)
-		return err;
-	f->stream = true;
-	struct reactor_q *q = reactor_queue(r, x);
-	if (reactor_try_first(port, op, q))
+	bool idle = !f->q[0].head && !f->q[1].head && !f->q[2].head;
+	if (!reactor_wants_nonblock(&f->eng.r, x) || (f->eng.r.nonblock && !idle))
 		return 0;
-	/* Accepted from here on: bytes may already have moved, so a failure to wait is
-	 * the op's result, not a rejection. */
-	if (!x->pending)
-		q_push(q, op);
-	err = 0;
-	if (op->timeout_ns)
-		err = cport__timers_add(&r->timers, op, cport_now_ns() + op->timeout_ns);
+	int err = reactor_nonblock(x->fd);
 	if (err == 0)
-		err = reactor_arm(r, x->fd);
-	if (err < 0) {
-		q_unlink(q, op);
-		reactor_done(port, op, err);
-	}
-	return 0;
-}
-
-/* Pool ops: the timeout only works while no worker has taken the op (see cport.h). */
-static int reactor_pool_start(cport *port, cport_op *op)
-{
-	struct reactor *r = reactor_of(port);
-	int err = 0;
-	if (op->timeout_ns)
-		err = cport__timers_add(&r->timers, op, cport_now_ns() + op->timeout_ns);
-	if (err == 0 && (err = cport__pool_start(port, op)) < 0)
-		cport__timers_remove(&r->timers, op);
+		f->eng.r.nonblock = true;
 	return err;
 }
 
-/* Close cancels (DESIGN.md 1.8): every op waiting on the descriptor, here or queued
- * on the pool, completes with CPORT_ECANCELED before the close completes. A stream's
- * close runs here at once (it does not block, and its completion then comes before
- * what the close causes, such as end of stream at the other end of a pipe); any other
- * descriptor's on the pool (closing a file can flush it), and until that close
- * completes new ops on the descriptor are refused (reactor_start). */
-static int reactor_close_start(cport *port, cport_op *op)
+static int reactor_fd_start(cport *port, cport_op *op, struct cport__fd *f)
 {
-	struct reactor *r = reactor_of(port);
-	int fd = cport__x(op)->fd;
-	bool stream = false;
-	if ((uint32_t)fd < r->nfds) {
-		struct reactor_fd *f = &r->fds[fd];
-		reactor_fail_fd(port, fd, CPORT_ECANCELED);
-		if (f->added)
-			r->poller->disarm(r->p, fd);
-		stream = f->stream;
-		*f = (struct reactor_fd){0};
-		f->closed = stream;
-	}
-	struct cport__queue gone = {NULL, NULL};
-	cport_op *q;
-	cport__pool_take_fd(port, fd, &gone);
-	while ((q = cport__queue_pop(&gone)) != NULL) {
-		cport__x(q)->xflags |= CPORT__X_CANCELLED;
-		reactor_done(port, q, CPORT_ECANCELED);
-	}
-	if (!stream && reactor_pool_start(port, op) == 0) {
-		if (reactor_slot(r, fd) == 0)
-			r->fds[fd].closing = true;
+	struct cport__op *x = cport__x(op);
+	int err = reactor_prepare(f, x);
+	if (err < 0)
+		return err;
+	f->stream = true;
+	if (reactor_try_first(port, op, f))
 		return 0;
-	}
-	/* Linux frees the descriptor even when close fails: never retry on EINTR. */
-	cport__complete(port, op, close(fd) < 0 && errno != EINTR ? -errno : 0);
+	/* Accepted from here on: bytes may already have moved, so a failure to wait is
+	 * the op's result, not a rejection. */
+	cport__fd_enqueue(port, f, reactor_side(x), op);
+	err = reactor_arm(port, x->fd);
+	if (err < 0)
+		cport__fd_drop(port, op, err);
 	return 0;
 }
 
-/* A close left the pool (done, cancelled or timed out while queued). */
-static void reactor_close_over(struct reactor *r, cport_op *op)
+/* Pool ops: the timeout only works while no worker has taken the op (see cport.h). A
+ * close has none: it always runs. */
+static int reactor_pool_start(cport *port, cport_op *op)
 {
+	struct reactor *r = reactor_of(port);
 	struct cport__op *x = cport__x(op);
-	if (x->type == CPORT__CLOSE && (uint32_t)x->fd < r->nfds)
-		r->fds[x->fd].closing = false;
+	int err = cport__pool_start(port, op);
+	if (err == 0 && x->deadline && x->type != CPORT__CLOSE)
+		cport__timers_add(&r->timers, op, x->deadline);
+	return err;
+}
+
+/* Close cancels (DESIGN.md 1.8), the reactor's part: the descriptor engine has
+ * cancelled what waited and waited for what ran; now forget the descriptor in the
+ * poller and close it. A stream's close runs here at once (it does not block, and its
+ * completion then comes before what the close causes, such as end of stream at the
+ * other end of a pipe); any other descriptor's on the pool (closing a file can flush
+ * it). Until the close completes, new ops on the descriptor are refused. */
+static void reactor_close_run(cport *port, cport_op *op)
+{
+	struct reactor *r = reactor_of(port);
+	int fd = cport__x(op)->fd;
+	struct cport__fd *f = reactor_fd(port, fd);
+	if (f->eng.r.added)
+		r->poller->disarm(r->p, fd);
+	f->eng.r.added = false;
+	f->eng.r.armed = 0;
+	if (!f->stream && reactor_pool_start(port, op) == 0)
+		return; /* the pool completes it: reactor_remote_done */
+	/* Linux frees the descriptor even when close fails: never retry on EINTR. */
+	int64_t res = close(fd) < 0 && errno != EINTR ? -errno : 0;
+	cport__fd_close_end(port, fd);
+	cport__complete(port, op, res);
+}
+
+static int reactor_close_start(cport *port, cport_op *op, struct cport__fd *f)
+{
+	if (cport__fd_close_begin(port, f, op))
+		reactor_close_run(port, op);
+	return 0;
 }
 
 /* ---- 4. Deadlines ------------------------------------------------------------------ */
@@ -864,13 +724,10 @@ static void reactor_close_over(struct reactor *r, cport_op *op)
 static int reactor_timer_start(cport *port, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
-	uint64_t now = cport_now_ns();
-	uint64_t due = x->aux & CPORT_TIMER_ABS ? x->len : now + x->len;
-	x->be.words[0] = 0;
-	if (op->timeout_ns && now + op->timeout_ns < due) {
-		due = now + op->timeout_ns;
-		x->be.words[0] = REACTOR_TIMER_TIMES_OUT;
-	}
+	uint64_t due = x->aux & CPORT_TIMER_ABS ? x->len : cport__deadline_in(x->len);
+	reactor_x(op)->timer_times_out = x->deadline && x->deadline < due;
+	if (x->deadline && x->deadline < due)
+		due = x->deadline;
 	return cport__timers_add(&reactor_of(port)->timers, op, due);
 }
 
@@ -880,20 +737,17 @@ static void reactor_expire(cport *port)
 	struct reactor *r = reactor_of(port);
 	uint64_t now = cport_now_ns();
 	cport_op *op;
+	cport__fd_expire(port, now);
 	while ((op = cport__timers_pop_expired(&r->timers, now)) != NULL) {
 		struct cport__op *x = cport__x(op);
 		if (x->xflags & CPORT__X_POOL) {
 			/* Completes with CPORT_ETIMEDOUT if still queued; a running one
 			 * finishes with its own result. */
 			x->xflags |= CPORT__X_TIMEDOUT;
-			if (cport__pool_cancel(port, op))
-				reactor_close_over(r, op);
-		} else if (x->type == CPORT__TIMER) {
-			bool late = x->be.words[0] & REACTOR_TIMER_TIMES_OUT;
-			cport__complete(port, op, late ? CPORT_ETIMEDOUT : 0);
+			cport__pool_cancel(port, op);
 		} else {
-			q_unlink(reactor_queue(r, x), op);
-			reactor_done(port, op, CPORT_ETIMEDOUT);
+			assert(x->type == CPORT__TIMER);
+			cport__complete(port, op, reactor_x(op)->timer_times_out ? CPORT_ETIMEDOUT : 0);
 		}
 	}
 }
@@ -916,38 +770,26 @@ static int reactor_init(cport *port, const struct cport__poller *poller, char *w
 }
 
 /* The pool is already stopped (cport_destroy stops it first); ops waiting here are
- * simply forgotten: nothing touches them or their buffers again. */
+ * simply forgotten: nothing touches them or their buffers again. In a forked child the
+ * poller's descriptor is the child's copy: closing it leaves the parent's registrations
+ * alone (no disarm is made). */
 static void reactor_fini(cport *port)
 {
 	struct reactor *r = reactor_of(port);
 	r->poller->fini(r->p);
 	cport__timers_free(&r->timers);
-	free(r->fds);
 	free(r);
 	port->impl = NULL;
 }
 
-/* Total bytes of a vectored op, for the all-or-error rule. */
-static uint64_t reactor_iov_total(const cport_iovec *iov, unsigned n)
-{
-	uint64_t t = 0;
-	for (unsigned i = 0; i < n; i++)
-		t += iov[i].len;
-	return t;
-}
-
 static int reactor_start(cport *port, cport_op *op)
 {
-	struct reactor *r = reactor_of(port);
 	struct cport__op *x = cport__x(op);
-	if (cport__has_fd(x->type) && (uint32_t)x->fd < r->nfds) {
-		struct reactor_fd *f = &r->fds[x->fd];
-		if (f->closing)
-			return CPORT_EBADF;
-		/* After a close here, the number is only valid again once reused. */
-		if (f->closed && fcntl(x->fd, F_GETFD) < 0)
-			return CPORT_EBADF;
-		f->closed = false;
+	struct cport__fd *f = NULL;
+	if (cport__has_fd(x->type)) {
+		int err = cport__fd_get(port, x->fd, &f);
+		if (err < 0)
+			return err;
 	}
 	switch ((enum cport__type)x->type) {
 	case CPORT__NOP:
@@ -956,17 +798,7 @@ static int reactor_start(cport *port, cport_op *op)
 	case CPORT__TIMER:
 		return reactor_timer_start(port, op);
 	case CPORT__CLOSE:
-		return reactor_close_start(port, op);
-	case CPORT__READV:
-	case CPORT__WRITEV:
-		x->len = reactor_iov_total(x->buf, x->aux);
-		break;
-	case CPORT__RECVMSG:
-	case CPORT__SENDMSG: {
-		const cport_msg *m = x->buf;
-		x->len = reactor_iov_total(m->iov, m->iovcnt);
-		break;
-	}
+		return reactor_close_start(port, op, f);
 	case CPORT__SHUTDOWN:
 		if (x->aux == CPORT_SHUT_RD) {
 			cport__complete(port, op, reactor_try_shutdown(x));
@@ -976,9 +808,14 @@ static int reactor_start(cport *port, cport_op *op)
 	default:
 		break;
 	}
-	if (reactor_side(x) != SIDE_NONE)
-		return reactor_fd_start(port, op);
-	return reactor_pool_start(port, op);
+	if (reactor_side(x) != CPORT__SIDE_NONE)
+		return reactor_fd_start(port, op, f);
+	if (f)
+		cport__fd_started(port, f, op); /* the close waits for it (busy) */
+	int err = reactor_pool_start(port, op);
+	if (err < 0 && f)
+		cport__fd_finished(port, op);
+	return err;
 }
 
 static void reactor_cancel(cport *port, cport_op *op)
@@ -986,17 +823,20 @@ static void reactor_cancel(cport *port, cport_op *op)
 	struct reactor *r = reactor_of(port);
 	struct cport__op *x = cport__x(op);
 	if (x->xflags & CPORT__X_POOL) {
-		if (cport__pool_cancel(port, op)) {
-			cport__timers_remove(&r->timers, op);
-			reactor_close_over(r, op);
-		}
+		cport__pool_cancel(port, op);
 	} else if (x->type == CPORT__TIMER) {
-		if (x->heap_idx)
-			reactor_done(port, op, CPORT_ECANCELED);
-	} else if (reactor_side(x) != SIDE_NONE && x->pending) {
-		/* The descriptor is left armed: a spurious report finds nothing to run. */
-		q_unlink(reactor_queue(r, x), op);
-		reactor_done(port, op, CPORT_ECANCELED);
+		if (x->heap_idx) {
+			cport__timers_remove(&r->timers, op);
+			cport__complete(port, op, CPORT_ECANCELED);
+		}
+	} else if (reactor_side(x) != CPORT__SIDE_NONE) {
+		/* Still waiting in its queue (a multishot accept too, even while a completion
+		 * is with the caller). The descriptor is left armed: a spurious report finds
+		 * nothing to run. */
+		struct cport__fd *f = cport__fd_find(port, x->fd);
+		enum cport__side s = reactor_side(x);
+		if (f && (cport__x(op)->wait.prev || f->q[s].head == op))
+			cport__fd_drop(port, op, CPORT_ECANCELED);
 	}
 	/* Anything else already completed and waits to be reaped. */
 }
@@ -1008,13 +848,16 @@ static int reactor_flush(cport *port)
 }
 
 /* How long the poller may sleep: the caller's timeout, cut to the next deadline. */
-static int64_t reactor_sleep_ns(cport *port, unsigned max, int64_t timeout_ns)
+static int64_t reactor_sleep_ns(cport *port, int64_t timeout_ns)
 {
-	if (max == 0 || port->ready.head)
+	if (cport__room(port) == 0 || port->ready.head)
 		return 0;
-	int64_t next = cport__timers_next_ns(&reactor_of(port)->timers, cport_now_ns());
-	if (next >= 0 && (timeout_ns < 0 || next < timeout_ns))
-		return next;
+	uint64_t now = cport_now_ns();
+	int64_t next[2] = {cport__timers_next_ns(&reactor_of(port)->timers, now),
+			   cport__timers_next_ns(&port->fdt.waiting, now)};
+	for (int i = 0; i < 2; i++)
+		if (next[i] >= 0 && (timeout_ns < 0 || next[i] < timeout_ns))
+			timeout_ns = next[i];
 	return timeout_ns;
 }
 
@@ -1027,36 +870,35 @@ static void reactor_resume(cport *port)
 	memcpy(fds, r->held, n * sizeof *fds);
 	r->nheld = 0;
 	for (unsigned i = 0; i < n; i++) {
-		if ((uint32_t)fds[i] >= r->nfds || !r->fds[fds[i]].rd.head)
+		struct cport__fd *f = cport__fd_find(port, fds[i]);
+		cport_op *head = f ? f->q[CPORT__SIDE_RECV].head : NULL;
+		if (!head)
 			continue; /* closed or cancelled since */
-		cport_op *head = r->fds[fds[i]].rd.head;
 		if (cport__x(head)->xflags & CPORT__X_UNREAPED) {
 			r->held[r->nheld++] = fds[i]; /* not taken yet: later */
 			continue;
 		}
-		reactor_run(port, &r->fds[fds[i]].rd);
-		int err = reactor_arm(r, fds[i]);
+		reactor_run(port, &f->q[CPORT__SIDE_RECV]);
+		int err = reactor_arm(port, fds[i]);
 		if (err < 0)
 			reactor_fail_fd(port, fds[i], err);
 	}
 }
 
-/* Completions all go to port->ready, which cport_wait takes from: returns 0. While
- * completions wait there, up to REACTOR_SKIPS reaps in a row return them without
- * asking the poller (a poll(2) over many descriptors costs more than the work); the
- * next one asks it, so no descriptor waits long for its turn. */
-static int reactor_reap(cport *port, cport_op **out, unsigned max, int64_t timeout_ns)
+/* While completions wait on the ready list, up to REACTOR_SKIPS reaps in a row return
+ * them without asking the poller (a poll(2) over many descriptors costs more than the
+ * work); the next one asks it, so no descriptor waits long for its turn. */
+static int reactor_reap(cport *port, int64_t timeout_ns)
 {
 	struct reactor *r = reactor_of(port);
-	(void)out;
 	reactor_expire(port);
 	reactor_resume(port);
-	if (port->ready.head && r->skips < REACTOR_SKIPS) {
+	if ((port->ready.head || port->out_n) && r->skips < REACTOR_SKIPS) {
 		r->skips++;
 		return 0;
 	}
 	r->skips = 0;
-	int64_t t = reactor_sleep_ns(port, max, timeout_ns);
+	int64_t t = reactor_sleep_ns(port, port->out_n ? 0 : timeout_ns);
 	bool slept = t != 0 && cport__sleep_begin(port);
 	r->waits++;
 	int n = r->poller->wait(r->p, r->ev, REACTOR_EVENTS, slept ? t : 0);
@@ -1081,11 +923,14 @@ static void reactor_wake(cport *port)
 	r->poller->wake(r->p);
 }
 
-/* A pool op finished: it leaves the deadline heap if its timeout had not fired. */
+/* A pool op finished: it leaves the deadline heap if its timeout had not fired; a
+ * close that ran on the pool makes its number new. */
 static void reactor_remote_done(cport *port, cport_op *op)
 {
+	struct cport__op *x = cport__x(op);
 	cport__timers_remove(&reactor_of(port)->timers, op);
-	reactor_close_over(reactor_of(port), op);
+	if (x->type == CPORT__CLOSE)
+		cport__fd_close_end(port, x->fd);
 }
 
 /* One backend table per poller: the adapter is the same, only the poller differs.
@@ -1107,6 +952,7 @@ static void reactor_remote_done(cport *port, cport_op *op)
 		.reap = reactor_reap,                                                      \
 		.wake = reactor_wake,                                                      \
 		.remote_done = reactor_remote_done,                                        \
+		.fd_close = reactor_close_run,                                             \
 	};
 
 #ifdef CPORT_HAVE_EPOLL

@@ -73,23 +73,8 @@ enum {
 	TAG_MASK = 7
 };
 
-/* Per-descriptor state: the stream rules and close-cancels (section 1b). */
-struct uring_fd {
-	cport_op *send_cur;        /* the send-side op being done (kernel or retry) */
-	cport_op *recv_cur;        /* the receive-side op being done */
-	struct cport__queue sendq; /* send-side ops waiting behind send_cur, in order */
-	struct cport__queue recvq;
-	cport_op *close;           /* a cport_close waiting for the rest to finish */
-	uint32_t inflight;         /* ops on this descriptor in the kernel */
-	bool closing;              /* a cport_close was submitted, not yet completed */
-};
-
 struct uring {
 	struct io_uring ring;
-	struct uring_fd *fds;      /* indexed by descriptor; grows by doubling */
-	uint32_t nfds;
-	/* Ops with a timeout that wait their turn on a stream (not in the kernel yet). */
-	struct cport__timers waiting;
 	/* Timer ops. They live here, not in the kernel: one heap and the wait's own
 	 * timeout cost far less than an IORING_OP_TIMEOUT per timer (million-timers). */
 	struct cport__timers timers;
@@ -111,7 +96,7 @@ static struct uring *uring_of(cport *port)
 	return port->impl;
 }
 
-static unsigned uring_process(cport *port, cport_op **out, unsigned max);
+static unsigned uring_process(cport *port);
 
 /* Submit what is in the SQ. A CQ in overflow (-EBUSY) or out of request memory
  * (-EAGAIN) is relieved by reaping into the ready list, then we try again. */
@@ -124,7 +109,7 @@ static int uring_submit_all(cport *port)
 			continue;
 		if (r != -EBUSY && r != -EAGAIN)
 			return r;
-		if (uring_process(port, NULL, 0) == 0 && io_uring_cq_ready(&u->ring) == 0) {
+		if (uring_process(port) == 0 && io_uring_cq_ready(&u->ring) == 0) {
 			/* Nothing to reap yet: wait for one completion to free room. */
 			struct io_uring_cqe *cqe;
 			io_uring_wait_cqe(&u->ring, &cqe);
@@ -152,12 +137,26 @@ static struct io_uring_sqe *uring_sqe(cport *port)
 
 /* ---- 1b. Per-descriptor state ---------------------------------------------------- */
 
-enum { SIDE_NONE, SIDE_SEND, SIDE_RECV };
+/* The engine's overlay of an op's scratch words. */
+struct uring_x {
+	struct __kernel_timespec ts; /* the linked timeout's (the kernel copies it at submit) */
+	int pipe_rd, pipe_wr;        /* a sendfile's pipe (0: none), created at submit */
+	uint64_t in_pipe, cap;       /* sendfile: bytes in the pipe, its capacity */
+	uint32_t flags;              /* URING_POLLWAIT, URING_NOHOOK */
+	uint8_t sf_phase;            /* sendfile: SF_FILL, SF_DRAIN, SF_WAIT */
+	bool timer_times_out;        /* a timer whose timeout_ns comes first */
+};
+CPORT__BE_FITS(struct uring_x);
 
-/* opx.mode bits of a stream op: its next SQE waits for readiness (uring_eagain); the
+static struct uring_x *ux(cport_op *op)
+{
+	return (struct uring_x *)(void *)&cport__x(op)->be;
+}
+
+/* uring_x.flags of a stream op: its next SQE waits for readiness (uring_eagain); the
  * test hook's RWF_NOWAIT is not for this descriptor (a terminal refuses it). */
-#define URING_POLLWAIT 0x80000000u
-#define URING_NOHOOK 0x40000000u
+#define URING_POLLWAIT 0x1u
+#define URING_NOHOOK 0x2u
 
 /* Socket ops: never sent to the thread pool (a worker would wait on the peer). */
 static bool uring_is_net(uint8_t type)
@@ -165,161 +164,64 @@ static bool uring_is_net(uint8_t type)
 	return type >= CPORT__ACCEPT && type < CPORT__TYPE_MAX;
 }
 
-/* Which side of its descriptor an op is ordered on (the stream rules). */
-static int uring_side(const struct cport__op *x)
+/* Which side of its descriptor an op is ordered on (the stream rules). cport_poll,
+ * accept and connect run at once: several accepts may wait in the kernel together, and
+ * neither moves stream bytes. */
+static enum cport__side uring_side(const struct cport__op *x)
 {
-	switch ((enum cport__type)x->type) {
-	case CPORT__SEND:
-	case CPORT__SENDMSG:
-	case CPORT__SENDFILE:
-		return SIDE_SEND;
-	case CPORT__SHUTDOWN: /* after the sends before it: their bytes precede the FIN */
-		return x->aux & CPORT_SHUT_WR ? SIDE_SEND : SIDE_NONE;
-	case CPORT__WRITE:
-	case CPORT__WRITEV:
-		return x->offset < 0 ? SIDE_SEND : SIDE_NONE;
-	case CPORT__RECV:
-	case CPORT__RECVMSG:
-		return SIDE_RECV;
-	case CPORT__READ:
-	case CPORT__READV:
-		return x->offset < 0 ? SIDE_RECV : SIDE_NONE;
-	default:
-		return SIDE_NONE;
-	}
+	if (x->type == CPORT__ACCEPT || x->type == CPORT__CONNECT)
+		return CPORT__SIDE_NONE;
+	return cport__op_side(x, false);
 }
 
-/* Ops counted in their descriptor's `inflight` while in the kernel: all that name one,
- * except the close itself (it waits for that count to reach 0). */
-static bool uring_counted(const struct cport__op *x)
+/* A sendfile's pipe, created at submit. */
+static void uring_sendfile_close(cport_op *op)
 {
-	return cport__has_fd(x->type) && x->type != CPORT__CLOSE;
-}
-
-/* The state of `fd`, growing the table: the one allocation on the submit path, only for
- * a descriptor larger than any seen before. NULL: out of memory. */
-static struct uring_fd *uring_fd_get(struct uring *u, int fd)
-{
-	if ((uint32_t)fd >= u->nfds) {
-		size_t n = u->nfds ? u->nfds : 64;
-		while (n <= (size_t)fd)
-			n *= 2;
-		struct uring_fd *t = realloc(u->fds, n * sizeof *t);
-		if (!t)
-			return NULL;
-		memset(t + u->nfds, 0, (n - u->nfds) * sizeof *t);
-		u->fds = t;
-		u->nfds = (uint32_t)n;
-	}
-	return &u->fds[fd];
-}
-
-static struct uring_fd *uring_fd_of(struct uring *u, const struct cport__op *x)
-{
-	assert(x->fd >= 0 && (uint32_t)x->fd < u->nfds);
-	return &u->fds[x->fd];
-}
-
-static cport_op **uring_cur(struct uring_fd *f, int side)
-{
-	return side == SIDE_SEND ? &f->send_cur : &f->recv_cur;
-}
-
-static struct cport__queue *uring_waitq(struct uring_fd *f, int side)
-{
-	return side == SIDE_SEND ? &f->sendq : &f->recvq;
-}
-
-/* Take `op` out of a FIFO it waits in. False if it is not there. */
-static bool uring_unqueue(struct cport__queue *q, cport_op *op)
-{
-	cport_op *prev = NULL;
-	for (cport_op *o = q->head; o; prev = o, o = cport__x(o)->next) {
-		if (o != op)
-			continue;
-		cport_op *next = cport__x(o)->next;
-		if (prev)
-			cport__x(prev)->next = next;
-		else
-			q->head = next;
-		if (q->tail == o)
-			q->tail = prev;
-		cport__x(o)->next = NULL;
-		return true;
-	}
-	return false;
-}
-
-/* A sendfile's pipe, created at submit: read end low 32 bits, write end high. */
-static void uring_sendfile_close(struct cport__op *x)
-{
-	if (x->type != CPORT__SENDFILE || x->be.words[4] == 0)
+	struct uring_x *u = ux(op);
+	if (cport__x(op)->type != CPORT__SENDFILE || u->pipe_rd == 0)
 		return;
-	close((int)(uint32_t)x->be.words[4]);
-	close((int)(x->be.words[4] >> 32));
-	x->be.words[4] = 0;
+	close(u->pipe_rd);
+	close(u->pipe_wr);
+	u->pipe_rd = u->pipe_wr = 0;
 }
 
-/* A close held back on `f` goes to the retry list once nothing is left on it. */
-static void uring_fd_try_close(struct uring *u, struct uring_fd *f)
+/* The descriptor engine dropped an op that waited its turn: free its pipe. */
+static void uring_fd_dropped(cport *port, cport_op *op)
 {
-	if (f->close && f->inflight == 0 && !f->send_cur && !f->recv_cur) {
-		cport__queue_push(&u->retry, f->close);
-		f->close = NULL;
+	(void)port;
+	uring_sendfile_close(op);
+}
+
+/* An op on a descriptor finished and was delivered: the next op of its side (if any)
+ * is started at the next flush, and counts as started from now (a close waits for it,
+ * and the retry list checks its cancel, close and deadline). */
+static void uring_fd_finished(cport *port, cport_op *op)
+{
+	cport_op *next = cport__fd_finished(port, op);
+	if (next) {
+		struct cport__fd *f = cport__fd_find(port, cport__x(next)->fd);
+		cport__fd_started(port, f, next);
+		cport__queue_push(&uring_of(port)->retry, next);
 	}
 }
 
-/* The op finished (any result) and is about to be delivered: free what it held and
- * start the next op waiting on its side. */
-static void uring_release(struct uring *u, cport_op *op)
+/* The op is done with `res`: deliver it, then let its descriptor go on. */
+static void uring_done(cport *port, cport_op *op, int64_t res)
 {
 	struct cport__op *x = cport__x(op);
-	uring_sendfile_close(x);
-	if (!cport__has_fd(x->type))
-		return;
-	struct uring_fd *f = uring_fd_of(u, x);
-	if (x->type == CPORT__CLOSE) {
-		f->closing = false;
-		return;
-	}
-	int side = uring_side(x);
-	if (side != SIDE_NONE) {
-		cport_op **cur = uring_cur(f, side);
-		assert(*cur == op);
-		*cur = cport__queue_pop(uring_waitq(f, side));
-		if (*cur) {
-			cport__timers_remove(&u->waiting, *cur);
-			cport__queue_push(&u->retry, *cur); /* started at the next flush */
-		}
-	}
-	uring_fd_try_close(u, f);
-}
-
-/* An op waiting in a FIFO (never started, already taken out of it) completes with
- * `res` at once. */
-static void uring_drop_waiting(cport *port, cport_op *op, int64_t res)
-{
-	cport__timers_remove(&uring_of(port)->waiting, op);
-	uring_sendfile_close(cport__x(op));
+	uring_sendfile_close(op);
+	op->cflags = 0;
 	cport__complete(port, op, res);
+	if (x->xflags & CPORT__X_FDBUSY)
+		uring_fd_finished(port, op);
+	if (x->type == CPORT__CLOSE)
+		cport__fd_close_end(port, x->fd);
 }
 
-/* Ops whose timeout passed while they waited their turn: out of the FIFO, ETIMEDOUT. */
-static void uring_expire_waiting(cport *port)
+/* A close held by the descriptor engine may run now: at the next flush. */
+static void uring_close_go(cport *port, cport_op *close)
 {
-	struct uring *u = uring_of(port);
-	if (u->waiting.len == 0)
-		return;
-	uint64_t now = cport_now_ns();
-	cport_op *op;
-	while ((op = cport__timers_pop_expired(&u->waiting, now)) != NULL) {
-		struct cport__op *x = cport__x(op);
-		int side = uring_side(x);
-		bool found = uring_unqueue(uring_waitq(uring_fd_of(u, x), side), op);
-		assert(found);
-		(void)found;
-		uring_drop_waiting(port, op, CPORT_ETIMEDOUT);
-	}
+	cport__queue_push(&uring_of(port)->retry, close);
 }
 
 /* ---- 2. Preparing ops ------------------------------------------------------------- */
@@ -358,32 +260,6 @@ static int uring_opcode(uint8_t type)
 	return -1;
 }
 
-static uint64_t iov_total(const cport_iovec *iov, unsigned n)
-{
-	uint64_t t = 0;
-	for (unsigned i = 0; i < n; i++)
-		t += iov[i].len;
-	return t;
-}
-
-static uint64_t rw_total(struct cport__op *x)
-{
-	if (x->type == CPORT__READ || x->type == CPORT__WRITE)
-		return x->len;
-	return iov_total(x->buf, x->aux);
-}
-
-/* The rest of an iovec array after `done` bytes: index of the element and the offset
- * into it. */
-static unsigned iov_skip(const struct iovec *iov, uint64_t done, uint64_t *skip)
-{
-	unsigned i = 0;
-	while (done && done >= iov[i].iov_len)
-		done -= iov[i++].iov_len;
-	*skip = done;
-	return i;
-}
-
 /* A read or write from where the op got to: the whole request the first time; after a
  * short transfer, the rest of the current buffer or the remaining iovecs. */
 static void uring_prep_rw(struct io_uring_sqe *sqe, struct cport__op *x)
@@ -391,7 +267,8 @@ static void uring_prep_rw(struct io_uring_sqe *sqe, struct cport__op *x)
 	bool rd = x->type == CPORT__READ || x->type == CPORT__READV;
 	uint64_t off = x->offset < 0 ? (uint64_t)-1 : (uint64_t)x->offset + x->done;
 	if (x->type == CPORT__READ || x->type == CPORT__WRITE) {
-		char *p = (char *)x->buf + x->done;
+		/* No arithmetic on a NULL buffer (length 0 allows one). */
+		char *p = x->buf ? (char *)x->buf + x->done : NULL;
 		unsigned n = (unsigned)(x->len - x->done);
 		if (rd)
 			io_uring_prep_read(sqe, x->fd, p, n, off);
@@ -401,7 +278,9 @@ static void uring_prep_rw(struct io_uring_sqe *sqe, struct cport__op *x)
 	}
 	const struct iovec *iov = x->buf;
 	uint64_t skip;
-	unsigned i = iov_skip(iov, x->done, &skip);
+	unsigned i = cport__iov_at(x->buf, x->aux, x->done, &skip);
+	if (i == x->aux)
+		i = 0; /* every element empty: the request as it is (0 bytes) */
 	if (skip) {
 		char *p = (char *)iov[i].iov_base + skip;
 		unsigned n = (unsigned)(iov[i].iov_len - skip);
@@ -437,7 +316,8 @@ static void uring_prep_msg(struct io_uring_sqe *sqe, struct cport__op *x)
 		/* The rest of a short stream sendmsg: as a plain send of the current
 		 * element (the destination of a connected stream is already fixed). */
 		uint64_t skip;
-		unsigned i = iov_skip((const struct iovec *)m->iov, x->done, &skip);
+		unsigned i = cport__iov_at(m->iov, m->iovcnt, x->done, &skip);
+		assert(i < m->iovcnt); /* done < len: some byte is left */
 		io_uring_prep_send(sqe, x->fd, (char *)m->iov[i].base + skip,
 				   m->iov[i].len - skip, URING_SEND_FLAGS);
 		return;
@@ -458,15 +338,17 @@ static void uring_prep_msg(struct io_uring_sqe *sqe, struct cport__op *x)
 /* sendfile phases (opx.mode): file -> pipe, pipe -> socket, wait for room. */
 enum { SF_FILL, SF_DRAIN, SF_WAIT };
 
-static void uring_prep_sendfile(struct io_uring_sqe *sqe, struct cport__op *x)
+static void uring_prep_sendfile(struct io_uring_sqe *sqe, cport_op *op)
 {
-	int rd = (int)(uint32_t)x->be.words[4], wr = (int)(x->be.words[4] >> 32);
+	struct cport__op *x = cport__x(op);
+	struct uring_x *u = ux(op);
+	int rd = u->pipe_rd, wr = u->pipe_wr;
 	int file = (int)(uintptr_t)x->buf2;
-	uint64_t in_pipe = x->be.words[5], cap = x->be.words[6];
-	if (x->mode == SF_FILL) {
+	uint64_t in_pipe = u->in_pipe, cap = u->cap;
+	if (u->sf_phase == SF_FILL) {
 		uint64_t n = x->len - x->done < cap ? x->len - x->done : cap;
 		io_uring_prep_splice(sqe, file, x->offset + (int64_t)x->done, wr, -1, (unsigned)n, 0);
-	} else if (x->mode == SF_DRAIN) {
+	} else if (u->sf_phase == SF_DRAIN) {
 		io_uring_prep_splice(sqe, rd, -1, x->fd, -1, (unsigned)in_pipe, 0);
 	} else {
 		io_uring_prep_poll_add(sqe, x->fd, POLLOUT);
@@ -493,8 +375,8 @@ static void uring_prep_sock(struct io_uring_sqe *sqe, struct cport__op *x)
 		io_uring_prep_recv(sqe, x->fd, x->buf, (size_t)x->len, 0);
 		break;
 	case CPORT__SEND:
-		io_uring_prep_send(sqe, x->fd, (char *)x->buf + x->done, (size_t)(x->len - x->done),
-				   URING_SEND_FLAGS);
+		io_uring_prep_send(sqe, x->fd, x->buf ? (char *)x->buf + x->done : NULL,
+				   (size_t)(x->len - x->done), URING_SEND_FLAGS);
 		break;
 	case CPORT__SHUTDOWN:
 		io_uring_prep_shutdown(sqe, x->fd, (int)x->aux - 1); /* SHUT_RD is 0 */
@@ -508,8 +390,9 @@ static void uring_prep_sock(struct io_uring_sqe *sqe, struct cport__op *x)
 }
 
 /* The op's own SQE. */
-static void uring_prep_op(struct io_uring_sqe *sqe, struct cport__op *x)
+static void uring_prep_op(struct io_uring_sqe *sqe, cport_op *op)
 {
+	struct cport__op *x = cport__x(op);
 	switch ((enum cport__type)x->type) {
 	case CPORT__NOP:
 		io_uring_prep_nop(sqe);
@@ -564,7 +447,7 @@ static void uring_prep_op(struct io_uring_sqe *sqe, struct cport__op *x)
 		uring_prep_msg(sqe, x);
 		break;
 	case CPORT__SENDFILE:
-		uring_prep_sendfile(sqe, x);
+		uring_prep_sendfile(sqe, op);
 		break;
 	case CPORT__TIMER:
 	case CPORT__POST:
@@ -579,12 +462,14 @@ static void uring_prep_op(struct io_uring_sqe *sqe, struct cport__op *x)
 static void uring_prep(struct uring *u, struct io_uring_sqe *sqe, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
-	if (x->mode & URING_POLLWAIT) {
-		io_uring_prep_poll_add(sqe, x->fd, uring_side(x) == SIDE_SEND ? POLLOUT : POLLIN);
+	if (ux(op)->flags & URING_POLLWAIT) {
+		io_uring_prep_poll_add(sqe, x->fd,
+				       uring_side(x) == CPORT__SIDE_SEND ? POLLOUT : POLLIN);
 	} else {
-		uring_prep_op(sqe, x);
-		if (u->test_nowait && uring_side(x) != SIDE_NONE && x->type != CPORT__SENDFILE &&
-		    x->type != CPORT__SHUTDOWN && !(x->mode & URING_NOHOOK)) {
+		uring_prep_op(sqe, op);
+		if (u->test_nowait && uring_side(x) != CPORT__SIDE_NONE &&
+		    x->type != CPORT__SENDFILE && x->type != CPORT__SHUTDOWN &&
+		    !(ux(op)->flags & URING_NOHOOK)) {
 			/* Test hook: ask for -EAGAIN instead of a wait, as kernels do for
 			 * O_NONBLOCK descriptors, to run the readiness path. */
 			if (x->type == CPORT__READ || x->type == CPORT__WRITE ||
@@ -597,11 +482,12 @@ static void uring_prep(struct uring *u, struct io_uring_sqe *sqe, cport_op *op)
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op | TAG_OP);
 }
 
-/* Time left before the op's deadline; 0 if none, 1 ns if passed. */
+/* Time left before the op's deadline; 0 if none (or so far away it is never), 1 ns if
+ * passed. */
 static uint64_t uring_time_left(cport_op *op)
 {
 	uint64_t deadline = cport__x(op)->deadline;
-	if (!deadline)
+	if (!deadline || deadline == UINT64_MAX)
 		return 0;
 	uint64_t now = cport_now_ns();
 	return deadline > now ? deadline - now : 1;
@@ -620,9 +506,8 @@ static int uring_queue(cport *port, cport_op *op)
 	uring_prep(u, sqe, op);
 	x->pending = 1;
 	if (left) {
-		/* The timespec lives in the op: the kernel copies it when it reads the SQE.
-		 * A timer keeps its own in be.ts, so its link timeout uses words[2..3]. */
-		struct __kernel_timespec *ts = (void *)&x->be.words[2];
+		/* The timespec lives in the op: the kernel copies it when it reads the SQE. */
+		struct __kernel_timespec *ts = &ux(op)->ts;
 		ts->tv_sec = (int64_t)(left / 1000000000u);
 		ts->tv_nsec = (int64_t)(left % 1000000000u);
 		sqe->flags |= IOSQE_IO_LINK;
@@ -632,8 +517,8 @@ static int uring_queue(cport *port, cport_op *op)
 		x->pending = 2;
 	}
 	u->in_kernel++;
-	if (uring_counted(x))
-		uring_fd_of(u, x)->inflight++;
+	if (cport__has_fd(x->type) && x->type != CPORT__CLOSE)
+		cport__fd_started(port, cport__fd_find(port, x->fd), op); /* a close waits */
 	return 0;
 }
 
@@ -660,9 +545,7 @@ static bool uring_rw_progress(struct uring *u, cport_op *op, int64_t *res)
 	if (*res < 0)
 		return true;
 	x->done += (uint64_t)*res;
-	bool stream_read = ((x->type == CPORT__READ || x->type == CPORT__READV) && x->offset < 0) ||
-			   x->type == CPORT__RECV || x->type == CPORT__RECVMSG;
-	if (*res == 0 || stream_read || x->done >= x->len || u->dying) {
+	if (*res == 0 || cport__is_stream_read(x) || x->done >= x->len || u->dying) {
 		*res = (int64_t)x->done;
 		return true;
 	}
@@ -678,32 +561,33 @@ static bool uring_rw_progress(struct uring *u, cport_op *op, int64_t *res)
 static bool uring_sendfile_progress(struct uring *u, cport_op *op, int64_t *res)
 {
 	struct cport__op *x = cport__x(op);
-	if (*res == -EAGAIN && x->mode == SF_DRAIN) {
-		x->mode = SF_WAIT; /* a non-blocking socket is full: wait for room */
+	struct uring_x *k = ux(op);
+	if (*res == -EAGAIN && k->sf_phase == SF_DRAIN) {
+		k->sf_phase = SF_WAIT; /* a non-blocking socket is full: wait for room */
 	} else if (*res < 0) {
 		return true;
-	} else if (x->mode == SF_FILL) {
+	} else if (k->sf_phase == SF_FILL) {
 		if (*res == 0) { /* end of file */
 			*res = (int64_t)x->done;
 			return true;
 		}
-		x->be.words[5] = (uint64_t)*res;
-		x->mode = SF_DRAIN;
-	} else if (x->mode == SF_DRAIN) {
+		k->in_pipe = (uint64_t)*res;
+		k->sf_phase = SF_DRAIN;
+	} else if (k->sf_phase == SF_DRAIN) {
 		if (*res == 0) {
 			*res = CPORT_EIO; /* cannot happen: a pipe with bytes in it */
 			return true;
 		}
 		x->done += (uint64_t)*res;
-		x->be.words[5] -= (uint64_t)*res;
-		if (x->be.words[5] == 0 && x->done >= x->len) {
+		k->in_pipe -= (uint64_t)*res;
+		if (k->in_pipe == 0 && x->done >= x->len) {
 			*res = (int64_t)x->done;
 			return true;
 		}
-		if (x->be.words[5] == 0)
-			x->mode = SF_FILL;
+		if (k->in_pipe == 0)
+			k->sf_phase = SF_FILL;
 	} else {
-		x->mode = SF_DRAIN;
+		k->sf_phase = SF_DRAIN;
 	}
 	if (x->xflags & CPORT__X_CANCELLED || u->dying) {
 		*res = CPORT_ECANCELED;
@@ -740,22 +624,23 @@ static void uring_accept_done(struct cport__op *x)
 static bool uring_eagain(struct uring *u, cport_op *op, int64_t *res)
 {
 	struct cport__op *x = cport__x(op);
-	if (uring_side(x) == SIDE_NONE || x->type == CPORT__SENDFILE)
+	struct uring_x *k = ux(op);
+	if (uring_side(x) == CPORT__SIDE_NONE || x->type == CPORT__SENDFILE)
 		return false;
-	if (x->mode & URING_POLLWAIT) {
-		x->mode &= ~URING_POLLWAIT;
+	if (k->flags & URING_POLLWAIT) {
+		k->flags &= ~URING_POLLWAIT;
 		if (*res < 0)
 			return false; /* the poll failed: that is the op's error */
-	} else if (*res == -EOPNOTSUPP && u->test_nowait && !(x->mode & URING_NOHOOK)) {
-		x->mode |= URING_NOHOOK; /* again, without the test hook's flag */
+	} else if (*res == -EOPNOTSUPP && u->test_nowait && !(k->flags & URING_NOHOOK)) {
+		k->flags |= URING_NOHOOK; /* again, without the test hook's flag */
 	} else if (*res == -EAGAIN) {
-		x->mode |= URING_POLLWAIT;
+		k->flags |= URING_POLLWAIT;
 	} else {
 		return false;
 	}
 	if (u->dying || (x->xflags & CPORT__X_CANCELLED)) {
 		*res = CPORT_ECANCELED;
-		x->mode &= ~URING_POLLWAIT;
+		k->flags &= ~URING_POLLWAIT;
 		return false;
 	}
 	cport__queue_push(&u->retry, op);
@@ -768,7 +653,10 @@ static bool uring_finish(struct uring *u, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
 	int64_t res = op->result;
-	if (res == -ECANCELED && (x->xflags & CPORT__X_TIMEDOUT) &&
+	/* The linked timeout fired: the kernel's cancel shows as -ECANCELED, or as -EINTR
+	 * when it interrupted a request io-wq was running; either is our timeout, unless
+	 * the caller cancelled too. */
+	if ((res == -ECANCELED || res == -EINTR) && (x->xflags & CPORT__X_TIMEDOUT) &&
 	    !(x->xflags & CPORT__X_CANCELLED))
 		res = CPORT_ETIMEDOUT;
 	if (uring_eagain(u, op, &res))
@@ -813,34 +701,25 @@ static bool uring_finish(struct uring *u, cport_op *op)
 	return true;
 }
 
-/* Hand a completed op to the caller: into out[] while there is room and nothing older
- * waits on the ready list (completions stay in order), else onto the ready list. */
-static void uring_deliver(cport *port, cport_op *op, cport_op **out, unsigned max, unsigned *n)
-{
-	if (*n < max && port->ready.head == NULL)
-		out[(*n)++] = op;
-	else
-		cport__queue_push(&port->ready, op);
-}
-
 /* A multishot CQE that keeps the op in flight (CPORT_MORE). */
-static void uring_more(cport *port, cport_op *op, int32_t res, cport_op **out, unsigned max,
-		       unsigned *n)
+static void uring_more(cport *port, cport_op *op, int32_t res)
 {
 	struct cport__op *x = cport__x(op);
-	if (uring_of(port)->dying)
+	if (uring_of(port)->dying) {
+		if (res >= 0)
+			close(res); /* an accepted connection nobody will reap */
 		return;
+	}
 	op->result = res;
 	op->cflags = CPORT_MORE;
 	if (res >= 0)
 		uring_accept_done(x);
 	x->xflags |= CPORT__X_UNREAPED;
-	uring_deliver(port, op, out, max, n);
+	cport__deliver(port, op);
 }
 
-/* One CQE. Delivers a finished op to out[*n] if there is room, else the ready list. */
-static void uring_cqe(cport *port, const struct io_uring_cqe *cqe, cport_op **out,
-		      unsigned max, unsigned *n)
+/* One CQE: an op's own, its linked timeout's, the wake's, or an ignored one. */
+static void uring_cqe(cport *port, const struct io_uring_cqe *cqe)
 {
 	struct uring *u = uring_of(port);
 	uint64_t ud = cqe->user_data;
@@ -856,28 +735,28 @@ static void uring_cqe(cport *port, const struct io_uring_cqe *cqe, cport_op **ou
 	}
 	struct cport__op *x = cport__x(op);
 	if (tag == TAG_OP && (cqe->flags & IORING_CQE_F_MORE)) {
-		uring_more(port, op, res, out, max, n);
+		uring_more(port, op, res);
 		return;
 	}
 	if (tag == TAG_LTIMEOUT) {
-		if (res == -ETIME)
+		/* -EALREADY: it fired while the request ran in io-wq and asked it to stop. */
+		if (res == -ETIME || res == -EALREADY)
 			x->xflags |= CPORT__X_TIMEDOUT;
 	} else {
 		op->result = res;
 	}
+	assert(x->pending > 0);
 	if (--x->pending > 0)
 		return;
 	u->in_kernel--;
-	if (uring_counted(x) && !u->dying)
-		uring_fd_of(u, x)->inflight--;
 	if (!uring_finish(u, op))
 		return;
 	if (u->dying) {
-		uring_sendfile_close(x);
+		uring_sendfile_close(op);
+		cport__close_result(op); /* an accept's or open's descriptor nobody reaps */
 		return;
 	}
-	uring_release(u, op);
-	uring_deliver(port, op, out, max, n);
+	uring_done(port, op, op->result);
 }
 
 /* A multishot op's next CQE must wait while its previous completion is still with the
@@ -892,7 +771,7 @@ static bool uring_cqe_blocked(struct uring *u, const struct io_uring_cqe *cqe)
 }
 
 /* Reap the CQEs in the ring now (one ring's worth at most: a bounded loop). */
-static unsigned uring_process(cport *port, cport_op **out, unsigned max)
+static unsigned uring_process(cport *port)
 {
 	struct uring *u = uring_of(port);
 	struct io_uring_cqe *cqes[64];
@@ -906,7 +785,8 @@ static unsigned uring_process(cport *port, cport_op **out, unsigned max)
 				return n;
 			struct io_uring_cqe cqe = *cqes[i];
 			io_uring_cq_advance(&u->ring, 1);
-			uring_cqe(port, &cqe, out, max, &n);
+			uring_cqe(port, &cqe);
+			n++;
 		}
 		budget = got < budget ? budget - got : 0;
 	}
@@ -1053,7 +933,7 @@ static bool uring_test_pool(struct uring *u, struct cport__op *x)
 }
 
 /* A sendfile's pipe, made as large as the system lets us (fewer round trips). */
-static int uring_sendfile_pipe(struct cport__op *x)
+static int uring_sendfile_pipe(cport_op *op)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -1061,98 +941,72 @@ static int uring_sendfile_pipe(struct cport__op *x)
 	int cap = fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
 	if (cap < 0)
 		cap = fcntl(p[1], F_GETPIPE_SZ);
-	x->be.words[4] = (uint32_t)p[0] | (uint64_t)(uint32_t)p[1] << 32;
-	x->be.words[5] = 0;
-	x->be.words[6] = cap > 0 ? (uint64_t)cap : 65536;
-	x->mode = SF_FILL;
+	struct uring_x *k = ux(op);
+	k->pipe_rd = p[0];
+	k->pipe_wr = p[1];
+	k->in_pipe = 0;
+	k->cap = cap > 0 ? (uint64_t)cap : 65536;
+	k->sf_phase = SF_FILL;
 	return 0;
 }
 
-/* cport_close: cancel what waits, ask the kernel to cancel what runs, and hold the
- * close until the descriptor's ops have all completed (section 1b). */
-static int uring_close_start(cport *port, cport_op *op, struct uring_fd *f)
+/* cport_close: the descriptor engine cancels what waits and holds the close while the
+ * kernel (or the pool) has ops on the descriptor; ask the kernel to cancel those. */
+static int uring_close_start(cport *port, cport_op *op, struct cport__fd *f)
 {
-	struct uring *u = uring_of(port);
-	struct io_uring_sqe *sqe = NULL;
-	if (f->inflight > 0 && (sqe = uring_sqe(port)) == NULL)
-		return CPORT_EBUSY; /* cannot happen: uring_sqe flushes until there is room */
-	f->closing = true;
-	f->close = op;
-	cport_op *w;
-	while ((w = cport__queue_pop(&f->sendq)) != NULL)
-		uring_drop_waiting(port, w, CPORT_ECANCELED);
-	while ((w = cport__queue_pop(&f->recvq)) != NULL)
-		uring_drop_waiting(port, w, CPORT_ECANCELED);
-	if (sqe) {
+	if (f->busy > 0) {
+		struct io_uring_sqe *sqe = uring_sqe(port);
+		if (!sqe)
+			return CPORT_EBUSY; /* cannot happen: uring_sqe flushes until there is room */
 		io_uring_prep_cancel_fd(sqe, cport__x(op)->fd, IORING_ASYNC_CANCEL_ALL);
 		io_uring_sqe_set_data64(sqe, TAG_IGNORE);
 	}
-	/* Ops on the pool (file ops the kernel lacks): those still queued stop too; one
-	 * a worker already runs finishes its system call. */
-	struct cport__queue gone = {NULL, NULL};
-	cport__pool_take_fd(port, cport__x(op)->fd, &gone);
-	while ((w = cport__queue_pop(&gone)) != NULL) {
-		cport__timers_remove(&u->timers, w);
-		cport__x(w)->xflags |= CPORT__X_CANCELLED;
-		cport__complete(port, w, CPORT_ECANCELED);
-	}
-	uring_fd_try_close(u, f);
-	return 0;
+	if (!cport__fd_close_begin(port, f, op))
+		return 0; /* held: uring_close_go queues it once the rest finished */
+	int r = uring_queue(port, op);
+	if (r < 0)
+		f->closing = false; /* rejected: the descriptor stays as it was */
+	return r;
 }
 
-/* Stream ops wait their turn on their side of the descriptor; the rest go now. */
+/* An op on a descriptor. Stream ops wait their turn on their side (the descriptor
+ * engine keeps the FIFO and their timeouts); the head and every other op go now. */
 static int uring_start_fd(cport *port, cport_op *op)
 {
-	struct uring *u = uring_of(port);
 	struct cport__op *x = cport__x(op);
-	struct uring_fd *f = uring_fd_get(u, x->fd);
-	if (!f)
-		return CPORT_ENOMEM;
-	if (f->closing)
-		return CPORT_EBADF;
+	struct cport__fd *f;
+	int r = cport__fd_get(port, x->fd, &f);
+	if (r < 0)
+		return r;
 	if (x->type == CPORT__CLOSE)
 		return uring_close_start(port, op, f);
-	if (x->type == CPORT__SENDFILE) {
-		int r = uring_sendfile_pipe(x);
-		if (r < 0)
-			return r;
-	}
-	int side = uring_side(x);
-	cport_op **cur = side != SIDE_NONE ? uring_cur(f, side) : NULL;
-	if (cur && *cur) {
-		/* Its timeout runs while it waits: the deadline heap ends the wait. */
-		int r = x->deadline ? cport__timers_add(&u->waiting, op, x->deadline) : 0;
-		if (r < 0) {
-			uring_sendfile_close(x);
-			return r;
-		}
-		cport__queue_push(uring_waitq(f, side), op);
-		return 0;
-	}
-	int r = uring_queue(port, op);
-	if (r < 0) {
-		uring_sendfile_close(x);
+	if (x->type == CPORT__SENDFILE && (r = uring_sendfile_pipe(op)) < 0)
 		return r;
+	enum cport__side side = uring_side(x);
+	if (side != CPORT__SIDE_NONE) {
+		f->stream = true;
+		if (!cport__fd_enqueue(port, f, side, op))
+			return 0; /* behind the head: started when its turn comes */
 	}
-	if (cur)
-		*cur = op;
-	return 0;
+	r = uring_queue(port, op);
+	if (r < 0) {
+		if (side != CPORT__SIDE_NONE)
+			cport__list_unlink(&f->q[side], op);
+		cport__timers_remove(&port->fdt.waiting, op);
+		uring_sendfile_close(op);
+	}
+	return r;
 }
 
 /* A timer goes on the heap. When its timeout_ns ends first, it fires then with
- * CPORT_ETIMEDOUT (x->mode = 1 remembers which deadline won). */
+ * CPORT_ETIMEDOUT. */
 static int uring_timer_start(struct uring *u, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
-	uint64_t now = cport_now_ns();
-	uint64_t when = x->len;
-	if (!(x->aux & CPORT_TIMER_ABS))
-		when = x->len > UINT64_MAX - now ? UINT64_MAX : now + x->len;
-	x->mode = 0;
-	if (op->timeout_ns && op->timeout_ns < UINT64_MAX - now && now + op->timeout_ns < when) {
-		when = now + op->timeout_ns;
-		x->mode = 1;
-	}
+	uint64_t when = x->aux & CPORT_TIMER_ABS ? x->len : cport__deadline_in(x->len);
+	ux(op)->timer_times_out = x->deadline && x->deadline < when;
+	if (ux(op)->timer_times_out)
+		when = x->deadline;
 	return cport__timers_add(&u->timers, op, when);
 }
 
@@ -1161,9 +1015,8 @@ static int uring_timer_start(struct uring *u, cport_op *op)
 static void uring_fire_timers(cport *port)
 {
 	struct uring *u = uring_of(port);
-	if (u->timers.len == 0)
-		return;
 	uint64_t now = cport_now_ns();
+	cport__fd_expire(port, now);
 	cport_op *op;
 	while ((op = cport__timers_pop_expired(&u->timers, now)) != NULL) {
 		struct cport__op *x = cport__x(op);
@@ -1171,18 +1024,18 @@ static void uring_fire_timers(cport *port)
 			x->xflags |= CPORT__X_TIMEDOUT;
 			cport__pool_cancel(port, op); /* ETIMEDOUT if no worker took it */
 		} else {
-			cport__complete(port, op, x->mode ? CPORT_ETIMEDOUT : 0);
+			cport__complete(port, op, ux(op)->timer_times_out ? CPORT_ETIMEDOUT : 0);
 		}
 	}
 }
 
 /* Nanoseconds the wait may sleep: the caller's timeout cut to the next deadline of a
  * timer or of an op waiting its turn (< 0: forever). */
-static int64_t uring_sleep_ns(struct uring *u, int64_t timeout_ns)
+static int64_t uring_sleep_ns(cport *port, int64_t timeout_ns)
 {
 	uint64_t now = cport_now_ns();
-	int64_t next[2] = {cport__timers_next_ns(&u->waiting, now),
-			   cport__timers_next_ns(&u->timers, now)};
+	int64_t next[2] = {cport__timers_next_ns(&port->fdt.waiting, now),
+			   cport__timers_next_ns(&uring_of(port)->timers, now)};
 	for (int i = 0; i < 2; i++)
 		if (next[i] >= 0 && (timeout_ns < 0 || next[i] < timeout_ns))
 			timeout_ns = next[i] > 0 ? next[i] : 1;
@@ -1192,16 +1045,26 @@ static int64_t uring_sleep_ns(struct uring *u, int64_t timeout_ns)
 /* An op for the thread pool. Its timeout_ns waits on the timer heap: when it fires
  * while the op is still queued, the op completes with CPORT_ETIMEDOUT; once a worker
  * runs it, it finishes with its own result (abandoning a running system call that
- * still writes the caller's buffer would break rule 1). */
+ * still writes the caller's buffer would break rule 1). Ops on a descriptor count as
+ * busy on it, so its close waits for them. */
 static int uring_pool_start(cport *port, cport_op *op)
 {
-	int r = cport__pool_start(port, op);
-	if (r == 0 && op->timeout_ns) {
-		uint64_t now = cport_now_ns();
-		uint64_t due = op->timeout_ns < UINT64_MAX - now ? now + op->timeout_ns : UINT64_MAX;
-		cport__timers_add(&uring_of(port)->timers, op, due);
+	struct cport__op *x = cport__x(op);
+	struct cport__fd *f = NULL;
+	int r = 0;
+	if (cport__has_fd(x->type) && (r = cport__fd_get(port, x->fd, &f)) < 0)
+		return r;
+	if (f)
+		cport__fd_started(port, f, op);
+	r = cport__pool_start(port, op);
+	if (r < 0) {
+		if (f)
+			cport__fd_finished(port, op);
+		return r;
 	}
-	return r;
+	if (x->deadline)
+		cport__timers_add(&uring_of(port)->timers, op, x->deadline);
+	return 0;
 }
 
 static int uring_start(cport *port, cport_op *op)
@@ -1216,15 +1079,6 @@ static int uring_start(cport *port, cport_op *op)
 			return CPORT_ENOSYS;
 		return uring_pool_start(port, op);
 	}
-	x->deadline = op->timeout_ns ? cport_now_ns() + op->timeout_ns : 0;
-	if (x->type == CPORT__READV || x->type == CPORT__WRITEV)
-		x->len = rw_total(x);
-	if (x->type == CPORT__SENDMSG || x->type == CPORT__RECVMSG) {
-		const cport_msg *m = x->buf;
-		x->len = iov_total(m->iov, m->iovcnt);
-	}
-	if (uring_side(x) != SIDE_NONE)
-		x->mode = 0; /* scratch for stream ops (URING_POLLWAIT, sendfile phase) */
 	if (cport__has_fd(x->type))
 		return uring_start_fd(port, op);
 	return uring_queue(port, op);
@@ -1249,12 +1103,9 @@ static void uring_cancel(cport *port, cport_op *op)
 	if (x->pending == 0) {
 		/* Waiting for its turn on a stream: it never started, it stops now. Else it
 		 * finished, or waits on the retry list, which checks the cancel flag. */
-		int side = uring_side(x);
-		if (side != SIDE_NONE) {
-			struct uring_fd *f = uring_fd_of(u, x);
-			if (*uring_cur(f, side) != op && uring_unqueue(uring_waitq(f, side), op))
-				uring_drop_waiting(port, op, CPORT_ECANCELED);
-		}
+		if (uring_side(x) != CPORT__SIDE_NONE && !(x->xflags & CPORT__X_FDBUSY) &&
+		    (x->wait.prev || x->wait.next))
+			cport__fd_drop(port, op, CPORT_ECANCELED);
 		return;
 	}
 	struct io_uring_sqe *sqe = uring_sqe(port);
@@ -1266,13 +1117,14 @@ static void uring_cancel(cport *port, cport_op *op)
 
 /* Why an op taken off the retry list must stop instead of going on; 0 if it goes on.
  * A close always goes on (it is the one op that may not be cancelled). */
-static int64_t uring_retry_stop(struct uring *u, struct cport__op *x)
+static int64_t uring_retry_stop(cport *port, cport_op *op)
 {
+	struct cport__op *x = cport__x(op);
 	if (x->type == CPORT__CLOSE)
 		return 0;
 	if (x->xflags & CPORT__X_CANCELLED)
 		return CPORT_ECANCELED;
-	if (cport__has_fd(x->type) && uring_fd_of(u, x)->closing)
+	if (cport__has_fd(x->type) && cport__fd_find(port, x->fd)->closing)
 		return CPORT_ECANCELED;
 	if (x->deadline && cport_now_ns() >= x->deadline)
 		return CPORT_ETIMEDOUT;
@@ -1285,16 +1137,14 @@ static void uring_requeue(cport *port)
 {
 	struct uring *u = uring_of(port);
 	cport_op *op;
-	/* Bounded: each op on the list is taken once; an op released here may put the
+	/* Bounded: each op on the list is taken once; an op finished here may put the
 	 * next one of its stream on the list, at most once per op in flight. */
 	while ((op = cport__queue_pop(&u->retry)) != NULL) {
-		int64_t stop = uring_retry_stop(u, cport__x(op));
+		int64_t stop = uring_retry_stop(port, op);
 		if (stop == 0)
 			stop = uring_queue(port, op);
-		if (stop < 0) {
-			uring_release(u, op);
-			cport__complete(port, op, stop);
-		}
+		if (stop < 0)
+			uring_done(port, op, stop);
 	}
 }
 
@@ -1331,21 +1181,20 @@ static void uring_get_events(struct uring *u)
 		io_uring_get_events(&u->ring);
 }
 
-static int uring_reap(cport *port, cport_op **out, unsigned max, int64_t timeout_ns)
+static int uring_reap(cport *port, int64_t timeout_ns)
 {
 	struct uring *u = uring_of(port);
 	int r;
-	if (timeout_ns != 0 && max > 0 && !u->wake_armed && (r = uring_arm_wake(port)) < 0)
+	bool room = cport__room(port) > 0;
+	if (timeout_ns != 0 && room && !u->wake_armed && (r = uring_arm_wake(port)) < 0)
 		return r;
 	uring_requeue(port);
-	uring_expire_waiting(port);
 	uring_fire_timers(port);
-	bool block = timeout_ns != 0 && max > 0 && io_uring_cq_ready(&u->ring) == 0 &&
-		     port->ready.head == NULL;
+	bool block = timeout_ns != 0 && room && io_uring_cq_ready(&u->ring) == 0 &&
+		     port->ready.head == NULL && port->out_n == 0;
 	if (block && cport__sleep_begin(port)) {
-		r = uring_sleep(port, uring_sleep_ns(u, timeout_ns));
+		r = uring_sleep(port, uring_sleep_ns(port, timeout_ns));
 		cport__sleep_end(port);
-		uring_expire_waiting(port);
 		uring_fire_timers(port);
 	} else {
 		r = uring_submit_all(port);
@@ -1354,7 +1203,8 @@ static int uring_reap(cport *port, cport_op **out, unsigned max, int64_t timeout
 	}
 	if (r < 0)
 		return r;
-	return (int)uring_process(port, out, max);
+	uring_process(port);
+	return 0;
 }
 
 /* A pool op finished: it leaves the timer heap if its timeout had not fired. */
@@ -1371,37 +1221,46 @@ static void uring_wake(cport *port)
 	(void)r;
 }
 
-/* Destroy: cancel everything in the kernel and reap until nothing is left. */
+/* Free the sendfile pipes of ops that never reach the kernel again. */
+static void uring_fini_pipes(cport *port)
+{
+	struct uring *u = uring_of(port);
+	cport_op *op;
+	while ((op = cport__queue_pop(&u->retry)) != NULL)
+		uring_sendfile_close(op);
+	for (uint32_t fd = 0; fd < port->fdt.n; fd++)
+		for (op = port->fdt.fds[fd].q[CPORT__SIDE_SEND].head; op; op = cport__list_next(op))
+			if (!(cport__x(op)->xflags & CPORT__X_FDBUSY))
+				uring_sendfile_close(op);
+}
+
+/* Destroy: cancel everything in the kernel and reap until nothing is left. In a forked
+ * child, the ring's memory and its ops are the parent's too: unmap and close our copies
+ * only (no cancel, no reap: those would act on the parent's ring). */
 static void uring_fini(cport *port)
 {
 	struct uring *u = uring_of(port);
 	u->dying = true;
-	cport_op *op;
-	while ((op = cport__queue_pop(&u->retry)) != NULL)
-		uring_sendfile_close(cport__x(op));
-	for (uint32_t fd = 0; fd < u->nfds; fd++) {
-		while ((op = cport__queue_pop(&u->fds[fd].sendq)) != NULL)
-			uring_sendfile_close(cport__x(op));
-	}
-	while (u->in_kernel > 0 || u->wake_armed) {
-		struct io_uring_sqe *sqe = uring_sqe(port);
-		if (sqe) {
-			io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
-			io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+	if (!port->forked) {
+		uring_fini_pipes(port);
+		while (u->in_kernel > 0 || u->wake_armed) {
+			struct io_uring_sqe *sqe = uring_sqe(port);
+			if (sqe) {
+				io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+				io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+			}
+			uring_submit_all(port);
+			/* Ops already running in io-wq cannot be stopped; give them time. */
+			struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+			struct io_uring_cqe *cqe;
+			io_uring_wait_cqes(&u->ring, &cqe, 1, &ts, NULL);
+			uring_process(port);
+			/* Completions are dropped; retries are not queued while dying. */
 		}
-		uring_submit_all(port);
-		/* Ops already running in io-wq cannot be stopped; give them time. */
-		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
-		struct io_uring_cqe *cqe;
-		io_uring_wait_cqes(&u->ring, &cqe, 1, &ts, NULL);
-		uring_process(port, NULL, 0);
-		/* Completions are dropped; retries are not queued while dying. */
 	}
 	io_uring_queue_exit(&u->ring);
 	close(u->efd);
-	cport__timers_free(&u->waiting);
 	cport__timers_free(&u->timers);
-	free(u->fds);
 	free(u);
 	port->impl = NULL;
 }
@@ -1416,4 +1275,6 @@ const struct cport_backend cport__uring_backend = {
 	.reap = uring_reap,
 	.wake = uring_wake,
 	.remote_done = uring_remote_done,
+	.fd_close = uring_close_go,
+	.fd_dropped = uring_fd_dropped,
 };

@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: MIT */
+/* The descriptor engine: stream FIFOs, close-cancels, waiting timeouts, close generation. */
+
+/*
+ * Map
+ *   1. The table: validated growth, the close generation
+ *   2. Sides and queues: enqueue, started, finished, drop, expire
+ *   3. Close-cancels
+ *
+ * Written once for every engine (io_uring, the reactor; IOCP keeps its handle table
+ * but the same rules). The rules it keeps:
+ *   - Streams (DESIGN.md 1.4): each descriptor has a receive side and a send side (and
+ *     the reactor a poll side). Ops of a side wait in a FIFO; only its head is worked
+ *     on (io_uring: the one SQE of that side in the kernel; the reactor: the one op it
+ *     tries on readiness), which keeps sends whole, in order and never interleaved, and
+ *     makes receives fill in submission order.
+ *   - Ops that wait their turn keep their timeout: their deadline sits in one heap
+ *     (fdt.waiting) until the engine starts them, and expiry takes them out of line.
+ *   - Close cancels (1.8): the close completes every op still waiting with
+ *     CPORT_ECANCELED, takes the descriptor's ops out of the thread pool's queue, and
+ *     is held while any op on the descriptor is `busy` (in the kernel, or running on a
+ *     pool worker): its completion comes after theirs, and the number is not freed for
+ *     reuse while a worker's pread may still use it.
+ *   - Lifetimes (1.14): a number closed through cport (an op or cport_sock_close)
+ *     bumps a process-wide generation; an idle entry seen with an older generation
+ *     forgets what the engine knew of the old descriptor (poller registration, kind),
+ *     so a reused number starts clean.
+ */
+
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- 1. The table -------------------------------------------------------------------- */
+
+static atomic_uint fd_closes;
+
+uint32_t cport__fd_gen(void)
+{
+	return atomic_load_explicit(&fd_closes, memory_order_relaxed);
+}
+
+void cport__fd_gen_bump(void)
+{
+	atomic_fetch_add_explicit(&fd_closes, 1, memory_order_relaxed);
+}
+
+static bool fd_idle(const struct cport__fd *f)
+{
+	return !f->q[0].head && !f->q[1].head && !f->q[2].head && f->busy == 0 && !f->closing;
+}
+
+/* Grow the table to cover `fd`: the only allocation on the submit path, made only for a
+ * descriptor that exists (a bogus huge number is EBADF, not a huge table). */
+static int fd_grow(struct cport__fdtab *t, cport_fd fd)
+{
+	if (!cport__os_fd_valid(fd))
+		return CPORT_EBADF;
+	uint64_t n = t->n ? t->n : 64;
+	while (n <= (uint64_t)fd)
+		n *= 2;
+	if (n > UINT32_MAX)
+		return CPORT_EBADF;
+	struct cport__fd *fds = realloc(t->fds, (size_t)n * sizeof *fds);
+	if (!fds)
+		return CPORT_ENOMEM;
+	memset(fds + t->n, 0, (size_t)(n - t->n) * sizeof *fds);
+	t->fds = fds;
+	t->n = (uint32_t)n;
+	return 0;
+}
+
+struct cport__fd *cport__fd_find(cport *port, cport_fd fd)
+{
+	struct cport__fdtab *t = &port->fdt;
+	return (uint64_t)fd < t->n ? &t->fds[fd] : NULL;
+}
+
+int cport__fd_get(cport *port, cport_fd fd, struct cport__fd **out)
+{
+	struct cport__fdtab *t = &port->fdt;
+	if ((uint64_t)fd >= t->n) {
+		int r = fd_grow(t, fd);
+		if (r < 0)
+			return r;
+	}
+	struct cport__fd *f = &t->fds[fd];
+	if (f->closing)
+		return CPORT_EBADF;
+	uint32_t gen = cport__fd_gen();
+	if (f->gen != gen && fd_idle(f)) {
+		/* A close since we last looked may have freed this number: what the
+		 * engine knew of the descriptor may be stale (defect: a reused socket was
+		 * never armed because its entry still said "armed"). */
+		memset(&f->eng, 0, sizeof f->eng);
+		f->gen = gen;
+	}
+	if (f->closed) {
+		/* Closed here: only valid again once the number is reused. */
+		if (!cport__os_fd_valid(fd))
+			return CPORT_EBADF;
+		f->closed = false;
+	}
+	*out = f;
+	return 0;
+}
+
+void cport__fd_fini(cport *port)
+{
+	free(port->fdt.fds);
+	port->fdt.fds = NULL;
+	port->fdt.n = 0;
+	cport__timers_free(&port->fdt.waiting);
+}
+
+/* ---- 2. Sides and queues --------------------------------------------------------------- */
+
+enum cport__side cport__op_side(const struct cport__op *x, bool poll_side)
+{
+	switch ((enum cport__type)x->type) {
+	case CPORT__READ:
+	case CPORT__READV:
+		return x->offset < 0 ? CPORT__SIDE_RECV : CPORT__SIDE_NONE;
+	case CPORT__WRITE:
+	case CPORT__WRITEV:
+		return x->offset < 0 ? CPORT__SIDE_SEND : CPORT__SIDE_NONE;
+	case CPORT__RECV:
+	case CPORT__RECVMSG:
+	case CPORT__ACCEPT:
+		return CPORT__SIDE_RECV;
+	case CPORT__SEND:
+	case CPORT__SENDMSG:
+	case CPORT__SENDFILE:
+	case CPORT__CONNECT:
+		return CPORT__SIDE_SEND;
+	case CPORT__SHUTDOWN: /* after the sends before it; stopping receives needs no turn */
+		return x->aux == CPORT_SHUT_RD ? CPORT__SIDE_NONE : CPORT__SIDE_SEND;
+	case CPORT__POLL:
+		return poll_side ? CPORT__SIDE_POLL : CPORT__SIDE_NONE;
+	default:
+		return CPORT__SIDE_NONE;
+	}
+}
+
+bool cport__fd_enqueue(cport *port, struct cport__fd *f, enum cport__side s, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	assert(s >= 0 && s < CPORT__SIDES);
+	cport__list_push(&f->q[s], op);
+	if (x->deadline)
+		cport__timers_add(&port->fdt.waiting, op, x->deadline);
+	return f->q[s].head == op;
+}
+
+void cport__fd_started(cport *port, struct cport__fd *f, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	cport__timers_remove(&port->fdt.waiting, op);
+	if (!(x->xflags & CPORT__X_FDBUSY)) {
+		x->xflags |= CPORT__X_FDBUSY;
+		f->busy++;
+	}
+}
+
+/* Every other op on the descriptor finished: a held close may run. */
+static void fd_release_close(cport *port, struct cport__fd *f)
+{
+	if (!f->close || f->busy > 0 || f->q[0].head || f->q[1].head || f->q[2].head)
+		return;
+	cport_op *close = f->close;
+	f->close = NULL;
+	port->be->fd_close(port, close);
+}
+
+/* Take a queued op out of its side; the new head if it was the head. */
+static cport_op *fd_unqueue(cport *port, struct cport__fd *f, cport_op *op)
+{
+	enum cport__side s = cport__op_side(cport__x(op), true);
+	struct cport__list *q = &f->q[s];
+	bool head = q->head == op;
+	cport__list_unlink(q, op);
+	cport__timers_remove(&port->fdt.waiting, op);
+	return head ? q->head : NULL;
+}
+
+static bool fd_queued(struct cport__fd *f, cport_op *op)
+{
+	enum cport__side s = cport__op_side(cport__x(op), true);
+	if (s == CPORT__SIDE_NONE)
+		return false;
+	struct cport__link *k = &cport__x(op)->wait;
+	return k->prev || f->q[s].head == op;
+}
+
+cport_op *cport__fd_finished(cport *port, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	struct cport__fd *f = cport__fd_find(port, x->fd);
+	assert(f);
+	cport_op *next = NULL;
+	if (x->xflags & CPORT__X_FDBUSY) {
+		assert(f->busy > 0);
+		f->busy--;
+		x->xflags &= (uint8_t)~CPORT__X_FDBUSY;
+	}
+	if (fd_queued(f, op))
+		next = fd_unqueue(port, f, op);
+	if (f->closing)
+		fd_release_close(port, f);
+	return next;
+}
+
+cport_op *cport__fd_drop(cport *port, cport_op *op, int64_t result)
+{
+	struct cport__op *x = cport__x(op);
+	struct cport__fd *f = cport__fd_find(port, x->fd);
+	assert(f && !(x->xflags & CPORT__X_FDBUSY));
+	cport_op *next = fd_unqueue(port, f, op);
+	if (port->be->fd_dropped)
+		port->be->fd_dropped(port, op);
+	op->cflags = 0;
+	/* A multishot op whose last completion (CPORT_MORE) the caller has not taken
+	 * yet: that completion becomes its last one (its descriptor is not lost). */
+	if (!(x->xflags & CPORT__X_UNREAPED))
+		cport__complete(port, op, result);
+	if (f->closing)
+		fd_release_close(port, f);
+	return next;
+}
+
+void cport__fd_expire(cport *port, uint64_t now)
+{
+	cport_op *op;
+	while ((op = cport__timers_pop_expired(&port->fdt.waiting, now)) != NULL)
+		cport__fd_drop(port, op, CPORT_ETIMEDOUT);
+}
+
+/* ---- 3. Close-cancels --------------------------------------------------------------- */
+
+bool cport__fd_close_begin(cport *port, struct cport__fd *f, cport_op *close)
+{
+	assert(!f->closing && !f->close);
+	f->closing = true;
+	f->close = close;
+	for (int s = 0; s < CPORT__SIDES; s++) {
+		cport_op *op = f->q[s].head, *next;
+		for (; op; op = next) {
+			next = cport__list_next(op);
+			if (!(cport__x(op)->xflags & CPORT__X_FDBUSY)) {
+				cport__x(op)->xflags |= CPORT__X_CANCELLED;
+				cport__fd_drop(port, op, CPORT_ECANCELED);
+			}
+		}
+	}
+	/* Ops queued on the pool stop too; one a worker runs is waited for (busy). */
+	struct cport__queue gone = {NULL, NULL};
+	cport_op *op;
+	cport__pool_take_fd(port, cport__x(close)->fd, &gone);
+	while ((op = cport__queue_pop(&gone)) != NULL) {
+		struct cport__op *x = cport__x(op);
+		x->xflags |= CPORT__X_CANCELLED;
+		if (port->be->remote_done)
+			port->be->remote_done(port, op); /* out of the engine's deadline heap */
+		cport__complete(port, op, CPORT_ECANCELED);
+		cport__fd_finished(port, op);
+	}
+	if (f->close != close)
+		return false; /* released already (by the last finished op): it ran */
+	if (f->busy > 0 || f->q[0].head || f->q[1].head || f->q[2].head)
+		return false;
+	f->close = NULL;
+	return true;
+}
+
+void cport__fd_close_end(cport *port, cport_fd fd)
+{
+	struct cport__fd *f = cport__fd_find(port, fd);
+	cport__fd_gen_bump();
+	if (!f)
+		return;
+	assert(!f->q[0].head && !f->q[1].head && !f->q[2].head && f->busy == 0);
+	memset(f, 0, sizeof *f);
+	f->closed = true;
+	f->gen = cport__fd_gen();
+}
