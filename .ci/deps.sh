@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Install the Debian 12 packages cport builds, tests and benchmarks with (if missing).
+# Install the Debian 12 packages cport builds, tests and benchmarks with (if missing); groff-base
+# renders the man pages in the tests, cmake builds a consumer in .ci/consumers.sh.
 set -euo pipefail
-need=(meson ninja-build gcc g++ clang pkg-config liburing-dev libcmocka-dev libuv1-dev)
+need=(meson ninja-build gcc g++ clang pkg-config liburing-dev libcmocka-dev libuv1-dev groff-base
+	cmake)
 missing=()
 for p in "${need[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
