@@ -55,4 +55,14 @@ int write_svg(const char *path, const struct bcase *cs, unsigned n);
 const struct row *find_row(const struct bcase *cs, unsigned n, const char *workload,
 			   unsigned param, const char *row);
 
+/* progress.c: what is running, on stderr (plain lines, or one updating line on a TTY) */
+void progress_start(void);              /* the clock of "elapsed" starts here */
+void progress_plan(unsigned runs);      /* runs to come, for "run k of N in all" */
+double progress_elapsed_s(void);
+void progress_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void progress_run(const struct bcase *c, unsigned ci, unsigned nc, const struct row *r,
+		  unsigned rep, unsigned repeat);
+void progress_clear(void);              /* call before printing on stdout */
+void progress_end(void);
+
 #endif /* HARNESS_H */

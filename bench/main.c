@@ -192,6 +192,7 @@ static void calibrate(bool quick, struct calib *cal)
 	pthread_join(t, NULL);
 	close(calib_efd[0]);
 	close(calib_efd[1]);
+	progress_clear();
 	printf("Calibration\n  system call (getppid)    %8.0f ns\n"
 	       "  cross-thread wakeup      %8.0f ns  (eventfd ping-pong between two threads, / 2)\n"
 	       "  CPUs online              %8ld\n",
@@ -380,19 +381,35 @@ static void run_once(struct row *row, unsigned timeout_s)
 	row->samples[row->nsamples++] = s;
 }
 
-/* Every row of a case, `repeat` times, alternating: run 1 of each row, then run 2... */
-static void run_case(struct bcase *c, unsigned repeat, unsigned timeout_s, const char *only)
+/* Rows left out by --only, and the runs that remain to do (for the progress line). */
+static unsigned select_rows(struct bcase *cs, unsigned n, unsigned repeat, const char *only)
 {
-	for (unsigned i = 0; i < c->nrows; i++)
-		if (only && !strstr(c->rows[i].name, only) && !c->rows[i].absent)
-			c->rows[i].absent = "not selected by --only";
+	unsigned runs = 0;
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = 0; j < cs[i].nrows; j++) {
+			struct row *r = &cs[i].rows[j];
+			if (only && !strstr(r->name, only) && !r->absent)
+				r->absent = "not selected by --only";
+			runs += r->absent ? 0 : repeat;
+		}
+	return runs;
+}
+
+/* Every row of case ci of nc, `repeat` times, alternating: run 1 of each row, then run 2... */
+static void run_case(struct bcase *c, unsigned ci, unsigned nc, unsigned repeat,
+		     unsigned timeout_s)
+{
+	progress_clear();
 	printf("\n== %s: %llu ops per run, %u runs per row; op = %s\n", c->title,
 	       (unsigned long long)c->n, repeat, c->op);
 	for (unsigned rep = 0; rep < repeat; rep++)
 		for (unsigned i = 0; i < c->nrows; i++)
-			if (!c->rows[i].absent && !c->rows[i].failed)
+			if (!c->rows[i].absent && !c->rows[i].failed) {
+				progress_run(c, ci, nc, &c->rows[i], rep, repeat);
 				run_once(&c->rows[i], timeout_s);
+			}
 	summarize(c);
+	progress_clear();
 	print_case(stdout, c, repeat);
 }
 
@@ -558,10 +575,12 @@ int main(int argc, char **argv)
 	if (parse_cli(argc, argv, &cli) < 0)
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	progress_start();
 	printf("cport-bench%s: %u runs per row, rows alternate run by run\n",
 	       cli.quick ? " --quick" : "", cli.repeat);
 	discover_backends(&cli);
 	struct calib cal;
+	progress_note("calibrating: a system call, a cross-thread wakeup");
 	calibrate(cli.quick, &cal);
 	/* Two descriptors per connection, and room for the busy ones, rings, pipes. */
 	int nofile = net_raise_nofile(2 * IDLE_FULL + 1024);
@@ -576,7 +595,10 @@ int main(int argc, char **argv)
 	}
 	char path[512] = "";
 	uint64_t fsize = cli.quick ? 8u << 20 : 64u << 20;
+	progress_note("writing the %llu MiB data file of file-read-4k in %s",
+		      (unsigned long long)(fsize >> 20), cli.dir);
 	int r = file_make(cli.dir, fsize, path, sizeof path);
+	progress_clear();
 	if (r < 0)
 		fprintf(stderr, "cport-bench: cannot make the data file in %s: %s\n", cli.dir,
 			strerror(-r));
@@ -587,11 +609,13 @@ int main(int argc, char **argv)
 			cases[i].rows[j].job.fsize = fsize;
 		}
 	unsigned timeout_s = cli.quick ? 30 : 120, failed = 0;
+	progress_plan(select_rows(cases, ncases, cli.repeat, cli.only));
 	for (unsigned i = 0; i < ncases; i++) {
-		run_case(&cases[i], cli.repeat, timeout_s, cli.only);
+		run_case(&cases[i], i, ncases, cli.repeat, timeout_s);
 		for (unsigned j = 0; j < cases[i].nrows; j++)
 			failed += cases[i].rows[j].failed;
 	}
+	progress_end();
 	if (path[0])
 		unlink(path);
 	print_idle_growth(cases, ncases);
