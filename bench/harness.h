@@ -46,14 +46,41 @@ struct bcase {
 	struct row rows[MAX_ROWS];
 };
 
+/* A goal's verdict (goals.c). */
+struct goal {
+	const char *name;     /* what it measures: "epoll ping-pongs >= 0.95x raw epoll" */
+	const char *status;   /* "met", "NOT MET" or "not measured" */
+	const char *workload; /* NULL: every workload */
+	unsigned param;
+	const char *row;      /* the row judged */
+	const char *against;  /* the row it is compared with; NULL: none */
+	const char *measure;  /* what value is: "speed ratio", "ns/op slower", ... */
+	const char *cmp;      /* ">=" or "<=": how value must compare with target */
+	double target;
+	bool measured;        /* value holds a figure (else the detail says why not) */
+	double value;         /* on wall-clock medians */
+	double cpu_value;     /* the same on CPU time; NAN where it does not apply */
+	char detail[240];
+};
+
 /* report.c */
 void summarize(struct bcase *c);
+bool row_ok(const struct row *r); /* ran, and every run succeeded */
 void print_case(FILE *f, const struct bcase *c, unsigned repeat);
+void print_idle_growth(FILE *f, const struct bcase *cs, unsigned n);
 int write_json(const char *path, const struct bcase *cs, unsigned n, const char *calib_json,
-	       const char *goals_json);
+	       const struct goal *goals, unsigned ngoals);
 int write_svg(const char *path, const struct bcase *cs, unsigned n);
 const struct row *find_row(const struct bcase *cs, unsigned n, const char *workload,
 			   unsigned param, const char *row);
+void json_str(FILE *f, const char *s);                  /* NULL: null */
+void json_num(FILE *f, double v, int decimals, bool known); /* not known or not finite: null */
+
+/* goals.c */
+#define MAX_GOALS 24
+unsigned goals_check(const struct bcase *cs, unsigned n, struct goal *out, unsigned max);
+void goals_print(FILE *f, const struct goal *g, unsigned n, bool quick);
+void goals_json(FILE *f, const struct goal *g, unsigned n);
 
 /* progress.c: what is running, on stderr (plain lines, or one updating line on a TTY) */
 void progress_start(void);              /* the clock of "elapsed" starts here */

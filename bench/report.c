@@ -3,6 +3,7 @@
 
 #include "harness.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,11 @@ static void summarize_row(struct row *r)
 	s->ops_s = 1e9 / s->med;
 	s->p50 = median(p50, n);
 	s->p99 = median(p99, n);
+}
+
+bool row_ok(const struct row *r)
+{
+	return r && !r->absent && !r->failed && r->nsamples > 0;
 }
 
 void summarize(struct bcase *c)
@@ -120,10 +126,35 @@ const struct row *find_row(const struct bcase *cs, unsigned n, const char *workl
 	return NULL;
 }
 
+/* tcp-echo with idle connections against without: the cost of idle descriptors. */
+void print_idle_growth(FILE *f, const struct bcase *cs, unsigned n)
+{
+	const struct bcase *busy = NULL, *idle = NULL;
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(cs[i].workload, "tcp-echo"))
+			*(cs[i].param ? &idle : &busy) = &cs[i];
+	if (!busy || !idle)
+		return;
+	fprintf(f, "\nIdle connections: tcp-echo with %u idle / with none (1.00 = no growth; CPU\n"
+		   "time per op is the steadier figure on a shared machine)\n", idle->param);
+	fprintf(f, "  %-21s %28s %28s\n", "row", "wall ns/op", "CPU ns/op");
+	for (unsigned j = 0; j < idle->nrows && j < busy->nrows; j++) {
+		const struct row *a = &idle->rows[j], *b = &busy->rows[j];
+		if (row_ok(a) && row_ok(b))
+			fprintf(f, "  %-21s %8.0f / %8.0f = %5.2f %8.0f / %8.0f = %5.2f\n", a->name,
+				a->sum.med, b->sum.med, a->sum.med / b->sum.med, a->sum.cpu,
+				b->sum.cpu, a->sum.cpu / b->sum.cpu);
+	}
+}
+
 /* ---- JSON ------------------------------------------------------------------------- */
 
-static void json_str(FILE *f, const char *s)
+void json_str(FILE *f, const char *s)
 {
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
 	fputc('"', f);
 	for (; *s; s++)
 		if (*s == '"' || *s == '\\')
@@ -133,6 +164,14 @@ static void json_str(FILE *f, const char *s)
 		else
 			fputc(*s, f);
 	fputc('"', f);
+}
+
+void json_num(FILE *f, double v, int decimals, bool known)
+{
+	if (known && isfinite(v))
+		fprintf(f, "%.*f", decimals, v);
+	else
+		fputs("null", f);
 }
 
 static void json_row(FILE *f, const struct row *r)
@@ -161,7 +200,7 @@ static void json_row(FILE *f, const struct row *r)
 }
 
 int write_json(const char *path, const struct bcase *cs, unsigned n, const char *calib_json,
-	       const char *goals_json)
+	       const struct goal *goals, unsigned ngoals)
 {
 	FILE *f = fopen(path, "w");
 	if (!f) {
@@ -184,7 +223,9 @@ int write_json(const char *path, const struct bcase *cs, unsigned n, const char 
 		}
 		fprintf(f, "      ]}");
 	}
-	fprintf(f, "\n  ],\n  \"goals\": %s\n}\n", goals_json);
+	fprintf(f, "\n  ],\n  \"goals\": ");
+	goals_json(f, goals, ngoals);
+	fprintf(f, "\n}\n");
 	return fclose(f) == 0 ? 0 : -1;
 }
 
