@@ -6,6 +6,8 @@
 #include "bench.h"
 
 #include <stdio.h>
+#include <sys/utsname.h>
+#include <time.h>
 
 #define MAX_REPEAT 50
 #define MAX_ROWS 12
@@ -38,12 +40,36 @@ struct row {
 /* One table: a workload at one parameter (batch, queue depth, idle connections). */
 struct bcase {
 	const char *workload;
+	const char *pname;   /* the parameter's name ("batch", "qd", "idle"); NULL: none */
 	char title[64];      /* "nop batch=32" */
 	const char *op;      /* what one op is */
 	unsigned param;
 	uint64_t n;
 	unsigned nrows;
 	struct row rows[MAX_ROWS];
+};
+
+/* What ran where and how (meta.c): the "meta" object of the JSON file. Strings are NULL
+ * and counts negative where unknown, and the JSON says null there. */
+struct meta {
+	time_t start, end;
+	double duration_s;
+	const char *git_commit;       /* `git rev-parse HEAD` at build time, or "unknown" */
+	const char *cport_version, *compiler, *buildtype;
+	const char *liburing_version; /* from liburing.h's macros or Meson's pkg-config */
+	const char *liburing_from;    /* "liburing.h" or "pkg-config" */
+	const char *libuv_version;    /* uv_version_string(); NULL: built without libuv */
+	bool have_uts;
+	struct utsname uts;
+	char cpu_model[160];          /* "": no "model name" in /proc/cpuinfo */
+	long cpu_count;               /* processors listed in /proc/cpuinfo */
+	long cpus_online;
+	/* the options of the run, filled in by main */
+	bool quick;
+	unsigned repeat, timeout_s;
+	const char *backend, *workloads, *only, *dir; /* workloads, only: NULL when not given */
+	uint64_t data_file_bytes;
+	bool alloc_counting;
 };
 
 /* A goal's verdict (goals.c). */
@@ -68,13 +94,19 @@ void summarize(struct bcase *c);
 bool row_ok(const struct row *r); /* ran, and every run succeeded */
 void print_case(FILE *f, const struct bcase *c, unsigned repeat);
 void print_idle_growth(FILE *f, const struct bcase *cs, unsigned n);
-int write_json(const char *path, const struct bcase *cs, unsigned n, const char *calib_json,
-	       const struct goal *goals, unsigned ngoals);
+int write_json(const char *path, const struct meta *m, const struct bcase *cs, unsigned n,
+	       const char *calib_json, const struct goal *goals, unsigned ngoals);
 int write_svg(const char *path, const struct bcase *cs, unsigned n);
 const struct row *find_row(const struct bcase *cs, unsigned n, const char *workload,
 			   unsigned param, const char *row);
 void json_str(FILE *f, const char *s);                  /* NULL: null */
 void json_num(FILE *f, double v, int decimals, bool known); /* not known or not finite: null */
+
+/* meta.c */
+void meta_collect(struct meta *m); /* all but the options; the run starts now */
+void meta_finish(struct meta *m, double duration_s);
+void meta_print(FILE *f, const struct meta *m);
+void meta_json(FILE *f, const struct meta *m, const struct bcase *cs, unsigned n);
 
 /* goals.c */
 #define MAX_GOALS 24

@@ -281,7 +281,8 @@ static void add_cport_rows(struct bcase *c, const struct wdef *w)
 
 static unsigned build_case(struct bcase *c, const struct wdef *w, unsigned pi, bool quick)
 {
-	*c = (struct bcase){.workload = w->name, .op = w->op, .param = w->params[pi]};
+	*c = (struct bcase){.workload = w->name, .pname = w->pname, .op = w->op,
+			    .param = w->params[pi]};
 	c->n = quick ? w->n_quick[pi] : w->n_full[pi];
 	if (w->pname && !strcmp(w->pname, "idle") && c->param) {
 		c->param = quick ? IDLE_QUICK : IDLE_FULL;
@@ -424,8 +425,11 @@ int main(int argc, char **argv)
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	progress_start();
+	static struct meta meta;
+	meta_collect(&meta);
 	printf("cport-bench%s: %u runs per row, rows alternate run by run\n",
 	       cli.quick ? " --quick" : "", cli.repeat);
+	meta_print(stdout, &meta);
 	discover_backends(&cli);
 	struct calib cal;
 	progress_note("calibrating: a system call, a cross-thread wakeup");
@@ -457,6 +461,14 @@ int main(int argc, char **argv)
 			cases[i].rows[j].job.fsize = fsize;
 		}
 	unsigned timeout_s = cli.quick ? 30 : 120, failed = 0;
+	meta.quick = cli.quick;
+	meta.repeat = cli.repeat;
+	meta.timeout_s = timeout_s;
+	meta.backend = cli.backend;
+	meta.workloads = cli.workload;
+	meta.only = cli.only;
+	meta.dir = cli.dir;
+	meta.data_file_bytes = fsize;
 	progress_plan(select_rows(cases, ncases, cli.repeat, cli.only));
 	for (unsigned i = 0; i < ncases; i++) {
 		run_case(&cases[i], i, ncases, cli.repeat, timeout_s);
@@ -464,6 +476,7 @@ int main(int argc, char **argv)
 			failed += cases[i].rows[j].failed;
 	}
 	progress_end();
+	meta_finish(&meta, progress_elapsed_s());
 	if (path[0])
 		unlink(path);
 	print_idle_growth(stdout, cases, ncases);
@@ -474,7 +487,7 @@ int main(int argc, char **argv)
 	char calib[200];
 	snprintf(calib, sizeof calib, "{\"syscall_ns\": %.1f, \"wakeup_ns\": %.1f, \"cpus\": %ld}",
 		 cal.syscall_ns, cal.wake_ns, sysconf(_SC_NPROCESSORS_ONLN));
-	if (cli.json && write_json(cli.json, cases, ncases, calib, goals, ngoals) < 0)
+	if (cli.json && write_json(cli.json, &meta, cases, ncases, calib, goals, ngoals) < 0)
 		failed++;
 	if (cli.svg && write_svg(cli.svg, cases, ncases) < 0)
 		failed++;

@@ -174,54 +174,113 @@ void json_num(FILE *f, double v, int decimals, bool known)
 		fputs("null", f);
 }
 
+static void json_run(FILE *f, const struct sample *x)
+{
+	bool ok = x->err == 0 && x->ops > 0;
+	fprintf(f, "{\"wall_ns\": ");
+	json_num(f, x->wall_ns, 0, ok);
+	fprintf(f, ", \"cpu_ns\": ");
+	json_num(f, x->cpu_ns, 0, ok);
+	fprintf(f, ", \"ops\": ");
+	json_num(f, (double)x->ops, 0, ok);
+	fprintf(f, ", \"allocs\": ");
+	json_num(f, (double)x->allocs, 0, ok && x->allocs >= 0);
+	fprintf(f, ", \"p50_ns\": ");
+	json_num(f, x->p50_ns, 1, ok && x->p50_ns > 0);
+	fprintf(f, ", \"p99_ns\": ");
+	json_num(f, x->p99_ns, 1, ok && x->p99_ns > 0);
+	fprintf(f, ", \"peak_rss_kib\": ");
+	json_num(f, (double)x->maxrss_kb, 0, x->maxrss_kb > 0);
+	fprintf(f, ", \"err\": %d, \"error\": ", x->err);
+	json_str(f, x->err < 0 ? x->msg : NULL);
+	fprintf(f, "}");
+}
+
+/* Every figure of a row; one not measured (absent row, latency not timed, allocations not
+ * counted, no reference) is null. */
 static void json_row(FILE *f, const struct row *r)
 {
 	const struct summary *s = &r->sum;
+	bool ran = s->med > 0;
 	fprintf(f, "        {\"row\": ");
 	json_str(f, r->name);
 	fprintf(f, ", \"reference\": %s, \"status\": ", r->is_ref ? "true" : "false");
 	json_str(f, r->absent ? "absent" : r->failed ? "failed" : "ok");
 	fprintf(f, ", \"why\": ");
-	json_str(f, r->absent ? r->absent : r->failed ? r->why : "");
-	fprintf(f, ",\n         \"ns_per_op\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f},"
-		   " \"ops_per_s\": %.1f, \"cpu_ns_per_op\": %.3f, \"allocs_per_op\": %.6f,"
-		   " \"peak_rss_kib\": %lld, \"p50_ns\": %.1f, \"p99_ns\": %.1f,"
-		   " \"ratio_to_reference\": %.4f,\n         \"runs\": [",
-		s->med, s->min, s->max, s->ops_s, s->cpu, s->allocs, (long long)s->rss_kb, s->p50,
-		s->p99, s->ratio);
+	json_str(f, r->absent ? r->absent : r->failed ? r->why : NULL);
+	fprintf(f, ",\n         \"ns_per_op\": {\"median\": ");
+	json_num(f, s->med, 3, ran);
+	fprintf(f, ", \"min\": ");
+	json_num(f, s->min, 3, ran);
+	fprintf(f, ", \"max\": ");
+	json_num(f, s->max, 3, ran);
+	fprintf(f, "}, \"ops_per_s\": ");
+	json_num(f, s->ops_s, 1, ran);
+	fprintf(f, ", \"cpu_ns_per_op\": ");
+	json_num(f, s->cpu, 3, ran);
+	fprintf(f, ", \"allocs_per_op\": ");
+	json_num(f, s->allocs, 6, ran && s->allocs >= 0);
+	fprintf(f, ",\n         \"peak_rss_kib\": ");
+	json_num(f, (double)s->rss_kb, 0, s->rss_kb > 0);
+	fprintf(f, ", \"p50_ns\": ");
+	json_num(f, s->p50, 1, ran && s->p50 > 0);
+	fprintf(f, ", \"p99_ns\": ");
+	json_num(f, s->p99, 1, ran && s->p99 > 0);
+	fprintf(f, ", \"ratio_to_reference\": ");
+	json_num(f, s->ratio, 4, s->ratio > 0);
+	fprintf(f, ",\n         \"runs\": [");
 	for (unsigned i = 0; i < r->nsamples; i++) {
-		const struct sample *x = &r->samples[i];
-		fprintf(f, "%s{\"wall_ns\": %.0f, \"cpu_ns\": %.0f, \"ops\": %llu, \"allocs\": %lld,"
-			   " \"peak_rss_kib\": %lld, \"err\": %d}",
-			i ? ", " : "", x->wall_ns, x->cpu_ns, (unsigned long long)x->ops,
-			(long long)x->allocs, (long long)x->maxrss_kb, x->err);
+		fprintf(f, "%s", i ? ", " : "");
+		json_run(f, &r->samples[i]);
 	}
 	fprintf(f, "]}");
 }
 
-int write_json(const char *path, const struct bcase *cs, unsigned n, const char *calib_json,
-	       const struct goal *goals, unsigned ngoals)
+static const char *reference_name(const struct bcase *c)
+{
+	for (unsigned i = 0; i < c->nrows; i++)
+		if (c->rows[i].is_ref)
+			return c->rows[i].name;
+	return NULL;
+}
+
+static void json_case(FILE *f, const struct bcase *c)
+{
+	fprintf(f, "    {\"workload\": ");
+	json_str(f, c->workload);
+	fprintf(f, ", \"title\": ");
+	json_str(f, c->title);
+	fprintf(f, ", \"param_name\": ");
+	json_str(f, c->pname);
+	fprintf(f, ", \"param\": ");
+	json_num(f, c->param, 0, c->pname != NULL);
+	fprintf(f, ", \"ops_per_run\": %llu,\n      \"op\": ", (unsigned long long)c->n);
+	json_str(f, c->op);
+	fprintf(f, ", \"reference\": ");
+	json_str(f, reference_name(c));
+	fprintf(f, ",\n      \"rows\": [\n");
+	for (unsigned j = 0; j < c->nrows; j++) {
+		json_row(f, &c->rows[j]);
+		fprintf(f, "%s\n", j + 1 < c->nrows ? "," : "");
+	}
+	fprintf(f, "      ]}");
+}
+
+/* The JSON file: schema_version, meta, calibration, cases (rows, runs), goals. */
+int write_json(const char *path, const struct meta *m, const struct bcase *cs, unsigned n,
+	       const char *calib_json, const struct goal *goals, unsigned ngoals)
 {
 	FILE *f = fopen(path, "w");
 	if (!f) {
 		perror(path);
 		return -1;
 	}
-	fprintf(f, "{\n  \"calibration\": %s,\n  \"cases\": [", calib_json);
+	fprintf(f, "{\n  \"schema_version\": 2,\n  \"meta\": ");
+	meta_json(f, m, cs, n);
+	fprintf(f, ",\n  \"calibration\": %s,\n  \"cases\": [", calib_json);
 	for (unsigned i = 0; i < n; i++) {
-		fprintf(f, "%s\n    {\"workload\": ", i ? "," : "");
-		json_str(f, cs[i].workload);
-		fprintf(f, ", \"title\": ");
-		json_str(f, cs[i].title);
-		fprintf(f, ", \"param\": %u, \"ops_per_run\": %llu, \"op\": ", cs[i].param,
-			(unsigned long long)cs[i].n);
-		json_str(f, cs[i].op);
-		fprintf(f, ",\n      \"rows\": [\n");
-		for (unsigned j = 0; j < cs[i].nrows; j++) {
-			json_row(f, &cs[i].rows[j]);
-			fprintf(f, "%s\n", j + 1 < cs[i].nrows ? "," : "");
-		}
-		fprintf(f, "      ]}");
+		fprintf(f, "%s\n", i ? "," : "");
+		json_case(f, &cs[i]);
 	}
 	fprintf(f, "\n  ],\n  \"goals\": ");
 	goals_json(f, goals, ngoals);
