@@ -89,11 +89,23 @@ struct goal {
 	char detail[240];
 };
 
+/* Every kind of row, in table order: the summary's columns, the chart's legend (report.c). */
+struct row_kind {
+	const char *row;    /* the row's name: "cport epoll", "ref liburing", ... */
+	const char *label;  /* short, a column heading: "epoll", "raw liburing" */
+	const char *legend; /* long, for the chart: "cport epoll", "raw liburing loop" */
+	const char *colour; /* its colour in the chart */
+};
+#define NROW_KINDS 8
+extern const struct row_kind row_kinds[NROW_KINDS];
+const struct row_kind *row_kind_of(const char *row); /* NULL: not a known kind */
+
 /* report.c */
 void summarize(struct bcase *c);
 bool row_ok(const struct row *r); /* ran, and every run succeeded */
 void print_case(FILE *f, const struct bcase *c, unsigned repeat);
 void print_idle_growth(FILE *f, const struct bcase *cs, unsigned n);
+void print_summary(FILE *f, const struct bcase *cs, unsigned n, unsigned repeat, bool quick);
 int write_json(const char *path, const struct meta *m, const struct bcase *cs, unsigned n,
 	       const char *calib_json, const struct goal *goals, unsigned ngoals);
 int write_svg(const char *path, const struct bcase *cs, unsigned n);

@@ -483,6 +483,7 @@ int main(int argc, char **argv)
 	static struct goal goals[MAX_GOALS];
 	unsigned ngoals = goals_check(cases, ncases, goals, MAX_GOALS);
 	goals_print(stdout, goals, ngoals, cli.quick);
+	print_summary(stdout, cases, ncases, cli.repeat, cli.quick);
 
 	char calib[200];
 	snprintf(calib, sizeof calib, "{\"syscall_ns\": %.1f, \"wakeup_ns\": %.1f, \"cpus\": %ld}",

@@ -7,6 +7,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Okabe-Ito colours, which stay apart for the common kinds of colour blindness; the
+ * references in greys. */
+const struct row_kind row_kinds[NROW_KINDS] = {
+	{"cport io_uring", "io_uring", "cport io_uring", "#0072b2"},
+	{"cport io_uring+pool", "io_uring+pool", "cport io_uring, files on its thread pool",
+	 "#56b4e9"},
+	{"cport epoll", "epoll", "cport epoll", "#009e73"},
+	{"cport poll", "poll", "cport poll", "#cc79a7"},
+	{"ref liburing", "raw liburing", "raw liburing loop (limit)", "#505050"},
+	{"ref epoll", "raw epoll", "raw epoll loop (limit)", "#a0a0a0"},
+	{"peer libuv", "libuv", "libuv (peer)", "#e69f00"},
+	{"peer blocking", "blocking", "blocking system calls (peer)", "#d55e00"},
+};
+
+const struct row_kind *row_kind_of(const char *row)
+{
+	for (unsigned i = 0; i < NROW_KINDS; i++)
+		if (!strcmp(row_kinds[i].row, row))
+			return &row_kinds[i];
+	return NULL;
+}
+
 static double median(double *v, unsigned n)
 {
 	qsort(v, n, sizeof *v, cmp_double);
@@ -145,6 +167,93 @@ void print_idle_growth(FILE *f, const struct bcase *cs, unsigned n)
 				a->sum.med, b->sum.med, a->sum.med / b->sum.med, a->sum.cpu,
 				b->sum.cpu, a->sum.cpu / b->sum.cpu);
 	}
+}
+
+/* ---- Summary: one line per case, one column per kind of row --------------------- */
+
+/* ns/op in at most 4 digits: 82.3, 1278, 13.0k, 230k, 1.23M */
+static const char *fmt_ns(char *buf, size_t n, double v)
+{
+	if (v < 100)
+		snprintf(buf, n, "%.1f", v);
+	else if (v < 1e4)
+		snprintf(buf, n, "%.0f", v);
+	else if (v < 1e5)
+		snprintf(buf, n, "%.1fk", v / 1e3);
+	else if (v < 1e6)
+		snprintf(buf, n, "%.0fk", v / 1e3);
+	else
+		snprintf(buf, n, "%.2fM", v / 1e6);
+	return buf;
+}
+
+/* The cell of a row kind in a case: its ratio to the reference, or why there is none. */
+static const char *summary_cell(char *buf, size_t n, const struct bcase *c,
+				const struct row_kind *k)
+{
+	const struct row *r = NULL;
+	for (unsigned i = 0; i < c->nrows && !r; i++)
+		if (!strcmp(c->rows[i].name, k->row))
+			r = &c->rows[i];
+	if (!r)
+		return "-";
+	if (r->absent)
+		return "absent";
+	if (r->failed)
+		return "FAILED";
+	if (r->is_ref)
+		return "ref";
+	if (r->sum.ratio <= 0)
+		return "no ref";
+	double v = r->sum.ratio;
+	snprintf(buf, n, v < 0.1 ? "%.3f" : v < 10 ? "%.2f" : v < 100 ? "%.1f" : "%.0f", v);
+	return buf;
+}
+
+static void summary_reference(char *buf, size_t n, const struct bcase *c)
+{
+	snprintf(buf, n, "none");
+	for (unsigned i = 0; i < c->nrows; i++) {
+		const struct row *r = &c->rows[i];
+		if (!r->is_ref)
+			continue;
+		const struct row_kind *k = row_kind_of(r->name);
+		const char *name = k && strncmp(r->name, "cport", 5) ? k->label : r->name;
+		char ns[16];
+		if (row_ok(r) || r->sum.med > 0)
+			snprintf(buf, n, "%s, %s ns/op", name, fmt_ns(ns, sizeof ns, r->sum.med));
+		else
+			snprintf(buf, n, "%s (%s)", name, r->absent ? "absent" : "FAILED");
+	}
+}
+
+/* Rows = cases, columns = every kind of row, whatever ran: a --quick run and a full run
+ * print the same shape. */
+void print_summary(FILE *f, const struct bcase *cs, unsigned n, unsigned repeat, bool quick)
+{
+	fprintf(f, "\nSummary: speed relative to each workload's reference, medians of %u run%s\n"
+		   "(reference ns/op / row ns/op: 1.00 = as fast, 2.00 = twice as fast, 0.50 = half)\n",
+		repeat, repeat == 1 ? "" : "s");
+	if (quick)
+		fprintf(f, "(--quick: small counts; the same rows and columns as a full run)\n");
+	int w[NROW_KINDS];
+	fprintf(f, "%-20s", "workload");
+	for (unsigned k = 0; k < NROW_KINDS; k++) {
+		w[k] = (int)strlen(row_kinds[k].label);
+		w[k] = w[k] < 6 ? 6 : w[k];
+		fprintf(f, "  %*s", w[k], row_kinds[k].label);
+	}
+	fprintf(f, "  reference\n");
+	for (unsigned i = 0; i < n; i++) {
+		char cell[16], ref[64];
+		fprintf(f, "%-20s", cs[i].title);
+		for (unsigned k = 0; k < NROW_KINDS; k++)
+			fprintf(f, "  %*s", w[k], summary_cell(cell, sizeof cell, &cs[i], &row_kinds[k]));
+		summary_reference(ref, sizeof ref, &cs[i]);
+		fprintf(f, "  %s\n", ref);
+	}
+	fprintf(f, "ref: the reference itself; -: no such row in this workload, or not selected;\n"
+		   "absent: not built or not available here; FAILED: a run failed (see its table)\n");
 }
 
 /* ---- JSON ------------------------------------------------------------------------- */
