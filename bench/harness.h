@@ -108,9 +108,9 @@ void print_idle_growth(FILE *f, const struct bcase *cs, unsigned n);
 void print_summary(FILE *f, const struct bcase *cs, unsigned n, unsigned repeat, bool quick);
 int write_json(const char *path, const struct meta *m, const struct bcase *cs, unsigned n,
 	       const char *calib_json, const struct goal *goals, unsigned ngoals);
-int write_svg(const char *path, const struct bcase *cs, unsigned n);
 const struct row *find_row(const struct bcase *cs, unsigned n, const char *workload,
 			   unsigned param, const char *row);
+const char *fmt_ns(char *buf, size_t n, double ns);       /* 82.3, 1278, 13.0k, 1.23M */
 void json_str(FILE *f, const char *s);                  /* NULL: null */
 void json_num(FILE *f, double v, int decimals, bool known); /* not known or not finite: null */
 
@@ -119,6 +119,9 @@ void meta_collect(struct meta *m); /* all but the options; the run starts now */
 void meta_finish(struct meta *m, double duration_s);
 void meta_print(FILE *f, const struct meta *m);
 void meta_json(FILE *f, const struct meta *m, const struct bcase *cs, unsigned n);
+
+/* svg.c */
+int write_svg(const char *path, const struct meta *m, const struct bcase *cs, unsigned n);
 
 /* goals.c */
 #define MAX_GOALS 24

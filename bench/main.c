@@ -490,7 +490,7 @@ int main(int argc, char **argv)
 		 cal.syscall_ns, cal.wake_ns, sysconf(_SC_NPROCESSORS_ONLN));
 	if (cli.json && write_json(cli.json, &meta, cases, ncases, calib, goals, ngoals) < 0)
 		failed++;
-	if (cli.svg && write_svg(cli.svg, cases, ncases) < 0)
+	if (cli.svg && write_svg(cli.svg, &meta, cases, ncases) < 0)
 		failed++;
 	printf("\n%u row(s) failed to run\n", failed);
 	return failed ? 1 : 0;

@@ -172,7 +172,7 @@ void print_idle_growth(FILE *f, const struct bcase *cs, unsigned n)
 /* ---- Summary: one line per case, one column per kind of row --------------------- */
 
 /* ns/op in at most 4 digits: 82.3, 1278, 13.0k, 230k, 1.23M */
-static const char *fmt_ns(char *buf, size_t n, double v)
+const char *fmt_ns(char *buf, size_t n, double v)
 {
 	if (v < 100)
 		snprintf(buf, n, "%.1f", v);
@@ -394,63 +394,5 @@ int write_json(const char *path, const struct meta *m, const struct bcase *cs, u
 	fprintf(f, "\n  ],\n  \"goals\": ");
 	goals_json(f, goals, ngoals);
 	fprintf(f, "\n}\n");
-	return fclose(f) == 0 ? 0 : -1;
-}
-
-/* ---- SVG chart -------------------------------------------------------------------- */
-
-#define SVG_LABEL_W 200
-#define SVG_BAR_W 480
-#define SVG_LINE_H 16
-#define SVG_MAX_RATIO 3.0
-
-static void svg_row(FILE *f, const struct row *r, unsigned y)
-{
-	fprintf(f, "<text x=\"10\" y=\"%u\">%s</text>\n", y + 12, r->name);
-	if (r->absent || r->failed || r->sum.ratio <= 0) {
-		fprintf(f, "<text x=\"%u\" y=\"%u\" fill=\"#888\">%s</text>\n", SVG_LABEL_W,
-			y + 12, r->absent ? "absent" : r->failed ? "failed" : "no reference");
-		return;
-	}
-	double q = r->sum.ratio > SVG_MAX_RATIO ? SVG_MAX_RATIO : r->sum.ratio;
-	unsigned w = (unsigned)(q / SVG_MAX_RATIO * SVG_BAR_W);
-	const char *fill = r->is_ref ? "#999" : !strncmp(r->name, "cport", 5) ? "#2a6fb0" : "#d08a2c";
-	fprintf(f, "<rect x=\"%u\" y=\"%u\" width=\"%u\" height=\"%u\" fill=\"%s\"/>\n",
-		SVG_LABEL_W, y + 2, w, SVG_LINE_H - 4, fill);
-	fprintf(f, "<text x=\"%u\" y=\"%u\">%.2fx  (%.1f ns/op)</text>\n", SVG_LABEL_W + w + 6,
-		y + 12, r->sum.ratio, r->sum.med);
-}
-
-/* One horizontal bar per row: its speed relative to the case's reference row. */
-int write_svg(const char *path, const struct bcase *cs, unsigned n)
-{
-	unsigned lines = 2;
-	for (unsigned i = 0; i < n; i++)
-		lines += cs[i].nrows + 2;
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		return -1;
-	}
-	unsigned width = SVG_LABEL_W + SVG_BAR_W + 200, height = lines * SVG_LINE_H;
-	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%u\" height=\"%u\" "
-		   "font-family=\"sans-serif\" font-size=\"11\">\n"
-		   "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-		   "<text x=\"10\" y=\"14\" font-weight=\"bold\">cport-bench: speed relative to "
-		   "each workload's reference row (1.0 = as fast; longer is faster)</text>\n",
-		width, height);
-	unsigned x1 = SVG_LABEL_W + (unsigned)(SVG_BAR_W / SVG_MAX_RATIO);
-	fprintf(f, "<line x1=\"%u\" y1=\"%u\" x2=\"%u\" y2=\"%u\" stroke=\"#c00\"/>\n", x1,
-		SVG_LINE_H + 4, x1, height);
-	unsigned y = 2 * SVG_LINE_H;
-	for (unsigned i = 0; i < n; i++) {
-		fprintf(f, "<text x=\"10\" y=\"%u\" font-weight=\"bold\">%s</text>\n", y + 12,
-			cs[i].title);
-		y += SVG_LINE_H;
-		for (unsigned j = 0; j < cs[i].nrows; j++, y += SVG_LINE_H)
-			svg_row(f, &cs[i].rows[j], y);
-		y += SVG_LINE_H;
-	}
-	fprintf(f, "</svg>\n");
 	return fclose(f) == 0 ? 0 : -1;
 }
