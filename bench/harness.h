@@ -54,7 +54,8 @@ struct bcase {
 struct meta {
 	time_t start, end;
 	double duration_s;
-	const char *git_commit;       /* `git rev-parse HEAD` at build time, or "unknown" */
+	const char *git_commit;       /* HEAD's hash at build time, or "unknown" */
+	int git_dirty;                /* 1: tracked files had changes, 0: none, -1: unknown */
 	const char *cport_version, *compiler, *buildtype;
 	const char *liburing_version; /* from liburing.h's macros or Meson's pkg-config */
 	const char *liburing_from;    /* "liburing.h" or "pkg-config" */

@@ -490,8 +490,14 @@ int main(int argc, char **argv)
 		 cal.syscall_ns, cal.wake_ns, sysconf(_SC_NPROCESSORS_ONLN));
 	if (cli.json && write_json(cli.json, &meta, cases, ncases, calib, goals, ngoals) < 0)
 		failed++;
+	else if (cli.json)
+		printf("\nJSON (every figure of every run, the run's metadata, the goals): %s\n",
+		       cli.json);
 	if (cli.svg && write_svg(cli.svg, &meta, cases, ncases) < 0)
 		failed++;
+	else if (cli.svg)
+		printf("%sChart (speed against each reference, min-max whiskers): %s\n",
+		       cli.json ? "" : "\n", cli.svg);
 	printf("\n%u row(s) failed to run\n", failed);
 	return failed ? 1 : 0;
 }

@@ -4,8 +4,8 @@
 /*
  * Versions come from where they are known: cport's and liburing's from the build (Meson
  * passes them as -D defines; liburing.h's IO_URING_VERSION_* macros win when the header
- * has them, 2.4 and later), the commit from `git rev-parse HEAD` at build time
- * (bench-vcs.h, made by vcs_tag), libuv's from the library loaded (uv_version_string),
+ * has them, 2.4 and later), the commit (HEAD's hash, and whether tracked files had
+ * changes) from git at build time (bench-vcs.h, made by vcs_tag), libuv's from the library loaded (uv_version_string),
  * the kernel's from uname(2), the CPU's from /proc/cpuinfo. Whatever cannot be found is
  * written as null, never guessed.
  */
@@ -49,6 +49,21 @@ static void liburing_version(struct meta *m)
 #endif
 }
 
+/* "<hash>" or "<hash>-dirty" from bench-vcs.h, or "unknown". */
+static void git_commit(struct meta *m)
+{
+	static char hash[80];
+	snprintf(hash, sizeof hash, "%s", BENCH_GIT_DESCRIBE);
+	size_t n = strlen(hash), d = strlen("-dirty");
+	m->git_dirty = -1;
+	if (strcmp(hash, "unknown") && hash[0]) {
+		m->git_dirty = n > d && !strcmp(hash + n - d, "-dirty");
+		if (m->git_dirty)
+			hash[n - d] = '\0';
+	}
+	m->git_commit = hash[0] ? hash : "unknown";
+}
+
 /* The first "model name" of /proc/cpuinfo, and how many "processor" entries it lists. */
 static void cpu_info(struct meta *m)
 {
@@ -78,7 +93,7 @@ static void cpu_info(struct meta *m)
 void meta_collect(struct meta *m)
 {
 	m->start = time(NULL);
-	m->git_commit = BENCH_GIT_COMMIT;
+	git_commit(m);
 	m->cport_version = known(BENCH_CPORT_VERSION);
 	m->compiler = known(BENCH_COMPILER);
 	m->buildtype = known(BENCH_BUILDTYPE);
@@ -113,9 +128,10 @@ static const char *or_unknown(const char *s)
 void meta_print(FILE *f, const struct meta *m)
 {
 	char date[32];
-	fprintf(f, "Run: %s, cport %s (commit %s), %s build, %s\n",
+	fprintf(f, "Run: %s, cport %s (commit %s%s), %s build, %s\n",
 		or_unknown(iso_utc(date, sizeof date, m->start)), or_unknown(m->cport_version),
-		m->git_commit, or_unknown(m->buildtype), or_unknown(m->compiler));
+		m->git_commit, m->git_dirty > 0 ? " with local changes" : "",
+		or_unknown(m->buildtype), or_unknown(m->compiler));
 	fprintf(f, "Machine: %s %s %s, %s, %ld CPUs (%ld online)\n",
 		m->have_uts ? m->uts.sysname : "unknown", m->have_uts ? m->uts.release : "",
 		m->have_uts ? m->uts.machine : "", m->cpu_model[0] ? m->cpu_model : "CPU unknown",
@@ -186,7 +202,8 @@ void meta_json(FILE *f, const struct meta *m, const struct bcase *cs, unsigned n
 	json_num(f, m->duration_s, 1, m->end != 0);
 	fprintf(f, ",\n    \"git_commit\": ");
 	json_str(f, m->git_commit);
-	fprintf(f, ", \"cport_version\": ");
+	fprintf(f, ", \"git_dirty\": %s, \"cport_version\": ",
+		m->git_dirty < 0 ? "null" : m->git_dirty ? "true" : "false");
 	json_str(f, m->cport_version);
 	fprintf(f, ",\n    \"build\": {\"type\": ");
 	json_str(f, m->buildtype);

@@ -85,8 +85,8 @@ static void header(FILE *f, const struct meta *m)
 		strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", &tm);
 	text(f, 10, 22, "font-size=\"15\" font-weight=\"bold\"",
 	     "cport-bench: each row's speed relative to its workload's reference");
-	snprintf(line, sizeof line, "%s, commit %.12s, cport %s, %s build (%s); %s %s %s, %s, %ld CPUs",
-		 date, m->git_commit, m->cport_version ? m->cport_version : "?",
+	snprintf(line, sizeof line, "%s, commit %.12s%s, cport %s, %s build (%s); %s %s %s, %s, %ld CPUs",
+		 date, m->git_commit, m->git_dirty > 0 ? "+changes" : "", m->cport_version ? m->cport_version : "?",
 		 m->buildtype ? m->buildtype : "?", m->compiler ? m->compiler : "?",
 		 m->have_uts ? m->uts.sysname : "", m->have_uts ? m->uts.release : "",
 		 m->have_uts ? m->uts.machine : "", m->cpu_model[0] ? m->cpu_model : "CPU unknown",
