@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* cport-bench: the speed and allocation goals, each named by what it measures, checked on the medians. */
+/* cport-bench: the speed and allocation goals, named by what they measure, checked on medians. */
 
 /*
  * A goal compares two rows of one case (a speed ratio, or "within N ns/op") or looks at
@@ -120,15 +120,18 @@ static void goal_allocs(const struct bcase *cs, unsigned ncs, const struct goal_
 		}
 	if (worst < 0 || !counted) {
 		g->status = "not measured";
-		snprintf(g->detail, sizeof g->detail, worst < 0 && counted ? "no run of %s"
-					: "allocation counting not built (sanitizer build)", d->row);
+		snprintf(g->detail, sizeof g->detail,
+			 worst < 0 && counted ? "no run of %s"
+					      : "allocation counting not built (sanitizer build)",
+			 d->row);
 		return;
 	}
 	g->measured = true;
 	g->value = worst;
 	g->status = worst <= d->target ? "met" : "NOT MET";
-	snprintf(g->detail, sizeof g->detail, "worst %.2g allocs/op: %.0f in a run of %llu ops (%s)",
-		 worst, worst * (double)where_n, (unsigned long long)where_n, where);
+	snprintf(g->detail, sizeof g->detail,
+		 "worst %.2g allocs/op: %.0f in a run of %llu ops (%s)", worst,
+		 worst * (double)where_n, (unsigned long long)where_n, where);
 }
 
 unsigned goals_check(const struct bcase *cs, unsigned n, struct goal *out, unsigned max)
@@ -158,8 +161,9 @@ void goals_print(FILE *f, const struct goal *g, unsigned n, bool quick)
 		   "divided by this row's; the CPU-time ratio beside it is steadier when the\n"
 		   "machine is shared)\n");
 	if (quick)
-		fprintf(f, "  (--quick: small counts, e.g. 50,000 timers instead of 1,000,000; these\n"
-			   "   verdicts are indicative only, the goals are judged on a full run)\n");
+		fprintf(f, "  (--quick: small counts, e.g. 50,000 timers instead of 1,000,000;\n"
+			   "   these verdicts are indicative only, the goals are judged on a full\n"
+			   "   run)\n");
 	for (unsigned i = 0; i < n; i++)
 		fprintf(f, "  [%-12s] %-60s %s\n", g[i].status, g[i].name, g[i].detail);
 }

@@ -8,7 +8,7 @@
  *   3. Calibration: a system call, a cross-thread wakeup
  *   4. The workloads and the rows of each
  *   5. Running: each run in its own child process, rows alternating run by run
- *   (the goals, named by what they measure, are in goals.c; the reports in report.c)
+ *   6. Reports: idle growth, goals (goals.c), summary, JSON (report.c), chart (svg.c)
  *
  * Each run forks: its peak RSS is its own, a crash or a hang (the alarm) fails one
  * row instead of the whole run, and one row's leftovers (threads, rings, sockets)
@@ -414,6 +414,49 @@ static void run_case(struct bcase *c, unsigned ci, unsigned nc, unsigned repeat,
 	print_case(stdout, c, repeat);
 }
 
+/* ---- Reports --------------------------------------------------------------------- */
+
+static void meta_options(struct meta *m, const struct cli *c, unsigned timeout_s,
+			 uint64_t data_file_bytes)
+{
+	m->quick = c->quick;
+	m->repeat = c->repeat;
+	m->timeout_s = timeout_s;
+	m->backend = c->backend;
+	m->workloads = c->workload;
+	m->only = c->only;
+	m->dir = c->dir;
+	m->data_file_bytes = data_file_bytes;
+}
+
+/* After the runs: idle growth, goals and summary on stdout, then the files asked for.
+ * Returns how many files could not be written. */
+static unsigned report(const struct cli *cli, const struct meta *meta, const struct calib *cal,
+		       const struct bcase *cases, unsigned ncases)
+{
+	unsigned failed = 0;
+	print_idle_growth(stdout, cases, ncases);
+	static struct goal goals[MAX_GOALS];
+	unsigned ngoals = goals_check(cases, ncases, goals, MAX_GOALS);
+	goals_print(stdout, goals, ngoals, cli->quick);
+	print_summary(stdout, cases, ncases, cli->repeat, cli->quick);
+
+	char calib[200];
+	snprintf(calib, sizeof calib, "{\"syscall_ns\": %.1f, \"wakeup_ns\": %.1f, \"cpus\": %ld}",
+		 cal->syscall_ns, cal->wake_ns, sysconf(_SC_NPROCESSORS_ONLN));
+	if (cli->json && write_json(cli->json, meta, cases, ncases, calib, goals, ngoals) < 0)
+		failed++;
+	else if (cli->json)
+		printf("\nJSON (every figure of every run, the run's metadata, the goals): %s\n",
+		       cli->json);
+	if (cli->svg && write_svg(cli->svg, meta, cases, ncases) < 0)
+		failed++;
+	else if (cli->svg)
+		printf("%sChart (speed against each reference, min-max whiskers): %s\n",
+		       cli->json ? "" : "\n", cli->svg);
+	return failed;
+}
+
 /* ---- main ------------------------------------------------------------------------- */
 
 #define MAX_CASES 32
@@ -461,14 +504,7 @@ int main(int argc, char **argv)
 			cases[i].rows[j].job.fsize = fsize;
 		}
 	unsigned timeout_s = cli.quick ? 30 : 120, failed = 0;
-	meta.quick = cli.quick;
-	meta.repeat = cli.repeat;
-	meta.timeout_s = timeout_s;
-	meta.backend = cli.backend;
-	meta.workloads = cli.workload;
-	meta.only = cli.only;
-	meta.dir = cli.dir;
-	meta.data_file_bytes = fsize;
+	meta_options(&meta, &cli, timeout_s, fsize);
 	progress_plan(select_rows(cases, ncases, cli.repeat, cli.only));
 	for (unsigned i = 0; i < ncases; i++) {
 		run_case(&cases[i], i, ncases, cli.repeat, timeout_s);
@@ -479,25 +515,7 @@ int main(int argc, char **argv)
 	meta_finish(&meta, progress_elapsed_s());
 	if (path[0])
 		unlink(path);
-	print_idle_growth(stdout, cases, ncases);
-	static struct goal goals[MAX_GOALS];
-	unsigned ngoals = goals_check(cases, ncases, goals, MAX_GOALS);
-	goals_print(stdout, goals, ngoals, cli.quick);
-	print_summary(stdout, cases, ncases, cli.repeat, cli.quick);
-
-	char calib[200];
-	snprintf(calib, sizeof calib, "{\"syscall_ns\": %.1f, \"wakeup_ns\": %.1f, \"cpus\": %ld}",
-		 cal.syscall_ns, cal.wake_ns, sysconf(_SC_NPROCESSORS_ONLN));
-	if (cli.json && write_json(cli.json, &meta, cases, ncases, calib, goals, ngoals) < 0)
-		failed++;
-	else if (cli.json)
-		printf("\nJSON (every figure of every run, the run's metadata, the goals): %s\n",
-		       cli.json);
-	if (cli.svg && write_svg(cli.svg, &meta, cases, ncases) < 0)
-		failed++;
-	else if (cli.svg)
-		printf("%sChart (speed against each reference, min-max whiskers): %s\n",
-		       cli.json ? "" : "\n", cli.svg);
+	failed += report(&cli, &meta, &cal, cases, ncases);
 	printf("\n%u row(s) failed to run\n", failed);
 	return failed ? 1 : 0;
 }

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* cport-bench: what ran where and how (date, commit, versions, kernel, CPU, options), for the reports. */
+/* cport-bench: what ran where and how: date, commit, versions, kernel, CPU and options. */
 
 /*
  * Versions come from where they are known: cport's and liburing's from the build (Meson
  * passes them as -D defines; liburing.h's IO_URING_VERSION_* macros win when the header
  * has them, 2.4 and later), the commit (HEAD's hash, and whether tracked files had
- * changes) from git at build time (bench-vcs.h, made by vcs_tag), libuv's from the library loaded (uv_version_string),
- * the kernel's from uname(2), the CPU's from /proc/cpuinfo. Whatever cannot be found is
- * written as null, never guessed.
+ * changes) from git at build time (bench-vcs.h, made by vcs_tag), libuv's from the
+ * library loaded (uv_version_string), the kernel's from uname(2), the CPU's from
+ * /proc/cpuinfo. Whatever cannot be found is written as null, never guessed.
  */
 
 #include "harness.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* cport-bench: progress on stderr while it runs: one line per run, or one updating line on a TTY. */
+/* cport-bench: progress on stderr: one line per run, or one line rewritten in place on a TTY. */
 
 /*
  * A full run is silent on stdout for a minute at a time (a case's table is printed when

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Medians and spreads of each row, the text table, the JSON file and the SVG chart. */
+/* Medians and spreads of each row, the per-case tables, the summary table and the JSON file. */
 
 #include "harness.h"
 
@@ -231,9 +231,10 @@ static void summary_reference(char *buf, size_t n, const struct bcase *c)
  * print the same shape. */
 void print_summary(FILE *f, const struct bcase *cs, unsigned n, unsigned repeat, bool quick)
 {
-	fprintf(f, "\nSummary: speed relative to each workload's reference, medians of %u run%s\n"
-		   "(reference ns/op / row ns/op: 1.00 = as fast, 2.00 = twice as fast, 0.50 = half)\n",
+	fprintf(f, "\nSummary: speed relative to each workload's reference, medians of %u run%s\n",
 		repeat, repeat == 1 ? "" : "s");
+	fprintf(f, "(reference ns/op / row ns/op: 1.00 = as fast, 2.00 = twice as fast, 0.50 = "
+		   "half)\n");
 	if (quick)
 		fprintf(f, "(--quick: small counts; the same rows and columns as a full run)\n");
 	int w[NROW_KINDS];
@@ -248,12 +249,14 @@ void print_summary(FILE *f, const struct bcase *cs, unsigned n, unsigned repeat,
 		char cell[16], ref[64];
 		fprintf(f, "%-20s", cs[i].title);
 		for (unsigned k = 0; k < NROW_KINDS; k++)
-			fprintf(f, "  %*s", w[k], summary_cell(cell, sizeof cell, &cs[i], &row_kinds[k]));
+			fprintf(f, "  %*s", w[k],
+				summary_cell(cell, sizeof cell, &cs[i], &row_kinds[k]));
 		summary_reference(ref, sizeof ref, &cs[i]);
 		fprintf(f, "  %s\n", ref);
 	}
-	fprintf(f, "ref: the reference itself; -: no such row in this workload, or not selected;\n"
-		   "absent: not built or not available here; FAILED: a run failed (see its table)\n");
+	fputs("ref: the reference itself; -: no such row in this workload, or not selected;\n"
+	      "absent: not built or not available here; FAILED: a run failed (see its table)\n",
+	      f);
 }
 
 /* ---- JSON ------------------------------------------------------------------------- */

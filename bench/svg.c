@@ -85,17 +85,19 @@ static void header(FILE *f, const struct meta *m)
 		strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", &tm);
 	text(f, 10, 22, "font-size=\"15\" font-weight=\"bold\"",
 	     "cport-bench: each row's speed relative to its workload's reference");
-	snprintf(line, sizeof line, "%s, commit %.12s%s, cport %s, %s build (%s); %s %s %s, %s, %ld CPUs",
-		 date, m->git_commit, m->git_dirty > 0 ? "+changes" : "", m->cport_version ? m->cport_version : "?",
-		 m->buildtype ? m->buildtype : "?", m->compiler ? m->compiler : "?",
+	snprintf(line, sizeof line,
+		 "%s, commit %.12s%s, cport %s, %s build (%s); %s %s %s, %s, %ld CPUs", date,
+		 m->git_commit, m->git_dirty > 0 ? "+changes" : "",
+		 m->cport_version ? m->cport_version : "?", m->buildtype ? m->buildtype : "?",
+		 m->compiler ? m->compiler : "?",
 		 m->have_uts ? m->uts.sysname : "", m->have_uts ? m->uts.release : "",
 		 m->have_uts ? m->uts.machine : "", m->cpu_model[0] ? m->cpu_model : "CPU unknown",
 		 m->cpus_online);
 	text(f, 10, 40, "fill=\"#444\"", line);
 	snprintf(line, sizeof line, "liburing %s, libuv %s; %s run, %u run%s per row",
 		 m->liburing_version ? m->liburing_version : "unknown",
-		 m->libuv_version ? m->libuv_version : "not built in", m->quick ? "--quick" : "full",
-		 m->repeat, m->repeat == 1 ? "" : "s");
+		 m->libuv_version ? m->libuv_version : "not built in",
+		 m->quick ? "--quick" : "full", m->repeat, m->repeat == 1 ? "" : "s");
 	text(f, 10, 55, "fill=\"#444\"", line);
 	text(f, 10, 72, "",
 	     "Bar: median ratio = reference's median ns/op / row's median ns/op (log scale; right "
@@ -115,17 +117,18 @@ static void legend(FILE *f, const struct bcase *cs, unsigned n, unsigned repeat)
 		if (!used)
 			continue;
 		double ix = x + (shown % 4) * 235.0, iy = y + (shown / 4) * 16.0;
-		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"10\" fill=\"%s\"/>\n", ix,
-			iy, row_kinds[k].colour);
+		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"10\" fill=\"%s\"/>\n",
+			ix, iy, row_kinds[k].colour);
 		text(f, ix + 19, iy + 9, "", row_kinds[k].legend);
 		shown++;
 	}
 	double wy = y + ((shown + 3) / 4) * 16.0 + 5;
-	fprintf(f, "<path d=\"M10 %.1fh24M10 %.1fv8M34 %.1fv8\" stroke=\"#222\" stroke-width=\"1.3\"/>\n",
-		wy, wy - 4, wy - 4);
+	fprintf(f, "<path d=\"M10 %.1fh24M10 %.1fv8M34 %.1fv8\" stroke=\"#222\" "
+		   "stroke-width=\"1.3\"/>\n", wy, wy - 4, wy - 4);
 	char line[120];
-	snprintf(line, sizeof line, "min-max over the %u run%s of a row, against the reference's median",
-		 repeat, repeat == 1 ? "" : "s");
+	snprintf(line, sizeof line,
+		 "min-max over the %u run%s of a row, against the reference's median", repeat,
+		 repeat == 1 ? "" : "s");
 	text(f, 40, wy + 4, "", line);
 }
 
@@ -161,8 +164,10 @@ static void axes(FILE *f, double top, double bottom)
 	for (unsigned i = 0; i < NTICKS; i++) {
 		double x = xpos(ticks[i], NULL);
 		bool is_one = ticks[i] == 1;
-		fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"%s/>\n", x,
-			top, x, bottom, is_one ? "#333" : "#ddd", is_one ? " stroke-width=\"1.2\"" : "");
+		fprintf(f,
+			"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"%s/>\n",
+			x, top, x, bottom, is_one ? "#333" : "#ddd",
+			is_one ? " stroke-width=\"1.2\"" : "");
 	}
 	fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
 		   "stroke=\"#999\"/>\n", PLOT_X0, top, PLOT_W, bottom - top);
@@ -197,7 +202,8 @@ static void figures(FILE *f, const struct row *r, double y)
 	text(f, TEXT_X + 40, y, "text-anchor=\"end\"", buf);
 	snprintf(buf, sizeof buf, "%s ns/op", fmt_ns(a, sizeof a, s->med));
 	text(f, TEXT_X + 130, y, "text-anchor=\"end\"", buf);
-	snprintf(buf, sizeof buf, "[%s-%s]", fmt_ns(a, sizeof a, s->min), fmt_ns(b, sizeof b, s->max));
+	snprintf(buf, sizeof buf, "[%s-%s]", fmt_ns(a, sizeof a, s->min),
+		 fmt_ns(b, sizeof b, s->max));
 	text(f, TEXT_X + 138, y, "", buf);
 	fputs("</g>\n", f);
 }
@@ -207,10 +213,13 @@ static void row(FILE *f, const struct row *r, double y)
 	text(f, PLOT_X0 - 8, y + 12, "text-anchor=\"end\"", r->name);
 	char line[200];
 	if (r->absent || r->failed || r->sum.ratio <= 0) {
-		snprintf(line, sizeof line, "%s%s", r->absent ? "absent: " : r->failed ? "FAILED: " : "",
-			 r->absent ? r->absent : r->failed ? r->why : "no reference to compare with");
-		text(f, PLOT_X0 + 6, y + 12, r->failed ? "fill=\"#c00\"" : "fill=\"#888\" font-style=\"italic\"",
-		     line);
+		snprintf(line, sizeof line, "%s%s",
+			 r->absent ? "absent: " : r->failed ? "FAILED: " : "",
+			 r->absent   ? r->absent
+			 : r->failed ? r->why
+				     : "no reference to compare with");
+		text(f, PLOT_X0 + 6, y + 12,
+		     r->failed ? "fill=\"#c00\"" : "fill=\"#888\" font-style=\"italic\"", line);
 		return;
 	}
 	const struct row_kind *k = row_kind_of(r->name);
@@ -221,7 +230,8 @@ static void row(FILE *f, const struct row *r, double y)
 		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"4\" height=\"10\" fill=\"%s\"/>\n",
 			one - 2, yc - 5, colour);
 	else
-		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"10\" fill=\"%s\"/>\n",
+		fprintf(f,
+			"<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"10\" fill=\"%s\"/>\n",
 			x < one ? x : one, yc - 5, fabs(x - one), colour);
 	if (clipped)
 		clip_mark(f, clipped, yc);
@@ -271,7 +281,9 @@ int write_svg(const char *path, const struct meta *m, const struct bcase *cs, un
 	double y = HEADER_H;
 	for (unsigned i = 0; i < n; y += case_height(&cs[i]), i++)
 		if (i % 2)
-			fprintf(f, "<rect x=\"0\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" fill=\"%s\"/>\n",
+			fprintf(f,
+				"<rect x=\"0\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" "
+				"fill=\"%s\"/>\n",
 				y, W, case_height(&cs[i]), BAND);
 	axes(f, HEADER_H, HEADER_H + plot_h);
 	y = HEADER_H;
