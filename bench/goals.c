@@ -161,9 +161,9 @@ void goals_print(FILE *f, const struct goal *g, unsigned n, bool quick)
 		   "divided by this row's; the CPU-time ratio beside it is steadier when the\n"
 		   "machine is shared)\n");
 	if (quick)
-		fprintf(f, "  (--quick: small counts, e.g. 50,000 timers instead of 1,000,000;\n"
-			   "   these verdicts are indicative only, the goals are judged on a full\n"
-			   "   run)\n");
+		fprintf(f, "  (--quick: small counts, e.g. 50,000 timers instead of 1,000,000; "
+			   "these verdicts\n"
+			   "   are indicative only, the goals are judged on a full run)\n");
 	for (unsigned i = 0; i < n; i++)
 		fprintf(f, "  [%-12s] %-60s %s\n", g[i].status, g[i].name, g[i].detail);
 }

@@ -112,6 +112,7 @@ int write_json(const char *path, const struct meta *m, const struct bcase *cs, u
 const struct row *find_row(const struct bcase *cs, unsigned n, const char *workload,
 			   unsigned param, const char *row);
 const char *fmt_ns(char *buf, size_t n, double ns);       /* 82.3, 1278, 13.0k, 1.23M */
+const char *fmt_ratio(char *buf, size_t n, double ratio); /* 0.006, 0.51, 5.23, 12.4 */
 void json_str(FILE *f, const char *s);                  /* NULL: null */
 void json_num(FILE *f, double v, int decimals, bool known); /* not known or not finite: null */
 

@@ -187,6 +187,13 @@ const char *fmt_ns(char *buf, size_t n, double v)
 	return buf;
 }
 
+/* A ratio in 2-3 significant digits: 0.006, 0.51, 5.23, 12.4 */
+const char *fmt_ratio(char *buf, size_t n, double v)
+{
+	snprintf(buf, n, v < 0.1 ? "%.3f" : v < 10 ? "%.2f" : v < 100 ? "%.1f" : "%.0f", v);
+	return buf;
+}
+
 /* The cell of a row kind in a case: its ratio to the reference, or why there is none. */
 static const char *summary_cell(char *buf, size_t n, const struct bcase *c,
 				const struct row_kind *k)
@@ -205,9 +212,7 @@ static const char *summary_cell(char *buf, size_t n, const struct bcase *c,
 		return "ref";
 	if (r->sum.ratio <= 0)
 		return "no ref";
-	double v = r->sum.ratio;
-	snprintf(buf, n, v < 0.1 ? "%.3f" : v < 10 ? "%.2f" : v < 100 ? "%.1f" : "%.0f", v);
-	return buf;
+	return fmt_ratio(buf, n, r->sum.ratio);
 }
 
 static void summary_reference(char *buf, size_t n, const struct bcase *c)

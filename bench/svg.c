@@ -197,7 +197,7 @@ static void figures(FILE *f, const struct row *r, double y)
 	const struct summary *s = &r->sum;
 	char buf[64], a[16], b[16];
 	const char *bold = r->is_ref ? " font-weight=\"bold\"" : "";
-	snprintf(buf, sizeof buf, "%.2fx", s->ratio);
+	snprintf(buf, sizeof buf, "%sx", fmt_ratio(a, sizeof a, s->ratio));
 	fprintf(f, "<g%s>\n", bold);
 	text(f, TEXT_X + 40, y, "text-anchor=\"end\"", buf);
 	snprintf(buf, sizeof buf, "%s ns/op", fmt_ns(a, sizeof a, s->med));
