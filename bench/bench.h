@@ -135,6 +135,7 @@ int sys_tcp_pump(const struct job *, struct sample *);
 
 /* peer-uv.c: libuv, when built with it */
 extern const bool have_uv;
+const char *peer_uv_version(void); /* uv_version_string(); NULL when built without libuv */
 int uv_timers(const struct job *, struct sample *);
 int uv_file_read(const struct job *, struct sample *);
 int uv_ping_pongs(const struct job *, struct sample *);

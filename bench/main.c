@@ -8,7 +8,7 @@
  *   3. Calibration: a system call, a cross-thread wakeup
  *   4. The workloads and the rows of each
  *   5. Running: each run in its own child process, rows alternating run by run
- *   6. Goals (issue 6, point 4), checked against the medians
+ *   6. Reports: idle growth, goals (goals.c), summary, JSON (report.c), chart (svg.c)
  *
  * Each run forks: its peak RSS is its own, a crash or a hang (the alarm) fails one
  * row instead of the whole run, and one row's leftovers (threads, rings, sockets)
@@ -192,6 +192,7 @@ static void calibrate(bool quick, struct calib *cal)
 	pthread_join(t, NULL);
 	close(calib_efd[0]);
 	close(calib_efd[1]);
+	progress_clear();
 	printf("Calibration\n  system call (getppid)    %8.0f ns\n"
 	       "  cross-thread wakeup      %8.0f ns  (eventfd ping-pong between two threads, / 2)\n"
 	       "  CPUs online              %8ld\n",
@@ -280,7 +281,8 @@ static void add_cport_rows(struct bcase *c, const struct wdef *w)
 
 static unsigned build_case(struct bcase *c, const struct wdef *w, unsigned pi, bool quick)
 {
-	*c = (struct bcase){.workload = w->name, .op = w->op, .param = w->params[pi]};
+	*c = (struct bcase){.workload = w->name, .pname = w->pname, .op = w->op,
+			    .param = w->params[pi]};
 	c->n = quick ? w->n_quick[pi] : w->n_full[pi];
 	if (w->pname && !strcmp(w->pname, "idle") && c->param) {
 		c->param = quick ? IDLE_QUICK : IDLE_FULL;
@@ -380,172 +382,79 @@ static void run_once(struct row *row, unsigned timeout_s)
 	row->samples[row->nsamples++] = s;
 }
 
-/* Every row of a case, `repeat` times, alternating: run 1 of each row, then run 2... */
-static void run_case(struct bcase *c, unsigned repeat, unsigned timeout_s, const char *only)
+/* Rows left out by --only, and the runs that remain to do (for the progress line). */
+static unsigned select_rows(struct bcase *cs, unsigned n, unsigned repeat, const char *only)
 {
-	for (unsigned i = 0; i < c->nrows; i++)
-		if (only && !strstr(c->rows[i].name, only) && !c->rows[i].absent)
-			c->rows[i].absent = "not selected by --only";
+	unsigned runs = 0;
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = 0; j < cs[i].nrows; j++) {
+			struct row *r = &cs[i].rows[j];
+			if (only && !strstr(r->name, only) && !r->absent)
+				r->absent = "not selected by --only";
+			runs += r->absent ? 0 : repeat;
+		}
+	return runs;
+}
+
+/* Every row of case ci of nc, `repeat` times, alternating: run 1 of each row, then run 2... */
+static void run_case(struct bcase *c, unsigned ci, unsigned nc, unsigned repeat,
+		     unsigned timeout_s)
+{
+	progress_clear();
 	printf("\n== %s: %llu ops per run, %u runs per row; op = %s\n", c->title,
 	       (unsigned long long)c->n, repeat, c->op);
 	for (unsigned rep = 0; rep < repeat; rep++)
 		for (unsigned i = 0; i < c->nrows; i++)
-			if (!c->rows[i].absent && !c->rows[i].failed)
+			if (!c->rows[i].absent && !c->rows[i].failed) {
+				progress_run(c, ci, nc, &c->rows[i], rep, repeat);
 				run_once(&c->rows[i], timeout_s);
+			}
 	summarize(c);
+	progress_clear();
 	print_case(stdout, c, repeat);
 }
 
-/* ---- 6. Goals --------------------------------------------------------------------- */
+/* ---- Reports --------------------------------------------------------------------- */
 
-struct goal {
-	char what[100];
-	const char *status; /* "met", "NOT MET", "not measured" */
-	char detail[240];
-};
-
-#define MAX_GOALS 24
-static struct goal goals[MAX_GOALS];
-static unsigned ngoals;
-
-static bool row_ok(const struct row *r)
+static void meta_options(struct meta *m, const struct cli *c, unsigned timeout_s,
+			 uint64_t data_file_bytes)
 {
-	return r && !r->absent && !r->failed && r->nsamples > 0;
+	m->quick = c->quick;
+	m->repeat = c->repeat;
+	m->timeout_s = timeout_s;
+	m->backend = c->backend;
+	m->workloads = c->workload;
+	m->only = c->only;
+	m->dir = c->dir;
+	m->data_file_bytes = data_file_bytes;
 }
 
-static void why_missing(char *buf, size_t n, const char *name, const struct row *r)
+/* After the runs: idle growth, goals and summary on stdout, then the files asked for.
+ * Returns how many files could not be written. */
+static unsigned report(const struct cli *cli, const struct meta *meta, const struct calib *cal,
+		       const struct bcase *cases, unsigned ncases)
 {
-	if (!r)
-		snprintf(buf, n, "%s not run (workload or backend not selected)", name);
-	else if (r->absent)
-		snprintf(buf, n, "%s absent: %s", name, r->absent);
-	else
-		snprintf(buf, n, "%s failed: %s", name, r->why);
-}
+	unsigned failed = 0;
+	print_idle_growth(stdout, cases, ncases);
+	static struct goal goals[MAX_GOALS];
+	unsigned ngoals = goals_check(cases, ncases, goals, MAX_GOALS);
+	goals_print(stdout, goals, ngoals, cli->quick);
+	print_summary(stdout, cases, ncases, cli->repeat, cli->quick);
 
-/* "row is at least `min` times as fast as `base`" (min <= 0: "within max_ns ns/op"). */
-static void goal_cmp(const struct bcase *cs, unsigned ncs, const char *wl, unsigned param,
-		     const char *row, const char *base, double min, double max_ns)
-{
-	struct goal *g = &goals[ngoals++];
-	const struct row *a = find_row(cs, ncs, wl, param, row);
-	const struct row *b = find_row(cs, ncs, wl, param, base);
-	char ptxt[24] = "";
-	if (param)
-		snprintf(ptxt, sizeof ptxt, "@%u", param);
-	if (min > 0)
-		snprintf(g->what, sizeof g->what, "%s >= %.2fx %s on %s%s", row, min, base, wl,
-			 ptxt);
-	else
-		snprintf(g->what, sizeof g->what, "%s within %.0f ns/op of %s on %s%s", row,
-			 max_ns, base, wl, ptxt);
-	if (!row_ok(a) || !row_ok(b)) {
-		g->status = "not measured";
-		why_missing(g->detail, sizeof g->detail, row_ok(a) ? base : row, row_ok(a) ? b : a);
-		return;
-	}
-	double speed = b->sum.med / a->sum.med, diff = a->sum.med - b->sum.med;
-	bool met = min > 0 ? speed >= min : diff <= max_ns;
-	g->status = met ? "met" : "NOT MET";
-	snprintf(g->detail, sizeof g->detail,
-		 "%.2fx (%.1f vs %.1f ns/op, %+.1f ns/op; CPU time: %.2fx, %+.1f ns/op)", speed,
-		 a->sum.med, b->sum.med, diff, b->sum.cpu / a->sum.cpu, a->sum.cpu - b->sum.cpu);
-}
-
-/* No allocation per op in the measured phase, on every case a backend ran. */
-static void goal_allocs(const struct bcase *cs, unsigned ncs, const char *row)
-{
-	struct goal *g = &goals[ngoals++];
-	snprintf(g->what, sizeof g->what, "%s: 0 allocations per op after setup", row);
-	double worst = -1;
-	const char *where = "";
-	uint64_t where_n = 0;
-	bool counted = true;
-	for (unsigned i = 0; i < ncs; i++)
-		for (unsigned j = 0; j < cs[i].nrows; j++) {
-			const struct row *r = &cs[i].rows[j];
-			if (strcmp(r->name, row) || !row_ok(r))
-				continue;
-			counted &= r->sum.allocs >= 0;
-			if (r->sum.allocs > worst) {
-				worst = r->sum.allocs;
-				where = cs[i].title;
-				where_n = cs[i].n;
-			}
-		}
-	if (worst < 0 || !counted) {
-		g->status = "not measured";
-		snprintf(g->detail, sizeof g->detail, worst < 0 && counted ? "no run of %s"
-					: "allocation counting not built (sanitizer build)", row);
-		return;
-	}
-	g->status = worst == 0 ? "met" : "NOT MET";
-	snprintf(g->detail, sizeof g->detail, "worst %.2g allocs/op: %.0f in a run of %llu ops (%s)",
-		 worst, worst * (double)where_n, (unsigned long long)where_n, where);
-}
-
-static void check_goals(const struct bcase *cs, unsigned n, bool quick)
-{
-	goal_cmp(cs, n, "nop", 32, "cport io_uring", "ref liburing", 0, 30);
-	goal_cmp(cs, n, "file-read-4k", 32, "cport io_uring", "ref liburing", 0.9, 0);
-	goal_cmp(cs, n, "file-read-4k", 32, "cport io_uring+pool", "peer libuv", 1.0, 0);
-	goal_cmp(cs, n, "file-read-4k", 32, "cport epoll", "peer libuv", 1.0, 0);
-	goal_cmp(cs, n, "ping-pongs", 0, "cport epoll", "ref epoll", 0.95, 0);
-	goal_cmp(cs, n, "ping-pongs", 0, "cport epoll", "peer libuv", 1.1, 0);
-	goal_cmp(cs, n, "tcp-echo", 0, "cport epoll", "ref epoll", 0.95, 0);
-	goal_cmp(cs, n, "tcp-echo", 0, "cport epoll", "peer libuv", 1.1, 0);
-	for (unsigned i = 0; i < NBACKENDS; i++) {
-		char name[40];
-		snprintf(name, sizeof name, "cport %s", backend_names[i]);
-		goal_cmp(cs, n, "million-timers", 0, name, "peer libuv", 1.0, 0);
-	}
-	for (unsigned i = 0; i < NBACKENDS; i++) {
-		char name[40];
-		snprintf(name, sizeof name, "cport %s", backend_names[i]);
-		goal_allocs(cs, n, name);
-	}
-	printf("\nGoals (issue 6, point 4; judged on wall-clock medians; speed ratio = other's\n"
-	       "ns/op / this row's ns/op; the CPU-time ratio beside it is steadier when the\n"
-	       "machine is shared)\n");
-	if (quick)
-		printf("  (--quick: small counts, e.g. 50,000 timers instead of 1,000,000; these\n"
-		       "   verdicts are indicative only, the goals are judged on a full run)\n");
-	for (unsigned i = 0; i < ngoals; i++)
-		printf("  [%-12s] %-62s %s\n", goals[i].status, goals[i].what, goals[i].detail);
-}
-
-/* tcp-echo with idle connections against without: the cost of idle descriptors. */
-static void print_idle_growth(const struct bcase *cs, unsigned n)
-{
-	const struct bcase *busy = NULL, *idle = NULL;
-	for (unsigned i = 0; i < n; i++)
-		if (!strcmp(cs[i].workload, "tcp-echo"))
-			*(cs[i].param ? &idle : &busy) = &cs[i];
-	if (!busy || !idle)
-		return;
-	printf("\nIdle connections: tcp-echo with %u idle / with none (1.00 = no growth; CPU\n"
-	       "time per op is the steadier figure on a shared machine)\n", idle->param);
-	printf("  %-21s %28s %28s\n", "row", "wall ns/op", "CPU ns/op");
-	for (unsigned j = 0; j < idle->nrows && j < busy->nrows; j++) {
-		const struct row *a = &idle->rows[j], *b = &busy->rows[j];
-		if (row_ok(a) && row_ok(b))
-			printf("  %-21s %8.0f / %8.0f = %5.2f %8.0f / %8.0f = %5.2f\n", a->name,
-			       a->sum.med, b->sum.med, a->sum.med / b->sum.med, a->sum.cpu,
-			       b->sum.cpu, a->sum.cpu / b->sum.cpu);
-	}
-}
-
-static char *goals_json(void)
-{
-	size_t cap = 256 + ngoals * 400, len = 0;
-	char *s = malloc(cap);
-	len += (size_t)snprintf(s + len, cap - len, "[");
-	for (unsigned i = 0; i < ngoals; i++)
-		len += (size_t)snprintf(s + len, cap - len,
-					"%s\n    {\"goal\": \"%s\", \"status\": \"%s\", \"detail\": \"%s\"}",
-					i ? "," : "", goals[i].what, goals[i].status, goals[i].detail);
-	snprintf(s + len, cap - len, "\n  ]");
-	return s;
+	char calib[200];
+	snprintf(calib, sizeof calib, "{\"syscall_ns\": %.1f, \"wakeup_ns\": %.1f, \"cpus\": %ld}",
+		 cal->syscall_ns, cal->wake_ns, sysconf(_SC_NPROCESSORS_ONLN));
+	if (cli->json && write_json(cli->json, meta, cases, ncases, calib, goals, ngoals) < 0)
+		failed++;
+	else if (cli->json)
+		printf("\nJSON (every figure of every run, the run's metadata, the goals): %s\n",
+		       cli->json);
+	if (cli->svg && write_svg(cli->svg, meta, cases, ncases) < 0)
+		failed++;
+	else if (cli->svg)
+		printf("%sChart (speed against each reference, min-max whiskers): %s\n",
+		       cli->json ? "" : "\n", cli->svg);
+	return failed;
 }
 
 /* ---- main ------------------------------------------------------------------------- */
@@ -558,10 +467,15 @@ int main(int argc, char **argv)
 	if (parse_cli(argc, argv, &cli) < 0)
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	progress_start();
+	static struct meta meta;
+	meta_collect(&meta);
 	printf("cport-bench%s: %u runs per row, rows alternate run by run\n",
 	       cli.quick ? " --quick" : "", cli.repeat);
+	meta_print(stdout, &meta);
 	discover_backends(&cli);
 	struct calib cal;
+	progress_note("calibrating: a system call, a cross-thread wakeup");
 	calibrate(cli.quick, &cal);
 	/* Two descriptors per connection, and room for the busy ones, rings, pipes. */
 	int nofile = net_raise_nofile(2 * IDLE_FULL + 1024);
@@ -576,7 +490,10 @@ int main(int argc, char **argv)
 	}
 	char path[512] = "";
 	uint64_t fsize = cli.quick ? 8u << 20 : 64u << 20;
+	progress_note("writing the %llu MiB data file of file-read-4k in %s",
+		      (unsigned long long)(fsize >> 20), cli.dir);
 	int r = file_make(cli.dir, fsize, path, sizeof path);
+	progress_clear();
 	if (r < 0)
 		fprintf(stderr, "cport-bench: cannot make the data file in %s: %s\n", cli.dir,
 			strerror(-r));
@@ -587,25 +504,18 @@ int main(int argc, char **argv)
 			cases[i].rows[j].job.fsize = fsize;
 		}
 	unsigned timeout_s = cli.quick ? 30 : 120, failed = 0;
+	meta_options(&meta, &cli, timeout_s, fsize);
+	progress_plan(select_rows(cases, ncases, cli.repeat, cli.only));
 	for (unsigned i = 0; i < ncases; i++) {
-		run_case(&cases[i], cli.repeat, timeout_s, cli.only);
+		run_case(&cases[i], i, ncases, cli.repeat, timeout_s);
 		for (unsigned j = 0; j < cases[i].nrows; j++)
 			failed += cases[i].rows[j].failed;
 	}
+	progress_end();
+	meta_finish(&meta, progress_elapsed_s());
 	if (path[0])
 		unlink(path);
-	print_idle_growth(cases, ncases);
-	check_goals(cases, ncases, cli.quick);
-
-	char calib[200];
-	snprintf(calib, sizeof calib, "{\"syscall_ns\": %.1f, \"wakeup_ns\": %.1f, \"cpus\": %ld}",
-		 cal.syscall_ns, cal.wake_ns, sysconf(_SC_NPROCESSORS_ONLN));
-	char *gj = goals_json();
-	if (cli.json && write_json(cli.json, cases, ncases, calib, gj) < 0)
-		failed++;
-	free(gj);
-	if (cli.svg && write_svg(cli.svg, cases, ncases) < 0)
-		failed++;
+	failed += report(&cli, &meta, &cal, cases, ncases);
 	printf("\n%u row(s) failed to run\n", failed);
 	return failed ? 1 : 0;
 }

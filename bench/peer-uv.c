@@ -22,6 +22,11 @@
 
 const bool have_uv = true;
 
+const char *peer_uv_version(void)
+{
+	return uv_version_string(); /* the library loaded, which may differ from the headers */
+}
+
 static int uv_fail(struct sample *s, int err, const char *what)
 {
 	return bench_fail(s, err < 0 ? err : -EIO, what); /* libuv codes are -errno too */
@@ -345,6 +350,11 @@ int uv_tcp_echo(const struct job *job, struct sample *s)
 #else /* !BENCH_HAVE_UV */
 
 const bool have_uv = false;
+
+const char *peer_uv_version(void)
+{
+	return NULL;
+}
 
 int uv_timers(const struct job *job, struct sample *s)
 {

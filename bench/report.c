@@ -1,10 +1,33 @@
 /* SPDX-License-Identifier: MIT */
-/* Medians and spreads of each row, the text table, the JSON file and the SVG chart. */
+/* Medians and spreads of each row, the per-case tables, the summary table and the JSON file. */
 
 #include "harness.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Okabe-Ito colours, which stay apart for the common kinds of colour blindness; the
+ * references in greys. */
+const struct row_kind row_kinds[NROW_KINDS] = {
+	{"cport io_uring", "io_uring", "cport io_uring", "#0072b2"},
+	{"cport io_uring+pool", "io_uring+pool", "cport io_uring, files on its thread pool",
+	 "#56b4e9"},
+	{"cport epoll", "epoll", "cport epoll", "#009e73"},
+	{"cport poll", "poll", "cport poll", "#cc79a7"},
+	{"ref liburing", "raw liburing", "raw liburing loop (limit)", "#505050"},
+	{"ref epoll", "raw epoll", "raw epoll loop (limit)", "#a0a0a0"},
+	{"peer libuv", "libuv", "libuv (peer)", "#e69f00"},
+	{"peer blocking", "blocking", "blocking system calls (peer)", "#d55e00"},
+};
+
+const struct row_kind *row_kind_of(const char *row)
+{
+	for (unsigned i = 0; i < NROW_KINDS; i++)
+		if (!strcmp(row_kinds[i].row, row))
+			return &row_kinds[i];
+	return NULL;
+}
 
 static double median(double *v, unsigned n)
 {
@@ -44,6 +67,11 @@ static void summarize_row(struct row *r)
 	s->ops_s = 1e9 / s->med;
 	s->p50 = median(p50, n);
 	s->p99 = median(p99, n);
+}
+
+bool row_ok(const struct row *r)
+{
+	return r && !r->absent && !r->failed && r->nsamples > 0;
 }
 
 void summarize(struct bcase *c)
@@ -120,10 +148,130 @@ const struct row *find_row(const struct bcase *cs, unsigned n, const char *workl
 	return NULL;
 }
 
+/* tcp-echo with idle connections against without: the cost of idle descriptors. */
+void print_idle_growth(FILE *f, const struct bcase *cs, unsigned n)
+{
+	const struct bcase *busy = NULL, *idle = NULL;
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(cs[i].workload, "tcp-echo"))
+			*(cs[i].param ? &idle : &busy) = &cs[i];
+	if (!busy || !idle)
+		return;
+	fprintf(f, "\nIdle connections: tcp-echo with %u idle / with none (1.00 = no growth; CPU\n"
+		   "time per op is the steadier figure on a shared machine)\n", idle->param);
+	fprintf(f, "  %-21s %28s %28s\n", "row", "wall ns/op", "CPU ns/op");
+	for (unsigned j = 0; j < idle->nrows && j < busy->nrows; j++) {
+		const struct row *a = &idle->rows[j], *b = &busy->rows[j];
+		if (row_ok(a) && row_ok(b))
+			fprintf(f, "  %-21s %8.0f / %8.0f = %5.2f %8.0f / %8.0f = %5.2f\n", a->name,
+				a->sum.med, b->sum.med, a->sum.med / b->sum.med, a->sum.cpu,
+				b->sum.cpu, a->sum.cpu / b->sum.cpu);
+	}
+}
+
+/* ---- Summary: one line per case, one column per kind of row --------------------- */
+
+/* ns/op in at most 4 digits: 82.3, 1278, 13.0k, 230k, 1.23M */
+const char *fmt_ns(char *buf, size_t n, double v)
+{
+	if (v < 100)
+		snprintf(buf, n, "%.1f", v);
+	else if (v < 1e4)
+		snprintf(buf, n, "%.0f", v);
+	else if (v < 1e5)
+		snprintf(buf, n, "%.1fk", v / 1e3);
+	else if (v < 1e6)
+		snprintf(buf, n, "%.0fk", v / 1e3);
+	else
+		snprintf(buf, n, "%.2fM", v / 1e6);
+	return buf;
+}
+
+/* A ratio in 2-3 significant digits: 0.006, 0.51, 5.23, 12.4 */
+const char *fmt_ratio(char *buf, size_t n, double v)
+{
+	snprintf(buf, n, v < 0.1 ? "%.3f" : v < 10 ? "%.2f" : v < 100 ? "%.1f" : "%.0f", v);
+	return buf;
+}
+
+/* The cell of a row kind in a case: its ratio to the reference, or why there is none. */
+static const char *summary_cell(char *buf, size_t n, const struct bcase *c,
+				const struct row_kind *k)
+{
+	const struct row *r = NULL;
+	for (unsigned i = 0; i < c->nrows && !r; i++)
+		if (!strcmp(c->rows[i].name, k->row))
+			r = &c->rows[i];
+	if (!r)
+		return "-";
+	if (r->absent)
+		return "absent";
+	if (r->failed)
+		return "FAILED";
+	if (r->is_ref)
+		return "ref";
+	if (r->sum.ratio <= 0)
+		return "no ref";
+	return fmt_ratio(buf, n, r->sum.ratio);
+}
+
+static void summary_reference(char *buf, size_t n, const struct bcase *c)
+{
+	snprintf(buf, n, "none");
+	for (unsigned i = 0; i < c->nrows; i++) {
+		const struct row *r = &c->rows[i];
+		if (!r->is_ref)
+			continue;
+		const struct row_kind *k = row_kind_of(r->name);
+		const char *name = k && strncmp(r->name, "cport", 5) ? k->label : r->name;
+		char ns[16];
+		if (row_ok(r) || r->sum.med > 0)
+			snprintf(buf, n, "%s, %s ns/op", name, fmt_ns(ns, sizeof ns, r->sum.med));
+		else
+			snprintf(buf, n, "%s (%s)", name, r->absent ? "absent" : "FAILED");
+	}
+}
+
+/* Rows = cases, columns = every kind of row, whatever ran: a --quick run and a full run
+ * print the same shape. */
+void print_summary(FILE *f, const struct bcase *cs, unsigned n, unsigned repeat, bool quick)
+{
+	fprintf(f, "\nSummary: speed relative to each workload's reference, medians of %u run%s\n",
+		repeat, repeat == 1 ? "" : "s");
+	fprintf(f, "(reference ns/op / row ns/op: 1.00 = as fast, 2.00 = twice as fast, 0.50 = "
+		   "half)\n");
+	if (quick)
+		fprintf(f, "(--quick: small counts; the same rows and columns as a full run)\n");
+	int w[NROW_KINDS];
+	fprintf(f, "%-20s", "workload");
+	for (unsigned k = 0; k < NROW_KINDS; k++) {
+		w[k] = (int)strlen(row_kinds[k].label);
+		w[k] = w[k] < 6 ? 6 : w[k];
+		fprintf(f, "  %*s", w[k], row_kinds[k].label);
+	}
+	fprintf(f, "  reference\n");
+	for (unsigned i = 0; i < n; i++) {
+		char cell[16], ref[64];
+		fprintf(f, "%-20s", cs[i].title);
+		for (unsigned k = 0; k < NROW_KINDS; k++)
+			fprintf(f, "  %*s", w[k],
+				summary_cell(cell, sizeof cell, &cs[i], &row_kinds[k]));
+		summary_reference(ref, sizeof ref, &cs[i]);
+		fprintf(f, "  %s\n", ref);
+	}
+	fputs("ref: the reference itself; -: no such row in this workload, or not selected;\n"
+	      "absent: not built or not available here; FAILED: a run failed (see its table)\n",
+	      f);
+}
+
 /* ---- JSON ------------------------------------------------------------------------- */
 
-static void json_str(FILE *f, const char *s)
+void json_str(FILE *f, const char *s)
 {
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
 	fputc('"', f);
 	for (; *s; s++)
 		if (*s == '"' || *s == '\\')
@@ -135,113 +283,124 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+void json_num(FILE *f, double v, int decimals, bool known)
+{
+	if (known && isfinite(v))
+		fprintf(f, "%.*f", decimals, v);
+	else
+		fputs("null", f);
+}
+
+static void json_run(FILE *f, const struct sample *x)
+{
+	bool ok = x->err == 0 && x->ops > 0;
+	fprintf(f, "{\"wall_ns\": ");
+	json_num(f, x->wall_ns, 0, ok);
+	fprintf(f, ", \"cpu_ns\": ");
+	json_num(f, x->cpu_ns, 0, ok);
+	fprintf(f, ", \"ops\": ");
+	json_num(f, (double)x->ops, 0, ok);
+	fprintf(f, ", \"allocs\": ");
+	json_num(f, (double)x->allocs, 0, ok && x->allocs >= 0);
+	fprintf(f, ", \"p50_ns\": ");
+	json_num(f, x->p50_ns, 1, ok && x->p50_ns > 0);
+	fprintf(f, ", \"p99_ns\": ");
+	json_num(f, x->p99_ns, 1, ok && x->p99_ns > 0);
+	fprintf(f, ", \"peak_rss_kib\": ");
+	json_num(f, (double)x->maxrss_kb, 0, x->maxrss_kb > 0);
+	fprintf(f, ", \"err\": %d, \"error\": ", x->err);
+	json_str(f, x->err < 0 ? x->msg : NULL);
+	fprintf(f, "}");
+}
+
+/* Every figure of a row; one not measured (absent row, latency not timed, allocations not
+ * counted, no reference) is null. */
 static void json_row(FILE *f, const struct row *r)
 {
 	const struct summary *s = &r->sum;
+	bool ran = s->med > 0;
 	fprintf(f, "        {\"row\": ");
 	json_str(f, r->name);
 	fprintf(f, ", \"reference\": %s, \"status\": ", r->is_ref ? "true" : "false");
 	json_str(f, r->absent ? "absent" : r->failed ? "failed" : "ok");
 	fprintf(f, ", \"why\": ");
-	json_str(f, r->absent ? r->absent : r->failed ? r->why : "");
-	fprintf(f, ",\n         \"ns_per_op\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f},"
-		   " \"ops_per_s\": %.1f, \"cpu_ns_per_op\": %.3f, \"allocs_per_op\": %.6f,"
-		   " \"peak_rss_kib\": %lld, \"p50_ns\": %.1f, \"p99_ns\": %.1f,"
-		   " \"ratio_to_reference\": %.4f,\n         \"runs\": [",
-		s->med, s->min, s->max, s->ops_s, s->cpu, s->allocs, (long long)s->rss_kb, s->p50,
-		s->p99, s->ratio);
+	json_str(f, r->absent ? r->absent : r->failed ? r->why : NULL);
+	fprintf(f, ",\n         \"ns_per_op\": {\"median\": ");
+	json_num(f, s->med, 3, ran);
+	fprintf(f, ", \"min\": ");
+	json_num(f, s->min, 3, ran);
+	fprintf(f, ", \"max\": ");
+	json_num(f, s->max, 3, ran);
+	fprintf(f, "}, \"ops_per_s\": ");
+	json_num(f, s->ops_s, 1, ran);
+	fprintf(f, ", \"cpu_ns_per_op\": ");
+	json_num(f, s->cpu, 3, ran);
+	fprintf(f, ", \"allocs_per_op\": ");
+	json_num(f, s->allocs, 6, ran && s->allocs >= 0);
+	fprintf(f, ",\n         \"peak_rss_kib\": ");
+	json_num(f, (double)s->rss_kb, 0, s->rss_kb > 0);
+	fprintf(f, ", \"p50_ns\": ");
+	json_num(f, s->p50, 1, ran && s->p50 > 0);
+	fprintf(f, ", \"p99_ns\": ");
+	json_num(f, s->p99, 1, ran && s->p99 > 0);
+	fprintf(f, ", \"ratio_to_reference\": ");
+	json_num(f, s->ratio, 4, s->ratio > 0);
+	fprintf(f, ",\n         \"runs\": [");
 	for (unsigned i = 0; i < r->nsamples; i++) {
-		const struct sample *x = &r->samples[i];
-		fprintf(f, "%s{\"wall_ns\": %.0f, \"cpu_ns\": %.0f, \"ops\": %llu, \"allocs\": %lld,"
-			   " \"peak_rss_kib\": %lld, \"err\": %d}",
-			i ? ", " : "", x->wall_ns, x->cpu_ns, (unsigned long long)x->ops,
-			(long long)x->allocs, (long long)x->maxrss_kb, x->err);
+		fprintf(f, "%s", i ? ", " : "");
+		json_run(f, &r->samples[i]);
 	}
 	fprintf(f, "]}");
 }
 
-int write_json(const char *path, const struct bcase *cs, unsigned n, const char *calib_json,
-	       const char *goals_json)
+static const char *reference_name(const struct bcase *c)
+{
+	for (unsigned i = 0; i < c->nrows; i++)
+		if (c->rows[i].is_ref)
+			return c->rows[i].name;
+	return NULL;
+}
+
+static void json_case(FILE *f, const struct bcase *c)
+{
+	fprintf(f, "    {\"workload\": ");
+	json_str(f, c->workload);
+	fprintf(f, ", \"title\": ");
+	json_str(f, c->title);
+	fprintf(f, ", \"param_name\": ");
+	json_str(f, c->pname);
+	fprintf(f, ", \"param\": ");
+	json_num(f, c->param, 0, c->pname != NULL);
+	fprintf(f, ", \"ops_per_run\": %llu,\n      \"op\": ", (unsigned long long)c->n);
+	json_str(f, c->op);
+	fprintf(f, ", \"reference\": ");
+	json_str(f, reference_name(c));
+	fprintf(f, ",\n      \"rows\": [\n");
+	for (unsigned j = 0; j < c->nrows; j++) {
+		json_row(f, &c->rows[j]);
+		fprintf(f, "%s\n", j + 1 < c->nrows ? "," : "");
+	}
+	fprintf(f, "      ]}");
+}
+
+/* The JSON file: schema_version, meta, calibration, cases (rows, runs), goals. */
+int write_json(const char *path, const struct meta *m, const struct bcase *cs, unsigned n,
+	       const char *calib_json, const struct goal *goals, unsigned ngoals)
 {
 	FILE *f = fopen(path, "w");
 	if (!f) {
 		perror(path);
 		return -1;
 	}
-	fprintf(f, "{\n  \"calibration\": %s,\n  \"cases\": [", calib_json);
+	fprintf(f, "{\n  \"schema_version\": 2,\n  \"meta\": ");
+	meta_json(f, m, cs, n);
+	fprintf(f, ",\n  \"calibration\": %s,\n  \"cases\": [", calib_json);
 	for (unsigned i = 0; i < n; i++) {
-		fprintf(f, "%s\n    {\"workload\": ", i ? "," : "");
-		json_str(f, cs[i].workload);
-		fprintf(f, ", \"title\": ");
-		json_str(f, cs[i].title);
-		fprintf(f, ", \"param\": %u, \"ops_per_run\": %llu, \"op\": ", cs[i].param,
-			(unsigned long long)cs[i].n);
-		json_str(f, cs[i].op);
-		fprintf(f, ",\n      \"rows\": [\n");
-		for (unsigned j = 0; j < cs[i].nrows; j++) {
-			json_row(f, &cs[i].rows[j]);
-			fprintf(f, "%s\n", j + 1 < cs[i].nrows ? "," : "");
-		}
-		fprintf(f, "      ]}");
+		fprintf(f, "%s\n", i ? "," : "");
+		json_case(f, &cs[i]);
 	}
-	fprintf(f, "\n  ],\n  \"goals\": %s\n}\n", goals_json);
-	return fclose(f) == 0 ? 0 : -1;
-}
-
-/* ---- SVG chart -------------------------------------------------------------------- */
-
-#define SVG_LABEL_W 200
-#define SVG_BAR_W 480
-#define SVG_LINE_H 16
-#define SVG_MAX_RATIO 3.0
-
-static void svg_row(FILE *f, const struct row *r, unsigned y)
-{
-	fprintf(f, "<text x=\"10\" y=\"%u\">%s</text>\n", y + 12, r->name);
-	if (r->absent || r->failed || r->sum.ratio <= 0) {
-		fprintf(f, "<text x=\"%u\" y=\"%u\" fill=\"#888\">%s</text>\n", SVG_LABEL_W,
-			y + 12, r->absent ? "absent" : r->failed ? "failed" : "no reference");
-		return;
-	}
-	double q = r->sum.ratio > SVG_MAX_RATIO ? SVG_MAX_RATIO : r->sum.ratio;
-	unsigned w = (unsigned)(q / SVG_MAX_RATIO * SVG_BAR_W);
-	const char *fill = r->is_ref ? "#999" : !strncmp(r->name, "cport", 5) ? "#2a6fb0" : "#d08a2c";
-	fprintf(f, "<rect x=\"%u\" y=\"%u\" width=\"%u\" height=\"%u\" fill=\"%s\"/>\n",
-		SVG_LABEL_W, y + 2, w, SVG_LINE_H - 4, fill);
-	fprintf(f, "<text x=\"%u\" y=\"%u\">%.2fx  (%.1f ns/op)</text>\n", SVG_LABEL_W + w + 6,
-		y + 12, r->sum.ratio, r->sum.med);
-}
-
-/* One horizontal bar per row: its speed relative to the case's reference row. */
-int write_svg(const char *path, const struct bcase *cs, unsigned n)
-{
-	unsigned lines = 2;
-	for (unsigned i = 0; i < n; i++)
-		lines += cs[i].nrows + 2;
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		return -1;
-	}
-	unsigned width = SVG_LABEL_W + SVG_BAR_W + 200, height = lines * SVG_LINE_H;
-	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%u\" height=\"%u\" "
-		   "font-family=\"sans-serif\" font-size=\"11\">\n"
-		   "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-		   "<text x=\"10\" y=\"14\" font-weight=\"bold\">cport-bench: speed relative to "
-		   "each workload's reference row (1.0 = as fast; longer is faster)</text>\n",
-		width, height);
-	unsigned x1 = SVG_LABEL_W + (unsigned)(SVG_BAR_W / SVG_MAX_RATIO);
-	fprintf(f, "<line x1=\"%u\" y1=\"%u\" x2=\"%u\" y2=\"%u\" stroke=\"#c00\"/>\n", x1,
-		SVG_LINE_H + 4, x1, height);
-	unsigned y = 2 * SVG_LINE_H;
-	for (unsigned i = 0; i < n; i++) {
-		fprintf(f, "<text x=\"10\" y=\"%u\" font-weight=\"bold\">%s</text>\n", y + 12,
-			cs[i].title);
-		y += SVG_LINE_H;
-		for (unsigned j = 0; j < cs[i].nrows; j++, y += SVG_LINE_H)
-			svg_row(f, &cs[i].rows[j], y);
-		y += SVG_LINE_H;
-	}
-	fprintf(f, "</svg>\n");
+	fprintf(f, "\n  ],\n  \"goals\": ");
+	goals_json(f, goals, ngoals);
+	fprintf(f, "\n}\n");
 	return fclose(f) == 0 ? 0 : -1;
 }
