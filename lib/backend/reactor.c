@@ -480,20 +480,33 @@ static unsigned reactor_want(const struct cport__fd *f)
 	return want;
 }
 
+/* Tell the poller to report `want` for `fd`, or forget it when `want` is 0. */
+static int reactor_set(cport *port, int fd, unsigned want)
+{
+	struct reactor *r = reactor_of(port);
+	struct cport__fd_reactor *k = &reactor_fd(port, fd)->eng.r;
+	if (want == 0) {
+		r->poller->disarm(r->p, fd);
+		k->added = false;
+		k->armed = 0;
+		return 0;
+	}
+	int err = r->poller->arm(r->p, fd, want, k->added);
+	if (err < 0)
+		return err;
+	k->armed = (uint8_t)want;
+	k->added = true;
+	return 0;
+}
+
 /* Arm the poller for what the ops waiting on `fd` need, if not armed already. */
 static int reactor_arm(cport *port, int fd)
 {
-	struct reactor *r = reactor_of(port);
 	struct cport__fd *f = reactor_fd(port, fd);
 	unsigned want = reactor_want(f);
 	if (want == 0 || (want & ~(unsigned)f->eng.r.armed) == 0)
 		return 0;
-	int err = r->poller->arm(r->p, fd, want, f->eng.r.added);
-	if (err < 0)
-		return err;
-	f->eng.r.armed = (uint8_t)want;
-	f->eng.r.added = true;
-	return 0;
+	return reactor_set(port, fd, want);
 }
 
 /* Complete every op waiting on `fd` with `result` (the poller refused it). */
@@ -542,23 +555,9 @@ static void reactor_run_poll(cport *port, struct cport__list *po)
  * whose op just completed stays armed: its next op usually follows at once. */
 static int reactor_trim(cport *port, int fd, unsigned events, unsigned had)
 {
-	struct reactor *r = reactor_of(port);
-	struct cport__fd *f = reactor_fd(port, fd);
 	if (had != 0 && (events & ~had & (CPORT__EV_IN | CPORT__EV_OUT)) == 0)
 		return reactor_arm(port, fd);
-	unsigned want = reactor_want(f);
-	if (want == 0) {
-		r->poller->disarm(r->p, fd);
-		f->eng.r.added = false;
-		f->eng.r.armed = 0;
-		return 0;
-	}
-	int err = r->poller->arm(r->p, fd, want, f->eng.r.added);
-	if (err < 0)
-		return err;
-	f->eng.r.armed = (uint8_t)want;
-	f->eng.r.added = true;
-	return 0;
+	return reactor_set(port, fd, reactor_want(reactor_fd(port, fd)));
 }
 
 /* The poller reported `fd`: run its queues, then arm again for what still waits. */
