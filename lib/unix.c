@@ -93,7 +93,7 @@ void cport__unix_fill_statx(cport_statbuf *out, const struct statx *stx)
 static int64_t blocking_rw_once(cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
-	char *p = (char *)x->buf + x->done;
+	char *p = x->buf ? (char *)x->buf + x->done : NULL; /* no NULL + 0 */
 	size_t left = (size_t)(x->len - x->done);
 	ssize_t n;
 	bool rd = x->type == CPORT__READ;
@@ -139,10 +139,7 @@ static int64_t blocking_rwv(cport_op *op)
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
-	uint64_t want = 0;
-	for (unsigned i = 0; i < x->aux; i++)
-		want += iov[i].iov_len;
-	if ((uint64_t)n == want || n == 0 || (rd && x->offset < 0))
+	if ((uint64_t)n == x->len || n == 0 || (rd && x->offset < 0))
 		return n;
 	/* Short: finish element by element from where the kernel stopped. */
 	uint64_t total = (uint64_t)n, skip = (uint64_t)n;
