@@ -233,7 +233,8 @@ typedef struct cport_options {
 	                           "io_uring", "epoll", "poll", "kqueue" or "iocp". */
 	uint32_t queue_depth;   /* submission queue entries; 0 = 256; rounded up to a
 	                           power of two; 1..32768 */
-	uint32_t pool_threads;  /* thread-pool workers for blocking work; 0 = 4 */
+	uint32_t pool_threads;  /* thread-pool workers for blocking work; 0 = 4;
+	                           at most 1024 */
 	char *reason;           /* optional out: why backends were refused (also on
 	                           failure of cport_create); NUL-terminated */
 	uint32_t reason_len;    /* bytes at `reason` */
@@ -338,8 +339,10 @@ CPORT_API size_t cport_struct_size(uint32_t which);
  * A cancelled op completes with CPORT_ECANCELED (see cport_cancel).
  * Ops the backend can only do blocking run on a per-port thread pool (see "Thread
  * pool" in section 7 for how cancel, timeouts and destroy treat them).
- * Memory: no backend allocates per op (section 7 names the exceptions); a table of
- * per-descriptor state grows (by doubling) to the largest open descriptor used.
+ * Memory: the io_uring and readiness backends allocate nothing per op (a pool worker
+ * copies a path longer than 4096 bytes to the heap); IOCP: see the Windows notes in
+ * section 7. A table of per-descriptor state grows (by doubling) to the largest open
+ * descriptor used.
  * Timers and timeouts live in an intrusive heap inside the ops themselves.
  */
 

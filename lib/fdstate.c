@@ -9,7 +9,7 @@
  *
  * Written once for every engine (io_uring, the reactor; IOCP keeps its handle table
  * but the same rules). The rules it keeps:
- *   - Streams (DESIGN.md 1.4): each descriptor has a receive side and a send side (and
+ *   - Streams (docs/contract.md rule 4): each descriptor has a receive side and a send side (and
  *     the reactor a poll side). Ops of a side wait in a FIFO; only its head is worked
  *     on (io_uring: the one SQE of that side in the kernel; the reactor: the one op it
  *     tries on readiness), which keeps sends whole, in order and never interleaved, and

@@ -233,7 +233,7 @@ uint64_t cport_now_ns(void)
 
 /* ---- 2. Op state ------------------------------------------------------------------ */
 
-/* One thread at a time drives a port (DESIGN.md 1.10). A second one arriving while the
+/* One thread at a time drives a port (docs/contract.md rule 10). A second one arriving while the
  * first is inside submit, wait or cancel is told so (CPORT_EBUSY) instead of corrupting
  * the port: one uncontended atomic exchange per call. */
 static bool port_enter(cport *port)

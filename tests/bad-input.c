@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Bad input (DESIGN.md section 4): a clear error code, and nothing changes. */
+/* Bad input (docs/contract.md, bad arguments): a clear error code, and nothing changes. */
 
 #include "helpers.h"
 

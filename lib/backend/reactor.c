@@ -16,7 +16,7 @@
  *     descriptor's read-side or write-side FIFO, the poller is armed, and readiness
  *     runs the queue from its head until an op gets EAGAIN again. Only the head of a
  *     queue is ever tried, which is what keeps writes whole, in order and never
- *     interleaved, and makes several reads fill in submission order (DESIGN.md 1.4);
+ *     interleaved, and makes several reads fill in submission order (docs/contract.md rule 4);
  *   - everything else (positional file I/O, fsync, open, stat, ...) runs on the
  *     thread pool, because it can only be done blocking; so does cport_close, except
  *     on a descriptor that had descriptor ops, which is closed at once (section 3).
@@ -38,9 +38,8 @@
  * very next poller wait reports the side anyway, the data was there already, and reads
  * are tried at submit again until the next EAGAIN. Every poller is level-triggered, so
  * a wrong guess costs one poller wait, never a lost wake-up.
- * Memory: the descriptor table grows by doubling up to the largest descriptor used,
- * the deadline heap by doubling up to the most deadlines ever pending; nothing is
- * allocated per op.
+ * Memory: the descriptor table (fdstate.c) grows by doubling up to the largest open
+ * descriptor used; the deadline heaps live in the ops; nothing is allocated per op.
  */
 
 #include "../internal.h"
@@ -688,7 +687,7 @@ static int reactor_pool_start(cport *port, cport_op *op)
 	return err;
 }
 
-/* Close cancels (DESIGN.md 1.8), the reactor's part: the descriptor engine has
+/* Close cancels (docs/contract.md rule 8), the reactor's part: the descriptor engine has
  * cancelled what waited and waited for what ran; now forget the descriptor in the
  * poller and close it. A stream's close runs here at once (it does not block, and its
  * completion then comes before what the close causes, such as end of stream at the

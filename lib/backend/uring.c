@@ -18,7 +18,7 @@
  * destroy). Ops are probed at init; file ops missing go to the thread pool, socket ops
  * missing fail with CPORT_ENOSYS (a pool worker would wait on the peer).
  *
- * Streams (DESIGN.md section 1 rule 4). Each descriptor has two sides, send and
+ * Streams (docs/contract.md rule 4). Each descriptor has two sides, send and
  * receive; on each side at most ONE op is in the kernel at a time, the others wait in
  * a FIFO behind it and start when it finished. Why not several in flight, or linked
  * SQEs: two sends armed on one socket both wait for room; when room comes, whichever
@@ -842,8 +842,9 @@ static void uring_probe(struct uring *u)
  * COOP_TASKRUN (5.19) spares an interrupt per completion; TASKRUN_FLAG makes the
  * kernel say in sq.kflags when deferred work waits, so a poll (timeout 0) knows to
  * enter the kernel. SINGLE_ISSUER | DEFER_TASKRUN (6.1) run completion work only
- * when we ask for events, in batches: the fastest mode for networking (DESIGN.md
- * section 7), but it binds the ring to the creating thread, hence opt-in
+ * when we ask for events, in batches: the fastest mode for networking (measured on a
+ * 2-vCPU VM, raw echo over 64 connections: ~118 K round trips/s with them, 55-91 K
+ * and unstable without; epoll ~107 K), but it binds the ring to the creating thread, hence opt-in
  * (CPORT_OPT_SINGLE_THREAD).
  */
 static int uring_setup(struct uring *u, unsigned depth, bool single)
