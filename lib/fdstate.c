@@ -21,9 +21,9 @@
  *     is held while any op on the descriptor is `busy` (in the kernel, or running on a
  *     pool worker): its completion comes after theirs, and the number is not freed for
  *     reuse while a worker's pread may still use it.
- *   - Lifetimes (1.14): a number closed through cport (an op or cport_sock_close)
- *     bumps a process-wide generation; an idle entry seen with an older generation
- *     forgets what the engine knew of the old descriptor (poller registration, kind),
+ *   - Lifetimes (docs/contract.md rule 14): a number closed through cport (an op or
+ *     cport_sock_close) bumps that number's close generation; an idle entry seen with
+ *     an older one forgets what the engine knew of the old descriptor (poller registration, kind),
  *     so a reused number starts clean.
  */
 
@@ -34,16 +34,48 @@
 
 /* ---- 1. The table -------------------------------------------------------------------- */
 
-static atomic_uint fd_closes;
+/*
+ * The close generation of each descriptor number: bumped by every close through cport
+ * (an op, cport_sock_close), read by every port at an op's start. Per number, so a
+ * close elsewhere costs an idle descriptor here nothing (a process-wide counter would
+ * make every idle socket re-register with the poller after any close in the process).
+ * Pages of counters are made on first use and kept for the process's life (16 KiB per
+ * 4,096 numbers that ever saw a close); numbers past the pages share one counter.
+ */
+#define GEN_PAGE 4096u
+#define GEN_PAGES 1024u
+static _Atomic(atomic_uint *) gen_pages[GEN_PAGES];
+static atomic_uint gen_far;
 
-uint32_t cport__fd_gen(void)
+static atomic_uint *gen_slot(cport_fd fd, bool make)
 {
-	return atomic_load_explicit(&fd_closes, memory_order_relaxed);
+	uint64_t n = (uint64_t)fd;
+	if (n >= (uint64_t)GEN_PAGE * GEN_PAGES)
+		return &gen_far;
+	_Atomic(atomic_uint *) *pp = &gen_pages[n / GEN_PAGE];
+	atomic_uint *page = atomic_load_explicit(pp, memory_order_acquire);
+	if (!page && make) {
+		atomic_uint *fresh = calloc(GEN_PAGE, sizeof *fresh);
+		if (!fresh)
+			return &gen_far; /* coarser, still correct */
+		if (atomic_compare_exchange_strong_explicit(pp, &page, fresh, memory_order_acq_rel,
+							    memory_order_acquire))
+			page = fresh;
+		else
+			free(fresh); /* another thread made it first: `page` holds it */
+	}
+	return page ? &page[n % GEN_PAGE] : NULL;
 }
 
-void cport__fd_gen_bump(void)
+uint32_t cport__fd_gen(cport_fd fd)
 {
-	atomic_fetch_add_explicit(&fd_closes, 1, memory_order_relaxed);
+	atomic_uint *g = gen_slot(fd, false);
+	return g ? atomic_load_explicit(g, memory_order_relaxed) : 0;
+}
+
+void cport__fd_gen_bump(cport_fd fd)
+{
+	atomic_fetch_add_explicit(gen_slot(fd, true), 1, memory_order_relaxed);
 }
 
 static bool fd_idle(const struct cport__fd *f)
@@ -88,7 +120,7 @@ int cport__fd_get(cport *port, cport_fd fd, struct cport__fd **out)
 	struct cport__fd *f = &t->fds[fd];
 	if (f->closing)
 		return CPORT_EBADF;
-	uint32_t gen = cport__fd_gen();
+	uint32_t gen = cport__fd_gen(fd);
 	if (f->gen != gen && fd_idle(f)) {
 		/* A close since we last looked may have freed this number: what the
 		 * engine knew of the descriptor may be stale (defect: a reused socket was
@@ -276,11 +308,11 @@ bool cport__fd_close_begin(cport *port, struct cport__fd *f, cport_op *close)
 void cport__fd_close_end(cport *port, cport_fd fd)
 {
 	struct cport__fd *f = cport__fd_find(port, fd);
-	cport__fd_gen_bump();
+	cport__fd_gen_bump(fd);
 	if (!f)
 		return;
 	assert(!f->q[0].head && !f->q[1].head && !f->q[2].head && f->busy == 0);
 	memset(f, 0, sizeof *f);
 	f->closed = true;
-	f->gen = cport__fd_gen();
+	f->gen = cport__fd_gen(fd);
 }

@@ -258,7 +258,7 @@ struct cport__fd {
 	struct cport__list q[CPORT__SIDES]; /* ops of each side, oldest first */
 	cport_op *close;  /* a cport_close held until nothing else is left */
 	uint32_t busy;    /* ops on it the kernel or the pool has (not waiting in q) */
-	uint32_t gen;     /* cport__fd_gen() when this state was last known current */
+	uint32_t gen;     /* cport__fd_gen(fd) when this state was last known current */
 	bool closing;     /* a cport_close was accepted: new ops get CPORT_EBADF */
 	bool closed;      /* closed through this port: valid again only once reused */
 	bool stream;      /* had stream ops (reactor: its close runs inline) */
@@ -304,11 +304,11 @@ void cport__fd_expire(struct cport *port, uint64_t now);
 bool cport__fd_close_begin(struct cport *port, struct cport__fd *f, cport_op *close);
 /* The close of `fd` completed: its state is forgotten; the number is new from now. */
 void cport__fd_close_end(struct cport *port, cport_fd fd);
-/* Process-wide close generation: bumped by every close through cport (ops and
- * cport_sock_close), so every port knows a number may be new. */
-uint32_t cport__fd_gen(void);
+/* A descriptor number's close generation: bumped by every close of it through cport
+ * (ops and cport_sock_close), so every port knows the number may be new. */
+uint32_t cport__fd_gen(cport_fd fd);
 bool cport__os_fd_valid(cport_fd fd); /* unix.c, win.c: is the descriptor open now? */
-void cport__fd_gen_bump(void);
+void cport__fd_gen_bump(cport_fd fd);
 void cport__fd_fini(struct cport *port);
 
 /*

@@ -442,7 +442,7 @@ int cport_sock_close(cport_fd fd)
 	if (fd < 0)
 		return CPORT_EBADF;
 	/* Every port must see that the number may be reused (fdstate.c). */
-	cport__fd_gen_bump();
+	cport__fd_gen_bump(fd);
 	/* Linux frees the descriptor even when close fails: never retry on EINTR. */
 	return close(fd) < 0 && errno != EINTR ? (int)neg_errno() : 0;
 }

@@ -631,8 +631,12 @@ static bool reactor_try_first(cport *port, cport_op *op, struct cport__fd *f)
 		return false;
 	}
 	if (res >= 0 && reactor_multishot(x)) {
+		/* Stays at the head of its side, armed for the next connection. */
 		cport__fd_enqueue(port, f, s, op);
 		reactor_more(port, op, res);
+		int err = reactor_arm(port, x->fd);
+		if (err < 0)
+			cport__fd_drop(port, op, err);
 		return true;
 	}
 	cport__complete(port, op, res);
