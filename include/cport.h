@@ -787,8 +787,8 @@ CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd 
  * socket ops registered between ops; cport_close (and cport_sock_close, and any close
  * through cport) makes a later descriptor with the same number start clean. A
  * descriptor closed behind cport's back (close(2), dup2 over it) must not be used on
- * a port again under the same number until some close through cport happened: ops on
- * the new file could wait for a registration that is gone.
+ * a port again under the same number until a close of that number through cport
+ * happened: ops on the new file could wait for a registration that is gone.
  *
  * Non-blocking mode (epoll, poll, kqueue): on a socket, reads and writes at offset -1
  * (and cport_recv / cport_send / cport_recvmsg / cport_sendmsg) use MSG_DONTWAIT and
