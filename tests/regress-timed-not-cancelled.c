@@ -17,7 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { TOTAL = 20000, DEPTH = 256, SPAN = 8 << 20, RUN_MS = 5000 };
+enum { TOTAL = 100000, DEPTH = 256, SPAN = 8 << 20, RUN_MS = 5000 };
 
 struct counts {
 	unsigned written, timed_out, cancelled, other;
