@@ -142,7 +142,7 @@ struct uring_x {
 	struct __kernel_timespec ts; /* the linked timeout's (the kernel copies it at submit) */
 	int pipe_rd, pipe_wr;        /* a sendfile's pipe (0: none), created at submit */
 	uint64_t in_pipe, cap;       /* sendfile: bytes in the pipe, its capacity */
-	uint32_t flags;              /* URING_POLLWAIT, URING_NOHOOK */
+	uint32_t flags;              /* URING_POLLWAIT, URING_NOHOOK, URING_LINKED */
 	uint8_t sf_phase;            /* sendfile: SF_FILL, SF_DRAIN, SF_WAIT */
 	bool timer_times_out;        /* a timer whose timeout_ns comes first */
 };
@@ -157,6 +157,7 @@ static struct uring_x *ux(cport_op *op)
  * test hook's RWF_NOWAIT is not for this descriptor (a terminal refuses it). */
 #define URING_POLLWAIT 0x1u
 #define URING_NOHOOK 0x2u
+#define URING_LINKED 0x4u /* its SQE in the kernel has a linked timeout */
 
 /* Socket ops: never sent to the thread pool (a worker would wait on the peer). */
 static bool uring_is_net(uint8_t type)
@@ -505,12 +506,14 @@ static int uring_queue(cport *port, cport_op *op)
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 	uring_prep(u, sqe, op);
 	x->pending = 1;
+	ux(op)->flags &= ~URING_LINKED;
 	if (left) {
 		/* The timespec lives in the op: the kernel copies it when it reads the SQE. */
 		struct __kernel_timespec *ts = &ux(op)->ts;
 		ts->tv_sec = (int64_t)(left / 1000000000u);
 		ts->tv_nsec = (int64_t)(left % 1000000000u);
 		sqe->flags |= IOSQE_IO_LINK;
+		ux(op)->flags |= URING_LINKED;
 		sqe = io_uring_get_sqe(&u->ring);
 		io_uring_prep_link_timeout(sqe, ts, 0);
 		io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op | TAG_LTIMEOUT);
@@ -647,17 +650,38 @@ static bool uring_eagain(struct uring *u, cport_op *op, int64_t *res)
 	return true;
 }
 
+/*
+ * Did the op's linked timeout end it? The kernel's cancel shows as -ECANCELED (or -EINTR
+ * when it interrupted a request io-wq was running), and the timeout's own CQE does not
+ * always say -ETIME: when the two race, it may say -EALREADY or -ENOENT (seen about once
+ * in 100,000 timed writes). So: a linked op that ended -ECANCELED without the caller's
+ * cancel, a close of its descriptor or the port's destroy (the only other cancellers)
+ * timed out.
+ */
+static bool uring_timed_out(struct uring *u, cport_op *op, int64_t res)
+{
+	struct cport__op *x = cport__x(op);
+	if (res != -ECANCELED && res != -EINTR)
+		return false;
+	if (x->xflags & CPORT__X_CANCELLED || u->dying || !(ux(op)->flags & URING_LINKED))
+		return false;
+	if (res == -EINTR && !(x->xflags & CPORT__X_TIMEDOUT))
+		return false;
+	if (cport__has_fd(x->type)) {
+		struct cport__fd *f = cport__fd_find(x->port, x->fd);
+		if (f && f->closing)
+			return false;
+	}
+	return true;
+}
+
 /* The op's last CQE arrived: turn the kernel's answer into the op's result. Returns
  * false if the op is not finished (a short transfer goes on). */
 static bool uring_finish(struct uring *u, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
 	int64_t res = op->result;
-	/* The linked timeout fired: the kernel's cancel shows as -ECANCELED, or as -EINTR
-	 * when it interrupted a request io-wq was running; either is our timeout, unless
-	 * the caller cancelled too. */
-	if ((res == -ECANCELED || res == -EINTR) && (x->xflags & CPORT__X_TIMEDOUT) &&
-	    !(x->xflags & CPORT__X_CANCELLED))
+	if (uring_timed_out(u, op, res))
 		res = CPORT_ETIMEDOUT;
 	if (uring_eagain(u, op, &res))
 		return false;
