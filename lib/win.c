@@ -902,17 +902,11 @@ int cport_local_connect(cport_fd *out, const char *name)
 }
 
 /* Close any descriptor cport made: a local listener (its instances too), a socket
- * (closesocket), or another handle. */
-static _Atomic uint64_t win_closes;
-
-uint64_t cport__win_closes(void)
-{
-	return atomic_load_explicit(&win_closes, memory_order_relaxed);
-}
-
+ * (closesocket), or another handle. Every port then knows the value may be reused
+ * (the close generation, lib/fdstate.c). */
 int64_t cport__win_close(cport_fd fd)
 {
-	atomic_fetch_add_explicit(&win_closes, 1, memory_order_relaxed);
+	cport__fd_gen_bump();
 	struct win_lsn *ls, **pp;
 	AcquireSRWLockExclusive(&win_lsn_lock);
 	for (pp = &win_lsns; (ls = *pp) != NULL; pp = &ls->next)
