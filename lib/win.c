@@ -718,10 +718,13 @@ void cport__os_thread_release(struct cport__os_thread *t)
 	t->handle = NULL;
 }
 
+/* Windows hands out handle values that are multiples of 4 (console handles too, since
+ * Windows 8); any other value is no handle of ours, whatever GetHandleInformation says
+ * (Wine 8 accepts 0x7fffffff). */
 bool cport__os_fd_valid(cport_fd fd)
 {
 	DWORD flags;
-	return (intptr_t)fd > 0 && GetHandleInformation((HANDLE)fd, &flags);
+	return (intptr_t)fd > 0 && (fd & 3) == 0 && GetHandleInformation((HANDLE)fd, &flags);
 }
 
 int cport_sock_close(cport_fd fd)
