@@ -464,6 +464,7 @@ static DWORD iocp_wsabufs(struct iocp *io, const struct cport__op *x)
 {
 	unsigned n;
 	const cport_iovec *iov = cport__op_iov(x, &n);
+	assert(n <= IOCP_MAX_IOV);
 	for (unsigned i = 0; i < n; i++) {
 		io->wsabuf[i].buf = iov[i].base;
 		io->wsabuf[i].len = iov[i].len > IOCP_SOCK_CHUNK ? IOCP_SOCK_CHUNK : (ULONG)iov[i].len;
@@ -557,8 +558,11 @@ static bool iocp_recv_issue(cport *port, cport_op *op, const struct cport__fd_io
 		/* WSARecvFrom writes the sender's length and the flags at completion:
 		 * both live in the op. */
 		cport_msg *m = x->type == CPORT__RECVMSG ? x->buf : NULL;
-		struct sockaddr *from = m && m->addr ? (void *)m->addr->storage : NULL;
-		k->io.fromlen = sizeof m->addr->storage;
+		struct sockaddr *from = NULL;
+		if (m && m->addr) {
+			from = (void *)m->addr->storage;
+			k->io.fromlen = sizeof m->addr->storage;
+		}
 		DWORD cnt = iocp_wsabufs(iocp_of(port), x);
 		rc = WSARecvFrom(s, iocp_of(port)->wsabuf, cnt, NULL, &k->io.flags, from,
 				 from ? &k->io.fromlen : NULL, &k->ov, NULL);
@@ -748,6 +752,7 @@ static int64_t iocp_accept_result(cport_op *op)
 		return r;
 	}
 	struct iocp_slot *s = k->acc.slot;
+	assert(s && s->s != INVALID_SOCKET);
 	SOCKET l = (SOCKET)x->fd;
 	setsockopt(s->s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (char *)&l, sizeof l);
 	if (peer) {
@@ -910,6 +915,7 @@ static bool iocp_outcome(cport *port, cport_op *op, int64_t *res)
 
 static void iocp_pending(struct iocp *io, cport_op *op)
 {
+	assert(cport__x(op)->pending == 0);
 	cport__x(op)->pending = 1;
 	io->in_kernel++;
 }
@@ -926,6 +932,7 @@ static cport_op *iocp_finish(cport *port, cport_op *op, int64_t res)
 {
 	struct iocp *io = iocp_of(port);
 	struct cport__op *x = cport__x(op);
+	assert(x->pending == 0);
 	cport__timers_remove(&io->timers, op);
 	op->cflags = 0;
 	if (!(x->xflags & CPORT__X_UNREAPED)) {
@@ -944,6 +951,7 @@ static cport_op *iocp_finish(cport *port, cport_op *op, int64_t res)
 
 static void iocp_park(struct iocp *io, cport_op *op)
 {
+	assert(cport__x(op)->xflags & CPORT__X_FDBUSY);
 	iox(op)->acc.parked_next = io->parked;
 	io->parked = op;
 }
@@ -993,6 +1001,7 @@ static cport_op *iocp_issue(cport *port, cport_op *op)
 {
 	struct iocp *io = iocp_of(port);
 	struct cport__op *x = cport__x(op);
+	assert(x->pending == 0 && !(x->xflags & CPORT__X_FDBUSY));
 	cport__fd_started(port, cport__fd_find(port, x->fd), op);
 	if (x->deadline)
 		cport__timers_add(&io->timers, op, x->deadline);
