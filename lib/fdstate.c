@@ -7,24 +7,23 @@
  *   2. Sides and queues: enqueue, started, finished, drop, expire
  *   3. Close-cancels
  *
- * Written once for every engine (io_uring, the reactor; IOCP keeps its handle table
- * but the same rules). The rules it keeps:
- *   - Streams (docs/contract.md rule 4): each descriptor has a receive side and a send side (and
- *     the reactor a poll side). Ops of a side wait in a FIFO; only its head is worked
+ * Written once for every engine (io_uring, the reactor, IOCP). The rules it keeps:
+ *   - Streams (docs/contract.md rule 4): each descriptor has a receive side and a send
+ *     side (and *     the reactor a poll side). Ops of a side wait in a FIFO; only its head is worked
  *     on (io_uring: the one SQE of that side in the kernel; the reactor: the one op it
  *     tries on readiness), which keeps sends whole, in order and never interleaved, and
  *     makes receives fill in submission order.
  *   - Ops that wait their turn keep their timeout: their deadline sits in one heap
  *     (fdt.waiting) until the engine starts them, and expiry takes them out of line.
- *   - Close cancels (1.8): the close completes every op still waiting with
+ *   - Close cancels (rule 8): the close completes every op still waiting with
  *     CPORT_ECANCELED, takes the descriptor's ops out of the thread pool's queue, and
  *     is held while any op on the descriptor is `busy` (in the kernel, or running on a
  *     pool worker): its completion comes after theirs, and the number is not freed for
  *     reuse while a worker's pread may still use it.
  *   - Lifetimes (docs/contract.md rule 14): a number closed through cport (an op or
  *     cport_sock_close) bumps that number's close generation; an idle entry seen with
- *     an older one forgets what the engine knew of the old descriptor (poller registration, kind),
- *     so a reused number starts clean.
+ *     an older one forgets what the engine knew of the old descriptor
+ *     (poller registration, kind), so a reused number starts clean.
  */
 
 #include "internal.h"
@@ -83,6 +82,7 @@ static bool fd_idle(const struct cport__fd *f)
 	return !f->q[0].head && !f->q[1].head && !f->q[2].head && f->busy == 0 && !f->closing;
 }
 
+#ifndef _WIN32
 /* Grow the table to cover `fd`: the only allocation on the submit path, made only for a
  * descriptor that exists (a bogus huge number is EBADF, not a huge table). */
 static int fd_grow(struct cport__fdtab *t, cport_fd fd)
@@ -109,15 +109,91 @@ struct cport__fd *cport__fd_find(cport *port, cport_fd fd)
 	return (uint64_t)fd < t->n ? &t->fds[fd] : NULL;
 }
 
-int cport__fd_get(cport *port, cport_fd fd, struct cport__fd **out)
+/* The entry of `fd`, made if it has none (the table grows only for an open one). */
+static int fd_entry(struct cport__fdtab *t, cport_fd fd, struct cport__fd **f)
 {
-	struct cport__fdtab *t = &port->fdt;
 	if ((uint64_t)fd >= t->n) {
 		int r = fd_grow(t, fd);
 		if (r < 0)
 			return r;
 	}
-	struct cport__fd *f = &t->fds[fd];
+	*f = &t->fds[fd];
+	return 0;
+}
+#else
+/* Windows: handle values are multiples of 4 spread over a wide range, so the table is
+ * open addressing keyed by the value: linear probing, at most half full. */
+static uint32_t fd_home(const struct cport__fdtab *t, cport_fd h)
+{
+	return (uint32_t)(((uint64_t)(h >> 2) * 0x9e3779b97f4a7c15u) >> 32) & (t->n - 1);
+}
+
+static struct cport__fd *fd_slot(struct cport__fdtab *t, cport_fd h)
+{
+	uint32_t i = fd_home(t, h);
+	while (t->fds[i].h && t->fds[i].h != h)
+		i = (i + 1) & (t->n - 1);
+	return &t->fds[i];
+}
+
+struct cport__fd *cport__fd_find(cport *port, cport_fd fd)
+{
+	struct cport__fdtab *t = &port->fdt;
+	if (t->n == 0)
+		return NULL;
+	struct cport__fd *f = fd_slot(t, fd);
+	return f->h ? f : NULL;
+}
+
+/* Room for one more entry. Rebuilt larger, it leaves out the entries of handles closed
+ * through this port that nobody used since: there is nothing to remember of them. */
+static int fd_grow(struct cport__fdtab *t)
+{
+	if ((t->used + 1) * 2 <= t->n)
+		return 0;
+	uint32_t live = 0;
+	for (uint32_t i = 0; i < t->n; i++)
+		live += t->fds[i].h && !t->fds[i].closed;
+	uint32_t n = 64;
+	while ((live + 1) * 4 > n)
+		n *= 2;
+	struct cport__fd *old = t->fds, *fds = calloc(n, sizeof *fds);
+	if (!fds)
+		return CPORT_ENOMEM;
+	uint32_t old_n = t->n;
+	t->fds = fds;
+	t->n = n;
+	t->used = live;
+	for (uint32_t i = 0; i < old_n; i++)
+		if (old[i].h && !old[i].closed)
+			*fd_slot(t, old[i].h) = old[i];
+	free(old);
+	return 0;
+}
+
+static int fd_entry(struct cport__fdtab *t, cport_fd fd, struct cport__fd **f)
+{
+	if (t->n && (*f = fd_slot(t, fd))->h)
+		return 0;
+	if (!cport__os_fd_valid(fd))
+		return CPORT_EBADF;
+	int r = fd_grow(t);
+	if (r < 0)
+		return r;
+	*f = fd_slot(t, fd);
+	(*f)->h = fd;
+	(*f)->gen = cport__fd_gen(fd);
+	t->used++;
+	return 0;
+}
+#endif
+
+int cport__fd_get(cport *port, cport_fd fd, struct cport__fd **out)
+{
+	struct cport__fd *f;
+	int r = fd_entry(&port->fdt, fd, &f);
+	if (r < 0)
+		return r;
 	if (f->closing)
 		return CPORT_EBADF;
 	uint32_t gen = cport__fd_gen(fd);
@@ -125,7 +201,10 @@ int cport__fd_get(cport *port, cport_fd fd, struct cport__fd **out)
 		/* A close since we last looked may have freed this number: what the
 		 * engine knew of the descriptor may be stale (defect: a reused socket was
 		 * never armed because its entry still said "armed"). */
-		memset(&f->eng, 0, sizeof f->eng);
+		if (port->be->fd_stale)
+			port->be->fd_stale(port, f);
+		else
+			memset(&f->eng, 0, sizeof f->eng);
 		f->gen = gen;
 	}
 	if (f->closed) {
@@ -141,8 +220,7 @@ int cport__fd_get(cport *port, cport_fd fd, struct cport__fd **out)
 void cport__fd_fini(cport *port)
 {
 	free(port->fdt.fds);
-	port->fdt.fds = NULL;
-	port->fdt.n = 0;
+	memset(&port->fdt, 0, offsetof(struct cport__fdtab, waiting));
 	cport__timers_free(&port->fdt.waiting);
 }
 
@@ -312,7 +390,13 @@ void cport__fd_close_end(cport *port, cport_fd fd)
 	if (!f)
 		return;
 	assert(!f->q[0].head && !f->q[1].head && !f->q[2].head && f->busy == 0);
+#ifdef _WIN32
+	cport_fd h = f->h; /* the entry keeps its key */
 	memset(f, 0, sizeof *f);
+	f->h = h;
+#else
+	memset(f, 0, sizeof *f);
+#endif
 	f->closed = true;
 	f->gen = cport__fd_gen(fd);
 }

@@ -106,11 +106,6 @@ struct cport__op {
 	cport_op *hprev;
 	union {
 		uint64_t words[7];
-#ifdef _WIN32
-		/* IOCP: the kernel's view of the op; a completion's OVERLAPPED pointer
-		 * leads back to the op by address arithmetic (lib/backend/iocp.c). */
-		OVERLAPPED ov;
-#endif
 	} be;
 };
 
@@ -254,7 +249,22 @@ struct cport__fd_reactor {
 	uint32_t rd_skipped; /* see reactor.c */
 };
 
+#ifdef _WIN32
+/* IOCP's knowledge of a handle (lib/backend/iocp.c). */
+struct cport__fd_iocp {
+	uint8_t kind;  /* what the handle is (IOCP_K_*); 0 until its first op */
+	bool disk;     /* a file: offset -1 uses (and moves) the file pointer */
+	bool append;   /* opened append-only: writes go to the end */
+	bool dgram;    /* a datagram socket */
+	bool reset;    /* a send met the peer's reset: later sends say EPIPE */
+	bool recheck;  /* a close in the process may have freed the value: look again */
+};
+#endif
+
 struct cport__fd {
+#ifdef _WIN32
+	cport_fd h;       /* the handle this entry is for (0: a free slot) */
+#endif
 	struct cport__list q[CPORT__SIDES]; /* ops of each side, oldest first */
 	cport_op *close;  /* a cport_close held until nothing else is left */
 	uint32_t busy;    /* ops on it the kernel or the pool has (not waiting in q) */
@@ -264,12 +274,21 @@ struct cport__fd {
 	bool stream;      /* had stream ops (reactor: its close runs inline) */
 	union {
 		struct cport__fd_reactor r;
+#ifdef _WIN32
+		struct cport__fd_iocp w;
+#endif
 	} eng;
 };
 
+/* Unix: indexed by descriptor, grows by doubling. Windows: handle values are sparse, so
+ * open addressing keyed by the value (an entry moves when the table grows: hold no
+ * entry pointer across cport__fd_get). */
 struct cport__fdtab {
-	struct cport__fd *fds; /* indexed by descriptor; grows by doubling */
+	struct cport__fd *fds;
 	uint32_t n;
+#ifdef _WIN32
+	uint32_t used; /* slots in use */
+#endif
 	struct cport__timers waiting; /* ops with a deadline waiting in a q */
 };
 
@@ -345,6 +364,10 @@ struct cport_backend {
 	/* Optional: an op the descriptor engine drops (cancel, close, timeout while
 	 * waiting) held engine resources: free them. */
 	void (*fd_dropped)(struct cport *port, cport_op *op);
+	/* Optional: the close generation moved since this idle entry was last current
+	 * (its number may now be another descriptor): mark what the engine knows of it
+	 * as doubtful. NULL: f->eng is zeroed. */
+	void (*fd_stale)(struct cport *port, struct cport__fd *f);
 	/* Optional (NULL: nothing to do): an op that another thread completed (the pool)
 	 * reached the port thread and is about to go on the ready list (not posts). */
 	void (*remote_done)(struct cport *port, cport_op *op);
@@ -421,7 +444,6 @@ int cport__win_local_take(cport_fd fd, HANDLE *inst);
 bool cport__win_local_is(cport_fd fd);
 int cport__win_socket(SOCKET *out, int af, int type, int proto);
 LPFN_CONNECTEX cport__win_connectex(void);
-uint64_t cport__win_closes(void); /* closes so far (a handle value may be reused) */
 #endif
 
 /* addr.c: the sockaddr family a cport_addr holds (AF_UNSPEC if none) */

@@ -720,11 +720,13 @@ void cport__os_thread_release(struct cport__os_thread *t)
 	t->handle = NULL;
 }
 
+/* Windows hands out handle values that are multiples of 4 (console handles too, since
+ * Windows 8); any other value is no handle of ours, whatever GetHandleInformation says
+ * (Wine 8 accepts 0x7fffffff). */
 bool cport__os_fd_valid(cport_fd fd)
 {
-	/* The port cannot tell cheaply for every kind of handle (sockets under some
-	 * providers are not kernel handles): an invalid one fails in its op. */
-	return (intptr_t)fd > 0;
+	DWORD flags;
+	return (intptr_t)fd > 0 && (fd & 3) == 0 && GetHandleInformation((HANDLE)fd, &flags);
 }
 
 int cport_sock_close(cport_fd fd)
@@ -905,17 +907,11 @@ int cport_local_connect(cport_fd *out, const char *name)
 }
 
 /* Close any descriptor cport made: a local listener (its instances too), a socket
- * (closesocket), or another handle. */
-static _Atomic uint64_t win_closes;
-
-uint64_t cport__win_closes(void)
-{
-	return atomic_load_explicit(&win_closes, memory_order_relaxed);
-}
-
+ * (closesocket), or another handle. Every port then knows the value may be reused
+ * (the close generation, lib/fdstate.c). */
 int64_t cport__win_close(cport_fd fd)
 {
-	atomic_fetch_add_explicit(&win_closes, 1, memory_order_relaxed);
+	cport__fd_gen_bump(fd);
 	struct win_lsn *ls, **pp;
 	AcquireSRWLockExclusive(&win_lsn_lock);
 	for (pp = &win_lsns; (ls = *pp) != NULL; pp = &ls->next)

@@ -3,25 +3,38 @@
 
 /*
  * Map
- *   1. State, the handle table (which handles this port has associated)
- *   2. Reads and writes: overlapped ReadFile/WriteFile, chunk by chunk
- *   3. Timers and timeouts (the shared deadline heap), close
- *   4. Sockets and local streams (named pipes): accept, connect, recv, send...
- *   5. Completion packets
- *   6. The table slots: init, fini, start, cancel, flush, reap, wake
+ *   1. State: the op's overlay, accept slots, what kind a handle is
+ *   2. Reads and writes on files and pipes: ReadFile/WriteFile, chunk by chunk
+ *   3. Sockets: send, recv, connect, poll, accept (and local accepts on named pipes)
+ *   4. One op's life: issue, outcome, finish, the handle's next op; multishot accepts
+ *   5. Timers, timeouts, cancel, close
+ *   6. Completion packets
+ *   7. The table slots: init, fini, start, cancel, flush, reap, wake
+ *
+ * The descriptor engine (lib/fdstate.c) keeps the contract's per-handle rules: sends
+ * (send, write, sendmsg, sendfile, connect, a shutdown that stops sending) wait in the
+ * handle's send FIFO and go to the kernel one at a time, so their bytes never interleave
+ * and a send the kernel cut short is finished before the next; a close cancels what
+ * waits, asks the kernel to stop what it has (CancelIoEx), and completes after every op
+ * on the handle; the close generation says when a value may be a new handle. Receives
+ * go to the kernel at once (WinSock fills overlapped receives in the order they were
+ * issued) and sit on the receive list only so that close and destroy find them. IOCP
+ * keeps in each entry (eng.w) what kind of handle it is.
  *
  * A handle opened for overlapped I/O is associated with the port on its first read or
- * write (CreateIoCompletionPort) and stays in the handle table until cport_close. A
- * handle opened for synchronous I/O (a console, an anonymous pipe, a file from fopen)
- * cannot use the port: its reads and writes go to the thread pool, like fsync, open,
- * stat and every other metadata op. Sockets are associated on their first op too
- * (WinSock then tells them from pipes); section 4 says how their ops run.
+ * write (CreateIoCompletionPort) for its whole life. A handle opened for synchronous
+ * I/O (a console, an anonymous pipe, a file from fopen) cannot use the port: its reads
+ * and writes go to the thread pool, like fsync, open, stat and every other metadata op.
  *
- * Each read or write in the kernel owns one OVERLAPPED (in its op, be.ov) and one
+ * Each op in the kernel owns one OVERLAPPED (in its overlay, struct iocp_x) and one
  * completion packet at a time; opx.pending is 1 while the packet is due. A vectored op
  * or a transfer the kernel cut short is issued again, chunk by chunk, from the packet
  * handler. Every overlapped call posts a packet, even when it completes at once
  * (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is not set): one completion path for all.
+ * Nothing is allocated per op: accepts take a slot from the port's slabs (which grow
+ * only when more accepts are in flight at once than ever before), a datagram's WSABUF
+ * array is built in the port's scratch (WinSock captures it during the call), and
+ * everything else lives in the op.
  */
 
 #include "../internal.h"
@@ -38,48 +51,100 @@
 #define FILE_SYNCHRONOUS_IO_NONALERT 0x00000020
 #endif
 
-/* Completion keys. */
-enum { IOCP_KEY_IO = 1, IOCP_KEY_WAKE = 2 };
+/* ---- 1. State ------------------------------------------------------------------------- */
 
-/* Packets taken from the port per call. */
-#define IOCP_BATCH 64
+enum { IOCP_KEY_IO = 1, IOCP_KEY_WAKE = 2 }; /* completion keys */
+#define IOCP_BATCH 64                        /* packets taken from the port per call */
+#define IOCP_MAX_IOV 1024                    /* iovecs of one op at most (port.c) */
+/* Largest chunk per WinSock call (WSABUF lengths are ULONG; TransmitFile takes less
+ * than 2^31 - 1). */
+#define IOCP_SOCK_CHUNK (1u << 30)
 
-/* be.words[4]: a timer whose deadline is its timeout_ns, not its own time */
-#define IOCP_TIMER_BY_TIMEOUT 1u
-
-/* ---- 1. State and the handle table -------------------------------------------------- */
-
-/* A handle associated with this port. */
-struct iocp_handle {
-	uintptr_t h;       /* 0: empty slot */
-	uint32_t inflight; /* reads and writes in the kernel */
-	bool disk;         /* a file: offset -1 uses (and moves) the file pointer */
-	bool append;       /* opened for appending only (CPORT_O_APPEND): writes go to
-	                      the end, whatever their offset, as with O_APPEND */
-	cport_op *closer;  /* a cport_close waiting for `inflight` to drain */
-	bool sock;         /* a socket (WinSock calls; sends queued, see section 6) */
-	bool dgram;        /* a datagram socket */
-	bool reset;        /* a send met the peer's reset: later sends say EPIPE */
-	bool lsn;          /* a local listener (named pipe, not associated: its accepts
-	                      run on pipe instances, listed in `acc`) */
-	uint64_t gen;      /* cport__win_closes() when last known to be this handle */
-	cport_op *sending; /* the one send of a socket in the kernel */
-	struct iocp_dlist {
-		cport_op *head, *tail;
-	} sendq,           /* sends waiting for `sending` (linked by next/prev) */
-	    acc;           /* a local listener's accepts in the kernel */
+/* What a handle is (cport__fd_iocp.kind). */
+enum {
+	IOCP_K_NONE,  /* not looked at yet */
+	IOCP_K_SYNC,  /* opened for synchronous I/O: the pool serves it */
+	IOCP_K_FILE,  /* associated, not a socket: a file, a pipe, a device */
+	IOCP_K_SOCK,  /* an associated socket */
+	IOCP_K_LSN,   /* a local listener (never associated: its accepts run on pipe
+	                 instances) */
 };
 
-struct iocp_accept;
+/* AFD's poll request: how WSAPoll itself waits, here as one overlapped call. */
+#define IOCP_AFD_POLL 0x00012024
+enum {
+	AFD_RECEIVE = 0x1,
+	AFD_RECEIVE_EXPEDITED = 0x2,
+	AFD_SEND = 0x4,
+	AFD_DISCONNECT = 0x8,
+	AFD_ABORT = 0x10,
+	AFD_LOCAL_CLOSE = 0x20,
+	AFD_ACCEPT = 0x80,
+	AFD_CONNECT_FAIL = 0x100
+};
+struct iocp_afd_poll {
+	LARGE_INTEGER timeout;
+	ULONG count, exclusive;
+	HANDLE h;
+	ULONG events;
+	NTSTATUS status;
+};
+
+/* AcceptEx's room for an address: 16 bytes more than the largest one. */
+#define IOCP_ADDR_LEN (sizeof(SOCKADDR_STORAGE) + 16)
+
+/* What an AcceptEx needs until its packet: the socket it fills, room for both
+ * addresses. Slots live in slabs that never move and are reused. */
+struct iocp_slot {
+	SOCKET s;
+	struct iocp_slot *next_free;
+	char addrs[2 * IOCP_ADDR_LEN];
+};
+#define IOCP_SLAB 16
+struct iocp_slab {
+	struct iocp_slab *next;
+	struct iocp_slot slot[IOCP_SLAB];
+};
+
+/* The engine's overlay of opx.be: the OVERLAPPED first (a packet's OVERLAPPED pointer
+ * leads back to the op), then what each kind of op keeps until its packet. */
+struct iocp_x {
+	union {
+		struct {
+			OVERLAPPED ov;
+			union {
+				struct {
+					uint32_t chunk; /* sends: bytes asked of the call */
+					INT fromlen;    /* WSARecvFrom: the sender's length */
+					DWORD flags;    /* WSARecvFrom: its flags */
+				} io;
+				struct {
+					HANDLE inst;            /* local: the pipe instance */
+					struct iocp_slot *slot; /* socket: AcceptEx's socket */
+					cport_op *parked_next;  /* multishot: iocp.parked */
+				} acc;
+				bool timer_by_timeout; /* a timer whose timeout_ns is first */
+			};
+		};
+		struct {
+			/* poll: NtDeviceIoControlFile's status block, where the
+			 * OVERLAPPED's Internal is, and AFD's request and answer */
+			IO_STATUS_BLOCK iosb;
+			struct iocp_afd_poll afd;
+		} poll;
+	};
+};
+CPORT__BE_FITS(struct iocp_x);
 
 struct iocp {
 	HANDLE port;
-	struct cport__timers timers;
-	struct iocp_handle *tab; /* open addressing, linear probing; cap a power of two */
-	uint32_t cap, used;
-	uint64_t in_kernel;      /* ops with a packet still due (destroy drains them) */
-	struct iocp_accept *parked; /* multishot accepts waiting to be re-armed */
-	bool dying;              /* destroy: drop completions, issue nothing more */
+	struct cport__timers timers; /* timers, and deadlines of ops in the kernel */
+	uint64_t in_kernel;          /* packets still due (destroy drains them) */
+	cport_op *parked;            /* multishot accepts waiting to be issued again */
+	struct iocp_slab *slabs;
+	struct iocp_slot *free_slots;
+	bool dying;                  /* destroy: deliver nothing, issue nothing more */
+	WSABUF wsabuf[IOCP_MAX_IOV]; /* a datagram's buffers, for the call only */
 };
 
 static struct iocp *iocp_of(cport *port)
@@ -87,74 +152,43 @@ static struct iocp *iocp_of(cport *port)
 	return port->impl;
 }
 
-static uint32_t iocp_slot0(const struct iocp *io, uintptr_t h)
+static struct iocp_x *iox(cport_op *op)
 {
-	/* Handle values are multiples of 4: drop those bits, then Fibonacci hashing. */
-	return (uint32_t)(((uint64_t)(h >> 2) * 0x9e3779b97f4a7c15u) >> 32) & (io->cap - 1);
+	return (struct iocp_x *)(void *)&cport__x(op)->be;
 }
 
-static struct iocp_handle *iocp_find(struct iocp *io, uintptr_t h)
+static cport_op *iocp_op_of(OVERLAPPED *ov)
 {
-	if (!io->cap)
-		return NULL;
-	for (uint32_t i = iocp_slot0(io, h);; i = (i + 1) & (io->cap - 1)) {
-		if (io->tab[i].h == h)
-			return &io->tab[i];
-		if (io->tab[i].h == 0)
+	/* The OVERLAPPED opens opx.be inside cport_op.internal: walk back to the op. */
+	char *x = (char *)ov - offsetof(struct cport__op, be);
+	return (cport_op *)(void *)(x - offsetof(cport_op, internal));
+}
+
+/* The handle state of an op already accepted (its entry exists). */
+static struct cport__fd_iocp *iocp_w(cport *port, cport_fd fd)
+{
+	struct cport__fd *f = cport__fd_find(port, fd);
+	assert(f);
+	return &f->eng.w;
+}
+
+static struct iocp_slot *iocp_slot_get(struct iocp *io)
+{
+	if (!io->free_slots) {
+		struct iocp_slab *b = malloc(sizeof *b);
+		if (!b)
 			return NULL;
+		b->next = io->slabs;
+		io->slabs = b;
+		for (int i = 0; i < IOCP_SLAB; i++) {
+			b->slot[i].next_free = io->free_slots;
+			io->free_slots = &b->slot[i];
+		}
 	}
-}
-
-/* Room for one more entry (load factor at most 1/2). */
-static int iocp_reserve(struct iocp *io)
-{
-	if ((io->used + 1) * 2 <= io->cap)
-		return 0;
-	uint32_t cap = io->cap ? io->cap * 2 : 64;
-	struct iocp_handle *old = io->tab, *tab = calloc(cap, sizeof *tab);
-	if (!tab)
-		return CPORT_ENOMEM;
-	uint32_t old_cap = io->cap;
-	io->tab = tab;
-	io->cap = cap;
-	for (uint32_t i = 0; i < old_cap; i++) {
-		if (!old[i].h)
-			continue;
-		uint32_t j = iocp_slot0(io, old[i].h);
-		while (tab[j].h)
-			j = (j + 1) & (cap - 1);
-		tab[j] = old[i];
-	}
-	free(old);
-	return 0;
-}
-
-static struct iocp_handle *iocp_insert(struct iocp *io, uintptr_t h)
-{
-	uint32_t i = iocp_slot0(io, h);
-	while (io->tab[i].h)
-		i = (i + 1) & (io->cap - 1);
-	io->tab[i] = (struct iocp_handle){.h = h};
-	io->used++;
-	return &io->tab[i];
-}
-
-/* Remove an entry; later entries of its probe run shift back (no tombstones). */
-static void iocp_remove(struct iocp *io, struct iocp_handle *e)
-{
-	uint32_t mask = io->cap - 1, i = (uint32_t)(e - io->tab);
-	io->tab[i].h = 0;
-	io->used--;
-	for (uint32_t j = (i + 1) & mask; io->tab[j].h; j = (j + 1) & mask) {
-		uint32_t home = iocp_slot0(io, io->tab[j].h);
-		/* Move j back to the hole i unless its home lies cyclically in (i, j]. */
-		bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-		if (stays)
-			continue;
-		io->tab[i] = io->tab[j];
-		io->tab[j].h = 0;
-		i = j;
-	}
+	struct iocp_slot *s = io->free_slots;
+	io->free_slots = s->next_free;
+	s->s = INVALID_SOCKET;
+	return s;
 }
 
 /* Was the handle opened for synchronous I/O? Failure to ask (a console under some
@@ -180,122 +214,113 @@ static bool iocp_is_append_only(HANDLE h)
 	return (a & FILE_APPEND_DATA) && !(a & FILE_WRITE_DATA);
 }
 
-/* What kind of handle a new entry is. */
-static void iocp_handle_init(struct iocp_handle *e, HANDLE h)
+/* What an associated handle is. Sockets and pipes both say FILE_TYPE_PIPE: WinSock
+ * tells them apart. */
+static void iocp_kind_init(struct cport__fd_iocp *w, HANDLE h)
 {
-	e->gen = cport__win_closes();
 	DWORD type = GetFileType(h);
-	e->disk = type == FILE_TYPE_DISK;
-	e->append = e->disk && iocp_is_append_only(h);
 	int so = 0, len = sizeof so;
-	/* Sockets and pipes both say FILE_TYPE_PIPE; WinSock tells them apart. */
+	*w = (struct cport__fd_iocp){.kind = IOCP_K_FILE};
+	w->disk = type == FILE_TYPE_DISK;
+	w->append = w->disk && iocp_is_append_only(h);
 	if (type == FILE_TYPE_PIPE && cport__wsa_init() == 0 &&
 	    getsockopt((SOCKET)h, SOL_SOCKET, SO_TYPE, (char *)&so, &len) == 0) {
-		e->sock = true;
-		e->dgram = so == SOCK_DGRAM;
+		w->kind = IOCP_K_SOCK;
+		w->dgram = so == SOCK_DGRAM;
 	}
 }
 
 /*
- * Was the entry's handle closed behind the port's back (cport_sock_close, t_close) and
- * its value reused? After any such close in the process, an idle entry is checked once:
- * a synchronous handle (or none) now has no business in the table (false: the entry is
- * gone), and a handle that can be associated with our port is a new one (an associated
- * handle refuses a second association): the entry starts over.
+ * The kind of a handle, learnt at its first op, and again when a close anywhere in the
+ * process may have freed its value (`recheck`, set by iocp_fd_stale): a local listener,
+ * a synchronous handle, or one associated with the port now. An associated handle
+ * refuses a second association: on a recheck that says it is still the one we know
+ * (whatever it learnt, such as a peer's reset, stays); on a first look, that it
+ * belongs to another port (CPORT_EINVAL).
  */
-static bool iocp_handle_recheck(struct iocp *io, struct iocp_handle *e)
+static int iocp_classify(cport *port, struct cport__fd_iocp *w, cport_fd fd)
 {
-	uint64_t gen = cport__win_closes();
-	if (e->gen == gen)
-		return true;
-	e->gen = gen;
-	if (e->inflight || e->closer || e->lsn || e->sendq.head)
-		return true;
-	if (iocp_is_sync((HANDLE)e->h)) {
-		iocp_remove(io, e);
-		return false;
-	}
-	if (!CreateIoCompletionPort((HANDLE)e->h, io->port, IOCP_KEY_IO, 0))
-		return true; /* still the handle we know */
-	SetFileCompletionNotificationModes((HANDLE)e->h, FILE_SKIP_SET_EVENT_ON_HANDLE);
-	*e = (struct iocp_handle){.h = e->h};
-	iocp_handle_init(e, (HANDLE)e->h);
-	return true;
-}
-
-/*
- * The table entry of a handle, associating it with the port on first use. *e = NULL
- * (and 0) for a synchronous handle, which the thread pool serves. A handle already
- * associated with another completion port cannot be used here: CPORT_EINVAL.
- */
-static int iocp_handle_get(struct iocp *io, cport_fd fd, struct iocp_handle **e)
-{
-	*e = iocp_find(io, fd);
-	if (*e && iocp_handle_recheck(io, *e))
-		return 0;
-	*e = NULL;
 	HANDLE h = (HANDLE)fd;
-	if (iocp_is_sync(h))
+	bool known = w->recheck && (w->kind == IOCP_K_FILE || w->kind == IOCP_K_SOCK);
+	w->recheck = false;
+	if (cport__win_local_is(fd)) {
+		*w = (struct cport__fd_iocp){.kind = IOCP_K_LSN};
 		return 0;
-	int r = iocp_reserve(io);
-	if (r < 0)
-		return r;
-	if (!CreateIoCompletionPort(h, io->port, IOCP_KEY_IO, 0))
+	}
+	if (iocp_is_sync(h)) {
+		*w = (struct cport__fd_iocp){.kind = IOCP_K_SYNC};
+		return 0;
+	}
+	if (!CreateIoCompletionPort(h, iocp_of(port)->port, IOCP_KEY_IO, 0)) {
+		if (known)
+			return 0;
+		*w = (struct cport__fd_iocp){0};
 		return cport__win_error(GetLastError());
+	}
 	/* The op's OVERLAPPED has no event; nobody waits on the handle itself either. */
 	SetFileCompletionNotificationModes(h, FILE_SKIP_SET_EVENT_ON_HANDLE);
-	*e = iocp_insert(io, fd);
-	iocp_handle_init(*e, h);
+	iocp_kind_init(w, h);
 	return 0;
 }
 
-/* ---- 2. Reads and writes ------------------------------------------------------------ */
+/* The descriptor engine's entry of an op's handle, its kind known. */
+static int iocp_fd_get(cport *port, cport_fd fd, struct cport__fd **f)
+{
+	int r = cport__fd_get(port, fd, f);
+	if (r < 0)
+		return r;
+	struct cport__fd_iocp *w = &(*f)->eng.w;
+	return w->kind == IOCP_K_NONE || w->recheck ? iocp_classify(port, w, fd) : 0;
+}
 
-/* Section 4: socket ops (reads and writes on a socket are its recvs and sends). */
-static int iocp_sock_start(cport *port, cport_op *op);
-static bool iocp_sock_stop(cport *port, cport_op *op, cport_op **out, unsigned max,
-			   unsigned *n);
-static void iocp_sock_close_cancel(cport *port, struct iocp_handle *e);
+/* The descriptor engine's fd_stale slot: look at the handle again before its next op. */
+static void iocp_fd_stale(cport *port, struct cport__fd *f)
+{
+	(void)port;
+	f->eng.w.recheck = f->eng.w.kind != IOCP_K_NONE;
+}
+
+/* ---- 2. Reads and writes on files and pipes ------------------------------------------ */
 
 static bool iocp_is_read(const struct cport__op *x)
 {
 	return x->type == CPORT__READ || x->type == CPORT__READV;
 }
 
-static uint64_t iocp_rw_total(const struct cport__op *x)
+static bool iocp_has_iov(const struct cport__op *x)
 {
-	if (x->type == CPORT__READ || x->type == CPORT__WRITE)
-		return x->len;
-	const cport_iovec *iov = x->buf;
-	uint64_t t = 0;
-	for (unsigned i = 0; i < x->aux; i++)
-		t += iov[i].len;
-	return t;
+	return x->type == CPORT__READV || x->type == CPORT__WRITEV ||
+	       x->type == CPORT__RECVMSG || x->type == CPORT__SENDMSG;
 }
 
-/* Where the next chunk goes: the rest of the buffer, or of the current iovec. */
-static char *iocp_chunk(const struct cport__op *x, DWORD *n)
+/* The next stretch of a transfer, at most `max` bytes: the rest of its buffer, or of
+ * its current iovec; none (NULL, 0) once nothing is left, every iovec empty included. */
+static char *iocp_chunk(const struct cport__op *x, uint64_t max, DWORD *n)
 {
-	if (x->type == CPORT__READ || x->type == CPORT__WRITE) {
-		*n = (DWORD)(x->len - x->done);
-		return (char *)x->buf + x->done;
+	uint64_t left = 0;
+	char *p = NULL;
+	if (!iocp_has_iov(x)) {
+		left = x->len - x->done;
+		p = x->buf ? (char *)x->buf + x->done : NULL; /* no arithmetic on NULL */
+	} else {
+		unsigned cnt, i;
+		uint64_t skip;
+		const cport_iovec *iov = cport__op_iov(x, &cnt);
+		if ((i = cport__iov_at(iov, cnt, x->done, &skip)) < cnt) {
+			left = iov[i].len - skip;
+			p = (char *)iov[i].base + skip;
+		}
 	}
-	const cport_iovec *iov = x->buf;
-	uint64_t skip = x->done;
-	unsigned i = 0;
-	while (i < x->aux && skip >= iov[i].len)
-		skip -= iov[i++].len;
-	assert(i < x->aux);
-	*n = (DWORD)(iov[i].len - skip);
-	return (char *)iov[i].base + skip;
+	*n = (DWORD)(left < max ? left : max);
+	return p;
 }
 
 /* The file offset of the next chunk. Offset -1 on a file means its file pointer, which
  * overlapped I/O does not move by itself (see iocp_rw_moved). */
-static int iocp_chunk_offset(const struct cport__op *x, const struct iocp_handle *e,
+static int iocp_chunk_offset(const struct cport__op *x, const struct cport__fd_iocp *w,
 			     uint64_t *off)
 {
-	if (e->append && !iocp_is_read(x)) {
+	if (w->append && !iocp_is_read(x)) {
 		*off = UINT64_MAX; /* Offset and OffsetHigh all ones: the end of the file */
 		return 0;
 	}
@@ -304,8 +329,8 @@ static int iocp_chunk_offset(const struct cport__op *x, const struct iocp_handle
 		return 0;
 	}
 	*off = 0;
-	if (!e->disk)
-		return 0; /* pipes and sockets have no offset */
+	if (!w->disk)
+		return 0; /* pipes have no offset */
 	LARGE_INTEGER zero = {0}, pos;
 	if (!SetFilePointerEx((HANDLE)x->fd, zero, &pos, FILE_CURRENT))
 		return cport__win_error(GetLastError());
@@ -313,12 +338,29 @@ static int iocp_chunk_offset(const struct cport__op *x, const struct iocp_handle
 	return 0;
 }
 
-static void iocp_rw_moved(const struct cport__op *x, const struct iocp_handle *e, DWORD n)
+static void iocp_rw_moved(const struct cport__op *x, const struct cport__fd_iocp *w, DWORD n)
 {
-	if (x->offset < 0 && e->disk && n && !(e->append && !iocp_is_read(x))) {
+	if (x->offset < 0 && w->disk && n && !(w->append && !iocp_is_read(x))) {
 		LARGE_INTEGER d = {.QuadPart = n};
 		SetFilePointerEx((HANDLE)x->fd, d, NULL, FILE_CURRENT);
 	}
+}
+
+/* The result of an op the kernel stopped: a cancel, a close, or its timeout. */
+static int64_t iocp_stopped(const struct cport__op *x)
+{
+	if ((x->xflags & CPORT__X_TIMEDOUT) && !(x->xflags & CPORT__X_CANCELLED))
+		return CPORT_ETIMEDOUT;
+	return CPORT_ECANCELED;
+}
+
+/* Why an op between two calls must not go on (its result), or 0. */
+static int64_t iocp_stop_reason(cport *port, const struct cport__op *x)
+{
+	if (x->xflags & (CPORT__X_CANCELLED | CPORT__X_TIMEDOUT) || iocp_of(port)->dying)
+		return iocp_stopped(x);
+	struct cport__fd *f = cport__fd_find(port, x->fd);
+	return f && f->closing ? CPORT_ECANCELED : 0;
 }
 
 /* The result of a failed read or write: end of file or of a pipe is a short read. */
@@ -326,46 +368,40 @@ static int64_t iocp_rw_error(const struct cport__op *x, DWORD err)
 {
 	if (iocp_is_read(x) && (err == ERROR_HANDLE_EOF || err == ERROR_BROKEN_PIPE))
 		return (int64_t)x->done;
-	if (err == ERROR_OPERATION_ABORTED && (x->xflags & CPORT__X_TIMEDOUT) &&
-	    !(x->xflags & CPORT__X_CANCELLED))
-		return CPORT_ETIMEDOUT;
+	if (err == ERROR_OPERATION_ABORTED)
+		return iocp_stopped(x);
 	if (err == ERROR_ACCESS_DENIED)
 		return CPORT_EBADF; /* not open for this direction, as read(2)/write(2) say */
 	return cport__win_error(err);
 }
 
-/* Issue the next chunk. True: a packet is due. False: the op finished at once with
- * *res (the call failed, so no packet will come). */
-static bool iocp_rw_issue(cport_op *op, const struct iocp_handle *e, int64_t *res)
+/* Issue the next chunk. True: a packet is due; false: done at once with *res. */
+static bool iocp_rw_issue(cport_op *op, const struct cport__fd_iocp *w, int64_t *res)
 {
 	struct cport__op *x = cport__x(op);
+	OVERLAPPED *ov = &iox(op)->ov;
 	DWORD n;
-	char *p = iocp_chunk(x, &n);
+	char *p = iocp_chunk(x, UINT32_MAX, &n);
 	uint64_t off;
-	int r = iocp_chunk_offset(x, e, &off);
+	int r = iocp_chunk_offset(x, w, &off);
 	if (r < 0) {
 		*res = r;
 		return false;
 	}
-	memset(&x->be.ov, 0, sizeof x->be.ov);
-	x->be.ov.Offset = (DWORD)off;
-	x->be.ov.OffsetHigh = (DWORD)(off >> 32);
+	memset(ov, 0, sizeof *ov);
+	ov->Offset = (DWORD)off;
+	ov->OffsetHigh = (DWORD)(off >> 32);
 	HANDLE h = (HANDLE)x->fd;
-	BOOL ok = iocp_is_read(x) ? ReadFile(h, p, n, NULL, &x->be.ov)
-				  : WriteFile(h, p, n, NULL, &x->be.ov);
+	BOOL ok = iocp_is_read(x) ? ReadFile(h, p, n, NULL, ov) : WriteFile(h, p, n, NULL, ov);
 	DWORD err = ok ? 0 : GetLastError();
-	if (ok || err == ERROR_IO_PENDING) {
-		x->pending = 1;
+	if (ok || err == ERROR_IO_PENDING)
 		return true;
-	}
 	*res = iocp_rw_error(x, err);
 	return false;
 }
 
-/* A packet for a read or write: count the bytes. True if the op is done (*res set),
- * false if the next chunk is in the kernel. */
-static bool iocp_rw_progress(struct iocp *io, cport_op *op, struct iocp_handle *e, DWORD got,
-			     DWORD err, int64_t *res)
+/* A read or write's packet: true with *res when the op is done, false to go on. */
+static bool iocp_rw_outcome(cport *port, cport_op *op, DWORD got, DWORD err, int64_t *res)
 {
 	struct cport__op *x = cport__x(op);
 	if (err) {
@@ -373,224 +409,17 @@ static bool iocp_rw_progress(struct iocp *io, cport_op *op, struct iocp_handle *
 		return true;
 	}
 	x->done += got;
-	iocp_rw_moved(x, e, got);
-	bool stream_read = iocp_is_read(x) && x->offset < 0;
-	if (got == 0 || stream_read || x->done >= x->len || io->dying) {
-		*res = (int64_t)x->done;
+	iocp_rw_moved(x, iocp_w(port, x->fd), got);
+	*res = (int64_t)x->done;
+	if (got == 0 || cport__is_stream_read(x) || x->done >= x->len)
 		return true;
-	}
-	if (x->xflags & CPORT__X_CANCELLED || e->closer) {
-		*res = CPORT_ECANCELED;
-		return true;
-	}
-	if (x->xflags & CPORT__X_TIMEDOUT) {
-		*res = CPORT_ETIMEDOUT;
-		return true;
-	}
-	return !iocp_rw_issue(op, e, res);
+	int64_t stop = iocp_stop_reason(port, x);
+	if (stop)
+		*res = stop;
+	return stop != 0;
 }
 
-static int iocp_rw_start(cport *port, cport_op *op)
-{
-	struct iocp *io = iocp_of(port);
-	struct cport__op *x = cport__x(op);
-	struct iocp_handle *e;
-	x->len = iocp_rw_total(x);
-	int r = iocp_handle_get(io, x->fd, &e);
-	if (r < 0)
-		return r;
-	if (!e)
-		return op->timeout_ns ? CPORT_ENOTSUP : cport__pool_start(port, op);
-	if (e->closer)
-		return CPORT_EBADF; /* a cport_close of this handle is under way */
-	if (e->sock)
-		return iocp_sock_start(port, op);
-	if (x->len == 0) {
-		/* Done without the kernel: a zero-byte pipe read would wait for data. */
-		cport__complete(port, op, 0);
-		return 0;
-	}
-	if (op->timeout_ns &&
-	    (r = cport__timers_add(&io->timers, op, cport_now_ns() + op->timeout_ns)) < 0)
-		return r;
-	int64_t res;
-	if (!iocp_rw_issue(op, e, &res)) {
-		cport__timers_remove(&io->timers, op);
-		cport__complete(port, op, res);
-		return 0;
-	}
-	e->inflight++;
-	io->in_kernel++;
-	return 0;
-}
-
-/* ---- 3. Timers, timeouts and close ---------------------------------------------------- */
-
-static int iocp_timer_start(cport *port, cport_op *op)
-{
-	struct cport__op *x = cport__x(op);
-	uint64_t now = cport_now_ns();
-	uint64_t at = x->aux & CPORT_TIMER_ABS ? x->len : now + x->len;
-	x->be.words[4] = 0;
-	if (op->timeout_ns && now + op->timeout_ns < at) {
-		at = now + op->timeout_ns;
-		x->be.words[4] = IOCP_TIMER_BY_TIMEOUT;
-	}
-	return cport__timers_add(&iocp_of(port)->timers, op, at);
-}
-
-/* Fire what is due: timers complete, reads and writes past their timeout are asked
- * to stop (their packet brings CPORT_ETIMEDOUT). */
-static void iocp_expire(cport *port, cport_op **out, unsigned max, unsigned *n)
-{
-	struct iocp *io = iocp_of(port);
-	uint64_t now = cport_now_ns();
-	cport_op *op;
-	while ((op = cport__timers_pop_expired(&io->timers, now)) != NULL) {
-		struct cport__op *x = cport__x(op);
-		if (x->type != CPORT__TIMER) {
-			x->xflags |= CPORT__X_TIMEDOUT;
-			if (!iocp_sock_stop(port, op, out, max, n))
-				CancelIoEx((HANDLE)x->fd, &x->be.ov);
-			continue;
-		}
-		op->result = x->be.words[4] == IOCP_TIMER_BY_TIMEOUT ? CPORT_ETIMEDOUT : 0;
-		if (*n < max)
-			out[(*n)++] = op;
-		else
-			cport__queue_push(&port->ready, op);
-	}
-}
-
-/* The handle has no read or write left in the kernel: close it on the pool (or at
- * once while the port is being destroyed). */
-static void iocp_close_now(cport *port, struct iocp_handle *e)
-{
-	struct iocp *io = iocp_of(port);
-	cport_op *closer = e->closer;
-	iocp_remove(io, e);
-	if (!closer)
-		return;
-	if (io->dying) {
-		cport__win_close(cport__x(closer)->fd);
-		return;
-	}
-	int r = cport__pool_start(port, closer);
-	if (r < 0)
-		cport__complete(port, closer, r);
-}
-
-/* Close cancels: reads and writes on the handle stop first (CancelIoEx), and the
- * handle is closed once their packets are in. */
-static int iocp_close_start(cport *port, cport_op *op)
-{
-	struct iocp *io = iocp_of(port);
-	struct cport__op *x = cport__x(op);
-	if (op->timeout_ns)
-		return CPORT_ENOTSUP;
-	struct iocp_handle *e = iocp_find(io, x->fd);
-	if (e && e->closer)
-		return CPORT_EBADF; /* closed twice */
-	/* What the pool does on the handle (fsync, fstat, reads of a synchronous
-	 * handle...) is stopped first; its running ops are waited for at close time. */
-	cport__pool_cancel_fd(port, x->fd);
-	if (e)
-		iocp_sock_close_cancel(port, e);
-	if (!e || e->inflight == 0) {
-		if (e)
-			iocp_remove(io, e);
-		return cport__pool_start(port, op);
-	}
-	e->closer = op;
-	CancelIoEx((HANDLE)x->fd, NULL);
-	return 0;
-}
-
-/* ---- 4. Sockets and local streams ------------------------------------------------------ */
-
-/*
- * Socket ops keep three words of be (after the OVERLAPPED): the handle their I/O runs
- * on (the socket, or the pipe instance of a local accept), a malloc'ed context (accept
- * buffers, WSABUF arrays, the AFD poll block), and where the op is.
- *
- * Stream rules: recvs go to the kernel at once (WinSock fills overlapped receives in
- * the order they were issued); sends (send, write, sendmsg, sendfile, and a shutdown
- * that stops sending) wait in the socket's send queue and go one at a time, so their
- * bytes never interleave and a send the kernel cut short is finished before the next.
- */
-#define IOCP_W_IOH 4
-#define IOCP_W_CTX 5
-#define IOCP_W_WHERE 6
-enum { IOCP_AT_NONE = 0, IOCP_AT_KERNEL, IOCP_AT_QUEUED, IOCP_AT_PARKED };
-
-/* Largest chunk per WinSock call (WSABUF lengths are ULONG; TransmitFile takes less
- * than 2^31 - 1). */
-#define IOCP_SOCK_CHUNK (1u << 30)
-
-/* AFD's poll request: how WSAPoll itself waits, here as one overlapped call. */
-#define IOCP_AFD_POLL 0x00012024
-enum {
-	AFD_RECEIVE = 0x1,
-	AFD_RECEIVE_EXPEDITED = 0x2,
-	AFD_SEND = 0x4,
-	AFD_DISCONNECT = 0x8,
-	AFD_ABORT = 0x10,
-	AFD_LOCAL_CLOSE = 0x20,
-	AFD_ACCEPT = 0x80,
-	AFD_CONNECT_FAIL = 0x100
-};
-struct iocp_afd_poll {
-	LARGE_INTEGER timeout;
-	ULONG count, exclusive;
-	HANDLE h;
-	ULONG events;
-	NTSTATUS status;
-};
-
-/* An accept's context: the socket AcceptEx fills and room for both addresses. */
-struct iocp_accept {
-	SOCKET s;
-	HANDLE inst;              /* a local accept: the pipe instance */
-	cport_op *op;
-	struct iocp_accept *next; /* io->parked */
-	char addrs[2 * (sizeof(SOCKADDR_STORAGE) + 16)];
-};
-
-static HANDLE iocp_ioh(const struct cport__op *x)
-{
-	return (HANDLE)(uintptr_t)x->be.words[IOCP_W_IOH];
-}
-
-static void *iocp_ctx(const struct cport__op *x)
-{
-	return (void *)(uintptr_t)x->be.words[IOCP_W_CTX];
-}
-
-static void iocp_dl_push(struct iocp_dlist *l, cport_op *op)
-{
-	struct cport__op *x = cport__x(op);
-	x->next = NULL;
-	x->prev = l->tail;
-	if (l->tail)
-		cport__x(l->tail)->next = op;
-	else
-		l->head = op;
-	l->tail = op;
-}
-
-static void iocp_dl_unlink(struct iocp_dlist *l, cport_op *op)
-{
-	struct cport__op *x = cport__x(op);
-	if (x->prev)
-		cport__x(x->prev)->next = x->next;
-	else
-		l->head = x->next;
-	if (x->next)
-		cport__x(x->next)->prev = x->prev;
-	else
-		l->tail = x->prev;
-	x->next = x->prev = NULL;
-}
+/* ---- 3. Sockets ------------------------------------------------------------------------ */
 
 static bool iocp_is_send(const struct cport__op *x)
 {
@@ -607,140 +436,40 @@ static bool iocp_is_send(const struct cport__op *x)
 	}
 }
 
-/* The buffers of an op: one buffer, or an iovec array (readv/writev, a message). */
-static const cport_iovec *iocp_sock_iov(const struct cport__op *x, unsigned *cnt)
-{
-	if (x->type == CPORT__READV || x->type == CPORT__WRITEV) {
-		*cnt = x->aux;
-		return x->buf;
-	}
-	const cport_msg *m = x->buf;
-	*cnt = m->iovcnt;
-	return m->iov;
-}
-
-static bool iocp_has_iov(const struct cport__op *x)
-{
-	return x->type == CPORT__READV || x->type == CPORT__WRITEV ||
-	       x->type == CPORT__RECVMSG || x->type == CPORT__SENDMSG;
-}
-
-static uint64_t iocp_sock_total(const struct cport__op *x)
-{
-	if (!iocp_has_iov(x))
-		return x->len;
-	unsigned cnt;
-	const cport_iovec *iov = iocp_sock_iov(x, &cnt);
-	uint64_t t = 0;
-	for (unsigned i = 0; i < cnt; i++)
-		t += iov[i].len;
-	return t;
-}
-
-/* The next stretch of a stream op: the rest of its buffer, or of the current iovec. */
-static WSABUF iocp_sock_chunk(const struct cport__op *x)
-{
-	WSABUF b;
-	uint64_t left;
-	if (!iocp_has_iov(x)) {
-		b.buf = (char *)x->buf + x->done;
-		left = x->len - x->done;
-	} else {
-		unsigned cnt, i = 0;
-		const cport_iovec *iov = iocp_sock_iov(x, &cnt);
-		uint64_t skip = x->done;
-		while (i < cnt && skip >= iov[i].len)
-			skip -= iov[i++].len;
-		assert(i < cnt);
-		b.buf = (char *)iov[i].base + skip;
-		left = iov[i].len - skip;
-	}
-	b.len = left > IOCP_SOCK_CHUNK ? IOCP_SOCK_CHUNK : (ULONG)left;
-	return b;
-}
-
-/* Every buffer of a message as a WSABUF array (one datagram, one call). */
-static WSABUF *iocp_wsabufs(const struct cport__op *x, DWORD *cnt)
-{
-	unsigned n;
-	const cport_iovec *iov = iocp_sock_iov(x, &n);
-	WSABUF *w = malloc(n * sizeof *w);
-	if (!w)
-		return NULL;
-	for (unsigned i = 0; i < n; i++) {
-		w[i].buf = iov[i].base;
-		w[i].len = iov[i].len > IOCP_SOCK_CHUNK ? IOCP_SOCK_CHUNK : (ULONG)iov[i].len;
-	}
-	*cnt = n;
-	return w;
-}
-
-/* The result of an op the kernel stopped: a cancel, a close or its timeout. */
-static int64_t iocp_sock_stopped(const struct cport__op *x)
-{
-	if ((x->xflags & CPORT__X_TIMEDOUT) && !(x->xflags & CPORT__X_CANCELLED))
-		return CPORT_ETIMEDOUT;
-	return CPORT_ECANCELED;
-}
-
 static int64_t iocp_sock_error(const struct cport__op *x, DWORD err)
 {
 	if (err == WSA_OPERATION_ABORTED || err == ERROR_OPERATION_ABORTED)
-		return iocp_sock_stopped(x);
+		return iocp_stopped(x);
 	if (err == WSAESHUTDOWN && iocp_is_send(x))
 		return CPORT_EPIPE;
 	return cport__win_error(err);
 }
 
-/* Hand a finished socket op over: into out[] while there is room, else the ready list.
- * While the port is being destroyed, only its context is freed. */
-static void iocp_sock_done(cport *port, cport_op *op, int64_t res, cport_op **out,
-			   unsigned max, unsigned *n)
+static int64_t iocp_wsa_error(const struct cport__op *x)
 {
-	struct iocp *io = iocp_of(port);
-	struct cport__op *x = cport__x(op);
-	cport__timers_remove(&io->timers, op);
-	struct iocp_accept *a = x->type == CPORT__ACCEPT ? iocp_ctx(x) : NULL;
-	if (a && a->s != INVALID_SOCKET)
-		closesocket(a->s);
-	if (a && a->inst) {
-		/* An instance that never became a result: forget it, then close it. */
-		struct iocp_handle *ie = iocp_find(io, (cport_fd)a->inst);
-		if (ie && !io->dying)
-			iocp_remove(io, ie);
-		CloseHandle(a->inst);
-	}
-	free(iocp_ctx(x));
-	x->be.words[IOCP_W_CTX] = 0;
-	x->be.words[IOCP_W_WHERE] = IOCP_AT_NONE;
-	if (io->dying)
-		return;
-	op->result = res;
-	op->cflags = 0;
-	if (out && *n < max)
-		out[(*n)++] = op;
-	else
-		cport__queue_push(&port->ready, op);
+	return iocp_sock_error(x, (DWORD)WSAGetLastError());
 }
 
-/* An op went to the kernel: count it on its handle (close and destroy wait for it). */
-static void iocp_sock_in_kernel(struct iocp *io, cport_op *op)
-{
-	struct cport__op *x = cport__x(op);
-	struct iocp_handle *e = iocp_find(io, x->fd);
-	assert(e);
-	e->inflight++;
-	io->in_kernel++;
-	x->be.words[IOCP_W_WHERE] = IOCP_AT_KERNEL;
-	if (e->lsn)
-		iocp_dl_push(&e->acc, op);
-}
-
-/* True when the call left a completion packet due (success included: completion
- * packets are not skipped on success, see the top of this file). */
+/* True when the call left a completion packet due (success included: packets are
+ * not skipped on success, see the top of this file). */
 static bool iocp_wsa_pending(int rc)
 {
 	return rc == 0 || WSAGetLastError() == WSA_IO_PENDING;
+}
+
+/* Every buffer of a datagram op as WSABUFs in the port's scratch array: one datagram,
+ * one call. WinSock captures the array during the call ("the WSABUF array is
+ * transient"; Wine copies it into its request), so one array serves every call. */
+static DWORD iocp_wsabufs(struct iocp *io, const struct cport__op *x)
+{
+	unsigned n;
+	const cport_iovec *iov = cport__op_iov(x, &n);
+	assert(n <= IOCP_MAX_IOV);
+	for (unsigned i = 0; i < n; i++) {
+		io->wsabuf[i].buf = iov[i].base;
+		io->wsabuf[i].len = iov[i].len > IOCP_SOCK_CHUNK ? IOCP_SOCK_CHUNK : (ULONG)iov[i].len;
+	}
+	return n;
 }
 
 /* Larger than any UDP datagram of the socket's family? Checked before the call:
@@ -754,117 +483,114 @@ static bool iocp_dgram_too_big(SOCKET s, uint64_t len)
 	return len > (me.ss_family == AF_INET6 ? 65527u : 65507u);
 }
 
-/* Issue (the next chunk of) a send. True: a packet is due; false: done with *res. */
-static bool iocp_send_issue(cport_op *op, const struct iocp_handle *e, int64_t *res)
+/* Windows fails every send after the peer's reset with a reset; Unix says so once, then
+ * EPIPE, which is the contract's portable answer. */
+static int64_t iocp_send_reset(struct cport__fd_iocp *w, int64_t res)
+{
+	if (res != CPORT_ECONNRESET && res != CPORT_ECONNABORTED)
+		return res;
+	if (w->reset)
+		return CPORT_EPIPE;
+	w->reset = true;
+	return res;
+}
+
+/* A send (or what waits its turn among sends) at the head of its socket's FIFO:
+ * issue its next chunk. True: a packet is due; false: done at once with *res. */
+static bool iocp_send_issue(cport *port, cport_op *op, struct cport__fd_iocp *w,
+			    int64_t *res)
 {
 	struct cport__op *x = cport__x(op);
+	struct iocp_x *k = iox(op);
 	SOCKET s = (SOCKET)x->fd;
-	OVERLAPPED *ov = &x->be.ov;
-	memset(ov, 0, sizeof *ov);
+	memset(&k->ov, 0, sizeof k->ov);
 	int rc;
 	if (x->type == CPORT__SHUTDOWN) {
 		int how = x->aux == CPORT_SHUT_RD ? SD_RECEIVE
 			: x->aux == CPORT_SHUT_WR ? SD_SEND : SD_BOTH;
-		*res = shutdown(s, how) ? iocp_sock_error(x, (DWORD)WSAGetLastError()) : 0;
+		*res = shutdown(s, how) ? iocp_send_reset(w, iocp_wsa_error(x)) : 0;
 		return false;
 	}
 	uint64_t left = x->len - x->done;
-	if (e->dgram && left > 65507 && iocp_dgram_too_big(s, left)) {
+	if (w->dgram && left > 65507 && iocp_dgram_too_big(s, left)) {
 		*res = CPORT_EMSGSIZE;
 		return false;
 	}
-	if (left == 0 && !e->dgram) {
+	if (left == 0 && !w->dgram) {
 		*res = (int64_t)x->done;
 		return false;
 	}
 	if (x->type == CPORT__SENDFILE) {
-		x->mode = left > IOCP_SOCK_CHUNK ? IOCP_SOCK_CHUNK : (uint32_t)left;
+		k->io.chunk = left > IOCP_SOCK_CHUNK ? IOCP_SOCK_CHUNK : (uint32_t)left;
 		uint64_t off = (uint64_t)x->offset + x->done;
-		ov->Offset = (DWORD)off;
-		ov->OffsetHigh = (DWORD)(off >> 32);
+		k->ov.Offset = (DWORD)off;
+		k->ov.OffsetHigh = (DWORD)(off >> 32);
 		HANDLE f = (HANDLE)(uintptr_t)x->buf2;
-		rc = TransmitFile(s, f, x->mode, 0, ov, NULL, 0) ? 0 : SOCKET_ERROR;
-	} else if (x->type == CPORT__SENDMSG && e->dgram) {
-		DWORD cnt;
-		WSABUF *w = iocp_wsabufs(x, &cnt); /* once: a datagram goes in one call */
-		if (!w) {
-			*res = CPORT_ENOMEM;
-			return false;
-		}
-		x->be.words[IOCP_W_CTX] = (uintptr_t)w;
-		const cport_msg *m = x->buf;
-		const struct sockaddr *to = m->addr ? (const void *)m->addr->storage : NULL;
-		rc = WSASendTo(s, w, cnt, NULL, 0, to, to ? (int)m->addr->len : 0, ov, NULL);
+		rc = TransmitFile(s, f, k->io.chunk, 0, &k->ov, NULL, 0) ? 0 : SOCKET_ERROR;
+	} else if (w->dgram && iocp_has_iov(x)) {
+		const cport_msg *m = x->type == CPORT__SENDMSG ? x->buf : NULL;
+		const struct sockaddr *to = m && m->addr ? (const void *)m->addr->storage : NULL;
+		DWORD cnt = iocp_wsabufs(iocp_of(port), x);
+		rc = WSASendTo(s, iocp_of(port)->wsabuf, cnt, NULL, 0, to,
+			       to ? (int)m->addr->len : 0, &k->ov, NULL);
 	} else {
-		WSABUF b = iocp_sock_chunk(x);
-		x->mode = b.len;
-		rc = WSASend(s, &b, 1, NULL, 0, ov, NULL);
+		WSABUF b;
+		b.buf = iocp_chunk(x, IOCP_SOCK_CHUNK, &b.len);
+		k->io.chunk = b.len;
+		rc = WSASend(s, &b, 1, NULL, 0, &k->ov, NULL);
 	}
 	if (iocp_wsa_pending(rc))
 		return true;
-	*res = iocp_sock_error(x, (DWORD)WSAGetLastError());
+	*res = iocp_send_reset(w, iocp_wsa_error(x));
 	return false;
 }
 
-/* A recvmsg on a datagram socket: the WSABUF array and what WSARecvFrom writes back. */
-struct iocp_recvfrom {
-	INT fromlen;
-	DWORD flags;
-	WSABUF w[];
-};
-
-static bool iocp_recv_issue(cport_op *op, const struct iocp_handle *e, int64_t *res)
+static bool iocp_recv_issue(cport *port, cport_op *op, const struct cport__fd_iocp *w,
+			    int64_t *res)
 {
 	struct cport__op *x = cport__x(op);
+	struct iocp_x *k = iox(op);
 	SOCKET s = (SOCKET)x->fd;
-	OVERLAPPED *ov = &x->be.ov;
-	memset(ov, 0, sizeof *ov);
+	memset(&k->ov, 0, sizeof k->ov);
+	k->io.flags = 0;
 	int rc;
-	if (x->type == CPORT__RECVMSG && e->dgram) {
-		const cport_msg *m = x->buf;
-		struct iocp_recvfrom *rf = malloc(sizeof *rf + m->iovcnt * sizeof(WSABUF));
-		DWORD cnt;
-		WSABUF *w = iocp_wsabufs(x, &cnt);
-		if (!rf || !w) {
-			free(rf);
-			free(w);
-			*res = CPORT_ENOMEM;
-			return false;
+	if (w->dgram && iocp_has_iov(x)) {
+		/* WSARecvFrom writes the sender's length and the flags at completion:
+		 * both live in the op. */
+		cport_msg *m = x->type == CPORT__RECVMSG ? x->buf : NULL;
+		struct sockaddr *from = NULL;
+		if (m && m->addr) {
+			from = (void *)m->addr->storage;
+			k->io.fromlen = sizeof m->addr->storage;
 		}
-		memcpy(rf->w, w, cnt * sizeof *w);
-		free(w);
-		x->be.words[IOCP_W_CTX] = (uintptr_t)rf;
-		rf->fromlen = sizeof m->addr->storage;
-		rf->flags = 0;
-		struct sockaddr *from = m->addr ? (void *)m->addr->storage : NULL;
-		rc = WSARecvFrom(s, rf->w, cnt, NULL, &rf->flags, from, from ? &rf->fromlen : NULL,
-				 ov, NULL);
+		DWORD cnt = iocp_wsabufs(iocp_of(port), x);
+		rc = WSARecvFrom(s, iocp_of(port)->wsabuf, cnt, NULL, &k->io.flags, from,
+				 from ? &k->io.fromlen : NULL, &k->ov, NULL);
 	} else {
-		WSABUF b = iocp_sock_chunk(x);
-		if (b.len == 0 && !e->dgram) {
+		WSABUF b;
+		b.buf = iocp_chunk(x, IOCP_SOCK_CHUNK, &b.len);
+		if (b.len == 0 && !w->dgram) {
 			*res = 0;
 			return false;
 		}
-		DWORD flags = 0;
-		rc = WSARecv(s, &b, 1, NULL, &flags, ov, NULL);
+		rc = WSARecv(s, &b, 1, NULL, &k->io.flags, &k->ov, NULL);
 	}
 	if (iocp_wsa_pending(rc))
 		return true;
-	DWORD err = (DWORD)WSAGetLastError();
-	*res = err == WSAEDISCON ? 0 : iocp_sock_error(x, err);
+	*res = WSAGetLastError() == WSAEDISCON ? 0 : iocp_wsa_error(x);
 	return false;
 }
 
 /* ConnectEx needs a bound socket: bind to the wildcard address first if it is not. */
-static bool iocp_connect_issue(cport_op *op, const struct iocp_handle *e, int64_t *res)
+static bool iocp_connect_issue(cport_op *op, const struct cport__fd_iocp *w, int64_t *res)
 {
 	struct cport__op *x = cport__x(op);
 	SOCKET s = (SOCKET)x->fd;
 	const cport_addr *a = x->buf;
 	const struct sockaddr *sa = (const void *)a->storage;
-	memset(&x->be.ov, 0, sizeof x->be.ov);
-	if (e->dgram) { /* a datagram "connect" only sets the peer: at once */
-		*res = connect(s, sa, (int)a->len) ? iocp_sock_error(x, (DWORD)WSAGetLastError()) : 0;
+	memset(&iox(op)->ov, 0, sizeof iox(op)->ov);
+	if (w->dgram) { /* a datagram "connect" only sets the peer: at once */
+		*res = connect(s, sa, (int)a->len) ? iocp_wsa_error(x) : 0;
 		return false;
 	}
 	LPFN_CONNECTEX cx = cport__win_connectex();
@@ -886,13 +612,13 @@ static bool iocp_connect_issue(cport_op *op, const struct iocp_handle *e, int64_
 		BOOL on = TRUE;
 		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, (const char *)&on, sizeof on);
 		if (bind(s, (struct sockaddr *)&me, len) != 0) {
-			*res = iocp_sock_error(x, (DWORD)WSAGetLastError());
+			*res = iocp_wsa_error(x);
 			return false;
 		}
 	}
-	if (iocp_wsa_pending(cx(s, sa, (int)a->len, NULL, 0, NULL, &x->be.ov) ? 0 : SOCKET_ERROR))
+	if (iocp_wsa_pending(cx(s, sa, (int)a->len, NULL, 0, NULL, &iox(op)->ov) ? 0 : SOCKET_ERROR))
 		return true;
-	*res = iocp_sock_error(x, (DWORD)WSAGetLastError());
+	*res = iocp_wsa_error(x);
 	return false;
 }
 
@@ -931,263 +657,174 @@ static int64_t iocp_poll_events(ULONG a, uint32_t asked)
 /*
  * Poll: one IOCTL_AFD_POLL on the socket, the request WSAPoll is made of, issued
  * overlapped so that it completes through the port like any op and CancelIoEx stops
- * it (WSAPoll on the pool could not be interrupted, nor honour timeout_ns).
+ * it. Its status block sits where the OVERLAPPED's Internal does, so the packet and
+ * the cancel find it the same way; AFD's answer is written into the op.
  */
 static bool iocp_poll_issue(cport_op *op, int64_t *res)
 {
 	struct cport__op *x = cport__x(op);
-	struct iocp_afd_poll *p = iocp_ctx(x) ? iocp_ctx(x) : malloc(sizeof *p);
-	if (!p) {
-		*res = CPORT_ENOMEM;
-		return false;
-	}
-	x->be.words[IOCP_W_CTX] = (uintptr_t)p;
-	*p = (struct iocp_afd_poll){.count = 1, .h = (HANDLE)x->fd, .events = iocp_afd_events(x->aux)};
+	struct iocp_x *k = iox(op);
+	memset(&k->poll, 0, sizeof k->poll);
+	struct iocp_afd_poll *p = &k->poll.afd;
 	p->timeout.QuadPart = INT64_MAX;
-	memset(&x->be.ov, 0, sizeof x->be.ov);
-	NTSTATUS st = NtDeviceIoControlFile((HANDLE)x->fd, NULL, NULL, &x->be.ov,
-					    (PIO_STATUS_BLOCK)(void *)&x->be.ov, IOCP_AFD_POLL, p,
-					    sizeof *p, p, sizeof *p);
+	p->count = 1;
+	p->h = (HANDLE)x->fd;
+	p->events = iocp_afd_events(x->aux);
+	NTSTATUS st = NtDeviceIoControlFile((HANDLE)x->fd, NULL, NULL, &k->ov, &k->poll.iosb,
+					    IOCP_AFD_POLL, p, sizeof *p, p, sizeof *p);
 	if (st >= 0)
 		return true; /* STATUS_PENDING or done: either way a packet comes */
 	*res = cport__win_error(RtlNtStatusToDosError(st));
 	return false;
 }
 
-/* AcceptEx into a new socket of the listener's family, or, on a local listener,
- * ConnectNamedPipe on its waiting instance (associated with the port here). */
-static bool iocp_accept_issue(struct iocp *io, cport_op *op, int64_t *res)
+/* A local listener's accept: ConnectNamedPipe on its waiting instance (a new one takes
+ * its place), associated with the port here; the instance becomes the new descriptor. */
+static bool iocp_local_accept_issue(cport *port, cport_op *op, int64_t *res)
 {
-	struct cport__op *x = cport__x(op);
-	struct iocp_accept *a = iocp_ctx(x) ? iocp_ctx(x) : calloc(1, sizeof *a);
-	if (!a) {
-		*res = CPORT_ENOMEM;
-		return false;
-	}
-	x->be.words[IOCP_W_CTX] = (uintptr_t)a;
-	a->op = op;
-	a->s = INVALID_SOCKET;
-	a->inst = NULL;
-	memset(&x->be.ov, 0, sizeof x->be.ov);
-	struct iocp_handle *e = iocp_find(io, x->fd), *ie;
-	if (e->lsn) {
-		int r = cport__win_local_take(x->fd, &a->inst);
-		if (r == 0 && (r = iocp_handle_get(io, (cport_fd)a->inst, &ie)) == 0 && !ie)
+	struct iocp_x *k = iox(op);
+	struct cport__fd *f;
+	HANDLE inst;
+	int r = cport__win_local_take(cport__x(op)->fd, &inst);
+	if (r == 0) {
+		k->acc.inst = inst;
+		r = iocp_fd_get(port, (cport_fd)inst, &f);
+		if (r == 0 && f->eng.w.kind != IOCP_K_FILE)
 			r = CPORT_EINVAL;
-		if (r != 0) {
-			*res = r;
-			return false;
-		}
-		x->be.words[IOCP_W_IOH] = (uintptr_t)a->inst;
-		if (ConnectNamedPipe(a->inst, &x->be.ov) || GetLastError() == ERROR_IO_PENDING)
-			return true;
-		DWORD err = GetLastError();
-		if (err != ERROR_PIPE_CONNECTED && err != ERROR_NO_DATA) {
-			*res = cport__win_error(err);
-			return false;
-		}
-		/* A client came before the accept: no packet; done at once. */
-		*res = (int64_t)(uintptr_t)a->inst;
-		a->inst = NULL;
+	}
+	if (r != 0) {
+		*res = r > 0 ? CPORT_EBADF : r; /* 1: no listener of that value any more */
 		return false;
 	}
-	SOCKADDR_STORAGE me;
-	int len = sizeof me, r;
-	if (getsockname((SOCKET)x->fd, (struct sockaddr *)&me, &len) != 0) {
-		*res = iocp_sock_error(x, (DWORD)WSAGetLastError());
-		return false;
-	}
-	if ((r = cport__win_socket(&a->s, me.ss_family, SOCK_STREAM, IPPROTO_TCP)) < 0) {
-		*res = r;
-		return false;
-	}
-	DWORD alen = sizeof(SOCKADDR_STORAGE) + 16;
-	if (AcceptEx((SOCKET)x->fd, a->s, a->addrs, 0, alen, alen, NULL, &x->be.ov) ||
-	    WSAGetLastError() == WSA_IO_PENDING)
+	if (ConnectNamedPipe(inst, &k->ov) || GetLastError() == ERROR_IO_PENDING)
 		return true;
-	*res = iocp_sock_error(x, (DWORD)WSAGetLastError());
+	DWORD err = GetLastError();
+	if (err != ERROR_PIPE_CONNECTED && err != ERROR_NO_DATA) {
+		*res = cport__win_error(err);
+		return false;
+	}
+	*res = (int64_t)(uintptr_t)inst; /* a client came before the accept: no packet */
+	k->acc.inst = NULL;
 	return false;
 }
 
-/* A finished accept's new descriptor, set up for use; the peer address if asked. */
-static int64_t iocp_accept_result(struct cport__op *x, struct iocp_accept *a)
+/* AcceptEx into a new socket of the listener's family. */
+static bool iocp_accept_issue(cport *port, cport_op *op, int64_t *res)
 {
+	struct cport__op *x = cport__x(op);
+	struct iocp_x *k = iox(op);
+	memset(k, 0, sizeof *k);
+	if (iocp_w(port, x->fd)->kind == IOCP_K_LSN)
+		return iocp_local_accept_issue(port, op, res);
+	SOCKADDR_STORAGE me;
+	int len = sizeof me, r;
+	if (getsockname((SOCKET)x->fd, (struct sockaddr *)&me, &len) != 0) {
+		*res = iocp_wsa_error(x);
+		return false;
+	}
+	struct iocp_slot *s = k->acc.slot = iocp_slot_get(iocp_of(port));
+	if (!s) {
+		*res = CPORT_ENOMEM;
+		return false;
+	}
+	if ((r = cport__win_socket(&s->s, me.ss_family, SOCK_STREAM, IPPROTO_TCP)) < 0) {
+		*res = r;
+		return false;
+	}
+	if (AcceptEx((SOCKET)x->fd, s->s, s->addrs, 0, IOCP_ADDR_LEN, IOCP_ADDR_LEN, NULL,
+		     &k->ov) || WSAGetLastError() == WSA_IO_PENDING)
+		return true;
+	*res = iocp_wsa_error(x);
+	return false;
+}
+
+/* A finished accept's new descriptor, set up for use; the peer's address if asked. */
+static int64_t iocp_accept_result(cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	struct iocp_x *k = iox(op);
 	cport_addr *peer = x->buf;
 	if (peer)
 		memset(peer, 0, sizeof *peer);
-	if (a->inst) {
-		int64_t r = (int64_t)(uintptr_t)a->inst;
-		a->inst = NULL;
+	if (k->acc.inst) {
+		int64_t r = (int64_t)(uintptr_t)k->acc.inst;
+		k->acc.inst = NULL;
 		return r;
 	}
+	struct iocp_slot *s = k->acc.slot;
+	assert(s && s->s != INVALID_SOCKET);
 	SOCKET l = (SOCKET)x->fd;
-	setsockopt(a->s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (char *)&l, sizeof l);
+	setsockopt(s->s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (char *)&l, sizeof l);
 	if (peer) {
 		struct sockaddr *loc, *rem;
 		int llen, rlen;
-		DWORD alen = sizeof(SOCKADDR_STORAGE) + 16;
-		GetAcceptExSockaddrs(a->addrs, 0, alen, alen, &loc, &llen, &rem, &rlen);
+		GetAcceptExSockaddrs(s->addrs, 0, IOCP_ADDR_LEN, IOCP_ADDR_LEN, &loc, &llen, &rem,
+				     &rlen);
 		if (rlen > 0 && (size_t)rlen <= sizeof peer->storage) {
 			memcpy(peer->storage, rem, (size_t)rlen);
 			peer->len = (uint32_t)rlen;
 		}
 	}
-	int64_t r = (int64_t)a->s;
-	a->s = INVALID_SOCKET;
+	int64_t r = (int64_t)s->s;
+	s->s = INVALID_SOCKET;
 	return r;
 }
 
-/* A multishot accept delivered a connection (CPORT_MORE): it waits, parked, until the
- * caller reaped that completion, then iocp_rearm issues the next accept. */
-static void iocp_park(cport *port, cport_op *op, int64_t res, cport_op **out, unsigned max,
-		      unsigned *n)
+/* An accept ended: its slot goes back, and a socket or pipe instance that did not
+ * become its result is closed (the instance's entry forgotten). */
+static void iocp_accept_release(cport *port, cport_op *op)
 {
 	struct iocp *io = iocp_of(port);
-	struct cport__op *x = cport__x(op);
-	struct iocp_accept *a = iocp_ctx(x);
-	x->be.words[IOCP_W_WHERE] = IOCP_AT_PARKED;
-	a->next = io->parked;
-	io->parked = a;
-	op->result = res;
-	op->cflags = CPORT_MORE;
-	x->xflags |= CPORT__X_UNREAPED;
-	if (out && *n < max)
-		out[(*n)++] = op;
-	else
-		cport__queue_push(&port->ready, op);
-}
-
-static void iocp_unpark(struct iocp *io, struct iocp_accept *a)
-{
-	for (struct iocp_accept **pp = &io->parked; *pp; pp = &(*pp)->next)
-		if (*pp == a) {
-			*pp = a->next;
-			return;
-		}
-	assert(!"parked accept not found");
-}
-
-/* Start the op `op` just issued, or finish it. */
-static void iocp_sock_issued(cport *port, cport_op *op, bool due, int64_t res, cport_op **out,
-			     unsigned max, unsigned *n)
-{
-	if (due)
-		iocp_sock_in_kernel(iocp_of(port), op);
-	else
-		iocp_sock_done(port, op, res, out, max, n);
-}
-
-/* Issue the next accept of every parked multishot op whose last completion was
- * reaped; a parked op that was cancelled, timed out or lost its listener ends. */
-static void iocp_rearm(cport *port, cport_op **out, unsigned max, unsigned *n)
-{
-	struct iocp *io = iocp_of(port);
-	struct iocp_accept **pp = &io->parked;
-	while (*pp) {
-		struct iocp_accept *a = *pp;
-		cport_op *op = a->op;
-		struct cport__op *x = cport__x(op);
-		if (x->xflags & CPORT__X_UNREAPED) {
-			pp = &a->next;
-			continue;
-		}
-		*pp = a->next;
-		struct iocp_handle *e = iocp_find(io, x->fd);
-		int64_t res = iocp_sock_stopped(x);
-		bool due = false;
-		if (!(x->xflags & (CPORT__X_CANCELLED | CPORT__X_TIMEDOUT)) && e && !e->closer)
-			due = iocp_accept_issue(io, op, &res);
-		iocp_sock_issued(port, op, due, res, out, max, n);
+	struct iocp_x *k = iox(op);
+	struct iocp_slot *s = k->acc.slot;
+	if (s) {
+		if (s->s != INVALID_SOCKET)
+			closesocket(s->s);
+		s->next_free = io->free_slots;
+		io->free_slots = s;
 	}
-}
-
-/* Windows fails every send after the peer's reset with a reset; Unix says so once, then
- * EPIPE, which is the contract's portable answer. */
-static int64_t iocp_send_reset(struct iocp_handle *e, int64_t res)
-{
-	if (res != CPORT_ECONNRESET && res != CPORT_ECONNABORTED)
-		return res;
-	if (e->reset)
-		return CPORT_EPIPE;
-	e->reset = true;
-	return res;
-}
-
-/* Start the sends waiting on a socket, one at a time. */
-static void iocp_send_pump(cport *port, cport_fd fd, cport_op **out, unsigned max, unsigned *n)
-{
-	struct iocp *io = iocp_of(port);
-	for (;;) {
-		struct iocp_handle *e = iocp_find(io, fd);
-		if (io->dying || !e || e->sending || !e->sendq.head)
-			return;
-		cport_op *op = e->sendq.head;
-		iocp_dl_unlink(&e->sendq, op);
-		int64_t res;
-		if (iocp_send_issue(op, e, &res)) {
-			e->sending = op;
-			iocp_sock_in_kernel(io, op);
-			return;
-		}
-		iocp_sock_done(port, op, iocp_send_reset(e, res), out, max, n);
+	if (k->acc.inst) {
+		CloseHandle(k->acc.inst);
+		cport__fd_close_end(port, (cport_fd)k->acc.inst);
 	}
+	k->acc.slot = NULL;
+	k->acc.inst = NULL;
 }
 
-/* What a packet says: bytes, and the error (0 if none) in WinSock or Win32 terms. The
- * call ran on iocp_ioh: the socket, or a local accept's pipe instance. */
-static DWORD iocp_sock_outcome(struct cport__op *x, bool sock, DWORD *got, DWORD *flags)
-{
-	*got = 0;
-	*flags = 0;
-	if (x->type == CPORT__POLL) {
-		NTSTATUS st = (NTSTATUS)x->be.ov.Internal;
-		return st >= 0 ? 0 : RtlNtStatusToDosError(st);
-	}
-	if (sock)
-		return WSAGetOverlappedResult((SOCKET)iocp_ioh(x), &x->be.ov, got, FALSE, flags)
-			       ? 0 : (DWORD)WSAGetLastError();
-	return GetOverlappedResult(iocp_ioh(x), &x->be.ov, got, FALSE) ? 0 : GetLastError();
-}
-
-/* A packet for a send: true with *res when the op is done, else its next chunk went. */
-static bool iocp_send_packet(struct iocp *io, cport_op *op, struct iocp_handle *e, DWORD got,
-			     DWORD err, int64_t *res)
+/* A send's packet: true with *res when it is done, false to send the next chunk. */
+static bool iocp_send_outcome(cport *port, cport_op *op, DWORD got, DWORD err, int64_t *res)
 {
 	struct cport__op *x = cport__x(op);
+	struct cport__fd_iocp *w = iocp_w(port, x->fd);
 	if (err) {
-		*res = iocp_send_reset(e, iocp_sock_error(x, err));
+		*res = iocp_send_reset(w, iocp_sock_error(x, err));
 		return true;
 	}
 	x->done += got;
-	bool eof = x->type == CPORT__SENDFILE && got < x->mode;
-	if (e->dgram || eof || x->done >= x->len || io->dying) {
-		*res = (int64_t)x->done;
+	*res = (int64_t)x->done;
+	bool eof = x->type == CPORT__SENDFILE && got < iox(op)->io.chunk;
+	if (w->dgram || eof || x->done >= x->len)
 		return true;
-	}
-	if (x->xflags & (CPORT__X_CANCELLED | CPORT__X_TIMEDOUT) || e->closer) {
-		*res = iocp_sock_stopped(x);
-		return true;
-	}
-	if (!iocp_send_issue(op, e, res))
-		return true;
-	iocp_sock_in_kernel(io, op);
-	return false;
+	int64_t stop = iocp_stop_reason(port, x);
+	if (stop)
+		*res = stop;
+	return stop != 0;
 }
 
-static int64_t iocp_recv_result(struct cport__op *x, const struct iocp_handle *e, DWORD got,
+static int64_t iocp_recv_result(cport_op *op, const struct cport__fd_iocp *w, DWORD got,
 				DWORD err)
 {
-	bool trunc = err == WSAEMSGSIZE && e->dgram;
+	struct cport__op *x = cport__x(op);
+	bool trunc = err == WSAEMSGSIZE && w->dgram;
 	if (err && !trunc)
 		return err == WSAEDISCON ? 0 : iocp_sock_error(x, err);
 	if (x->type == CPORT__RECVMSG) {
 		cport_msg *m = x->buf;
-		struct iocp_recvfrom *rf = iocp_ctx(x);
-		if (m->addr) {
+		if (m->addr && !w->dgram) {
+			memset(m->addr, 0, sizeof *m->addr); /* a stream's peer is fixed */
+		} else if (m->addr) {
 			/* WSARecvFrom wrote the sender's sockaddr into addr->storage. */
-			uint32_t len = rf ? (uint32_t)rf->fromlen : 0;
-			if (!rf)
-				memset(m->addr, 0, sizeof *m->addr);
+			uint32_t len = (uint32_t)iox(op)->io.fromlen;
 			m->addr->len = len <= sizeof m->addr->storage ? len : 0;
 		}
 		m->flags = trunc ? CPORT_MSG_TRUNC : 0;
@@ -1195,120 +832,407 @@ static int64_t iocp_recv_result(struct cport__op *x, const struct iocp_handle *e
 	return got;
 }
 
-/* One packet of a socket op (or of an accept on a local listener). */
-static void iocp_sock_packet(cport *port, cport_op *op, cport_op **out, unsigned max,
-			     unsigned *n)
+/* ---- 4. One op's life ------------------------------------------------------------------ */
+
+/* The handle a call of the op runs on: the socket or file, or a local accept's pipe
+ * instance. */
+static HANDLE iocp_ioh(cport_op *op)
 {
-	struct iocp *io = iocp_of(port);
 	struct cport__op *x = cport__x(op);
-	struct iocp_handle *e = iocp_find(io, x->fd);
-	assert(e && e->inflight > 0);
-	e->inflight--;
-	io->in_kernel--;
-	x->be.words[IOCP_W_WHERE] = IOCP_AT_NONE;
-	if (e->lsn)
-		iocp_dl_unlink(&e->acc, op);
-	DWORD got, flags, err = iocp_sock_outcome(x, e->sock, &got, &flags);
-	cport_fd fd = x->fd;
-	bool sent = false, more = false;
-	int64_t res;
-	if (io->dying) {
-		/* Destroy: drop it; an accepted socket or pipe instance is closed. */
-		if (e->sending == op)
-			e->sending = NULL;
-		bool last = e->closer && e->inflight == 0;
-		iocp_sock_done(port, op, CPORT_ECANCELED, NULL, 0, NULL);
-		if (last)
-			iocp_close_now(port, iocp_find(io, fd));
-		return;
+	if (x->type == CPORT__ACCEPT && iox(op)->acc.inst)
+		return iox(op)->acc.inst;
+	return (HANDLE)x->fd;
+}
+
+/* The call that starts an op in the kernel or takes it on. True: a packet is due.
+ * False: done at once with *res, and no packet comes. */
+static bool iocp_call(cport *port, cport_op *op, int64_t *res)
+{
+	struct cport__op *x = cport__x(op);
+	struct cport__fd_iocp *w = iocp_w(port, x->fd);
+	if (w->kind == IOCP_K_FILE)
+		return iocp_rw_issue(op, w, res);
+	switch ((enum cport__type)x->type) {
+	case CPORT__ACCEPT:
+		return iocp_accept_issue(port, op, res);
+	case CPORT__CONNECT:
+		return iocp_connect_issue(op, w, res);
+	case CPORT__POLL:
+		return iocp_poll_issue(op, res);
+	default:
+		if (iocp_is_send(x))
+			return iocp_send_issue(port, op, w, res);
+		return iocp_recv_issue(port, op, w, res);
 	}
-	if (iocp_is_send(x)) {
-		if (!iocp_send_packet(io, op, e, got, err, &res))
-			return; /* the next chunk is in the kernel */
-		e->sending = NULL;
-		sent = true;
-	} else if (x->type == CPORT__ACCEPT) {
+}
+
+/* What a packet says (bytes, and the error in WinSock or Win32 terms, 0 if none),
+ * turned into the op's result. True with *res when the op is done; false when it goes
+ * on: the next chunk of a transfer, or a poll that saw nothing it asked for. */
+static bool iocp_outcome(cport *port, cport_op *op, int64_t *res)
+{
+	struct cport__op *x = cport__x(op);
+	struct iocp_x *k = iox(op);
+	const struct cport__fd_iocp *w = iocp_w(port, x->fd);
+	DWORD got = 0, flags = 0, err;
+	if (x->type == CPORT__POLL) {
+		NTSTATUS st = k->poll.iosb.Status;
+		err = st >= 0 ? 0 : RtlNtStatusToDosError(st);
+	} else if (w->kind == IOCP_K_SOCK) {
+		SOCKET s = (SOCKET)x->fd;
+		err = WSAGetOverlappedResult(s, &k->ov, &got, FALSE, &flags) ? 0
+									     : (DWORD)WSAGetLastError();
+	} else {
+		err = GetOverlappedResult(iocp_ioh(op), &k->ov, &got, FALSE) ? 0 : GetLastError();
+	}
+	switch ((enum cport__type)x->type) {
+	case CPORT__ACCEPT:
 		if (err == ERROR_PIPE_CONNECTED || err == ERROR_NO_DATA)
 			err = 0;
-		res = err ? iocp_sock_error(x, err) : iocp_accept_result(x, iocp_ctx(x));
-		more = !err && (x->aux & CPORT_ACCEPT_MULTISHOT) && !io->dying;
-	} else if (x->type == CPORT__CONNECT) {
+		*res = err ? iocp_sock_error(x, err) : iocp_accept_result(op);
+		return true;
+	case CPORT__CONNECT:
 		if (!err)
 			setsockopt((SOCKET)x->fd, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0);
-		res = err ? iocp_sock_error(x, err) : 0;
-	} else if (x->type == CPORT__POLL) {
-		struct iocp_afd_poll *p = iocp_ctx(x);
-		res = err ? iocp_sock_error(x, err)
-			  : p->count ? iocp_poll_events(p->events, x->aux) : 0;
-		if (res == 0 && !io->dying && !(x->xflags & (CPORT__X_CANCELLED | CPORT__X_TIMEDOUT))) {
-			bool due = iocp_poll_issue(op, &res); /* nothing asked for came: again */
-			iocp_sock_issued(port, op, due, res, out, max, n);
+		*res = err ? iocp_sock_error(x, err) : 0;
+		return true;
+	case CPORT__POLL:
+		*res = err ? iocp_sock_error(x, err)
+			   : k->poll.afd.count ? iocp_poll_events(k->poll.afd.events, x->aux) : 0;
+		if (*res == 0) /* nothing it asked for came: again, unless it must stop */
+			*res = iocp_stop_reason(port, x);
+		return *res != 0;
+	default:
+		break;
+	}
+	if (w->kind == IOCP_K_FILE)
+		return iocp_rw_outcome(port, op, got, err, res);
+	if (iocp_is_send(x))
+		return iocp_send_outcome(port, op, got, err, res);
+	*res = iocp_recv_result(op, w, got, err);
+	return true;
+}
+
+static void iocp_pending(struct iocp *io, cport_op *op)
+{
+	assert(cport__x(op)->pending == 0);
+	cport__x(op)->pending = 1;
+	io->in_kernel++;
+}
+
+/*
+ * The op is done with `res`: its deadline stops, it is delivered (while the port is
+ * destroyed: dropped, and a descriptor it made is closed), and it stops counting as
+ * busy on its handle. Returns the next op of the handle's send FIFO to start, if this
+ * one headed it. A parked multishot accept whose last completion the caller has not
+ * taken yet ends with that completion instead: it becomes the final one (CPORT_MORE
+ * cleared), so the connection it carries is not lost.
+ */
+static cport_op *iocp_finish(cport *port, cport_op *op, int64_t res)
+{
+	struct iocp *io = iocp_of(port);
+	struct cport__op *x = cport__x(op);
+	assert(x->pending == 0);
+	cport__timers_remove(&io->timers, op);
+	op->cflags = 0;
+	if (!(x->xflags & CPORT__X_UNREAPED)) {
+		op->result = res;
+		if (io->dying)
+			cport__close_result(op);
+		else
+			cport__deliver(port, op);
+	}
+	if (!(x->xflags & CPORT__X_FDBUSY))
+		return NULL;
+	/* After delivery: a close this releases completes after the op. */
+	cport_op *next = cport__fd_finished(port, op);
+	return next && !(cport__x(next)->xflags & CPORT__X_FDBUSY) ? next : NULL;
+}
+
+static void iocp_park(struct iocp *io, cport_op *op)
+{
+	assert(cport__x(op)->xflags & CPORT__X_FDBUSY);
+	iox(op)->acc.parked_next = io->parked;
+	io->parked = op;
+}
+
+static void iocp_unpark(struct iocp *io, cport_op *op)
+{
+	for (cport_op **pp = &io->parked; *pp; pp = &iox(*pp)->acc.parked_next)
+		if (*pp == op) {
+			*pp = iox(op)->acc.parked_next;
 			return;
 		}
-	} else {
-		res = iocp_recv_result(x, e, got, err);
-	}
-	bool closing = e->closer && e->inflight == 0;
-	if (more)
-		iocp_park(port, op, res, out, max, n);
-	else
-		iocp_sock_done(port, op, res, out, max, n);
-	if (closing)
-		iocp_close_now(port, iocp_find(io, fd));
-	else if (sent)
-		iocp_send_pump(port, fd, out, max, n);
+	assert(!"parked accept not found");
 }
 
-/* Finish at once the ops of a socket that never reached the kernel, or wait parked:
- * queued sends and multishot accepts (close cancels, rule 8). */
-static void iocp_sock_close_cancel(cport *port, struct iocp_handle *e)
+static bool iocp_is_parked(const struct cport__op *x)
 {
-	struct iocp *io = iocp_of(port);
-	cport_op *op;
-	while ((op = e->sendq.head) != NULL) {
-		iocp_dl_unlink(&e->sendq, op);
-		iocp_sock_done(port, op, CPORT_ECANCELED, NULL, 0, NULL);
-	}
-	for (cport_op *a = e->acc.head; a; a = cport__x(a)->next)
-		CancelIoEx(iocp_ioh(cport__x(a)), &cport__x(a)->be.ov);
-	for (struct iocp_accept *a = io->parked; a; a = a->next) {
-		struct cport__op *x = cport__x(a->op);
-		if (x->fd == e->h)
-			x->xflags |= CPORT__X_CANCELLED; /* iocp_rearm ends it */
-	}
+	return x->type == CPORT__ACCEPT && x->pending == 0 && (x->xflags & CPORT__X_FDBUSY);
 }
 
-/* Cancel or time out a socket op wherever it is. True if it was one. */
-static bool iocp_sock_stop(cport *port, cport_op *op, cport_op **out, unsigned max,
-			   unsigned *n)
+/* An accept is done with `res`. A multishot one that got a connection completes with
+ * CPORT_MORE and parks until the caller took that completion (iocp_rearm then issues
+ * the next accept); it stays busy on its listener, so a close waits for its end. */
+static cport_op *iocp_accept_done(cport *port, cport_op *op, int64_t res)
+{
+	struct cport__op *x = cport__x(op);
+	iocp_accept_release(port, op);
+	if (res < 0 || !(x->aux & CPORT_ACCEPT_MULTISHOT) || iocp_stop_reason(port, x))
+		return iocp_finish(port, op, res);
+	x->xflags |= CPORT__X_UNREAPED;
+	op->cflags = CPORT_MORE;
+	op->result = res;
+	cport__deliver(port, op);
+	iocp_park(iocp_of(port), op);
+	return NULL;
+}
+
+static cport_op *iocp_done(cport *port, cport_op *op, int64_t res)
+{
+	if (cport__x(op)->type == CPORT__ACCEPT)
+		return iocp_accept_done(port, op, res);
+	return iocp_finish(port, op, res);
+}
+
+/* Start an op on its handle: it counts as busy there (a close waits for it), its
+ * deadline runs, then its call. Returns the next op to start if it finished at once. */
+static cport_op *iocp_issue(cport *port, cport_op *op)
 {
 	struct iocp *io = iocp_of(port);
 	struct cport__op *x = cport__x(op);
-	switch (x->be.words[IOCP_W_WHERE]) {
-	case IOCP_AT_KERNEL:
-		CancelIoEx(iocp_ioh(x), &x->be.ov);
-		return true;
-	case IOCP_AT_QUEUED:
-		iocp_dl_unlink(&iocp_find(io, x->fd)->sendq, op);
-		iocp_sock_done(port, op, iocp_sock_stopped(x), out, max, n);
-		return true;
-	case IOCP_AT_PARKED:
-		if (!(x->xflags & CPORT__X_UNREAPED)) {
-			iocp_unpark(io, iocp_ctx(x));
-			iocp_sock_done(port, op, iocp_sock_stopped(x), out, max, n);
+	assert(x->pending == 0 && !(x->xflags & CPORT__X_FDBUSY));
+	cport__fd_started(port, cport__fd_find(port, x->fd), op);
+	if (x->deadline)
+		cport__timers_add(&io->timers, op, x->deadline);
+	int64_t res = 0;
+	if (!iocp_call(port, op, &res))
+		return iocp_done(port, op, res);
+	iocp_pending(io, op);
+	return NULL;
+}
+
+/* Start `op`, then each op its finishing lets go (the next sends of a socket), until
+ * one waits in the kernel: bounded by the ops queued on the handle. */
+static void iocp_run(cport *port, cport_op *op)
+{
+	while (op && !iocp_of(port)->dying)
+		op = iocp_issue(port, op);
+}
+
+/* Issue the next accept of each parked multishot op whose last completion was reaped. */
+static void iocp_rearm(cport *port)
+{
+	struct iocp *io = iocp_of(port);
+	cport_op **pp = &io->parked;
+	while (*pp) {
+		cport_op *op = *pp;
+		if (cport__x(op)->xflags & CPORT__X_UNREAPED) {
+			pp = &iox(op)->acc.parked_next;
+			continue;
 		}
-		return true; /* else iocp_rearm ends it once reaped */
-	default:
-		return false;
+		*pp = iox(op)->acc.parked_next;
+		int64_t res = iocp_stop_reason(port, cport__x(op));
+		if (res == 0 && iocp_call(port, op, &res))
+			iocp_pending(io, op);
+		else
+			iocp_done(port, op, res); /* parks again at the head if it got one */
 	}
 }
 
-/* Socket ops on a handle that is no socket: a pipe (a local stream) reads and writes;
- * the rest cannot apply. */
-static int iocp_sock_on_pipe(cport *port, cport_op *op)
+/* Is the op waiting its turn in its handle's send FIFO (not started)? */
+static bool iocp_waiting(cport *port, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
+	if ((x->xflags & CPORT__X_FDBUSY) || cport__op_side(x, false) != CPORT__SIDE_SEND)
+		return false;
+	struct cport__fd *f = cport__fd_find(port, x->fd);
+	return x->wait.prev || (f && f->q[CPORT__SIDE_SEND].head == op);
+}
+
+/* Stop an op (a cancel, or its timeout: CPORT__X_TIMEDOUT) wherever it is: in the
+ * kernel, ask it (the packet brings the result); waiting in its handle's send FIFO, or
+ * parked, it ends now. Anything else already completed. */
+static void iocp_stop(cport *port, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	if (x->pending) {
+		/* ERROR_NOT_FOUND: the packet is on its way; the op keeps its result. */
+		CancelIoEx(iocp_ioh(op), &iox(op)->ov);
+	} else if (iocp_is_parked(x)) {
+		iocp_unpark(iocp_of(port), op);
+		iocp_finish(port, op, iocp_stopped(x));
+	} else if (iocp_waiting(port, op)) {
+		iocp_run(port, cport__fd_drop(port, op, iocp_stopped(x)));
+	}
+}
+
+/* ---- 5. Timers, timeouts, cancel, close ---------------------------------------------- */
+
+static int iocp_timer_start(cport *port, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	uint64_t at = x->aux & CPORT_TIMER_ABS ? x->len : cport__deadline_in(x->len);
+	iox(op)->timer_by_timeout = x->deadline && x->deadline < at;
+	if (iox(op)->timer_by_timeout)
+		at = x->deadline;
+	return cport__timers_add(&iocp_of(port)->timers, op, at);
+}
+
+/* What is due: timers complete, sends still waiting their turn time out, ops in the
+ * kernel past their deadline are asked to stop (their packet says CPORT_ETIMEDOUT). */
+static void iocp_expire(cport *port)
+{
+	struct iocp *io = iocp_of(port);
+	uint64_t now = cport_now_ns();
+	cport__fd_expire(port, now);
+	cport_op *op;
+	while ((op = cport__timers_pop_expired(&io->timers, now)) != NULL) {
+		struct cport__op *x = cport__x(op);
+		if (x->type == CPORT__TIMER) {
+			cport__complete(port, op, iox(op)->timer_by_timeout ? CPORT_ETIMEDOUT : 0);
+		} else {
+			x->xflags |= CPORT__X_TIMEDOUT;
+			iocp_stop(port, op);
+		}
+	}
+}
+
+/* Ask the kernel to stop every op it has on the handle (a local listener's accepts run
+ * on their pipe instances); parked multishot accepts end now. Close and destroy. */
+static void iocp_stop_fd(cport *port, struct cport__fd *f)
+{
+	CancelIoEx((HANDLE)f->h, NULL);
+	for (cport_op *op = f->q[CPORT__SIDE_RECV].head, *next; op; op = next) {
+		struct cport__op *x = cport__x(op);
+		next = cport__list_next(op);
+		if (x->pending && x->type == CPORT__ACCEPT && iox(op)->acc.inst) {
+			CancelIoEx(iox(op)->acc.inst, &iox(op)->ov);
+		} else if (iocp_is_parked(x)) {
+			iocp_unpark(iocp_of(port), op);
+			iocp_finish(port, op, CPORT_ECANCELED);
+		}
+	}
+}
+
+/* The descriptor engine's fd_close slot: nothing else is busy on the handle, the close
+ * may run. On the pool (closing a file may flush it), or here when the pool cannot
+ * start; while the port is destroyed, here and now, without a completion. */
+static void iocp_close_run(cport *port, cport_op *close)
+{
+	cport_fd fd = cport__x(close)->fd;
+	if (iocp_of(port)->dying) {
+		cport__win_close(fd);
+		return;
+	}
+	if (cport__pool_start(port, close) == 0)
+		return; /* iocp_remote_done ends it */
+	int64_t res = cport__win_close(fd);
+	cport__fd_close_end(port, fd);
+	cport__complete(port, close, res);
+}
+
+/* Close cancels (DESIGN.md 1.8): the descriptor engine completes what waits (and what
+ * waits on the pool) with CPORT_ECANCELED and holds the close while anything is busy on
+ * the handle; the kernel is asked to stop what it has. */
+static int iocp_close_start(cport *port, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	struct cport__fd *f;
+	if (op->timeout_ns)
+		return CPORT_ENOTSUP;
+	int r = cport__fd_get(port, x->fd, &f);
+	if (r < 0)
+		return r;
+	if (cport__fd_close_begin(port, f, op))
+		iocp_close_run(port, op);
+	else if (f->close == op)
+		iocp_stop_fd(port, f);
+	return 0;
+}
+
+/* ---- 6. Completion packets ------------------------------------------------------------- */
+
+static void iocp_packet(cport *port, const OVERLAPPED_ENTRY *pe)
+{
+	struct iocp *io = iocp_of(port);
+	if (pe->lpCompletionKey == IOCP_KEY_WAKE) {
+		atomic_store(&port->notified, false);
+		return;
+	}
+	cport_op *op = iocp_op_of(pe->lpOverlapped);
+	struct cport__op *x = cport__x(op);
+	assert(x->state == CPORT__INFLIGHT && x->pending == 1);
+	x->pending = 0;
+	io->in_kernel--;
+	int64_t res = 0;
+	if (!iocp_outcome(port, op, &res) && iocp_call(port, op, &res)) {
+		iocp_pending(io, op); /* the next chunk is in the kernel */
+		return;
+	}
+	iocp_run(port, iocp_done(port, op, res));
+}
+
+/* Take up to IOCP_BATCH packets, waiting up to `ms`. */
+static int iocp_dequeue(cport *port, DWORD ms)
+{
+	OVERLAPPED_ENTRY ents[IOCP_BATCH];
+	ULONG got = 0;
+	if (!GetQueuedCompletionStatusEx(iocp_of(port)->port, ents, IOCP_BATCH, &got, ms, FALSE)) {
+		DWORD err = GetLastError();
+		return err == WAIT_TIMEOUT ? 0 : cport__win_error(err);
+	}
+	for (ULONG i = 0; i < got; i++)
+		iocp_packet(port, &ents[i]);
+	return 0;
+}
+
+/* Milliseconds to block: the caller's timeout, cut to the next deadline, rounded up so
+ * it is due when we wake. */
+static DWORD iocp_wait_ms(cport *port, int64_t timeout_ns)
+{
+	uint64_t now = cport_now_ns();
+	int64_t next[2] = {cport__timers_next_ns(&iocp_of(port)->timers, now),
+			   cport__timers_next_ns(&port->fdt.waiting, now)};
+	for (int i = 0; i < 2; i++)
+		if (next[i] >= 0 && (timeout_ns < 0 || next[i] < timeout_ns))
+			timeout_ns = next[i];
+	int64_t ms = cport__timeout_ms(timeout_ns, INFINITE - 1);
+	return ms < 0 ? INFINITE : (DWORD)ms;
+}
+
+/* ---- 7. The table slots ---------------------------------------------------------------- */
+
+static int iocp_init(cport *port, const cport_options *o, char *why, size_t n)
+{
+	(void)o;
+	struct iocp *io = calloc(1, sizeof *io);
+	if (!io)
+		return CPORT_ENOMEM;
+	/* One thread reaps a port (the contract's rule 10): concurrency 1. */
+	io->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+	if (!io->port) {
+		int r = cport__win_error(GetLastError());
+		cport__why(why, n, "iocp", "CreateIoCompletionPort failed", r);
+		free(io);
+		return r;
+	}
+	port->impl = io;
+	return 0;
+}
+
+/* Socket ops on a handle that is no socket: on a pipe (a local stream) recv and send
+ * are its reads and writes; a local listener only accepts; the rest cannot apply. */
+static int iocp_not_sock(struct cport__op *x, uint8_t kind)
+{
+	if (kind == IOCP_K_LSN)
+		return x->type == CPORT__ACCEPT ? 0 : CPORT_ENOTCONN;
 	switch ((enum cport__type)x->type) {
+	case CPORT__READ:
+	case CPORT__WRITE:
+	case CPORT__READV:
+	case CPORT__WRITEV:
+		return 0;
 	case CPORT__RECV:
 		x->type = CPORT__READ;
 		break;
@@ -1332,224 +1256,88 @@ static int iocp_sock_on_pipe(cport *port, cport_op *op)
 		return CPORT_ENOTSOCK;
 	}
 	x->offset = -1;
-	return iocp_rw_start(port, op);
-}
-
-/* A local listener gets a table entry of its own (not associated: its accepts run on
- * pipe instances) so that close and destroy find its accepts. */
-static int iocp_lsn_entry(struct iocp *io, cport_fd fd, struct iocp_handle **e)
-{
-	*e = iocp_find(io, fd);
-	if (*e || !cport__win_local_is(fd))
-		return 0;
-	int r = iocp_reserve(io);
-	if (r < 0)
-		return r;
-	*e = iocp_insert(io, fd);
-	(*e)->lsn = true;
-	(*e)->gen = cport__win_closes();
 	return 0;
 }
 
-static int iocp_sock_start(cport *port, cport_op *op)
+/* An op on a handle: sends wait their turn in its FIFO, receives go at once (listed for
+ * close and destroy), the rest go at once; synchronous handles go to the pool. */
+static int iocp_fd_start(cport *port, cport_op *op)
 {
-	struct iocp *io = iocp_of(port);
 	struct cport__op *x = cport__x(op);
-	struct iocp_handle *e = NULL;
-	int r = x->type == CPORT__ACCEPT ? iocp_lsn_entry(io, x->fd, &e) : 0;
-	if (r == 0 && !e)
-		r = iocp_handle_get(io, x->fd, &e);
+	struct cport__fd *f;
+	int r = iocp_fd_get(port, x->fd, &f);
 	if (r < 0)
 		return r;
-	if (e && e->closer)
-		return CPORT_EBADF; /* a cport_close of this descriptor is under way */
-	if (!e || (!e->sock && !e->lsn))
-		return iocp_sock_on_pipe(port, op); /* synchronous handles go to the pool */
-	if (e->lsn && x->type != CPORT__ACCEPT)
-		return CPORT_ENOTCONN; /* a local listener only accepts */
-	if (x->type == CPORT__SENDFILE && x->len == 0) {
+	uint8_t kind = f->eng.w.kind;
+	if (kind == IOCP_K_SYNC && op->timeout_ns)
+		return CPORT_ENOTSUP; /* see iocp_start */
+	if (kind != IOCP_K_SOCK && (r = iocp_not_sock(x, kind)) < 0)
+		return r;
+	if (kind == IOCP_K_SYNC) {
+		cport__fd_started(port, f, op);
+		if ((r = cport__pool_start(port, op)) < 0)
+			cport__fd_finished(port, op);
+		return r;
+	}
+	if ((kind == IOCP_K_FILE || x->type == CPORT__SENDFILE) && x->len == 0) {
+		/* Done without the kernel: a zero-byte pipe read would wait for data. */
 		cport__complete(port, op, 0);
 		return 0;
 	}
-	x->be.words[IOCP_W_IOH] = x->fd;
-	x->be.words[IOCP_W_CTX] = 0;
-	x->done = 0;
-	if (iocp_is_send(x) && !(x->type == CPORT__SHUTDOWN && x->aux == CPORT_SHUT_RD)) {
-		x->len = iocp_sock_total(x);
-		if (op->timeout_ns &&
-		    (r = cport__timers_add(&io->timers, op, cport_now_ns() + op->timeout_ns)) < 0)
-			return r;
-		x->be.words[IOCP_W_WHERE] = IOCP_AT_QUEUED;
-		iocp_dl_push(&e->sendq, op);
-		iocp_send_pump(port, x->fd, NULL, 0, NULL);
+	enum cport__side side = cport__op_side(x, false);
+	if (side == CPORT__SIDE_SEND) {
+		if (cport__fd_enqueue(port, f, side, op))
+			iocp_run(port, op);
 		return 0;
 	}
-	int64_t res = 0;
-	bool due;
-	switch ((enum cport__type)x->type) {
-	case CPORT__ACCEPT:
-		due = iocp_accept_issue(io, op, &res);
-		break;
-	case CPORT__CONNECT:
-		due = iocp_connect_issue(op, e, &res);
-		break;
-	case CPORT__POLL:
-		due = iocp_poll_issue(op, &res);
-		break;
-	case CPORT__SHUTDOWN:
-		due = iocp_send_issue(op, e, &res);
-		break;
-	default:
-		due = iocp_recv_issue(op, e, &res);
-		break;
-	}
-	if (due && op->timeout_ns &&
-	    (r = cport__timers_add(&io->timers, op, cport_now_ns() + op->timeout_ns)) < 0) {
-		/* Out of memory for the timer: stop the call; its packet ends the op. */
-		CancelIoEx(iocp_ioh(x), &x->be.ov);
-	}
-	iocp_sock_issued(port, op, due, res, NULL, 0, NULL);
-	return 0;
-}
-
-/* ---- 5. Completion packets ------------------------------------------------------------ */
-
-static cport_op *iocp_op_of(OVERLAPPED *ov)
-{
-	/* The OVERLAPPED is be.ov inside cport_op.internal: walk back to the op. */
-	char *x = (char *)ov - offsetof(struct cport__op, be);
-	return (cport_op *)(void *)(x - offsetof(cport_op, internal));
-}
-
-static void iocp_packet(cport *port, const OVERLAPPED_ENTRY *pe, cport_op **out, unsigned max,
-			unsigned *n)
-{
-	struct iocp *io = iocp_of(port);
-	if (pe->lpCompletionKey == IOCP_KEY_WAKE) {
-		atomic_store(&port->notified, false);
-		return;
-	}
-	cport_op *op = iocp_op_of(pe->lpOverlapped);
-	struct cport__op *x = cport__x(op);
-	if (x->be.words[IOCP_W_WHERE] == IOCP_AT_KERNEL) {
-		iocp_sock_packet(port, op, out, max, n);
-		return;
-	}
-	assert(x->state == CPORT__INFLIGHT && x->pending == 1);
-	x->pending = 0;
-	DWORD got = 0;
-	BOOL ok = GetOverlappedResult((HANDLE)x->fd, &x->be.ov, &got, FALSE);
-	DWORD err = ok ? 0 : GetLastError();
-	struct iocp_handle *e = iocp_find(io, x->fd);
-	assert(e && e->inflight > 0);
-	int64_t res;
-	if (!iocp_rw_progress(io, op, e, got, err, &res))
-		return; /* the next chunk is in the kernel */
-	io->in_kernel--;
-	cport__timers_remove(&io->timers, op);
-	if (--e->inflight == 0 && e->closer)
-		iocp_close_now(port, e);
-	if (io->dying)
-		return;
-	op->result = res;
-	if (*n < max)
-		out[(*n)++] = op;
-	else
-		cport__queue_push(&port->ready, op);
-}
-
-/* Milliseconds to block: the caller's timeout, cut by the next timer, rounded up so a
- * timer is due when we wake. */
-static DWORD iocp_wait_ms(struct iocp *io, int64_t timeout_ns)
-{
-	int64_t t = cport__timers_next_ns(&io->timers, cport_now_ns());
-	if (timeout_ns >= 0 && (t < 0 || timeout_ns < t))
-		t = timeout_ns;
-	if (t < 0)
-		return INFINITE;
-	int64_t ms = (t + 999999) / 1000000;
-	return ms >= (int64_t)INFINITE ? INFINITE - 1 : (DWORD)ms;
-}
-
-/* Take up to IOCP_BATCH packets, waiting up to `ms`. */
-static int iocp_dequeue(cport *port, DWORD ms, cport_op **out, unsigned max, unsigned *n)
-{
-	OVERLAPPED_ENTRY ents[IOCP_BATCH];
-	ULONG got = 0;
-	if (!GetQueuedCompletionStatusEx(iocp_of(port)->port, ents, IOCP_BATCH, &got, ms, FALSE)) {
-		DWORD err = GetLastError();
-		return err == WAIT_TIMEOUT ? 0 : cport__win_error(err);
-	}
-	for (ULONG i = 0; i < got; i++)
-		iocp_packet(port, &ents[i], out, max, n);
-	return 0;
-}
-
-/* ---- 6. The table slots ---------------------------------------------------------------- */
-
-static int iocp_init(cport *port, const cport_options *o, char *why, size_t n)
-{
-	(void)o;
-	struct iocp *io = calloc(1, sizeof *io);
-	if (!io)
-		return CPORT_ENOMEM;
-	/* One thread reaps a port (the contract's rule 10): concurrency 1. */
-	io->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
-	if (!io->port) {
-		int r = cport__win_error(GetLastError());
-		cport__why(why, n, "iocp", "CreateIoCompletionPort failed", r);
-		free(io);
-		return r;
-	}
-	port->impl = io;
+	if (side == CPORT__SIDE_RECV)
+		cport__list_push(&f->q[side], op);
+	iocp_run(port, op);
 	return 0;
 }
 
 static int iocp_start(cport *port, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
-	x->be.words[IOCP_W_WHERE] = IOCP_AT_NONE;
+	struct cport__fd *f;
+	int r;
 	switch ((enum cport__type)x->type) {
 	case CPORT__NOP:
 		cport__complete(port, op, 0);
 		return 0;
 	case CPORT__TIMER:
 		return iocp_timer_start(port, op);
-	case CPORT__READ:
-	case CPORT__WRITE:
-	case CPORT__READV:
-	case CPORT__WRITEV:
-		return iocp_rw_start(port, op);
 	case CPORT__CLOSE:
 		return iocp_close_start(port, op);
 	case CPORT__FSYNC:
-	case CPORT__OPEN:
-	case CPORT__STAT:
 	case CPORT__FSTAT:
 	case CPORT__FALLOCATE:
 	case CPORT__FTRUNCATE:
+	case CPORT__OPEN:
+	case CPORT__STAT:
 	case CPORT__RENAME:
 	case CPORT__UNLINK:
 	case CPORT__MKDIR:
-		/* Timeouts on pool ops would mean abandoning a running call that still
-		 * writes the caller's memory: refuse them, as the io_uring backend does. */
-		return op->timeout_ns ? CPORT_ENOTSUP : cport__pool_start(port, op);
-	case CPORT__ACCEPT:
-	case CPORT__CONNECT:
-	case CPORT__RECV:
-	case CPORT__SEND:
-	case CPORT__RECVMSG:
-	case CPORT__SENDMSG:
-	case CPORT__SHUTDOWN:
-	case CPORT__POLL:
-	case CPORT__SENDFILE:
-		return iocp_sock_start(port, op);
+		/* Timeouts on pool ops would mean abandoning a running call that may
+		 * write the caller's memory: refused. An op on a handle counts as busy
+		 * there, so its close waits for it. */
+		if (op->timeout_ns)
+			return CPORT_ENOTSUP;
+		if (!cport__has_fd(x->type))
+			return cport__pool_start(port, op);
+		if ((r = cport__fd_get(port, x->fd, &f)) < 0)
+			return r;
+		cport__fd_started(port, f, op);
+		if ((r = cport__pool_start(port, op)) < 0)
+			cport__fd_finished(port, op);
+		return r;
 	case CPORT__POST:
 	case CPORT__TYPE_MAX:
-		break;
+		assert(!"not an IOCP op");
+		return CPORT_EINVAL;
+	default:
+		return iocp_fd_start(port, op);
 	}
-	assert(!"not an IOCP op");
-	return CPORT_EINVAL;
 }
 
 static void iocp_cancel(cport *port, cport_op *op)
@@ -1559,17 +1347,13 @@ static void iocp_cancel(cport *port, cport_op *op)
 	if (x->xflags & CPORT__X_POOL) {
 		cport__pool_cancel(port, op);
 	} else if (x->type == CPORT__TIMER) {
-		if (x->heap_idx) {
+		if (x->heap_idx) { /* else it fired and waits to be reaped */
 			cport__timers_remove(&io->timers, op);
 			cport__complete(port, op, CPORT_ECANCELED);
 		}
-	} else if (iocp_sock_stop(port, op, NULL, 0, NULL)) {
-		/* a socket op: stopped where it was */
-	} else if (x->pending) {
-		/* ERROR_NOT_FOUND: the packet is already queued; the op keeps its result. */
-		CancelIoEx((HANDLE)x->fd, &x->be.ov);
+	} else if (cport__has_fd(x->type)) {
+		iocp_stop(port, op);
 	}
-	/* Anything else already completed, or is a close waiting for its handle. */
 }
 
 static int iocp_flush(cport *port)
@@ -1579,28 +1363,25 @@ static int iocp_flush(cport *port)
 	return 0;
 }
 
-static int iocp_reap(cport *port, cport_op **out, unsigned max, int64_t timeout_ns)
+static int iocp_reap(cport *port, int64_t timeout_ns)
 {
-	struct iocp *io = iocp_of(port);
-	unsigned n = 0;
-	if (io->parked)
-		iocp_rearm(port, out, max, &n);
-	iocp_expire(port, out, max, &n);
+	if (iocp_of(port)->parked)
+		iocp_rearm(port);
+	iocp_expire(port);
 	DWORD ms = 0;
-	bool block = timeout_ns != 0 && max > 0 && n == 0 && !port->ready.head;
+	bool block = timeout_ns != 0 && cport__room(port) > 0 && port->out_n == 0 &&
+		     !port->ready.head;
 	if (block) {
-		ms = iocp_wait_ms(io, timeout_ns);
+		ms = iocp_wait_ms(port, timeout_ns);
 		block = cport__sleep_begin(port);
 		if (!block)
 			ms = 0;
 	}
-	int r = iocp_dequeue(port, ms, out, max, &n);
+	int r = iocp_dequeue(port, ms);
 	if (block)
 		cport__sleep_end(port);
-	if (r < 0 && n == 0)
-		return r;
-	iocp_expire(port, out, max, &n);
-	return (int)n;
+	iocp_expire(port);
+	return r;
 }
 
 static void iocp_wake(cport *port)
@@ -1608,30 +1389,38 @@ static void iocp_wake(cport *port)
 	PostQueuedCompletionStatus(iocp_of(port)->port, 0, IOCP_KEY_WAKE, NULL);
 }
 
-/* Destroy: cancel every read and write in the kernel and wait for all their packets,
- * so no OVERLAPPED or buffer is touched after this returns. */
+/* A pool op reached the port thread: a close that ran there makes its value new. */
+static void iocp_remote_done(cport *port, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	if (x->type == CPORT__CLOSE)
+		cport__fd_close_end(port, x->fd);
+}
+
+/* Destroy (the pool is stopped already): parked accepts end, everything in the kernel
+ * is cancelled and its packets drained, so no OVERLAPPED or buffer is touched after
+ * this returns. Completions are dropped; descriptors that accepts made are closed here,
+ * those of completions already on the ready list by cport_destroy. A close still held
+ * (for an op the pool dropped) closes its handle all the same. */
 static void iocp_fini(cport *port)
 {
 	struct iocp *io = iocp_of(port);
+	struct cport__fdtab *t = &port->fdt;
 	io->dying = true;
-	for (uint32_t i = 0; i < io->cap; i++) {
-		if (!io->tab[i].h)
-			continue;
-		iocp_sock_close_cancel(port, &io->tab[i]); /* frees what waits in queues */
-		if (io->tab[i].inflight)
-			CancelIoEx((HANDLE)io->tab[i].h, NULL);
-	}
-	while (io->parked) {
-		struct iocp_accept *a = io->parked;
-		io->parked = a->next;
-		iocp_sock_done(port, a->op, CPORT_ECANCELED, NULL, 0, NULL);
-	}
-	while (io->in_kernel > 0) {
-		unsigned n = 0;
-		iocp_dequeue(port, 100, NULL, 0, &n);
+	for (uint32_t i = 0; i < t->n; i++)
+		if (t->fds[i].h && t->fds[i].busy)
+			iocp_stop_fd(port, &t->fds[i]);
+	while (io->in_kernel > 0)
+		iocp_dequeue(port, 100);
+	for (uint32_t i = 0; i < t->n; i++)
+		if (t->fds[i].h && t->fds[i].close)
+			cport__win_close(t->fds[i].h);
+	while (io->slabs) {
+		struct iocp_slab *b = io->slabs;
+		io->slabs = b->next;
+		free(b);
 	}
 	cport__timers_free(&io->timers);
-	free(io->tab);
 	CloseHandle(io->port);
 	free(io);
 	port->impl = NULL;
@@ -1646,4 +1435,7 @@ const struct cport_backend cport__iocp_backend = {
 	.flush = iocp_flush,
 	.reap = iocp_reap,
 	.wake = iocp_wake,
+	.remote_done = iocp_remote_done,
+	.fd_close = iocp_close_run,
+	.fd_stale = iocp_fd_stale,
 };
