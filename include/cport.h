@@ -339,10 +339,10 @@ CPORT_API size_t cport_struct_size(uint32_t which);
  * A cancelled op completes with CPORT_ECANCELED (see cport_cancel).
  * Ops the backend can only do blocking run on a per-port thread pool (see "Thread
  * pool" in section 7 for how cancel, timeouts and destroy treat them).
- * Memory: the io_uring and readiness backends allocate nothing per op (a pool worker
- * copies a path longer than 4096 bytes to the heap); IOCP: see the Windows notes in
- * section 7. A table of per-descriptor state grows (by doubling) to the largest open
- * descriptor used.
+ * Memory: no backend allocates per op (a pool worker copies a path longer than 4096
+ * bytes to the heap; IOCP keeps AcceptEx buffers in per-port slabs of 16 that grow
+ * when more accepts are in flight at once than ever before on the port). A table of
+ * per-descriptor state grows (by doubling) to the largest open descriptor used.
  * Timers and timeouts live in an intrusive heap inside the ops themselves.
  */
 
