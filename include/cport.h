@@ -19,8 +19,11 @@
  *     cport_wait hands it back, it and the buffers it names must not be moved, freed,
  *     reused or touched.
  *   - A submit returns 0 (accepted: the op is reaped exactly once) or a negative
- *     CPORT_E* (rejected: never reaped, free again at once, and the op is left
- *     exactly as it was, every byte of it).
+ *     CPORT_E* (rejected: never reaped, free again at once, nothing changed: an op
+ *     refused for its arguments or its state is left as it was, every byte of it; one
+ *     the backend refuses, such as a descriptor that is not open, keeps its public
+ *     fields, while its private words, which mean nothing outside a submit, are
+ *     rewritten).
  *   - op->result >= 0 is the success value, < 0 a CPORT_E* code.
  *   - Threads: one thread at a time drives a port (the submit calls, cport_submit,
  *     cport_wait, cport_cancel). A second thread calling one of them while another

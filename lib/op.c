@@ -151,6 +151,7 @@ void cport__deliver(cport *port, cport_op *op)
 	assert(x->state == CPORT__INFLIGHT);
 	assert(x->port == port);
 	assert(x->heap_idx == 0 || (op->cflags & CPORT_MORE));
+	(void)x;
 	if (port->out_n < port->out_max && port->ready.head == NULL)
 		port->out[port->out_n++] = op;
 	else
