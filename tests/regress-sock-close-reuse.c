@@ -191,7 +191,7 @@ static void listener_number_reused(void **state)
 	}
 	/* The first accept on the new listener waits for its connection, the second
 	 * finds one already queued. */
-	cport_fd cs[2];
+	cport_fd cs[2] = {0, 0}; /* both set in the loop below */
 	for (int i = 0; i < 2; i++) {
 		memset(&acc, 0, sizeof acc);
 		acc.timeout_ns = OP_TIMEOUT_NS;
