@@ -63,7 +63,7 @@ static void destroy_in_flight(void **state)
 		}
 		uint64_t t0 = t_now_ms();
 		cport_destroy(port);
-		assert_true(t_now_ms() - t0 < 10000); /* stopping, not waiting 60 s timers */
+		assert_true(t_now_ms() - t0 < 30000); /* a hang guard: not the 60 s timers */
 		/* After destroy nothing writes to ops or buffers: poison, wait, compare. */
 		memset(a, 0xee, sizeof *a);
 		t_sleep_us(50 * 1000);

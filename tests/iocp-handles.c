@@ -72,7 +72,7 @@ static void anonymous_pipe_on_pool(void **state)
 	assert_int_equal(cport_wait(port, out, 1, 50 * 1000000LL), 0);
 	uint64_t t0 = t_now_ms();
 	cport_destroy(port);
-	assert_true(t_now_ms() - t0 < 5000);
+	assert_true(t_now_ms() - t0 < 30000); /* a hang guard: the read never ends itself */
 	CloseHandle(r);
 	CloseHandle(w);
 }

@@ -77,7 +77,7 @@ static void listener_takes_socket_value(void **state)
 	assert_int_equal(cport_submit(port), 0);
 	uint64_t t0 = t_now_ms();
 	cport_destroy(port); /* stops the accepts left in flight */
-	assert_true(t_now_ms() - t0 < 10000);
+	assert_true(t_now_ms() - t0 < 30000); /* a hang guard (Wine, loaded machine) */
 	for (int i = 0; i < LISTENERS; i++)
 		t_close(lsn[i]);
 	if (reused == 0)

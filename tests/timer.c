@@ -78,7 +78,7 @@ static void cancel_timer(void **state)
 	uint64_t t0 = t_now_ms();
 	assert_int_equal(cport_cancel(port, &op), 0);
 	assert_int_equal(t_run(port, &op), CPORT_ECANCELED);
-	assert_true(t_now_ms() - t0 < 5000);
+	assert_true(t_now_ms() - t0 < 30000); /* a hang guard: not the 60 s timer */
 	cport_destroy(port);
 }
 
