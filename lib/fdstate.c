@@ -370,8 +370,7 @@ bool cport__fd_close_begin(cport *port, struct cport__fd *f, cport_op *close)
 	while ((op = cport__queue_pop(&gone)) != NULL) {
 		struct cport__op *x = cport__x(op);
 		x->xflags |= CPORT__X_CANCELLED;
-		if (port->be->remote_done)
-			port->be->remote_done(port, op); /* out of the engine's deadline heap */
+		cport__pool_op_back(port, op);
 		cport__complete(port, op, CPORT_ECANCELED);
 		cport__fd_finished(port, op);
 	}

@@ -63,6 +63,8 @@ enum {
 	CPORT__X_FDBUSY = 1u << 4,    /* counted in its descriptor's `busy` (fdstate.c) */
 	CPORT__X_ABANDONED = 1u << 5, /* pool: completed while a worker still runs its
 	                                 call; the worker drops the call's outcome */
+	CPORT__X_TIMEOUT_FIRST = 1u << 6, /* a timer whose timeout_ns comes before its
+	                                     time: it fires with CPORT_ETIMEDOUT */
 };
 
 /* Links of an op in one doubly linked list (struct cport__list). */
@@ -359,6 +361,9 @@ struct cport_backend {
 	/* Optional: the descriptor engine made `op` the head of its side (the one before
 	 * it finished or left): start it. NULL: heads are run by the engine itself. */
 	void (*fd_head)(struct cport *port, cport_op *op);
+	/* Optional: an op the engine put in the port's deadline heap itself (not a timer,
+	 * not a pool op) passed its deadline; CPORT__X_TIMEDOUT is set: stop it. */
+	void (*expired)(struct cport *port, cport_op *op);
 	/* Optional: a close held by the descriptor engine may run now. */
 	void (*fd_close)(struct cport *port, cport_op *close);
 	/* Optional: an op the descriptor engine drops (cancel, close, timeout while
@@ -392,6 +397,7 @@ struct cport {
 	struct cport__pool *pool;   /* created on first use */
 	uint32_t pool_threads;
 	struct cport__fdtab fdt;    /* the descriptor engine (fdstate.c) */
+	struct cport__timers deadlines; /* timers and watched deadlines (timer.c) */
 	char reason[256];           /* why preferred backends were refused */
 };
 
@@ -414,6 +420,21 @@ void cport__drain_remote(struct cport *port);
 void cport__drop_unreaped(struct cport *port);
 /* An op's result produced a descriptor the caller never saw: close it. */
 void cport__close_result(cport_op *op);
+
+/* timer.c: the port's deadlines (port->deadlines). A timer op starts there; an op the
+ * engine watches itself (pool ops, IOCP's ops in the kernel) is watched there; firing
+ * completes timers, times out pool ops, and hands other ops to the engine's `expired`;
+ * ops waiting their turn on a descriptor expire too (fdstate.c). */
+int cport__timer_start(struct cport *port, cport_op *op);
+void cport__deadline_watch(struct cport *port, cport_op *op);
+void cport__deadline_unwatch(struct cport *port, cport_op *op);
+bool cport__timer_cancel(struct cport *port, cport_op *op); /* false: already fired */
+void cport__deadlines_fire(struct cport *port);
+/* The caller's timeout (< 0 forever) cut to the next deadline (0: one is due). */
+int64_t cport__deadlines_sleep_ns(struct cport *port, int64_t timeout_ns);
+/* An op the pool had is back on the port thread (done, cancelled, taken by a close):
+ * out of the deadline heap, then the engine's remote_done. */
+void cport__pool_op_back(struct cport *port, cport_op *op);
 
 /* unix.c / win.c: what the thread pool needs of the OS. A worker records itself, and a
  * blocking call it makes can be interrupted where the OS has a way (Windows:

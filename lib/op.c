@@ -221,13 +221,20 @@ void cport__drain_remote(cport *port)
 	for (cport_op *op = remote_take(port), *next; op; op = next) {
 		next = cport__x(op)->next;
 		struct cport__op *x = cport__x(op);
-		if (port->be->remote_done && x->type != CPORT__POST)
-			port->be->remote_done(port, op);
+		if (x->type != CPORT__POST)
+			cport__pool_op_back(port, op);
 		cport__deliver(port, op);
 		/* After delivery: a close this releases completes after the op. */
 		if (x->xflags & CPORT__X_FDBUSY)
 			cport__fd_finished(port, op);
 	}
+}
+
+void cport__pool_op_back(cport *port, cport_op *op)
+{
+	cport__deadline_unwatch(port, op);
+	if (port->be->remote_done)
+		port->be->remote_done(port, op);
 }
 
 void cport__close_result(cport_op *op)

@@ -198,6 +198,7 @@ void cport_destroy(cport *port)
 	if (!port->forked)
 		cport__drop_unreaped(port);
 	cport__fd_fini(port);
+	cport__timers_free(&port->deadlines);
 	free(port);
 }
 

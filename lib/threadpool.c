@@ -335,8 +335,7 @@ static void pool_abandon(struct cport__pool *p, struct pool_worker *w)
 /* The port thread completes an op the pool gave up: as if it came back from a worker. */
 static void pool_complete_here(cport *port, cport_op *op, int64_t result)
 {
-	if (port->be->remote_done)
-		port->be->remote_done(port, op);
+	cport__pool_op_back(port, op);
 	cport__complete(port, op, result);
 	if (cport__x(op)->xflags & CPORT__X_FDBUSY)
 		cport__fd_finished(port, op);

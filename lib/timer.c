@@ -133,3 +133,74 @@ void cport__timers_free(struct cport__timers *t)
 	t->root = NULL;
 	t->len = 0;
 }
+
+/* ---- The port's deadlines ----------------------------------------------------------------
+ *
+ * One heap per port (port->deadlines) holds every timer and every deadline an engine
+ * watches itself (ops on the thread pool; IOCP's ops in the kernel); ops waiting their
+ * turn on a descriptor have theirs in fdt.waiting (fdstate.c). Written once here: a timer
+ * racing its own timeout_ns, expiry, cancel, and how long a wait may sleep.
+ */
+
+int cport__timer_start(cport *port, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	uint64_t due = x->aux & CPORT_TIMER_ABS ? x->len : cport__deadline_in(x->len);
+	if (x->deadline && x->deadline < due) {
+		due = x->deadline; /* its timeout_ns comes first: CPORT_ETIMEDOUT then */
+		x->xflags |= CPORT__X_TIMEOUT_FIRST;
+	}
+	return cport__timers_add(&port->deadlines, op, due);
+}
+
+void cport__deadline_watch(cport *port, cport_op *op)
+{
+	uint64_t d = cport__x(op)->deadline;
+	if (d && d != UINT64_MAX)
+		cport__timers_add(&port->deadlines, op, d);
+}
+
+void cport__deadline_unwatch(cport *port, cport_op *op)
+{
+	cport__timers_remove(&port->deadlines, op);
+}
+
+bool cport__timer_cancel(cport *port, cport_op *op)
+{
+	if (cport__x(op)->heap_idx == 0)
+		return false; /* it fired and waits to be reaped */
+	cport__timers_remove(&port->deadlines, op);
+	cport__complete(port, op, CPORT_ECANCELED);
+	return true;
+}
+
+void cport__deadlines_fire(cport *port)
+{
+	uint64_t now = cport_now_ns();
+	cport__fd_expire(port, now);
+	cport_op *op;
+	while ((op = cport__timers_pop_expired(&port->deadlines, now)) != NULL) {
+		struct cport__op *x = cport__x(op);
+		if (x->type == CPORT__TIMER) {
+			bool late = x->xflags & CPORT__X_TIMEOUT_FIRST;
+			cport__complete(port, op, late ? CPORT_ETIMEDOUT : 0);
+			continue;
+		}
+		x->xflags |= CPORT__X_TIMEDOUT;
+		if (x->xflags & CPORT__X_POOL)
+			cport__pool_cancel(port, op); /* ETIMEDOUT unless it must run to the end */
+		else
+			port->be->expired(port, op);
+	}
+}
+
+int64_t cport__deadlines_sleep_ns(cport *port, int64_t timeout_ns)
+{
+	uint64_t now = cport_now_ns();
+	int64_t next[2] = {cport__timers_next_ns(&port->deadlines, now),
+			   cport__timers_next_ns(&port->fdt.waiting, now)};
+	for (int i = 0; i < 2; i++)
+		if (next[i] >= 0 && (timeout_ns < 0 || next[i] < timeout_ns))
+			timeout_ns = next[i];
+	return timeout_ns;
+}

@@ -7,7 +7,7 @@
  *   2. Reads and writes on files and pipes: ReadFile/WriteFile, chunk by chunk
  *   3. Sockets: send, recv, connect, poll, accept (and local accepts on named pipes)
  *   4. One op's life: issue, outcome, finish, the handle's next op; multishot accepts
- *   5. Timers, timeouts, cancel, close
+ *   5. Stopping ops: timeouts (the port's deadline heap, lib/timer.c), cancel, close
  *   6. Completion packets
  *   7. The table slots: init, fini, start, cancel, flush, reap, wake
  *
@@ -123,7 +123,6 @@ struct iocp_x {
 					struct iocp_slot *slot; /* socket: AcceptEx's socket */
 					cport_op *parked_next;  /* multishot: iocp.parked */
 				} acc;
-				bool timer_by_timeout; /* a timer whose timeout_ns is first */
 			};
 		};
 		struct {
@@ -138,7 +137,6 @@ CPORT__BE_FITS(struct iocp_x);
 
 struct iocp {
 	HANDLE port;
-	struct cport__timers timers; /* timers, and deadlines of ops in the kernel */
 	uint64_t in_kernel;          /* packets still due (destroy drains them) */
 	cport_op *parked;            /* multishot accepts waiting to be issued again */
 	struct iocp_slab *slabs;
@@ -933,7 +931,7 @@ static cport_op *iocp_finish(cport *port, cport_op *op, int64_t res)
 	struct iocp *io = iocp_of(port);
 	struct cport__op *x = cport__x(op);
 	assert(x->pending == 0);
-	cport__timers_remove(&io->timers, op);
+	cport__deadline_unwatch(port, op);
 	op->cflags = 0;
 	if (!(x->xflags & CPORT__X_UNREAPED)) {
 		op->result = res;
@@ -1003,8 +1001,7 @@ static cport_op *iocp_issue(cport *port, cport_op *op)
 	struct cport__op *x = cport__x(op);
 	assert(x->pending == 0 && !(x->xflags & CPORT__X_FDBUSY));
 	cport__fd_started(port, cport__fd_find(port, x->fd), op);
-	if (x->deadline)
-		cport__timers_add(&io->timers, op, x->deadline);
+	cport__deadline_watch(port, op);
 	int64_t res = 0;
 	if (!iocp_call(port, op, &res))
 		return iocp_done(port, op, res);
@@ -1067,36 +1064,7 @@ static void iocp_stop(cport *port, cport_op *op)
 	}
 }
 
-/* ---- 5. Timers, timeouts, cancel, close ---------------------------------------------- */
-
-static int iocp_timer_start(cport *port, cport_op *op)
-{
-	struct cport__op *x = cport__x(op);
-	uint64_t at = x->aux & CPORT_TIMER_ABS ? x->len : cport__deadline_in(x->len);
-	iox(op)->timer_by_timeout = x->deadline && x->deadline < at;
-	if (iox(op)->timer_by_timeout)
-		at = x->deadline;
-	return cport__timers_add(&iocp_of(port)->timers, op, at);
-}
-
-/* What is due: timers complete, sends still waiting their turn time out, ops in the
- * kernel past their deadline are asked to stop (their packet says CPORT_ETIMEDOUT). */
-static void iocp_expire(cport *port)
-{
-	struct iocp *io = iocp_of(port);
-	uint64_t now = cport_now_ns();
-	cport__fd_expire(port, now);
-	cport_op *op;
-	while ((op = cport__timers_pop_expired(&io->timers, now)) != NULL) {
-		struct cport__op *x = cport__x(op);
-		if (x->type == CPORT__TIMER) {
-			cport__complete(port, op, iox(op)->timer_by_timeout ? CPORT_ETIMEDOUT : 0);
-		} else {
-			x->xflags |= CPORT__X_TIMEDOUT;
-			iocp_stop(port, op);
-		}
-	}
-}
+/* ---- 5. Timeouts, cancel, close ---------------------------------------------------- */
 
 /* Ask the kernel to stop every op it has on the handle (a local listener's accepts run
  * on their pipe instances); parked multishot accepts end now. Close and destroy. */
@@ -1191,12 +1159,7 @@ static int iocp_dequeue(cport *port, DWORD ms)
  * it is due when we wake. */
 static DWORD iocp_wait_ms(cport *port, int64_t timeout_ns)
 {
-	uint64_t now = cport_now_ns();
-	int64_t next[2] = {cport__timers_next_ns(&iocp_of(port)->timers, now),
-			   cport__timers_next_ns(&port->fdt.waiting, now)};
-	for (int i = 0; i < 2; i++)
-		if (next[i] >= 0 && (timeout_ns < 0 || next[i] < timeout_ns))
-			timeout_ns = next[i];
+	timeout_ns = cport__deadlines_sleep_ns(port, timeout_ns);
 	int64_t ms = cport__timeout_ms(timeout_ns, INFINITE - 1);
 	return ms < 0 ? INFINITE : (DWORD)ms;
 }
@@ -1306,7 +1269,7 @@ static int iocp_start(cport *port, cport_op *op)
 		cport__complete(port, op, 0);
 		return 0;
 	case CPORT__TIMER:
-		return iocp_timer_start(port, op);
+		return cport__timer_start(port, op);
 	case CPORT__CLOSE:
 		return iocp_close_start(port, op);
 	case CPORT__FSYNC:
@@ -1342,15 +1305,11 @@ static int iocp_start(cport *port, cport_op *op)
 
 static void iocp_cancel(cport *port, cport_op *op)
 {
-	struct iocp *io = iocp_of(port);
 	struct cport__op *x = cport__x(op);
 	if (x->xflags & CPORT__X_POOL) {
 		cport__pool_cancel(port, op);
 	} else if (x->type == CPORT__TIMER) {
-		if (x->heap_idx) { /* else it fired and waits to be reaped */
-			cport__timers_remove(&io->timers, op);
-			cport__complete(port, op, CPORT_ECANCELED);
-		}
+		cport__timer_cancel(port, op);
 	} else if (cport__has_fd(x->type)) {
 		iocp_stop(port, op);
 	}
@@ -1367,7 +1326,7 @@ static int iocp_reap(cport *port, int64_t timeout_ns)
 {
 	if (iocp_of(port)->parked)
 		iocp_rearm(port);
-	iocp_expire(port);
+	cport__deadlines_fire(port);
 	DWORD ms = 0;
 	bool block = timeout_ns != 0 && cport__room(port) > 0 && port->out_n == 0 &&
 		     !port->ready.head;
@@ -1380,7 +1339,7 @@ static int iocp_reap(cport *port, int64_t timeout_ns)
 	int r = iocp_dequeue(port, ms);
 	if (block)
 		cport__sleep_end(port);
-	iocp_expire(port);
+	cport__deadlines_fire(port);
 	return r;
 }
 
@@ -1420,7 +1379,6 @@ static void iocp_fini(cport *port)
 		io->slabs = b->next;
 		free(b);
 	}
-	cport__timers_free(&io->timers);
 	CloseHandle(io->port);
 	free(io);
 	port->impl = NULL;
@@ -1436,6 +1394,7 @@ const struct cport_backend cport__iocp_backend = {
 	.reap = iocp_reap,
 	.wake = iocp_wake,
 	.remote_done = iocp_remote_done,
+	.expired = iocp_stop,
 	.fd_close = iocp_close_run,
 	.fd_stale = iocp_fd_stale,
 };

@@ -3,11 +3,11 @@
 
 /*
  * Map
- *   1. State: the per-descriptor table and its op queues
+ *   1. State (the per-descriptor queues live in lib/fdstate.c)
  *   2. Try once: each descriptor op kind's non-blocking attempt
  *   3. Descriptor ops: submit, run on readiness, arm, fail, close
- *   4. Deadlines: timers and per-op timeouts (lib/timer.c)
- *   5. The table slots, and one backend table per poller (epoll, kqueue, poll)
+ *   4. The table slots, and one backend table per poller (epoll, kqueue, poll)
+ * Timers and timeouts are the port's deadline heap (lib/timer.c).
  *
  * How each op runs:
  *   - nop completes at once; a timer waits in the deadline heap;
@@ -74,24 +74,12 @@ enum { REACTOR_KIND_UNKNOWN, REACTOR_KIND_SOCK, REACTOR_KIND_OTHER };
 struct reactor {
 	const struct cport__poller *poller;
 	void *p;                 /* the poller's state */
-	struct cport__timers timers; /* timers, and timeouts of ops on the pool */
 	int held[REACTOR_HELD];  /* descriptors whose multishot op just completed */
 	unsigned nheld;
 	unsigned skips;          /* reaps since the poller was last asked */
 	uint32_t waits;          /* poller waits so far (wraps; see rd_skipped) */
 	struct cport__pevent ev[REACTOR_EVENTS];
 };
-
-/* The reactor's overlay of an op's engine words. */
-struct reactor_x {
-	bool timer_times_out; /* a timer whose timeout_ns comes before its time */
-};
-CPORT__BE_FITS(struct reactor_x);
-
-static struct reactor_x *reactor_x(cport_op *op)
-{
-	return (struct reactor_x *)(void *)&cport__x(op)->be;
-}
 
 static struct reactor *reactor_of(cport *port)
 {
@@ -683,11 +671,9 @@ static int reactor_fd_start(cport *port, cport_op *op, struct cport__fd *f)
  * close has none: it always runs. */
 static int reactor_pool_start(cport *port, cport_op *op)
 {
-	struct reactor *r = reactor_of(port);
-	struct cport__op *x = cport__x(op);
 	int err = cport__pool_start(port, op);
-	if (err == 0 && x->deadline && x->type != CPORT__CLOSE)
-		cport__timers_add(&r->timers, op, x->deadline);
+	if (err == 0 && cport__x(op)->type != CPORT__CLOSE)
+		cport__deadline_watch(port, op);
 	return err;
 }
 
@@ -721,40 +707,7 @@ static int reactor_close_start(cport *port, cport_op *op, struct cport__fd *f)
 	return 0;
 }
 
-/* ---- 4. Deadlines ------------------------------------------------------------------ */
-
-static int reactor_timer_start(cport *port, cport_op *op)
-{
-	struct cport__op *x = cport__x(op);
-	uint64_t due = x->aux & CPORT_TIMER_ABS ? x->len : cport__deadline_in(x->len);
-	reactor_x(op)->timer_times_out = x->deadline && x->deadline < due;
-	if (x->deadline && x->deadline < due)
-		due = x->deadline;
-	return cport__timers_add(&reactor_of(port)->timers, op, due);
-}
-
-/* Complete every op whose deadline passed. */
-static void reactor_expire(cport *port)
-{
-	struct reactor *r = reactor_of(port);
-	uint64_t now = cport_now_ns();
-	cport_op *op;
-	cport__fd_expire(port, now);
-	while ((op = cport__timers_pop_expired(&r->timers, now)) != NULL) {
-		struct cport__op *x = cport__x(op);
-		if (x->xflags & CPORT__X_POOL) {
-			/* Completes with CPORT_ETIMEDOUT if still queued; a running one
-			 * finishes with its own result. */
-			x->xflags |= CPORT__X_TIMEDOUT;
-			cport__pool_cancel(port, op);
-		} else {
-			assert(x->type == CPORT__TIMER);
-			cport__complete(port, op, reactor_x(op)->timer_times_out ? CPORT_ETIMEDOUT : 0);
-		}
-	}
-}
-
-/* ---- 5. The table slots ------------------------------------------------------------ */
+/* ---- 4. The table slots ------------------------------------------------------------ */
 
 static int reactor_init(cport *port, const struct cport__poller *poller, char *why, size_t n)
 {
@@ -779,7 +732,6 @@ static void reactor_fini(cport *port)
 {
 	struct reactor *r = reactor_of(port);
 	r->poller->fini(r->p);
-	cport__timers_free(&r->timers);
 	free(r);
 	port->impl = NULL;
 }
@@ -798,7 +750,7 @@ static int reactor_start(cport *port, cport_op *op)
 		cport__complete(port, op, 0);
 		return 0;
 	case CPORT__TIMER:
-		return reactor_timer_start(port, op);
+		return cport__timer_start(port, op);
 	case CPORT__CLOSE:
 		return reactor_close_start(port, op, f);
 	case CPORT__SHUTDOWN:
@@ -822,15 +774,11 @@ static int reactor_start(cport *port, cport_op *op)
 
 static void reactor_cancel(cport *port, cport_op *op)
 {
-	struct reactor *r = reactor_of(port);
 	struct cport__op *x = cport__x(op);
 	if (x->xflags & CPORT__X_POOL) {
 		cport__pool_cancel(port, op);
 	} else if (x->type == CPORT__TIMER) {
-		if (x->heap_idx) {
-			cport__timers_remove(&r->timers, op);
-			cport__complete(port, op, CPORT_ECANCELED);
-		}
+		cport__timer_cancel(port, op);
 	} else if (reactor_side(x) != CPORT__SIDE_NONE) {
 		/* Still waiting in its queue (a multishot accept too, even while a completion
 		 * is with the caller). The descriptor is left armed: a spurious report finds
@@ -854,13 +802,7 @@ static int64_t reactor_sleep_ns(cport *port, int64_t timeout_ns)
 {
 	if (cport__room(port) == 0 || port->ready.head)
 		return 0;
-	uint64_t now = cport_now_ns();
-	int64_t next[2] = {cport__timers_next_ns(&reactor_of(port)->timers, now),
-			   cport__timers_next_ns(&port->fdt.waiting, now)};
-	for (int i = 0; i < 2; i++)
-		if (next[i] >= 0 && (timeout_ns < 0 || next[i] < timeout_ns))
-			timeout_ns = next[i];
-	return timeout_ns;
+	return cport__deadlines_sleep_ns(port, timeout_ns);
 }
 
 /* Retry the multishot ops whose last completion the caller has taken since. */
@@ -893,7 +835,7 @@ static void reactor_resume(cport *port)
 static int reactor_reap(cport *port, int64_t timeout_ns)
 {
 	struct reactor *r = reactor_of(port);
-	reactor_expire(port);
+	cport__deadlines_fire(port);
 	reactor_resume(port);
 	if ((port->ready.head || port->out_n) && r->skips < REACTOR_SKIPS) {
 		r->skips++;
@@ -915,7 +857,7 @@ static int reactor_reap(cport *port, int64_t timeout_ns)
 	cport__drain_remote(port);
 	for (int i = 0; i < n; i++)
 		reactor_ready(port, r->ev[i].fd, r->ev[i].events);
-	reactor_expire(port);
+	cport__deadlines_fire(port);
 	return 0;
 }
 
@@ -925,12 +867,10 @@ static void reactor_wake(cport *port)
 	r->poller->wake(r->p);
 }
 
-/* A pool op finished: it leaves the deadline heap if its timeout had not fired; a
- * close that ran on the pool makes its number new. */
+/* A pool op finished: a close that ran on the pool makes its number new. */
 static void reactor_remote_done(cport *port, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
-	cport__timers_remove(&reactor_of(port)->timers, op);
 	if (x->type == CPORT__CLOSE)
 		cport__fd_close_end(port, x->fd);
 }

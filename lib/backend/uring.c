@@ -75,9 +75,6 @@ enum {
 
 struct uring {
 	struct io_uring ring;
-	/* Timer ops. They live here, not in the kernel: one heap and the wait's own
-	 * timeout cost far less than an IORING_OP_TIMEOUT per timer (million-timers). */
-	struct cport__timers timers;
 	bool taskrun_flag;         /* the kernel flags deferred task work in sq.kflags */
 	bool defer;                /* IORING_SETUP_DEFER_TASKRUN: events only when asked */
 	struct cport__queue retry; /* ops to prepare again at the next flush */
@@ -144,7 +141,6 @@ struct uring_x {
 	uint64_t in_pipe, cap;       /* sendfile: bytes in the pipe, its capacity */
 	uint32_t flags;              /* URING_POLLWAIT, URING_NOHOOK, URING_LINKED */
 	uint8_t sf_phase;            /* sendfile: SF_FILL, SF_DRAIN, SF_WAIT */
-	bool timer_times_out;        /* a timer whose timeout_ns comes first */
 };
 CPORT__BE_FITS(struct uring_x);
 
@@ -254,7 +250,7 @@ static int uring_opcode(uint8_t type)
 	case CPORT__SHUTDOWN: return IORING_OP_SHUTDOWN;
 	case CPORT__POLL: return IORING_OP_POLL_ADD;
 	case CPORT__SENDFILE: return IORING_OP_SPLICE;
-	case CPORT__TIMER: /* on the backend's own heap, see uring_timer_start */
+	case CPORT__TIMER: /* on the port's deadline heap (timer.c) */
 	case CPORT__POST:
 	case CPORT__TYPE_MAX: break;
 	}
@@ -1023,50 +1019,6 @@ static int uring_start_fd(cport *port, cport_op *op)
 	return r;
 }
 
-/* A timer goes on the heap. When its timeout_ns ends first, it fires then with
- * CPORT_ETIMEDOUT. */
-static int uring_timer_start(struct uring *u, cport_op *op)
-{
-	struct cport__op *x = cport__x(op);
-	uint64_t when = x->aux & CPORT_TIMER_ABS ? x->len : cport__deadline_in(x->len);
-	ux(op)->timer_times_out = x->deadline && x->deadline < when;
-	if (ux(op)->timer_times_out)
-		when = x->deadline;
-	return cport__timers_add(&u->timers, op, when);
-}
-
-/* Timers whose time came: complete them (0, or ETIMEDOUT when timeout_ns won); pool
- * ops whose timeout came: stop them if they have not started. */
-static void uring_fire_timers(cport *port)
-{
-	struct uring *u = uring_of(port);
-	uint64_t now = cport_now_ns();
-	cport__fd_expire(port, now);
-	cport_op *op;
-	while ((op = cport__timers_pop_expired(&u->timers, now)) != NULL) {
-		struct cport__op *x = cport__x(op);
-		if (x->xflags & CPORT__X_POOL) {
-			x->xflags |= CPORT__X_TIMEDOUT;
-			cport__pool_cancel(port, op); /* ETIMEDOUT if no worker took it */
-		} else {
-			cport__complete(port, op, ux(op)->timer_times_out ? CPORT_ETIMEDOUT : 0);
-		}
-	}
-}
-
-/* Nanoseconds the wait may sleep: the caller's timeout cut to the next deadline of a
- * timer or of an op waiting its turn (< 0: forever). */
-static int64_t uring_sleep_ns(cport *port, int64_t timeout_ns)
-{
-	uint64_t now = cport_now_ns();
-	int64_t next[2] = {cport__timers_next_ns(&port->fdt.waiting, now),
-			   cport__timers_next_ns(&uring_of(port)->timers, now)};
-	for (int i = 0; i < 2; i++)
-		if (next[i] >= 0 && (timeout_ns < 0 || next[i] < timeout_ns))
-			timeout_ns = next[i] > 0 ? next[i] : 1;
-	return timeout_ns;
-}
-
 /* An op for the thread pool. Its timeout_ns waits on the timer heap: when it fires
  * while the op is still queued, the op completes with CPORT_ETIMEDOUT; once a worker
  * runs it, it finishes with its own result (abandoning a running system call that
@@ -1087,8 +1039,7 @@ static int uring_pool_start(cport *port, cport_op *op)
 			cport__fd_finished(port, op);
 		return r;
 	}
-	if (x->deadline)
-		cport__timers_add(&uring_of(port)->timers, op, x->deadline);
+	cport__deadline_watch(port, op);
 	return 0;
 }
 
@@ -1096,8 +1047,10 @@ static int uring_start(cport *port, cport_op *op)
 {
 	struct uring *u = uring_of(port);
 	struct cport__op *x = cport__x(op);
+	/* Timers live on the port's deadline heap, not in the kernel: one heap and the
+	 * wait's own timeout cost far less than an IORING_OP_TIMEOUT per timer. */
 	if (x->type == CPORT__TIMER)
-		return uring_timer_start(u, op);
+		return cport__timer_start(port, op);
 	int code = uring_opcode(x->type);
 	if (code < 0 || code >= URING_PROBE_OPS || !u->op_ok[code] || uring_test_pool(u, x)) {
 		if (uring_is_net(x->type))
@@ -1111,18 +1064,13 @@ static int uring_start(cport *port, cport_op *op)
 
 static void uring_cancel(cport *port, cport_op *op)
 {
-	struct uring *u = uring_of(port);
 	struct cport__op *x = cport__x(op);
 	if (x->xflags & CPORT__X_POOL) {
-		cport__timers_remove(&u->timers, op);
 		cport__pool_cancel(port, op);
 		return;
 	}
 	if (x->type == CPORT__TIMER) {
-		if (x->heap_idx) { /* else it fired and waits to be reaped */
-			cport__timers_remove(&u->timers, op);
-			cport__complete(port, op, CPORT_ECANCELED);
-		}
+		cport__timer_cancel(port, op);
 		return;
 	}
 	if (x->pending == 0) {
@@ -1214,13 +1162,15 @@ static int uring_reap(cport *port, int64_t timeout_ns)
 	if (timeout_ns != 0 && room && !u->wake_armed && (r = uring_arm_wake(port)) < 0)
 		return r;
 	uring_requeue(port);
-	uring_fire_timers(port);
+	cport__deadlines_fire(port);
 	bool block = timeout_ns != 0 && room && io_uring_cq_ready(&u->ring) == 0 &&
 		     port->ready.head == NULL && port->out_n == 0;
 	if (block && cport__sleep_begin(port)) {
-		r = uring_sleep(port, uring_sleep_ns(port, timeout_ns));
+		/* A deadline due now still sleeps 1 ns: 0 would mean forever here. */
+		int64_t t = cport__deadlines_sleep_ns(port, timeout_ns);
+		r = uring_sleep(port, t == 0 ? 1 : t);
 		cport__sleep_end(port);
-		uring_fire_timers(port);
+		cport__deadlines_fire(port);
 	} else {
 		r = uring_submit_all(port);
 		if (r == 0)
@@ -1230,12 +1180,6 @@ static int uring_reap(cport *port, int64_t timeout_ns)
 		return r;
 	uring_process(port);
 	return 0;
-}
-
-/* A pool op finished: it leaves the timer heap if its timeout had not fired. */
-static void uring_remote_done(cport *port, cport_op *op)
-{
-	cport__timers_remove(&uring_of(port)->timers, op);
 }
 
 static void uring_wake(cport *port)
@@ -1285,7 +1229,6 @@ static void uring_fini(cport *port)
 	}
 	io_uring_queue_exit(&u->ring);
 	close(u->efd);
-	cport__timers_free(&u->timers);
 	free(u);
 	port->impl = NULL;
 }
@@ -1299,7 +1242,6 @@ const struct cport_backend cport__uring_backend = {
 	.flush = uring_flush,
 	.reap = uring_reap,
 	.wake = uring_wake,
-	.remote_done = uring_remote_done,
 	.fd_close = uring_close_go,
 	.fd_dropped = uring_fd_dropped,
 };
