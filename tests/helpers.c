@@ -30,10 +30,16 @@ const char *t_backend(void)
 
 cport *t_port_depth(uint32_t depth)
 {
+	return t_port_pool(depth, 0);
+}
+
+cport *t_port_pool(uint32_t depth, uint32_t pool_threads)
+{
 	cport_options o;
 	char reason[256] = "";
 	cport_options_init(&o);
 	o.flags = CPORT_OPT_STRICT;
+	o.pool_threads = pool_threads;
 	/* The io_uring-single variant: the whole test runs on one thread. */
 	const char *st = getenv("CPORT_TEST_SINGLE_THREAD");
 	if (st && st[0] == '1')

@@ -19,6 +19,8 @@ const char *t_backend(void);
  * backend cannot start on this machine (t_refused_here), the test is skipped. */
 cport *t_port(void);
 cport *t_port_depth(uint32_t queue_depth);
+/* The same with `pool_threads` thread-pool workers (0: the default). */
+cport *t_port_pool(uint32_t queue_depth, uint32_t pool_threads);
 
 /* Is `err`, from cport_create on a backend forced by name, a refusal from outside the
  * project: CPORT_EPERM (a seccomp profile such as Docker's default, or

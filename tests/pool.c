@@ -26,19 +26,7 @@ static bool uring_pool(void)
 /* A port on the backend under test with `threads` pool workers; skips plain io_uring. */
 static cport *pool_port(unsigned threads)
 {
-	cport_options o;
-	char why[256] = "";
-	cport_options_init(&o);
-	o.flags = CPORT_OPT_STRICT;
-	o.pool_threads = threads;
-	o.reason = why;
-	o.reason_len = sizeof why;
-	if (strcmp(t_backend(), "default") != 0)
-		o.backend = t_backend();
-	cport *port = NULL;
-	int r = cport_create(&port, &o);
-	if (r < 0)
-		t_create_failed(r, why);
+	cport *port = t_port_pool(0, threads);
 	if (strcmp(cport_backend_name(port), "io_uring") == 0 && !uring_pool()) {
 		cport_destroy(port);
 		t_skip("io_uring runs file ops in the kernel, not on the thread pool");

@@ -21,24 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static cport *port_with_pool(unsigned threads)
-{
-	cport_options o;
-	char why[256] = "";
-	cport_options_init(&o);
-	o.flags = CPORT_OPT_STRICT;
-	o.pool_threads = threads;
-	o.reason = why;
-	o.reason_len = sizeof why;
-	if (strcmp(t_backend(), "default") != 0)
-		o.backend = t_backend();
-	cport *port = NULL;
-	int r = cport_create(&port, &o);
-	if (r < 0)
-		fail_msg("cport_create: %s (%s)", cport_err_name(r), why);
-	return port;
-}
-
 /* Wait up to `ms` for `op`; returns 1 if it came, 0 if not. A completion of `hold`
  * sets *hold_done; any other completion fails the test. */
 static int wait_for(cport *port, cport_op *op, cport_op *hold, bool *hold_done, unsigned ms)
@@ -65,7 +47,7 @@ static int wait_for(cport *port, cport_op *op, cport_op *hold, bool *hold_done, 
 static void cancelled_close_closes(void **state)
 {
 	(void)state;
-	cport *port = port_with_pool(1);
+	cport *port = t_port_pool(0, 1);
 	char path[300];
 	t_path(path, sizeof path, "fifo-hold");
 	assert_int_equal(mkfifo(path, 0600), 0);

@@ -23,25 +23,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A port on the backend under test with `threads` pool workers. */
-static cport *port_with_pool(unsigned threads)
-{
-	cport_options o;
-	char why[256] = "";
-	cport_options_init(&o);
-	o.flags = CPORT_OPT_STRICT;
-	o.pool_threads = threads;
-	o.reason = why;
-	o.reason_len = sizeof why;
-	if (strcmp(t_backend(), "default") != 0)
-		o.backend = t_backend();
-	cport *port = NULL;
-	int r = cport_create(&port, &o);
-	if (r < 0)
-		fail_msg("cport_create: %s (%s)", cport_err_name(r), why);
-	return port;
-}
-
 static void make_fifo(char *path, size_t n, const char *name)
 {
 	t_path(path, n, name);
@@ -114,7 +95,7 @@ static void still_blocked(cport *port)
 static void cancel_blocked_open(void **state)
 {
 	(void)state;
-	cport *port = port_with_pool(1);
+	cport *port = t_port_pool(0, 1);
 	char path[300];
 	make_fifo(path, sizeof path, "fifo-cancel");
 	cport_op op = {0};
@@ -196,7 +177,7 @@ static void destroy_watched(cport *port, const char *what)
 static void destroy_with_blocked_open(void **state)
 {
 	(void)state;
-	cport *port = port_with_pool(1);
+	cport *port = t_port_pool(0, 1);
 	char path[300];
 	make_fifo(path, sizeof path, "fifo-destroy");
 	static cport_op op, queued;
@@ -222,7 +203,7 @@ static void destroy_with_blocked_open(void **state)
 static void destroy_with_two_blocked_opens(void **state)
 {
 	(void)state;
-	cport *port = port_with_pool(2);
+	cport *port = t_port_pool(0, 2);
 	char p1[300], p2[300];
 	make_fifo(p1, sizeof p1, "fifo-destroy-1");
 	make_fifo(p2, sizeof p2, "fifo-destroy-2");
