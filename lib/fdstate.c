@@ -303,6 +303,15 @@ static bool fd_queued(struct cport__fd *f, cport_op *op)
 	return k->prev || f->q[s].head == op;
 }
 
+bool cport__fd_waiting(cport *port, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	if (!cport__has_fd(x->type) || (x->xflags & CPORT__X_FDBUSY))
+		return false;
+	struct cport__fd *f = cport__fd_find(port, x->fd);
+	return f && fd_queued(f, op);
+}
+
 cport_op *cport__fd_finished(cport *port, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);

@@ -180,9 +180,7 @@ struct cport__list {
 	uint32_t len;
 };
 void cport__list_push(struct cport__list *l, cport_op *op);
-void cport__list_push_front(struct cport__list *l, cport_op *op);
 void cport__list_unlink(struct cport__list *l, cport_op *op);
-cport_op *cport__list_pop(struct cport__list *l);
 static inline cport_op *cport__list_next(cport_op *op)
 {
 	return cport__x(op)->wait.next;
@@ -207,6 +205,10 @@ const cport_iovec *cport__op_iov(const struct cport__op *x, unsigned *cnt);
 
 /* Stream reads complete with what is there; every other transfer is all or error. */
 bool cport__is_stream_read(const struct cport__op *x);
+/* A read or write moved `n` more bytes (opx.done): is it finished by the contract's
+ * rules (end of file or of stream, a stream read that got something, every byte)? A
+ * transfer that is not goes on from opx.done. */
+bool cport__op_moved(struct cport__op *x, uint64_t n);
 
 /* timer.c: a deadline heap of ops (timers and per-op timeouts where the kernel keeps
  * none). Intrusive (links live in the op): add O(1), remove and pop O(log n) amortized,
@@ -314,6 +316,8 @@ void cport__fd_started(struct cport *port, struct cport__fd *f, cport_op *op);
  * leaves its queue if it heads one (the next head, if any, is returned for the engine
  * to start), and a held close is released when it was the last. */
 cport_op *cport__fd_finished(struct cport *port, cport_op *op);
+/* Is `op` waiting its turn in its descriptor's queue (queued, not started)? */
+bool cport__fd_waiting(struct cport *port, cport_op *op);
 /* Take a waiting op (not busy) out of its queue and complete it with `result`;
  * returns the new head of its side if it was the head. */
 cport_op *cport__fd_drop(struct cport *port, cport_op *op, int64_t result);

@@ -35,19 +35,6 @@ void cport__list_push(struct cport__list *l, cport_op *op)
 	l->len++;
 }
 
-void cport__list_push_front(struct cport__list *l, cport_op *op)
-{
-	struct cport__link *k = &cport__x(op)->wait;
-	k->prev = NULL;
-	k->next = l->head;
-	if (l->head)
-		cport__x(l->head)->wait.prev = op;
-	else
-		l->tail = op;
-	l->head = op;
-	l->len++;
-}
-
 void cport__list_unlink(struct cport__list *l, cport_op *op)
 {
 	struct cport__link *k = &cport__x(op)->wait;
@@ -63,14 +50,6 @@ void cport__list_unlink(struct cport__list *l, cport_op *op)
 		l->tail = k->prev;
 	k->next = k->prev = NULL;
 	l->len--;
-}
-
-cport_op *cport__list_pop(struct cport__list *l)
-{
-	cport_op *op = l->head;
-	if (op)
-		cport__list_unlink(l, op);
-	return op;
 }
 
 /* ---- 2. Deadlines ------------------------------------------------------------------- */
@@ -141,6 +120,12 @@ bool cport__is_stream_read(const struct cport__op *x)
 	default:
 		return false;
 	}
+}
+
+bool cport__op_moved(struct cport__op *x, uint64_t n)
+{
+	x->done += n;
+	return n == 0 || cport__is_stream_read(x) || x->done >= x->len;
 }
 
 /* ---- 4. Completions ----------------------------------------------------------------- */

@@ -116,9 +116,7 @@ static int64_t blocking_rw(cport_op *op)
 			continue;
 		if (n < 0)
 			return n;
-		x->done += (uint64_t)n;
-		bool stream_read = x->type == CPORT__READ && x->offset < 0;
-		if (n == 0 || stream_read || x->done == x->len)
+		if (cport__op_moved(x, (uint64_t)n))
 			return (int64_t)x->done;
 	}
 }

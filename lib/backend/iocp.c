@@ -406,10 +406,10 @@ static bool iocp_rw_outcome(cport *port, cport_op *op, DWORD got, DWORD err, int
 		*res = iocp_rw_error(x, err);
 		return true;
 	}
-	x->done += got;
+	bool finished = cport__op_moved(x, got);
 	iocp_rw_moved(x, iocp_w(port, x->fd), got);
 	*res = (int64_t)x->done;
-	if (got == 0 || cport__is_stream_read(x) || x->done >= x->len)
+	if (finished)
 		return true;
 	int64_t stop = iocp_stop_reason(port, x);
 	if (stop)
@@ -1037,16 +1037,6 @@ static void iocp_rearm(cport *port)
 	}
 }
 
-/* Is the op waiting its turn in its handle's send FIFO (not started)? */
-static bool iocp_waiting(cport *port, cport_op *op)
-{
-	struct cport__op *x = cport__x(op);
-	if ((x->xflags & CPORT__X_FDBUSY) || cport__op_side(x, false) != CPORT__SIDE_SEND)
-		return false;
-	struct cport__fd *f = cport__fd_find(port, x->fd);
-	return x->wait.prev || (f && f->q[CPORT__SIDE_SEND].head == op);
-}
-
 /* Stop an op (a cancel, or its timeout: CPORT__X_TIMEDOUT) wherever it is: in the
  * kernel, ask it (the packet brings the result); waiting in its handle's send FIFO, or
  * parked, it ends now. Anything else already completed. */
@@ -1059,7 +1049,7 @@ static void iocp_stop(cport *port, cport_op *op)
 	} else if (iocp_is_parked(x)) {
 		iocp_unpark(iocp_of(port), op);
 		iocp_finish(port, op, iocp_stopped(x));
-	} else if (iocp_waiting(port, op)) {
+	} else if (cport__fd_waiting(port, op)) {
 		iocp_run(port, cport__fd_drop(port, op, iocp_stopped(x)));
 	}
 }

@@ -779,14 +779,11 @@ static void reactor_cancel(cport *port, cport_op *op)
 		cport__pool_cancel(port, op);
 	} else if (x->type == CPORT__TIMER) {
 		cport__timer_cancel(port, op);
-	} else if (reactor_side(x) != CPORT__SIDE_NONE) {
+	} else if (cport__fd_waiting(port, op)) {
 		/* Still waiting in its queue (a multishot accept too, even while a completion
 		 * is with the caller). The descriptor is left armed: a spurious report finds
 		 * nothing to run. */
-		struct cport__fd *f = cport__fd_find(port, x->fd);
-		enum cport__side s = reactor_side(x);
-		if (f && (cport__x(op)->wait.prev || f->q[s].head == op))
-			cport__fd_drop(port, op, CPORT_ECANCELED);
+		cport__fd_drop(port, op, CPORT_ECANCELED);
 	}
 	/* Anything else already completed and waits to be reaped. */
 }

@@ -543,8 +543,7 @@ static bool uring_rw_progress(struct uring *u, cport_op *op, int64_t *res)
 	struct cport__op *x = cport__x(op);
 	if (*res < 0)
 		return true;
-	x->done += (uint64_t)*res;
-	if (*res == 0 || cport__is_stream_read(x) || x->done >= x->len || u->dying) {
+	if (cport__op_moved(x, (uint64_t)*res) || u->dying) {
 		*res = (int64_t)x->done;
 		return true;
 	}
@@ -1076,8 +1075,7 @@ static void uring_cancel(cport *port, cport_op *op)
 	if (x->pending == 0) {
 		/* Waiting for its turn on a stream: it never started, it stops now. Else it
 		 * finished, or waits on the retry list, which checks the cancel flag. */
-		if (uring_side(x) != CPORT__SIDE_NONE && !(x->xflags & CPORT__X_FDBUSY) &&
-		    (x->wait.prev || x->wait.next))
+		if (cport__fd_waiting(port, op))
 			cport__fd_drop(port, op, CPORT_ECANCELED);
 		return;
 	}
