@@ -186,10 +186,9 @@ static void socket_msg(void **state)
 }
 
 /*
- * recvmsg with empty iovecs on an idle TCP socket. cport_readv's documented result for
- * a zero length is 0 at once; recvmsg documents none, and Linux's own TCP recvmsg of 0
- * bytes waits for data (its low-water mark is at least 1 byte). This case holds
- * recvmsg to readv's rule; if the header instead documents "waits for data", change it.
+ * recvmsg with empty iovecs on an idle TCP socket. cport.h: a receive of zero bytes
+ * completes at once with 0, although Linux's own TCP recvmsg of 0 bytes waits for data
+ * (its low-water mark is at least 1 byte).
  */
 static void idle_socket_recvmsg(void **state)
 {

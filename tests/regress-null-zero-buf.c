@@ -108,10 +108,8 @@ static void socket_null_zero(void **state)
 }
 
 /*
- * cport_recv(NULL, 0) on an idle TCP socket. cport_read documents "len == 0 completes
- * with 0"; cport_recv documents nothing for it, and Linux's own TCP recv of 0 bytes
- * waits for data. This case holds recv to read's rule; if the header documents "waits
- * for data" instead, change it.
+ * cport_recv(NULL, 0) on an idle TCP socket. cport.h: a receive of zero bytes completes
+ * at once with 0, although Linux's own TCP recv of 0 bytes waits for data.
  */
 static void idle_socket_recv(void **state)
 {
