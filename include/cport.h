@@ -87,13 +87,21 @@ typedef struct cport_op {
 	void *user;          /* caller context; never read or written by cport */
 	uint64_t timeout_ns; /* 0 = none; else completes with CPORT_ETIMEDOUT when this
 	                        many nanoseconds pass before it finishes */
-	uint32_t flags;      /* reserved for CPORT_OP_* flags; must be 0 for now */
+	uint32_t flags;      /* CPORT_OP_* below (0: none); unknown bits: CPORT_EINVAL */
 	/* out: valid once cport_wait returned the op */
 	uint32_t cflags;     /* completion flags: CPORT_MORE (multishot ops), else 0 */
 	int64_t result;      /* >= 0 success value, < 0 a CPORT_E* code */
 	/* private: backend state, do not touch while the op is in flight */
 	uint64_t internal[CPORT_OP_INTERNAL_WORDS];
 } cport_op;
+
+/* op->flags (read by the submit call; cport_post takes none). Each flag's rules are
+ * written where it is implemented (section 4b). */
+enum {
+	CPORT_OP_LINK = 1u << 0,    /* the next op submitted starts only if this succeeds */
+	CPORT_OP_BARRIER = 1u << 1, /* starts after every earlier op; later ops after it */
+	CPORT_OP_INLINE = 1u << 2   /* a cheap op may run inside the submit call */
+};
 
 /* op->cflags */
 enum {
