@@ -322,7 +322,8 @@ enum {
 	CPORT_STRUCT_STATBUF, /* cport_statbuf */
 	CPORT_STRUCT_ADDR,    /* cport_addr */
 	CPORT_STRUCT_IOVEC,   /* cport_iovec */
-	CPORT_STRUCT_MSG      /* cport_msg */
+	CPORT_STRUCT_MSG,     /* cport_msg */
+	CPORT_STRUCT_DIO_INFO /* cport_dio_info */
 };
 
 /* sizeof the public struct named by `which` (CPORT_STRUCT_*) in the library as built,
@@ -425,10 +426,94 @@ enum {
 	CPORT_FSYNC_DATA = 1u << 0 /* fdatasync: data and the metadata needed to read it */
 };
 
-/* Flush a file to stable storage (fsync, or fdatasync with CPORT_FSYNC_DATA).
- * Ordering against writes still in flight is the caller's: wait for them first.
- * result: 0. */
+/*
+ * Flush a file, or a directory, to stable storage: its data, the metadata needed to
+ * find it again, and the device's volatile write cache (fsync; fdatasync with
+ * CPORT_FSYNC_DATA, which skips metadata such as times that reading does not need).
+ * The flush covers the writes that completed before it was submitted; ordering against
+ * writes still in flight is the caller's: wait for them first.
+ * result: 0, or an error. A flush that did not complete with 0 (write-back failed:
+ * CPORT_EIO, CPORT_ENOSPC...; or it was stopped: CPORT_ECANCELED, CPORT_ETIMEDOUT)
+ * leaves the data in doubt, and a later flush that returns 0 does not clear the
+ * doubt: see "After a failed flush" below.
+ * Backends: io_uring IORING_OP_FSYNC; the others on the thread pool. Per OS: see
+ * "Durability" below.
+ */
 CPORT_API int cport_fsync(cport *port, cport_op *op, cport_fd fd, uint32_t flags);
+
+/*
+ * Durability, per OS (cport_fsync and cport_fsync_range):
+ *   - Linux: fsync(2) / fdatasync(2). They write back the dirty pages and ask the
+ *     device to empty its volatile write cache.
+ *   - macOS: fsync(2) there leaves the data in the drive's cache, so cport uses
+ *     fcntl(F_FULLFSYNC), with or without CPORT_FSYNC_DATA (macOS has no data-only
+ *     form of it). A file system that cannot do it (SMB, some FUSE file systems)
+ *     refuses with ENOTSUP; only then, and for ENOTTY and EINVAL, cport falls back to
+ *     fsync(2), the best that file system offers, which is not durable against a power
+ *     cut. A write-back error from F_FULLFSYNC is the op's result: never retried.
+ *   - Windows: FlushFileBuffers (data, metadata and the device's cache; also for
+ *     CPORT_FSYNC_DATA). It needs a handle open for writing: CPORT_EACCES otherwise.
+ *   - Directories: open one with cport_open(..., CPORT_O_DIRECTORY) and cport_fsync it
+ *     to make durable the names created, renamed or removed in it (Linux, macOS, BSD;
+ *     a new file needs both: a flush of the file and one of its directory). Windows
+ *     documents no way to flush a directory (FlushFileBuffers refuses a directory
+ *     handle without write access, and cport_open opens directories read-only): there
+ *     cport_fsync on a directory completes with CPORT_ENOTSUP.
+ *
+ * After a failed flush (PostgreSQL's "fsyncgate", 2018). When write-back fails, the
+ * kernel may drop the dirty pages or mark them clean, and it reports the error once
+ * (Linux: once per open file description, to the first flush that asks). A second
+ * flush then finds nothing dirty and returns 0 although the data never reached the
+ * disk. So after a cport_fsync or cport_fsync_range that did not complete with 0:
+ *   - assume nothing about any byte written to the file since the last flush of it
+ *     that completed with 0: it may be on disk, partly, or not at all, and a read may
+ *     return the new bytes from memory while the disk holds the old ones;
+ *   - do not retry the flush and take its 0 as proof: cport itself never retries one;
+ *   - do either: stop using the file and recover from what was durable before (a log
+ *     written and flushed earlier, a replica; PostgreSQL now stops with PANIC and
+ *     replays its write-ahead log), or write every byte written since the last good
+ *     flush again from your own copy, preferably to a new file, and flush that.
+ * A flush stopped by cport_cancel or op->timeout_ns (CPORT_ECANCELED, CPORT_ETIMEDOUT)
+ * once it had started counts as failed: its system call may still run, and an error
+ * it meets then is reported to nobody. Do not put timeouts on flushes unless you
+ * handle that as a failure.
+ */
+
+/* cport_fsync_range flags: none yet; must be 0. */
+
+/*
+ * Write back the data in the byte range [offset, offset + len) of a file and wait for
+ * it; len 0 means from offset to the end of the file. Cheaper than cport_fsync for a
+ * writer that knows which bytes it wrote, but much weaker: read what it does not do.
+ *   Linux: sync_file_range(2) with SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE
+ *   | SYNC_FILE_RANGE_WAIT_AFTER: the range's dirty pages are written to the device,
+ *   and nothing more. In particular it does NOT
+ *     - write any metadata: not the file's size (bytes appended past the old end may
+ *       be lost), not the allocation of blocks written for the first time (a hole
+ *       filled, an append, a range from cport_fallocate not yet written), so after a
+ *       crash such data may be gone or read back as zeros;
+ *     - empty the device's volatile write cache: a power cut can lose what it wrote;
+ *     - help on file systems that never overwrite in place (btrfs, and other
+ *       copy-on-write ones), nor on network file systems.
+ *   It is durable only for overwrites of blocks that were already allocated and
+ *   flushed, on a device without a volatile cache (or with power-loss protection).
+ *   Use cport_fsync with CPORT_FSYNC_DATA when that is not known: it is the call that
+ *   makes data durable. Good uses: start write-back early so that the later fsync has
+ *   little left to do, or flush in-place overwrites of a preallocated, flushed file on
+ *   such a device.
+ *   Elsewhere (macOS, BSD, Windows): a full cport_fsync with CPORT_FSYNC_DATA of the
+ *   whole file (stronger than asked, never weaker).
+ * After a failure: as for cport_fsync ("After a failed flush" above).
+ * result: 0. Errors besides the common ones: CPORT_EINVAL (flags not 0, offset < 0,
+ * len < 0, offset + len beyond INT64_MAX), CPORT_ESPIPE (Linux: a pipe or socket), and
+ * those of cport_fsync.
+ * Backends: io_uring IORING_OP_SYNC_FILE_RANGE (probed; the thread pool where the
+ * kernel lacks it; a range over 4 GiB - 1 bytes is flushed with IORING_OP_FSYNC's
+ * fdatasync of the whole file, as the SQE has 32 bits for the length); the others on
+ * the thread pool.
+ */
+CPORT_API int cport_fsync_range(cport *port, cport_op *op, cport_fd fd, uint32_t flags,
+				int64_t offset, int64_t len);
 
 /* cport_open flags (portable; translated to the OS's own) */
 enum {
@@ -439,8 +524,10 @@ enum {
 	CPORT_O_EXCL = 1u << 3,
 	CPORT_O_TRUNC = 1u << 4,
 	CPORT_O_APPEND = 1u << 5,
-	CPORT_O_DIRECT = 1u << 6,    /* bypass the page cache (O_DIRECT); buffers, offsets
-	                                and lengths must then be aligned to the device */
+	CPORT_O_DIRECT = 1u << 6,    /* bypass the page cache (O_DIRECT; Windows
+	                                FILE_FLAG_NO_BUFFERING; macOS F_NOCACHE): buffers,
+	                                offsets and lengths must then be aligned as
+	                                cport_dio_query says, else CPORT_EINVAL */
 	CPORT_O_DSYNC = 1u << 7,     /* every write is durable as with fdatasync */
 	CPORT_O_DIRECTORY = 1u << 8, /* fail unless the path is a directory */
 	CPORT_O_NOFOLLOW = 1u << 9
@@ -501,6 +588,163 @@ CPORT_API int cport_unlink(cport *port, cport_op *op, const char *path, uint32_t
 
 /* Create a directory with permission bits `mode`. result: 0. */
 CPORT_API int cport_mkdir(cport *port, cport_op *op, const char *path, uint32_t mode);
+
+/* ---- Direct I/O and routes (plain calls, not ops: they return at once) ------------ */
+
+/*
+ * Direct I/O (CPORT_O_DIRECT) moves data between the device and the caller's buffer
+ * without the page cache, so the device's rules apply to every read and write:
+ *   - the buffer's address is a multiple of mem_align (each iovec's base, too);
+ *   - the file offset and the length are multiples of offset_align (each iovec's
+ *     length, too; reads: of read_offset_align).
+ * A read or write that breaks them completes with CPORT_EINVAL: the kernel's answer,
+ * passed through unchanged (Windows: ERROR_INVALID_PARAMETER). cport never copies
+ * through an aligned buffer of its own, so a misaligned op is never silently slow.
+ * Some file systems accept any alignment (tmpfs, NFS; Wine does not check it): there
+ * the op simply works. cport_dio_query tells the rules for an open descriptor;
+ * cport_alloc_aligned makes buffers that keep them.
+ */
+
+/* cport_dio_info.flags */
+enum {
+	CPORT_DIO_DIRECT = 1u << 0, /* the descriptor is open for direct I/O now (Linux:
+	                               O_DIRECT in F_GETFL; Windows: the handle has
+	                               FILE_NO_INTERMEDIATE_BUFFERING; never set on
+	                               macOS, which cannot tell) */
+	CPORT_DIO_EXACT = 1u << 1   /* the alignments are the OS's own answer for direct
+	                               I/O on this file (Linux: statx STATX_DIOALIGN, 6.1;
+	                               Windows: FILE_STORAGE_INFO). Without it they are a
+	                               safe guess: the device's logical block size (a
+	                               block device), else the file system's preferred
+	                               I/O size (st_blksize; Windows: the volume's
+	                               sector size), which may be more than needed */
+};
+
+/*
+ * What cport_dio_query fills in: 64 bytes, fixed layout. Set `size` to
+ * sizeof(cport_dio_info) before the call; a program built with an older, smaller
+ * struct passes its own size and nothing past it is written.
+ */
+typedef struct cport_dio_info {
+	uint32_t size;              /* in: sizeof(cport_dio_info) */
+	uint32_t flags;             /* out: CPORT_DIO_* */
+	uint32_t mem_align;         /* buffer addresses: multiples of this many bytes.
+	                               0 (with offset_align 0): direct I/O does not
+	                               apply here (not a regular file or block device, a
+	                               directory, or the file system says it cannot) */
+	uint32_t offset_align;      /* file offsets and lengths: multiples of this */
+	uint32_t read_offset_align; /* the same for reads: smaller where the file system
+	                               says so (Linux 6.14, STATX_DIO_READ_ALIGN), else
+	                               offset_align */
+	uint32_t atomic_write_min;  /* torn-write protection (Linux 6.11,
+	                               STATX_WRITE_ATOMIC): the smallest and largest */
+	uint32_t atomic_write_max;  /* write the device and file system can make atomic,
+	                               in bytes, and how many iovecs such a write may
+	                               have; 0 where none is reported (other OSes, older
+	                               kernels). They hold for writes issued with
+	                               RWF_ATOMIC only, which cport does not issue yet */
+	uint32_t atomic_write_segments_max;
+	uint64_t reserved_[4];      /* zero; for later fields */
+} cport_dio_info;
+
+/*
+ * Tell the direct-I/O rules of the open descriptor `fd` (whether or not it was opened
+ * with CPORT_O_DIRECT: the alignments are those a direct open of the same file would
+ * need). Needs no port; returns at once (a statx or fstat and an fcntl; Windows:
+ * two queries of the handle). Returns 0 with `info` filled in, or CPORT_EINVAL (NULL
+ * info, info->size below 32), CPORT_EBADF (fd not open), or the OS's error.
+ */
+CPORT_API int cport_dio_query(cport_fd fd, cport_dio_info *info);
+
+/*
+ * Allocate `size` bytes (> 0) at an address that is a multiple of `align` (a power of
+ * two up to 1 GiB; cport_dio_info.mem_align, or 4096, which suits every common
+ * device), for direct I/O. Sets *buf and returns 0, or CPORT_EINVAL (NULL buf, size 0,
+ * align not a power of two) or CPORT_ENOMEM; *buf is then untouched. The memory is not
+ * zeroed. Free it with cport_free_aligned (never with free(): Windows needs its own).
+ */
+CPORT_API int cport_alloc_aligned(void **buf, size_t size, size_t align);
+/* Free a buffer from cport_alloc_aligned; NULL is ignored. */
+CPORT_API void cport_free_aligned(void *buf);
+
+/* cport_route `kind`: an op as its submit call makes it. _CUR: at offset -1 (the
+ * descriptor's position, or a stream); the others at an offset >= 0. */
+enum {
+	CPORT_KIND_NOP = 1,
+	CPORT_KIND_TIMER,
+	CPORT_KIND_READ,         /* cport_read at an offset */
+	CPORT_KIND_READ_CUR,     /* cport_read at offset -1 */
+	CPORT_KIND_WRITE,
+	CPORT_KIND_WRITE_CUR,
+	CPORT_KIND_READV,
+	CPORT_KIND_READV_CUR,
+	CPORT_KIND_WRITEV,
+	CPORT_KIND_WRITEV_CUR,
+	CPORT_KIND_FSYNC,        /* with or without CPORT_FSYNC_DATA */
+	CPORT_KIND_FSYNC_RANGE,
+	CPORT_KIND_OPEN,
+	CPORT_KIND_CLOSE,
+	CPORT_KIND_STAT,
+	CPORT_KIND_FSTAT,
+	CPORT_KIND_FALLOCATE,
+	CPORT_KIND_FTRUNCATE,
+	CPORT_KIND_RENAME,
+	CPORT_KIND_UNLINK,
+	CPORT_KIND_MKDIR,
+	CPORT_KIND_ACCEPT,
+	CPORT_KIND_CONNECT,
+	CPORT_KIND_RECV,
+	CPORT_KIND_SEND,
+	CPORT_KIND_RECVMSG,
+	CPORT_KIND_SENDMSG,
+	CPORT_KIND_SHUTDOWN,     /* CPORT_SHUT_WR or CPORT_SHUT_RDWR */
+	CPORT_KIND_POLL,
+	CPORT_KIND_SENDFILE      /* `fd` is the socket */
+};
+
+/* What cport_route answers: where an op of that kind does its work. */
+enum {
+	CPORT_ROUTE_KERNEL = 1, /* the kernel's own asynchronous interface: an io_uring SQE
+	                           (the kernel may still run it on its own workers, as it
+	                           does buffered writes), an IOCP overlapped call */
+	CPORT_ROUTE_POOL,       /* a blocking call on the port's thread pool: one
+	                           cross-thread hand-off each way */
+	CPORT_ROUTE_REACTOR,    /* on the port's own thread, emulated over readiness: a
+	                           non-blocking call, and a wait in the poller when the
+	                           descriptor has nothing to give (the readiness backends;
+	                           a regular file at offset -1 is read or written there
+	                           too, and may wait for the disk) */
+	CPORT_ROUTE_LOCAL       /* done by cport on the port thread without the kernel's
+	                           queue, a worker or a readiness wait: a nop, a timer (the
+	                           port's deadline heap), one quick call (the readiness
+	                           backends' close of a stream, IOCP's shutdown) */
+};
+
+/*
+ * Which route an op of `kind` (CPORT_KIND_*) on the descriptor `fd` takes on this port
+ * now, so that a benchmark or a storage engine knows what it measures: the answer
+ * comes from the same decision the submit makes. `fd` is ignored for kinds without a
+ * descriptor (nop, timer, open, stat, rename, unlink, mkdir). The answer holds for an
+ * op with a non-zero length and no op->flags; it can change when the descriptor does
+ * (readiness backends: a close after stream ops; IOCP: what the handle is).
+ * Returns a CPORT_ROUTE_* (> 0), or CPORT_EINVAL (NULL port, unknown kind),
+ * CPORT_EBADF (fd negative, not open, or being closed), CPORT_EBUSY (another thread
+ * drives the port), or the error the submit itself would give: CPORT_ENOSYS (io_uring:
+ * a socket op the kernel lacks), CPORT_ENOTSOCK / CPORT_ENOTCONN (IOCP: a socket op on
+ * a handle that cannot take it). Never starts anything, never associates a handle.
+ * Per backend (section 7 has the reasons):
+ *   io_uring   KERNEL for every op the kernel has (probed at create), POOL for the
+ *              file ops it lacks (and for positional I/O, fsyncs and metadata ops under
+ *              the test switch CPORT_TEST_URING_POOL=1); timers LOCAL.
+ *   epoll/poll/kqueue  REACTOR for reads and writes at offset -1 and socket ops; POOL
+ *              for positional I/O, fsyncs and metadata ops; close: LOCAL for a
+ *              descriptor that had stream ops on this port, else POOL; nop and
+ *              timer LOCAL.
+ *   iocp       KERNEL for reads, writes and socket ops on overlapped handles and
+ *              sockets; POOL for synchronous handles and for fsyncs, close and
+ *              metadata ops; nop, timer and shutdown LOCAL.
+ */
+CPORT_API int cport_route(cport *port, uint32_t kind, cport_fd fd);
 
 /*
  * Ask the in-flight op `target` to stop. Returns 0 if the request was made, or

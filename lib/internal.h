@@ -48,6 +48,10 @@ enum cport__type {
 	CPORT__TYPE_MAX
 };
 
+/* opx.aux of a CPORT__FSYNC made by cport_fsync_range: flush [offset, offset + len) of
+ * the data only (len 0: to the end of the file). Above every public CPORT_FSYNC_* bit. */
+#define CPORT__FSYNC_RANGE (1u << 31)
+
 /* opx.state: a value unlikely in stale memory marks "in flight" (see cport.h). */
 #define CPORT__INFLIGHT 0x43504f52u /* "CPOR" */
 #define CPORT__IDLE 0u
@@ -380,6 +384,11 @@ struct cport_backend {
 	/* Optional (NULL: nothing to do): an op that another thread completed (the pool)
 	 * reached the port thread and is about to go on the ready list (not posts). */
 	void (*remote_done)(struct cport *port, cport_op *op);
+	/* Optional (NULL: cport_route answers CPORT_ENOSYS): the CPORT_ROUTE_* an op like
+	 * `x` would take if submitted now, or the error its submit would return. `x` is a
+	 * prototype (type, fd, offset, aux, len filled in; never submitted): read it, start
+	 * nothing, change no state a later submit would see differently. */
+	int (*route)(struct cport *port, const struct cport__op *x);
 };
 
 struct cport__pool;
@@ -457,6 +466,10 @@ void cport__pool_destroy(struct cport *port);
 int64_t cport__blocking_run(cport_op *op);
 void cport__pool_take_fd(struct cport *port, cport_fd fd, struct cport__queue *out);
 
+
+/* unix.c / win.c: cport_dio_query's OS part, for a descriptor known to be open; `d`
+ * comes zeroed. Returns 0 or a CPORT_E* code. */
+int cport__os_dio_query(cport_fd fd, cport_dio_info *d);
 
 #ifdef _WIN32
 /* win.c: Windows and WSA errors -> CPORT_E* */

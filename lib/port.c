@@ -468,6 +468,16 @@ int cport_fsync(cport *port, cport_op *op, cport_fd fd, uint32_t flags)
 	return op_fd(port, op, CPORT__FSYNC, fd, flags, 0, 0);
 }
 
+/* A data flush of a range: a CPORT__FSYNC whose aux says "range" (the engines and the
+ * pool treat it as the fsync it is; the blocking call and io_uring's SQE differ). */
+int cport_fsync_range(cport *port, cport_op *op, cport_fd fd, uint32_t flags, int64_t offset,
+		      int64_t len)
+{
+	if (flags || offset < 0 || len < 0 || len > INT64_MAX - offset)
+		return CPORT_EINVAL;
+	return op_fd(port, op, CPORT__FSYNC, fd, CPORT__FSYNC_RANGE, offset, (uint64_t)len);
+}
+
 int cport_close(cport *port, cport_op *op, cport_fd fd)
 {
 	return op_fd(port, op, CPORT__CLOSE, fd, 0, 0, 0);
@@ -631,6 +641,71 @@ int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd file, int6
 	struct op_args a = {
 		.fd = sock, .buf2 = (void *)(uintptr_t)file, .len = len, .offset = offset};
 	return op_submit(port, op, CPORT__SENDFILE, &a);
+}
+
+/* ---- 3c. Routes --------------------------------------------------------------------- */
+
+/* What each CPORT_KIND_* submits: the op type and the arguments its route depends on. */
+struct route_kind {
+	uint8_t type;
+	bool cur;     /* offset -1 */
+	uint32_t aux;
+};
+
+static const struct route_kind route_kinds[] = {
+	[CPORT_KIND_NOP] = {CPORT__NOP, false, 0},
+	[CPORT_KIND_TIMER] = {CPORT__TIMER, false, 0},
+	[CPORT_KIND_READ] = {CPORT__READ, false, 0},
+	[CPORT_KIND_READ_CUR] = {CPORT__READ, true, 0},
+	[CPORT_KIND_WRITE] = {CPORT__WRITE, false, 0},
+	[CPORT_KIND_WRITE_CUR] = {CPORT__WRITE, true, 0},
+	[CPORT_KIND_READV] = {CPORT__READV, false, 0},
+	[CPORT_KIND_READV_CUR] = {CPORT__READV, true, 0},
+	[CPORT_KIND_WRITEV] = {CPORT__WRITEV, false, 0},
+	[CPORT_KIND_WRITEV_CUR] = {CPORT__WRITEV, true, 0},
+	[CPORT_KIND_FSYNC] = {CPORT__FSYNC, false, 0},
+	[CPORT_KIND_FSYNC_RANGE] = {CPORT__FSYNC, false, CPORT__FSYNC_RANGE},
+	[CPORT_KIND_OPEN] = {CPORT__OPEN, false, 0},
+	[CPORT_KIND_CLOSE] = {CPORT__CLOSE, false, 0},
+	[CPORT_KIND_STAT] = {CPORT__STAT, false, 0},
+	[CPORT_KIND_FSTAT] = {CPORT__FSTAT, false, 0},
+	[CPORT_KIND_FALLOCATE] = {CPORT__FALLOCATE, false, 0},
+	[CPORT_KIND_FTRUNCATE] = {CPORT__FTRUNCATE, false, 0},
+	[CPORT_KIND_RENAME] = {CPORT__RENAME, false, 0},
+	[CPORT_KIND_UNLINK] = {CPORT__UNLINK, false, 0},
+	[CPORT_KIND_MKDIR] = {CPORT__MKDIR, false, 0},
+	[CPORT_KIND_ACCEPT] = {CPORT__ACCEPT, true, 0},
+	[CPORT_KIND_CONNECT] = {CPORT__CONNECT, true, 0},
+	[CPORT_KIND_RECV] = {CPORT__RECV, true, 0},
+	[CPORT_KIND_SEND] = {CPORT__SEND, true, 0},
+	[CPORT_KIND_RECVMSG] = {CPORT__RECVMSG, true, 0},
+	[CPORT_KIND_SENDMSG] = {CPORT__SENDMSG, true, 0},
+	[CPORT_KIND_SHUTDOWN] = {CPORT__SHUTDOWN, true, CPORT_SHUT_WR},
+	[CPORT_KIND_POLL] = {CPORT__POLL, true, CPORT_POLL_IN},
+	[CPORT_KIND_SENDFILE] = {CPORT__SENDFILE, false, 0},
+};
+
+int cport_route(cport *port, uint32_t kind, cport_fd fd)
+{
+	if (!port || kind >= sizeof route_kinds / sizeof *route_kinds || !route_kinds[kind].type)
+		return CPORT_EINVAL;
+	const struct route_kind *k = &route_kinds[kind];
+	/* The prototype op the engine decides on: what a submit of that kind would hold. */
+	struct cport__op x = {.type = k->type, .port = port, .aux = k->aux, .len = 1};
+	x.offset = k->cur ? -1 : 0;
+	if (cport__has_fd(x.type)) {
+		int r = check_fd(fd);
+		if (r < 0 || !cport__os_fd_valid(fd))
+			return CPORT_EBADF;
+		x.fd = fd;
+	}
+	if (!port->be->route)
+		return CPORT_ENOSYS;
+	if (!port_enter(port))
+		return CPORT_EBUSY;
+	int r = port->be->route(port, &x);
+	port_leave(port);
+	return r;
 }
 
 int cport_cancel(cport *port, cport_op *target)

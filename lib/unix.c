@@ -18,6 +18,11 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/fs.h> /* BLKSSZGET */
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#endif
 
 _Static_assert(sizeof(cport_iovec) == sizeof(struct iovec) &&
 		       offsetof(cport_iovec, base) == offsetof(struct iovec, iov_base) &&
@@ -194,6 +199,60 @@ static int64_t blocking_fallocate(struct cport__op *x)
 #endif
 }
 
+#ifdef __APPLE__
+/* macOS: fsync(2) leaves the data in the drive's cache; F_FULLFSYNC empties it. A file
+ * system that cannot (SMB, some FUSE ones) says ENOTSUP (or ENOTTY, EINVAL): fsync(2)
+ * is then the best it has. Any other error is a failed write-back and is returned as
+ * it is: a retry through fsync(2) could return 0 for pages already dropped
+ * (cport.h, "After a failed flush"). */
+static int64_t unix_full_fsync(int fd)
+{
+	if (fcntl(fd, F_FULLFSYNC) == 0)
+		return 0;
+	int e = errno;
+	if (e != ENOTSUP && e != EOPNOTSUPP && e != ENOTTY && e != EINVAL)
+		return -e;
+	return sys(fsync(fd));
+}
+#endif
+
+/* cport_fsync and cport_fsync_range (cport.h, "Durability"). */
+static int64_t blocking_fsync(const struct cport__op *x)
+{
+	bool data = (x->aux & CPORT_FSYNC_DATA) != 0;
+	if (x->aux & CPORT__FSYNC_RANGE) {
+#ifdef SYNC_FILE_RANGE_WRITE
+		return sys(sync_file_range(x->fd, (off_t)x->offset, (off_t)x->len,
+					   SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+						   SYNC_FILE_RANGE_WAIT_AFTER));
+#else
+		data = true; /* no range flush here: the whole file's data */
+#endif
+	}
+#ifdef __APPLE__
+	(void)data; /* F_FULLFSYNC has no data-only form */
+	return unix_full_fsync(x->fd);
+#else
+	return sys(data ? fdatasync(x->fd) : fsync(x->fd));
+#endif
+}
+
+static int64_t blocking_open(const struct cport__op *x)
+{
+	int fd = open(x->buf, cport__unix_open_flags(x->aux), (mode_t)x->mode);
+	if (fd < 0)
+		return -errno;
+#ifdef __APPLE__
+	/* macOS has no O_DIRECT; F_NOCACHE keeps the file's data out of the cache. */
+	if ((x->aux & CPORT_O_DIRECT) && fcntl(fd, F_NOCACHE, 1) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+#endif
+	return fd;
+}
+
 /* Run an op as a blocking system call; the thread pool's worker body. */
 int64_t cport__blocking_run(cport_op *op)
 {
@@ -208,9 +267,9 @@ int64_t cport__blocking_run(cport_op *op)
 	case CPORT__WRITEV:
 		return blocking_rwv(op);
 	case CPORT__FSYNC:
-		return sys(x->aux & CPORT_FSYNC_DATA ? fdatasync(x->fd) : fsync(x->fd));
+		return blocking_fsync(x);
 	case CPORT__OPEN:
-		return sys(open(x->buf, cport__unix_open_flags(x->aux), (mode_t)x->mode));
+		return blocking_open(x);
 	case CPORT__CLOSE:
 		return sys(close(x->fd));
 	case CPORT__STAT:
@@ -465,4 +524,94 @@ void cport__os_thread_release(struct cport__os_thread *t)
 bool cport__os_fd_valid(cport_fd fd)
 {
 	return fd >= 0 && fcntl(fd, F_GETFD) >= 0;
+}
+
+/* ---- Direct I/O rules (cport_dio_query's OS part) ------------------------------------ */
+
+#if defined(__linux__) && defined(SYS_statx)
+/* struct statx as the kernel lays it out (UAPI, fixed): the fields past 0x98 are newer
+ * than the headers of the distributions cport builds on (Debian 12: 6.1), so they are
+ * read at their offsets from a buffer of the struct's full size. */
+enum {
+	STX_MASK = 0x00,
+	STX_DIO_MEM_ALIGN = 0x98,         /* STATX_DIOALIGN, Linux 6.1 */
+	STX_DIO_OFFSET_ALIGN = 0x9c,
+	STX_ATOMIC_MIN = 0xa8,            /* STATX_WRITE_ATOMIC, Linux 6.11 */
+	STX_ATOMIC_MAX = 0xac,
+	STX_ATOMIC_SEGMENTS_MAX = 0xb0,
+	STX_DIO_READ_OFFSET_ALIGN = 0xb4, /* STATX_DIO_READ_ALIGN, Linux 6.14 */
+	STX_SIZE = 0x100
+};
+#define UNIX_STATX_DIOALIGN 0x00002000u
+#define UNIX_STATX_WRITE_ATOMIC 0x00010000u
+#define UNIX_STATX_DIO_READ_ALIGN 0x00020000u
+
+static uint32_t stx_u32(const uint64_t *stx, size_t off)
+{
+	uint32_t v;
+	memcpy(&v, (const char *)stx + off, sizeof v);
+	return v;
+}
+
+/* The kernel's own answer (statx); false if it gave none (older kernel, a file system
+ * that does not report it, a seccomp filter), so the caller falls back. */
+static bool unix_dio_statx(int fd, cport_dio_info *d)
+{
+	uint64_t stx[STX_SIZE / 8] = {0};
+	unsigned want = UNIX_STATX_DIOALIGN | UNIX_STATX_WRITE_ATOMIC | UNIX_STATX_DIO_READ_ALIGN;
+	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, want, stx) < 0)
+		return false;
+	uint32_t mask = stx_u32(stx, STX_MASK);
+	if (mask & UNIX_STATX_WRITE_ATOMIC) {
+		d->atomic_write_min = stx_u32(stx, STX_ATOMIC_MIN);
+		d->atomic_write_max = stx_u32(stx, STX_ATOMIC_MAX);
+		d->atomic_write_segments_max = stx_u32(stx, STX_ATOMIC_SEGMENTS_MAX);
+	}
+	if (!(mask & UNIX_STATX_DIOALIGN))
+		return false;
+	d->flags |= CPORT_DIO_EXACT;
+	d->mem_align = stx_u32(stx, STX_DIO_MEM_ALIGN);
+	d->offset_align = stx_u32(stx, STX_DIO_OFFSET_ALIGN);
+	d->read_offset_align = d->offset_align;
+	uint32_t rd = stx_u32(stx, STX_DIO_READ_OFFSET_ALIGN);
+	if ((mask & UNIX_STATX_DIO_READ_ALIGN) && rd != 0 && d->offset_align != 0)
+		d->read_offset_align = rd;
+	return true;
+}
+#endif
+
+/* Without the kernel's answer: a block device's logical block size, else the file
+ * system's preferred I/O size, a multiple of the device's logical block size on the
+ * common file systems (ext4, XFS, btrfs), so never too small there. */
+static void unix_dio_guess(int fd, const struct stat *st, cport_dio_info *d)
+{
+	uint32_t a = st->st_blksize > 0 ? (uint32_t)st->st_blksize : 4096;
+#if defined(__linux__) && defined(BLKSSZGET)
+	int lbs = 0;
+	if (S_ISBLK(st->st_mode) && ioctl(fd, BLKSSZGET, &lbs) == 0 && lbs > 0)
+		a = (uint32_t)lbs;
+#else
+	(void)fd;
+#endif
+	d->mem_align = d->offset_align = d->read_offset_align = a;
+}
+
+int cport__os_dio_query(cport_fd fd, cport_dio_info *d)
+{
+	int fl = fcntl(fd, F_GETFL);
+	struct stat st;
+	if (fl < 0 || fstat(fd, &st) < 0)
+		return (int)neg_errno();
+#ifdef O_DIRECT
+	if (fl & O_DIRECT)
+		d->flags |= CPORT_DIO_DIRECT;
+#endif
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return 0; /* no direct I/O on pipes, sockets, terminals, directories */
+#if defined(__linux__) && defined(SYS_statx)
+	if (unix_dio_statx(fd, d))
+		return 0;
+#endif
+	unix_dio_guess(fd, &st, d);
+	return 0;
 }

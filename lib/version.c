@@ -35,6 +35,8 @@ size_t cport_struct_size(uint32_t which)
 		return sizeof(cport_iovec);
 	case CPORT_STRUCT_MSG:
 		return sizeof(cport_msg);
+	case CPORT_STRUCT_DIO_INFO:
+		return sizeof(cport_dio_info);
 	default:
 		return 0;
 	}

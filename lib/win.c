@@ -7,6 +7,7 @@
  *   2. UTF-8 paths -> UTF-16, open flags -> CreateFileW arguments
  *   3. Stat: BY_HANDLE_FILE_INFORMATION and friends -> cport_statbuf
  *   4. cport__blocking_run: the thread pool's worker body (the twin of lib/unix.c's)
+ *   4b. Direct I/O rules: sector sizes and FILE_FLAG_NO_BUFFERING (cport_dio_query)
  *   5. Sockets: WinSock start, addresses, socket helpers (twins of lib/unix.c's)
  *   6. Local streams as named pipes, and closing any descriptor
  *
@@ -451,6 +452,28 @@ static int64_t win_path_op(struct cport__op *x)
 	return r;
 }
 
+static bool win_is_dir(HANDLE h)
+{
+	FILE_BASIC_INFO b;
+	return GetFileInformationByHandleEx(h, FileBasicInfo, &b, sizeof b) &&
+	       (b.FileAttributes & FILE_ATTRIBUTE_DIRECTORY);
+}
+
+/* cport_fsync and cport_fsync_range (cport.h, "Durability"): FlushFileBuffers writes
+ * data and metadata and flushes the device's cache; there is no range form. It needs
+ * write access, which a directory opened by cport_open lacks, and Microsoft documents
+ * no flush of a directory's entries: that is CPORT_ENOTSUP, not a misleading EACCES. */
+static int64_t win_fsync(HANDLE h)
+{
+	if (FlushFileBuffers(h))
+		return 0;
+	DWORD e = GetLastError();
+	if ((e == ERROR_ACCESS_DENIED || e == ERROR_INVALID_FUNCTION ||
+	     e == ERROR_INVALID_PARAMETER) && win_is_dir(h))
+		return CPORT_ENOTSUP;
+	return cport__win_error(e);
+}
+
 /* Run an op as a blocking call; the thread pool's worker body. */
 int64_t cport__blocking_run(cport_op *op)
 {
@@ -467,7 +490,7 @@ int64_t cport__blocking_run(cport_op *op)
 	case CPORT__WRITEV:
 		return win_rwv(x);
 	case CPORT__FSYNC:
-		return win_ok(FlushFileBuffers(h));
+		return win_fsync(h);
 	case CPORT__OPEN:
 		return win_open(x);
 	case CPORT__CLOSE:
@@ -501,6 +524,56 @@ int64_t cport__blocking_run(cport_op *op)
 	}
 	assert(!"op type has no blocking form");
 	return CPORT_ENOSYS;
+}
+
+/* ---- 4b. Direct I/O rules (cport_dio_query's OS part) -------------------------------- */
+
+/*
+ * FILE_FLAG_NO_BUFFERING's rules (Microsoft, "File Buffering"): offsets and lengths in
+ * multiples of the volume's logical sector size; buffer addresses aligned to the
+ * physical sector size (and never less than the device's own alignment). Windows 8
+ * reports them in FILE_STORAGE_INFO; where that is missing (Wine 8: not implemented),
+ * the volume's sector size (FileFsSizeInformation) serves for both.
+ */
+static int win_dio_sectors(HANDLE h, cport_dio_info *d)
+{
+	FILE_STORAGE_INFO si;
+	if (GetFileInformationByHandleEx(h, FileStorageInfo, &si, sizeof si) &&
+	    si.LogicalBytesPerSector > 0) {
+		uint32_t mem = si.PhysicalBytesPerSectorForPerformance;
+		FILE_ALIGNMENT_INFO ai;
+		if (GetFileInformationByHandleEx(h, FileAlignmentInfo, &ai, sizeof ai) &&
+		    ai.AlignmentRequirement + 1 > mem)
+			mem = ai.AlignmentRequirement + 1; /* a mask: FILE_WORD_ALIGNMENT is 1 */
+		d->flags |= CPORT_DIO_EXACT;
+		d->offset_align = d->read_offset_align = si.LogicalBytesPerSector;
+		d->mem_align = mem > si.LogicalBytesPerSector ? mem : si.LogicalBytesPerSector;
+		return 0;
+	}
+	FILE_FS_SIZE_INFORMATION fs;
+	IO_STATUS_BLOCK iosb;
+	NTSTATUS st = NtQueryVolumeInformationFile(h, &iosb, &fs, sizeof fs, FileFsSizeInformation);
+	if (st < 0)
+		return cport__win_error(RtlNtStatusToDosError(st));
+	d->mem_align = d->offset_align = d->read_offset_align = fs.BytesPerSector;
+	return 0;
+}
+
+int cport__os_dio_query(cport_fd fd, cport_dio_info *d)
+{
+	HANDLE h = (HANDLE)fd;
+	IO_STATUS_BLOCK iosb;
+	ULONG mode = 0;
+	if (NtQueryInformationFile(h, &iosb, &mode, sizeof mode,
+				   (FILE_INFORMATION_CLASS)FileModeInformation) >= 0 &&
+	    (mode & FILE_NO_INTERMEDIATE_BUFFERING))
+		d->flags |= CPORT_DIO_DIRECT;
+	DWORD type = GetFileType(h);
+	if (type == FILE_TYPE_UNKNOWN && GetLastError() != NO_ERROR)
+		return (int)win_last();
+	if (type != FILE_TYPE_DISK || win_is_dir(h))
+		return 0; /* pipes, sockets, consoles, directories: no direct I/O */
+	return win_dio_sectors(h, d);
 }
 
 /* ---- 5. Sockets: WinSock start, addresses, and the helpers of cport.h section 6 ---- */

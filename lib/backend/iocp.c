@@ -1293,6 +1293,54 @@ static int iocp_start(cport *port, cport_op *op)
 	}
 }
 
+/* cport_route, for an op on a handle: what the handle is decides (iocp_fd_start), as
+ * known, or as iocp_classify would find it, without associating it with the port. */
+static int iocp_route_fd(const struct cport__fd *f, const struct cport__op *x)
+{
+	int r;
+	uint8_t kind = f->eng.w.kind;
+	if (kind == IOCP_K_NONE || f->eng.w.recheck) {
+		struct cport__fd_iocp w;
+		iocp_kind_init(&w, (HANDLE)x->fd); /* asks, associates nothing */
+		kind = cport__win_local_is(x->fd)     ? IOCP_K_LSN
+		       : iocp_is_sync((HANDLE)x->fd) ? IOCP_K_SYNC
+						      : w.kind;
+	}
+	if (kind == IOCP_K_SOCK || (kind == IOCP_K_LSN && x->type == CPORT__ACCEPT))
+		return x->type == CPORT__SHUTDOWN ? CPORT_ROUTE_LOCAL : CPORT_ROUTE_KERNEL;
+	struct cport__op y = *x; /* iocp_not_sock turns pipe recvs into reads */
+	if ((r = iocp_not_sock(&y, kind)) < 0)
+		return r;
+	return kind == IOCP_K_SYNC ? CPORT_ROUTE_POOL : CPORT_ROUTE_KERNEL;
+}
+
+/* cport_route: the decision iocp_start makes. */
+static int iocp_route(cport *port, const struct cport__op *x)
+{
+	struct cport__fd *f = NULL;
+	int r = cport__has_fd(x->type) ? cport__fd_get(port, x->fd, &f) : 0;
+	if (r < 0)
+		return r;
+	switch ((enum cport__type)x->type) {
+	case CPORT__NOP:
+	case CPORT__TIMER:
+		return CPORT_ROUTE_LOCAL;
+	case CPORT__CLOSE:
+	case CPORT__FSYNC:
+	case CPORT__FSTAT:
+	case CPORT__FALLOCATE:
+	case CPORT__FTRUNCATE:
+	case CPORT__OPEN:
+	case CPORT__STAT:
+	case CPORT__RENAME:
+	case CPORT__UNLINK:
+	case CPORT__MKDIR:
+		return CPORT_ROUTE_POOL;
+	default:
+		return iocp_route_fd(f, x);
+	}
+}
+
 static void iocp_cancel(cport *port, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
@@ -1387,4 +1435,5 @@ const struct cport_backend cport__iocp_backend = {
 	.expired = iocp_stop,
 	.fd_close = iocp_close_run,
 	.fd_stale = iocp_fd_stale,
+	.route = iocp_route,
 };

@@ -772,6 +772,31 @@ static int reactor_start(cport *port, cport_op *op)
 	return err;
 }
 
+/* cport_route: the decision reactor_start makes (and reactor_close_run, for a close). */
+static int reactor_route(cport *port, const struct cport__op *x)
+{
+	struct cport__fd *f = NULL;
+	if (cport__has_fd(x->type)) {
+		int err = cport__fd_get(port, x->fd, &f);
+		if (err < 0)
+			return err;
+	}
+	switch ((enum cport__type)x->type) {
+	case CPORT__NOP:
+	case CPORT__TIMER:
+		return CPORT_ROUTE_LOCAL;
+	case CPORT__CLOSE:
+		return f->stream ? CPORT_ROUTE_LOCAL : CPORT_ROUTE_POOL;
+	case CPORT__SHUTDOWN:
+		if (x->aux == CPORT_SHUT_RD)
+			return CPORT_ROUTE_LOCAL;
+		break;
+	default:
+		break;
+	}
+	return reactor_side(x) != CPORT__SIDE_NONE ? CPORT_ROUTE_REACTOR : CPORT_ROUTE_POOL;
+}
+
 static void reactor_cancel(cport *port, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
@@ -892,6 +917,7 @@ static void reactor_remote_done(cport *port, cport_op *op)
 		.wake = reactor_wake,                                                      \
 		.remote_done = reactor_remote_done,                                        \
 		.fd_close = reactor_close_run,                                             \
+		.route = reactor_route,                                                    \
 	};
 
 #ifdef CPORT_HAVE_EPOLL

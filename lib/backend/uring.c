@@ -223,9 +223,18 @@ static void uring_close_go(cport *port, cport_op *close)
 
 /* ---- 2. Preparing ops ------------------------------------------------------------- */
 
-static int uring_opcode(uint8_t type)
+/* A cport_fsync_range: its SQE has 32 bits for the length; a longer range is flushed
+ * with fdatasync of the whole file (stronger, never weaker; see cport.h). */
+static bool uring_range_sync(const struct cport__op *x)
 {
-	switch ((enum cport__type)type) {
+	return (x->aux & CPORT__FSYNC_RANGE) && x->len <= UINT32_MAX;
+}
+
+static int uring_opcode(const struct cport__op *x)
+{
+	if (x->type == CPORT__FSYNC && uring_range_sync(x))
+		return IORING_OP_SYNC_FILE_RANGE;
+	switch ((enum cport__type)x->type) {
 	case CPORT__NOP: return IORING_OP_NOP;
 	case CPORT__READ: return IORING_OP_READ;
 	case CPORT__WRITE: return IORING_OP_WRITE;
@@ -299,6 +308,19 @@ static void uring_prep_statx(struct io_uring_sqe *sqe, struct cport__op *x)
 		io_uring_prep_statx(sqe, AT_FDCWD, x->buf, 0, mask, x->buf2);
 	else
 		io_uring_prep_statx(sqe, x->fd, "", AT_EMPTY_PATH, mask, x->buf);
+}
+
+/* cport_fsync (fsync or fdatasync) and cport_fsync_range (cport.h, "Durability"). */
+static void uring_prep_fsync(struct io_uring_sqe *sqe, const struct cport__op *x)
+{
+	if (uring_range_sync(x)) {
+		io_uring_prep_sync_file_range(sqe, x->fd, (unsigned)x->len, (uint64_t)x->offset,
+					      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+						      SYNC_FILE_RANGE_WAIT_AFTER);
+		return;
+	}
+	bool data = (x->aux & (CPORT_FSYNC_DATA | CPORT__FSYNC_RANGE)) != 0;
+	io_uring_prep_fsync(sqe, x->fd, data ? IORING_FSYNC_DATASYNC : 0);
 }
 
 /* Sends never raise SIGPIPE; MSG_WAITALL lets the kernel finish a stream send itself
@@ -401,7 +423,7 @@ static void uring_prep_op(struct io_uring_sqe *sqe, cport_op *op)
 		uring_prep_rw(sqe, x);
 		break;
 	case CPORT__FSYNC:
-		io_uring_prep_fsync(sqe, x->fd, x->aux & CPORT_FSYNC_DATA ? IORING_FSYNC_DATASYNC : 0);
+		uring_prep_fsync(sqe, x);
 		break;
 	case CPORT__OPEN:
 		io_uring_prep_openat(sqe, AT_FDCWD, x->buf, cport__unix_open_flags(x->aux), x->mode);
@@ -940,7 +962,7 @@ static int uring_init(cport *port, const cport_options *o, char *why, size_t n)
 
 /* Does the test hook send this op to the pool? Not nops or timers (nothing blocks),
  * not stream reads and writes (offset -1: a pipe would hold a worker forever). */
-static bool uring_test_pool(struct uring *u, struct cport__op *x)
+static bool uring_test_pool(const struct uring *u, const struct cport__op *x)
 {
 	if (!u->test_pool || x->type == CPORT__NOP || x->type == CPORT__TIMER ||
 	    uring_is_net(x->type))
@@ -1042,6 +1064,14 @@ static int uring_pool_start(cport *port, cport_op *op)
 	return 0;
 }
 
+/* Does the op leave the ring: an opcode the kernel lacks, or the test hook? (Timers
+ * never come here.) uring_start and uring_route decide with this one function. */
+static bool uring_not_native(struct uring *u, const struct cport__op *x)
+{
+	int code = uring_opcode(x);
+	return code < 0 || code >= URING_PROBE_OPS || !u->op_ok[code] || uring_test_pool(u, x);
+}
+
 static int uring_start(cport *port, cport_op *op)
 {
 	struct uring *u = uring_of(port);
@@ -1050,8 +1080,7 @@ static int uring_start(cport *port, cport_op *op)
 	 * wait's own timeout cost far less than an IORING_OP_TIMEOUT per timer. */
 	if (x->type == CPORT__TIMER)
 		return cport__timer_start(port, op);
-	int code = uring_opcode(x->type);
-	if (code < 0 || code >= URING_PROBE_OPS || !u->op_ok[code] || uring_test_pool(u, x)) {
+	if (uring_not_native(u, x)) {
 		if (uring_is_net(x->type))
 			return CPORT_ENOSYS;
 		return uring_pool_start(port, op);
@@ -1059,6 +1088,20 @@ static int uring_start(cport *port, cport_op *op)
 	if (cport__has_fd(x->type))
 		return uring_start_fd(port, op);
 	return uring_queue(port, op);
+}
+
+/* cport_route: the decision uring_start makes. */
+static int uring_route(cport *port, const struct cport__op *x)
+{
+	struct cport__fd *f;
+	int r = cport__has_fd(x->type) ? cport__fd_get(port, x->fd, &f) : 0;
+	if (r < 0)
+		return r; /* not open, or being closed: what the submit would say */
+	if (x->type == CPORT__TIMER)
+		return CPORT_ROUTE_LOCAL;
+	if (!uring_not_native(uring_of(port), x))
+		return CPORT_ROUTE_KERNEL;
+	return uring_is_net(x->type) ? CPORT_ENOSYS : CPORT_ROUTE_POOL;
 }
 
 static void uring_cancel(cport *port, cport_op *op)
@@ -1242,4 +1285,5 @@ const struct cport_backend cport__uring_backend = {
 	.wake = uring_wake,
 	.fd_close = uring_close_go,
 	.fd_dropped = uring_fd_dropped,
+	.route = uring_route,
 };
