@@ -58,7 +58,9 @@ static void query_bad_input(void **state)
 	d.size = sizeof d;
 	assert_int_equal(cport_dio_query((cport_fd)-1, &d), CPORT_EBADF);
 	t_close(fd);
+#ifndef _WIN32 /* Windows may hand the value to another handle at once */
 	assert_int_equal(cport_dio_query(fd, &d), CPORT_EBADF); /* closed */
+#endif
 }
 
 /* A caller built with the first, 32-byte version of the struct gets 32 bytes. */

@@ -55,15 +55,16 @@ static void route_bad_input(void **state)
 	/* Kinds without a descriptor ignore it. */
 	assert_true(cport_route(port, CPORT_KIND_NOP, (cport_fd)-1) > 0);
 	assert_true(cport_route(port, CPORT_KIND_OPEN, (cport_fd)-1) > 0);
-	/* A closed descriptor, and one whose close is in flight. */
-	t_close(fd);
-	assert_int_equal(cport_route(port, CPORT_KIND_READ, fd), CPORT_EBADF);
-	fd = t_file(10);
+	/* One whose close is in flight, and a closed one. Windows hands a closed handle's
+	 * value to the next handle made, by any thread (the pool's workers make events
+	 * for their waits): there a closed value may name something else at once. */
 	cport_op op = {0};
 	assert_int_equal(cport_close(port, &op, fd), 0);
 	assert_int_equal(cport_route(port, CPORT_KIND_READ, fd), CPORT_EBADF);
 	assert_int_equal(t_run(port, &op), 0);
+#ifndef _WIN32
 	assert_int_equal(cport_route(port, CPORT_KIND_READ, fd), CPORT_EBADF);
+#endif
 	cport_destroy(port);
 }
 
@@ -296,7 +297,25 @@ out:
 	cport_destroy(port);
 }
 
-#ifdef __linux__
+#if defined(_WIN32)
+#include <tlhelp32.h>
+
+/* Threads of this process: the test's thread and the thread pools' workers. */
+static unsigned user_threads(void)
+{
+	HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0);
+	assert_true(snap != INVALID_HANDLE_VALUE);
+	THREADENTRY32 te;
+	te.dwSize = sizeof te;
+	unsigned n = 0;
+	DWORD me = GetCurrentProcessId();
+	for (BOOL ok = Thread32First(snap, &te); ok; ok = Thread32Next(snap, &te))
+		n += te.th32OwnerProcessID == me;
+	CloseHandle(snap);
+	return n;
+}
+#define T_COUNT_THREADS 1
+#elif defined(__linux__)
 #include <dirent.h>
 
 /* Threads of this process that are not io_uring's own kernel workers (iou-wrk-*,
@@ -323,6 +342,10 @@ static unsigned user_threads(void)
 	closedir(d);
 	return n;
 }
+#define T_COUNT_THREADS 1
+#endif
+
+#ifdef T_COUNT_THREADS
 
 /* Submit one op of `kind` on a fresh port and reap it: did the port's thread pool
  * (made on first use) come to life for it? */
@@ -334,7 +357,7 @@ static bool made_a_pool_thread(uint32_t kind, int *route)
 	cport_fd file = t_file(64), p[2];
 	assert_int_equal(t_pipe(p), 0);
 	assert_int_equal(t_write(p[1], "z", 1), 1);
-	char path[300], buf[64];
+	char path[300], buf[64] = {0};
 	t_path(path, sizeof path, "route-open");
 	cport_statbuf st;
 	cport_op op = {0};
@@ -364,12 +387,16 @@ static bool made_a_pool_thread(uint32_t kind, int *route)
 	t_close(p[0]);
 	t_close(p[1]);
 	cport_destroy(port);
-	assert_int_equal(user_threads(), before); /* destroy joined them */
+	/* Destroy joined them; a joined thread may still be listed for a moment. */
+	uint64_t end = t_now_ms() + 10000;
+	while (user_threads() > before && t_now_ms() < end)
+		t_sleep_us(1000);
+	assert_int_equal(user_threads(), before);
 	return pooled;
 }
 
-/* The route of each kind against the one thing a test can see of it on Linux: a
- * pool worker thread appears for an op on the pool, and for no other. */
+/* The route of each kind against the one thing a test can see of it: a pool worker
+ * thread appears for an op on the pool, and for no other. */
 static void route_pool_threads(void **state)
 {
 	(void)state;
@@ -389,18 +416,19 @@ static void route_pool_threads(void **state)
 static void route_pool_threads(void **state)
 {
 	(void)state;
-	t_skip("counting the pool's threads needs Linux's /proc/self/task");
+	t_skip("no way to count this process's threads here");
 }
 #endif
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		/* First: no thread of an earlier test's port may still be on its way out. */
+		cmocka_unit_test(route_pool_threads),
 		cmocka_unit_test(route_bad_input),
 		cmocka_unit_test(route_every_kind),
 		cmocka_unit_test(route_documented),
 		cmocka_unit_test(route_matches_what_happens),
-		cmocka_unit_test(route_pool_threads),
 	};
 	return T_MAIN("route", tests);
 }
