@@ -1072,6 +1072,7 @@ CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd 
  *     takes its place, up to four times the pool size in stuck threads), and when
  *     its call returns, the outcome is dropped (a descriptor an open made is closed).
  *     This is what stops an open of a FIFO that nobody will ever open for writing.
+ *     A flush stopped so counts as failed ("After a failed flush", section 4).
  *   - A running read or write fills or reads the caller's buffer inside the call,
  *     and a late ftruncate or fallocate could change another file that reused the
  *     number: they finish with their own result, however late. On Windows their
@@ -1106,6 +1107,10 @@ CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd 
  *     in flight at the same time.
  *   - A file opened with CPORT_O_APPEND gets append-only access: every write lands at
  *     the end, whatever its offset (as pwrite on an O_APPEND descriptor on Linux).
+ *   - Flushes (cport_fsync, cport_fsync_range: the whole file) are FlushFileBuffers on
+ *     the thread pool: the handle needs write access (else CPORT_EACCES), and a
+ *     directory cannot be flushed (CPORT_ENOTSUP). CPORT_O_DIRECT's alignment
+ *     (cport_dio_query) is enforced by Windows; Wine does not check it.
  *   - Negative values (INVALID_HANDLE_VALUE, pseudo-handles) and 0 are CPORT_EBADF.
  *   - Paths are UTF-8 (the wide, UTF-16 calls are used). cport_statbuf: ino is the file
  *     index, dev the volume serial number, mode is made from the file attributes
