@@ -152,6 +152,7 @@ pub fn checkAbi() AbiError!void {
         .{ c.CPORT_STRUCT_ADDR, @sizeOf(c.cport_addr) },
         .{ c.CPORT_STRUCT_IOVEC, @sizeOf(c.cport_iovec) },
         .{ c.CPORT_STRUCT_MSG, @sizeOf(c.cport_msg) },
+        .{ c.CPORT_STRUCT_DIO_INFO, @sizeOf(c.cport_dio_info) },
     };
     inline for (pairs) |p| {
         if (c.cport_struct_size(p[0]) != p[1]) return error.AbiMismatch;

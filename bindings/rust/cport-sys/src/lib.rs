@@ -155,6 +155,21 @@ pub struct cport_msg {
     pub internal_: [u64; 8],
 }
 
+/// What cport_dio_query fills in (64 bytes); set `size` to its size first.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct cport_dio_info {
+    pub size: u32,
+    pub flags: u32,
+    pub mem_align: u32,
+    pub offset_align: u32,
+    pub read_offset_align: u32,
+    pub atomic_write_min: u32,
+    pub atomic_write_max: u32,
+    pub atomic_write_segments_max: u32,
+    pub reserved_: [u64; 4],
+}
+
 /// Longest text cport_addr_format writes, with the NUL.
 pub const CPORT_ADDR_STRLEN: usize = 64;
 /// Largest length of one read or write.
@@ -206,6 +221,47 @@ pub const CPORT_POLL_OUT: u32 = 0x004;
 pub const CPORT_POLL_ERR: u32 = 0x008;
 pub const CPORT_POLL_HUP: u32 = 0x010;
 pub const CPORT_POLL_RDHUP: u32 = 0x2000;
+
+pub const CPORT_DIO_DIRECT: u32 = 1 << 0;
+pub const CPORT_DIO_EXACT: u32 = 1 << 1;
+
+/// cport_route kinds (`_CUR`: at offset -1).
+pub const CPORT_KIND_NOP: u32 = 1;
+pub const CPORT_KIND_TIMER: u32 = 2;
+pub const CPORT_KIND_READ: u32 = 3;
+pub const CPORT_KIND_READ_CUR: u32 = 4;
+pub const CPORT_KIND_WRITE: u32 = 5;
+pub const CPORT_KIND_WRITE_CUR: u32 = 6;
+pub const CPORT_KIND_READV: u32 = 7;
+pub const CPORT_KIND_READV_CUR: u32 = 8;
+pub const CPORT_KIND_WRITEV: u32 = 9;
+pub const CPORT_KIND_WRITEV_CUR: u32 = 10;
+pub const CPORT_KIND_FSYNC: u32 = 11;
+pub const CPORT_KIND_FSYNC_RANGE: u32 = 12;
+pub const CPORT_KIND_OPEN: u32 = 13;
+pub const CPORT_KIND_CLOSE: u32 = 14;
+pub const CPORT_KIND_STAT: u32 = 15;
+pub const CPORT_KIND_FSTAT: u32 = 16;
+pub const CPORT_KIND_FALLOCATE: u32 = 17;
+pub const CPORT_KIND_FTRUNCATE: u32 = 18;
+pub const CPORT_KIND_RENAME: u32 = 19;
+pub const CPORT_KIND_UNLINK: u32 = 20;
+pub const CPORT_KIND_MKDIR: u32 = 21;
+pub const CPORT_KIND_ACCEPT: u32 = 22;
+pub const CPORT_KIND_CONNECT: u32 = 23;
+pub const CPORT_KIND_RECV: u32 = 24;
+pub const CPORT_KIND_SEND: u32 = 25;
+pub const CPORT_KIND_RECVMSG: u32 = 26;
+pub const CPORT_KIND_SENDMSG: u32 = 27;
+pub const CPORT_KIND_SHUTDOWN: u32 = 28;
+pub const CPORT_KIND_POLL: u32 = 29;
+pub const CPORT_KIND_SENDFILE: u32 = 30;
+
+/// What cport_route answers.
+pub const CPORT_ROUTE_KERNEL: c_int = 1;
+pub const CPORT_ROUTE_POOL: c_int = 2;
+pub const CPORT_ROUTE_REACTOR: c_int = 3;
+pub const CPORT_ROUTE_LOCAL: c_int = 4;
 
 // ---- Errors ----------------------------------------------------------------------------
 
@@ -316,6 +372,7 @@ pub const CPORT_STRUCT_STATBUF: u32 = 3;
 pub const CPORT_STRUCT_ADDR: u32 = 4;
 pub const CPORT_STRUCT_IOVEC: u32 = 5;
 pub const CPORT_STRUCT_MSG: u32 = 6;
+pub const CPORT_STRUCT_DIO_INFO: u32 = 7;
 
 /// Whether a library version (from `cport_version()`) can be used with these
 /// declarations: the same major, and while the major is 0 also the same minor.
@@ -382,6 +439,14 @@ extern "C" {
         offset: i64,
     ) -> c_int;
     pub fn cport_fsync(port: *mut cport, op: *mut cport_op, fd: cport_fd, flags: u32) -> c_int;
+    pub fn cport_fsync_range(
+        port: *mut cport,
+        op: *mut cport_op,
+        fd: cport_fd,
+        flags: u32,
+        offset: i64,
+        len: i64,
+    ) -> c_int;
     pub fn cport_open(
         port: *mut cport,
         op: *mut cport_op,
@@ -429,6 +494,10 @@ extern "C" {
         path: *const c_char,
         mode: u32,
     ) -> c_int;
+    pub fn cport_dio_query(fd: cport_fd, info: *mut cport_dio_info) -> c_int;
+    pub fn cport_alloc_aligned(buf: *mut *mut c_void, size: usize, align: usize) -> c_int;
+    pub fn cport_free_aligned(buf: *mut c_void);
+    pub fn cport_route(port: *mut cport, kind: u32, fd: cport_fd) -> c_int;
     pub fn cport_cancel(port: *mut cport, target: *mut cport_op) -> c_int;
 
     // Driving the port
@@ -534,13 +603,14 @@ mod tests {
             ("cport_addr", CPORT_STRUCT_ADDR, size_of::<cport_addr>()),
             ("cport_iovec", CPORT_STRUCT_IOVEC, size_of::<cport_iovec>()),
             ("cport_msg", CPORT_STRUCT_MSG, size_of::<cport_msg>()),
+            ("cport_dio_info", CPORT_STRUCT_DIO_INFO, size_of::<cport_dio_info>()),
         ];
         for (name, which, rust) in pairs {
             let c = unsafe { cport_struct_size(which) };
             assert_eq!(rust, c, "{name}: Rust says {rust} bytes, the library {c}");
         }
         assert_eq!(unsafe { cport_struct_size(0) }, 0);
-        assert_eq!(unsafe { cport_struct_size(CPORT_STRUCT_MSG + 1) }, 0);
+        assert_eq!(unsafe { cport_struct_size(CPORT_STRUCT_DIO_INFO + 1) }, 0);
     }
 
     /// The sizes and alignments the header promises on 64-bit platforms.
@@ -548,6 +618,7 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn struct_sizes_match_the_header() {
         assert_eq!(size_of::<cport_op>(), 224);
+        assert_eq!(size_of::<cport_dio_info>(), 64);
         assert_eq!(align_of::<cport_op>(), 8);
         assert_eq!(size_of::<cport_statbuf>(), 256);
         assert_eq!(size_of::<cport_addr>(), 136);
