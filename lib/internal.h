@@ -386,9 +386,10 @@ struct cport_backend {
 	void (*remote_done)(struct cport *port, cport_op *op);
 	/* Optional (NULL: cport_route answers CPORT_ENOSYS): the CPORT_ROUTE_* an op like
 	 * `x` would take if submitted now, or the error its submit would return. `x` is a
-	 * prototype (type, fd, offset, aux, len filled in; never submitted): read it, start
-	 * nothing, change no state a later submit would see differently. */
-	int (*route)(struct cport *port, const struct cport__op *x);
+	 * prototype (type, fd, offset, aux, len filled in; never submitted), `f` its
+	 * descriptor's entry from cport__fd_get (NULL for ops without one): read them,
+	 * start nothing, change no state a later submit would see differently. */
+	int (*route)(struct cport *port, const struct cport__op *x, struct cport__fd *f);
 };
 
 struct cport__pool;

@@ -703,7 +703,11 @@ int cport_route(cport *port, uint32_t kind, cport_fd fd)
 		return CPORT_ENOSYS;
 	if (!port_enter(port))
 		return CPORT_EBUSY;
-	int r = port->be->route(port, &x);
+	/* The descriptor as a submit finds it: not open, or being closed, is CPORT_EBADF. */
+	struct cport__fd *f = NULL;
+	int r = cport__has_fd(x.type) ? cport__fd_get(port, fd, &f) : 0;
+	if (r == 0)
+		r = port->be->route(port, &x, f);
 	port_leave(port);
 	return r;
 }

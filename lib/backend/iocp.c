@@ -1249,19 +1249,10 @@ static int iocp_fd_start(cport *port, cport_op *op)
 	return 0;
 }
 
-static int iocp_start(cport *port, cport_op *op)
+/* Ops with no overlapped form: flushes and metadata ops always run on the pool. */
+static bool iocp_pool_type(uint8_t type)
 {
-	struct cport__op *x = cport__x(op);
-	struct cport__fd *f;
-	int r;
-	switch ((enum cport__type)x->type) {
-	case CPORT__NOP:
-		cport__complete(port, op, 0);
-		return 0;
-	case CPORT__TIMER:
-		return cport__timer_start(port, op);
-	case CPORT__CLOSE:
-		return iocp_close_start(port, op);
+	switch ((enum cport__type)type) {
 	case CPORT__FSYNC:
 	case CPORT__FSTAT:
 	case CPORT__FALLOCATE:
@@ -1271,19 +1262,45 @@ static int iocp_start(cport *port, cport_op *op)
 	case CPORT__RENAME:
 	case CPORT__UNLINK:
 	case CPORT__MKDIR:
-		/* Timeouts on pool ops would mean abandoning a running call that may
-		 * write the caller's memory: refused. An op on a handle counts as busy
-		 * there, so its close waits for it. */
-		if (op->timeout_ns)
-			return CPORT_ENOTSUP;
-		if (!cport__has_fd(x->type))
-			return cport__pool_start(port, op);
-		if ((r = cport__fd_get(port, x->fd, &f)) < 0)
-			return r;
-		cport__fd_started(port, f, op);
-		if ((r = cport__pool_start(port, op)) < 0)
-			cport__fd_finished(port, op);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Timeouts on pool ops would mean abandoning a running call that may write the
+ * caller's memory: refused. An op on a handle counts as busy there, so its close
+ * waits for it. */
+static int iocp_pool_op(cport *port, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	struct cport__fd *f;
+	int r;
+	if (op->timeout_ns)
+		return CPORT_ENOTSUP;
+	if (!cport__has_fd(x->type))
+		return cport__pool_start(port, op);
+	if ((r = cport__fd_get(port, x->fd, &f)) < 0)
 		return r;
+	cport__fd_started(port, f, op);
+	if ((r = cport__pool_start(port, op)) < 0)
+		cport__fd_finished(port, op);
+	return r;
+}
+
+static int iocp_start(cport *port, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	if (iocp_pool_type(x->type))
+		return iocp_pool_op(port, op);
+	switch ((enum cport__type)x->type) {
+	case CPORT__NOP:
+		cport__complete(port, op, 0);
+		return 0;
+	case CPORT__TIMER:
+		return cport__timer_start(port, op);
+	case CPORT__CLOSE:
+		return iocp_close_start(port, op);
 	case CPORT__POST:
 	case CPORT__TYPE_MAX:
 		assert(!"not an IOCP op");
@@ -1314,31 +1331,15 @@ static int iocp_route_fd(const struct cport__fd *f, const struct cport__op *x)
 	return kind == IOCP_K_SYNC ? CPORT_ROUTE_POOL : CPORT_ROUTE_KERNEL;
 }
 
-/* cport_route: the decision iocp_start makes. */
-static int iocp_route(cport *port, const struct cport__op *x)
+/* cport_route: the decision iocp_start makes (a close runs on the pool too). */
+static int iocp_route(cport *port, const struct cport__op *x, struct cport__fd *f)
 {
-	struct cport__fd *f = NULL;
-	int r = cport__has_fd(x->type) ? cport__fd_get(port, x->fd, &f) : 0;
-	if (r < 0)
-		return r;
-	switch ((enum cport__type)x->type) {
-	case CPORT__NOP:
-	case CPORT__TIMER:
-		return CPORT_ROUTE_LOCAL;
-	case CPORT__CLOSE:
-	case CPORT__FSYNC:
-	case CPORT__FSTAT:
-	case CPORT__FALLOCATE:
-	case CPORT__FTRUNCATE:
-	case CPORT__OPEN:
-	case CPORT__STAT:
-	case CPORT__RENAME:
-	case CPORT__UNLINK:
-	case CPORT__MKDIR:
+	(void)port;
+	if (iocp_pool_type(x->type) || x->type == CPORT__CLOSE)
 		return CPORT_ROUTE_POOL;
-	default:
-		return iocp_route_fd(f, x);
-	}
+	if (x->type == CPORT__NOP || x->type == CPORT__TIMER)
+		return CPORT_ROUTE_LOCAL;
+	return iocp_route_fd(f, x);
 }
 
 static void iocp_cancel(cport *port, cport_op *op)

@@ -773,14 +773,9 @@ static int reactor_start(cport *port, cport_op *op)
 }
 
 /* cport_route: the decision reactor_start makes (and reactor_close_run, for a close). */
-static int reactor_route(cport *port, const struct cport__op *x)
+static int reactor_route(cport *port, const struct cport__op *x, struct cport__fd *f)
 {
-	struct cport__fd *f = NULL;
-	if (cport__has_fd(x->type)) {
-		int err = cport__fd_get(port, x->fd, &f);
-		if (err < 0)
-			return err;
-	}
+	(void)port;
 	switch ((enum cport__type)x->type) {
 	case CPORT__NOP:
 	case CPORT__TIMER:

@@ -1091,12 +1091,9 @@ static int uring_start(cport *port, cport_op *op)
 }
 
 /* cport_route: the decision uring_start makes. */
-static int uring_route(cport *port, const struct cport__op *x)
+static int uring_route(cport *port, const struct cport__op *x, struct cport__fd *f)
 {
-	struct cport__fd *f;
-	int r = cport__has_fd(x->type) ? cport__fd_get(port, x->fd, &f) : 0;
-	if (r < 0)
-		return r; /* not open, or being closed: what the submit would say */
+	(void)f; /* every descriptor takes the same route here */
 	if (x->type == CPORT__TIMER)
 		return CPORT_ROUTE_LOCAL;
 	if (!uring_not_native(uring_of(port), x))
