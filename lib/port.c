@@ -340,19 +340,24 @@ static void port_run_released(cport *port)
 
 /* The submit of an op with a link or barrier flag, or while a chain is open or a
  * barrier pending (chain.c): it may be held instead of started. A refusal by the engine
- * puts the chain's state back as it was. */
+ * puts the chain's state back as it was: an op that starts at once was counted, may
+ * have become the pending barrier, and moved the open chain on (it had no predecessor
+ * in flight, else it would be held). */
 static int op_submit_chained(cport *port, cport_op *op)
 {
-	struct cport__chain saved = port->chain;
+	struct cport__chain *c = &port->chain;
+	cport_op *tail = c->tail;
+	bool open = c->open, failed = c->tail_failed;
 	if (!cport__chain_submit(port, op))
 		return 0; /* held, or completed at once (its chain broke before it came) */
 	int r = op_start(port, op);
 	if (r < 0) {
-		port->chain.tail = saved.tail;
-		port->chain.drain = saved.drain;
-		port->chain.unfinished = saved.unfinished;
-		port->chain.open = saved.open;
-		port->chain.tail_failed = saved.tail_failed;
+		c->unfinished--;
+		if (c->drain == op)
+			c->drain = NULL;
+		c->tail = tail;
+		c->open = open;
+		c->tail_failed = failed;
 	}
 	return r;
 }

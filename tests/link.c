@@ -437,6 +437,141 @@ static void destroy_with_held(void **state)
 	free(ops); /* ASan: nothing may touch them after destroy */
 }
 
+/* ---- A random mix, checked by a ledger -------------------------------------------------- */
+
+enum { R_OPS = 20000, R_DEPTH = 200 };
+
+struct rop {
+	cport_op op;
+	int pred;         /* chain predecessor's index, or -1 */
+	int last_barrier; /* the latest barrier accepted before it, or -1 */
+	int done_at;      /* completion order, -1 while in flight */
+	bool barrier, cancelled, timed, short_read;
+};
+
+static struct rop rops[R_OPS];
+static int r_done;
+
+static uint64_t r_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Did the op succeed in the links' sense? */
+static bool r_ok(const struct rop *r)
+{
+	return r->op.result >= 0 && !r->short_read;
+}
+
+/* It ran (was not ended unstarted by us, its timeout or its chain). */
+static bool r_ran(const struct rop *r)
+{
+	return r->op.result != CPORT_ECANCELED && r->op.result != CPORT_ETIMEDOUT;
+}
+
+static void r_check(int i)
+{
+	struct rop *r = &rops[i];
+	assert_int_equal(r->done_at, -1); /* exactly once */
+	r->done_at = r_done++;
+	if (r->pred >= 0 && !r->cancelled && !r->timed) {
+		struct rop *p = &rops[r->pred];
+		assert_true(p->done_at >= 0); /* after its predecessor */
+		if (!r_ok(p))
+			assert_int_equal(r->op.result, CPORT_ECANCELED);
+		else
+			assert_true(r->op.result != CPORT_ECANCELED);
+	}
+	if (!r_ran(r))
+		return;
+	/* Ran: every barrier before it completed first ... */
+	for (int b = r->last_barrier; b >= 0; b = rops[b].last_barrier)
+		assert_true(rops[b].done_at >= 0 && rops[b].done_at < r->done_at);
+	/* ... and a barrier that ran came after every op before it. */
+	if (r->barrier)
+		for (int j = 0; j < i; j++)
+			assert_true(rops[j].done_at >= 0 && rops[j].done_at < r->done_at);
+}
+
+static void random_mix(void **state)
+{
+	(void)state;
+	cport *port = t_port();
+	cport_fd fd = t_file(4096);
+	static char wbuf[512], rbuf[512];
+	memset(wbuf, 'r', sizeof wbuf);
+	uint64_t seed = 0x9e3779b97f4a7c15u;
+	int next = 0, last_barrier = -1, inflight = 0;
+	bool link_open = false;
+	r_done = 0;
+	memset(rops, 0, sizeof rops);
+	while (r_done < R_OPS) {
+		int batch = 1 + (int)(r_rand(&seed) % 16);
+		for (int k = 0; k < batch && next < R_OPS && inflight < R_DEPTH; k++) {
+			struct rop *r = &rops[next];
+			uint64_t x = r_rand(&seed);
+			r->pred = link_open ? next - 1 : -1;
+			r->last_barrier = last_barrier;
+			r->done_at = -1;
+			bool last = k == batch - 1 || next == R_OPS - 1 || inflight + 1 == R_DEPTH;
+			r->op.flags = (!last && x % 10 < 3) ? CPORT_OP_LINK : 0;
+			r->barrier = (x >> 8) % 40 == 0;
+			if (r->barrier)
+				r->op.flags |= CPORT_OP_BARRIER;
+			if (!r->barrier && (x >> 16) % 10 == 0) {
+				r->op.timeout_ns = 500000 + (x >> 24) % 2000000;
+				r->timed = true;
+			}
+			int kind = r->barrier ? (int)((x >> 32) % 2) : (int)((x >> 32) % 10);
+			int rc;
+			if (kind == 0)
+				rc = cport_nop(port, &r->op);
+			else if (kind == 1)
+				rc = cport_fsync(port, &r->op, fd, CPORT_FSYNC_DATA);
+			else if (kind < 5)
+				rc = cport_timer(port, &r->op, (x >> 40) % 1500000, 0);
+			else if (kind < 8)
+				rc = cport_write(port, &r->op, fd, wbuf, sizeof wbuf,
+						 (int64_t)((x >> 40) % 8) * 512);
+			else if (kind == 8) {
+				r->short_read = true; /* past end of file: 0 bytes, a broken link */
+				rc = cport_read(port, &r->op, fd, rbuf, sizeof rbuf, 1 << 20);
+			} else {
+				rc = cport_read(port, &r->op, fd, rbuf, sizeof rbuf, 0);
+			}
+			assert_int_equal(rc, 0);
+			link_open = r->op.flags & CPORT_OP_LINK;
+			if (r->barrier)
+				last_barrier = next;
+			next++;
+			inflight++;
+		}
+		assert_false(link_open);
+		/* Cancel a few ops in flight, held or running. */
+		for (int c = 0; c < 2 && next > 0; c++) {
+			int i = next - 1 - (int)(r_rand(&seed) % (uint64_t)(next < 64 ? next : 64));
+			if (rops[i].done_at < 0 && r_rand(&seed) % 4 == 0 &&
+			    cport_cancel(port, &rops[i].op) == 0)
+				rops[i].cancelled = true;
+		}
+		cport_op *out[64];
+		int n = cport_wait(port, out, 64, inflight >= R_DEPTH || next == R_OPS ? 10000 * T_MS : 0);
+		assert_true(n >= 0);
+		for (int j = 0; j < n; j++) {
+			r_check((int)((struct rop *)(void *)out[j] - rops));
+			inflight--;
+		}
+	}
+	assert_int_equal(next, R_OPS);
+	cport_op *extra;
+	assert_int_equal(cport_wait(port, &extra, 1, 20 * T_MS), 0);
+	t_close(fd);
+	cport_destroy(port);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -456,6 +591,7 @@ int main(void)
 		cmocka_unit_test(barrier_cancelled),
 		cmocka_unit_test(barriers_and_links),
 		cmocka_unit_test(destroy_with_held),
+		cmocka_unit_test(random_mix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
