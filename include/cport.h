@@ -343,8 +343,6 @@ CPORT_API size_t cport_struct_size(uint32_t which);
  *                   readiness backends check at submit), or being closed
  *     CPORT_EBUSY   the op is already in flight (submitted and not yet reaped), or
  *                   another thread is driving the port at this moment
- *     CPORT_ENOTSUP op->timeout_ns on an op that IOCP runs on its thread pool
- *                   (IOCP only; see the Windows notes in section 7)
  *   and a rejected call changes nothing.
  *   - only queues the op: the kernel sees it at the next cport_submit or cport_wait.
  *   - honours op->timeout_ns: the op completes with CPORT_ETIMEDOUT if it is still in
@@ -903,9 +901,9 @@ CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd 
  *     CloseHandle behind the port's back, a new handle that reuses the value must not be
  *     used on that port (the port would take it for the old one).
  *   - Reads and writes on a handle opened for synchronous I/O (a console, an anonymous
- *     pipe, a file opened without FILE_FLAG_OVERLAPPED) run on the thread pool, so
- *     op->timeout_ns on them is refused with CPORT_ENOTSUP, as for metadata ops.
- *     cport_cancel and cport_destroy interrupt such a call even once it blocks
+ *     pipe, a file opened without FILE_FLAG_OVERLAPPED) run on the thread pool (their
+ *     timeout_ns as on every pool: section 7, "Thread pool"). cport_cancel and
+ *     cport_destroy interrupt such a call even once it blocks
  *     (CancelSynchronousIo): a console read waiting for input stops with
  *     CPORT_ECANCELED.
  *   - Offset -1 on a file reads or writes at its file pointer and moves it; on a pipe
