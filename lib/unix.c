@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unix system calls shared by the backends: flag translation, stat, blocking ops, sockets. */
+/* Unix system calls shared by the backends: flag translation, stat, blocking ops (durable flushes), sockets, direct-I/O rules. */
 
 #include "internal.h"
 #include "unix.h"

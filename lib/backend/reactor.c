@@ -777,6 +777,7 @@ static int reactor_route(cport *port, const struct cport__op *x, struct cport__f
 	case CPORT__TIMER:
 		return CPORT_ROUTE_LOCAL;
 	case CPORT__CLOSE:
+		assert(f); /* port.c looked the descriptor up */
 		return f->stream ? CPORT_ROUTE_LOCAL : CPORT_ROUTE_POOL;
 	case CPORT__SHUTDOWN:
 		if (x->aux == CPORT_SHUT_RD)
