@@ -1271,10 +1271,19 @@ static int iocp_start(cport *port, cport_op *op)
 	case CPORT__RENAME:
 	case CPORT__UNLINK:
 	case CPORT__MKDIR:
+	case CPORT__OPENAT:
+	case CPORT__READDIR:
+	case CPORT__STATFS:
+	case CPORT__LINK:
+	case CPORT__SYMLINK:
+	case CPORT__READLINK:
+	case CPORT__ACCESS:
+	case CPORT__LOCK:
 		/* Timeouts on pool ops would mean abandoning a running call that may
-		 * write the caller's memory: refused. An op on a handle counts as busy
-		 * there, so its close waits for it. */
-		if (op->timeout_ns)
+		 * write the caller's memory: refused. Not a lock's: its tries never block
+		 * and it waits between them in the deadline heap (lib/threadpool.c). An op
+		 * on a handle counts as busy there, so its close waits for it. */
+		if (op->timeout_ns && x->type != CPORT__LOCK)
 			return CPORT_ENOTSUP;
 		if (!cport__has_fd(x->type))
 			return cport__pool_start(port, op);
@@ -1283,7 +1292,15 @@ static int iocp_start(cport *port, cport_op *op)
 		cport__fd_started(port, f, op);
 		if ((r = cport__pool_start(port, op)) < 0)
 			cport__fd_finished(port, op);
+		else
+			cport__deadline_watch(port, op);
 		return r;
+	case CPORT__FADVISE:
+		/* Windows has no such call: the handle is checked, the advice dropped. */
+		if ((r = cport__fd_get(port, x->fd, &f)) < 0)
+			return r;
+		cport__complete(port, op, 0);
+		return 0;
 	case CPORT__POST:
 	case CPORT__TYPE_MAX:
 		assert(!"not an IOCP op");
