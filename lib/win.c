@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <winioctl.h>
 #include <winternl.h>
 #include <ws2tcpip.h>
 
@@ -753,7 +754,7 @@ static int64_t win_zero_range(struct cport__op *x)
 		z.BeyondFinalZero.QuadPart = end;
 		e = win_ioctl(h, FSCTL_SET_ZERO_DATA, &z, sizeof z);
 	}
-	if (e == ERROR_INVALID_FUNCTION || e == ERROR_NOT_SUPPORTED || e == ERROR_INVALID_PARAMETER)
+	if (e == ERROR_INVALID_FUNCTION || e == ERROR_NOT_SUPPORTED)
 		return CPORT_ENOTSUP; /* no sparse files here (FAT), or no such request (Wine) */
 	if (e)
 		return cport__win_error(e);
