@@ -322,17 +322,27 @@ static int64_t win_fill_stat(HANDLE h, cport_statbuf *out)
 	return 0;
 }
 
-static int64_t win_stat_path(const char *path, cport_statbuf *out)
+/* A handle to look at the file or directory at the UTF-8 `path` (its attributes, its
+ * volume, its reparse data with FILE_FLAG_OPEN_REPARSE_POINT in `flags`): 0 and *h, or
+ * an error. */
+static int64_t win_path_handle(const char *path, DWORD flags, HANDLE *h)
 {
 	int64_t r = 0;
 	wchar_t *w = win_wpath(path, &r);
 	if (!w)
 		return r;
-	HANDLE h = CreateFileW(w, FILE_READ_ATTRIBUTES, WIN_SHARE_ALL, NULL, OPEN_EXISTING,
-			       FILE_FLAG_BACKUP_SEMANTICS, NULL);
-	if (h == INVALID_HANDLE_VALUE)
+	*h = CreateFileW(w, FILE_READ_ATTRIBUTES, WIN_SHARE_ALL, NULL, OPEN_EXISTING,
+			 FILE_FLAG_BACKUP_SEMANTICS | flags, NULL);
+	if (*h == INVALID_HANDLE_VALUE)
 		r = win_last();
 	free(w);
+	return r;
+}
+
+static int64_t win_stat_path(const char *path, cport_statbuf *out)
+{
+	HANDLE h;
+	int64_t r = win_path_handle(path, 0, &h);
 	if (r < 0)
 		return r;
 	r = win_fill_stat(h, out);
@@ -602,15 +612,10 @@ static int64_t win_readdir(struct cport__op *x)
  * its longest name, through a handle on `path` (a file or a directory). */
 static int64_t win_statfs(struct cport__op *x)
 {
-	int64_t r = 0;
-	wchar_t *w = win_wpath(x->buf, &r);
-	if (!w)
+	HANDLE h;
+	int64_t r = win_path_handle(x->buf, 0, &h);
+	if (r < 0)
 		return r;
-	HANDLE h = CreateFileW(w, FILE_READ_ATTRIBUTES, WIN_SHARE_ALL, NULL, OPEN_EXISTING,
-			       FILE_FLAG_BACKUP_SEMANTICS, NULL);
-	free(w);
-	if (h == INVALID_HANDLE_VALUE)
-		return win_last();
 	FILE_FS_FULL_SIZE_INFORMATION fs;
 	IO_STATUS_BLOCK iosb;
 	NTSTATUS st = NtQueryVolumeInformationFile(h, &iosb, &fs, sizeof fs,
@@ -643,15 +648,10 @@ struct win_reparse {
 
 static int64_t win_readlink(struct cport__op *x)
 {
-	int64_t r = 0;
-	wchar_t *w = win_wpath(x->buf, &r);
-	if (!w)
+	HANDLE h;
+	int64_t r = win_path_handle(x->buf, FILE_FLAG_OPEN_REPARSE_POINT, &h);
+	if (r < 0)
 		return r;
-	HANDLE h = CreateFileW(w, FILE_READ_ATTRIBUTES, WIN_SHARE_ALL, NULL, OPEN_EXISTING,
-			       FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, NULL);
-	free(w);
-	if (h == INVALID_HANDLE_VALUE)
-		return win_last();
 	union {
 		char b[16 * 1024]; /* MAXIMUM_REPARSE_DATA_BUFFER_SIZE */
 		ULONG align;

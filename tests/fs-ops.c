@@ -40,20 +40,6 @@ static void file_text(cport *port, const char *path, char *buf, size_t n)
 	t_close((cport_fd)fd);
 }
 
-/* An op full of recognisable bytes, not in flight: a refused call must leave it so. */
-static void dirty_op(cport_op *op)
-{
-	memset(op, 0x5a, sizeof *op);
-	op->internal[0] = 0;
-	op->flags = 0;
-}
-
-static void no_completion(cport *port)
-{
-	cport_op *got[1];
-	assert_int_equal(cport_wait(port, got, 1, 0), 0);
-}
-
 static void statfs_numbers(void **state)
 {
 	(void)state;
@@ -264,7 +250,7 @@ static void bad_input(void **state)
 	cport_statfsbuf sf;
 	char buf[64];
 	cport_op op, copy;
-	dirty_op(&op);
+	t_dirty_op(&op);
 	copy = op;
 	assert_int_equal(cport_statfs(port, &op, NULL, &sf), CPORT_EINVAL);
 	assert_int_equal(cport_statfs(port, &op, "x", NULL), CPORT_EINVAL);
@@ -298,7 +284,7 @@ static void bad_input(void **state)
 	assert_int_equal(cport_fadvise(port, &busy, fd, 0, 0, 0), 0);
 	assert_int_equal(cport_statfs(port, &busy, t_dir(), &sf), CPORT_EBUSY);
 	assert_int_equal(t_run(port, &busy), 0);
-	no_completion(port);
+	t_no_completion(port);
 	t_close(fd);
 	cport_destroy(port);
 }
