@@ -8,7 +8,8 @@
  *   1. Export macro, descriptors, the op struct
  *   2. Errors (CPORT_E*), cport_strerror, cport_err_name
  *   3. The port: options, create, destroy, backend queries
- *   4. Submitting ops: nop, timer, post, file I/O, metadata, cancel
+ *   4. Submitting ops: nop, timer, post, file I/O, metadata, cancel; 4c. directories,
+ *      file systems and file locks
  *   5. Driving the port: submit, wait
  *   6. Sockets: addresses, socket helpers (not ops), and the socket ops
  *   7. Backend notes: what differs per backend (io_uring, the readiness backends,
@@ -781,6 +782,9 @@ enum {
  * cport waiters can deadlock in the kernel, but two that wait on each other's ranges
  * wait forever (use timeout_ns). Locks are released by cport_unlock, or by the close of
  * the last descriptor of the open file; cport_close(fd) cancels a lock op waiting on it.
+ * cport_destroy drops a lock op in flight like any other, but a try running at that
+ * moment may still take the lock, its completion dropped: close the descriptor (or
+ * unlock the range) after a destroy where that matters.
  *
  * Errors besides the common ones: CPORT_EINVAL (offset or len < 0, offset + len past
  * INT64_MAX, not exactly one of SHARED and EXCLUSIVE, unknown flags), CPORT_EAGAIN
@@ -1134,15 +1138,18 @@ CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd 
  * only the ops its kernel lacks; IOCP the metadata ops and I/O on synchronous handles.
  *   - A queued op stops at once on cport_cancel or its timeout (CPORT_ECANCELED,
  *     CPORT_ETIMEDOUT).
- *   - A running open, stat, fstat, rename, unlink, mkdir or fsync stops at once too:
+ *   - A running open, stat, fstat, rename, unlink, mkdir or fsync (and openat,
+ *     readdir, statfs, link, symlink, readlink, access: section 4c) stops at once too:
  *     the worker runs it on private copies of its paths and results, so the call
  *     touches none of the caller's memory; the worker is then abandoned (a new one
  *     takes its place, up to four times the pool size in stuck threads), and when
  *     its call returns, the outcome is dropped (a descriptor an open made is closed).
  *     This is what stops an open of a FIFO that nobody will ever open for writing.
+ *   - A waiting cport_lock is not a running call but tries between pauses: it stops
+ *     at once between tries, and after the try in progress (section 4c).
  *   - A running read or write fills or reads the caller's buffer inside the call,
- *     and a late ftruncate or fallocate could change another file that reused the
- *     number: they finish with their own result, however late. On Windows their
+ *     and a late ftruncate, fallocate or fadvise could act on another file that
+ *     reused the number: they finish with their own result, however late. On Windows their
  *     blocking call is interrupted (CancelSynchronousIo): a console read waiting for
  *     input stops with CPORT_ECANCELED. On Unix they are regular-file transfers.
  *   - cport_destroy drops queued ops, abandons the abandonable running ones and waits
@@ -1166,6 +1173,11 @@ CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd 
  *   - Reads and writes on a handle opened for synchronous I/O (a console, an anonymous
  *     pipe, a file opened without FILE_FLAG_OVERLAPPED) run on the thread pool, so
  *     op->timeout_ns on them is refused with CPORT_ENOTSUP, as for metadata ops.
+ *   - Section 4c's ops run on the thread pool (timeout_ns: CPORT_ENOTSUP, except on
+ *     cport_lock, whose tries never block), except cport_fadvise, which completes at
+ *     once with 0 (Windows has no such advice). Under Wine 8 (where the suite runs):
+ *     no symbolic links (CPORT_ENOTSUP) and no FSCTL_SET_ZERO_DATA (PUNCH_HOLE and
+ *     ZERO_RANGE: CPORT_ENOTSUP).
  *     cport_cancel and cport_destroy interrupt such a call even once it blocks
  *     (CancelSynchronousIo): a console read waiting for input stops with
  *     CPORT_ECANCELED.
