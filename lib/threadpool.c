@@ -394,7 +394,12 @@ int cport__pool_start(cport *port, cport_op *op)
 		if (r < 0)
 			return r;
 	}
-	cport__x(op)->xflags |= CPORT__X_POOL;
+	struct cport__op *x = cport__x(op);
+	x->xflags |= CPORT__X_POOL;
+	/* Its timeout_ns runs on the port's deadline heap (port thread, before a worker
+	 * can finish it): every backend's pool ops the same way. A close has none. */
+	if (x->type != CPORT__CLOSE)
+		cport__deadline_watch(port, op);
 	pool_queue(port->pool, op);
 	return 0;
 }
@@ -653,7 +658,8 @@ static bool pool_paused_fire(cport *port, cport_op *op)
 	}
 	/* The key was the next try's time, not the op's deadline. */
 	x->xflags &= (uint8_t)~CPORT__X_TIMEDOUT;
-	pool_queue(p, op);
-	cport__deadline_watch(port, op);
+	int r = cport__pool_start(port, op); /* watches the deadline again */
+	assert(r == 0); /* the pool exists: nothing can fail */
+	(void)r;
 	return false;
 }
