@@ -289,6 +289,37 @@ static void destroy_waiting(void **state)
 	close_files(&f);
 }
 
+/* A lock heads a chain (lock, then write under it): the write runs only once the lock is
+ * held, and a try that failed cancels it unstarted. */
+static void lock_links_write(void **state)
+{
+	(void)state;
+	struct files f;
+	open_files(&f, "lk-link");
+	assert_int_equal(lock(&f, 0, 0, 10, EX), 0);
+	cport_op l = {0}, w = {0};
+	l.flags = CPORT_OP_LINK;
+	assert_int_equal(cport_lock(f.port, &l, f.fd[1], 0, 10, EX | NOW), 0);
+	assert_int_equal(cport_write(f.port, &w, f.fd[1], "no", 2, 0), 0);
+	assert_int_equal(t_reap(f.port, 2, NULL, NULL), 2);
+	assert_int_equal(l.result, CPORT_EAGAIN);
+	assert_int_equal(w.result, CPORT_ECANCELED);
+	assert_int_equal(t_fsize(f.fd[1]), 0); /* the write never started */
+	/* Waiting, then the holder lets go: the write follows the lock. */
+	l.flags = CPORT_OP_LINK;
+	assert_int_equal(cport_lock(f.port, &l, f.fd[1], 0, 10, EX), 0);
+	assert_int_equal(cport_write(f.port, &w, f.fd[1], "ok", 2, 0), 0);
+	cport_op *out[2];
+	assert_int_equal(cport_wait(f.port, out, 2, 30 * 1000000LL), 0);
+	assert_int_equal(unlock(&f, 0, 0, 10), 0);
+	assert_int_equal(t_reap(f.port, 2, NULL, NULL), 2);
+	assert_int_equal(l.result, 0);
+	assert_int_equal(w.result, 2);
+	assert_true(taken(&f, 2, 0, 10));
+	assert_int_equal(unlock(&f, 1, 0, 10), 0);
+	close_files(&f);
+}
+
 static void bad_input(void **state)
 {
 	(void)state;
@@ -336,7 +367,7 @@ int main(void)
 		cmocka_unit_test(wait_granted),       cmocka_unit_test(wait_cancelled),
 		cmocka_unit_test(wait_timeout),       cmocka_unit_test(close_cancels_wait),
 		cmocka_unit_test(race_rounds),        cmocka_unit_test(destroy_waiting),
-		cmocka_unit_test(bad_input),
+		cmocka_unit_test(lock_links_write),   cmocka_unit_test(bad_input),
 	};
 	return T_MAIN("file-lock", tests);
 }
