@@ -625,9 +625,10 @@ enum {
  * (namelen bytes of UTF-8 and a NUL) at offset 16, then padding up to reclen, a
  * multiple of 8; the next record starts reclen bytes after this one. Walk a buffer of
  * `n` bytes (the op's result) so:
- *     for (size_t at = 0; at < n; at += d->reclen) {
+ *     for (size_t at = 0; at < n;) {
  *         const cport_dirent *d = (const cport_dirent *)(buf + at);
  *         const char *name = (const char *)(d + 1);
+ *         at += d->reclen;
  *     }
  * The buffer must be 8-byte aligned for the records to be. Same layout everywhere.
  */
@@ -660,8 +661,8 @@ enum {
  * would fit), 0 at the end of the directory. After a readdir completed with
  * CPORT_ECANCELED or CPORT_ETIMEDOUT the position is unknown (a worker it left behind
  * may still move it): start again with CPORT_READDIR_REWIND.
- * Errors besides the common ones: CPORT_EINVAL (NULL buf, len < CPORT_READDIR_MIN,
- * unknown flags), CPORT_ENOTDIR (`dir` is no directory), CPORT_ENOTSUP (not Linux or
+ * Errors besides the common ones: CPORT_EINVAL (NULL buf, buf not 8-byte aligned,
+ * len < CPORT_READDIR_MIN, unknown flags), CPORT_ENOTDIR (`dir` is no directory), CPORT_ENOTSUP (not Linux or
  * Windows).
  * Backends: the thread pool everywhere (io_uring has no such opcode): Linux
  * getdents64(2) (lseek to 0 first for REWIND) on a duplicate of `dir`, which shares its
@@ -835,8 +836,8 @@ enum {
  * Errors besides the common ones: CPORT_EINVAL (offset or len < 0, offset + len past
  * INT64_MAX, not exactly one of SHARED and EXCLUSIVE, unknown flags), CPORT_EAGAIN
  * (NOWAIT, and the range is taken), CPORT_EBADF (a shared lock on a descriptor not open
- * for reading or an exclusive one not open for writing; Linux), CPORT_ENOLCK-like
- * failures of the OS come as CPORT_ENOMEM.
+ * for reading or an exclusive one not open for writing; Linux), CPORT_ENOMEM (the
+ * system's lock table is full: ENOLCK).
  * Portability: on Windows locks are mandatory (a read or write of a range another handle
  * holds fails) and must be released with exactly the range they were taken with; a
  * shared lock cannot become exclusive in place (unlock it first). On Linux locks are

@@ -137,6 +137,8 @@ _Static_assert(sizeof(struct cport__op) <= sizeof(((cport_op *)0)->internal),
 	       "cport__op must fit cport_op.internal");
 _Static_assert(sizeof(cport_op) == 224, "cport_op ABI size");
 _Static_assert(sizeof(cport_statbuf) == 256, "cport_statbuf ABI size");
+_Static_assert(sizeof(cport_dirent) == 16, "cport_dirent ABI size");
+_Static_assert(sizeof(cport_statfsbuf) == 64, "cport_statfsbuf ABI size");
 
 static inline struct cport__op *cport__x(cport_op *op)
 {
