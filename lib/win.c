@@ -595,10 +595,10 @@ static int64_t win_readdir(struct cport__op *x)
 		const FILE_ID_BOTH_DIR_INFO *e = (const void *)(raw.b + at);
 		char *rec = (char *)x->buf + out;
 		int units = (int)(e->FileNameLength / sizeof(WCHAR));
-		int room = (int)(x->len - out - sizeof(cport_dirent) - 1);
-		int n = WideCharToMultiByte(CP_UTF8, 0, e->FileName, units, rec + sizeof(cport_dirent),
-					    room, NULL, NULL);
-		assert(n > 0); /* room, by the arithmetic above */
+		int n = WideCharToMultiByte(CP_UTF8, 0, e->FileName, units, NULL, 0, NULL, NULL);
+		assert(n > 0 && out + CPORT__DIRENT_LEN(n) <= x->len); /* the arithmetic above */
+		WideCharToMultiByte(CP_UTF8, 0, e->FileName, units, rec + sizeof(cport_dirent), n,
+				    NULL, NULL);
 		out += cport__dirent_seal(rec, (uint64_t)e->FileId.QuadPart, win_dirent_type(e),
 					  (size_t)n);
 		if (e->NextEntryOffset == 0)
