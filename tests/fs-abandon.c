@@ -54,7 +54,7 @@ static void pool_cancel_abandon(void **state)
 	cport_op open_op = {0}, rd = {0};
 	assert_int_equal(cport_openat(port, &open_op, d, "fifo", CPORT_O_RDONLY, 0), 0);
 	assert_int_equal(cport_submit(port), 0);
-	cport_op *out[2];
+	cport_op *out[1];
 	int n = cport_wait(port, out, 1, 100 * 1000000LL);
 	if (n == 1) {
 		int64_t r = out[0]->result;
@@ -70,17 +70,24 @@ static void pool_cancel_abandon(void **state)
 	assert_int_equal(cport_readdir(port, &rd, d, buf, sizeof buf, 0), 0);
 	assert_int_equal(cport_cancel(port, &rd), 0);
 	assert_int_equal(t_run(port, &rd), CPORT_ECANCELED);
+	/* A close of another directory takes its queued readdir at once (the close
+	 * itself may need a worker: it completes once the stuck one is abandoned). */
+	char dir2[300];
+	cport_fd d2 = make_dir("rd-other", dir2, sizeof dir2);
+	cport_op c = {0};
+	assert_int_equal(cport_readdir(port, &rd, d2, buf, sizeof buf, 0), 0);
+	assert_int_equal(cport_close(port, &c, d2), 0);
+	assert_int_equal(t_run(port, &rd), CPORT_ECANCELED);
 	assert_int_equal(cport_cancel(port, &open_op), 0);
-	n = cport_wait(port, out, 1, 5ll * 1000000000);
-	if (n != 1) {
+	if (t_reap(port, 2, NULL, NULL) != 2) {
 		int w = fifo_writer(fifo);
 		if (w >= 0)
 			close(w);
-		fail_msg("a cancelled openat of a FIFO did not complete in 5 s");
+		fail_msg("a cancelled openat of a FIFO (and a close behind it) did not "
+			 "complete in 30 s");
 	}
-	assert_ptr_equal(out[0], &open_op);
 	assert_int_equal(open_op.result, CPORT_ECANCELED);
-	cport_op c = {0};
+	assert_int_equal(c.result, 0);
 	assert_int_equal(cport_close(port, &c, d), 0); /* at once: nothing uses it now */
 	assert_int_equal(t_run(port, &c), 0);
 	for (size_t i = 0; i < sizeof buf / sizeof buf[0]; i++)
