@@ -435,13 +435,14 @@ static void pool_complete_here(cport *port, cport_op *op, int64_t result)
 		cport__fd_finished(port, op);
 }
 
-/* Stop an op (cancel, or its timeout with CPORT__X_TIMEDOUT): one no worker took yet,
- * or one a worker runs that may be abandoned, completes now with CPORT_ECANCELED or
- * CPORT_ETIMEDOUT. Otherwise false: it finishes with its own result (its blocking call
- * is interrupted where the OS can: then it completes with CPORT_ECANCELED). */
 static bool pool_paused_fire(cport *port, cport_op *op);
 #define POOL_PAUSED 2 /* opx.pending of a lock op between tries (section 4) */
 
+/* Stop an op (cancel, or its timeout with CPORT__X_TIMEDOUT): one no worker took yet,
+ * or one a worker runs that may be abandoned, completes now with CPORT_ECANCELED or
+ * CPORT_ETIMEDOUT. Otherwise false: it finishes with its own result (its blocking call
+ * is interrupted where the OS can: then it completes with CPORT_ECANCELED). A lock op
+ * paused between tries (section 4) ends now, or its pause ended and it tries again. */
 bool cport__pool_cancel(cport *port, cport_op *op)
 {
 	struct cport__pool *p = port->pool;
