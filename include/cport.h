@@ -9,7 +9,7 @@
  *   2. Errors (CPORT_E*), cport_strerror, cport_err_name
  *   3. The port: options, create, destroy, backend queries
  *   4. Submitting ops: nop, timer, post, links and barriers (4b), file I/O, metadata,
- *      cancel
+ *      cancel; directories, file systems and file locks (4c)
  *   5. Driving the port: submit, wait
  *   6. Sockets: addresses, socket helpers (not ops), and the socket ops
  *   7. Backend notes: what differs per backend (io_uring, the readiness backends,
@@ -612,10 +612,26 @@ CPORT_API int cport_fstat(cport *port, cport_op *op, cport_fd fd, cport_statbuf 
 
 /* cport_fallocate flags */
 enum {
-	CPORT_FALLOC_KEEP_SIZE = 1u << 0 /* allocate blocks, leave the file size as it is */
+	CPORT_FALLOC_KEEP_SIZE = 1u << 0,  /* allocate blocks, leave the file size as it is */
+	CPORT_FALLOC_PUNCH_HOLE = 1u << 1, /* free the range's blocks: it reads as zeros; the
+	                                      size never changes (KEEP_SIZE is implied) */
+	CPORT_FALLOC_ZERO_RANGE = 1u << 2  /* the range reads as zeros and is allocated; the
+	                                      file grows to its end unless KEEP_SIZE */
 };
 
-/* Allocate disk space for [offset, offset + len) (len > 0). result: 0. */
+/*
+ * Allocate disk space for [offset, offset + len) (len > 0), or free it
+ * (CPORT_FALLOC_PUNCH_HOLE), or zero it (CPORT_FALLOC_ZERO_RANGE; not both). result: 0.
+ * Errors besides the common ones: CPORT_EINVAL (PUNCH_HOLE with ZERO_RANGE),
+ * CPORT_ENOTSUP (the file system or the OS has no such operation).
+ * Backends: Linux: fallocate(2) (io_uring: IORING_OP_FALLOCATE) with
+ * FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, FALLOC_FL_ZERO_RANGE.
+ * Other Unix systems: posix_fallocate, and CPORT_ENOTSUP for the three flags. Windows:
+ * PUNCH_HOLE marks the file sparse (FSCTL_SET_SPARSE) and zeroes the range
+ * (FSCTL_SET_ZERO_DATA), which frees its clusters; ZERO_RANGE is FSCTL_SET_ZERO_DATA (on
+ * a file already sparse that frees the range too), then grows the file to the range's
+ * end unless KEEP_SIZE; where the file system lacks them (FAT, Wine): CPORT_ENOTSUP.
+ */
 CPORT_API int cport_fallocate(cport *port, cport_op *op, cport_fd fd, uint32_t flags,
 			      int64_t offset, int64_t len);
 
@@ -746,7 +762,17 @@ enum {
 	CPORT_KIND_SENDMSG,
 	CPORT_KIND_SHUTDOWN,     /* CPORT_SHUT_WR or CPORT_SHUT_RDWR */
 	CPORT_KIND_POLL,
-	CPORT_KIND_SENDFILE      /* `fd` is the socket */
+	CPORT_KIND_SENDFILE,     /* `fd` is the socket */
+	CPORT_KIND_OPENAT,       /* `fd` is the directory (section 4c) */
+	CPORT_KIND_READDIR,
+	CPORT_KIND_STATFS,
+	CPORT_KIND_FADVISE,
+	CPORT_KIND_LINK,
+	CPORT_KIND_SYMLINK,
+	CPORT_KIND_READLINK,
+	CPORT_KIND_ACCESS,
+	CPORT_KIND_LOCK,         /* cport_lock; cport_rename2 is CPORT_KIND_RENAME */
+	CPORT_KIND_UNLOCK
 };
 
 /* What cport_route answers: where an op of that kind does its work. */
@@ -771,7 +797,9 @@ enum {
  * Which route an op of `kind` (CPORT_KIND_*) on the descriptor `fd` takes on this port
  * now, so that a benchmark or a storage engine knows what it measures: the answer
  * comes from the same decision the submit makes. `fd` is ignored for kinds without a
- * descriptor (nop, timer, open, stat, rename, unlink, mkdir). The answer holds for an
+ * descriptor (nop, timer, open, stat, rename, unlink, mkdir, statfs, link, symlink,
+ * readlink, access); for CPORT_KIND_OPENAT, `fd` is the directory or CPORT_AT_CWD
+ * (answered as CPORT_KIND_OPEN). The answer holds for an
  * op with a non-zero length and no op->flags; it can change when the descriptor does
  * (readiness backends: a close after stream ops; IOCP: what the handle is).
  * Returns a CPORT_ROUTE_* (> 0), or CPORT_EINVAL (NULL port, unknown kind),
@@ -789,9 +817,309 @@ enum {
  *              timer LOCAL.
  *   iocp       KERNEL for reads, writes and socket ops on overlapped handles and
  *              sockets; POOL for synchronous handles and for fsyncs, close and
- *              metadata ops; nop, timer and shutdown LOCAL.
+ *              metadata ops (section 4c's too, locks included); nop, timer, shutdown
+ *              and fadvise LOCAL.
  */
 CPORT_API int cport_route(cport *port, uint32_t kind, cport_fd fd);
+/* ---- 4c. Directories, file systems and file locks ---------------------------------- */
+
+/*
+ * What storage engines build on besides reads and writes: open relative to a directory,
+ * list a directory, free space, access-pattern advice, links, renames that do not
+ * replace, access checks, and byte-range locks. Each is an op like those above (submit,
+ * exactly one completion, cancel, timeout_ns, close cancels). Where each runs: io_uring
+ * in the kernel for openat, link, symlink, rename (with its flags) and fadvise where the
+ * kernel has the opcode (probed at start), else the thread pool; the readiness backends
+ * and IOCP on the thread pool. The thread pool's rules (section 7) apply; these ops are
+ * abandoned at a cancel or timeout like open or stat (the worker runs them on private
+ * copies of paths, results and the directory's descriptor, so it never writes the
+ * caller's buffer after the op completed): openat, readdir, statfs, link, symlink,
+ * readlink, access. fadvise, and a lock's try, are not (run late on a number reused by
+ * another file they would act on that file); a lock try never waits, see cport_lock.
+ *
+ * Which calls take a directory descriptor: cport_openat (the directory `path` is
+ * relative to) and cport_readdir (the directory listed). Every other path call here, like
+ * cport_open, cport_stat, cport_rename and cport_unlink, takes a path relative to the
+ * current directory, or an absolute one.
+ */
+
+/* For cport_openat's `dir`: the current directory (cport_openat is then cport_open). A
+ * value no descriptor has: -100 on Unix, (uintptr_t)-100 on Windows. */
+#define CPORT_AT_CWD ((cport_fd)-100)
+
+/*
+ * Open `path` relative to the directory `dir` (a descriptor opened with
+ * CPORT_O_DIRECTORY, or CPORT_AT_CWD); an absolute `path` ignores `dir`. `flags` and
+ * `mode` as cport_open, and so is the result: the new descriptor. `dir` counts as a
+ * descriptor this op uses: cport_close(dir) cancels it.
+ * Errors besides the common ones: CPORT_EBADF (`dir` negative other than CPORT_AT_CWD,
+ * or not open), CPORT_ENOTDIR (`dir` is not a directory), and cport_open's.
+ * Backends: io_uring: IORING_OP_OPENAT on `dir`. The pool: openat(2) on a duplicate of
+ * `dir` (so a worker abandoned at a cancel never resolves the path in a directory that
+ * reused the number; the dup costs a descriptor while the call runs). Windows: `path` is
+ * joined to the directory's current path (GetFinalPathNameByHandleW), then opened as
+ * cport_open does: a directory renamed while the op waits for a worker is found under
+ * its new name; the joined path may be at most MAX_PATH (260) characters long.
+ */
+CPORT_API int cport_openat(cport *port, cport_op *op, cport_fd dir, const char *path,
+			   uint32_t flags, uint32_t mode);
+
+/* cport_dirent.type: the values of Linux's DT_* */
+enum {
+	CPORT_DT_UNKNOWN = 0, /* the file system did not say: cport_stat the entry */
+	CPORT_DT_FIFO = 1,
+	CPORT_DT_CHR = 2,
+	CPORT_DT_DIR = 4,
+	CPORT_DT_BLK = 6,
+	CPORT_DT_REG = 8,
+	CPORT_DT_LNK = 10, /* a symbolic link (Windows: a symbolic-link reparse point) */
+	CPORT_DT_SOCK = 12
+};
+
+/*
+ * One directory entry as cport_readdir writes it: this 16-byte header, then the name
+ * (namelen bytes of UTF-8 and a NUL) at offset 16, then padding up to reclen, a
+ * multiple of 8; the next record starts reclen bytes after this one. Walk a buffer of
+ * `n` bytes (the op's result) so:
+ *     for (size_t at = 0; at < n;) {
+ *         const cport_dirent *d = (const cport_dirent *)(buf + at);
+ *         const char *name = (const char *)(d + 1);
+ *         at += d->reclen;
+ *     }
+ * The buffer must be 8-byte aligned for the records to be. Same layout everywhere.
+ */
+typedef struct cport_dirent {
+	uint64_t ino;     /* inode number (Windows: the file ID) */
+	uint16_t reclen;  /* bytes of this record: 16 + namelen + 1, rounded up to 8 */
+	uint16_t namelen; /* bytes of the name, without its NUL */
+	uint8_t type;     /* CPORT_DT_* */
+	uint8_t reserved_[3];
+} cport_dirent;
+
+/* The smallest buffer cport_readdir takes: room for any one record (a name of 255
+ * UTF-16 units is at most 765 bytes of UTF-8). */
+#define CPORT_READDIR_MIN 1024
+
+/* cport_readdir flags */
+enum {
+	CPORT_READDIR_REWIND = 1u << 0 /* start again from the first entry */
+};
+
+/*
+ * Read entries of the directory `dir` (opened with cport_open/cport_openat and
+ * CPORT_O_DIRECTORY) into `buf` (`len` >= CPORT_READDIR_MIN bytes, 8-byte aligned) as
+ * cport_dirent records. Reading goes on from the directory descriptor's position, which
+ * each readdir moves past the entries it returned (as getdents64); CPORT_READDIR_REWIND
+ * starts from the first entry. Entries come in the file system's order, "." and ".."
+ * among them where the file system lists them (not at a Windows drive's root). An entry
+ * created or removed while a directory is read may or may not be seen.
+ * result: bytes of records written (whole records only; a call may write fewer than
+ * would fit), 0 at the end of the directory. After a readdir completed with
+ * CPORT_ECANCELED or CPORT_ETIMEDOUT the position is unknown (a worker it left behind
+ * may still move it): start again with CPORT_READDIR_REWIND.
+ * Errors besides the common ones: CPORT_EINVAL (NULL buf, buf not 8-byte aligned,
+ * len < CPORT_READDIR_MIN, unknown flags), CPORT_ENOTDIR (`dir` is no directory), CPORT_ENOTSUP (not Linux or
+ * Windows).
+ * Backends: the thread pool everywhere (io_uring has no such opcode): Linux
+ * getdents64(2) (lseek to 0 first for REWIND) on a duplicate of `dir`, which shares its
+ * position; Windows GetFileInformationByHandleEx(FileIdBothDirectoryInfo, or
+ * FileIdBothDirectoryRestartInfo for REWIND). A worker fills its own buffer of at most
+ * 16 KiB and copies the records to `buf` when the op completes.
+ */
+CPORT_API int cport_readdir(cport *port, cport_op *op, cport_fd dir, void *buf, size_t len,
+			    uint32_t flags);
+
+/* What cport_statfs fills in: 64 bytes, same layout everywhere. */
+typedef struct cport_statfsbuf {
+	uint64_t bsize;   /* the allocation unit, bytes (f_frsize; Windows: the cluster) */
+	uint64_t total;   /* bytes in the file system */
+	uint64_t free;    /* bytes free */
+	uint64_t avail;   /* bytes free for this caller (less what is reserved for root;
+	                     Windows: less what the user's quota forbids) */
+	uint64_t files;   /* inodes in all; 0 where the file system does not count them */
+	uint64_t ffree;   /* inodes free; 0 likewise */
+	uint32_t namemax; /* the longest file name, bytes (Windows: UTF-16 units) */
+	uint32_t reserved_[3];
+} cport_statfsbuf;
+
+/*
+ * Fill `st` for the file system holding `path` (a file or directory; `path` and `st`
+ * must stay valid until completion). result: 0.
+ * Errors besides the common ones: CPORT_EINVAL (NULL path or st), and the path errors
+ * (CPORT_ENOENT, CPORT_EACCES, CPORT_ENOTDIR, ...).
+ * Backends: the thread pool: statvfs(3) on Unix; on Windows the volume's
+ * FileFsFullSizeInformation (the numbers GetDiskFreeSpaceExW reports) and its longest
+ * name (GetVolumeInformationByHandleW); files and ffree are 0 there.
+ */
+CPORT_API int cport_statfs(cport *port, cport_op *op, const char *path, cport_statfsbuf *st);
+
+/* cport_fadvise advice: the values of Linux's POSIX_FADV_* */
+enum {
+	CPORT_FADV_NORMAL = 0,
+	CPORT_FADV_RANDOM = 1,     /* no readahead */
+	CPORT_FADV_SEQUENTIAL = 2, /* more readahead */
+	CPORT_FADV_WILLNEED = 3,   /* start reading the range into the page cache */
+	CPORT_FADV_DONTNEED = 4,   /* drop the range's clean cached pages */
+	CPORT_FADV_NOREUSE = 5     /* the range is read once */
+};
+
+/*
+ * Advise the kernel how [offset, offset + len) of `fd` will be read (len 0: to the end
+ * of the file); the data never changes. result: 0.
+ * Errors besides the common ones: CPORT_EINVAL (unknown advice, offset or len < 0),
+ * CPORT_ESPIPE (a pipe).
+ * Backends: Linux posix_fadvise(2) (io_uring: IORING_OP_FADVISE where the kernel has it
+ * and len fits 32 bits; else the thread pool). Windows has no such call: after the
+ * handle is checked, the op completes with 0 at once, advice unheeded; so do Unix
+ * systems without posix_fadvise (macOS), on the thread pool.
+ */
+CPORT_API int cport_fadvise(cport *port, cport_op *op, cport_fd fd, int64_t offset,
+			    int64_t len, uint32_t advice);
+
+/*
+ * Make `to` a new hard link to the file `from` (a symbolic link `from` is linked itself,
+ * not followed). result: 0. Errors: CPORT_EEXIST (`to` exists), CPORT_EXDEV (another
+ * file system), CPORT_EPERM (`from` is a directory), the path errors.
+ * Backends: io_uring IORING_OP_LINKAT; the pool linkat(2); Windows CreateHardLinkW.
+ */
+CPORT_API int cport_link(cport *port, cport_op *op, const char *from, const char *to);
+
+/* cport_symlink flags */
+enum {
+	CPORT_SYMLINK_DIR = 1u << 0 /* Windows: the target is a directory (a directory link);
+	                               ignored elsewhere */
+};
+
+/*
+ * Make `path` a symbolic link whose text is `target` (a relative target is resolved from
+ * the link's directory when the link is followed; `target` need not exist). result: 0.
+ * Errors: CPORT_EEXIST, CPORT_EINVAL (unknown flags), CPORT_EPERM (Windows: neither the
+ * privilege to create symbolic links nor developer mode), CPORT_ENOTSUP (the OS or file
+ * system has none), the path errors.
+ * Backends: io_uring IORING_OP_SYMLINKAT; the pool symlink(2); Windows
+ * CreateSymbolicLinkW (unprivileged where developer mode allows it), checked afterwards:
+ * Wine 8 answers success and makes nothing, which is CPORT_ENOTSUP here.
+ */
+CPORT_API int cport_symlink(cport *port, cport_op *op, const char *target, const char *path,
+			    uint32_t flags);
+
+/*
+ * Read the text of the symbolic link `path` into `buf`, with a NUL after it. result: its
+ * length in bytes, the NUL not counted. Nothing is written to `buf` unless the op
+ * succeeds. Errors besides the common ones: CPORT_EINVAL (NULL path or buf, len 0; or
+ * `path` is no symbolic link), CPORT_ENOBUFS (the text and its NUL do not fit `len`, or
+ * are longer than 16 KiB: 4096 bytes always fit on Linux), the path errors.
+ * Backends: the thread pool (readlink(2); Windows: FSCTL_GET_REPARSE_POINT, the print
+ * name of a symbolic link or junction in UTF-8).
+ */
+CPORT_API int cport_readlink(cport *port, cport_op *op, const char *path, char *buf,
+			     size_t len);
+
+/* cport_rename2 flags */
+enum {
+	CPORT_RENAME_NOREPLACE = 1u << 0, /* fail with CPORT_EEXIST if `to` exists */
+	CPORT_RENAME_EXCHANGE = 1u << 1   /* swap `from` and `to` atomically (both exist) */
+};
+
+/*
+ * cport_rename with `flags` (0: cport_rename itself; at most one flag). Both take
+ * effect atomically: no moment sees `to` missing or (NOREPLACE) replaced. result: 0.
+ * Errors besides cport_rename's: CPORT_EEXIST (NOREPLACE, `to` exists), CPORT_ENOENT
+ * (EXCHANGE, `to` missing), CPORT_EINVAL (both flags, unknown flags; Linux: a file
+ * system that does not support the flag), CPORT_ENOTSUP (an OS without the flag).
+ * Backends: Linux renameat2(2) (io_uring: IORING_OP_RENAMEAT with the flags). Windows:
+ * NOREPLACE is MoveFileExW without MOVEFILE_REPLACE_EXISTING; EXCHANGE is
+ * CPORT_ENOTSUP. Other Unix systems: CPORT_ENOTSUP for either flag.
+ */
+CPORT_API int cport_rename2(cport *port, cport_op *op, const char *from, const char *to,
+			    uint32_t flags);
+
+/* cport_access mode: CPORT_F_OK, or any of the others (the values of F_OK, R_OK, ...) */
+enum {
+	CPORT_F_OK = 0, /* the file exists */
+	CPORT_X_OK = 1,
+	CPORT_W_OK = 2,
+	CPORT_R_OK = 4
+};
+
+/*
+ * Check that the caller may access `path` as `mode` says (with the real user and group
+ * IDs, as access(2)). result: 0 if it may. Errors: CPORT_EACCES (it may not),
+ * CPORT_EROFS (writing, on a read-only file system), CPORT_EINVAL (unknown bits), the
+ * path errors (CPORT_ENOENT: it does not exist).
+ * Backends: the thread pool: access(2); Windows: the file's attributes
+ * (GetFileAttributesW): CPORT_W_OK fails on a read-only file (not on a directory, where
+ * Windows ignores that attribute), CPORT_R_OK and CPORT_X_OK succeed for any file that
+ * exists (Windows has no execute bit, and its access lists are not checked).
+ */
+CPORT_API int cport_access(cport *port, cport_op *op, const char *path, uint32_t mode);
+
+/* cport_lock flags: exactly one of SHARED and EXCLUSIVE, and NOWAIT to try once */
+enum {
+	CPORT_LOCK_SHARED = 1u << 0,    /* a read lock: other shared locks may overlap it */
+	CPORT_LOCK_EXCLUSIVE = 1u << 1, /* a write lock: no other lock may overlap it */
+	CPORT_LOCK_NOWAIT = 1u << 2     /* fail at once with CPORT_EAGAIN instead of waiting */
+};
+
+/*
+ * Lock the byte range [offset, offset + len) of the file `fd` (len 0: from offset to the
+ * end of the file and beyond, however it grows), shared or exclusive, for the open file
+ * (the descriptor and its duplicates: the lock is not the process's). result: 0 once the
+ * lock is held. With CPORT_LOCK_NOWAIT, a range another open file holds in a
+ * conflicting way completes at once with CPORT_EAGAIN; without it the op waits until
+ * the range is free, or until it is cancelled or times out.
+ *
+ * The lock state is what the completion says: 0 means held; any error, CPORT_ECANCELED
+ * and CPORT_ETIMEDOUT included, means this op took nothing, now or later. How: a lock
+ * never waits inside a system call. Each try is non-blocking (F_OFD_SETLK; Windows
+ * LockFileEx with LOCKFILE_FAIL_IMMEDIATELY), run by the thread pool; a try that finds
+ * the range taken puts the op in the port's deadline heap until its next try, after
+ * 100 us, doubling up to 10 ms between tries. A cancel or timeout between tries ends the
+ * op at once; during a try (a few microseconds on a local file system) it waits for the
+ * try, and a try that got the lock completes the op with 0. Why not a blocking wait
+ * (F_OFD_SETLKW) on a worker: stopping it would need a signal handler of the library's
+ * own to interrupt the worker, and a worker left blocked could get the lock later with
+ * nobody to own or release it. The price: waiting locks are served by polling, so one
+ * may lose the range to a waiter blocked in the kernel (F_OFD_SETLKW in another program)
+ * or to a luckier try, and it takes up to 10 ms to notice the range came free; no two
+ * cport waiters can deadlock in the kernel, but two that wait on each other's ranges
+ * wait forever (use timeout_ns). Locks are released by cport_unlock, or by the close of
+ * the last descriptor of the open file; cport_close(fd) cancels a lock op waiting on it.
+ * cport_destroy drops a lock op in flight like any other, but a try running at that
+ * moment may still take the lock, its completion dropped: close the descriptor (or
+ * unlock the range) after a destroy where that matters.
+ *
+ * Errors besides the common ones: CPORT_EINVAL (offset or len < 0, offset + len past
+ * INT64_MAX, not exactly one of SHARED and EXCLUSIVE, unknown flags), CPORT_EAGAIN
+ * (NOWAIT, and the range is taken), CPORT_EBADF (a shared lock on a descriptor not open
+ * for reading or an exclusive one not open for writing; Linux), CPORT_ENOMEM (the
+ * system's lock table is full: ENOLCK).
+ * Portability: on Windows locks are mandatory (a read or write of a range another handle
+ * holds fails) and must be released with exactly the range they were taken with; a
+ * shared lock cannot become exclusive in place (unlock it first). On Linux locks are
+ * advisory, a range locked again by the same open file changes mode in place, and an
+ * unlock may cover several locks or part of one. Write code that keeps to what both
+ * allow: unlock exactly what you locked, never lock a range you hold.
+ * Backends: the thread pool everywhere (io_uring has no lock opcode; Wine does not
+ * implement LockFileEx waiting on an overlapped handle, so IOCP takes the same road,
+ * which also keeps one mechanism for every backend). Linux: open file
+ * description locks (F_OFD_SETLK, Linux 3.15): closing another descriptor of the file
+ * does not drop them. Other Unix systems: classic POSIX locks (F_SETLK), which belong to
+ * the process: two descriptors of one process never conflict, and closing any
+ * descriptor of the file drops all of the process's locks on it.
+ */
+CPORT_API int cport_lock(cport *port, cport_op *op, cport_fd fd, int64_t offset, int64_t len,
+			 uint32_t flags);
+
+/*
+ * Release the lock on [offset, offset + len) of `fd` (len 0: to the end and beyond) that
+ * cport_lock took. result: 0. Unlocking a range nothing holds: 0 on Linux; on Windows a
+ * range not locked exactly so by this handle is CPORT_ENOENT. Errors besides the common
+ * ones: CPORT_EINVAL (offset or len < 0, offset + len past INT64_MAX).
+ * Backends: the thread pool (F_OFD_SETLK with F_UNLCK; Windows UnlockFileEx).
+ */
+CPORT_API int cport_unlock(cport *port, cport_op *op, cport_fd fd, int64_t offset,
+			   int64_t len);
 
 /*
  * Ask the in-flight op `target` to stop. Returns 0 if the request was made, or
@@ -1115,16 +1443,19 @@ CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd 
  * only the ops its kernel lacks; IOCP the metadata ops and I/O on synchronous handles.
  *   - A queued op stops at once on cport_cancel or its timeout (CPORT_ECANCELED,
  *     CPORT_ETIMEDOUT).
- *   - A running open, stat, fstat, rename, unlink, mkdir or fsync stops at once too:
+ *   - A running open, stat, fstat, rename, unlink, mkdir or fsync (and openat,
+ *     readdir, statfs, link, symlink, readlink, access: section 4c) stops at once too:
  *     the worker runs it on private copies of its paths and results, so the call
  *     touches none of the caller's memory; the worker is then abandoned (a new one
  *     takes its place, up to four times the pool size in stuck threads), and when
  *     its call returns, the outcome is dropped (a descriptor an open made is closed).
  *     This is what stops an open of a FIFO that nobody will ever open for writing.
  *     A flush stopped so counts as failed ("After a failed flush", section 4).
+ *   - A waiting cport_lock is not a running call but tries between pauses: it stops
+ *     at once between tries, and after the try in progress (section 4c).
  *   - A running read or write fills or reads the caller's buffer inside the call,
- *     and a late ftruncate or fallocate could change another file that reused the
- *     number: they finish with their own result, however late. On Windows their
+ *     and a late ftruncate, fallocate or fadvise could act on another file that
+ *     reused the number: they finish with their own result, however late. On Windows their
  *     blocking call is interrupted (CancelSynchronousIo): a console read waiting for
  *     input stops with CPORT_ECANCELED. On Unix they are regular-file transfers.
  *   - cport_destroy drops queued ops, abandons the abandonable running ones and waits
@@ -1151,6 +1482,10 @@ CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd 
  *     cport_destroy interrupt such a call even once it blocks
  *     (CancelSynchronousIo): a console read waiting for input stops with
  *     CPORT_ECANCELED.
+ *   - Section 4c's ops run on the thread pool, except cport_fadvise, which completes
+ *     at once with 0 (Windows has no such advice). Under Wine 8 (where the suite runs)
+ *     there are no symbolic links and no FSCTL_SET_ZERO_DATA: cport_symlink,
+ *     PUNCH_HOLE and ZERO_RANGE answer CPORT_ENOTSUP.
  *   - Offset -1 on a file reads or writes at its file pointer and moves it; on a pipe
  *     the offset is ignored. Ops on one handle that use the file pointer must not be
  *     in flight at the same time.

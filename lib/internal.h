@@ -45,12 +45,29 @@ enum cport__type {
 	CPORT__SHUTDOWN,
 	CPORT__POLL,
 	CPORT__SENDFILE,
+	/* Directories, file systems and file locks (cport.h section 4c). OPENAT: opx.fd
+	 * the directory; READDIR: buf, len the caller's; STATFS: buf the path, buf2 the
+	 * struct; FADVISE: aux the advice; LINK, SYMLINK: buf, buf2 the two paths (aux:
+	 * SYMLINK's flags); READLINK: buf the path, buf2 and len the caller's buffer;
+	 * ACCESS: aux the mode; LOCK: aux CPORT_LOCK_* (| CPORT__LOCK_UNLOCK), mode and
+	 * done the thread pool's (its wait between tries, lib/threadpool.c). */
+	CPORT__OPENAT,
+	CPORT__READDIR,
+	CPORT__STATFS,
+	CPORT__FADVISE,
+	CPORT__LINK,
+	CPORT__SYMLINK,
+	CPORT__READLINK,
+	CPORT__ACCESS,
+	CPORT__LOCK,
 	CPORT__TYPE_MAX
 };
 
 /* opx.aux of a CPORT__FSYNC made by cport_fsync_range: flush [offset, offset + len) of
  * the data only (len 0: to the end of the file). Above every public CPORT_FSYNC_* bit. */
 #define CPORT__FSYNC_RANGE (1u << 31)
+/* opx.aux of a CPORT__LOCK made by cport_unlock (never a caller's bit). */
+#define CPORT__LOCK_UNLOCK (1u << 31)
 
 /* opx.state: a value unlikely in stale memory marks "in flight" (see cport.h). */
 #define CPORT__INFLIGHT 0x43504f52u /* "CPOR" */
@@ -123,13 +140,16 @@ _Static_assert(sizeof(struct cport__op) <= sizeof(((cport_op *)0)->internal),
 	       "cport__op must fit cport_op.internal");
 _Static_assert(sizeof(cport_op) == 224, "cport_op ABI size");
 _Static_assert(sizeof(cport_statbuf) == 256, "cport_statbuf ABI size");
+_Static_assert(sizeof(cport_dirent) == 16, "cport_dirent ABI size");
+_Static_assert(sizeof(cport_statfsbuf) == 64, "cport_statfsbuf ABI size");
 
 static inline struct cport__op *cport__x(cport_op *op)
 {
 	return (struct cport__op *)(void *)op->internal;
 }
 
-/* Ops that act on a descriptor (opx.fd is meaningful). */
+/* Ops that act on a descriptor (opx.fd is meaningful: for OPENAT and READDIR a
+ * directory's, which a close of it cancels like any other). */
 static inline bool cport__has_fd(uint8_t type)
 {
 	switch ((enum cport__type)type) {
@@ -141,11 +161,30 @@ static inline bool cport__has_fd(uint8_t type)
 	case CPORT__RENAME:
 	case CPORT__UNLINK:
 	case CPORT__MKDIR:
+	case CPORT__STATFS:
+	case CPORT__LINK:
+	case CPORT__SYMLINK:
+	case CPORT__READLINK:
+	case CPORT__ACCESS:
 	case CPORT__TYPE_MAX:
 		return false;
 	default:
 		return true;
 	}
+}
+
+/* cport_readdir's records (unix.c, win.c): the length of one with a name of `n` bytes,
+ * and its header, NUL and zero padding written around the name already at rec + 16.
+ * `rec` is 8-byte aligned (cport_readdir checks the caller's buffer). */
+#define CPORT__DIRENT_LEN(n) ((sizeof(cport_dirent) + (size_t)(n) + 1 + 7) & ~(size_t)7)
+static inline size_t cport__dirent_seal(char *rec, uint64_t ino, uint8_t type, size_t n)
+{
+	size_t reclen = CPORT__DIRENT_LEN(n);
+	cport_dirent d = {ino, (uint16_t)reclen, (uint16_t)n, type, {0, 0, 0}};
+	*(cport_dirent *)(void *)rec = d;
+	for (size_t i = sizeof d + n; i < reclen; i++)
+		rec[i] = '\0';
+	return reclen;
 }
 
 /* ---- op.c: the op mechanics every engine shares ------------------------------------ */
@@ -493,6 +532,10 @@ struct cport__os_thread {
 void cport__os_thread_self(struct cport__os_thread *t);
 void cport__os_thread_interrupt(struct cport__os_thread *t);
 void cport__os_thread_release(struct cport__os_thread *t);
+/* A worker's own duplicate of a descriptor (close-on-exec, not inherited), so that a call
+ * it may be abandoned in never uses a number the caller closed and reused meanwhile. */
+int cport__os_fd_dup(cport_fd fd, cport_fd *out);
+void cport__os_fd_close(cport_fd fd);
 
 /* threadpool.c: blocking work for ops a backend cannot do without blocking */
 int cport__pool_start(struct cport *port, cport_op *op);
@@ -500,6 +543,10 @@ bool cport__pool_cancel(struct cport *port, cport_op *op);
 void cport__pool_destroy(struct cport *port);
 int64_t cport__blocking_run(cport_op *op);
 void cport__pool_take_fd(struct cport *port, cport_fd fd, struct cport__queue *out);
+/* A pool op came back to the port thread (op.c): true if it is not finished but waits
+ * in the port's deadline heap for another turn (a lock whose try found the range
+ * taken), false if it is to be delivered now (op->result may have changed). */
+bool cport__pool_again(struct cport *port, cport_op *op);
 
 
 /* unix.c / win.c: cport_dio_query's OS part, for a descriptor known to be open; `d`

@@ -220,8 +220,11 @@ void cport__drain_remote(cport *port)
 	for (cport_op *op = remote_take(port), *next; op; op = next) {
 		next = cport__x(op)->next;
 		struct cport__op *x = cport__x(op);
-		if (x->type != CPORT__POST)
+		if (x->type != CPORT__POST) {
 			cport__pool_op_back(port, op);
+			if (cport__pool_again(port, op))
+				continue; /* a lock's next try, later */
+		}
 		cport__deliver(port, op);
 		/* After delivery: a close this releases completes after the op. */
 		if (x->xflags & CPORT__X_FDBUSY)
@@ -239,7 +242,8 @@ void cport__pool_op_back(cport *port, cport_op *op)
 void cport__close_result(cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
-	if ((x->type != CPORT__ACCEPT && x->type != CPORT__OPEN) || op->result < 0)
+	bool made = x->type == CPORT__ACCEPT || x->type == CPORT__OPEN || x->type == CPORT__OPENAT;
+	if (!made || op->result < 0)
 		return;
 #ifdef _WIN32
 	cport__win_close((cport_fd)op->result);

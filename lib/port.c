@@ -538,8 +538,9 @@ int cport_close(cport *port, cport_op *op, cport_fd fd)
 int cport_fallocate(cport *port, cport_op *op, cport_fd fd, uint32_t flags, int64_t offset,
 		    int64_t len)
 {
-	if ((flags & ~(uint32_t)CPORT_FALLOC_KEEP_SIZE) || offset < 0 || len <= 0 ||
-	    len > INT64_MAX - offset)
+	uint32_t known = CPORT_FALLOC_KEEP_SIZE | CPORT_FALLOC_PUNCH_HOLE | CPORT_FALLOC_ZERO_RANGE;
+	if ((flags & ~known) || offset < 0 || len <= 0 || len > INT64_MAX - offset ||
+	    ((flags & CPORT_FALLOC_PUNCH_HOLE) && (flags & CPORT_FALLOC_ZERO_RANGE)))
 		return CPORT_EINVAL;
 	return op_fd(port, op, CPORT__FALLOCATE, fd, flags, offset, (uint64_t)len);
 }
@@ -570,10 +571,16 @@ static int op_path(cport *port, cport_op *op, enum cport__type type, const char 
 
 #define CPORT__O_ALL ((1u << 10) - 1)
 
+/* cport_open's and cport_openat's flags and mode. */
+static bool check_open(uint32_t flags, uint32_t mode)
+{
+	return !(flags & ~CPORT__O_ALL) && !(flags & CPORT_O_WRONLY && flags & CPORT_O_RDWR) &&
+	       mode <= 07777;
+}
+
 int cport_open(cport *port, cport_op *op, const char *path, uint32_t flags, uint32_t mode)
 {
-	if ((flags & ~CPORT__O_ALL) || (flags & CPORT_O_WRONLY && flags & CPORT_O_RDWR) ||
-	    mode > 07777)
+	if (!check_open(flags, mode))
 		return CPORT_EINVAL;
 	return op_path(port, op, CPORT__OPEN, path, NULL, flags, mode);
 }
@@ -600,6 +607,108 @@ int cport_mkdir(cport *port, cport_op *op, const char *path, uint32_t mode)
 	if (mode > 07777)
 		return CPORT_EINVAL;
 	return op_path(port, op, CPORT__MKDIR, path, NULL, 0, mode);
+}
+
+/* ---- 3c. Directories, file systems and file locks ------------------------------------ */
+
+int cport_openat(cport *port, cport_op *op, cport_fd dir, const char *path, uint32_t flags,
+		 uint32_t mode)
+{
+	if (dir == CPORT_AT_CWD)
+		return cport_open(port, op, path, flags, mode);
+	if (!path || !check_open(flags, mode))
+		return CPORT_EINVAL;
+	int r = check_fd(dir);
+	if (r < 0)
+		return r;
+	struct op_args a = {.fd = dir, .buf = (void *)path, .aux = flags, .mode = mode};
+	return op_submit(port, op, CPORT__OPENAT, &a);
+}
+
+int cport_readdir(cport *port, cport_op *op, cport_fd dir, void *buf, size_t len,
+		  uint32_t flags)
+{
+	/* Records hold 64-bit fields: an unaligned buffer would make them unreadable. */
+	if (!buf || ((uintptr_t)buf & 7) || len < CPORT_READDIR_MIN || len > CPORT_MAX_IO ||
+	    (flags & ~(uint32_t)CPORT_READDIR_REWIND))
+		return CPORT_EINVAL;
+	return op_fd_args(port, op, CPORT__READDIR, dir, buf, flags, 0, len);
+}
+
+int cport_statfs(cport *port, cport_op *op, const char *path, cport_statfsbuf *st)
+{
+	if (!st)
+		return CPORT_EINVAL;
+	return op_path(port, op, CPORT__STATFS, path, st, 0, 0);
+}
+
+int cport_fadvise(cport *port, cport_op *op, cport_fd fd, int64_t offset, int64_t len,
+		  uint32_t advice)
+{
+	if (advice > CPORT_FADV_NOREUSE || offset < 0 || len < 0)
+		return CPORT_EINVAL;
+	return op_fd(port, op, CPORT__FADVISE, fd, advice, offset, (uint64_t)len);
+}
+
+int cport_link(cport *port, cport_op *op, const char *from, const char *to)
+{
+	if (!to)
+		return CPORT_EINVAL;
+	return op_path(port, op, CPORT__LINK, from, (void *)to, 0, 0);
+}
+
+int cport_symlink(cport *port, cport_op *op, const char *target, const char *path,
+		  uint32_t flags)
+{
+	if (!path || (flags & ~(uint32_t)CPORT_SYMLINK_DIR))
+		return CPORT_EINVAL;
+	return op_path(port, op, CPORT__SYMLINK, target, (void *)path, flags, 0);
+}
+
+int cport_readlink(cport *port, cport_op *op, const char *path, char *buf, size_t len)
+{
+	if (!path || !buf || len == 0 || len > CPORT_MAX_IO)
+		return CPORT_EINVAL;
+	struct op_args a = {.buf = (void *)path, .buf2 = buf, .len = len};
+	return op_submit(port, op, CPORT__READLINK, &a);
+}
+
+int cport_rename2(cport *port, cport_op *op, const char *from, const char *to, uint32_t flags)
+{
+	uint32_t both = CPORT_RENAME_NOREPLACE | CPORT_RENAME_EXCHANGE;
+	if ((flags & ~both) || flags == both)
+		return CPORT_EINVAL;
+	return op_path(port, op, CPORT__RENAME, from, (void *)to, flags, 0);
+}
+
+int cport_access(cport *port, cport_op *op, const char *path, uint32_t mode)
+{
+	if (mode & ~(uint32_t)(CPORT_R_OK | CPORT_W_OK | CPORT_X_OK))
+		return CPORT_EINVAL;
+	return op_path(port, op, CPORT__ACCESS, path, NULL, mode, 0);
+}
+
+/* A lock's range: len 0 reaches past any end, else offset + len fits in an int64_t. */
+static bool check_lock_range(int64_t offset, int64_t len)
+{
+	return offset >= 0 && len >= 0 && len <= INT64_MAX - offset;
+}
+
+int cport_lock(cport *port, cport_op *op, cport_fd fd, int64_t offset, int64_t len,
+	       uint32_t flags)
+{
+	uint32_t mode = flags & (CPORT_LOCK_SHARED | CPORT_LOCK_EXCLUSIVE);
+	if (!check_lock_range(offset, len) || (flags & ~(uint32_t)(mode | CPORT_LOCK_NOWAIT)) ||
+	    (mode != CPORT_LOCK_SHARED && mode != CPORT_LOCK_EXCLUSIVE))
+		return CPORT_EINVAL;
+	return op_fd(port, op, CPORT__LOCK, fd, flags, offset, (uint64_t)len);
+}
+
+int cport_unlock(cport *port, cport_op *op, cport_fd fd, int64_t offset, int64_t len)
+{
+	if (!check_lock_range(offset, len))
+		return CPORT_EINVAL;
+	return op_fd(port, op, CPORT__LOCK, fd, CPORT__LOCK_UNLOCK, offset, (uint64_t)len);
 }
 
 /* A socket op: descriptor, one pointer, a length and flags; streams have no offset. */
@@ -735,12 +844,24 @@ static const struct route_kind route_kinds[] = {
 	[CPORT_KIND_SHUTDOWN] = {CPORT__SHUTDOWN, true, CPORT_SHUT_WR},
 	[CPORT_KIND_POLL] = {CPORT__POLL, true, CPORT_POLL_IN},
 	[CPORT_KIND_SENDFILE] = {CPORT__SENDFILE, false, 0},
+	[CPORT_KIND_OPENAT] = {CPORT__OPENAT, false, 0},
+	[CPORT_KIND_READDIR] = {CPORT__READDIR, false, 0},
+	[CPORT_KIND_STATFS] = {CPORT__STATFS, false, 0},
+	[CPORT_KIND_FADVISE] = {CPORT__FADVISE, false, 0},
+	[CPORT_KIND_LINK] = {CPORT__LINK, false, 0},
+	[CPORT_KIND_SYMLINK] = {CPORT__SYMLINK, false, 0},
+	[CPORT_KIND_READLINK] = {CPORT__READLINK, false, 0},
+	[CPORT_KIND_ACCESS] = {CPORT__ACCESS, false, 0},
+	[CPORT_KIND_LOCK] = {CPORT__LOCK, false, CPORT_LOCK_EXCLUSIVE},
+	[CPORT_KIND_UNLOCK] = {CPORT__LOCK, false, CPORT__LOCK_UNLOCK},
 };
 
 int cport_route(cport *port, uint32_t kind, cport_fd fd)
 {
 	if (!port || kind >= sizeof route_kinds / sizeof *route_kinds || !route_kinds[kind].type)
 		return CPORT_EINVAL;
+	if (kind == CPORT_KIND_OPENAT && fd == CPORT_AT_CWD)
+		kind = CPORT_KIND_OPEN; /* what cport_openat submits then */
 	const struct route_kind *k = &route_kinds[kind];
 	/* The prototype op the engine decides on: what a submit of that kind would hold. */
 	struct cport__op x = {.type = k->type, .port = port, .aux = k->aux, .len = 1};

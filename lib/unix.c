@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -189,10 +190,9 @@ static int64_t blocking_stat(cport_op *op)
 static int64_t blocking_fallocate(struct cport__op *x)
 {
 #ifdef __linux__
-	int mode = x->aux & CPORT_FALLOC_KEEP_SIZE ? FALLOC_FL_KEEP_SIZE : 0;
-	return sys(fallocate(x->fd, mode, x->offset, (off_t)x->len));
+	return sys(fallocate(x->fd, cport__unix_falloc_mode(x->aux), x->offset, (off_t)x->len));
 #else
-	if (x->aux & CPORT_FALLOC_KEEP_SIZE)
+	if (x->aux) /* KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE: Linux only here */
 		return CPORT_ENOTSUP;
 	int r = posix_fallocate(x->fd, x->offset, (off_t)x->len);
 	return -r;
@@ -253,6 +253,165 @@ static int64_t blocking_open(const struct cport__op *x)
 	return fd;
 }
 
+/* ---- Directories, file systems and file locks (cport.h section 4c) ---------------- */
+
+#ifdef __linux__
+#ifndef RENAME_NOREPLACE /* glibc before 2.28; the kernel's values */
+#define RENAME_NOREPLACE (1 << 0)
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+int cport__unix_falloc_mode(uint32_t f)
+{
+	/* The kernel takes a punched hole only with KEEP_SIZE (the size never changes). */
+	if (f & CPORT_FALLOC_PUNCH_HOLE)
+		return FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	int mode = f & CPORT_FALLOC_KEEP_SIZE ? FALLOC_FL_KEEP_SIZE : 0;
+	return f & CPORT_FALLOC_ZERO_RANGE ? mode | FALLOC_FL_ZERO_RANGE : mode;
+}
+
+unsigned cport__unix_rename_flags(uint32_t f)
+{
+	return (f & CPORT_RENAME_NOREPLACE ? RENAME_NOREPLACE : 0) |
+	       (f & CPORT_RENAME_EXCHANGE ? RENAME_EXCHANGE : 0);
+}
+#endif
+
+static int64_t blocking_rename(struct cport__op *x)
+{
+	if (!x->aux)
+		return sys(rename(x->buf, x->buf2));
+#ifdef __linux__
+	return sys(renameat2(AT_FDCWD, x->buf, AT_FDCWD, x->buf2, cport__unix_rename_flags(x->aux)));
+#else
+	return CPORT_ENOTSUP; /* macOS has renamex_np, the BSDs nothing: not here yet */
+#endif
+}
+
+#ifdef __linux__
+/* getdents64's record; glibc declares none before 2.30. */
+struct unix_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+#endif
+
+/*
+ * cport_readdir: getdents64 into a buffer of our own, then each entry as a cport_dirent.
+ * A getdents64 record (19 bytes, the name, its NUL, padded to 8) is never shorter than
+ * ours (16 bytes, the name, its NUL, padded to 8), so asking for at most `len` bytes
+ * means every entry the kernel hands over fits the caller's `len`: none is lost.
+ */
+static int64_t blocking_readdir(struct cport__op *x)
+{
+#ifdef __linux__
+	union {
+		char b[8192]; /* more than any record (NAME_MAX 255) */
+		uint64_t align;
+	} raw;
+	size_t want = x->len < sizeof raw.b ? (size_t)x->len : sizeof raw.b;
+	if ((x->aux & CPORT_READDIR_REWIND) && lseek(x->fd, 0, SEEK_SET) < 0)
+		return -errno;
+	long n = syscall(SYS_getdents64, x->fd, raw.b, want);
+	if (n < 0)
+		return -errno;
+	size_t out = 0;
+	for (long at = 0; at < n;) {
+		const struct unix_dirent64 *d = (const void *)(raw.b + at);
+		size_t nl = strlen(d->d_name);
+		char *rec = (char *)x->buf + out;
+		memcpy(rec + sizeof(cport_dirent), d->d_name, nl);
+		out += cport__dirent_seal(rec, d->d_ino, d->d_type, nl);
+		at += d->d_reclen;
+	}
+	assert(out <= x->len);
+	return (int64_t)out;
+#else
+	(void)x;
+	return CPORT_ENOTSUP; /* getdents differs per BSD, and macOS hides its own */
+#endif
+}
+
+static int64_t blocking_statfs(struct cport__op *x)
+{
+	struct statvfs v;
+	if (statvfs(x->buf, &v) < 0)
+		return -errno;
+	/* f_blocks and friends count f_frsize units; f_bsize is an I/O size hint. */
+	uint64_t unit = v.f_frsize ? v.f_frsize : v.f_bsize;
+	cport_statfsbuf s = {0};
+	s.bsize = unit;
+	s.total = (uint64_t)v.f_blocks * unit;
+	s.free = (uint64_t)v.f_bfree * unit;
+	s.avail = (uint64_t)v.f_bavail * unit;
+	s.files = (uint64_t)v.f_files;
+	s.ffree = (uint64_t)v.f_ffree;
+	s.namemax = (uint32_t)v.f_namemax;
+	memcpy(x->buf2, &s, sizeof s);
+	return 0;
+}
+
+static int64_t blocking_fadvise(struct cport__op *x)
+{
+#ifdef POSIX_FADV_NORMAL
+	static const int advice[] = {POSIX_FADV_NORMAL,   POSIX_FADV_RANDOM,
+				     POSIX_FADV_SEQUENTIAL, POSIX_FADV_WILLNEED,
+				     POSIX_FADV_DONTNEED, POSIX_FADV_NOREUSE};
+	assert(x->aux < sizeof advice / sizeof *advice);
+	/* posix_fadvise returns the error number itself. */
+	return -posix_fadvise(x->fd, x->offset, (off_t)x->len, advice[x->aux]);
+#else
+	/* No such call (macOS): the advice is dropped; the descriptor is still checked. */
+	return fcntl(x->fd, F_GETFD) < 0 ? -errno : 0;
+#endif
+}
+
+static int64_t blocking_readlink(struct cport__op *x)
+{
+	ssize_t n = readlink(x->buf, x->buf2, (size_t)x->len);
+	if (n < 0)
+		return -errno;
+	if ((uint64_t)n >= x->len)
+		return CPORT_ENOBUFS; /* no room for the NUL: the text may have been cut */
+	((char *)x->buf2)[n] = '\0';
+	return n;
+}
+
+static int64_t blocking_access(struct cport__op *x)
+{
+	int mode = (x->aux & CPORT_R_OK ? R_OK : 0) | (x->aux & CPORT_W_OK ? W_OK : 0) |
+		   (x->aux & CPORT_X_OK ? X_OK : 0);
+	return sys(access(x->buf, mode ? mode : F_OK));
+}
+
+/* One try of a lock (never a wait: lib/threadpool.c makes waiting locks out of tries).
+ * Linux: open file description locks, owned by the open file, not the process; other
+ * systems: classic POSIX locks (the caveats are in cport.h). */
+static int64_t blocking_lock(struct cport__op *x)
+{
+	struct flock fl;
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = x->aux & CPORT__LOCK_UNLOCK ? F_UNLCK
+		  : x->aux & CPORT_LOCK_SHARED  ? F_RDLCK
+						: F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = (off_t)x->offset;
+	fl.l_len = (off_t)x->len;
+#ifdef F_OFD_SETLK
+	int r = fcntl(x->fd, F_OFD_SETLK, &fl);
+#else
+	int r = fcntl(x->fd, F_SETLK, &fl);
+#endif
+	if (r == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EACCES)
+		return CPORT_EAGAIN; /* held by another: POSIX allows either code */
+	return errno == ENOLCK ? CPORT_ENOMEM : -errno;
+}
+
 /* Run an op as a blocking system call; the thread pool's worker body. */
 int64_t cport__blocking_run(cport_op *op)
 {
@@ -280,11 +439,29 @@ int64_t cport__blocking_run(cport_op *op)
 	case CPORT__FTRUNCATE:
 		return sys(ftruncate(x->fd, (off_t)x->len));
 	case CPORT__RENAME:
-		return sys(rename(x->buf, x->buf2));
+		return blocking_rename(x);
 	case CPORT__UNLINK:
 		return sys(x->aux & CPORT_UNLINK_DIR ? rmdir(x->buf) : unlink(x->buf));
 	case CPORT__MKDIR:
 		return sys(mkdir(x->buf, (mode_t)x->mode));
+	case CPORT__OPENAT:
+		return sys(openat(x->fd, x->buf, cport__unix_open_flags(x->aux), (mode_t)x->mode));
+	case CPORT__READDIR:
+		return blocking_readdir(x);
+	case CPORT__STATFS:
+		return blocking_statfs(x);
+	case CPORT__FADVISE:
+		return blocking_fadvise(x);
+	case CPORT__LINK:
+		return sys(linkat(AT_FDCWD, x->buf, AT_FDCWD, x->buf2, 0));
+	case CPORT__SYMLINK:
+		return sys(symlink(x->buf, x->buf2));
+	case CPORT__READLINK:
+		return blocking_readlink(x);
+	case CPORT__ACCESS:
+		return blocking_access(x);
+	case CPORT__LOCK:
+		return blocking_lock(x);
 	case CPORT__ACCEPT:
 	case CPORT__CONNECT:
 	case CPORT__RECV:
@@ -519,6 +696,20 @@ void cport__os_thread_interrupt(struct cport__os_thread *t)
 void cport__os_thread_release(struct cport__os_thread *t)
 {
 	(void)t;
+}
+
+int cport__os_fd_dup(cport_fd fd, cport_fd *out)
+{
+	int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (d < 0)
+		return -errno;
+	*out = d;
+	return 0;
+}
+
+void cport__os_fd_close(cport_fd fd)
+{
+	close(fd);
 }
 
 bool cport__os_fd_valid(cport_fd fd)

@@ -8,6 +8,7 @@
  *   3. Stat: BY_HANDLE_FILE_INFORMATION and friends -> cport_statbuf
  *   4. cport__blocking_run: the thread pool's worker body (the twin of lib/unix.c's)
  *   4b. Direct I/O rules: sector sizes and FILE_FLAG_NO_BUFFERING (cport_dio_query)
+ *   4c. Directories, file systems and file locks (cport.h section 4c)
  *   5. Sockets: WinSock start, addresses, socket helpers (twins of lib/unix.c's)
  *   6. Local streams as named pipes, and closing any descriptor
  *
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <winioctl.h>
 #include <winternl.h>
 #include <ws2tcpip.h>
 
@@ -232,27 +234,22 @@ static int64_t win_open_truncate_first(const wchar_t *w, uint32_t f, uint32_t mo
 	return 0;
 }
 
-static int64_t win_open(struct cport__op *x)
+/* Open the UTF-16 path `w` as cport_open does with flags `f`. */
+static int64_t win_open_w(const wchar_t *w, uint32_t f, uint32_t mode)
 {
 	int64_t err = 0;
-	wchar_t *w = win_wpath(x->buf, &err);
-	if (!w)
-		return err;
-	uint32_t f = x->aux;
 	DWORD access = win_access(f), disp = win_disposition(f);
 	bool two_step = (f & CPORT_O_APPEND) && (f & CPORT_O_TRUNC) && (access & FILE_APPEND_DATA);
 	if (two_step) {
-		err = win_open_truncate_first(w, f, x->mode);
+		err = win_open_truncate_first(w, f, mode);
 		disp = OPEN_EXISTING;
 	}
 	HANDLE h = INVALID_HANDLE_VALUE;
 	if (err == 0) {
-		h = CreateFileW(w, access, WIN_SHARE_ALL, NULL, disp, win_open_flags(f, x->mode),
-				NULL);
+		h = CreateFileW(w, access, WIN_SHARE_ALL, NULL, disp, win_open_flags(f, mode), NULL);
 		if (h == INVALID_HANDLE_VALUE)
 			err = win_last();
 	}
-	free(w);
 	if (err < 0)
 		return err;
 	if ((err = win_open_check(h, f, access)) < 0) {
@@ -260,6 +257,17 @@ static int64_t win_open(struct cport__op *x)
 		return err;
 	}
 	return (int64_t)(uintptr_t)h;
+}
+
+static int64_t win_open(struct cport__op *x)
+{
+	int64_t err = 0;
+	wchar_t *w = win_wpath(x->buf, &err);
+	if (!w)
+		return err;
+	err = win_open_w(w, x->aux, x->mode);
+	free(w);
+	return err;
 }
 
 /* ---- 3. Stat ------------------------------------------------------------------------ */
@@ -315,17 +323,27 @@ static int64_t win_fill_stat(HANDLE h, cport_statbuf *out)
 	return 0;
 }
 
-static int64_t win_stat_path(const char *path, cport_statbuf *out)
+/* A handle to look at the file or directory at the UTF-8 `path` (its attributes, its
+ * volume, its reparse data with FILE_FLAG_OPEN_REPARSE_POINT in `flags`): 0 and *h, or
+ * an error. */
+static int64_t win_path_handle(const char *path, DWORD flags, HANDLE *h)
 {
 	int64_t r = 0;
 	wchar_t *w = win_wpath(path, &r);
 	if (!w)
 		return r;
-	HANDLE h = CreateFileW(w, FILE_READ_ATTRIBUTES, WIN_SHARE_ALL, NULL, OPEN_EXISTING,
-			       FILE_FLAG_BACKUP_SEMANTICS, NULL);
-	if (h == INVALID_HANDLE_VALUE)
+	*h = CreateFileW(w, FILE_READ_ATTRIBUTES, WIN_SHARE_ALL, NULL, OPEN_EXISTING,
+			 FILE_FLAG_BACKUP_SEMANTICS | flags, NULL);
+	if (*h == INVALID_HANDLE_VALUE)
 		r = win_last();
 	free(w);
+	return r;
+}
+
+static int64_t win_stat_path(const char *path, cport_statbuf *out)
+{
+	HANDLE h;
+	int64_t r = win_path_handle(path, 0, &h);
 	if (r < 0)
 		return r;
 	r = win_fill_stat(h, out);
@@ -428,25 +446,49 @@ static int64_t win_fallocate(struct cport__op *x)
 	return end > si.AllocationSize.QuadPart ? win_set_size(h, FileAllocationInfo, end) : 0;
 }
 
+static int64_t win_symlink(const wchar_t *target, const wchar_t *link, uint32_t flags);
+static int64_t win_access_path(const wchar_t *w, uint32_t mode);
+
+/* The call of a path op on its UTF-16 path(s). */
+static int64_t win_path_call(struct cport__op *x, const wchar_t *a, const wchar_t *b)
+{
+	switch ((enum cport__type)x->type) {
+	case CPORT__RENAME:
+		if (x->aux & CPORT_RENAME_EXCHANGE)
+			return CPORT_ENOTSUP; /* Windows cannot swap two names atomically */
+		/* Without REPLACE_EXISTING an existing `b` fails: CPORT_RENAME_NOREPLACE. */
+		return win_ok(MoveFileExW(a, b, x->aux & CPORT_RENAME_NOREPLACE
+							 ? 0
+							 : MOVEFILE_REPLACE_EXISTING));
+	case CPORT__UNLINK:
+		return win_ok(x->aux & CPORT_UNLINK_DIR ? RemoveDirectoryW(a) : DeleteFileW(a));
+	case CPORT__MKDIR:
+		return win_ok(CreateDirectoryW(a, NULL));
+	case CPORT__LINK:
+		return win_ok(CreateHardLinkW(b, a, NULL));
+	case CPORT__SYMLINK:
+		return win_symlink(a, b, x->aux);
+	case CPORT__ACCESS:
+		return win_access_path(a, x->aux);
+	default:
+		assert(!"not a path op");
+		return CPORT_EINVAL;
+	}
+}
+
 /* A call on one or two UTF-8 paths. */
 static int64_t win_path_op(struct cport__op *x)
 {
 	int64_t r = 0;
+	bool two = x->type == CPORT__RENAME || x->type == CPORT__LINK || x->type == CPORT__SYMLINK;
 	wchar_t *a = win_wpath(x->buf, &r), *b = NULL;
 	if (!a)
 		return r;
-	if (x->type == CPORT__RENAME && !(b = win_wpath(x->buf2, &r))) {
+	if (two && !(b = win_wpath(x->buf2, &r))) {
 		free(a);
 		return r;
 	}
-	BOOL ok = FALSE;
-	if (x->type == CPORT__RENAME)
-		ok = MoveFileExW(a, b, MOVEFILE_REPLACE_EXISTING);
-	else if (x->type == CPORT__UNLINK)
-		ok = x->aux & CPORT_UNLINK_DIR ? RemoveDirectoryW(a) : DeleteFileW(a);
-	else if (x->type == CPORT__MKDIR)
-		ok = CreateDirectoryW(a, NULL);
-	r = win_ok(ok);
+	r = win_path_call(x, a, b);
 	free(a);
 	free(b);
 	return r;
@@ -472,6 +514,295 @@ static int64_t win_fsync(HANDLE h)
 	     e == ERROR_INVALID_PARAMETER) && win_is_dir(h))
 		return CPORT_ENOTSUP;
 	return cport__win_error(e);
+}
+
+/* ---- 4c. Directories, file systems and file locks -------------------------------- */
+
+/* Absolute ("\x", "/x", "\\server\share") or on a drive ("C:"): no directory applies. */
+static bool win_path_absolute(const wchar_t *p)
+{
+	return p[0] == L'\\' || p[0] == L'/' || (p[0] && p[1] == L':');
+}
+
+/*
+ * The directory `dir`'s current path joined with `rel`, malloc'ed, or NULL with *err.
+ * GetFinalPathNameByHandleW answers "\\?\C:\dir" or "\\?\UNC\server\share\dir"; the
+ * prefix goes (a "\\?\" path is taken literally: '/' and ".." in `rel` would not be
+ * parsed), which limits the result to MAX_PATH as cport.h says.
+ */
+static wchar_t *win_join_dir(HANDLE dir, const wchar_t *rel, int64_t *err)
+{
+	const DWORD how = FILE_NAME_NORMALIZED | VOLUME_NAME_DOS;
+	DWORD n = GetFinalPathNameByHandleW(dir, NULL, 0, how); /* with the NUL */
+	size_t rl = wcslen(rel);
+	wchar_t *out = n ? malloc((n + 1 + rl + 1) * sizeof *out) : NULL;
+	DWORD got = out ? GetFinalPathNameByHandleW(dir, out, n, how) : 0;
+	if (got == 0 || got >= n || !win_is_dir(dir)) {
+		*err = !n || (out && got == 0) ? win_last() : !out ? CPORT_ENOMEM : CPORT_ENOTDIR;
+		free(out);
+		return NULL;
+	}
+	size_t len = got;
+	if (wcsncmp(out, L"\\\\?\\UNC\\", 8) == 0) { /* \\?\UNC\s\x -> \\s\x */
+		memmove(out + 1, out + 7, (len - 7 + 1) * sizeof *out);
+		out[0] = L'\\';
+		len -= 6;
+	} else if (wcsncmp(out, L"\\\\?\\", 4) == 0) { /* \\?\C:\x -> C:\x */
+		memmove(out, out + 4, (len - 4 + 1) * sizeof *out);
+		len -= 4;
+	}
+	if (len && out[len - 1] != L'\\')
+		out[len++] = L'\\';
+	memcpy(out + len, rel, (rl + 1) * sizeof *out);
+	return out;
+}
+
+static int64_t win_openat(struct cport__op *x)
+{
+	int64_t err = 0;
+	wchar_t *rel = win_wpath(x->buf, &err), *full = NULL;
+	if (!rel)
+		return err;
+	if (!win_path_absolute(rel) && !(full = win_join_dir((HANDLE)x->fd, rel, &err))) {
+		free(rel);
+		return err;
+	}
+	err = win_open_w(full ? full : rel, x->aux, x->mode);
+	free(rel);
+	free(full);
+	return err;
+}
+
+static uint8_t win_dirent_type(const FILE_ID_BOTH_DIR_INFO *e)
+{
+	/* For a reparse point, EaSize holds its tag. */
+	if ((e->FileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) && e->EaSize == IO_REPARSE_TAG_SYMLINK)
+		return CPORT_DT_LNK;
+	return e->FileAttributes & FILE_ATTRIBUTE_DIRECTORY ? CPORT_DT_DIR : CPORT_DT_REG;
+}
+
+/*
+ * cport_readdir: FILE_ID_BOTH_DIR_INFO records into a buffer of our own, each then as a
+ * cport_dirent. Ours is not always the shorter one: for a name of n UTF-16 units ours
+ * takes at most 16 + 3n + 1 bytes (UTF-8), padded to 8, theirs 104 + 2n. The ratio grows
+ * with n and peaks at n = 255 with 784 against 614 bytes, under 4/3; so asking Windows
+ * for 3/4 of `len` means every entry it hands over fits `len`: none is lost.
+ */
+static int64_t win_readdir(struct cport__op *x)
+{
+	union {
+		char b[8192];
+		LONGLONG align;
+	} raw;
+	HANDLE h = (HANDLE)x->fd;
+	size_t want = (size_t)x->len / 4 * 3;
+	if (want > sizeof raw.b)
+		want = sizeof raw.b;
+	FILE_INFO_BY_HANDLE_CLASS cls = x->aux & CPORT_READDIR_REWIND
+						? FileIdBothDirectoryRestartInfo
+						: FileIdBothDirectoryInfo;
+	if (!GetFileInformationByHandleEx(h, cls, raw.b, (DWORD)want)) {
+		DWORD e = GetLastError();
+		if (e == ERROR_NO_MORE_FILES)
+			return 0;
+		return win_is_dir(h) ? cport__win_error(e) : CPORT_ENOTDIR;
+	}
+	size_t out = 0;
+	for (size_t at = 0;;) {
+		const FILE_ID_BOTH_DIR_INFO *e = (const void *)(raw.b + at);
+		char *rec = (char *)x->buf + out;
+		int units = (int)(e->FileNameLength / sizeof(WCHAR));
+		int n = WideCharToMultiByte(CP_UTF8, 0, e->FileName, units, NULL, 0, NULL, NULL);
+		assert(n > 0 && out + CPORT__DIRENT_LEN(n) <= x->len); /* the arithmetic above */
+		WideCharToMultiByte(CP_UTF8, 0, e->FileName, units, rec + sizeof(cport_dirent), n,
+				    NULL, NULL);
+		out += cport__dirent_seal(rec, (uint64_t)e->FileId.QuadPart, win_dirent_type(e),
+					  (size_t)n);
+		if (e->NextEntryOffset == 0)
+			break;
+		at += e->NextEntryOffset;
+	}
+	return (int64_t)out;
+}
+
+/* statfs: the volume's sizes (what GetDiskFreeSpaceExW reports, and the cluster size) and
+ * its longest name, through a handle on `path` (a file or a directory). */
+static int64_t win_statfs(struct cport__op *x)
+{
+	HANDLE h;
+	int64_t r = win_path_handle(x->buf, 0, &h);
+	if (r < 0)
+		return r;
+	FILE_FS_FULL_SIZE_INFORMATION fs;
+	IO_STATUS_BLOCK iosb;
+	NTSTATUS st = NtQueryVolumeInformationFile(h, &iosb, &fs, sizeof fs,
+						   FileFsFullSizeInformation);
+	DWORD namemax = 0;
+	if (st >= 0 && !GetVolumeInformationByHandleW(h, NULL, 0, NULL, &namemax, NULL, NULL, 0))
+		namemax = 0; /* unknown */
+	CloseHandle(h);
+	if (st < 0)
+		return cport__win_error(RtlNtStatusToDosError(st));
+	uint64_t unit = (uint64_t)fs.SectorsPerAllocationUnit * fs.BytesPerSector;
+	cport_statfsbuf s = {0};
+	s.bsize = unit;
+	s.total = (uint64_t)fs.TotalAllocationUnits.QuadPart * unit;
+	s.free = (uint64_t)fs.ActualAvailableAllocationUnits.QuadPart * unit;
+	s.avail = (uint64_t)fs.CallerAvailableAllocationUnits.QuadPart * unit;
+	s.namemax = namemax;
+	memcpy(x->buf2, &s, sizeof s);
+	return 0;
+}
+
+/* The head of REPARSE_DATA_BUFFER for symbolic links and junctions (ntifs.h, whose
+ * mingw copy clashes with winternl.h). A symbolic link has a ULONG of flags before its
+ * names, a junction none. */
+struct win_reparse {
+	ULONG tag;
+	USHORT data_len, reserved;
+	USHORT sub_off, sub_len, print_off, print_len;
+};
+
+static int64_t win_readlink(struct cport__op *x)
+{
+	HANDLE h;
+	int64_t r = win_path_handle(x->buf, FILE_FLAG_OPEN_REPARSE_POINT, &h);
+	if (r < 0)
+		return r;
+	union {
+		char b[16 * 1024]; /* MAXIMUM_REPARSE_DATA_BUFFER_SIZE */
+		ULONG align;
+	} rb;
+	DWORD got = 0;
+	BOOL ok = DeviceIoControl(h, FSCTL_GET_REPARSE_POINT, NULL, 0, rb.b, sizeof rb.b, &got,
+				  NULL);
+	DWORD e = ok ? 0 : GetLastError();
+	CloseHandle(h);
+	if (e)
+		return e == ERROR_NOT_A_REPARSE_POINT ? CPORT_EINVAL : cport__win_error(e);
+	const struct win_reparse *p = (const void *)rb.b;
+	size_t names = sizeof *p + (p->tag == IO_REPARSE_TAG_SYMLINK ? sizeof(ULONG) : 0);
+	if (p->tag != IO_REPARSE_TAG_SYMLINK && p->tag != IO_REPARSE_TAG_MOUNT_POINT)
+		return CPORT_EINVAL; /* some other reparse point: no link */
+	USHORT off = p->print_len ? p->print_off : p->sub_off;
+	USHORT len = p->print_len ? p->print_len : p->sub_len;
+	if (names + off + len > got)
+		return CPORT_EIO;
+	const WCHAR *name = (const WCHAR *)(const void *)(rb.b + names + off);
+	int units = len / (int)sizeof(WCHAR);
+	int n = WideCharToMultiByte(CP_UTF8, 0, name, units, NULL, 0, NULL, NULL);
+	if (n < 0 || (uint64_t)n >= x->len)
+		return CPORT_ENOBUFS;
+	WideCharToMultiByte(CP_UTF8, 0, name, units, x->buf2, n, NULL, NULL);
+	((char *)x->buf2)[n] = '\0';
+	return n;
+}
+
+static int64_t win_symlink(const wchar_t *target, const wchar_t *link, uint32_t flags)
+{
+	DWORD fl = flags & CPORT_SYMLINK_DIR ? SYMBOLIC_LINK_FLAG_DIRECTORY : 0;
+	BOOLEAN ok = CreateSymbolicLinkW(link, target, fl | SYMBOLIC_LINK_FLAG_ALLOW_UNPRIVILEGED_CREATE);
+	if (!ok && GetLastError() == ERROR_INVALID_PARAMETER)
+		ok = CreateSymbolicLinkW(link, target, fl); /* before Windows 10 1703 */
+	if (!ok)
+		return win_last();
+	/* Wine 8's CreateSymbolicLinkW is a stub that answers TRUE and makes nothing. */
+	DWORD a = GetFileAttributesW(link);
+	return a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_REPARSE_POINT) ? 0 : CPORT_ENOTSUP;
+}
+
+static int64_t win_access_path(const wchar_t *w, uint32_t mode)
+{
+	DWORD a = GetFileAttributesW(w);
+	if (a == INVALID_FILE_ATTRIBUTES)
+		return win_last();
+	/* A directory's read-only attribute means nothing to Windows itself. */
+	if ((mode & CPORT_W_OK) && (a & FILE_ATTRIBUTE_READONLY) && !(a & FILE_ATTRIBUTE_DIRECTORY))
+		return CPORT_EACCES;
+	return 0;
+}
+
+/*
+ * A call that takes an OVERLAPPED, on a handle that may be opened for overlapped I/O and
+ * associated with a port: it gets an event of its own, tagged with the low bit so that
+ * no completion packet is queued to the port (Windows' documented convention), and we
+ * wait for it here when the call pends. win_ov_end returns the call's Win32 error (0).
+ */
+static bool win_ov_begin(OVERLAPPED *ov, int64_t offset)
+{
+	memset(ov, 0, sizeof *ov);
+	ov->Offset = (DWORD)(uint64_t)offset;
+	ov->OffsetHigh = (DWORD)((uint64_t)offset >> 32);
+	HANDLE ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+	ov->hEvent = ev ? (HANDLE)((uintptr_t)ev | 1) : NULL;
+	return ev != NULL;
+}
+
+static DWORD win_ov_end(HANDLE h, OVERLAPPED *ov, BOOL ok)
+{
+	HANDLE ev = (HANDLE)((uintptr_t)ov->hEvent & ~(uintptr_t)1);
+	DWORD e = ok ? 0 : GetLastError(), got;
+	if (e == ERROR_IO_PENDING) {
+		WaitForSingleObject(ev, INFINITE);
+		e = GetOverlappedResult(h, ov, &got, FALSE) ? 0 : GetLastError();
+	}
+	CloseHandle(ev);
+	return e;
+}
+
+static DWORD win_ioctl(HANDLE h, DWORD code, void *in, DWORD in_len)
+{
+	OVERLAPPED ov;
+	DWORD got = 0;
+	if (!win_ov_begin(&ov, 0))
+		return GetLastError();
+	return win_ov_end(h, &ov, DeviceIoControl(h, code, in, in_len, NULL, 0, &got, &ov));
+}
+
+/* fallocate's PUNCH_HOLE and ZERO_RANGE (see cport_fallocate in cport.h). */
+static int64_t win_zero_range(struct cport__op *x)
+{
+	HANDLE h = (HANDLE)x->fd;
+	int64_t end = x->offset + (int64_t)x->len;
+	DWORD e = x->aux & CPORT_FALLOC_PUNCH_HOLE ? win_ioctl(h, FSCTL_SET_SPARSE, NULL, 0) : 0;
+	if (e == 0) {
+		FILE_ZERO_DATA_INFORMATION z;
+		z.FileOffset.QuadPart = x->offset;
+		z.BeyondFinalZero.QuadPart = end;
+		e = win_ioctl(h, FSCTL_SET_ZERO_DATA, &z, sizeof z);
+	}
+	if (e == ERROR_INVALID_FUNCTION || e == ERROR_NOT_SUPPORTED)
+		return CPORT_ENOTSUP; /* no sparse files here (FAT), or no such request (Wine) */
+	if (e)
+		return cport__win_error(e);
+	if (x->aux & (CPORT_FALLOC_PUNCH_HOLE | CPORT_FALLOC_KEEP_SIZE))
+		return 0;
+	FILE_STANDARD_INFO si;
+	if (!GetFileInformationByHandleEx(h, FileStandardInfo, &si, sizeof si))
+		return win_last();
+	return end > si.EndOfFile.QuadPart ? win_set_size(h, FileEndOfFileInfo, end) : 0;
+}
+
+/* One try of a lock: never a wait (lib/threadpool.c makes waiting locks out of tries).
+ * len 0 reaches as far as a lock can: to INT64_MAX, where Windows' ranges end. */
+static int64_t win_lock(struct cport__op *x)
+{
+	HANDLE h = (HANDLE)x->fd;
+	uint64_t n = x->len ? x->len : (uint64_t)INT64_MAX - (uint64_t)x->offset + 1;
+	DWORD lo = (DWORD)n, hi = (DWORD)(n >> 32);
+	DWORD how = LOCKFILE_FAIL_IMMEDIATELY |
+		    (x->aux & CPORT_LOCK_EXCLUSIVE ? LOCKFILE_EXCLUSIVE_LOCK : 0);
+	OVERLAPPED ov;
+	if (!win_ov_begin(&ov, x->offset))
+		return win_last();
+	BOOL ok = x->aux & CPORT__LOCK_UNLOCK ? UnlockFileEx(h, 0, lo, hi, &ov)
+					       : LockFileEx(h, how, 0, lo, hi, &ov);
+	DWORD e = win_ov_end(h, &ov, ok);
+	if (e == ERROR_LOCK_VIOLATION)
+		return CPORT_EAGAIN; /* held by another handle */
+	if (e == ERROR_NOT_LOCKED)
+		return CPORT_ENOENT; /* no lock of this handle has exactly this range */
+	return e ? cport__win_error(e) : 0;
 }
 
 /* Run an op as a blocking call; the thread pool's worker body. */
@@ -500,13 +831,30 @@ int64_t cport__blocking_run(cport_op *op)
 	case CPORT__FSTAT:
 		return win_fill_stat(h, x->buf);
 	case CPORT__FALLOCATE:
+		if (x->aux & (CPORT_FALLOC_PUNCH_HOLE | CPORT_FALLOC_ZERO_RANGE))
+			return win_zero_range(x);
 		return win_fallocate(x);
 	case CPORT__FTRUNCATE:
 		return win_set_size(h, FileEndOfFileInfo, (int64_t)x->len);
 	case CPORT__RENAME:
 	case CPORT__UNLINK:
 	case CPORT__MKDIR:
+	case CPORT__LINK:
+	case CPORT__SYMLINK:
+	case CPORT__ACCESS:
 		return win_path_op(x);
+	case CPORT__OPENAT:
+		return win_openat(x);
+	case CPORT__READDIR:
+		return win_readdir(x);
+	case CPORT__STATFS:
+		return win_statfs(x);
+	case CPORT__READLINK:
+		return win_readlink(x);
+	case CPORT__LOCK:
+		return win_lock(x);
+	case CPORT__FADVISE:
+		return 0; /* no such call (IOCP completes it without the pool) */
 	case CPORT__ACCEPT:
 	case CPORT__CONNECT:
 	case CPORT__RECV:
@@ -791,6 +1139,20 @@ void cport__os_thread_release(struct cport__os_thread *t)
 	if (t->handle)
 		CloseHandle((HANDLE)t->handle);
 	t->handle = NULL;
+}
+
+int cport__os_fd_dup(cport_fd fd, cport_fd *out)
+{
+	HANDLE self = GetCurrentProcess(), d;
+	if (!DuplicateHandle(self, (HANDLE)fd, self, &d, 0, FALSE, DUPLICATE_SAME_ACCESS))
+		return win_last();
+	*out = (cport_fd)d;
+	return 0;
+}
+
+void cport__os_fd_close(cport_fd fd)
+{
+	CloseHandle((HANDLE)fd);
 }
 
 /* Windows hands out handle values that are multiples of 4 (console handles too, since

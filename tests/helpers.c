@@ -90,6 +90,19 @@ int64_t t_run(cport *port, cport_op *op)
 	return got->result;
 }
 
+void t_dirty_op(cport_op *op)
+{
+	memset(op, 0x5a, sizeof *op);
+	op->internal[0] = 0; /* the in-flight marker clear */
+	op->flags = 0;
+}
+
+void t_no_completion(cport *port)
+{
+	cport_op *got[1];
+	assert_int_equal(cport_wait(port, got, 1, 0), 0);
+}
+
 unsigned t_reap(cport *port, unsigned n, void (*each)(cport_op *, void *), void *ctx)
 {
 	cport_op *ops[64];

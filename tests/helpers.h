@@ -35,6 +35,11 @@ void t_create_failed(int err, const char *why);
 cport_op *t_wait1(cport *port);
 /* Wait for `op` itself and return its result; other completions fail the test. */
 int64_t t_run(cport *port, cport_op *op);
+/* An op full of recognisable bytes and not in flight, to check that a refused submit
+ * leaves every byte of it as it was; and that no completion is waiting on `port` (a
+ * refused op must never complete). */
+void t_dirty_op(cport_op *op);
+void t_no_completion(cport *port);
 /* Reap until `n` completions arrived or 30 s passed; returns how many arrived. */
 unsigned t_reap(cport *port, unsigned n, void (*each)(cport_op *op, void *ctx), void *ctx);
 

@@ -1258,6 +1258,14 @@ static bool iocp_pool_type(uint8_t type)
 	case CPORT__RENAME:
 	case CPORT__UNLINK:
 	case CPORT__MKDIR:
+	case CPORT__OPENAT:
+	case CPORT__READDIR:
+	case CPORT__STATFS:
+	case CPORT__LINK:
+	case CPORT__SYMLINK:
+	case CPORT__READLINK:
+	case CPORT__ACCESS:
+	case CPORT__LOCK:
 		return true;
 	default:
 		return false;
@@ -1294,6 +1302,15 @@ static int iocp_start(cport *port, cport_op *op)
 		return cport__timer_start(port, op);
 	case CPORT__CLOSE:
 		return iocp_close_start(port, op);
+	case CPORT__FADVISE: {
+		/* Windows has no such call: the handle is checked, the advice dropped. */
+		struct cport__fd *f;
+		int r = cport__fd_get(port, x->fd, &f);
+		if (r < 0)
+			return r;
+		cport__complete(port, op, 0);
+		return 0;
+	}
 	case CPORT__POST:
 	case CPORT__TYPE_MAX:
 		assert(!"not an IOCP op");
@@ -1330,8 +1347,8 @@ static int iocp_route(cport *port, const struct cport__op *x, struct cport__fd *
 	(void)port;
 	if (iocp_pool_type(x->type) || x->type == CPORT__CLOSE)
 		return CPORT_ROUTE_POOL;
-	if (x->type == CPORT__NOP || x->type == CPORT__TIMER)
-		return CPORT_ROUTE_LOCAL;
+	if (x->type == CPORT__NOP || x->type == CPORT__TIMER || x->type == CPORT__FADVISE)
+		return CPORT_ROUTE_LOCAL; /* fadvise: checked and dropped (section 4c) */
 	return iocp_route_fd(f, x);
 }
 

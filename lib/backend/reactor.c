@@ -17,8 +17,9 @@
  *     runs the queue from its head until an op gets EAGAIN again. Only the head of a
  *     queue is ever tried, which is what keeps writes whole, in order and never
  *     interleaved, and makes several reads fill in submission order (docs/contract.md rule 4);
- *   - everything else (positional file I/O, fsync, open, stat, ...) runs on the
- *     thread pool, because it can only be done blocking; so does cport_close, except
+ *   - everything else (positional file I/O, fsync, open, stat, the directory ops, a
+ *     lock's tries, ...) runs on the thread pool, because it can only be done blocking
+ *     (lib/threadpool.c makes a waiting lock out of tries); so does cport_close, except
  *     on a descriptor that had descriptor ops, which is closed at once (section 3).
  * Socket ops are descriptor ops too: recv, recvmsg and accept wait on the read side;
  * send, sendmsg, sendfile, connect and a shutdown that stops sending on the write side

@@ -158,7 +158,7 @@ static struct uring_x *ux(cport_op *op)
 /* Socket ops: never sent to the thread pool (a worker would wait on the peer). */
 static bool uring_is_net(uint8_t type)
 {
-	return type >= CPORT__ACCEPT && type < CPORT__TYPE_MAX;
+	return type >= CPORT__ACCEPT && type <= CPORT__SENDFILE;
 }
 
 /* Which side of its descriptor an op is ordered on (the stream rules). cport_poll,
@@ -259,6 +259,15 @@ static int uring_opcode(const struct cport__op *x)
 	case CPORT__SHUTDOWN: return IORING_OP_SHUTDOWN;
 	case CPORT__POLL: return IORING_OP_POLL_ADD;
 	case CPORT__SENDFILE: return IORING_OP_SPLICE;
+	case CPORT__OPENAT: return IORING_OP_OPENAT;
+	case CPORT__FADVISE: return IORING_OP_FADVISE;
+	case CPORT__LINK: return IORING_OP_LINKAT;
+	case CPORT__SYMLINK: return IORING_OP_SYMLINKAT;
+	case CPORT__READDIR:  /* no such opcodes: the thread pool */
+	case CPORT__STATFS:
+	case CPORT__READLINK:
+	case CPORT__ACCESS:
+	case CPORT__LOCK:     /* a waiting lock is tries on the pool (lib/threadpool.c) */
 	case CPORT__TIMER: /* on the port's deadline heap (timer.c) */
 	case CPORT__POST:
 	case CPORT__TYPE_MAX: break;
@@ -436,15 +445,15 @@ static void uring_prep_op(struct io_uring_sqe *sqe, cport_op *op)
 		uring_prep_statx(sqe, x);
 		break;
 	case CPORT__FALLOCATE:
-		io_uring_prep_fallocate(sqe, x->fd,
-					x->aux & CPORT_FALLOC_KEEP_SIZE ? FALLOC_FL_KEEP_SIZE : 0,
+		io_uring_prep_fallocate(sqe, x->fd, cport__unix_falloc_mode(x->aux),
 					(uint64_t)x->offset, x->len);
 		break;
 	case CPORT__FTRUNCATE:
 		io_uring_prep_rw(CPORT_IORING_OP_FTRUNCATE, sqe, x->fd, NULL, 0, x->len);
 		break;
 	case CPORT__RENAME:
-		io_uring_prep_renameat(sqe, AT_FDCWD, x->buf, AT_FDCWD, x->buf2, 0);
+		io_uring_prep_renameat(sqe, AT_FDCWD, x->buf, AT_FDCWD, x->buf2,
+				       cport__unix_rename_flags(x->aux));
 		break;
 	case CPORT__UNLINK:
 		io_uring_prep_unlinkat(sqe, AT_FDCWD, x->buf,
@@ -468,6 +477,23 @@ static void uring_prep_op(struct io_uring_sqe *sqe, cport_op *op)
 	case CPORT__SENDFILE:
 		uring_prep_sendfile(sqe, op);
 		break;
+	case CPORT__OPENAT:
+		io_uring_prep_openat(sqe, x->fd, x->buf, cport__unix_open_flags(x->aux), x->mode);
+		break;
+	case CPORT__FADVISE: /* uring_not_native: the length fits sqe->len */
+		io_uring_prep_fadvise(sqe, x->fd, (uint64_t)x->offset, (off_t)x->len, (int)x->aux);
+		break;
+	case CPORT__LINK:
+		io_uring_prep_linkat(sqe, AT_FDCWD, x->buf, AT_FDCWD, x->buf2, 0);
+		break;
+	case CPORT__SYMLINK:
+		io_uring_prep_symlinkat(sqe, x->buf, AT_FDCWD, x->buf2);
+		break;
+	case CPORT__READDIR:
+	case CPORT__STATFS:
+	case CPORT__READLINK:
+	case CPORT__ACCESS:
+	case CPORT__LOCK:
 	case CPORT__TIMER:
 	case CPORT__POST:
 	case CPORT__TYPE_MAX:
@@ -1061,11 +1087,15 @@ static int uring_pool_start(cport *port, cport_op *op)
 }
 
 /* Does the op leave the ring: an opcode the kernel lacks, or the test hook? (Timers
- * never come here.) uring_start and uring_route decide with this one function. */
+ * never come here.) uring_start and uring_route decide with this one function.
+ * IORING_OP_FADVISE reads its length from the 32-bit sqe->len (older kernels only
+ * there): a longer one goes to the pool. */
 static bool uring_not_native(struct uring *u, const struct cport__op *x)
 {
 	int code = uring_opcode(x);
-	return code < 0 || code >= URING_PROBE_OPS || !u->op_ok[code] || uring_test_pool(u, x);
+	if (code < 0 || code >= URING_PROBE_OPS || !u->op_ok[code] || uring_test_pool(u, x))
+		return true;
+	return x->type == CPORT__FADVISE && x->len > UINT32_MAX;
 }
 
 static int uring_start(cport *port, cport_op *op)

@@ -256,6 +256,16 @@ pub const CPORT_KIND_SENDMSG: u32 = 27;
 pub const CPORT_KIND_SHUTDOWN: u32 = 28;
 pub const CPORT_KIND_POLL: u32 = 29;
 pub const CPORT_KIND_SENDFILE: u32 = 30;
+pub const CPORT_KIND_OPENAT: u32 = 31;
+pub const CPORT_KIND_READDIR: u32 = 32;
+pub const CPORT_KIND_STATFS: u32 = 33;
+pub const CPORT_KIND_FADVISE: u32 = 34;
+pub const CPORT_KIND_LINK: u32 = 35;
+pub const CPORT_KIND_SYMLINK: u32 = 36;
+pub const CPORT_KIND_READLINK: u32 = 37;
+pub const CPORT_KIND_ACCESS: u32 = 38;
+pub const CPORT_KIND_LOCK: u32 = 39;
+pub const CPORT_KIND_UNLOCK: u32 = 40;
 
 /// What cport_route answers.
 pub const CPORT_ROUTE_KERNEL: c_int = 1;
