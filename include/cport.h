@@ -894,6 +894,15 @@ CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd 
  * and poll run at once. Per-op timeouts are linked timeouts. CPORT_OPT_SINGLE_THREAD
  * turns on SINGLE_ISSUER | DEFER_TASKRUN.
  *
+ * Registered buffers and files (section 4c): io_uring registers them with the kernel
+ * (IORING_REGISTER_BUFFERS, IORING_REGISTER_FILES; cport calls io_uring_register(2)
+ * itself and never raises RLIMIT_NOFILE). Fixed reads and writes are READ_FIXED /
+ * WRITE_FIXED; ops on a registered descriptor use its fixed-file slot, except fstat,
+ * close and sendfile; ops on the thread pool are plain. Pinned pages count against
+ * RLIMIT_MEMLOCK for a process without CAP_IPC_LOCK. The readiness backends and IOCP
+ * keep the registrations as bookkeeping and run the plain ops (Windows' registered
+ * I/O, RIO, is for sockets only and is not used).
+ *
  * The readiness backends (epoll, poll, kqueue) run reads and writes with offset -1,
  * and the socket ops, on the port thread without blocking (waiting for readiness
  * when the descriptor has nothing to give), nops and timers on the port thread, and
