@@ -57,6 +57,19 @@ static int reg_get(cport *port, struct cport__reg **g)
 	return 0;
 }
 
+/* May the registration of one kind change now? CPORT_ENOENT for an unregister (n 0)
+ * of nothing, CPORT_EBUSY while an op uses the present set. */
+static int reg_may_change(cport *port, bool files, unsigned n, struct cport__reg **gp)
+{
+	struct cport__reg *g = port->reg;
+	if (n == 0 && (!g || (files ? g->nfiles : g->nbufs) == 0))
+		return CPORT_ENOENT;
+	int r = reg_get(port, gp);
+	if (r < 0)
+		return r;
+	return (files ? (*gp)->file_users : (*gp)->buf_users) > 0 ? CPORT_EBUSY : 0;
+}
+
 /* Ask the engine to register `n` things of one kind (n 0: drop them). */
 static int reg_engine_set(cport *port, bool files, const void *set, unsigned n)
 {
@@ -120,14 +133,10 @@ static int reg_check_bufs(const cport_iovec *iov, unsigned n)
 /* Register `iov` (n 0: unregister), unless an op in flight uses the present ones. */
 static int reg_set_bufs(cport *port, const cport_iovec *iov, unsigned n)
 {
-	struct cport__reg *g = port->reg;
-	if (n == 0 && (!g || g->nbufs == 0))
-		return CPORT_ENOENT;
-	int r = reg_get(port, &g);
+	struct cport__reg *g;
+	int r = reg_may_change(port, false, n, &g);
 	if (r < 0)
 		return r;
-	if (g->buf_users > 0)
-		return CPORT_EBUSY;
 	cport_iovec *copy = NULL;
 	if (n > 0) {
 		if (!(copy = malloc((size_t)n * sizeof *copy)))
@@ -143,29 +152,6 @@ static int reg_set_bufs(cport *port, const cport_iovec *iov, unsigned n)
 	g->bufs = copy;
 	g->nbufs = n;
 	return 0;
-}
-
-int cport_register_buffers(cport *port, const cport_iovec *iov, unsigned n)
-{
-	int r = port ? reg_check_bufs(iov, n) : CPORT_EINVAL;
-	if (r < 0)
-		return r;
-	if (!cport__port_enter(port))
-		return CPORT_EBUSY;
-	r = reg_set_bufs(port, iov, n);
-	cport__port_leave(port);
-	return r;
-}
-
-int cport_unregister_buffers(cport *port)
-{
-	if (!port)
-		return CPORT_EINVAL;
-	if (!cport__port_enter(port))
-		return CPORT_EBUSY;
-	int r = reg_set_bufs(port, NULL, 0);
-	cport__port_leave(port);
-	return r;
 }
 
 int cport__reg_check_buf(cport *port, const void *buf, uint64_t len, uint32_t index)
@@ -240,14 +226,10 @@ static void reg_files_forget(cport *port, struct cport__reg *g)
 /* Register `fds` (n 0: unregister), unless an op in flight uses the present ones. */
 static int reg_set_files(cport *port, const cport_fd *fds, unsigned n)
 {
-	struct cport__reg *g = port->reg;
-	if (n == 0 && (!g || g->nfiles == 0))
-		return CPORT_ENOENT;
-	int r = reg_get(port, &g);
+	struct cport__reg *g;
+	int r = reg_may_change(port, true, n, &g);
 	if (r < 0)
 		return r;
-	if (g->file_users > 0)
-		return CPORT_EBUSY;
 	cport_fd *slots = NULL;
 	uint32_t *gens = NULL;
 	if (n > 0 && (!(slots = malloc((size_t)n * sizeof *slots)) ||
@@ -274,28 +256,40 @@ static int reg_set_files(cport *port, const cport_fd *fds, unsigned n)
 	return 0;
 }
 
-int cport_register_files(cport *port, const cport_fd *fds, unsigned n)
+/* The public calls: a change of one kind (n 0: unregister) inside the one-thread
+ * check. Descriptors are checked inside it too: checking one may grow the table. */
+static int reg_call(cport *port, bool files, const void *set, unsigned n)
 {
 	if (!port)
 		return CPORT_EINVAL;
 	if (!cport__port_enter(port))
 		return CPORT_EBUSY;
-	int r = reg_check_files(port, fds, n);
+	int r = files && n > 0 ? reg_check_files(port, set, n) : 0;
 	if (r == 0)
-		r = reg_set_files(port, fds, n);
+		r = files ? reg_set_files(port, set, n) : reg_set_bufs(port, set, n);
 	cport__port_leave(port);
 	return r;
 }
 
+int cport_register_buffers(cport *port, const cport_iovec *iov, unsigned n)
+{
+	int r = reg_check_bufs(iov, n);
+	return r < 0 ? r : reg_call(port, false, iov, n);
+}
+
+int cport_unregister_buffers(cport *port)
+{
+	return reg_call(port, false, NULL, 0);
+}
+
+int cport_register_files(cport *port, const cport_fd *fds, unsigned n)
+{
+	return fds && n > 0 ? reg_call(port, true, fds, n) : CPORT_EINVAL;
+}
+
 int cport_unregister_files(cport *port)
 {
-	if (!port)
-		return CPORT_EINVAL;
-	if (!cport__port_enter(port))
-		return CPORT_EBUSY;
-	int r = reg_set_files(port, NULL, 0);
-	cport__port_leave(port);
-	return r;
+	return reg_call(port, true, NULL, 0);
 }
 
 void cport__reg_fd_gone(cport *port, struct cport__fd *f)

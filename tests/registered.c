@@ -21,14 +21,6 @@
 
 enum { WAIT_NS = 10 }; /* seconds a read waiting for end of stream may take */
 
-static void check_pattern(const uint8_t *buf, size_t len, uint64_t off)
-{
-	for (size_t i = 0; i < len; i++)
-		if (buf[i] != t_pattern(off + i))
-			fail_msg("byte %zu of read at %llu: %u != %u", i, (unsigned long long)off,
-				 buf[i], t_pattern(off + i));
-}
-
 /* Register `n` buffers; a machine where the kernel may not pin even these few pages
  * (RLIMIT_MEMLOCK) cannot run the test. */
 static void reg_bufs(cport *port, const cport_iovec *iov, unsigned n)
@@ -93,7 +85,7 @@ static void fixed_same_bytes(void **state)
 			want = FLEN - cases[i].off;
 		assert_int_equal(got, want);
 		assert_memory_equal(dst, plain, (size_t)got);
-		check_pattern(dst, (size_t)got, (uint64_t)cases[i].off);
+		t_check_pattern(dst, (size_t)got, (uint64_t)cases[i].off);
 	}
 	/* Writes from inside each buffer, one extending the file. */
 	for (size_t i = 0; i < BIG; i++)
@@ -142,7 +134,7 @@ static void fixed_on_pipe(void **state)
 			continue;
 		}
 		assert_true(rd.result >= 1);
-		check_pattern(buf + got, (size_t)rd.result, got);
+		t_check_pattern(buf + got, (size_t)rd.result, got);
 		got += (uint64_t)rd.result;
 		if (got < 3000) { /* a stream read may get a part: read on from there */
 			assert_int_equal(cport_read_fixed(port, &rd, p[0], buf + got, 3000 - got, -1,
@@ -225,7 +217,7 @@ static void fixed_bad_index_and_range(void **state)
 	assert_int_equal(t_run(port, &ok), 0);
 	assert_int_equal(cport_read_fixed(port, &ok, fd, reg, 4096, 4096, 0), 0);
 	assert_int_equal(t_run(port, &ok), 4096);
-	check_pattern(reg, 4096, 4096);
+	t_check_pattern(reg, 4096, 4096);
 	/* An op in flight is CPORT_EBUSY, also for a fixed submit. */
 	cport_op flight = {0};
 	assert_int_equal(cport_read(port, &flight, fd, other, 10, 0), 0);
@@ -264,7 +256,7 @@ static void register_bad_input(void **state)
 	cport_op op = {0};
 	assert_int_equal(cport_read_fixed(port, &op, fd, b, 100, 0, 1), 0);
 	assert_int_equal(t_run(port, &op), 100);
-	check_pattern(b, 100, 0);
+	t_check_pattern(b, 100, 0);
 	/* Descriptors. */
 	cport_fd two[2] = {fd, fd}, neg[1] = {(cport_fd)-1}, gone[1] = {(cport_fd)987654};
 	assert_int_equal(cport_register_files(NULL, &fd, 1), CPORT_EINVAL);
@@ -369,14 +361,14 @@ static void registered_files_io(void **state)
 	cport_op op = {0};
 	assert_int_equal(cport_read(port, &op, fd, buf, 4096, 5000), 0);
 	assert_int_equal(t_run(port, &op), 4096);
-	check_pattern(buf, 4096, 5000);
+	t_check_pattern(buf, 4096, 5000);
 	assert_int_equal(cport_read_fixed(port, &op, fd, buf + 100, 8000, 99000, 0), 0);
 	assert_int_equal(t_run(port, &op), 1000);
-	check_pattern(buf + 100, 1000, 99000);
+	t_check_pattern(buf + 100, 1000, 99000);
 	cport_iovec v[2] = {{buf, 10}, {buf + 10, 20}};
 	assert_int_equal(cport_readv(port, &op, fd, v, 2, 7), 0);
 	assert_int_equal(t_run(port, &op), 30);
-	check_pattern(buf, 30, 7);
+	t_check_pattern(buf, 30, 7);
 	assert_int_equal(cport_write(port, &op, w, "abc", 3, 10), 0);
 	assert_int_equal(t_run(port, &op), 3);
 	memcpy(buf, "defg", 4);
@@ -411,7 +403,7 @@ static void registered_files_io(void **state)
 	/* fd's slot still works; then the set goes (its closed slot with it). */
 	assert_int_equal(cport_read(port, &op, fd, buf, 10, 0), 0);
 	assert_int_equal(t_run(port, &op), 10);
-	check_pattern(buf, 10, 0);
+	t_check_pattern(buf, 10, 0);
 	assert_int_equal(cport_unregister_files(port), 0);
 	assert_int_equal(cport_close(port, &op, nw), 0);
 	assert_int_equal(t_run(port, &op), 0);
@@ -597,7 +589,7 @@ static void fork_child_destroy(void **state)
 	cport_op op = {0};
 	assert_int_equal(cport_read_fixed(port, &op, fd, buf, 4096, 4096, 0), 0);
 	assert_int_equal(t_run(port, &op), 4096);
-	check_pattern(buf, 4096, 4096);
+	t_check_pattern(buf, 4096, 4096);
 	assert_int_equal(cport_unregister_files(port), 0);
 	assert_int_equal(cport_unregister_buffers(port), 0);
 	t_close(fd);
