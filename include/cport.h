@@ -8,7 +8,8 @@
  *   1. Export macro, descriptors, the op struct
  *   2. Errors (CPORT_E*), cport_strerror, cport_err_name
  *   3. The port: options, create, destroy, backend queries
- *   4. Submitting ops: nop, timer, post, file I/O, metadata, cancel
+ *   4. Submitting ops: nop, timer, post, links and barriers (4b), file I/O, metadata,
+ *      cancel; registered buffers and files (4c)
  *   5. Driving the port: submit, wait
  *   6. Sockets: addresses, socket helpers (not ops), and the socket ops
  *   7. Backend notes: what differs per backend (io_uring, the readiness backends,
@@ -95,11 +96,11 @@ typedef struct cport_op {
 	uint64_t internal[CPORT_OP_INTERNAL_WORDS];
 } cport_op;
 
-/* op->flags (read by the submit call; cport_post takes none). Each flag's rules are
- * written where it is implemented (section 4b). */
+/* op->flags (read by the submit call; cport_post takes none). Links and barriers:
+ * section 4b. */
 enum {
-	CPORT_OP_LINK = 1u << 0,    /* the next op submitted starts only if this succeeds */
-	CPORT_OP_BARRIER = 1u << 1, /* starts after every earlier op; later ops after it */
+	CPORT_OP_LINK = 1u << 0,    /* the next op accepted starts only if this succeeded */
+	CPORT_OP_BARRIER = 1u << 1, /* starts after every earlier op, later ops after it */
 	CPORT_OP_INLINE = 1u << 2   /* a cheap op may run inside the submit call */
 };
 
@@ -336,13 +337,12 @@ CPORT_API size_t cport_struct_size(uint32_t which);
  *   - returns 0 when the op was accepted (it will be reaped exactly once), or
  *     CPORT_EINVAL  NULL port or op, NULL buffer with a non-zero length, length over
  *                   CPORT_MAX_IO, negative offset other than -1 where allowed,
- *                   unknown flags, op->flags != 0
+ *                   unknown flags, an op->flags bit that is not a CPORT_OP_* flag,
+ *                   CPORT_OP_LINK on a multishot op (section 4b)
  *     CPORT_EBADF   a descriptor that is negative (Unix), not open (io_uring and the
  *                   readiness backends check at submit), or being closed
  *     CPORT_EBUSY   the op is already in flight (submitted and not yet reaped), or
  *                   another thread is driving the port at this moment
- *     CPORT_ENOTSUP op->timeout_ns on an op that IOCP runs on its thread pool
- *                   (IOCP only; see the Windows notes in section 7)
  *   and a rejected call changes nothing.
  *   - only queues the op: the kernel sees it at the next cport_submit or cport_wait.
  *   - honours op->timeout_ns: the op completes with CPORT_ETIMEDOUT if it is still in
@@ -355,6 +355,53 @@ CPORT_API size_t cport_struct_size(uint32_t which);
  * when more accepts are in flight at once than ever before on the port). A table of
  * per-descriptor state grows (by doubling) to the largest open descriptor used.
  * Timers and timeouts live in an intrusive heap inside the ops themselves.
+ */
+
+/*
+ * 4b. Links and barriers (op->flags; the same meaning on every backend)
+ *
+ * CPORT_OP_LINK: the next op accepted on the port after this one (its successor) starts
+ * only once this one has completed and succeeded. Ops linked one after another form a
+ * chain, which ends with the first op accepted without the flag. "Succeeded" means a
+ * result >= 0 and, for cport_read, cport_write, cport_readv, cport_writev, cport_recv,
+ * cport_send, cport_recvmsg, cport_sendmsg and cport_sendfile, every byte asked for: a
+ * read that reaches end of file, or a stream read that gets less than it asked, breaks
+ * the chain (as io_uring's links do; a write is never short without an error). When a
+ * member fails, is cancelled or times out, every later member of its chain completes
+ * with CPORT_ECANCELED, never started, right after it and in chain order.
+ *   - Every member is accepted (its submit returns 0) and reaped exactly once like any
+ *     op. A member waiting for its turn is "held": no engine or kernel has seen it.
+ *   - cport_cancel on a held member completes it, and the rest of its chain, with
+ *     CPORT_ECANCELED at once; the members before it go on.
+ *   - op->timeout_ns counts from the submit, also while held (CPORT_ETIMEDOUT, which
+ *     breaks the chain). A relative timer's own time counts from when it starts.
+ *   - cport_close on a descriptor first completes the held members that name it with
+ *     CPORT_ECANCELED (and the rest of their chains).
+ *   - A chain must be complete before the port is driven: while the last op accepted
+ *     carries CPORT_OP_LINK, cport_submit and cport_wait return CPORT_EINVAL and do
+ *     nothing. Submit the chain's last op, then call again. (A member may complete
+ *     before its successor is submitted, e.g. a zero-byte read: its outcome is kept
+ *     for the successor.)
+ *   - An op that will be held checks its descriptor at submit (CPORT_EBADF: not open,
+ *     or being closed); what only the backend can check is checked when it starts, and
+ *     a refusal then is its completion (e.g. CPORT_EBADF for a descriptor closed
+ *     behind cport's back meanwhile).
+ *   - CPORT_OP_LINK on a multishot accept is CPORT_EINVAL (it never completes just
+ *     once). cport_post takes no flags (CPORT_EINVAL): posts belong to no chain.
+ *   - Every backend runs links in cport itself (section 7): a successor starts when the
+ *     call that reaped its predecessor returns, and reaches the kernel at the next
+ *     cport_submit or cport_wait, so each link costs one more round trip to the kernel
+ *     than io_uring's own links would; in exchange the rules above hold everywhere.
+ *
+ * CPORT_OP_BARRIER: the op starts only once every op accepted before it on the port
+ * has completed, and every op accepted after it starts only once it has completed
+ * (io_uring's IOSQE_IO_DRAIN). For group commit: a group of writes, then an fdatasync
+ * with the flag. Ops held behind a barrier follow the rules of held chain members
+ * (cancel, timeout_ns, close); a barrier cancelled or timed out while it waits lets the
+ * ops behind it go. A barrier may also carry CPORT_OP_LINK. Posts do not count. A
+ * barrier waits for every earlier op, including a receive on an idle socket or a
+ * multishot accept: keep barriers on a port whose other ops finish by themselves (file
+ * work), or order particular ops with links instead.
  */
 
 /* Largest length of one read or write; larger requests get CPORT_EINVAL. */
@@ -379,8 +426,8 @@ CPORT_API int cport_timer(cport *port, cport_op *op, uint64_t ns, uint32_t flags
  * Post a completion: `op` completes with op->result == `result`, like
  * PostQueuedCompletionStatus. Safe from any thread at any time while the port exists;
  * wakes a thread blocked in cport_wait. Posts from one thread are reaped in the order
- * they were posted. Errors: CPORT_EINVAL (NULL, op->flags != 0), CPORT_EBUSY (the op
- * is in flight). op->timeout_ns is ignored.
+ * they were posted. Errors: CPORT_EINVAL (NULL, op->flags != 0: a post belongs to no
+ * chain), CPORT_EBUSY (the op is in flight). op->timeout_ns is ignored.
  */
 CPORT_API int cport_post(cport *port, cport_op *op, int64_t result);
 
@@ -619,7 +666,8 @@ CPORT_API int cport_unregister_files(cport *port);
 
 /* ---- 5. Driving the port -------------------------------------------------------- */
 
-/* Hand every queued op to the kernel without waiting. Returns 0 or a CPORT_E* code. */
+/* Hand every queued op to the kernel without waiting. Returns 0 or a CPORT_E* code
+ * (CPORT_EINVAL while a chain is open: section 4b). */
 CPORT_API int cport_submit(cport *port);
 
 /*
@@ -627,8 +675,8 @@ CPORT_API int cport_submit(cport *port);
  * Blocks until at least one op completed or `timeout_ns` passed:
  *   timeout_ns < 0: wait forever; 0: do not block; > 0: at most that long.
  * Returns the number of ops written to `out` (0 on timeout), or CPORT_EINVAL for bad
- * arguments (max 0 or above INT32_MAX), or CPORT_EBUSY when another thread is driving
- * the port. Each returned op is no longer in flight: its result and cflags are set and
+ * arguments (max 0 or above INT32_MAX) or while a chain is open (section 4b), or
+ * CPORT_EBUSY when another thread is driving the port. Each returned op is no longer in flight: its result and cflags are set and
  * it may be reused at once. Completions beyond `max` stay queued for the next call.
  */
 CPORT_API int cport_wait(cport *port, cport_op **out, unsigned max, int64_t timeout_ns);
@@ -892,7 +940,8 @@ CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd 
  * start) go to the thread pool. Stream ops keep one SQE per side of a descriptor in
  * the kernel, the rest wait their turn in cport (the stream rules); accept, connect
  * and poll run at once. Per-op timeouts are linked timeouts. CPORT_OPT_SINGLE_THREAD
- * turns on SINGLE_ISSUER | DEFER_TASKRUN.
+ * turns on SINGLE_ISSUER | DEFER_TASKRUN. CPORT_OP_LINK and CPORT_OP_BARRIER are run
+ * by cport, as on every backend (section 4b), not with IOSQE_IO_LINK / IOSQE_IO_DRAIN.
  *
  * Registered buffers and files (section 4c): io_uring registers them with the kernel
  * (IORING_REGISTER_BUFFERS, IORING_REGISTER_FILES; cport calls io_uring_register(2)
@@ -964,9 +1013,9 @@ CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd 
  *     CloseHandle behind the port's back, a new handle that reuses the value must not be
  *     used on that port (the port would take it for the old one).
  *   - Reads and writes on a handle opened for synchronous I/O (a console, an anonymous
- *     pipe, a file opened without FILE_FLAG_OVERLAPPED) run on the thread pool, so
- *     op->timeout_ns on them is refused with CPORT_ENOTSUP, as for metadata ops.
- *     cport_cancel and cport_destroy interrupt such a call even once it blocks
+ *     pipe, a file opened without FILE_FLAG_OVERLAPPED) run on the thread pool (their
+ *     timeout_ns as on every pool: section 7, "Thread pool"). cport_cancel and
+ *     cport_destroy interrupt such a call even once it blocks
  *     (CancelSynchronousIo): a console read waiting for input stops with
  *     CPORT_ECANCELED.
  *   - Offset -1 on a file reads or writes at its file pointer and moves it; on a pipe

@@ -362,6 +362,9 @@ bool cport__fd_close_begin(cport *port, struct cport__fd *f, cport_op *close)
 	assert(!f->closing && !f->close);
 	f->closing = true;
 	f->close = close;
+	/* Ops a link or barrier holds on it never started: they end first. (No entry is
+	 * looked up or added meanwhile, so `f` stays valid on Windows too.) */
+	cport__chain_fd_closing(port, cport__x(close)->fd);
 	for (int s = 0; s < CPORT__SIDES; s++) {
 		cport_op *op = f->q[s].head, *next;
 		for (; op; op = next) {

@@ -110,7 +110,8 @@ struct cport__op {
 	uint64_t deadline;    /* when timeout_ns ends (cport_now_ns, saturating), 0: none;
 	                         while in a deadline heap (lib/timer.c): its key */
 	uint32_t heap_idx;    /* timer heap: non-zero while the op is in a heap */
-	uint16_t reg;         /* CPORT__REG_*: registrations the op counts against until
+	uint8_t hold;         /* CPORT__HOLD_*: why a link or barrier holds it (chain.c) */
+	uint8_t reg;          /* CPORT__REG_*: registrations the op counts against until
 	                         reaped (lib/register.c) */
 	uint16_t buf_index;   /* with CPORT__REG_BUF: the registered buffer it lies in */
 	cport_op *hchild;     /* timer heap links (an intrusive pairing heap) */
@@ -404,6 +405,38 @@ struct cport_backend {
 struct cport__pool;
 struct cport__reg;
 
+/* chain.c: links and barriers. Ops accepted but held until their turn never reach the
+ * engine; they wait on `held` (opx.wait) and are started from `go` by the public call. */
+enum {
+	CPORT__HOLD_LINK = 1u << 0,    /* waits for its predecessor (opx.be.words[0]) */
+	CPORT__HOLD_DRAIN = 1u << 1,   /* accepted after a barrier that has not completed */
+	CPORT__HOLD_BARRIER = 1u << 2, /* a barrier waiting for every op before it */
+	CPORT__HOLD_BROKEN = 1u << 3,  /* its predecessor failed before it came */
+};
+struct cport__chain {
+	struct cport__list held;  /* held ops, oldest first */
+	struct cport__queue go;   /* released, to start before the public call returns */
+	cport_op *tail;           /* the open chain's last op, while it is in flight */
+	cport_op *drain;          /* the oldest barrier that has not completed */
+	uint64_t unfinished;      /* accepted, not completed, not held behind a barrier */
+	bool open;                /* the last op accepted had CPORT_OP_LINK */
+	bool tail_failed;         /* ... and it completed without succeeding */
+};
+/* May this op start (0), or is it refused (CPORT_EINVAL: a multishot link; CPORT_EBADF:
+ * a descriptor that is not open, for an op that will be held)? Writes nothing. */
+int cport__chain_check(struct cport *port, const cport_op *op, uint8_t type, uint32_t aux,
+		       cport_fd fd);
+/* Does the submit of `op` need chain.c (a flag, an open chain, a barrier pending)? */
+static inline bool cport__chain_active(const struct cport__chain *c, const cport_op *op)
+{
+	return op->flags || c->open || c->drain;
+}
+bool cport__chain_submit(struct cport *port, cport_op *op); /* true: start it now */
+void cport__chain_after(struct cport *port, cport_op *op);   /* a final completion */
+void cport__chain_drop(struct cport *port, cport_op *op, int64_t result); /* held op */
+void cport__chain_fd_closing(struct cport *port, cport_fd fd);
+void cport__chain_run(struct cport *port, int (*start)(struct cport *port, cport_op *op));
+
 struct cport {
 	const struct cport_backend *be;
 	void *impl;                 /* the backend's state */
@@ -422,6 +455,7 @@ struct cport {
 	uint32_t pool_threads;
 	struct cport__fdtab fdt;    /* the descriptor engine (fdstate.c) */
 	struct cport__timers deadlines; /* timers and watched deadlines (timer.c) */
+	struct cport__chain chain;  /* links and barriers (chain.c) */
 	struct cport__reg *reg;     /* registered buffers and files (register.c); NULL
 	                               until the first registration */
 	char reason[256];           /* why preferred backends were refused */
@@ -431,6 +465,7 @@ struct cport {
  * thread: into cport_wait's array while it runs and has room and nothing older waits,
  * else onto the ready list, so completions keep their order. */
 void cport__deliver(struct cport *port, cport_op *op);                  /* result set */
+void cport__deliver_only(struct cport *port, cport_op *op); /* chain.c: no chain step */
 void cport__complete(struct cport *port, cport_op *op, int64_t result); /* sets it */
 void cport__complete_remote(struct cport *port, cport_op *op);          /* any thread */
 static inline unsigned cport__room(const struct cport *port)

@@ -130,7 +130,7 @@ bool cport__op_moved(struct cport__op *x, uint64_t n)
 
 /* ---- 4. Completions ----------------------------------------------------------------- */
 
-void cport__deliver(cport *port, cport_op *op)
+void cport__deliver_only(cport *port, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
 	assert(x->state == CPORT__INFLIGHT);
@@ -141,6 +141,20 @@ void cport__deliver(cport *port, cport_op *op)
 		port->out[port->out_n++] = op;
 	else
 		cport__queue_push(&port->ready, op);
+}
+
+void cport__deliver(cport *port, cport_op *op)
+{
+	cport__deliver_only(port, op);
+	struct cport__op *x = cport__x(op);
+	if ((op->cflags & CPORT_MORE) || x->type == CPORT__POST)
+		return;
+	/* Every final completion counts for links and barriers; without either in play
+	 * that is one decrement. */
+	if (op->flags || x->hold || port->chain.drain)
+		cport__chain_after(port, op);
+	else
+		port->chain.unfinished--;
 }
 
 void cport__complete(cport *port, cport_op *op, int64_t result)

@@ -269,6 +269,9 @@ struct op_args {
 	uint32_t buf_index; /* a fixed read or write: its registered buffer + 1; 0: none */
 };
 
+/* The op->flags a submit accepts. */
+#define CPORT__OP_FLAGS (CPORT_OP_LINK | CPORT_OP_BARRIER)
+
 /* Can `op` be submitted at all? Reads the op, writes nothing. */
 static int op_check(const cport *port, cport_op *op)
 {
@@ -276,7 +279,7 @@ static int op_check(const cport *port, cport_op *op)
 		return CPORT_EINVAL;
 	if (cport__x(op)->state == CPORT__INFLIGHT)
 		return CPORT_EBUSY;
-	if (op->flags)
+	if (op->flags & ~CPORT__OP_FLAGS)
 		return CPORT_EINVAL;
 	return 0;
 }
@@ -305,6 +308,7 @@ static void op_init(cport *port, cport_op *op, enum cport__type type, const stru
 	x->done = 0;
 	x->deadline = op->timeout_ns ? cport__deadline_in(op->timeout_ns) : 0;
 	x->heap_idx = 0;
+	x->hold = 0;
 	x->reg = a->buf_index ? CPORT__REG_BUF : 0;
 	x->buf_index = a->buf_index ? (uint16_t)(a->buf_index - 1) : 0;
 	x->hchild = x->hnext = x->hprev = NULL;
@@ -337,6 +341,42 @@ static int op_zero_done(cport *port, cport_op *op)
  * (a descriptor that is not open, out of memory) gets its public fields back and holds
  * no in-flight mark; its private words are rewritten (saving all 192 bytes for that
  * rare case cost 15 ns on every submit). */
+static int op_start(cport *port, cport_op *op)
+{
+	return op_zero_receive(port, op) ? op_zero_done(port, op) : port->be->start(port, op);
+}
+
+/* Ops a completion let go (links, barriers) start before the public call returns. */
+static void port_run_released(cport *port)
+{
+	if (port->chain.go.head)
+		cport__chain_run(port, op_start);
+}
+
+/* The submit of an op with a link or barrier flag, or while a chain is open or a
+ * barrier pending (chain.c): it may be held instead of started. A refusal by the engine
+ * puts the chain's state back as it was: an op that starts at once was counted, may
+ * have become the pending barrier, and moved the open chain on (it had no predecessor
+ * in flight, else it would be held). */
+static int op_submit_chained(cport *port, cport_op *op)
+{
+	struct cport__chain *c = &port->chain;
+	cport_op *tail = c->tail;
+	bool open = c->open, failed = c->tail_failed;
+	if (!cport__chain_submit(port, op))
+		return 0; /* held, or completed at once (its chain broke before it came) */
+	int r = op_start(port, op);
+	if (r < 0) {
+		c->unfinished--;
+		if (c->drain == op)
+			c->drain = NULL;
+		c->tail = tail;
+		c->open = open;
+		c->tail_failed = failed;
+	}
+	return r;
+}
+
 static int op_submit(cport *port, cport_op *op, enum cport__type type, const struct op_args *a)
 {
 	int r = op_check(port, op);
@@ -349,13 +389,25 @@ static int op_submit(cport *port, cport_op *op, enum cport__type type, const str
 		port_leave(port);
 		return r;
 	}
+	if (cport__chain_active(&port->chain, op) &&
+	    (r = cport__chain_check(port, op, (uint8_t)type, a->aux, a->fd)) < 0) {
+		port_leave(port);
+		return r;
+	}
 	uint32_t cflags = op->cflags;
 	int64_t result = op->result;
 	op_init(port, op, type, a);
 	if (port->reg)
 		cport__reg_mark(port, op);
 	cport__x(op)->state = CPORT__INFLIGHT;
-	r = op_zero_receive(port, op) ? op_zero_done(port, op) : port->be->start(port, op);
+	if (cport__chain_active(&port->chain, op)) {
+		r = op_submit_chained(port, op);
+	} else {
+		port->chain.unfinished++; /* counted for a later barrier */
+		r = op_start(port, op);
+		if (r < 0)
+			port->chain.unfinished--;
+	}
 	if (r < 0) {
 		cport__x(op)->state = CPORT__IDLE;
 		op->cflags = cflags;
@@ -365,6 +417,7 @@ static int op_submit(cport *port, cport_op *op, enum cport__type type, const str
 		if (cport__x(op)->reg)
 			cport__reg_hold(port, cport__x(op));
 	}
+	port_run_released(port);
 	port_leave(port);
 	return r;
 }
@@ -699,7 +752,11 @@ int cport_cancel(cport *port, cport_op *target)
 	if (!port_enter(port))
 		return CPORT_EBUSY;
 	x->xflags |= CPORT__X_CANCELLED;
-	port->be->cancel(port, target);
+	if (x->hold)
+		cport__chain_drop(port, target, CPORT_ECANCELED); /* held: never started */
+	else
+		port->be->cancel(port, target);
+	port_run_released(port);
 	port_leave(port);
 	return 0;
 }
@@ -711,6 +768,8 @@ int cport_post(cport *port, cport_op *op, int64_t result)
 	int r = op_check(port, op);
 	if (r < 0)
 		return r;
+	if (op->flags)
+		return CPORT_EINVAL; /* a post is outside every chain */
 	/* Any thread may post: the op is not counted in port->inflight (owned by the port
 	 * thread), and cport_wait does not count posts down either. The post belongs to
 	 * the port from the store of `state` on. */
@@ -731,7 +790,7 @@ int cport_submit(cport *port)
 		return CPORT_EINVAL;
 	if (!port_enter(port))
 		return CPORT_EBUSY;
-	int r = port->be->flush(port);
+	int r = port->chain.open ? CPORT_EINVAL : port->be->flush(port);
 	port_leave(port);
 	return r;
 }
@@ -775,6 +834,7 @@ static int wait_round(cport *port, cport_op **out, unsigned max, int64_t timeout
 	take_ready(port);
 	int r = port->be->reap(port, port->out_n ? 0 : timeout_ns);
 	take_ready(port);
+	port_run_released(port);
 	unsigned n = port->out_n;
 	port->out = NULL;
 	port->out_max = port->out_n = 0;
@@ -790,6 +850,10 @@ int cport_wait(cport *port, cport_op **out, unsigned max, int64_t timeout_ns)
 		return CPORT_EINVAL;
 	if (!port_enter(port))
 		return CPORT_EBUSY;
+	if (port->chain.open) {
+		port_leave(port); /* a chain must end before the port is driven */
+		return CPORT_EINVAL;
+	}
 	/* now + INT64_MAX fits in 64 bits: the monotonic clock starts near boot. */
 	uint64_t deadline = timeout_ns > 0 ? cport__deadline_in((uint64_t)timeout_ns) : 0;
 	int64_t left = timeout_ns;

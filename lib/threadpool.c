@@ -302,6 +302,10 @@ int cport__pool_start(cport *port, cport_op *op)
 	struct cport__pool *p = port->pool;
 	struct cport__op *x = cport__x(op);
 	x->xflags |= CPORT__X_POOL;
+	/* Its timeout_ns runs on the port's deadline heap (port thread, before a worker
+	 * can finish it): every backend's pool ops the same way. A close has none. */
+	if (x->type != CPORT__CLOSE)
+		cport__deadline_watch(port, op);
 	pthread_mutex_lock(&p->mu);
 	cport__list_push(&p->queue, op);
 	x->pending = 1;

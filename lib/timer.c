@@ -181,6 +181,11 @@ void cport__deadlines_fire(cport *port)
 	cport_op *op;
 	while ((op = cport__timers_pop_expired(&port->deadlines, now)) != NULL) {
 		struct cport__op *x = cport__x(op);
+		if (x->hold) { /* a link or barrier held it: it never started */
+			x->xflags |= CPORT__X_TIMEDOUT;
+			cport__chain_drop(port, op, CPORT_ETIMEDOUT);
+			continue;
+		}
 		if (x->type == CPORT__TIMER) {
 			bool late = x->xflags & CPORT__X_TIMEOUT_FIRST;
 			cport__complete(port, op, late ? CPORT_ETIMEDOUT : 0);

@@ -104,8 +104,10 @@ static void bad_flags(void **state)
 	assert_int_equal(cport_unlink(port, &op, "x", 0x8), CPORT_EINVAL);
 	assert_int_equal(cport_mkdir(port, &op, "x", 0170000), CPORT_EINVAL);
 	assert_int_equal(cport_fallocate(port, &op, 0, 0x40, 0, 1), CPORT_EINVAL);
-	op.flags = 1; /* op->flags is reserved */
+	op.flags = 1u << 31; /* no CPORT_OP_* flag */
 	assert_int_equal(cport_nop(port, &op), CPORT_EINVAL);
+	op.flags = CPORT_OP_LINK; /* a post is outside every chain */
+	assert_int_equal(cport_post(port, &op, 0), CPORT_EINVAL);
 	op.flags = 0;
 	assert_nothing_queued(port);
 	cport_destroy(port);

@@ -41,8 +41,10 @@ static void synchronous_handle(void **state)
 	assert_int_equal(cport_read(port, &op, fd, buf, sizeof buf, 10), 0);
 	assert_int_equal(t_run(port, &op), 5);
 	assert_memory_equal(buf, "hello", 5);
-	op.timeout_ns = 1000000000;
-	assert_int_equal(cport_read(port, &op, fd, buf, sizeof buf, 0), CPORT_ENOTSUP);
+	/* A timeout on the pool works as on every backend: this read finishes first. */
+	op.timeout_ns = 30000000000ull;
+	assert_int_equal(cport_read(port, &op, fd, buf, sizeof buf, 10), 0);
+	assert_int_equal(t_run(port, &op), 5);
 	op.timeout_ns = 0;
 	close_fd(port, fd);
 	cport_destroy(port);

@@ -107,21 +107,22 @@ static int bad_call(int i, struct ctx *c, cport_op *op, const char **name, int *
 #undef CASE
 }
 
-/* Cases whose op carries op->flags != 0 (every call must refuse those). */
+/* Cases whose op carries an op->flags bit no call knows (every call must refuse those;
+ * cport_post refuses every flag, CPORT_OP_LINK too). */
 static int flagged_call(int i, struct ctx *c, cport_op *op, const char **name)
 {
 	switch (i) {
 	case 0:
-		*name = "cport_post(flags 1)";
+		*name = "cport_post(unknown flag)";
 		return cport_post(c->port, op, 5);
 	case 1:
-		*name = "cport_nop(flags 1)";
+		*name = "cport_nop(unknown flag)";
 		return cport_nop(c->port, op);
 	case 2:
-		*name = "cport_timer(flags 1)";
+		*name = "cport_timer(unknown flag)";
 		return cport_timer(c->port, op, 1000, 0);
 	case 3:
-		*name = "cport_read(flags 1)";
+		*name = "cport_read(unknown flag)";
 		return cport_read(c->port, op, c->file, c->buf, 10, 0);
 	default:
 		return 1;
@@ -205,7 +206,7 @@ static void bad_arguments(void **state)
 	}
 	for (int i = 0; i < CASES; i++) {
 		const char *name = NULL;
-		fill(&ops[1][i], 1);
+		fill(&ops[1][i], i == 0 ? CPORT_OP_LINK : 1u << 31);
 		before = ops[1][i];
 		int r = flagged_call(i, &c, &ops[1][i], &name);
 		if (r == 1)

@@ -1097,8 +1097,6 @@ static int iocp_close_start(cport *port, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
 	struct cport__fd *f;
-	if (op->timeout_ns)
-		return CPORT_ENOTSUP;
 	int r = cport__fd_get(port, x->fd, &f);
 	if (r < 0)
 		return r;
@@ -1222,8 +1220,6 @@ static int iocp_fd_start(cport *port, cport_op *op)
 	if (r < 0)
 		return r;
 	uint8_t kind = f->eng.w.kind;
-	if (kind == IOCP_K_SYNC && op->timeout_ns)
-		return CPORT_ENOTSUP; /* see iocp_start */
 	if (kind != IOCP_K_SOCK && (r = iocp_not_sock(x, kind)) < 0)
 		return r;
 	if (kind == IOCP_K_SYNC) {
@@ -1271,11 +1267,8 @@ static int iocp_start(cport *port, cport_op *op)
 	case CPORT__RENAME:
 	case CPORT__UNLINK:
 	case CPORT__MKDIR:
-		/* Timeouts on pool ops would mean abandoning a running call that may
-		 * write the caller's memory: refused. An op on a handle counts as busy
-		 * there, so its close waits for it. */
-		if (op->timeout_ns)
-			return CPORT_ENOTSUP;
+		/* An op on a handle counts as busy there, so its close waits for it. Its
+		 * timeout: as on every backend's pool (cport.h, section 7). */
 		if (!cport__has_fd(x->type))
 			return cport__pool_start(port, op);
 		if ((r = cport__fd_get(port, x->fd, &f)) < 0)

@@ -667,14 +667,10 @@ static int reactor_fd_start(cport *port, cport_op *op, struct cport__fd *f)
 	return 0;
 }
 
-/* Pool ops: the timeout only works while no worker has taken the op (see cport.h). A
- * close has none: it always runs. */
+/* Pool ops (their timeouts: see cport.h's thread-pool notes). */
 static int reactor_pool_start(cport *port, cport_op *op)
 {
-	int err = cport__pool_start(port, op);
-	if (err == 0 && cport__x(op)->type != CPORT__CLOSE)
-		cport__deadline_watch(port, op);
-	return err;
+	return cport__pool_start(port, op);
 }
 
 /* Close cancels (docs/contract.md rule 8), the reactor's part: the descriptor engine has

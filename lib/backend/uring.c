@@ -1060,13 +1060,9 @@ static int uring_pool_start(cport *port, cport_op *op)
 	if (f)
 		cport__fd_started(port, f, op);
 	r = cport__pool_start(port, op);
-	if (r < 0) {
-		if (f)
-			cport__fd_finished(port, op);
-		return r;
-	}
-	cport__deadline_watch(port, op);
-	return 0;
+	if (r < 0 && f)
+		cport__fd_finished(port, op);
+	return r;
 }
 
 static int uring_start(cport *port, cport_op *op)
