@@ -344,6 +344,48 @@ static void unregister_busy_files(void **state)
 	cport_destroy(port);
 }
 
+/* A chain on registered buffers and descriptors (section 4b): a fixed read from a
+ * pipe, linked to a fixed write of what it read to a registered file. The held write
+ * uses the registrations too: unregistering is CPORT_EBUSY until both are reaped. */
+static void fixed_in_a_chain(void **state)
+{
+	(void)state;
+	cport *port = t_port();
+	cport_fd p[2];
+	assert_int_equal(t_pipe(p), 0);
+	cport_fd fd = t_file(0);
+	cport_fd fds[2] = {p[0], fd};
+	assert_int_equal(cport_register_files(port, fds, 2), 0);
+	static uint8_t buf[4096];
+	cport_iovec iov = {buf, sizeof buf};
+	reg_bufs(port, &iov, 1);
+	cport_op rd = {0}, wr = {0};
+	rd.flags = CPORT_OP_LINK;
+	assert_int_equal(cport_read_fixed(port, &rd, p[0], buf, 100, -1, 0), 0);
+	assert_int_equal(cport_write_fixed(port, &wr, fd, buf, 100, 8, 0), 0);
+	assert_int_equal(cport_submit(port), 0);
+	assert_int_equal(cport_unregister_buffers(port), CPORT_EBUSY);
+	assert_int_equal(cport_unregister_files(port), CPORT_EBUSY);
+	uint8_t src[100];
+	for (int i = 0; i < 100; i++)
+		src[i] = t_pattern((uint64_t)i);
+	assert_int_equal(t_write(p[1], src, 100), 100); /* one atomic pipe write */
+	assert_true(t_wait1(port) == &rd);
+	assert_int_equal(rd.result, 100);
+	assert_int_equal(cport_unregister_buffers(port), CPORT_EBUSY); /* the write goes on */
+	assert_true(t_wait1(port) == &wr);
+	assert_int_equal(wr.result, 100);
+	uint8_t back[100];
+	assert_int_equal(t_pread(fd, back, 100, 8), 100);
+	assert_memory_equal(back, src, 100);
+	assert_int_equal(cport_unregister_buffers(port), 0);
+	assert_int_equal(cport_unregister_files(port), 0);
+	t_close(p[0]);
+	t_close(p[1]);
+	t_close(fd);
+	cport_destroy(port);
+}
+
 /* ---- Registered descriptors ---- */
 
 /* Reads, writes, fsync, fstat and fixed reads on registered files; a registered file
@@ -665,6 +707,7 @@ int main(void)
 		cmocka_unit_test(register_bad_input),
 		cmocka_unit_test(unregister_busy_buffers),
 		cmocka_unit_test(unregister_busy_files),
+		cmocka_unit_test(fixed_in_a_chain),
 		cmocka_unit_test(registered_files_io),
 		cmocka_unit_test(registered_socket),
 		cmocka_unit_test(registered_closed_elsewhere),
