@@ -344,21 +344,35 @@ static void unregister_busy_files(void **state)
 	cport_destroy(port);
 }
 
+/* A port with a pipe's read end and a file of `flen` bytes registered, and `buf`
+ * (4 KiB) registered as buffer 0. */
+struct both {
+	cport *port;
+	cport_fd p[2], fd;
+};
+
+static void both_registered(struct both *b, size_t flen, uint8_t *buf)
+{
+	b->port = t_port();
+	assert_int_equal(t_pipe(b->p), 0);
+	b->fd = t_file(flen);
+	cport_fd fds[2] = {b->p[0], b->fd};
+	assert_int_equal(cport_register_files(b->port, fds, 2), 0);
+	cport_iovec iov = {buf, 4096};
+	reg_bufs(b->port, &iov, 1);
+}
+
 /* A chain on registered buffers and descriptors (section 4b): a fixed read from a
  * pipe, linked to a fixed write of what it read to a registered file. The held write
  * uses the registrations too: unregistering is CPORT_EBUSY until both are reaped. */
 static void fixed_in_a_chain(void **state)
 {
 	(void)state;
-	cport *port = t_port();
-	cport_fd p[2];
-	assert_int_equal(t_pipe(p), 0);
-	cport_fd fd = t_file(0);
-	cport_fd fds[2] = {p[0], fd};
-	assert_int_equal(cport_register_files(port, fds, 2), 0);
 	static uint8_t buf[4096];
-	cport_iovec iov = {buf, sizeof buf};
-	reg_bufs(port, &iov, 1);
+	struct both b;
+	both_registered(&b, 0, buf);
+	cport *port = b.port;
+	cport_fd *p = b.p, fd = b.fd;
 	cport_op rd = {0}, wr = {0};
 	rd.flags = CPORT_OP_LINK;
 	assert_int_equal(cport_read_fixed(port, &rd, p[0], buf, 100, -1, 0), 0);
@@ -563,15 +577,11 @@ static void registered_closed_elsewhere(void **state)
 static void destroy_with_registrations(void **state)
 {
 	(void)state;
-	cport *port = t_port();
-	cport_fd p[2];
-	assert_int_equal(t_pipe(p), 0);
-	cport_fd fd = t_file(4096);
-	cport_fd fds[2] = {p[0], fd};
-	assert_int_equal(cport_register_files(port, fds, 2), 0);
 	static uint8_t buf[4096];
-	cport_iovec iov = {buf, sizeof buf};
-	reg_bufs(port, &iov, 1);
+	struct both b;
+	both_registered(&b, 4096, buf);
+	cport *port = b.port;
+	cport_fd *p = b.p, fd = b.fd;
 	cport_op rd = {0}, fr = {0};
 	assert_int_equal(cport_read_fixed(port, &rd, p[0], buf, 100, -1, 0), 0);
 	assert_int_equal(cport_read(port, &fr, fd, buf + 200, 100, 0), 0);
