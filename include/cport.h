@@ -9,7 +9,8 @@
  *   2. Errors (CPORT_E*), cport_strerror, cport_err_name
  *   3. The port: options, create, destroy, backend queries
  *   4. Submitting ops: nop, timer, post, links and barriers (4b), file I/O, metadata,
- *      cancel; directories, file systems and file locks (4c)
+ *      cancel; directories, file systems and file locks (4c); registered buffers and
+ *      files (4d)
  *   5. Driving the port: submit, wait
  *   6. Sockets: addresses, socket helpers (not ops), and the socket ops
  *   7. Backend notes: what differs per backend (io_uring, the readiness backends,
@@ -1133,6 +1134,109 @@ CPORT_API int cport_unlock(cport *port, cport_op *op, cport_fd fd, int64_t offse
  */
 CPORT_API int cport_cancel(cport *port, cport_op *target);
 
+/* ---- 4d. Registered buffers and files ------------------------------------------- */
+
+/*
+ * Buffers and descriptors a program uses over and over can be registered with a port
+ * once, so that each op on them costs less: io_uring pins registered buffers once
+ * instead of at every op (IORING_OP_READ_FIXED / WRITE_FIXED), and keeps registered
+ * descriptors in its fixed-file table, so an op needs no descriptor lookup
+ * (IOSQE_FIXED_FILE). Every other backend takes the same calls with the same checks
+ * and answers and runs the ops as plain ones: one program runs everywhere.
+ *
+ * Rules (every backend):
+ *   - A port has one set of buffers and one set of descriptors at a time.
+ *     Registering again replaces the set (the old one is dropped first).
+ *   - An op uses a registration from its accepted submit until cport_wait hands it
+ *     back: cport_read_fixed and cport_write_fixed use the buffers, every op on a
+ *     registered descriptor (a close of it too) uses the descriptors. Unregistering,
+ *     or registering a new set, while an op uses that kind returns CPORT_EBUSY and
+ *     changes nothing; once those ops are reaped it works.
+ *   - A registration that fails changes nothing: the earlier set stays registered
+ *     (in the rare case where the kernel refuses the new set and then the old one
+ *     too, none is left, and cport_read_fixed says CPORT_EINVAL).
+ *   - cport_destroy drops the registrations with the port; no unregister is needed.
+ *     A forked child's cport_destroy leaves the parent's alone (contract, top).
+ *   - Registering allocates (a copy of the array); the ops then allocate nothing.
+ */
+
+/* Limits (io_uring's own, kept on every backend): buffers per port, bytes per
+ * buffer, descriptors per port. */
+#define CPORT_MAX_REG_BUFFERS 16384u
+#define CPORT_MAX_REG_BUFFER_LEN 0x40000000u /* 1 GiB */
+#define CPORT_MAX_REG_FILES 1048576u
+
+/*
+ * Register `n` buffers with the port (1..CPORT_MAX_REG_BUFFERS): buffer i is the
+ * iov[i].len bytes at iov[i].base (not NULL, 1..CPORT_MAX_REG_BUFFER_LEN bytes). The
+ * array is copied; the memory must stay allocated while it is registered. Buffers
+ * may overlap. Returns 0, or
+ *   CPORT_EINVAL  NULL port or iov, n 0 or above the limit, a NULL base, a length of
+ *                 0 or above CPORT_MAX_REG_BUFFER_LEN
+ *   CPORT_EBUSY   a fixed read or write is in flight (see the rules above), or
+ *                 another thread is driving the port
+ *   CPORT_ENOMEM  out of memory; io_uring: pinning the pages would go over
+ *                 RLIMIT_MEMLOCK (a process without CAP_IPC_LOCK: raise the limit or
+ *                 register less)
+ *   CPORT_EFAULT, CPORT_ENOTSUP  io_uring: memory the kernel cannot pin (a mapping
+ *                 of a file on some kernels, ...)
+ * Backends: io_uring registers them with the kernel; the others only remember them.
+ */
+CPORT_API int cport_register_buffers(cport *port, const cport_iovec *iov, unsigned n);
+
+/* Unregister the port's buffers. Returns 0, or CPORT_ENOENT (none are registered),
+ * CPORT_EBUSY (a fixed read or write is in flight, or another thread is driving the
+ * port), CPORT_EINVAL (NULL port). */
+CPORT_API int cport_unregister_buffers(cport *port);
+
+/*
+ * cport_read / cport_write on memory inside registered buffer `index`: every rule,
+ * result and error of theirs holds, and [buf, buf + len) must lie inside that buffer
+ * (buf may be anywhere in it, len anything up to its end). Errors besides theirs:
+ *   CPORT_EINVAL  `index` is not a registered buffer (none registered, or `index` is
+ *                 at or above their count), or the range is not inside buffer
+ *                 `index` (a NULL buf included); the op is left untouched
+ * Backends: io_uring issues IORING_OP_READ_FIXED / IORING_OP_WRITE_FIXED (on a
+ * stream too); ops it sends to the thread pool, and every other backend, do a plain
+ * read or write of `buf`.
+ */
+CPORT_API int cport_read_fixed(cport *port, cport_op *op, cport_fd fd, void *buf, size_t len,
+			       int64_t offset, unsigned index);
+CPORT_API int cport_write_fixed(cport *port, cport_op *op, cport_fd fd, const void *buf,
+				size_t len, int64_t offset, unsigned index);
+
+/*
+ * Register `n` descriptors with the port (1..CPORT_MAX_REG_FILES): files, sockets,
+ * pipes. Ops need no change: the port finds an op's descriptor in the set itself.
+ * Each must be open, not being closed on this port, and named once. Returns 0, or
+ *   CPORT_EINVAL  NULL port or fds, n 0 or above the limit, a descriptor named twice
+ *   CPORT_EBADF   a descriptor that is negative, not open, or being closed here
+ *   CPORT_EBUSY   an op on a registered descriptor is in flight (see the rules
+ *                 above), or another thread is driving the port
+ *   CPORT_ENOMEM  out of memory
+ *   CPORT_EMFILE  io_uring: n is above RLIMIT_NOFILE (cport leaves the limit alone)
+ * Closing: io_uring's table holds its own reference to each file, so close a
+ * registered descriptor with cport_close on this port: its slot is emptied before
+ * the close completes, so the file is closed by then (a peer sees end of stream), and
+ * a descriptor that reuses the number later is a new one, not registered. Closed
+ * through cport another way (cport_sock_close, cport_close on another port), the
+ * slot is emptied at the next op on that number through this port, or by
+ * cport_unregister_files or cport_destroy; until then the file stays open. Closed
+ * behind cport's back (close(2), dup2 over it), a registered descriptor stays open in
+ * io_uring's table and ops on its number still reach the old file until
+ * cport_unregister_files: don't.
+ * Backends: io_uring registers them with the kernel and issues every op on them with
+ * IOSQE_FIXED_FILE, except cport_fstat, cport_close and cport_sendfile (the kernel
+ * takes plain descriptors there) and ops on the thread pool; the others only
+ * remember them.
+ */
+CPORT_API int cport_register_files(cport *port, const cport_fd *fds, unsigned n);
+
+/* Unregister the port's descriptors (they stay open). Returns 0, or CPORT_ENOENT
+ * (none are registered), CPORT_EBUSY (an op on one is in flight, or another thread is
+ * driving the port), CPORT_EINVAL (NULL port). */
+CPORT_API int cport_unregister_files(cport *port);
+
 /* ---- 5. Driving the port -------------------------------------------------------- */
 
 /* Hand every queued op to the kernel without waiting. Returns 0 or a CPORT_E* code
@@ -1411,6 +1515,15 @@ CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd 
  * and poll run at once. Per-op timeouts are linked timeouts. CPORT_OPT_SINGLE_THREAD
  * turns on SINGLE_ISSUER | DEFER_TASKRUN. CPORT_OP_LINK and CPORT_OP_BARRIER are run
  * by cport, as on every backend (section 4b), not with IOSQE_IO_LINK / IOSQE_IO_DRAIN.
+ *
+ * Registered buffers and files (section 4d): io_uring registers them with the kernel
+ * (IORING_REGISTER_BUFFERS, IORING_REGISTER_FILES; cport calls io_uring_register(2)
+ * itself and never raises RLIMIT_NOFILE). Fixed reads and writes are READ_FIXED /
+ * WRITE_FIXED; ops on a registered descriptor use its fixed-file slot, except fstat,
+ * close and sendfile; ops on the thread pool are plain. Pinned pages count against
+ * RLIMIT_MEMLOCK for a process without CAP_IPC_LOCK. The readiness backends and IOCP
+ * keep the registrations as bookkeeping and run the plain ops (Windows' registered
+ * I/O, RIO, is for sockets only and is not used).
  *
  * The readiness backends (epoll, poll, kqueue) run reads and writes with offset -1,
  * and the socket ops, on the port thread without blocking (waiting for readiness

@@ -401,6 +401,8 @@ void cport__fd_close_end(cport *port, cport_fd fd)
 	if (!f)
 		return;
 	assert(!f->q[0].head && !f->q[1].head && !f->q[2].head && f->busy == 0);
+	if (f->reg_slot)
+		cport__reg_fd_gone(port, f); /* the kernel's registered copy goes too */
 #ifdef _WIN32
 	cport_fd h = f->h; /* the entry keeps its key */
 	memset(f, 0, sizeof *f);

@@ -88,6 +88,14 @@ enum {
 	                                     time: it fires with CPORT_ETIMEDOUT */
 };
 
+/* opx.reg: what registered with the port (lib/register.c) an op uses; each counts it
+ * from its accepted submit until it is reaped, and an unregister meanwhile is
+ * CPORT_EBUSY. */
+enum {
+	CPORT__REG_BUF = 1u << 0,  /* cport_read_fixed / cport_write_fixed: opx.buf_index */
+	CPORT__REG_FILE = 1u << 1, /* its descriptor is registered (struct cport__fd.reg_slot) */
+};
+
 /* Links of an op in one doubly linked list (struct cport__list). */
 struct cport__link {
 	cport_op *next, *prev;
@@ -123,7 +131,10 @@ struct cport__op {
 	uint64_t deadline;    /* when timeout_ns ends (cport_now_ns, saturating), 0: none;
 	                         while in a deadline heap (lib/timer.c): its key */
 	uint32_t heap_idx;    /* timer heap: non-zero while the op is in a heap */
-	uint32_t hold;        /* CPORT__HOLD_*: why a link or barrier holds it (chain.c) */
+	uint8_t hold;         /* CPORT__HOLD_*: why a link or barrier holds it (chain.c) */
+	uint8_t reg;          /* CPORT__REG_*: registrations the op counts against until
+	                         reaped (lib/register.c) */
+	uint16_t buf_index;   /* with CPORT__REG_BUF: the registered buffer it lies in */
 	cport_op *hchild;     /* timer heap links (an intrusive pairing heap) */
 	cport_op *hnext;
 	cport_op *hprev;
@@ -319,6 +330,7 @@ struct cport__fd {
 	bool closing;     /* a cport_close was accepted: new ops get CPORT_EBADF */
 	bool closed;      /* closed through this port: valid again only once reused */
 	bool stream;      /* had stream ops (reactor: its close runs inline) */
+	uint32_t reg_slot; /* registered with the port: its slot + 1 (register.c); 0: not */
 	union {
 		struct cport__fd_reactor r;
 #ifdef _WIN32
@@ -429,9 +441,18 @@ struct cport_backend {
 	 * descriptor's entry from cport__fd_get (NULL for ops without one): read them,
 	 * start nothing, change no state a later submit would see differently. */
 	int (*route)(struct cport *port, const struct cport__op *x, struct cport__fd *f);
+	/* Optional, all three (NULL: registrations are bookkeeping in register.c only and
+	 * ops take the plain path). Register `n` buffers with the kernel, or (n 0) drop
+	 * those registered; the same for descriptors, in slots 0..n-1; empty one slot
+	 * whose descriptor was closed. register.c calls them only with nothing registered
+	 * (n > 0) or something registered (n 0), and never in a forked child. */
+	int (*reg_buffers)(struct cport *port, const cport_iovec *iov, unsigned n);
+	int (*reg_files)(struct cport *port, const cport_fd *fds, unsigned n);
+	void (*reg_file_clear)(struct cport *port, unsigned slot);
 };
 
 struct cport__pool;
+struct cport__reg;
 
 /* chain.c: links and barriers. Ops accepted but held until their turn never reach the
  * engine; they wait on `held` (opx.wait) and are started from `go` by the public call. */
@@ -484,6 +505,8 @@ struct cport {
 	struct cport__fdtab fdt;    /* the descriptor engine (fdstate.c) */
 	struct cport__timers deadlines; /* timers and watched deadlines (timer.c) */
 	struct cport__chain chain;  /* links and barriers (chain.c) */
+	struct cport__reg *reg;     /* registered buffers and files (register.c); NULL
+	                               until the first registration */
 	char reason[256];           /* why preferred backends were refused */
 };
 
@@ -522,6 +545,26 @@ int64_t cport__deadlines_sleep_ns(struct cport *port, int64_t timeout_ns);
 /* An op the pool had is back on the port thread (done, cancelled, taken by a close):
  * out of the deadline heap, then the engine's remote_done. */
 void cport__pool_op_back(struct cport *port, cport_op *op);
+
+/* register.c: registered buffers and files, the part every engine shares (limits,
+ * range checks, the descriptor -> slot map, counts of the ops using them). */
+/* A fixed read or write: [buf, buf + len) lies inside registered buffer `index`. */
+int cport__reg_check_buf(struct cport *port, const void *buf, uint64_t len, uint32_t index);
+/* At submit (port->reg set): CPORT__REG_FILE on an op whose descriptor is registered;
+ * a registration whose number was closed through cport elsewhere is dropped here. */
+void cport__reg_mark(struct cport *port, cport_op *op);
+void cport__reg_hold(struct cport *port, const struct cport__op *x);    /* accepted */
+void cport__reg_release(struct cport *port, const struct cport__op *x); /* reaped */
+/* The registered slot of `fd`, or -1 (the engine uses it for the op's descriptor). */
+int cport__reg_file_slot(struct cport *port, cport_fd fd);
+/* `f`'s descriptor was closed through cport: empty its slot (fdstate.c). */
+void cport__reg_fd_gone(struct cport *port, struct cport__fd *f);
+void cport__reg_free(struct cport *port); /* destroy: memory only, no engine call */
+/* port.c: the one-thread check of every call that drives the port; a descriptor's
+ * value checked as every submit checks it (negative on Unix: CPORT_EBADF). */
+bool cport__port_enter(struct cport *port);
+void cport__port_leave(struct cport *port);
+int cport__check_fd(cport_fd fd);
 
 /* unix.c / win.c: what the thread pool needs of the OS. A worker records itself, and a
  * blocking call it makes can be interrupted where the OS has a way (Windows:

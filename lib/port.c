@@ -199,6 +199,7 @@ void cport_destroy(cport *port)
 		cport__drop_unreaped(port);
 	cport__fd_fini(port);
 	cport__timers_free(&port->deadlines);
+	cport__reg_free(port);
 	free(port);
 }
 
@@ -247,6 +248,17 @@ static void port_leave(cport *port)
 	atomic_store_explicit(&port->busy, 0, memory_order_release);
 }
 
+/* The same check for the calls that live elsewhere (lib/register.c). */
+bool cport__port_enter(cport *port)
+{
+	return port_enter(port);
+}
+
+void cport__port_leave(cport *port)
+{
+	port_leave(port);
+}
+
 /* The arguments of a submit, checked; op_submit writes them into the op. */
 struct op_args {
 	cport_fd fd;
@@ -254,6 +266,7 @@ struct op_args {
 	void *buf, *buf2;
 	uint64_t len;
 	int64_t offset;
+	uint32_t buf_index; /* a fixed read or write: its registered buffer + 1; 0: none */
 };
 
 /* The op->flags a submit accepts. */
@@ -296,6 +309,8 @@ static void op_init(cport *port, cport_op *op, enum cport__type type, const stru
 	x->deadline = op->timeout_ns ? cport__deadline_in(op->timeout_ns) : 0;
 	x->heap_idx = 0;
 	x->hold = 0;
+	x->reg = a->buf_index ? CPORT__REG_BUF : 0;
+	x->buf_index = a->buf_index ? (uint16_t)(a->buf_index - 1) : 0;
 	x->hchild = x->hnext = x->hprev = NULL;
 	for (size_t i = 0; i < sizeof x->be.words / sizeof x->be.words[0]; i++)
 		x->be.words[i] = 0;
@@ -369,6 +384,11 @@ static int op_submit(cport *port, cport_op *op, enum cport__type type, const str
 		return r;
 	if (!port_enter(port))
 		return CPORT_EBUSY;
+	/* Checked inside: a registration changes only under port_enter too. */
+	if (a->buf_index && (r = cport__reg_check_buf(port, a->buf, a->len, a->buf_index - 1)) < 0) {
+		port_leave(port);
+		return r;
+	}
 	if (cport__chain_active(&port->chain, op) &&
 	    (r = cport__chain_check(port, op, (uint8_t)type, a->aux, a->fd)) < 0) {
 		port_leave(port);
@@ -377,6 +397,8 @@ static int op_submit(cport *port, cport_op *op, enum cport__type type, const str
 	uint32_t cflags = op->cflags;
 	int64_t result = op->result;
 	op_init(port, op, type, a);
+	if (port->reg)
+		cport__reg_mark(port, op);
 	cport__x(op)->state = CPORT__INFLIGHT;
 	if (cport__chain_active(&port->chain, op)) {
 		r = op_submit_chained(port, op);
@@ -392,13 +414,15 @@ static int op_submit(cport *port, cport_op *op, enum cport__type type, const str
 		op->result = result;
 	} else {
 		port->inflight++;
+		if (cport__x(op)->reg)
+			cport__reg_hold(port, cport__x(op));
 	}
 	port_run_released(port);
 	port_leave(port);
 	return r;
 }
 
-static int check_fd(cport_fd fd)
+int cport__check_fd(cport_fd fd)
 {
 #ifdef _WIN32
 	/* "Negative" values are INVALID_HANDLE_VALUE, INVALID_SOCKET and the pseudo-handles
@@ -413,7 +437,7 @@ static int check_io(cport_fd fd, const void *buf, size_t len, int64_t offset)
 {
 	if ((!buf && len) || len > CPORT_MAX_IO || offset < -1)
 		return CPORT_EINVAL;
-	return check_fd(fd);
+	return cport__check_fd(fd);
 }
 
 /* The buffers of a vectored op or a message: 1..1024 of them, CPORT_MAX_IO in all.
@@ -473,12 +497,39 @@ int cport_write(cport *port, cport_op *op, cport_fd fd, const void *buf, size_t 
 	return op_rw(port, op, CPORT__WRITE, fd, (void *)buf, len, offset);
 }
 
+/* A read or write in a registered buffer: the plain op, plus the index op_submit checks
+ * against the registration (every engine; io_uring also uses it). */
+static int op_rw_fixed(cport *port, cport_op *op, enum cport__type type, cport_fd fd,
+		       void *buf, size_t len, int64_t offset, unsigned index)
+{
+	int r = check_io(fd, buf, len, offset);
+	if (r < 0)
+		return r;
+	if (index >= CPORT_MAX_REG_BUFFERS)
+		return CPORT_EINVAL;
+	struct op_args a = {
+		.fd = fd, .buf = buf, .len = len, .offset = offset, .buf_index = index + 1};
+	return op_submit(port, op, type, &a);
+}
+
+int cport_read_fixed(cport *port, cport_op *op, cport_fd fd, void *buf, size_t len,
+		     int64_t offset, unsigned index)
+{
+	return op_rw_fixed(port, op, CPORT__READ, fd, buf, len, offset, index);
+}
+
+int cport_write_fixed(cport *port, cport_op *op, cport_fd fd, const void *buf, size_t len,
+		      int64_t offset, unsigned index)
+{
+	return op_rw_fixed(port, op, CPORT__WRITE, fd, (void *)buf, len, offset, index);
+}
+
 static int op_rwv(cport *port, cport_op *op, enum cport__type type, cport_fd fd,
 		  const cport_iovec *iov, unsigned n, int64_t offset)
 {
 	struct op_args a = {.fd = fd, .buf = (void *)iov, .aux = n, .offset = offset};
 	int r = offset < -1 ? CPORT_EINVAL : check_iov_bufs(iov, n, &a.len);
-	if (r < 0 || (r = check_fd(fd)) < 0)
+	if (r < 0 || (r = cport__check_fd(fd)) < 0)
 		return r;
 	return op_submit(port, op, type, &a);
 }
@@ -500,7 +551,7 @@ int cport_writev(cport *port, cport_op *op, cport_fd fd, const cport_iovec *iov,
 static int op_fd_args(cport *port, cport_op *op, enum cport__type type, cport_fd fd, void *buf,
 		      uint32_t flags, int64_t offset, uint64_t len)
 {
-	int r = check_fd(fd);
+	int r = cport__check_fd(fd);
 	if (r < 0)
 		return r;
 	struct op_args a = {.fd = fd, .buf = buf, .aux = flags, .offset = offset, .len = len};
@@ -618,7 +669,7 @@ int cport_openat(cport *port, cport_op *op, cport_fd dir, const char *path, uint
 		return cport_open(port, op, path, flags, mode);
 	if (!path || !check_open(flags, mode))
 		return CPORT_EINVAL;
-	int r = check_fd(dir);
+	int r = cport__check_fd(dir);
 	if (r < 0)
 		return r;
 	struct op_args a = {.fd = dir, .buf = (void *)path, .aux = flags, .mode = mode};
@@ -796,8 +847,8 @@ int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd file, int6
 {
 	if (offset < 0 || len > CPORT_MAX_IO || (uint64_t)offset > (uint64_t)INT64_MAX - len)
 		return CPORT_EINVAL;
-	int r = check_fd(file);
-	if (r < 0 || (r = check_fd(sock)) < 0)
+	int r = cport__check_fd(file);
+	if (r < 0 || (r = cport__check_fd(sock)) < 0)
 		return r;
 	struct op_args a = {
 		.fd = sock, .buf2 = (void *)(uintptr_t)file, .len = len, .offset = offset};
@@ -867,7 +918,7 @@ int cport_route(cport *port, uint32_t kind, cport_fd fd)
 	struct cport__op x = {.type = k->type, .port = port, .aux = k->aux, .len = 1};
 	x.offset = k->cur ? -1 : 0;
 	if (cport__has_fd(x.type)) {
-		int r = check_fd(fd);
+		int r = cport__check_fd(fd);
 		if (r < 0 || !cport__os_fd_valid(fd))
 			return CPORT_EBADF;
 		x.fd = fd;
@@ -967,6 +1018,8 @@ static void mark_reaped(cport *port, cport_op **out, unsigned n)
 			assert(port->inflight > 0);
 			port->inflight--;
 		}
+		if (x->reg)
+			cport__reg_release(port, x);
 		x->state = CPORT__IDLE;
 	}
 }

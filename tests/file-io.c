@@ -7,14 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void check_pattern(const uint8_t *buf, size_t len, uint64_t off)
-{
-	for (size_t i = 0; i < len; i++)
-		if (buf[i] != t_pattern(off + i))
-			fail_msg("byte %zu of read at %llu: %u != %u", i, (unsigned long long)off,
-				 buf[i], t_pattern(off + i));
-}
-
 static void read_sizes(void **state)
 {
 	(void)state;
@@ -27,7 +19,7 @@ static void read_sizes(void **state)
 		cport_op op = {0};
 		assert_int_equal(cport_read(port, &op, fd, buf, sizes[i], 0), 0);
 		assert_int_equal(t_run(port, &op), (int64_t)sizes[i]);
-		check_pattern(buf, sizes[i], 0);
+		t_check_pattern(buf, sizes[i], 0);
 	}
 	free(buf);
 	t_close(fd);
@@ -43,7 +35,7 @@ static void read_at_and_past_eof(void **state)
 	cport_op op = {0};
 	assert_int_equal(cport_read(port, &op, fd, buf, sizeof buf, 5000), 0);
 	assert_int_equal(t_run(port, &op), 5000); /* short only because of EOF */
-	check_pattern(buf, 5000, 5000);
+	t_check_pattern(buf, 5000, 5000);
 	assert_int_equal(cport_read(port, &op, fd, buf, sizeof buf, 10000), 0);
 	assert_int_equal(t_run(port, &op), 0);
 	assert_int_equal(cport_read(port, &op, fd, buf, sizeof buf, 1 << 30), 0);
@@ -71,7 +63,7 @@ static void write_then_read(void **state)
 	memset(r, 0, LEN);
 	assert_int_equal(cport_read(port, &op, fd, r, LEN, 4096), 0);
 	assert_int_equal(t_run(port, &op), LEN);
-	check_pattern(r, LEN, 4096);
+	t_check_pattern(r, LEN, 4096);
 	/* The hole before offset 4096 reads as zeros. */
 	assert_int_equal(cport_read(port, &op, fd, r, 4096, 0), 0);
 	assert_int_equal(t_run(port, &op), 4096);
@@ -106,7 +98,7 @@ static void many_in_flight(void **state)
 	assert_int_equal(t_reap(port, N, NULL, NULL), N);
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(ops[i].result, SZ);
-		check_pattern(bufs[i], SZ, (uint64_t)i * SZ);
+		t_check_pattern(bufs[i], SZ, (uint64_t)i * SZ);
 	}
 	t_close(fd);
 	cport_destroy(port);
@@ -131,8 +123,8 @@ static void vectored(void **state)
 	cport_iovec rv[2] = {{r1, 50}, {r2, 5000}};
 	assert_int_equal(cport_readv(port, &op, fd, rv, 2, 0), 0);
 	assert_int_equal(t_run(port, &op), 4101); /* short: EOF inside the second buffer */
-	check_pattern(r1, 50, 0);
-	check_pattern(r2, 4051, 50);
+	t_check_pattern(r1, 50, 0);
+	t_check_pattern(r2, 4051, 50);
 	t_close(fd);
 	cport_destroy(port);
 }

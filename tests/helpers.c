@@ -432,6 +432,14 @@ uint8_t t_pattern(uint64_t off)
 	return (uint8_t)(off * 131 + (off >> 9) * 7 + 1);
 }
 
+void t_check_pattern(const uint8_t *buf, size_t len, uint64_t off)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] != t_pattern(off + i))
+			fail_msg("byte %zu of read at %llu: %u != %u", i, (unsigned long long)off,
+				 buf[i], t_pattern(off + i));
+}
+
 cport_fd t_file(size_t len)
 {
 	char path[300];

@@ -50,6 +50,8 @@ void t_path(char *buf, size_t n, const char *name);
  * descriptor (on Windows a HANDLE opened for overlapped I/O, as cport_open makes). */
 cport_fd t_file(size_t len);
 uint8_t t_pattern(uint64_t offset);
+/* Fail the test unless `buf` holds the pattern of bytes [off, off + len). */
+void t_check_pattern(const uint8_t *buf, size_t len, uint64_t off);
 
 /* Blocking positional I/O and close outside cport, on any descriptor t_file or
  * cport_open returned (on Windows also one associated with a port: no packet is

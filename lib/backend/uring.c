@@ -8,6 +8,7 @@
  *   2. Preparing ops (one switch over the op type) and the per-op link timeout
  *   3. Completions: a CQE -> the op's result, short transfers retried, delivery
  *   4. The table slots: init, fini, start, cancel, flush, reap, wake
+ *   5. Registered buffers and files: the kernel's side of lib/register.c
  *
  * Each op carries opx.pending = the CQEs still expected (1, or 2 with a linked timeout);
  * it finishes when the last one arrives, whatever their order. Short file transfers and
@@ -49,6 +50,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 _Static_assert(sizeof(cport_statbuf) >= sizeof(struct statx), "statx scratch must fit");
@@ -83,6 +85,7 @@ struct uring {
 	bool dying;                /* destroy: drop completions, retry nothing */
 	bool test_pool;            /* $CPORT_TEST_URING_POOL: file ops to the pool */
 	bool test_nowait;          /* $CPORT_TEST_URING_NOWAIT: streams meet -EAGAIN */
+	bool fixed_rw;             /* READ_FIXED and WRITE_FIXED are there (probed) */
 	bool wake_armed;           /* the eventfd read is in the kernel or the SQ */
 	int efd;
 	uint64_t efd_buf;
@@ -275,20 +278,30 @@ static int uring_opcode(const struct cport__op *x)
 	return -1;
 }
 
+/* One buffer of a read or write; in a registered buffer (fixed), the opcode that uses
+ * the kernel's pinned pages instead of pinning them for this op. */
+static void uring_prep_buf(struct io_uring_sqe *sqe, const struct cport__op *x, bool rd,
+			   char *p, unsigned n, uint64_t off, bool fixed)
+{
+	int code = rd ? (fixed ? IORING_OP_READ_FIXED : IORING_OP_READ)
+		      : (fixed ? IORING_OP_WRITE_FIXED : IORING_OP_WRITE);
+	io_uring_prep_rw(code, sqe, x->fd, p, n, off);
+	if (fixed)
+		sqe->buf_index = x->buf_index;
+}
+
 /* A read or write from where the op got to: the whole request the first time; after a
- * short transfer, the rest of the current buffer or the remaining iovecs. */
-static void uring_prep_rw(struct io_uring_sqe *sqe, struct cport__op *x)
+ * short transfer, the rest of the current buffer (still inside a registered one) or
+ * the remaining iovecs. */
+static void uring_prep_rw(struct uring *u, struct io_uring_sqe *sqe, struct cport__op *x)
 {
 	bool rd = x->type == CPORT__READ || x->type == CPORT__READV;
 	uint64_t off = x->offset < 0 ? (uint64_t)-1 : (uint64_t)x->offset + x->done;
 	if (x->type == CPORT__READ || x->type == CPORT__WRITE) {
 		/* No arithmetic on a NULL buffer (length 0 allows one). */
 		char *p = x->buf ? (char *)x->buf + x->done : NULL;
-		unsigned n = (unsigned)(x->len - x->done);
-		if (rd)
-			io_uring_prep_read(sqe, x->fd, p, n, off);
-		else
-			io_uring_prep_write(sqe, x->fd, p, n, off);
+		bool fixed = (x->reg & CPORT__REG_BUF) && u->fixed_rw;
+		uring_prep_buf(sqe, x, rd, p, (unsigned)(x->len - x->done), off, fixed);
 		return;
 	}
 	const struct iovec *iov = x->buf;
@@ -298,11 +311,7 @@ static void uring_prep_rw(struct io_uring_sqe *sqe, struct cport__op *x)
 		i = 0; /* every element empty: the request as it is (0 bytes) */
 	if (skip) {
 		char *p = (char *)iov[i].iov_base + skip;
-		unsigned n = (unsigned)(iov[i].iov_len - skip);
-		if (rd)
-			io_uring_prep_read(sqe, x->fd, p, n, off);
-		else
-			io_uring_prep_write(sqe, x->fd, p, n, off);
+		uring_prep_buf(sqe, x, rd, p, (unsigned)(iov[i].iov_len - skip), off, false);
 	} else if (rd) {
 		io_uring_prep_readv(sqe, x->fd, iov + i, x->aux - i, off);
 	} else {
@@ -418,7 +427,7 @@ static void uring_prep_sock(struct io_uring_sqe *sqe, struct cport__op *x)
 }
 
 /* The op's own SQE. */
-static void uring_prep_op(struct io_uring_sqe *sqe, cport_op *op)
+static void uring_prep_op(struct uring *u, struct io_uring_sqe *sqe, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
 	switch ((enum cport__type)x->type) {
@@ -429,7 +438,7 @@ static void uring_prep_op(struct io_uring_sqe *sqe, cport_op *op)
 	case CPORT__WRITE:
 	case CPORT__READV:
 	case CPORT__WRITEV:
-		uring_prep_rw(sqe, x);
+		uring_prep_rw(u, sqe, x);
 		break;
 	case CPORT__FSYNC:
 		uring_prep_fsync(sqe, x);
@@ -502,6 +511,22 @@ static void uring_prep_op(struct io_uring_sqe *sqe, cport_op *op)
 	}
 }
 
+/* An op on a registered descriptor names its slot in the kernel's fixed-file table
+ * instead: no descriptor lookup and reference per op. Not where the kernel takes only
+ * a plain descriptor: statx (fstat), close and openat's directory refuse a fixed one
+ * (-EBADF), and a sendfile's splices name two descriptors and a pipe of its own. */
+static void uring_fixed_file(struct io_uring_sqe *sqe, const struct cport__op *x)
+{
+	if (!(x->reg & CPORT__REG_FILE) || x->type == CPORT__FSTAT || x->type == CPORT__CLOSE ||
+	    x->type == CPORT__SENDFILE || x->type == CPORT__OPENAT)
+		return;
+	int slot = cport__reg_file_slot(x->port, x->fd);
+	if (slot >= 0) {
+		sqe->fd = slot;
+		sqe->flags |= IOSQE_FIXED_FILE;
+	}
+}
+
 /* Fill the op's SQE: the op itself, or the readiness wait of a stream op that met
  * -EAGAIN (see uring_eagain). */
 static void uring_prep(struct uring *u, struct io_uring_sqe *sqe, cport_op *op)
@@ -511,7 +536,7 @@ static void uring_prep(struct uring *u, struct io_uring_sqe *sqe, cport_op *op)
 		io_uring_prep_poll_add(sqe, x->fd,
 				       uring_side(x) == CPORT__SIDE_SEND ? POLLOUT : POLLIN);
 	} else {
-		uring_prep_op(sqe, op);
+		uring_prep_op(u, sqe, op);
 		if (u->test_nowait && uring_side(x) != CPORT__SIDE_NONE &&
 		    x->type != CPORT__SENDFILE && x->type != CPORT__SHUTDOWN &&
 		    !(ux(op)->flags & URING_NOHOOK)) {
@@ -524,6 +549,7 @@ static void uring_prep(struct uring *u, struct io_uring_sqe *sqe, cport_op *op)
 				sqe->msg_flags |= MSG_DONTWAIT;
 		}
 	}
+	uring_fixed_file(sqe, x);
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op | TAG_OP);
 }
 
@@ -976,6 +1002,7 @@ static int uring_init(cport *port, const cport_options *o, char *why, size_t n)
 		return r;
 	}
 	uring_probe(u);
+	u->fixed_rw = u->op_ok[IORING_OP_READ_FIXED] && u->op_ok[IORING_OP_WRITE_FIXED];
 	/* Test hook: run the file and metadata ops on the thread pool, so the suite
 	 * covers the path that ops missing from older kernels take. */
 	const char *tp = getenv("CPORT_TEST_URING_POOL");
@@ -1297,6 +1324,45 @@ static void uring_fini(cport *port)
 	port->impl = NULL;
 }
 
+/* ---- 5. Registered buffers and files (lib/register.c keeps the rules) -------------- */
+
+_Static_assert(sizeof(cport_iovec) == sizeof(struct iovec) &&
+		       offsetof(cport_iovec, len) == offsetof(struct iovec, iov_len),
+	       "registered buffers go to the kernel as they are");
+_Static_assert(sizeof(cport_fd) == sizeof(int), "registered descriptors too");
+
+/* io_uring_register(2) itself. liburing's io_uring_register_files (2.3 and later)
+ * raises the process's soft RLIMIT_NOFILE when the kernel says EMFILE: a library must
+ * not change that behind its caller, so the kernel's answer is returned instead. */
+static int uring_register(cport *port, unsigned opcode, const void *arg, unsigned n)
+{
+	long r = syscall(__NR_io_uring_register, uring_of(port)->ring.ring_fd, opcode, arg, n);
+	return r < 0 ? -errno : 0;
+}
+
+static int uring_reg_buffers(cport *port, const cport_iovec *iov, unsigned n)
+{
+	return n ? uring_register(port, IORING_REGISTER_BUFFERS, iov, n)
+		 : uring_register(port, IORING_UNREGISTER_BUFFERS, NULL, 0);
+}
+
+static int uring_reg_files(cport *port, const cport_fd *fds, unsigned n)
+{
+	return n ? uring_register(port, IORING_REGISTER_FILES, fds, n)
+		 : uring_register(port, IORING_UNREGISTER_FILES, NULL, 0);
+}
+
+/* A registered descriptor was closed through cport: the slot's reference to the file
+ * goes (-1 empties a slot), so the file really closes. Requests still using the slot
+ * keep their own reference until they end. Should the kernel refuse (out of memory),
+ * the file stays open until the set is unregistered or the port destroyed. */
+static void uring_reg_file_clear(cport *port, unsigned slot)
+{
+	int none = -1;
+	struct io_uring_files_update up = {.offset = slot, .fds = (uint64_t)(uintptr_t)&none};
+	uring_register(port, IORING_REGISTER_FILES_UPDATE, &up, 1);
+}
+
 const struct cport_backend cport__uring_backend = {
 	.name = "io_uring",
 	.init = uring_init,
@@ -1309,4 +1375,7 @@ const struct cport_backend cport__uring_backend = {
 	.fd_close = uring_close_go,
 	.fd_dropped = uring_fd_dropped,
 	.route = uring_route,
+	.reg_buffers = uring_reg_buffers,
+	.reg_files = uring_reg_files,
+	.reg_file_clear = uring_reg_file_clear,
 };
