@@ -92,7 +92,9 @@ static void stat_inline(void **state)
 	assert_int_equal(in.mode, out.mode);
 	assert_int_equal(in.nlink, out.nlink);
 	assert_int_equal(in.uid, out.uid);
+#ifndef _WIN32 /* Wine gives a file on a Linux file system its change time as birth time */
 	assert_int_equal(in.btime_ns, out.btime_ns);
+#endif
 	/* A missing path: the error completes through the port too, once. */
 	char missing[300];
 	t_path(missing, sizeof missing, "no-such-file");
@@ -121,7 +123,9 @@ static void fstat_inline(void **state)
 	assert_int_equal(t_run(port, &nop), 0);
 	assert_int_equal(out.size, 20000);
 	assert_int_equal(in.ino, out.ino);
+#ifndef _WIN32 /* see stat_inline */
 	assert_int_equal(in.btime_ns, out.btime_ns);
+#endif
 	t_close(fd);
 	cport_destroy(port);
 }
