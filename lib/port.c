@@ -367,7 +367,9 @@ static int op_inline(cport *port, cport_op *op)
  * An op refused by the checks here is left exactly as it was. One the backend refuses
  * (a descriptor that is not open, out of memory) gets its public fields back and holds
  * no in-flight mark; its private words are rewritten (saving all 192 bytes for that
- * rare case cost 15 ns on every submit). An op with CPORT_OP_INLINE may run here. */
+ * rare case cost 15 ns on every submit). An op with CPORT_OP_INLINE may run here. Once
+ * bytes moved (an inline or cached try of a transfer did part of it), the op is
+ * accepted: a backend's refusal of the rest is the op's result, not the submit's. */
 static int op_start(cport *port, cport_op *op)
 {
 	if (op_zero_receive(port, op))
@@ -377,7 +379,12 @@ static int op_start(cport *port, cport_op *op)
 		if (r != 0)
 			return r < 0 ? r : 0;
 	}
-	return port->be->start(port, op);
+	int r = port->be->start(port, op);
+	if (r < 0 && cport__x(op)->done > 0) {
+		cport__complete(port, op, r);
+		return 0;
+	}
+	return r;
 }
 
 /* Ops a completion let go (links, barriers) start before the public call returns. */

@@ -258,11 +258,25 @@ enum {
 	FILE_NO_WNOWAIT = 1u << 4, /* ... an RWF_NOWAIT write (ext4, tmpfs: EOPNOTSUPP) */
 };
 
+/* Is `fd` a regular file? Asked of the kernel's cached attributes (a network file
+ * system's server is not asked: this runs on the port thread). */
+static bool file_is_regular(int fd)
+{
+#if defined(STATX_TYPE) && defined(AT_STATX_DONT_SYNC)
+	struct statx stx;
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &stx) == 0)
+		return (stx.stx_mask & STATX_TYPE) && S_ISREG(stx.stx_mode);
+	if (errno != ENOSYS)
+		return false;
+#endif
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 static uint8_t file_class(struct cport__fd *f, int fd)
 {
 	if (f->file & FILE_KNOWN)
 		return f->file;
-	struct stat st;
 	int fl = fcntl(fd, F_GETFL);
 	uint8_t c = FILE_KNOWN;
 #ifdef O_DIRECT
@@ -271,7 +285,7 @@ static uint8_t file_class(struct cport__fd *f, int fd)
 	bool direct = false; /* macOS: F_NOCACHE, which fcntl does not report; reads
 	                        are not tried there anyway (no RWF_NOWAIT) */
 #endif
-	if (fl >= 0 && !direct && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+	if (fl >= 0 && !direct && file_is_regular(fd)) {
 		c |= FILE_CACHED;
 		if (!(fl & (O_DSYNC | O_SYNC)))
 			c |= FILE_WBUF;
