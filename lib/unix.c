@@ -246,8 +246,8 @@ int64_t cport__blocking_run(cport_op *op)
 
 /* ---- On the port thread: cached file I/O without blocking, CPORT_OP_INLINE -------- */
 
-/* struct cport__fd.file: what the port thread learnt of a descriptor (one fstat and
- * one fcntl the first time, kept until the number may be new; see cport.h on fcntl). */
+/* struct cport__fd.file: what the port thread learnt of a descriptor (one fcntl and one
+ * statx the first time, kept until the number may be new; see cport.h on fcntl). */
 enum {
 	FILE_KNOWN = 1u << 0,     /* looked at: the bits below hold */
 	FILE_CACHED = 1u << 1,    /* a regular file without O_DIRECT: I/O goes through the
