@@ -129,7 +129,9 @@ enum {
  * whose directory entries are not cached reads them, a write may wait for page-cache
  * memory, dirty-page throttling or the file's lock, and on a network or FUSE file
  * system a stat or write may wait as long as the server takes. The op's timeout_ns
- * cannot stop an inline call (it has finished when the submit returns).
+ * cannot stop an inline call (it has finished when the submit returns). An op that a
+ * link or a barrier holds (section 4b) runs inline only when its turn comes, inside the
+ * call that lets it go (a cport_wait, a later submit): never ahead of its turn.
  * Backends: io_uring (which would punt a stat or a buffered ext4 write to its io-wq
  * workers), epoll, poll and kqueue (no RWF_NOWAIT off Linux: reads there go the normal
  * way). IOCP runs stat and fstat inline instead of on its pool, and ignores the flag on
@@ -623,7 +625,7 @@ CPORT_API int cport_wait(cport *port, cport_op **out, unsigned max, int64_t time
  * it. A multishot op returns at its next completion: with CPORT_MORE in op->cflags it
  * stays in flight (wait for it again); the last one lacks the flag. Errors (the op is
  * left as it was, still in flight where it was):
- *   CPORT_EINVAL     NULL port or op
+ *   CPORT_EINVAL     NULL port or op, or a chain is open (section 4b)
  *   CPORT_ENOENT     op is not in flight on this port (never submitted, already
  *                    reaped, or submitted to another port)
  *   CPORT_ETIMEDOUT  timeout_ns passed (0: it had not completed yet); the op is still

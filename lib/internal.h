@@ -277,7 +277,7 @@ struct cport__fd {
 	bool closed;      /* closed through this port: valid again only once reused */
 	bool stream;      /* had stream ops (reactor: its close runs inline) */
 	uint8_t file;     /* what the calls made on the port thread learnt of it (inline
-	                     ops, the reactor's cached reads): CPORT__FILE_* in unix.c;
+	                     ops, the reactor's cached reads): FILE_* in unix.c;
 	                     0 until then, and again once the number may be new */
 	union {
 		struct cport__fd_reactor r;
@@ -499,6 +499,7 @@ int cport__pool_start(struct cport *port, cport_op *op);
 bool cport__pool_cancel(struct cport *port, cport_op *op);
 void cport__pool_destroy(struct cport *port);
 int64_t cport__blocking_run(cport_op *op);
+void cport__pool_take_fd(struct cport *port, cport_fd fd, struct cport__queue *out);
 
 /* unix.c / win.c: run `op` on the calling thread if it cannot block there: a positional
  * read or write of cached file data (RWF_NOWAIT); with `inline_ok` (CPORT_OP_INLINE)
@@ -506,7 +507,6 @@ int64_t cport__blocking_run(cport_op *op);
  * handed to cport__complete); false to start it the normal way, from opx.done (a read
  * may have moved part of its bytes). `f`: its descriptor's state (NULL: a path op). */
 bool cport__os_try(struct cport *port, cport_op *op, struct cport__fd *f, bool inline_ok);
-void cport__pool_take_fd(struct cport *port, cport_fd fd, struct cport__queue *out);
 
 
 #ifdef _WIN32

@@ -74,7 +74,7 @@ static void stat_inline(void **state)
 	memset(&in, 0xa5, sizeof in);
 	cport_op op = {0};
 	op.flags = CPORT_OP_INLINE;
-	op.timeout_ns = 1; /* an inline op is done before any deadline (IOCP: no ENOTSUP) */
+	op.timeout_ns = 1; /* an inline op is done before any deadline */
 	assert_int_equal(cport_stat(port, &op, path, &in), 0);
 	/* Grow the file before the wait: the stat ran in the submit, it saw 1000 bytes. */
 	assert_int_equal(t_pwrite(fd, "x", 1, 4999), 1);
@@ -273,6 +273,41 @@ static void bad_input(void **state)
 	cport_destroy(port);
 }
 
+/* A held op runs inline only when its turn comes: a read linked behind a write reads
+ * what the write wrote; a stat behind a failed link never runs. */
+static void waits_its_turn(void **state)
+{
+	(void)state;
+	cport *port = t_port();
+	cport_fd fd = t_file(8192);
+	static uint8_t data[4096], back[4096];
+	memset(data, 0x6b, sizeof data);
+	cport_op w = {0}, r = {0}, bad = {0}, st = {0};
+	w.flags = CPORT_OP_LINK;
+	r.flags = CPORT_OP_INLINE;
+	assert_int_equal(cport_write(port, &w, fd, data, sizeof data, 0), 0);
+	assert_int_equal(cport_read(port, &r, fd, back, sizeof back, 0), 0);
+	assert_int_equal(cport_wait_op(port, &w, 10 * 1000000000LL), 0);
+	assert_int_equal(w.result, 4096);
+	assert_int_equal(cport_wait_op(port, &r, 10 * 1000000000LL), 0);
+	assert_int_equal(r.result, 4096);
+	assert_memory_equal(back, data, sizeof data);
+	/* A read past the end of file is short: the link breaks, the stat never runs. */
+	char path[300];
+	t_path(path, sizeof path, "never-made");
+	cport_statbuf sb;
+	bad.flags = CPORT_OP_LINK;
+	st.flags = CPORT_OP_INLINE;
+	assert_int_equal(cport_read(port, &bad, fd, back, sizeof back, 8000), 0);
+	assert_int_equal(cport_stat(port, &st, path, &sb), 0);
+	assert_int_equal(cport_wait_op(port, &st, 10 * 1000000000LL), 0);
+	assert_int_equal(st.result, CPORT_ECANCELED);
+	assert_int_equal(t_run(port, &bad), 192);
+	nothing_left(port);
+	t_close(fd);
+	cport_destroy(port);
+}
+
 #ifndef _WIN32
 /* Ops that may block never run inline: an open (of a FIFO nobody writes to), a write to
  * an O_DSYNC file, an fsync. With one pool worker held by the open, the backends that
@@ -332,6 +367,7 @@ int main(void)
 		cmocka_unit_test(write_inline),
 		cmocka_unit_test(stream_goes_normal_way),
 		cmocka_unit_test(bad_input),
+		cmocka_unit_test(waits_its_turn),
 #ifndef _WIN32
 		cmocka_unit_test(blocking_goes_normal_way),
 #endif

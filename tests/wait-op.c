@@ -143,6 +143,14 @@ static void bad_input(void **state)
 	assert_int_equal(t_run(other, &op), 0);
 	cport_op *out[1];
 	assert_int_equal(cport_wait(port, out, 1, 0), 0);
+	/* An open chain (the last op submitted is linked): the port is not driven. */
+	cport_op l = {0}, n = {0};
+	l.flags = CPORT_OP_LINK;
+	assert_int_equal(cport_nop(port, &l), 0);
+	assert_int_equal(cport_wait_op(port, &l, 0), CPORT_EINVAL);
+	assert_int_equal(cport_nop(port, &n), 0); /* ends the chain */
+	assert_int_equal(cport_wait_op(port, &n, 10 * 1000000000LL), 0);
+	assert_int_equal(cport_wait_op(port, &l, 10 * 1000000000LL), 0);
 	cport_destroy(other);
 	cport_destroy(port);
 }
