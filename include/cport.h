@@ -932,8 +932,9 @@ CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd 
  * needed, and nothing blocks: RWF_NOWAIT answers EAGAIN instead of waiting (a read of
  * uncached data may start the kernel's readahead on the way, as io_uring's own first
  * try does). Writes take the fast path only where the file system honours RWF_NOWAIT
- * for buffered writes (XFS, btrfs; not ext4 or tmpfs as of Linux 6.18, which refuse
- * it) and not on O_DSYNC / O_SYNC files; reads not on tmpfs. What a file system
+ * for buffered writes (XFS and btrfs since Linux 6.0 / 6.1; ext4 and tmpfs refuse it,
+ * measured on 6.18) and not on O_DSYNC / O_SYNC files; reads not on tmpfs (which
+ * refuses RWF_NOWAIT altogether). What a file system
  * refuses is learnt per descriptor at its first try (one wasted call), a kernel
  * without preadv2 once per process; either way such ops go to the pool as before.
  * The descriptor's type and flags are learnt at its first positional op (see
