@@ -102,8 +102,45 @@ typedef struct cport_op {
 enum {
 	CPORT_OP_LINK = 1u << 0,    /* the next op accepted starts only if this succeeded */
 	CPORT_OP_BARRIER = 1u << 1, /* starts after every earlier op, later ops after it */
-	CPORT_OP_INLINE = 1u << 2   /* a cheap op may run inside the submit call */
+	CPORT_OP_INLINE = 1u << 2   /* a cheap op may run inside the submit call (below) */
 };
+
+/*
+ * CPORT_OP_INLINE: the caller allows a cheap op to run inside its submit call, on the
+ * calling thread, instead of in the kernel's worker threads or cport's thread pool. For
+ * a caller that submits one op and waits for it (a database's VFS, a synchronous
+ * wrapper), that saves the two cross-thread wake-ups a worker costs (~20 us against a
+ * ~1.5 us system call). The op still completes through the port: the submit returns 0,
+ * its completion is already queued, and cport_wait (or cport_wait_op) reaps it exactly
+ * once, as any op; only where the work runs moved. What runs inline:
+ *   - cport_stat, cport_fstat: the plain call;
+ *   - cport_read, cport_readv at an offset (>= 0) on a regular file opened without
+ *     O_DIRECT: what the page cache holds, read without blocking (RWF_NOWAIT, Linux);
+ *     the rest of the request, if any, goes the normal way, so a read is still short
+ *     only at end of file;
+ *   - cport_write, cport_writev at an offset on a regular file opened without
+ *     CPORT_O_DIRECT and CPORT_O_DSYNC (nor O_SYNC): the plain call, which stops in the
+ *     page cache.
+ * Any other op, or one of these on another descriptor (a pipe, a socket, a direct or
+ * synchronous file, offset -1), ignores the flag and goes the normal way; so does a
+ * read whose data is not cached. Never inline: anything that waits for a peer (streams,
+ * sockets, opens, which may meet a FIFO), fsync, close, and every other metadata op.
+ * This is the caller's chosen exception to "nothing blocks but wait": an inline op does
+ * not wait for a disk read or a flush, but it may block briefly: a stat on a path
+ * whose directory entries are not cached reads them, a write may wait for page-cache
+ * memory, dirty-page throttling or the file's lock, and on a network or FUSE file
+ * system a stat or write may wait as long as the server takes. The op's timeout_ns
+ * cannot stop an inline call (it has finished when the submit returns). An op that a
+ * link or a barrier holds (section 4b) runs inline only when its turn comes, inside the
+ * call that lets it go (a cport_wait, a later submit): never ahead of its turn.
+ * Backends: io_uring (which would punt a stat or a buffered ext4 write to its io-wq
+ * workers), epoll, poll and kqueue (no RWF_NOWAIT off Linux: reads there go the normal
+ * way). IOCP runs stat and fstat inline instead of on its pool, and ignores the flag on
+ * reads and writes: they reach the kernel in the submit call already, and Windows
+ * completes cached ones at once. What cport learns of a descriptor (its type, O_DIRECT,
+ * O_DSYNC, whether its file system takes RWF_NOWAIT) it keeps until the descriptor is
+ * closed through cport: do not change those flags with fcntl behind its back.
+ */
 
 /* op->cflags */
 enum {
@@ -788,10 +825,15 @@ enum {
 	                           descriptor has nothing to give (the readiness backends;
 	                           a regular file at offset -1 is read or written there
 	                           too, and may wait for the disk) */
-	CPORT_ROUTE_LOCAL       /* done by cport on the port thread without the kernel's
+	CPORT_ROUTE_LOCAL,      /* done by cport on the port thread without the kernel's
 	                           queue, a worker or a readiness wait: a nop, a timer (the
 	                           port's deadline heap), one quick call (the readiness
 	                           backends' close of a stream, IOCP's shutdown) */
+	CPORT_ROUTE_NOWAIT_POOL /* first a call on the port thread that never waits for
+	                           the device (Linux RWF_NOWAIT): what the page cache holds
+	                           moves there at once; only the rest goes to the thread
+	                           pool, as POOL. The readiness backends' positional reads
+	                           and writes of a cached regular file */
 };
 
 /*
@@ -812,8 +854,12 @@ enum {
  *   io_uring   KERNEL for every op the kernel has (probed at create), POOL for the
  *              file ops it lacks (and for positional I/O, fsyncs and metadata ops under
  *              the test switch CPORT_TEST_URING_POOL=1); timers LOCAL.
- *   epoll/poll/kqueue  REACTOR for reads and writes at offset -1 and socket ops; POOL
- *              for positional I/O, fsyncs and metadata ops; close: LOCAL for a
+ *   epoll/poll/kqueue  REACTOR for reads and writes at offset -1 and socket ops;
+ *              NOWAIT_POOL for positional reads and writes of a regular file without
+ *              O_DIRECT on Linux (writes: without O_DSYNC, and until the file system
+ *              refused an RWF_NOWAIT write on this descriptor, as ext4 and tmpfs do;
+ *              reads likewise); POOL for other positional I/O, fsyncs and metadata
+ *              ops; close: LOCAL for a
  *              descriptor that had stream ops on this port, else POOL; nop and
  *              timer LOCAL.
  *   iocp       KERNEL for reads, writes and socket ops on overlapped handles and
@@ -1254,6 +1300,28 @@ CPORT_API int cport_submit(cport *port);
  */
 CPORT_API int cport_wait(cport *port, cport_op **out, unsigned max, int64_t timeout_ns);
 
+/*
+ * Wait for one given op, as GetOverlappedResult does: submit what is queued, then block
+ * until `op` completed or `timeout_ns` passed (< 0: forever; 0: do not block). Every
+ * other completion that arrives meanwhile stays queued, in order, for a later
+ * cport_wait, so a synchronous wrapper can share a port with an event loop (no port of
+ * its own per thread). Returns 0 when the op completed: it is reaped (its result and
+ * cflags are set and it may be reused at once), exactly as if cport_wait had returned
+ * it. A multishot op returns at its next completion: with CPORT_MORE in op->cflags it
+ * stays in flight (wait for it again); the last one lacks the flag. Errors (the op is
+ * left as it was, still in flight where it was):
+ *   CPORT_EINVAL     NULL port or op, or a chain is open (section 4b)
+ *   CPORT_ENOENT     op is not in flight on this port (never submitted, already
+ *                    reaped, or submitted to another port)
+ *   CPORT_ETIMEDOUT  timeout_ns passed (0: it had not completed yet); the op is still
+ *                    in flight. (The op's own timeout shows as op->result ==
+ *                    CPORT_ETIMEDOUT with a return of 0.)
+ *   CPORT_EBUSY      another thread is driving the port at this moment
+ *   other codes      as cport_wait (the kernel's wait failed)
+ * Cost: one pass over the completions already queued when it is called; none after.
+ */
+CPORT_API int cport_wait_op(cport *port, cport_op *op, int64_t timeout_ns);
+
 /* ---- 6. Sockets ------------------------------------------------------------------ */
 
 /*
@@ -1548,6 +1616,24 @@ CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd 
  * behind cport's back is never read blocking. offset -1 on a regular file also runs
  * on the port thread (in order, it may wait for the disk). io_uring needs none of
  * this.
+ *
+ * Cached file I/O (epoll, poll; Linux): a read or write at an offset (>= 0) on a
+ * regular file opened without O_DIRECT is first tried on the port thread with
+ * preadv2 / pwritev2 and RWF_NOWAIT, which never waits for the disk: bytes the page
+ * cache holds move at once (a 4 KiB cached read then costs about a pread instead of
+ * two cross-thread wake-ups through the pool), and only the rest of the request, if
+ * any, goes to the thread pool (a read stays short only at end of file). No flag is
+ * needed, and nothing blocks: RWF_NOWAIT answers EAGAIN instead of waiting (a read of
+ * uncached data may start the kernel's readahead on the way, as io_uring's own first
+ * try does). Writes take the fast path only where the file system honours RWF_NOWAIT
+ * for buffered writes (XFS and btrfs since Linux 6.0 / 6.1; ext4 and tmpfs refuse it,
+ * measured on 6.18) and not on O_DSYNC / O_SYNC files; reads not on tmpfs (which
+ * refuses RWF_NOWAIT altogether). What a file system
+ * refuses is learnt per descriptor at its first try (one wasted call), a kernel
+ * without preadv2 once per process; either way such ops go to the pool as before.
+ * The descriptor's type and flags are learnt at its first positional op (see
+ * CPORT_OP_INLINE for the rule about fcntl). cport_stat, cport_fstat and writes to
+ * ext4 run on the port thread only with CPORT_OP_INLINE.
  */
 
 /*

@@ -205,6 +205,7 @@ int cport__fd_get(cport *port, cport_fd fd, struct cport__fd **out)
 			port->be->fd_stale(port, f);
 		else
 			memset(&f->eng, 0, sizeof f->eng);
+		f->file = 0;
 		f->gen = gen;
 	}
 	if (f->closed) {

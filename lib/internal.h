@@ -330,6 +330,9 @@ struct cport__fd {
 	bool closing;     /* a cport_close was accepted: new ops get CPORT_EBADF */
 	bool closed;      /* closed through this port: valid again only once reused */
 	bool stream;      /* had stream ops (reactor: its close runs inline) */
+	uint8_t file;     /* what the calls made on the port thread learnt of it (inline
+	                     ops, the reactor's cached reads): FILE_* in unix.c;
+	                     0 until then, and again once the number may be new */
 	uint32_t reg_slot; /* registered with the port: its slot + 1 (register.c); 0: not */
 	union {
 		struct cport__fd_reactor r;
@@ -412,8 +415,9 @@ struct cport_backend {
 	int (*flush)(struct cport *port);
 	/* Flush, then wait up to timeout_ns (< 0 forever, 0 not at all) until something
 	 * completed or was posted. Finished ops go to cport__deliver (or cport__complete),
-	 * which fills the caller's array while cport_wait runs (cport__room says how much
-	 * is left) and the ready list after that. Return 0, or an error. */
+	 * which fills the caller's array while cport_wait runs and the ready list after
+	 * that (or hands cport_wait_op its op); never sleep once cport__wait_done. Return
+	 * 0, or an error. */
 	int (*reap)(struct cport *port, int64_t timeout_ns);
 	/* Wake a thread blocked in reap; any thread, async-signal-unsafe is fine. */
 	void (*wake)(struct cport *port);
@@ -492,6 +496,8 @@ struct cport {
 	struct cport__queue ready;  /* completed ops waiting to be reaped */
 	cport_op **out;             /* cport_wait's array while it runs (else unused) */
 	unsigned out_max, out_n;    /* its size (0 outside cport_wait) and ops in it */
+	cport_op *want;             /* the op cport_wait_op waits for while it runs */
+	bool got;                   /* ... and it was delivered (not queued: taken) */
 	uint64_t inflight;          /* accepted and not yet reaped (port thread only) */
 	atomic_uint busy;           /* a thread is inside a call that drives the port */
 	_Atomic(cport_op *) remote; /* LIFO of ops completed by other threads */
@@ -517,10 +523,14 @@ void cport__deliver(struct cport *port, cport_op *op);                  /* resul
 void cport__deliver_only(struct cport *port, cport_op *op); /* chain.c: no chain step */
 void cport__complete(struct cport *port, cport_op *op, int64_t result); /* sets it */
 void cport__complete_remote(struct cport *port, cport_op *op);          /* any thread */
-static inline unsigned cport__room(const struct cport *port)
+/* Has the wait in progress what it waits for (cport_wait: a completion in its array or
+ * on the ready list; cport_wait_op: its op)? An engine's reap never sleeps once it has. */
+static inline bool cport__wait_done(const struct cport *port)
 {
-	return port->out_max - port->out_n;
+	return port->want ? port->got : port->out_n > 0 || port->ready.head != NULL;
 }
+/* cport_wait_op: take `op` off the ready list if it waits there; false if not. */
+bool cport__ready_take(struct cport *port, cport_op *op);
 bool cport__remote_pending(struct cport *port);
 bool cport__sleep_begin(struct cport *port); /* false: don't sleep, work is waiting */
 void cport__sleep_end(struct cport *port);
@@ -590,6 +600,16 @@ void cport__pool_take_fd(struct cport *port, cport_fd fd, struct cport__queue *o
  * in the port's deadline heap for another turn (a lock whose try found the range
  * taken), false if it is to be delivered now (op->result may have changed). */
 bool cport__pool_again(struct cport *port, cport_op *op);
+
+/* unix.c / win.c: run `op` on the calling thread if it cannot block there: a positional
+ * read or write of cached file data (RWF_NOWAIT); with `inline_ok` (CPORT_OP_INLINE)
+ * also stat, fstat and a write to the page cache. True if the op completed (it was
+ * handed to cport__complete); false to start it the normal way, from opx.done (a read
+ * may have moved part of its bytes). `f`: its descriptor's state (NULL: a path op). */
+bool cport__os_try(struct cport *port, cport_op *op, struct cport__fd *f, bool inline_ok);
+/* cport_route's part of it (Unix): would cport__os_try(.., false) try this op, which
+ * the readiness backends call before sending positional file I/O to the pool? */
+bool cport__os_try_route(struct cport__fd *f, const struct cport__op *x);
 
 
 /* unix.c / win.c: cport_dio_query's OS part, for a descriptor known to be open; `d`

@@ -6,7 +6,8 @@
  *   1. The wait-list type (one for every queue of waiting ops)
  *   2. Saturating deadline arithmetic
  *   3. The iovec cursor
- *   4. The completion path: the caller's array, the ready list, the remote stack
+ *   4. The completion path: the caller's array (or cport_wait_op's one op), the ready
+ *      list, the remote stack
  *
  * Each of these was once written inside every engine, and the copies drifted (two
  * iovec cursors read past their arrays, eight of eleven deadline sites wrapped). They
@@ -137,7 +138,9 @@ void cport__deliver_only(cport *port, cport_op *op)
 	assert(x->port == port);
 	assert(x->heap_idx == 0 || (op->cflags & CPORT_MORE));
 	(void)x;
-	if (port->out_n < port->out_max && port->ready.head == NULL)
+	if (op == port->want && !port->got)
+		port->got = true; /* cport_wait_op's own op: taken, the rest keep their order */
+	else if (port->out_n < port->out_max && port->ready.head == NULL)
 		port->out[port->out_n++] = op;
 	else
 		cport__queue_push(&port->ready, op);
@@ -155,6 +158,25 @@ void cport__deliver(cport *port, cport_op *op)
 		cport__chain_after(port, op);
 	else
 		port->chain.unfinished--;
+}
+
+bool cport__ready_take(cport *port, cport_op *op)
+{
+	struct cport__queue *q = &port->ready;
+	cport_op *prev = NULL;
+	for (cport_op *it = q->head; it; prev = it, it = cport__x(it)->next) {
+		if (it != op)
+			continue;
+		if (prev)
+			cport__x(prev)->next = cport__x(op)->next;
+		else
+			q->head = cport__x(op)->next;
+		if (q->tail == op)
+			q->tail = prev;
+		cport__x(op)->next = NULL;
+		return true;
+	}
+	return false;
 }
 
 void cport__complete(cport *port, cport_op *op, int64_t result)

@@ -5,8 +5,9 @@
  * Map
  *   1. Backend candidates and cport_create / cport_destroy
  *   2. Op state: the one-thread check, argument checks, op_submit
+ *   2b. CPORT_OP_INLINE: cheap ops run in the submit call
  *   3. The submit calls, one per op
- *   4. Posts, cport_submit, cport_wait (delivery itself lives in lib/op.c)
+ *   4. Posts, cport_submit, cport_wait, cport_wait_op (delivery itself: lib/op.c)
  */
 
 #include "internal.h"
@@ -269,8 +270,13 @@ struct op_args {
 	uint32_t buf_index; /* a fixed read or write: its registered buffer + 1; 0: none */
 };
 
-/* The op->flags a submit accepts. */
-#define CPORT__OP_FLAGS (CPORT_OP_LINK | CPORT_OP_BARRIER)
+/* The op->flags bits a submit accepts, one line per flag as each lands (cport.h). */
+#define OP_FLAGS_OK                                                                      \
+	(0u                                                                              \
+	 | CPORT_OP_LINK                                                                 \
+	 | CPORT_OP_BARRIER                                                              \
+	 | CPORT_OP_INLINE                                                               \
+	)
 
 /* Can `op` be submitted at all? Reads the op, writes nothing. */
 static int op_check(const cport *port, cport_op *op)
@@ -279,7 +285,7 @@ static int op_check(const cport *port, cport_op *op)
 		return CPORT_EINVAL;
 	if (cport__x(op)->state == CPORT__INFLIGHT)
 		return CPORT_EBUSY;
-	if (op->flags & ~CPORT__OP_FLAGS)
+	if (op->flags & ~(uint32_t)OP_FLAGS_OK)
 		return CPORT_EINVAL;
 	return 0;
 }
@@ -336,14 +342,64 @@ static int op_zero_done(cport *port, cport_op *op)
 	return 0;
 }
 
+/* ---- 2b. CPORT_OP_INLINE ------------------------------------------------------------ */
+
+/* The ops CPORT_OP_INLINE may run in the submit call (cport.h says when they do). */
+static bool op_inline_kind(const struct cport__op *x)
+{
+	switch ((enum cport__type)x->type) {
+	case CPORT__STAT:
+	case CPORT__FSTAT:
+		return true;
+	case CPORT__READ:
+	case CPORT__READV:
+	case CPORT__WRITE:
+	case CPORT__WRITEV:
+		return x->offset >= 0;
+	default:
+		return false;
+	}
+}
+
+/* The caller allowed a cheap op to run here: 1 if it completed (its completion is
+ * queued), 0 to start it on the backend (from opx.done), or an error refusing it (its
+ * descriptor is not open, or is being closed: the same answer the backend would give). */
+static int op_inline(cport *port, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	struct cport__fd *f = NULL;
+	if (!op_inline_kind(x))
+		return 0;
+	if (cport__has_fd(x->type)) {
+		int r = cport__fd_get(port, x->fd, &f);
+		if (r < 0)
+			return r;
+	}
+	return cport__os_try(port, op, f, true) ? 1 : 0;
+}
+
 /* Check, fill in and hand an op to the backend; it is in flight once this returns 0.
  * An op refused by the checks here is left exactly as it was. One the backend refuses
  * (a descriptor that is not open, out of memory) gets its public fields back and holds
  * no in-flight mark; its private words are rewritten (saving all 192 bytes for that
- * rare case cost 15 ns on every submit). */
+ * rare case cost 15 ns on every submit). An op with CPORT_OP_INLINE may run here. Once
+ * bytes moved (an inline or cached try of a transfer did part of it), the op is
+ * accepted: a backend's refusal of the rest is the op's result, not the submit's. */
 static int op_start(cport *port, cport_op *op)
 {
-	return op_zero_receive(port, op) ? op_zero_done(port, op) : port->be->start(port, op);
+	if (op_zero_receive(port, op))
+		return op_zero_done(port, op);
+	if (op->flags & CPORT_OP_INLINE) {
+		int r = op_inline(port, op);
+		if (r != 0)
+			return r < 0 ? r : 0;
+	}
+	int r = port->be->start(port, op);
+	if (r < 0 && cport__x(op)->done > 0) {
+		cport__complete(port, op, r);
+		return 0;
+	}
+	return r;
 }
 
 /* Ops a completion let go (links, barriers) start before the public call returns. */
@@ -961,7 +1017,7 @@ int cport_cancel(cport *port, cport_op *target)
 	return 0;
 }
 
-/* ---- 4. Posts, submit, wait (completion delivery itself: lib/op.c) ----------------- */
+/* ---- 4. Posts, submit, wait, wait for one op (delivery itself: lib/op.c) ----------- */
 
 int cport_post(cport *port, cport_op *op, int64_t result)
 {
@@ -995,7 +1051,8 @@ int cport_submit(cport *port)
 	return r;
 }
 
-/* Ready completions into the caller's array, remote ones first moved there. */
+/* Ready completions into the caller's array, remote ones first moved there (for
+ * cport_wait_op, only the remote ones: its op is taken as it is delivered). */
 static void take_ready(cport *port)
 {
 	cport__drain_remote(port);
@@ -1024,42 +1081,60 @@ static void mark_reaped(cport *port, cport_op **out, unsigned n)
 	}
 }
 
+/* What a wait is for: up to `max` completions into `out` (cport_wait), or the one op
+ * `op` (cport_wait_op; out NULL, max 0: every other completion stays queued). */
+struct wait_for {
+	cport_op **out;
+	unsigned max;
+	cport_op *op;
+};
+
 /* One round: ready completions, then the backend's reap. The count reaped, or an
  * error when nothing was. */
-static int wait_round(cport *port, cport_op **out, unsigned max, int64_t timeout_ns)
+static int wait_round(cport *port, struct wait_for *w, int64_t timeout_ns)
 {
-	port->out = out;
-	port->out_max = max;
+	port->out = w->out;
+	port->out_max = w->max;
 	port->out_n = 0;
+	port->want = w->op;
+	port->got = false;
 	take_ready(port);
-	int r = port->be->reap(port, port->out_n ? 0 : timeout_ns);
+	int r = port->be->reap(port, cport__wait_done(port) ? 0 : timeout_ns);
 	take_ready(port);
 	port_run_released(port);
-	unsigned n = port->out_n;
+	unsigned n = w->op ? port->got : port->out_n;
 	port->out = NULL;
 	port->out_max = port->out_n = 0;
+	port->want = NULL;
+	port->got = false;
 	if (r < 0 && n == 0)
 		return r;
-	mark_reaped(port, out, n);
+	mark_reaped(port, w->op ? &w->op : w->out, n);
 	return (int)n;
 }
 
-int cport_wait(cport *port, cport_op **out, unsigned max, int64_t timeout_ns)
+/* The one-thread check of a wait; and a chain must end before the port is driven (the
+ * last op submitted had CPORT_OP_LINK: its successor is not known yet). */
+static int wait_enter(cport *port)
 {
-	if (!port || !out || max == 0 || max > INT32_MAX)
-		return CPORT_EINVAL;
 	if (!port_enter(port))
 		return CPORT_EBUSY;
 	if (port->chain.open) {
-		port_leave(port); /* a chain must end before the port is driven */
+		port_leave(port);
 		return CPORT_EINVAL;
 	}
+	return 0;
+}
+
+/* Rounds until something was reaped, an error, or the timeout passed (0 on timeout). */
+static int wait_loop(cport *port, struct wait_for *w, int64_t timeout_ns)
+{
 	/* now + INT64_MAX fits in 64 bits: the monotonic clock starts near boot. */
 	uint64_t deadline = timeout_ns > 0 ? cport__deadline_in((uint64_t)timeout_ns) : 0;
 	int64_t left = timeout_ns;
 	int r;
 	for (;;) {
-		r = wait_round(port, out, max, left);
+		r = wait_round(port, w, left);
 		if (r != 0 || timeout_ns == 0)
 			break;
 		if (timeout_ns > 0) {
@@ -1068,6 +1143,41 @@ int cport_wait(cport *port, cport_op **out, unsigned max, int64_t timeout_ns)
 				break;
 		}
 	}
+	return r;
+}
+
+int cport_wait(cport *port, cport_op **out, unsigned max, int64_t timeout_ns)
+{
+	if (!port || !out || max == 0 || max > INT32_MAX)
+		return CPORT_EINVAL;
+	int r = wait_enter(port);
+	if (r < 0)
+		return r;
+	struct wait_for w = {.out = out, .max = max};
+	r = wait_loop(port, &w, timeout_ns);
 	port_leave(port);
 	return r;
+}
+
+/* The op may have completed before: it is then on the ready list (or on the remote
+ * stack, which the first round drains into the op's delivery). */
+int cport_wait_op(cport *port, cport_op *op, int64_t timeout_ns)
+{
+	if (!port || !op)
+		return CPORT_EINVAL;
+	struct cport__op *x = cport__x(op);
+	if (x->state != CPORT__INFLIGHT || x->port != port)
+		return CPORT_ENOENT;
+	int r = wait_enter(port);
+	if (r < 0)
+		return r;
+	if (cport__ready_take(port, op)) {
+		mark_reaped(port, &op, 1);
+		r = 1;
+	} else {
+		struct wait_for w = {.op = op};
+		r = wait_loop(port, &w, timeout_ns);
+	}
+	port_leave(port);
+	return r > 0 ? 0 : r == 0 ? CPORT_ETIMEDOUT : r;
 }

@@ -95,29 +95,57 @@ void cport__unix_fill_statx(cport_statbuf *out, const struct statx *stx)
 }
 #endif
 
-/* One read or write at the op's current progress; -errno on failure. */
-static int64_t blocking_rw_once(cport_op *op)
+/* ---- Reads and writes: one call from the op's progress, blocking or not ---------- */
+
+/* One read or write of what is left of the op (from opx.done): the rest of its buffer,
+ * or of its iovecs (a partly done element first, alone). `flags`: preadv2/pwritev2's
+ * RWF_* (0: the plain call, which is all the OS may have). Bytes moved, or -errno. */
+static int64_t rw_once(struct cport__op *x, int flags)
 {
-	struct cport__op *x = cport__x(op);
-	char *p = x->buf ? (char *)x->buf + x->done : NULL; /* no NULL + 0 */
-	size_t left = (size_t)(x->len - x->done);
+	bool rd = x->type == CPORT__READ || x->type == CPORT__READV;
+	struct iovec one;
+	const struct iovec *iov = &one;
+	int cnt = 1;
+	if (x->type == CPORT__READ || x->type == CPORT__WRITE) {
+		one.iov_base = x->buf ? (char *)x->buf + x->done : NULL; /* no NULL + 0 */
+		one.iov_len = (size_t)(x->len - x->done);
+	} else {
+		const struct iovec *all = x->buf;
+		uint64_t skip;
+		unsigned i = cport__iov_at(x->buf, x->aux, x->done, &skip);
+		if (i == x->aux)
+			i = 0; /* every element empty: the request as it is (0 bytes) */
+		one.iov_base = (char *)all[i].iov_base + skip;
+		one.iov_len = (size_t)(all[i].iov_len - skip);
+		if (!skip) {
+			iov = all + i;
+			cnt = (int)(x->aux - i);
+		}
+	}
+	off_t off = x->offset < 0 ? -1 : (off_t)(x->offset + (int64_t)x->done);
 	ssize_t n;
-	bool rd = x->type == CPORT__READ;
-	if (x->offset < 0)
-		n = rd ? read(x->fd, p, left) : write(x->fd, p, left);
+#ifdef RWF_NOWAIT
+	if (flags) {
+		n = rd ? preadv2(x->fd, iov, cnt, off, flags) : pwritev2(x->fd, iov, cnt, off, flags);
+		return n < 0 ? -errno : n;
+	}
+#endif
+	assert(flags == 0);
+	if (off < 0)
+		n = rd ? readv(x->fd, iov, cnt) : writev(x->fd, iov, cnt);
 	else
-		n = rd ? pread(x->fd, p, left, (off_t)(x->offset + (int64_t)x->done))
-		       : pwrite(x->fd, p, left, (off_t)(x->offset + (int64_t)x->done));
+		n = rd ? preadv(x->fd, iov, cnt, off) : pwritev(x->fd, iov, cnt, off);
 	return n < 0 ? -errno : n;
 }
 
 /* Read/write with the contract's rules: positional reads short only at EOF, stream
- * reads return what came, writes all or error. */
+ * reads return what came, writes all or error. Goes on from opx.done (a try without
+ * blocking may have moved the first bytes). */
 static int64_t blocking_rw(cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
 	for (;;) {
-		int64_t n = blocking_rw_once(op);
+		int64_t n = rw_once(x, 0);
 		if (n == -EINTR)
 			continue;
 		if (n < 0)
@@ -127,61 +155,31 @@ static int64_t blocking_rw(cport_op *op)
 	}
 }
 
-/* Vectored I/O: one call for the whole array, then element by element if short. */
-static int64_t blocking_rwv(cport_op *op)
-{
-	struct cport__op *x = cport__x(op);
-	const struct iovec *iov = x->buf;
-	bool rd = x->type == CPORT__READV;
-	ssize_t n;
-	do {
-		if (x->offset < 0)
-			n = rd ? readv(x->fd, iov, (int)x->aux) : writev(x->fd, iov, (int)x->aux);
-		else
-			n = rd ? preadv(x->fd, iov, (int)x->aux, x->offset)
-			       : pwritev(x->fd, iov, (int)x->aux, x->offset);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	if ((uint64_t)n == x->len || n == 0 || (rd && x->offset < 0))
-		return n;
-	/* Short: finish element by element from where the kernel stopped. */
-	uint64_t total = (uint64_t)n, skip = (uint64_t)n;
-	for (unsigned i = 0; i < x->aux; i++) {
-		if (skip >= iov[i].iov_len) {
-			skip -= iov[i].iov_len;
-			continue;
-		}
-		cport_op tmp = {0};
-		struct cport__op *t = cport__x(&tmp);
-		t->type = rd ? CPORT__READ : CPORT__WRITE;
-		t->fd = x->fd;
-		t->buf = (char *)iov[i].iov_base + skip;
-		t->len = iov[i].iov_len - skip;
-		t->offset = x->offset < 0 ? -1 : x->offset + (int64_t)total;
-		skip = 0;
-		int64_t r = blocking_rw(&tmp);
-		if (r < 0)
-			return r;
-		total += (uint64_t)r;
-		if ((uint64_t)r < t->len)
-			break; /* end of file */
-	}
-	return (int64_t)total;
-}
-
 static int64_t sys(int r)
 {
 	return r < 0 ? -errno : r;
 }
 
+/* stat and fstat. Linux: statx, as io_uring does, so the birth time is the same
+ * whichever way the op ran (a kernel or filter without statx: stat). */
 static int64_t blocking_stat(cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
-	struct stat st;
 	cport_statbuf *out = x->type == CPORT__STAT ? x->buf2 : x->buf;
-	int r = x->type == CPORT__STAT ? stat(x->buf, &st) : fstat(x->fd, &st);
-	if (r < 0)
+#ifdef STATX_BASIC_STATS
+	struct statx stx;
+	unsigned mask = STATX_BASIC_STATS | STATX_BTIME;
+	int r = x->type == CPORT__STAT ? statx(AT_FDCWD, x->buf, 0, mask, &stx)
+				       : statx(x->fd, "", AT_EMPTY_PATH, mask, &stx);
+	if (r == 0) {
+		cport__unix_fill_statx(out, &stx);
+		return 0;
+	}
+	if (errno != ENOSYS)
+		return -errno;
+#endif
+	struct stat st;
+	if ((x->type == CPORT__STAT ? stat(x->buf, &st) : fstat(x->fd, &st)) < 0)
 		return -errno;
 	cport__unix_fill_stat(out, &st);
 	return 0;
@@ -421,10 +419,9 @@ int64_t cport__blocking_run(cport_op *op)
 		return 0;
 	case CPORT__READ:
 	case CPORT__WRITE:
-		return blocking_rw(op);
 	case CPORT__READV:
 	case CPORT__WRITEV:
-		return blocking_rwv(op);
+		return blocking_rw(op);
 	case CPORT__FSYNC:
 		return blocking_fsync(x);
 	case CPORT__OPEN:
@@ -481,6 +478,168 @@ int64_t cport__blocking_run(cport_op *op)
 	}
 	assert(!"op type has no blocking form");
 	return CPORT_ENOSYS;
+}
+
+/* ---- On the port thread: cached file I/O without blocking, CPORT_OP_INLINE -------- */
+
+/* struct cport__fd.file: what the port thread learnt of a descriptor (one fcntl and one
+ * statx the first time, kept until the number may be new; see cport.h on fcntl). */
+enum {
+	FILE_KNOWN = 1u << 0,     /* looked at: the bits below hold */
+	FILE_CACHED = 1u << 1,    /* a regular file without O_DIRECT: I/O goes through the
+	                             page cache (a direct read with RWF_NOWAIT still waits
+	                             for the device) */
+	FILE_WBUF = 1u << 2,      /* ... and without O_DSYNC / O_SYNC: a write stops there */
+	FILE_NO_RNOWAIT = 1u << 3, /* its file system refused an RWF_NOWAIT read */
+	FILE_NO_WNOWAIT = 1u << 4, /* ... an RWF_NOWAIT write (ext4, tmpfs: EOPNOTSUPP) */
+};
+
+/* Is `fd` a regular file? Asked of the kernel's cached attributes (a network file
+ * system's server is not asked: this runs on the port thread). */
+static bool file_is_regular(int fd)
+{
+#if defined(STATX_TYPE) && defined(AT_STATX_DONT_SYNC)
+	struct statx stx;
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &stx) == 0)
+		return (stx.stx_mask & STATX_TYPE) && S_ISREG(stx.stx_mode);
+	if (errno != ENOSYS)
+		return false;
+#endif
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static uint8_t file_class(struct cport__fd *f, int fd)
+{
+	if (f->file & FILE_KNOWN)
+		return f->file;
+	int fl = fcntl(fd, F_GETFL);
+	uint8_t c = FILE_KNOWN;
+#ifdef O_DIRECT
+	bool direct = fl >= 0 && (fl & O_DIRECT);
+#else
+	bool direct = false; /* macOS: F_NOCACHE, which fcntl does not report; reads
+	                        are not tried there anyway (no RWF_NOWAIT) */
+#endif
+	if (fl >= 0 && !direct && file_is_regular(fd)) {
+		c |= FILE_CACHED;
+		if (!(fl & (O_DSYNC | O_SYNC)))
+			c |= FILE_WBUF;
+	}
+	f->file = c;
+	return c;
+}
+
+/* What a try without blocking answers when the rest must go the blocking way. */
+#define NOWAIT_LATER INT64_MIN
+
+#ifdef RWF_NOWAIT
+/* A kernel without preadv2 (before Linux 4.6): never tried again in this process. */
+static atomic_bool nowait_missing;
+
+/* Move the op's bytes with RWF_NOWAIT while the page cache has them: a few calls at
+ * most (one, unless the cache holds only part of the range). The op's result when it is
+ * finished (every byte, end of file, an error), else NOWAIT_LATER: the rest, from
+ * opx.done, goes the blocking way (nothing cached, or a file system that refuses the
+ * flag, which is then remembered for the descriptor). */
+static int64_t rw_nowait(struct cport__fd *f, struct cport__op *x)
+{
+	bool rd = x->type == CPORT__READ || x->type == CPORT__READV;
+	for (int tries = 0; tries < 4; tries++) {
+		int64_t n = rw_once(x, RWF_NOWAIT);
+		if (n == -EINTR)
+			continue;
+		if (n == -EOPNOTSUPP || n == -EINVAL) {
+			/* EINVAL: a kernel without RWF_NOWAIT (before 4.14), or a real
+			 * error, which the blocking call then reports. */
+			f->file |= rd ? FILE_NO_RNOWAIT : FILE_NO_WNOWAIT;
+			return NOWAIT_LATER;
+		}
+		if (n == -ENOSYS) {
+			atomic_store_explicit(&nowait_missing, true, memory_order_relaxed);
+			return NOWAIT_LATER;
+		}
+		if (n == -EAGAIN)
+			return NOWAIT_LATER;
+		if (n < 0)
+			return n;
+		/* A short read may be the cache's end, not the file's: the next try says
+		 * (0 at end of file, EAGAIN if not cached). */
+		if (cport__op_moved(x, (uint64_t)n))
+			return (int64_t)x->done;
+	}
+	return NOWAIT_LATER;
+}
+#endif
+
+/* Would a read (rd) or write of this descriptor be tried with RWF_NOWAIT? */
+static bool nowait_ok(const struct cport__fd *f, bool rd)
+{
+#ifdef RWF_NOWAIT
+	uint8_t no = rd ? FILE_NO_RNOWAIT : FILE_NO_WNOWAIT;
+	return !(f->file & no) && !atomic_load_explicit(&nowait_missing, memory_order_relaxed);
+#else
+	(void)f, (void)rd;
+	return false;
+#endif
+}
+
+/* A positional read or write without blocking: its result, or NOWAIT_LATER. */
+static int64_t file_try(struct cport__fd *f, struct cport__op *x, bool rd)
+{
+#ifdef RWF_NOWAIT
+	if (nowait_ok(f, rd))
+		return rw_nowait(f, x);
+#else
+	(void)x;
+#endif
+	return NOWAIT_LATER;
+}
+
+/* Positional file I/O the port thread can take at all: a read of a cached regular
+ * file, a write that stops in the page cache. */
+static bool file_rw_here(struct cport__fd *f, const struct cport__op *x, bool rd)
+{
+	return x->offset >= 0 && (file_class(f, x->fd) & (rd ? FILE_CACHED : FILE_WBUF));
+}
+
+bool cport__os_try_route(struct cport__fd *f, const struct cport__op *x)
+{
+	bool rd = x->type == CPORT__READ || x->type == CPORT__READV;
+	if (!rd && x->type != CPORT__WRITE && x->type != CPORT__WRITEV)
+		return false;
+	return f && file_rw_here(f, x, rd) && nowait_ok(f, rd);
+}
+
+bool cport__os_try(cport *port, cport_op *op, struct cport__fd *f, bool inline_ok)
+{
+	struct cport__op *x = cport__x(op);
+	bool rd = x->type == CPORT__READ || x->type == CPORT__READV;
+	int64_t res;
+	switch ((enum cport__type)x->type) {
+	case CPORT__STAT:
+	case CPORT__FSTAT:
+		if (!inline_ok)
+			return false;
+		res = blocking_stat(op);
+		break;
+	case CPORT__READ:
+	case CPORT__READV:
+	case CPORT__WRITE:
+	case CPORT__WRITEV:
+		if (!file_rw_here(f, x, rd))
+			return false;
+		/* Inline, a write to the page cache is one plain call, which may block
+		 * briefly (the caller's choice); a read never waits for the disk. */
+		res = inline_ok && !rd ? blocking_rw(op) : file_try(f, x, rd);
+		if (res == NOWAIT_LATER)
+			return false;
+		break;
+	default:
+		return false;
+	}
+	cport__complete(port, op, res);
+	return true;
 }
 
 /* ---- Sockets: addresses and the synchronous helpers of cport.h section 6 ---------- */

@@ -6,7 +6,8 @@
  *   1. Windows and WSA errors -> CPORT_E*
  *   2. UTF-8 paths -> UTF-16, open flags -> CreateFileW arguments
  *   3. Stat: BY_HANDLE_FILE_INFORMATION and friends -> cport_statbuf
- *   4. cport__blocking_run: the thread pool's worker body (the twin of lib/unix.c's)
+ *   4. cport__blocking_run: the thread pool's worker body (the twin of lib/unix.c's),
+ *      and cport__os_try: CPORT_OP_INLINE's stat and fstat
  *   4b. Direct I/O rules: sector sizes and FILE_FLAG_NO_BUFFERING (cport_dio_query)
  *   4c. Directories, file systems and file locks (cport.h section 4c)
  *   5. Sockets: WinSock start, addresses, socket helpers (twins of lib/unix.c's)
@@ -922,6 +923,20 @@ int cport__os_dio_query(cport_fd fd, cport_dio_info *d)
 	if (type != FILE_TYPE_DISK || win_is_dir(h))
 		return 0; /* pipes, sockets, consoles, directories: no direct I/O */
 	return win_dio_sectors(h, d);
+}
+
+/* CPORT_OP_INLINE on Windows: stat and fstat run here instead of on the pool. Reads
+ * and writes reach the kernel in the submit call already (Windows completes cached ones
+ * at once), and there is no read that is sure not to wait for the disk: they go the
+ * normal way. */
+bool cport__os_try(cport *port, cport_op *op, struct cport__fd *f, bool inline_ok)
+{
+	struct cport__op *x = cport__x(op);
+	(void)f;
+	if (!inline_ok || (x->type != CPORT__STAT && x->type != CPORT__FSTAT))
+		return false;
+	cport__complete(port, op, cport__blocking_run(op));
+	return true;
 }
 
 /* ---- 5. Sockets: WinSock start, addresses, and the helpers of cport.h section 6 ---- */

@@ -593,5 +593,5 @@ int main(void)
 		cmocka_unit_test(destroy_with_held),
 		cmocka_unit_test(random_mix),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return T_MAIN("link", tests);
 }

@@ -1377,8 +1377,7 @@ static int iocp_reap(cport *port, int64_t timeout_ns)
 		iocp_rearm(port);
 	cport__deadlines_fire(port);
 	DWORD ms = 0;
-	bool block = timeout_ns != 0 && cport__room(port) > 0 && port->out_n == 0 &&
-		     !port->ready.head;
+	bool block = timeout_ns != 0 && !cport__wait_done(port);
 	if (block) {
 		ms = iocp_wait_ms(port, timeout_ns);
 		block = cport__sleep_begin(port);

@@ -21,6 +21,8 @@
  *     lock's tries, ...) runs on the thread pool, because it can only be done blocking
  *     (lib/threadpool.c makes a waiting lock out of tries); so does cport_close, except
  *     on a descriptor that had descriptor ops, which is closed at once (section 3).
+ *     Positional file I/O first moves what the page cache holds on the port thread
+ *     without blocking (cport__os_try: RWF_NOWAIT); only the rest goes to the pool.
  * Socket ops are descriptor ops too: recv, recvmsg and accept wait on the read side;
  * send, sendmsg, sendfile, connect and a shutdown that stops sending on the write side
  * (so a shutdown follows the sends before it); cport_poll ops wait in a third queue
@@ -761,6 +763,11 @@ static int reactor_start(cport *port, cport_op *op)
 	}
 	if (reactor_side(x) != CPORT__SIDE_NONE)
 		return reactor_fd_start(port, op, f);
+	/* Positional file I/O: what the page cache holds moves here at once, without
+	 * blocking (RWF_NOWAIT), the rest on the pool. An op with CPORT_OP_INLINE had
+	 * this try (and more) in op_submit already. */
+	if (!(op->flags & CPORT_OP_INLINE) && cport__os_try(port, op, f, false))
+		return 0;
 	if (f)
 		cport__fd_started(port, f, op); /* the close waits for it (busy) */
 	int err = reactor_pool_start(port, op);
@@ -787,7 +794,9 @@ static int reactor_route(cport *port, const struct cport__op *x, struct cport__f
 	default:
 		break;
 	}
-	return reactor_side(x) != CPORT__SIDE_NONE ? CPORT_ROUTE_REACTOR : CPORT_ROUTE_POOL;
+	if (reactor_side(x) != CPORT__SIDE_NONE)
+		return CPORT_ROUTE_REACTOR;
+	return cport__os_try_route(f, x) ? CPORT_ROUTE_NOWAIT_POOL : CPORT_ROUTE_POOL;
 }
 
 static void reactor_cancel(cport *port, cport_op *op)
@@ -815,7 +824,7 @@ static int reactor_flush(cport *port)
 /* How long the poller may sleep: the caller's timeout, cut to the next deadline. */
 static int64_t reactor_sleep_ns(cport *port, int64_t timeout_ns)
 {
-	if (cport__room(port) == 0 || port->ready.head)
+	if (cport__wait_done(port))
 		return 0;
 	return cport__deadlines_sleep_ns(port, timeout_ns);
 }
@@ -852,7 +861,7 @@ static int reactor_reap(cport *port, int64_t timeout_ns)
 	struct reactor *r = reactor_of(port);
 	cport__deadlines_fire(port);
 	reactor_resume(port);
-	if ((port->ready.head || port->out_n) && r->skips < REACTOR_SKIPS) {
+	if (cport__wait_done(port) && r->skips < REACTOR_SKIPS) {
 		r->skips++;
 		return 0;
 	}

@@ -89,6 +89,17 @@ struct uring {
 	bool wake_armed;           /* the eventfd read is in the kernel or the SQ */
 	int efd;
 	uint64_t efd_buf;
+	struct uring_held *held;   /* CQEs held back for their op (uring_cqe_blocked) */
+	unsigned nheld, held_cap;  /* ... oldest first; room for a CQ ring's worth */
+};
+
+/* A CQE copied out of the ring while its op may not complete yet, so that the CQEs
+ * behind it (other ops') go on: cport_wait_op waits for one op and leaves the others'
+ * completions queued, a multishot one among them. */
+struct uring_held {
+	uint64_t user_data;
+	int32_t res;
+	uint32_t flags;
 };
 
 static struct uring *uring_of(cport *port)
@@ -853,7 +864,8 @@ static void uring_cqe(cport *port, const struct io_uring_cqe *cqe)
 }
 
 /* A multishot op's next CQE must wait while its previous completion is still with the
- * caller (op->result holds it): stop reaping there until cport_wait hands it over. */
+ * caller (op->result holds it): it is held (uring_held) until cport_wait hands that
+ * completion over; reaping stops there only when the held list is full. */
 static bool uring_cqe_blocked(struct uring *u, const struct io_uring_cqe *cqe)
 {
 	uint64_t ud = cqe->user_data;
@@ -863,19 +875,53 @@ static bool uring_cqe_blocked(struct uring *u, const struct io_uring_cqe *cqe)
 	return (cport__x(op)->xflags & CPORT__X_UNREAPED) != 0;
 }
 
+/* Run the held CQEs whose op may complete again, oldest first; the rest stay, in order
+ * (once one CQE of an op stays, so do the later ones: its op is still unreaped). */
+static void uring_held_run(cport *port)
+{
+	struct uring *u = uring_of(port);
+	unsigned keep = 0, n = u->nheld;
+	for (unsigned i = 0; i < n; i++) {
+		struct uring_held h = u->held[i];
+		struct io_uring_cqe cqe = {.user_data = h.user_data, .res = h.res, .flags = h.flags};
+		if (uring_cqe_blocked(u, &cqe))
+			u->held[keep++] = h;
+		else
+			uring_cqe(port, &cqe);
+	}
+	assert(u->nheld == n); /* only uring_process adds to the list */
+	u->nheld = keep;
+}
+
+/* Hold a blocked CQE back: false if the list is full (reaping then stops there). */
+static bool uring_hold(struct uring *u, const struct io_uring_cqe *cqe)
+{
+	if (u->nheld == u->held_cap)
+		return false;
+	u->held[u->nheld++] = (struct uring_held){cqe->user_data, cqe->res, cqe->flags};
+	io_uring_cq_advance(&u->ring, 1);
+	return true;
+}
+
 /* Reap the CQEs in the ring now (one ring's worth at most: a bounded loop). */
 static unsigned uring_process(cport *port)
 {
 	struct uring *u = uring_of(port);
 	struct io_uring_cqe *cqes[64];
 	unsigned n = 0, budget = *u->ring.cq.kring_entries;
+	if (u->nheld)
+		uring_held_run(port);
 	while (budget > 0) {
 		unsigned got = io_uring_peek_batch_cqe(&u->ring, cqes, 64);
 		if (got == 0)
 			break;
 		for (unsigned i = 0; i < got; i++) {
-			if (uring_cqe_blocked(u, cqes[i]))
-				return n;
+			if (uring_cqe_blocked(u, cqes[i])) {
+				if (!uring_hold(u, cqes[i]))
+					return n;
+				n++;
+				continue;
+			}
 			struct io_uring_cqe cqe = *cqes[i];
 			io_uring_cq_advance(&u->ring, 1);
 			uring_cqe(port, &cqe);
@@ -1001,6 +1047,10 @@ static int uring_init(cport *port, const cport_options *o, char *why, size_t n)
 		free(u);
 		return r;
 	}
+	u->held_cap = *u->ring.cq.kring_entries;
+	u->held = calloc(u->held_cap, sizeof *u->held);
+	if (!u->held)
+		u->held_cap = 0; /* reaping stops at a held-back CQE, as it may when full */
 	uring_probe(u);
 	u->fixed_rw = u->op_ok[IORING_OP_READ_FIXED] && u->op_ok[IORING_OP_WRITE_FIXED];
 	/* Test hook: run the file and metadata ops on the thread pool, so the suite
@@ -1249,13 +1299,15 @@ static int uring_reap(cport *port, int64_t timeout_ns)
 {
 	struct uring *u = uring_of(port);
 	int r;
-	bool room = cport__room(port) > 0;
-	if (timeout_ns != 0 && room && !u->wake_armed && (r = uring_arm_wake(port)) < 0)
+	bool want = !cport__wait_done(port);
+	if (timeout_ns != 0 && want && !u->wake_armed && (r = uring_arm_wake(port)) < 0)
 		return r;
 	uring_requeue(port);
+	if (u->nheld)
+		uring_held_run(port); /* before sleeping: cport_wait may have freed some */
 	cport__deadlines_fire(port);
-	bool block = timeout_ns != 0 && room && io_uring_cq_ready(&u->ring) == 0 &&
-		     port->ready.head == NULL && port->out_n == 0;
+	bool block = timeout_ns != 0 && want && io_uring_cq_ready(&u->ring) == 0 &&
+		     !cport__wait_done(port);
 	if (block && cport__sleep_begin(port)) {
 		/* A deadline due now still sleeps 1 ns: 0 would mean forever here. */
 		int64_t t = cport__deadlines_sleep_ns(port, timeout_ns);
@@ -1320,6 +1372,7 @@ static void uring_fini(cport *port)
 	}
 	io_uring_queue_exit(&u->ring);
 	close(u->efd);
+	free(u->held);
 	free(u);
 	port->impl = NULL;
 }

@@ -272,6 +272,7 @@ pub const CPORT_ROUTE_KERNEL: c_int = 1;
 pub const CPORT_ROUTE_POOL: c_int = 2;
 pub const CPORT_ROUTE_REACTOR: c_int = 3;
 pub const CPORT_ROUTE_LOCAL: c_int = 4;
+pub const CPORT_ROUTE_NOWAIT_POOL: c_int = 5;
 
 // ---- Errors ----------------------------------------------------------------------------
 
