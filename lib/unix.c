@@ -235,6 +235,8 @@ int64_t cport__blocking_run(cport_op *op)
 	case CPORT__SHUTDOWN:
 	case CPORT__POLL:
 	case CPORT__SENDFILE:
+	case CPORT__RECV_POOL:
+	case CPORT__RECVMSG_POOL:
 		/* Socket ops wait on a peer: a pool worker would be held for as long as
 		 * the peer likes. Backends run them themselves. */
 		return CPORT_ENOSYS;
