@@ -698,6 +698,25 @@ static void datagrams(void **state)
 	assert_memory_equal(pool_got(&p, &r), big, 32);
 	assert_int_equal(m.flags, CPORT_MSG_TRUNC);
 	pool_give_all(&p);
+	/* the same with the datagram waiting before the receive (IOCP: the call fails at
+	 * once with WSAEMSGSIZE and still posts its packet); and a plain cport_recvmsg */
+	udp_send(tx, a, &ab, big, sizeof big);
+	t_sleep_us(20000);
+	assert_int_equal(cport_recvmsg_pool(port, &r, b, p.group, &m), 0);
+	wait_op(port, &r);
+	assert_int_equal(r.result, 32);
+	assert_memory_equal(pool_got(&p, &r), big, 32);
+	assert_int_equal(m.flags, CPORT_MSG_TRUNC);
+	pool_give_all(&p);
+	char small[8];
+	cport_iovec siov = {small, sizeof small};
+	cport_msg pm = {.addr = &from, .iov = &siov, .iovcnt = 1};
+	udp_send(tx, a, &ab, big, sizeof big);
+	t_sleep_us(20000);
+	assert_int_equal(cport_recvmsg(port, &r, b, &pm), 0);
+	wait_op(port, &r);
+	assert_int_equal(r.result, 8);
+	assert_int_equal(pm.flags, CPORT_MSG_TRUNC);
 	/* plain pool receives keep the boundaries too */
 	cport_op r2[2] = {{0}};
 	for (int i = 0; i < 2; i++)

@@ -460,6 +460,14 @@ static bool iocp_wsa_pending(int rc)
 	return rc == 0 || WSAGetLastError() == WSA_IO_PENDING;
 }
 
+/* The same for a receive on a datagram socket: one that found a datagram too large for
+ * its buffers at once fails with WSAEMSGSIZE and still posts its packet (a truncation
+ * is a warning to the kernel, not an error: the bytes moved). */
+static bool iocp_wsa_recv_pending(int rc, const struct cport__fd_iocp *w)
+{
+	return iocp_wsa_pending(rc) || (w->dgram && WSAGetLastError() == WSAEMSGSIZE);
+}
+
 /* Every buffer of a datagram op as WSABUFs in the port's scratch array: one datagram,
  * one call. WinSock captures the array during the call ("the WSABUF array is
  * transient"; Wine copies it into its request), so one array serves every call. */
@@ -578,7 +586,7 @@ static bool iocp_recv_issue(cport *port, cport_op *op, const struct cport__fd_io
 		}
 		rc = WSARecv(s, &b, 1, NULL, &k->io.flags, &k->ov, NULL);
 	}
-	if (iocp_wsa_pending(rc))
+	if (iocp_wsa_recv_pending(rc, w))
 		return true;
 	*res = WSAGetLastError() == WSAEDISCON ? 0 : iocp_wsa_error(x);
 	return false;
@@ -884,7 +892,7 @@ static bool iocp_pool_issue(cport *port, cport_op *op, const struct cport__fd_io
 					NULL)
 			  : WSARecv(s, &b, 1, NULL, &k->io.flags, &k->ov, NULL);
 	}
-	if (iocp_wsa_pending(rc))
+	if (iocp_wsa_recv_pending(rc, w)) /* (a peek of a datagram: WSAEMSGSIZE) */
 		return true;
 	*res = WSAGetLastError() == WSAEDISCON ? 0 : iocp_wsa_error(x);
 	return false;
