@@ -313,6 +313,7 @@ struct cport__fd_iocp {
 	bool dgram;    /* a datagram socket */
 	bool reset;    /* a send met the peer's reset: later sends say EPIPE */
 	bool recheck;  /* a close in the process may have freed the value: look again */
+	bool nbio;     /* made non-blocking (FIONBIO) for a pool receive's recv */
 };
 #endif
 

@@ -120,8 +120,8 @@ struct iocp_x {
 					uint32_t chunk; /* sends: bytes asked of the call */
 					INT fromlen;    /* WSARecvFrom: the sender's length */
 					DWORD flags;    /* WSARecvFrom: its flags */
-					uint32_t lent;  /* pool receives: the buffer being
-					                   filled + 1 (0: none yet) */
+					uint32_t cflags; /* pool receives: CPORT_BUF of
+					                    the result, until delivered */
 				} io;
 				struct {
 					HANDLE inst;            /* local: the pipe instance */
@@ -846,16 +846,24 @@ static int64_t iocp_recv_result(cport_op *op, const struct cport__fd_iocp *w, DW
 /* ---- 3b. Pool receives ---------------------------------------------------------------- */
 
 /*
- * A pool receive holds no buffer while it waits: first a zero-byte WSARecv, which
- * completes when data (or the end of the stream, or an error) is there and takes
- * nothing; then a buffer from the pool (none free: CPORT_ENOBUFS) and a WSARecv into
- * it, which finds the data waiting. On a datagram socket the zero-byte receive peeks
- * (MSG_PEEK): a plain one would take the datagram and drop its bytes (WSAEMSGSIZE then
- * says one is there). A multishot receive parks between completions like a multishot
- * accept. On the receive side it holds its turn (iocp_recv_next): receives issued
- * before it are ahead of its zero-byte receive in WinSock's queue, and receives
- * submitted after it wait in the list until it completed, so the stream order holds.
+ * A pool receive holds no buffer while it waits: a zero-byte WSARecv completes when data
+ * (or the end of the stream, or an error) is there and takes nothing. Its packet then
+ * takes a buffer from the pool (none free: CPORT_ENOBUFS) and receives into it at once,
+ * without waiting: a plain non-blocking recv, so the buffer is settled (lent to the
+ * caller, or free again) before the next packet is looked at, and a burst of readable
+ * sockets larger than the pool does not run it dry (an overlapped receive would hold
+ * each buffer until its own packet came). The socket is made non-blocking for that
+ * (FIONBIO, once; overlapped calls are not affected). On a datagram socket the
+ * zero-byte receive peeks (MSG_PEEK): a plain one would take the datagram and drop its
+ * bytes (WSAEMSGSIZE then says one is there). A multishot receive parks between
+ * completions like a multishot accept. On the receive side it holds its turn
+ * (iocp_recv_next): receives issued before it are ahead of its zero-byte receive in
+ * WinSock's queue, and receives submitted after it wait in the list until it completed,
+ * so the stream order holds.
  */
+
+/* What iocp_pool_now returns when the data went before it came (again: wait). */
+#define IOCP_POOL_AGAIN INT64_MIN
 
 static struct cport__bufpool *iocp_pool(cport *port, const struct cport__op *x)
 {
@@ -864,81 +872,92 @@ static struct cport__bufpool *iocp_pool(cport *port, const struct cport__op *x)
 	return bp;
 }
 
-/* The zero-byte receive, or (a buffer lent: io.lent) the receive into the buffer. */
-static bool iocp_pool_issue(cport *port, cport_op *op, const struct cport__fd_iocp *w,
-			    int64_t *res)
+/* The zero-byte receive: a packet when there is something to receive. */
+static bool iocp_pool_issue(cport_op *op, const struct cport__fd_iocp *w, int64_t *res)
 {
 	struct cport__op *x = cport__x(op);
 	struct iocp_x *k = iox(op);
-	SOCKET s = (SOCKET)x->fd;
-	memset(&k->ov, 0, sizeof k->ov);
 	WSABUF b = {0, NULL};
-	int rc;
-	if (k->io.lent == 0) {
-		k->io.flags = w->dgram ? MSG_PEEK : 0;
-		rc = WSARecv(s, &b, 1, NULL, &k->io.flags, &k->ov, NULL);
-	} else {
-		struct cport__bufpool *bp = iocp_pool(port, x);
-		b.buf = bp->mem + (size_t)(k->io.lent - 1) * bp->size;
-		b.len = bp->size;
-		k->io.flags = 0;
-		cport_msg *m = x->type == CPORT__RECVMSG_POOL ? x->buf : NULL;
-		struct sockaddr *from = NULL;
-		if (m && m->addr && w->dgram) {
-			from = (void *)m->addr->storage;
-			k->io.fromlen = sizeof m->addr->storage;
-		}
-		rc = from ? WSARecvFrom(s, &b, 1, NULL, &k->io.flags, from, &k->io.fromlen, &k->ov,
-					NULL)
-			  : WSARecv(s, &b, 1, NULL, &k->io.flags, &k->ov, NULL);
-	}
+	memset(&k->ov, 0, sizeof k->ov);
+	k->io.flags = w->dgram ? MSG_PEEK : 0;
+	int rc = WSARecv((SOCKET)x->fd, &b, 1, NULL, &k->io.flags, &k->ov, NULL);
 	if (iocp_wsa_recv_pending(rc, w)) /* (a peek of a datagram: WSAEMSGSIZE) */
 		return true;
 	*res = WSAGetLastError() == WSAEDISCON ? 0 : iocp_wsa_error(x);
 	return false;
 }
 
-/* A pool receive's packet. After the zero-byte receive: lend a buffer and go on (false),
- * or end. After the receive into the buffer: its result (the buffer is settled by
- * iocp_pool_done). */
-static bool iocp_pool_outcome(cport *port, cport_op *op, DWORD got, DWORD err, int64_t *res)
+/* The receive into a pool buffer, now, without waiting. A datagram too large for the
+ * buffer arrives cut (WSAEMSGSIZE). */
+static int iocp_pool_recv(cport_op *op, struct cport__fd_iocp *w, char *p, uint32_t len,
+			  bool *trunc)
 {
 	struct cport__op *x = cport__x(op);
-	struct iocp_x *k = iox(op);
-	const struct cport__fd_iocp *w = iocp_w(port, x->fd);
-	if (k->io.lent) {
-		*res = iocp_recv_result(op, w, got, err);
-		return true;
+	SOCKET s = (SOCKET)x->fd;
+	cport_msg *m = x->type == CPORT__RECVMSG_POOL ? x->buf : NULL;
+	if (!w->nbio) {
+		u_long on = 1;
+		if (ioctlsocket(s, FIONBIO, &on) != 0)
+			return SOCKET_ERROR;
+		w->nbio = true;
 	}
+	int n;
+	if (m && m->addr && w->dgram) {
+		int fromlen = sizeof m->addr->storage;
+		n = recvfrom(s, p, (int)len, 0, (struct sockaddr *)(void *)m->addr->storage, &fromlen);
+		m->addr->len = n >= 0 || WSAGetLastError() == WSAEMSGSIZE ? (uint32_t)fromlen : 0;
+	} else {
+		n = recv(s, p, (int)len, 0);
+	}
+	*trunc = n < 0 && w->dgram && WSAGetLastError() == WSAEMSGSIZE;
+	return *trunc ? (int)len : n;
+}
+
+/* Data is there: lend a buffer, receive into it, settle it. The op's result (with
+ * *cflags when the buffer went to the caller), or IOCP_POOL_AGAIN. */
+static int64_t iocp_pool_now(cport *port, cport_op *op, uint32_t *cflags)
+{
+	struct cport__op *x = cport__x(op);
+	struct cport__fd_iocp *w = iocp_w(port, x->fd);
+	struct cport__bufpool *bp = iocp_pool(port, x);
+	int id = cport__bufpool_take(bp);
+	if (id < 0)
+		return id; /* CPORT_ENOBUFS: the pool is dry */
+	bool trunc = false;
+	int n = iocp_pool_recv(op, w, bp->mem + (size_t)id * bp->size, bp->size, &trunc);
+	int err = n < 0 ? WSAGetLastError() : 0;
+	if (n <= 0) {
+		cport__bufpool_untake(port, bp, (uint32_t)id);
+		if (err == WSAEWOULDBLOCK)
+			return IOCP_POOL_AGAIN; /* gone before we came (or a spurious wake) */
+		if (n < 0)
+			return err == WSAEDISCON ? 0 : iocp_sock_error(x, (DWORD)err);
+	} else {
+		*cflags = cport__bufpool_lend(bp, (uint32_t)id);
+	}
+	if (x->type == CPORT__RECVMSG_POOL) {
+		cport_msg *m = x->buf;
+		if (m->addr && !w->dgram)
+			memset(m->addr, 0, sizeof *m->addr); /* a stream's peer is fixed */
+		m->flags = trunc ? CPORT_MSG_TRUNC : 0;
+	}
+	return n;
+}
+
+/* The zero-byte receive's packet: the receive's result (its buffer's CPORT_BUF bits kept
+ * in io.cflags for iocp_pool_done), or false to wait again. */
+static bool iocp_pool_outcome(cport *port, cport_op *op, DWORD err, int64_t *res)
+{
+	struct cport__op *x = cport__x(op);
+	const struct cport__fd_iocp *w = iocp_w(port, x->fd);
 	if (err && !(err == WSAEMSGSIZE && w->dgram)) { /* (a peeked datagram is there) */
 		*res = err == WSAEDISCON ? 0 : iocp_sock_error(x, err);
 		return true;
 	}
 	if ((*res = iocp_stop_reason(port, x)) != 0)
 		return true;
-	int id = cport__bufpool_take(iocp_pool(port, x));
-	if (id < 0) {
-		*res = id; /* CPORT_ENOBUFS: the pool is dry */
-		return true;
-	}
-	k->io.lent = (uint32_t)id + 1;
-	return false;
-}
-
-/* The buffer a pool receive ends with: the caller's if it holds data (returns the
- * CPORT_BUF bits), else the pool's again. */
-static uint32_t iocp_pool_settle(cport *port, cport_op *op, int64_t res)
-{
-	struct cport__op *x = cport__x(op);
-	struct iocp_x *k = iox(op);
-	if (k->io.lent == 0)
-		return 0;
-	uint32_t id = k->io.lent - 1;
-	k->io.lent = 0;
-	if (res > 0)
-		return cport__bufpool_lend(iocp_pool(port, x), id);
-	cport__bufpool_untake(port, iocp_pool(port, x), id);
-	return 0;
+	*res = iocp_pool_now(port, op, &iox(op)->io.cflags);
+	return *res != IOCP_POOL_AGAIN;
 }
 
 /* ---- 4. One op's life ------------------------------------------------------------------ */
@@ -970,7 +989,7 @@ static bool iocp_call(cport *port, cport_op *op, int64_t *res)
 		return iocp_poll_issue(op, res);
 	case CPORT__RECV_POOL:
 	case CPORT__RECVMSG_POOL:
-		return iocp_pool_issue(port, op, w, res);
+		return iocp_pool_issue(op, w, res);
 	default:
 		if (iocp_is_send(x))
 			return iocp_send_issue(port, op, w, res);
@@ -1016,7 +1035,7 @@ static bool iocp_outcome(cport *port, cport_op *op, int64_t *res)
 		return *res != 0;
 	case CPORT__RECV_POOL:
 	case CPORT__RECVMSG_POOL:
-		return iocp_pool_outcome(port, op, got, err, res);
+		return iocp_pool_outcome(port, op, err, res);
 	default:
 		break;
 	}
@@ -1117,7 +1136,8 @@ static cport_op *iocp_accept_done(cport *port, cport_op *op, int64_t res)
 static cport_op *iocp_pool_done(cport *port, cport_op *op, int64_t res)
 {
 	struct cport__op *x = cport__x(op);
-	uint32_t cf = iocp_pool_settle(port, op, res);
+	uint32_t cf = iox(op)->io.cflags;
+	iox(op)->io.cflags = 0;
 	if (res <= 0 || !(x->aux & CPORT_RECV_MULTISHOT) || iocp_stop_reason(port, x))
 		return iocp_finish(port, op, res, cf);
 	x->xflags |= CPORT__X_UNREAPED;
