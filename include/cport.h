@@ -11,7 +11,8 @@
  *   4. Submitting ops: nop, timer, post, links and barriers (4b), file I/O, metadata,
  *      cancel
  *   5. Driving the port: submit, wait
- *   6. Sockets: addresses, socket helpers (not ops), and the socket ops
+ *   6. Sockets: addresses, socket helpers (not ops), and the socket ops; pool
+ *      receives (6b)
  *   7. Backend notes: what differs per backend (io_uring, the readiness backends,
  *      IOCP), and Windows
  *
@@ -90,7 +91,8 @@ typedef struct cport_op {
 	                        many nanoseconds pass before it finishes */
 	uint32_t flags;      /* CPORT_OP_* below (0: none); unknown bits: CPORT_EINVAL */
 	/* out: valid once cport_wait returned the op */
-	uint32_t cflags;     /* completion flags: CPORT_MORE (multishot ops), else 0 */
+	uint32_t cflags;     /* completion flags: CPORT_MORE (multishot ops), CPORT_BUF
+	                        (pool receives, section 6b), else 0 */
 	int64_t result;      /* >= 0 success value, < 0 a CPORT_E* code */
 	/* private: backend state, do not touch while the op is in flight */
 	uint64_t internal[CPORT_OP_INTERNAL_WORDS];
@@ -106,9 +108,10 @@ enum {
 
 /* op->cflags */
 enum {
-	/* A multishot op (cport_accept with CPORT_ACCEPT_MULTISHOT) completed once and
-	 * stays in flight: it will complete again. Its last completion lacks this flag;
-	 * only then is the op free for reuse. */
+	/* A multishot op (cport_accept with CPORT_ACCEPT_MULTISHOT, cport_recv_pool with
+	 * CPORT_RECV_MULTISHOT) completed once and stays in flight: it will complete
+	 * again. Its last completion lacks this flag; only then is the op free for reuse.
+	 * (Bit 1 and the upper 16 bits: CPORT_BUF, section 6b.) */
 	CPORT_MORE = 1u << 0
 };
 
@@ -386,8 +389,8 @@ CPORT_API size_t cport_struct_size(uint32_t which);
  *     or being closed); what only the backend can check is checked when it starts, and
  *     a refusal then is its completion (e.g. CPORT_EBADF for a descriptor closed
  *     behind cport's back meanwhile).
- *   - CPORT_OP_LINK on a multishot accept is CPORT_EINVAL (it never completes just
- *     once). cport_post takes no flags (CPORT_EINVAL): posts belong to no chain.
+ *   - CPORT_OP_LINK on a multishot accept or pool receive is CPORT_EINVAL (it never
+ *     completes just once). cport_post takes no flags (CPORT_EINVAL): posts belong to no chain.
  *   - Every backend runs links in cport itself (section 7): a successor starts when the
  *     call that reaped its predecessor returns, and reaches the kernel at the next
  *     cport_submit or cport_wait, so each link costs one more round trip to the kernel
@@ -1083,6 +1086,39 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  *     address); cport_local_connect opens the pipe (CPORT_ENOENT: no server,
  *     CPORT_EAGAIN: every instance busy). recv/send/recvmsg/sendmsg on a pipe are its
  *     reads and writes; the other socket ops answer CPORT_ENOTSOCK.
+ */
+
+/*
+ * Pool receives (section 6b), per backend:
+ *   - io_uring: each pool is a provided-buffer ring (IORING_REGISTER_PBUF_RING, Linux
+ *     5.19; its buffer group is the pool's number), 16 bytes per buffer rounded up to a
+ *     page, in memory cport maps. A pool receive is IORING_OP_RECV (RECVMSG) with
+ *     IOSQE_BUFFER_SELECT and IORING_RECVSEND_POLL_FIRST: the kernel waits for data,
+ *     then picks a buffer (the one returned longest ago first). Multishot receives are
+ *     IORING_RECV_MULTISHOT (Linux 6.0, probed at cport_create); on an older kernel
+ *     cport issues one receive at a time, again each time the caller has reaped a
+ *     completion with CPORT_MORE, with the same results. While a completion with
+ *     CPORT_MORE waits to be reaped, the kernel goes on filling free buffers with what
+ *     arrives (those completions wait in its queue), so data may be taken from the
+ *     socket before the caller asks for it; the pool bounds how much. A multishot
+ *     receive may end by itself with data (a full completion queue): receive again.
+ *     Incremental buffer consumption (IOU_PBUF_RING_INC) is not used.
+ *   - epoll, poll, kqueue: a pool receive is tried like cport_recv (MSG_DONTWAIT); each
+ *     try takes a buffer, receives into it and gives it back at once if nothing came
+ *     (libuv's allocation on readiness). With the pool dry it asks poll(2) whether the
+ *     socket is readable: CPORT_ENOBUFS if so, else it waits.
+ *   - iocp: a zero-byte WSARecv (on a datagram socket with MSG_PEEK, which leaves the
+ *     datagram queued) waits for data without a buffer; its completion takes a buffer
+ *     and receives into it at once with a non-blocking recv (the socket is made
+ *     non-blocking with FIONBIO the first time: overlapped calls do not care, a
+ *     blocking recv or send of your own on it would). A reset or error waiting on the
+ *     socket is reported as itself even when the pool is dry. A pool receive on a
+ *     handle that is not a socket (a named pipe) is refused at submit with
+ *     CPORT_ENOTSOCK; elsewhere that is its result.
+ *   - Every backend: a pool receive holds the descriptor's receive side (section 6b);
+ *     no buffer is held while it waits for data, so only the pool's block grows with
+ *     the buffers, not with the connections. Per idle connection cport keeps its
+ *     descriptor table entry (docs/design.md, "Memory per connection", has figures).
  */
 
 
