@@ -194,6 +194,27 @@ static int64_t blocking_fallocate(struct cport__op *x)
 #endif
 }
 
+struct msghdr *cport__unix_msg_recv(cport_msg *m, struct iovec *iov, size_t iovcnt)
+{
+	struct msghdr *mh = (struct msghdr *)(void *)m->internal_;
+	memset(mh, 0, sizeof *mh);
+	if (m->addr) {
+		mh->msg_name = m->addr->storage;
+		mh->msg_namelen = sizeof m->addr->storage;
+	}
+	mh->msg_iov = iov;
+	mh->msg_iovlen = iovcnt;
+	return mh;
+}
+
+void cport__unix_msg_received(cport_msg *m)
+{
+	const struct msghdr *mh = (const struct msghdr *)(const void *)m->internal_;
+	if (m->addr)
+		m->addr->len = mh->msg_namelen;
+	m->flags = mh->msg_flags & MSG_TRUNC ? CPORT_MSG_TRUNC : 0;
+}
+
 /* Run an op as a blocking system call; the thread pool's worker body. */
 int64_t cport__blocking_run(cport_op *op)
 {

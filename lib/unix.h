@@ -12,4 +12,12 @@ void cport__unix_fill_stat(cport_statbuf *out, const struct stat *st);
 void cport__unix_fill_statx(cport_statbuf *out, const struct statx *stx);
 #endif
 
+/* A receive's msghdr, in the cport_msg's scratch space (internal_): the sender into
+ * msg->addr (when it is not NULL), the bytes into `iov`. */
+struct msghdr;
+struct iovec;
+struct msghdr *cport__unix_msg_recv(cport_msg *m, struct iovec *iov, size_t iovcnt);
+/* After that receive: the sender's length, and CPORT_MSG_TRUNC in msg->flags. */
+void cport__unix_msg_received(cport_msg *m);
+
 #endif /* CPORT_UNIX_H */

@@ -276,21 +276,10 @@ static void burst(struct server *s, int start)
 static void ten_thousand_idle(void **state)
 {
 	(void)state;
-	if (t_is_windows()) {
-		/* As in tests/many-conns.c: Wine slows down faster than the sockets grow
-		 * (10,000 do not connect in a minute on Wine 8.0). */
-		CONNS = 1000;
-		fprintf(stderr, "idle-pool-conns: %d connections on Windows, not 10,000: Wine "
-			"slows down more than linearly with the sockets open\n", CONNS);
-	}
-	if (!t_raise_nofile((unsigned long)CONNS + 200))
-		t_skip("cannot raise RLIMIT_NOFILE to %d: this test keeps %d connections open "
-		       "(the clients' ends in another process)", CONNS + 200, CONNS);
+	/* (The clients' ends are in another process: each holds CONNS descriptors.) */
+	CONNS = t_many_conns("idle-pool-conns", CONNS);
 	cport_addr la;
-	cport_fd l;
-	assert_int_equal(cport_addr_parse(&la, "127.0.0.1:0"), 0);
-	assert_int_equal(cport_tcp_listen(&l, &la, 4096, 0), 0);
-	assert_int_equal(cport_sock_local(l, &la), 0);
+	cport_fd l = t_listen(&la);
 	clients_start(&la, l);
 	struct server s = {.port = t_port_depth(4096)};
 	s.c = calloc((size_t)CONNS, sizeof *s.c);

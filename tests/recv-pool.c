@@ -130,6 +130,31 @@ static void pool_whole(struct pool *p)
 	t_close(q[0]), t_close(q[1]);
 }
 
+/* A port, a pool on it, and a connected pair whose s[1] receives. */
+struct env {
+	cport *port;
+	struct pool pool;
+	cport_fd s[2];
+};
+
+static struct env *env_open(uint32_t count, uint32_t size)
+{
+	struct env *e = calloc(1, sizeof *e);
+	assert_non_null(e);
+	e->port = t_port();
+	pool_make(&e->pool, e->port, count, size);
+	t_tcp_pair(e->s);
+	return e;
+}
+
+static void env_close(struct env *e)
+{
+	t_close(e->s[0]), t_close(e->s[1]);
+	cport_destroy(e->port);
+	pool_free(&e->pool);
+	free(e);
+}
+
 /* ---- The pump: many messages through one connection, checked byte by byte ------------ */
 
 enum { PUMP_MSGS = 1500, PUMP_RCV = 3 };
@@ -332,11 +357,10 @@ static void multishot_one_at_a_time(void **state)
 static void dry_pool(void **state)
 {
 	(void)state;
-	cport *port = t_port();
-	struct pool p;
-	pool_make(&p, port, 2, 16);
-	cport_fd s[2];
-	t_tcp_pair(s);
+	struct env *e = env_open(2, 16);
+	cport *port = e->port;
+	struct pool *p = &e->pool;
+	cport_fd *s = e->s;
 	char data[96];
 	for (int i = 0; i < 96; i++)
 		data[i] = (char)('A' + i / 16);
@@ -345,54 +369,52 @@ static void dry_pool(void **state)
 	cport_op r = {0};
 	int ids[2];
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(cport_recv_pool(port, &r, s[1], p.group, 0), 0);
+		assert_int_equal(cport_recv_pool(port, &r, s[1], p->group, 0), 0);
 		wait_op(port, &r);
 		assert_int_equal(r.result, 16);
-		assert_memory_equal(pool_got(&p, &r), data + 16 * i, 16);
+		assert_memory_equal(pool_got(p, &r), data + 16 * i, 16);
 		ids[i] = cport_op_buf_id(&r);
 	}
 	for (int i = 0; i < 2; i++) { /* dry, and stays dry */
-		assert_int_equal(cport_recv_pool(port, &r, s[1], p.group, 0), 0);
+		assert_int_equal(cport_recv_pool(port, &r, s[1], p->group, 0), 0);
 		wait_op(port, &r);
 		assert_int_equal(r.result, CPORT_ENOBUFS);
-		assert_null(pool_got(&p, &r));
+		assert_null(pool_got(p, &r));
 	}
-	pool_give(&p, ids[0]);
-	assert_int_equal(cport_recv_pool(port, &r, s[1], p.group, 0), 0);
+	pool_give(p, ids[0]);
+	assert_int_equal(cport_recv_pool(port, &r, s[1], p->group, 0), 0);
 	wait_op(port, &r);
 	assert_int_equal(r.result, 16);
-	assert_memory_equal(pool_got(&p, &r), data + 32, 16);
-	pool_give_all(&p);
+	assert_memory_equal(pool_got(p, &r), data + 32, 16);
+	pool_give_all(p);
 
 	/* multishot: D and E with CPORT_MORE, then dry (last); F after a re-arm */
 	t_write_all(s[0], data + 48, 48);
 	t_sleep_us(20000);
-	assert_int_equal(cport_recv_pool(port, &r, s[1], p.group, CPORT_RECV_MULTISHOT), 0);
+	assert_int_equal(cport_recv_pool(port, &r, s[1], p->group, CPORT_RECV_MULTISHOT), 0);
 	for (int i = 3; i < 5; i++) {
 		wait_op(port, &r);
 		assert_int_equal(r.result, 16);
 		assert_true(r.cflags & CPORT_MORE);
-		assert_memory_equal(pool_got(&p, &r), data + 16 * i, 16);
+		assert_memory_equal(pool_got(p, &r), data + 16 * i, 16);
 	}
 	wait_op(port, &r);
 	assert_int_equal(r.result, CPORT_ENOBUFS);
 	assert_int_equal(r.cflags, 0);
-	pool_give_all(&p);
-	assert_int_equal(cport_recv_pool(port, &r, s[1], p.group, CPORT_RECV_MULTISHOT), 0);
+	pool_give_all(p);
+	assert_int_equal(cport_recv_pool(port, &r, s[1], p->group, CPORT_RECV_MULTISHOT), 0);
 	wait_op(port, &r);
 	assert_int_equal(r.result, 16);
 	assert_true(r.cflags & CPORT_MORE);
-	assert_memory_equal(pool_got(&p, &r), data + 80, 16);
+	assert_memory_equal(pool_got(p, &r), data + 80, 16);
 	assert_quiet(port, 100); /* nothing more to receive: it waits, holding no buffer */
 	assert_int_equal(cport_cancel(port, &r), 0);
 	wait_op(port, &r);
 	assert_int_equal(r.result, CPORT_ECANCELED);
 	assert_int_equal(r.cflags, 0);
-	pool_give_all(&p);
-	pool_whole(&p);
-	t_close(s[0]), t_close(s[1]);
-	cport_destroy(port);
-	pool_free(&p);
+	pool_give_all(p);
+	pool_whole(p);
+	env_close(e);
 }
 
 /* End of stream: 0 without a buffer (a multishot receive's last completion); with the
@@ -509,27 +531,26 @@ static int64_t multi_drain(struct pool *p, struct stream_log *l, cport_op *r, cp
 static void cancel_multishot(void **state)
 {
 	(void)state;
-	cport *port = t_port();
-	struct pool p;
-	pool_make(&p, port, 4, 64);
+	struct env *e = env_open(4, 64);
+	cport *port = e->port;
+	struct pool *p = &e->pool;
+	cport_fd *s = e->s;
 	struct stream_log *l = calloc(1, sizeof *l);
 	assert_non_null(l);
-	cport_fd s[2];
-	t_tcp_pair(s);
 	cport_op r = {0};
 	/* idle */
-	assert_int_equal(cport_recv_pool(port, &r, s[1], p.group, CPORT_RECV_MULTISHOT), 0);
-	multi_some(&p, l, &r, s[0], 5);
+	assert_int_equal(cport_recv_pool(port, &r, s[1], p->group, CPORT_RECV_MULTISHOT), 0);
+	multi_some(p, l, &r, s[0], 5);
 	assert_int_equal(cport_cancel(port, &r), 0);
-	assert_int_equal(multi_drain(&p, l, &r, NULL, NULL), CPORT_ECANCELED);
+	assert_int_equal(multi_drain(p, l, &r, NULL, NULL), CPORT_ECANCELED);
 	assert_int_equal(cport_cancel(port, &r), CPORT_ENOENT);
 	/* with data arriving as it is cancelled: each byte arrives once, before or after */
 	for (int round = 0; round < 20; round++) {
-		assert_int_equal(cport_recv_pool(port, &r, s[1], p.group, CPORT_RECV_MULTISHOT), 0);
-		multi_some(&p, l, &r, s[0], 2);
+		assert_int_equal(cport_recv_pool(port, &r, s[1], p->group, CPORT_RECV_MULTISHOT), 0);
+		multi_some(p, l, &r, s[0], 2);
 		log_send(l, s[0], "z", 1);
 		assert_int_equal(cport_cancel(port, &r), 0);
-		int64_t last = multi_drain(&p, l, &r, NULL, NULL);
+		int64_t last = multi_drain(p, l, &r, NULL, NULL);
 		assert_true(last == CPORT_ECANCELED || last > 0);
 	}
 	/* what the cancels left in the stream is still there, after the rest */
@@ -546,11 +567,9 @@ static void cancel_multishot(void **state)
 	}
 	assert_int_equal(l->ng, l->ns);
 	assert_memory_equal(l->got, l->sent, l->ns);
-	assert_int_equal(p.held, 0);
-	pool_whole(&p);
-	t_close(s[0]), t_close(s[1]);
-	cport_destroy(port);
-	pool_free(&p);
+	assert_int_equal(p->held, 0);
+	pool_whole(p);
+	env_close(e);
 	free(l);
 }
 
@@ -594,15 +613,14 @@ static void close_multishot(void **state)
 static void order_with_plain_receives(void **state)
 {
 	(void)state;
-	cport *port = t_port();
-	struct pool p;
-	pool_make(&p, port, 4, 64);
-	cport_fd s[2];
-	t_tcp_pair(s);
+	struct env *e = env_open(4, 64);
+	cport *port = e->port;
+	struct pool *p = &e->pool;
+	cport_fd *s = e->s;
 	cport_op r1 = {0}, pr = {0}, r3 = {0};
 	char b1[4], b3[64];
 	assert_int_equal(cport_recv(port, &r1, s[1], b1, 4, 0), 0);
-	assert_int_equal(cport_recv_pool(port, &pr, s[1], p.group, 0), 0);
+	assert_int_equal(cport_recv_pool(port, &pr, s[1], p->group, 0), 0);
 	assert_int_equal(cport_recv(port, &r3, s[1], b3, sizeof b3, 0), 0);
 	assert_int_equal(cport_submit(port), 0);
 	t_write_all(s[0], "aaaabbbbcccc", 12);
@@ -611,8 +629,8 @@ static void order_with_plain_receives(void **state)
 	assert_memory_equal(b1, "aaaa", 4);
 	wait_op(port, &pr);
 	assert_int_equal(pr.result, 8);
-	assert_memory_equal(pool_got(&p, &pr), "bbbbcccc", 8);
-	pool_give(&p, cport_op_buf_id(&pr));
+	assert_memory_equal(pool_got(p, &pr), "bbbbcccc", 8);
+	pool_give(p, cport_op_buf_id(&pr));
 	assert_quiet(port, 50);
 	t_write_all(s[0], "dddd", 4);
 	wait_op(port, &r3);
@@ -620,7 +638,7 @@ static void order_with_plain_receives(void **state)
 	assert_memory_equal(b3, "dddd", 4);
 
 	/* a multishot receive, and a plain one behind it that waits for its end */
-	assert_int_equal(cport_recv_pool(port, &pr, s[1], p.group, CPORT_RECV_MULTISHOT), 0);
+	assert_int_equal(cport_recv_pool(port, &pr, s[1], p->group, CPORT_RECV_MULTISHOT), 0);
 	assert_int_equal(cport_recv(port, &r3, s[1], b3, sizeof b3, 0), 0);
 	const char *msgs[] = {"eeee", "ffff"};
 	for (int i = 0; i < 2; i++) {
@@ -628,8 +646,8 @@ static void order_with_plain_receives(void **state)
 		wait_op(port, &pr);
 		assert_true(pr.cflags & CPORT_MORE);
 		assert_int_equal(pr.result, 4);
-		assert_memory_equal(pool_got(&p, &pr), msgs[i], 4);
-		pool_give(&p, cport_op_buf_id(&pr));
+		assert_memory_equal(pool_got(p, &pr), msgs[i], 4);
+		pool_give(p, cport_op_buf_id(&pr));
 	}
 	assert_int_equal(cport_cancel(port, &pr), 0);
 	wait_op(port, &pr);
@@ -639,22 +657,10 @@ static void order_with_plain_receives(void **state)
 	wait_op(port, &r3);
 	assert_int_equal(r3.result, 4);
 	assert_memory_equal(b3, "gggg", 4);
-	t_close(s[0]), t_close(s[1]);
-	cport_destroy(port);
-	pool_free(&p);
+	env_close(e);
 }
 
 /* ---- Datagrams ------------------------------------------------------------------------- */
-
-static cport_fd udp_any(cport_addr *bound)
-{
-	cport_addr a;
-	cport_fd fd;
-	assert_int_equal(cport_addr_parse(&a, "127.0.0.1:0"), 0);
-	assert_int_equal(cport_udp_socket(&fd, &a, 0), 0);
-	assert_int_equal(cport_sock_local(fd, bound), 0);
-	return fd;
-}
 
 /* A datagram sent through a port of its own (its completion then never mixes with the
  * receiver's). */
@@ -676,7 +682,7 @@ static void datagrams(void **state)
 	struct pool p;
 	pool_make(&p, port, 4, 32);
 	cport_addr aa, ab, from;
-	cport_fd a = udp_any(&aa), b = udp_any(&ab);
+	cport_fd a = t_udp_any(&aa), b = t_udp_any(&ab);
 	cport_msg m = {.addr = &from};
 	cport_op r = {0};
 	cport *tx = t_port();
@@ -766,35 +772,32 @@ static void datagrams(void **state)
 static void timeouts(void **state)
 {
 	(void)state;
-	cport *port = t_port();
-	struct pool p;
-	pool_make(&p, port, 4, 64);
-	cport_fd s[2];
-	t_tcp_pair(s);
+	struct env *e = env_open(4, 64);
+	cport *port = e->port;
+	struct pool *p = &e->pool;
+	cport_fd *s = e->s;
 	cport_op r = {0};
 	r.timeout_ns = 50 * 1000000ull;
-	assert_int_equal(cport_recv_pool(port, &r, s[1], p.group, 0), 0);
+	assert_int_equal(cport_recv_pool(port, &r, s[1], p->group, 0), 0);
 	wait_op(port, &r);
 	assert_int_equal(r.result, CPORT_ETIMEDOUT);
 	assert_int_equal(r.cflags, 0);
 	r.timeout_ns = 400 * 1000000ull;
 	uint64_t t0 = t_now_ms();
 	struct stream_log l = {{0}, {0}, 0, 0};
-	assert_int_equal(cport_recv_pool(port, &r, s[1], p.group, CPORT_RECV_MULTISHOT), 0);
-	multi_some(&p, &l, &r, s[0], 2);
-	int64_t last = multi_drain(&p, &l, &r, NULL, NULL);
+	assert_int_equal(cport_recv_pool(port, &r, s[1], p->group, CPORT_RECV_MULTISHOT), 0);
+	multi_some(p, &l, &r, s[0], 2);
+	int64_t last = multi_drain(p, &l, &r, NULL, NULL);
 	assert_int_equal(last, CPORT_ETIMEDOUT);
 	assert_true(t_now_ms() - t0 >= 390);
 	r.timeout_ns = 0;
 	t_write_all(s[0], "after", 5);
-	assert_int_equal(cport_recv_pool(port, &r, s[1], p.group, 0), 0);
+	assert_int_equal(cport_recv_pool(port, &r, s[1], p->group, 0), 0);
 	wait_op(port, &r);
 	assert_int_equal(r.result, 5);
-	assert_memory_equal(pool_got(&p, &r), "after", 5);
-	pool_give_all(&p);
-	t_close(s[0]), t_close(s[1]);
-	cport_destroy(port);
-	pool_free(&p);
+	assert_memory_equal(pool_got(p, &r), "after", 5);
+	pool_give_all(p);
+	env_close(e);
 }
 
 /* ---- Bad input, remove ----------------------------------------------------------------- */

@@ -47,6 +47,7 @@
  */
 
 #include "../internal.h"
+#include "../unix.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -150,25 +151,19 @@ static int64_t reactor_errno(void)
 	return errno == EAGAIN || errno == EWOULDBLOCK ? REACTOR_WAIT : -errno;
 }
 
-/* recvmsg: the msghdr lives in the cport_msg's scratch space. */
+/* recvmsg into `iov`: the msghdr lives in the cport_msg's scratch space. */
+static ssize_t reactor_recvmsg_iov(int fd, cport_msg *m, struct iovec *iov, size_t iovcnt)
+{
+	ssize_t n = recvmsg(fd, cport__unix_msg_recv(m, iov, iovcnt), MSG_DONTWAIT);
+	if (n >= 0)
+		cport__unix_msg_received(m);
+	return n;
+}
+
 static ssize_t reactor_recvmsg(struct cport__op *x)
 {
 	cport_msg *m = x->buf;
-	struct msghdr *mh = (struct msghdr *)(void *)m->internal_;
-	memset(mh, 0, sizeof *mh);
-	if (m->addr) {
-		mh->msg_name = m->addr->storage;
-		mh->msg_namelen = sizeof m->addr->storage;
-	}
-	mh->msg_iov = (struct iovec *)(void *)m->iov;
-	mh->msg_iovlen = m->iovcnt;
-	ssize_t n = recvmsg(x->fd, mh, MSG_DONTWAIT);
-	if (n >= 0) {
-		if (m->addr)
-			m->addr->len = mh->msg_namelen;
-		m->flags = mh->msg_flags & MSG_TRUNC ? CPORT_MSG_TRUNC : 0;
-	}
-	return n;
+	return reactor_recvmsg_iov(x->fd, m, (struct iovec *)(void *)m->iov, m->iovcnt);
 }
 
 /*
@@ -441,28 +436,6 @@ static int64_t reactor_pool_dry(int fd)
 	return n == 0 ? REACTOR_WAIT : CPORT_ENOBUFS;
 }
 
-/* recvmsg into one pool buffer, the sender into msg->addr. */
-static ssize_t reactor_recvmsg_pool(struct cport__op *x, char *p, size_t len)
-{
-	cport_msg *m = x->buf;
-	struct msghdr *mh = (struct msghdr *)(void *)m->internal_;
-	struct iovec iov = {.iov_base = p, .iov_len = len};
-	memset(mh, 0, sizeof *mh);
-	if (m->addr) {
-		mh->msg_name = m->addr->storage;
-		mh->msg_namelen = sizeof m->addr->storage;
-	}
-	mh->msg_iov = &iov;
-	mh->msg_iovlen = 1;
-	ssize_t n = recvmsg(x->fd, mh, MSG_DONTWAIT);
-	if (n >= 0) {
-		if (m->addr)
-			m->addr->len = mh->msg_namelen;
-		m->flags = mh->msg_flags & MSG_TRUNC ? CPORT_MSG_TRUNC : 0;
-	}
-	return n;
-}
-
 /* A pool receive: a buffer only now, when the descriptor was reported readable (or at
  * the try at submit); data lends it to the caller (rx(op)->cflags), anything else gives
  * it back at once. */
@@ -478,10 +451,11 @@ static int64_t reactor_try_pool(cport *port, cport_op *op)
 	char *p = bp->mem + (size_t)id * bp->size;
 	ssize_t n;
 	do {
+		struct iovec iov = {.iov_base = p, .iov_len = bp->size};
 		if (x->type == CPORT__RECV_POOL)
 			n = recv(x->fd, p, bp->size, MSG_DONTWAIT);
 		else
-			n = reactor_recvmsg_pool(x, p, bp->size);
+			n = reactor_recvmsg_iov(x->fd, x->buf, &iov, 1);
 	} while (n < 0 && errno == EINTR);
 	if (n <= 0) {
 		int64_t res = n < 0 ? reactor_errno() : 0;

@@ -628,11 +628,7 @@ static bool uring_sendfile_progress(struct uring *u, cport_op *op, int64_t *res)
 /* recvmsg: the sender's address length and the truncation flag, from the msghdr. */
 static void uring_recvmsg_done(struct cport__op *x)
 {
-	cport_msg *m = x->buf;
-	const struct msghdr *mh = (const struct msghdr *)(const void *)m->internal_;
-	if (m->addr)
-		m->addr->len = mh->msg_namelen;
-	m->flags = mh->msg_flags & MSG_TRUNC ? CPORT_MSG_TRUNC : 0;
+	cport__unix_msg_received(x->buf);
 }
 
 /* accept: a local stream's peer is unnamed: report it empty. */
@@ -1322,18 +1318,9 @@ static void uring_prep_pool(struct uring *u, struct io_uring_sqe *sqe, cport_op 
 	if (x->type == CPORT__RECVMSG_POOL) {
 		/* One iovec, its base left to the kernel; the kernel copies it at submit
 		 * and writes the sender's length into the msghdr at completion. */
-		cport_msg *m = x->buf;
-		struct msghdr *mh = (struct msghdr *)(void *)m->internal_;
-		memset(mh, 0, sizeof *mh);
-		if (m->addr) {
-			mh->msg_name = m->addr->storage;
-			mh->msg_namelen = sizeof m->addr->storage;
-		}
 		ux(op)->pool_iov.iov_base = NULL;
 		ux(op)->pool_iov.iov_len = bp->size;
-		mh->msg_iov = &ux(op)->pool_iov;
-		mh->msg_iovlen = 1;
-		io_uring_prep_recvmsg(sqe, x->fd, mh, 0);
+		io_uring_prep_recvmsg(sqe, x->fd, cport__unix_msg_recv(x->buf, &ux(op)->pool_iov, 1), 0);
 	} else if ((x->aux & CPORT_RECV_MULTISHOT) && u->recv_multi) {
 		io_uring_prep_recv_multishot(sqe, x->fd, NULL, 0, 0); /* length: the buffer's */
 	} else {
