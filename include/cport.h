@@ -369,9 +369,10 @@ CPORT_API size_t cport_struct_size(uint32_t which);
  * result >= 0 and, for cport_read, cport_write, cport_readv, cport_writev, cport_recv,
  * cport_send, cport_recvmsg, cport_sendmsg and cport_sendfile, every byte asked for: a
  * read that reaches end of file, or a stream read that gets less than it asked, breaks
- * the chain (as io_uring's links do; a write is never short without an error). When a
- * member fails, is cancelled or times out, every later member of its chain completes
- * with CPORT_ECANCELED, never started, right after it and in chain order.
+ * the chain (as io_uring's links do; a write is never short without an error); a pool
+ * receive (section 6b) succeeds when it brings data (result > 0). When a member fails,
+ * is cancelled or times out, every later member of its chain completes with
+ * CPORT_ECANCELED, never started, right after it and in chain order.
  *   - Every member is accepted (its submit returns 0) and reaped exactly once like any
  *     op. A member waiting for its turn is "held": no engine or kernel has seen it.
  *   - cport_cancel on a held member completes it, and the rest of its chain, with
@@ -937,7 +938,7 @@ CPORT_API int cport_op_buf_id(const cport_op *op);
  * Receive into a buffer of pool `group`, chosen when data is there: on a stream, at
  * least one byte (0 at end of stream); on a datagram socket, one datagram (cut to the
  * pool's buffer size; the sender is not reported: see cport_recvmsg_pool). `fd` must
- * be a socket (a pipe or other stream: CPORT_ENOTSOCK).
+ * be a socket (a pipe or other stream: CPORT_ENOTSOCK; section 7 says when).
  * result: bytes received; with result > 0, op->cflags has CPORT_BUF and the buffer id
  * (see above). Errors besides those of cport_recv: CPORT_EINVAL (no pool `group`,
  * unknown flags, CPORT_OP_LINK with CPORT_RECV_MULTISHOT), and in op->result
@@ -1114,7 +1115,8 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  *     blocking recv or send of your own on it would). A reset or error waiting on the
  *     socket is reported as itself even when the pool is dry. A pool receive on a
  *     handle that is not a socket (a named pipe) is refused at submit with
- *     CPORT_ENOTSOCK; elsewhere that is its result.
+ *     CPORT_ENOTSOCK; the readiness backends complete it with that at once, io_uring
+ *     once data is there (the kernel waits for data before it looks at the file).
  *   - Every backend: a pool receive holds the descriptor's receive side (section 6b);
  *     no buffer is held while it waits for data, so only the pool's block grows with
  *     the buffers, not with the connections. Per idle connection cport keeps its

@@ -334,21 +334,6 @@ static void multishot_dry_rearm(void **state)
 	pump_end(u);
 }
 
-/* io_uring on a kernel without multishot receives (before Linux 6.0) runs them one
- * receive at a time ($CPORT_TEST_URING_NO_RECV_MULTI takes that path here); the same
- * pumps must hold. Elsewhere the variable means nothing and the pumps run again. */
-static void multishot_one_at_a_time(void **state)
-{
-#ifndef _WIN32
-	setenv("CPORT_TEST_URING_NO_RECV_MULTI", "1", 1);
-#endif
-	multishot_pump(state);
-	multishot_dry_rearm(state);
-#ifndef _WIN32
-	unsetenv("CPORT_TEST_URING_NO_RECV_MULTI");
-#endif
-}
-
 /* ---- Dry pools, end of stream, resets ---------------------------------------------------- */
 
 /* Two buffers of 16 bytes, 48 bytes waiting: two receives take the buffers, the third
@@ -800,6 +785,64 @@ static void timeouts(void **state)
 	env_close(e);
 }
 
+/* io_uring on a kernel without multishot receives (before Linux 6.0) runs them one
+ * receive at a time ($CPORT_TEST_URING_NO_RECV_MULTI takes that path here); the same
+ * pumps must hold. Elsewhere the variable means nothing and the pumps run again. */
+static void multishot_one_at_a_time(void **state)
+{
+#ifndef _WIN32
+	setenv("CPORT_TEST_URING_NO_RECV_MULTI", "1", 1);
+#endif
+	multishot_pump(state);
+	multishot_dry_rearm(state);
+	cancel_multishot(state);
+	close_multishot(state);
+	timeouts(state);
+#ifndef _WIN32
+	unsetenv("CPORT_TEST_URING_NO_RECV_MULTI");
+#endif
+}
+
+/* ---- Links, and what is not a socket ------------------------------------------------- */
+
+/* A single-shot pool receive may lead a chain: data lets the next op start, the end of
+ * the stream breaks the chain. A pool receive on a pipe: CPORT_ENOTSOCK (IOCP at submit,
+ * elsewhere as its result; io_uring's once data is there). */
+static void links_and_pipes(void **state)
+{
+	(void)state;
+	struct env *e = env_open(2, 32);
+	cport_op r = {0}, n = {0};
+	r.flags = CPORT_OP_LINK;
+	assert_int_equal(cport_recv_pool(e->port, &r, e->s[1], e->pool.group, 0), 0);
+	assert_int_equal(cport_nop(e->port, &n), 0);
+	t_write_all(e->s[0], "go", 2);
+	assert_int_equal(t_reap(e->port, 2, NULL, NULL), 2);
+	assert_int_equal(r.result, 2);
+	assert_int_equal(n.result, 0);
+	assert_memory_equal(pool_got(&e->pool, &r), "go", 2);
+	pool_give(&e->pool, cport_op_buf_id(&r));
+	assert_int_equal(cport_recv_pool(e->port, &r, e->s[1], e->pool.group, 0), 0);
+	assert_int_equal(cport_nop(e->port, &n), 0);
+	assert_int_equal(t_sock_shut_wr(e->s[0]), 0);
+	assert_int_equal(t_reap(e->port, 2, NULL, NULL), 2);
+	assert_int_equal(r.result, 0);
+	assert_null(pool_got(&e->pool, &r));
+	assert_int_equal(n.result, CPORT_ECANCELED);
+	r.flags = 0;
+	cport_fd pp[2];
+	assert_int_equal(t_pipe(pp), 0);
+	int sub = cport_recv_pool(e->port, &r, pp[0], e->pool.group, 0);
+	if (sub == 0) { /* io_uring says so once there is data */
+		assert_int_equal(t_write(pp[1], "p", 1), 1);
+		sub = (int)t_run(e->port, &r);
+	}
+	assert_int_equal(sub, CPORT_ENOTSOCK);
+	assert_int_equal(e->pool.held, 0);
+	t_close(pp[0]), t_close(pp[1]);
+	env_close(e);
+}
+
 /* ---- Bad input, remove ----------------------------------------------------------------- */
 
 /* Each call is refused and leaves the op exactly as it was. */
@@ -997,6 +1040,7 @@ int main(void)
 	    cmocka_unit_test(order_with_plain_receives),
 	    cmocka_unit_test(datagrams),
 	    cmocka_unit_test(timeouts),
+	    cmocka_unit_test(links_and_pipes),
 	    cmocka_unit_test(destroy_in_flight),
 	};
 	return T_MAIN("recv-pool", tests);
