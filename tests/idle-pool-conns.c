@@ -273,6 +273,41 @@ static void burst(struct server *s, int start)
 	}
 }
 
+/* The multishot accept, until every client connected. */
+static void accept_all(struct server *s, cport_fd l)
+{
+	assert_int_equal(cport_accept(s->port, &s->acc, l, NULL, CPORT_ACCEPT_MULTISHOT), 0);
+	uint64_t end = t_now_ms() + 60000;
+	while (s->accepted < CONNS && t_now_ms() < end) {
+		cport_op *out[256];
+		int n = cport_wait(s->port, out, 256, 50 * 1000000LL);
+		assert_true(n >= 0);
+		for (int k = 0; k < n; k++) {
+			assert_ptr_equal(out[k], &s->acc);
+			assert_true(s->acc.result >= 0);
+			s->c[s->accepted++].fd = (cport_fd)s->acc.result;
+		}
+	}
+	assert_int_equal(s->accepted, CONNS);
+}
+
+/* The clients went: every receive ends once, with 0. */
+static void end_all(struct server *s)
+{
+	int ends = 0;
+	uint64_t end = t_now_ms() + 60000;
+	while (ends < CONNS && t_now_ms() < end) {
+		cport_op *out[256];
+		int n = cport_wait(s->port, out, 256, 100 * 1000000LL);
+		assert_true(n >= 0);
+		for (int k = 0; k < n; k++)
+			assert_int_equal(on_recv(s, out[k]), 0), ends++;
+	}
+	assert_int_equal(ends, CONNS);
+	for (int i = 0; i < CONNS; i++)
+		t_close(s->c[i].fd);
+}
+
 static void ten_thousand_idle(void **state)
 {
 	(void)state;
@@ -287,19 +322,7 @@ static void ten_thousand_idle(void **state)
 	assert_non_null(s.c);
 	assert_non_null(s.mem);
 	assert_int_equal(cport_bufpool_add(s.port, s.mem, POOL_BUFS, BUF_SIZE, &s.group), 0);
-	assert_int_equal(cport_accept(s.port, &s.acc, l, NULL, CPORT_ACCEPT_MULTISHOT), 0);
-	uint64_t end = t_now_ms() + 60000;
-	while (s.accepted < CONNS && t_now_ms() < end) {
-		cport_op *out[256];
-		int n = cport_wait(s.port, out, 256, 50 * 1000000LL);
-		assert_true(n >= 0);
-		for (int k = 0; k < n; k++) {
-			assert_ptr_equal(out[k], &s.acc);
-			assert_true(s.acc.result >= 0);
-			s.c[s.accepted++].fd = (cport_fd)s.acc.result;
-		}
-	}
-	assert_int_equal(s.accepted, CONNS);
+	accept_all(&s, l);
 	while (clients_ready() == 0)
 		t_sleep_us(1000);
 	/* The caller's own memory (the ops) resident first: what grows while the receives
@@ -324,18 +347,7 @@ static void ten_thousand_idle(void **state)
 	assert_int_equal(cport_wait(s.port, &none, 1, 100 * 1000000LL), 0);
 	/* the clients go: every receive ends with the end of its stream */
 	assert_int_equal(clients_end(), 0);
-	int ends = 0;
-	end = t_now_ms() + 60000;
-	while (ends < CONNS && t_now_ms() < end) {
-		cport_op *out[256];
-		int n = cport_wait(s.port, out, 256, 100 * 1000000LL);
-		assert_true(n >= 0);
-		for (int k = 0; k < n; k++)
-			assert_int_equal(on_recv(&s, out[k]), 0), ends++;
-	}
-	assert_int_equal(ends, CONNS);
-	for (int i = 0; i < CONNS; i++)
-		t_close(s.c[i].fd);
+	end_all(&s);
 	cport_op cl = {0};
 	assert_int_equal(cport_close(s.port, &cl, l), 0);
 	for (int k = 0; k < 2; k++) { /* the multishot accept's end, and the close */

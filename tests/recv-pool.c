@@ -658,95 +658,128 @@ static void udp_send(cport *port, cport_fd from, cport_addr *to, const char *m, 
 	assert_int_equal(t_run(port, &s), (int64_t)n);
 }
 
-/* One datagram per completion; cport_recvmsg_pool says who sent it and cuts what does
- * not fit (CPORT_MSG_TRUNC); an empty datagram is 0 without a buffer. */
-static void datagrams(void **state)
+/* A pair of UDP sockets: b receives through `port`, a sends through `tx` (a port of its
+ * own, so its completions never mix with the receiver's). */
+struct udp_env {
+	cport *port, *tx;
+	struct pool p;
+	cport_addr aa, ab;
+	cport_fd a, b;
+};
+
+static struct udp_env *udp_open(void)
+{
+	struct udp_env *u = calloc(1, sizeof *u);
+	assert_non_null(u);
+	u->port = t_port();
+	u->tx = t_port();
+	pool_make(&u->p, u->port, 4, 32);
+	u->a = t_udp_any(&u->aa);
+	u->b = t_udp_any(&u->ab);
+	return u;
+}
+
+static void udp_close(struct udp_env *u)
+{
+	assert_int_equal(u->p.held, 0);
+	t_close(u->a), t_close(u->b);
+	cport_destroy(u->tx);
+	cport_destroy(u->port);
+	pool_free(&u->p);
+	free(u);
+}
+
+/* cport_recvmsg_pool says who sent the datagram and cuts what does not fit
+ * (CPORT_MSG_TRUNC), whether the datagram waited or came later; an empty datagram is 0
+ * without a buffer. */
+static void datagrams_with_sender(void **state)
 {
 	(void)state;
-	cport *port = t_port();
-	struct pool p;
-	pool_make(&p, port, 4, 32);
-	cport_addr aa, ab, from;
-	cport_fd a = t_udp_any(&aa), b = t_udp_any(&ab);
+	struct udp_env *u = udp_open();
+	struct pool *p = &u->p;
+	cport_addr from;
 	cport_msg m = {.addr = &from};
 	cport_op r = {0};
-	cport *tx = t_port();
-	assert_int_equal(cport_recvmsg_pool(port, &r, b, p.group, &m), 0);
-	assert_int_equal(cport_submit(port), 0);
-	udp_send(tx, a, &ab, "hello", 5);
-	wait_op(port, &r);
+	assert_int_equal(cport_recvmsg_pool(u->port, &r, u->b, p->group, &m), 0);
+	assert_int_equal(cport_submit(u->port), 0);
+	udp_send(u->tx, u->a, &u->ab, "hello", 5);
+	wait_op(u->port, &r);
 	assert_int_equal(r.result, 5);
-	assert_memory_equal(pool_got(&p, &r), "hello", 5);
+	assert_memory_equal(pool_got(p, &r), "hello", 5);
 	assert_int_equal(m.flags, 0);
-	assert_int_equal(cport_addr_port(&from), cport_addr_port(&aa));
-	pool_give_all(&p);
+	assert_int_equal(cport_addr_port(&from), cport_addr_port(&u->aa));
+	pool_give_all(p);
 	char big[40];
 	memset(big, 'B', sizeof big);
-	assert_int_equal(cport_recvmsg_pool(port, &r, b, p.group, &m), 0);
-	udp_send(tx, a, &ab, big, sizeof big);
-	wait_op(port, &r);
-	assert_int_equal(r.result, 32);
-	assert_memory_equal(pool_got(&p, &r), big, 32);
-	assert_int_equal(m.flags, CPORT_MSG_TRUNC);
-	pool_give_all(&p);
-	/* the same with the datagram waiting before the receive (IOCP: the call fails at
-	 * once with WSAEMSGSIZE and still posts its packet); and a plain cport_recvmsg */
-	udp_send(tx, a, &ab, big, sizeof big);
-	t_sleep_us(20000);
-	assert_int_equal(cport_recvmsg_pool(port, &r, b, p.group, &m), 0);
-	wait_op(port, &r);
-	assert_int_equal(r.result, 32);
-	assert_memory_equal(pool_got(&p, &r), big, 32);
-	assert_int_equal(m.flags, CPORT_MSG_TRUNC);
-	pool_give_all(&p);
+	for (int waited = 0; waited < 2; waited++) {
+		/* (IOCP, a datagram waiting: the call fails at once with WSAEMSGSIZE and
+		 * still posts its packet) */
+		if (waited) {
+			udp_send(u->tx, u->a, &u->ab, big, sizeof big);
+			t_sleep_us(20000);
+		}
+		assert_int_equal(cport_recvmsg_pool(u->port, &r, u->b, p->group, &m), 0);
+		if (!waited)
+			udp_send(u->tx, u->a, &u->ab, big, sizeof big);
+		wait_op(u->port, &r);
+		assert_int_equal(r.result, 32);
+		assert_memory_equal(pool_got(p, &r), big, 32);
+		assert_int_equal(m.flags, CPORT_MSG_TRUNC);
+		pool_give_all(p);
+	}
+	/* the same waiting datagram for a plain cport_recvmsg */
 	char small[8];
 	cport_iovec siov = {small, sizeof small};
 	cport_msg pm = {.addr = &from, .iov = &siov, .iovcnt = 1};
-	udp_send(tx, a, &ab, big, sizeof big);
+	udp_send(u->tx, u->a, &u->ab, big, sizeof big);
 	t_sleep_us(20000);
-	assert_int_equal(cport_recvmsg(port, &r, b, &pm), 0);
-	wait_op(port, &r);
+	assert_int_equal(cport_recvmsg(u->port, &r, u->b, &pm), 0);
+	wait_op(u->port, &r);
 	assert_int_equal(r.result, 8);
 	assert_int_equal(pm.flags, CPORT_MSG_TRUNC);
-	/* plain pool receives keep the boundaries too */
-	cport_op r2[2] = {{0}};
+	/* an empty datagram */
+	assert_int_equal(cport_recvmsg_pool(u->port, &r, u->b, p->group, &m), 0);
+	udp_send(u->tx, u->a, &u->ab, "", 0);
+	wait_op(u->port, &r);
+	assert_int_equal(r.result, 0);
+	assert_null(pool_got(p, &r));
+	udp_close(u);
+}
+
+/* cport_recv_pool on a datagram socket: one datagram per completion, single-shot and
+ * multishot. */
+static void datagrams_plain(void **state)
+{
+	(void)state;
+	struct udp_env *u = udp_open();
+	struct pool *p = &u->p;
+	cport_op r2[2] = {{0}}, r = {0};
 	for (int i = 0; i < 2; i++)
-		assert_int_equal(cport_recv_pool(port, &r2[i], b, p.group, 0), 0);
-	udp_send(tx, a, &ab, "one", 3);
-	udp_send(tx, a, &ab, "three", 5);
-	wait_op(port, &r2[0]);
-	wait_op(port, &r2[1]);
+		assert_int_equal(cport_recv_pool(u->port, &r2[i], u->b, p->group, 0), 0);
+	udp_send(u->tx, u->a, &u->ab, "one", 3);
+	udp_send(u->tx, u->a, &u->ab, "three", 5);
+	wait_op(u->port, &r2[0]);
+	wait_op(u->port, &r2[1]);
 	assert_int_equal(r2[0].result, 3);
-	assert_memory_equal(pool_got(&p, &r2[0]), "one", 3);
+	assert_memory_equal(pool_got(p, &r2[0]), "one", 3);
 	assert_int_equal(r2[1].result, 5);
-	assert_memory_equal(pool_got(&p, &r2[1]), "three", 5);
-	pool_give_all(&p);
-	/* multishot: one completion per datagram */
+	assert_memory_equal(pool_got(p, &r2[1]), "three", 5);
+	pool_give_all(p);
 	const char *dg[] = {"d1", "dd2", "ddd3"};
-	assert_int_equal(cport_recv_pool(port, &r, b, p.group, CPORT_RECV_MULTISHOT), 0);
+	assert_int_equal(cport_recv_pool(u->port, &r, u->b, p->group, CPORT_RECV_MULTISHOT), 0);
 	for (int i = 0; i < 3; i++)
-		udp_send(tx, a, &ab, dg[i], strlen(dg[i]));
+		udp_send(u->tx, u->a, &u->ab, dg[i], strlen(dg[i]));
 	for (int i = 0; i < 3; i++) {
-		wait_op(port, &r);
+		wait_op(u->port, &r);
 		assert_true(r.cflags & CPORT_MORE);
 		assert_int_equal(r.result, (int64_t)strlen(dg[i]));
-		assert_memory_equal(pool_got(&p, &r), dg[i], strlen(dg[i]));
-		pool_give(&p, cport_op_buf_id(&r));
+		assert_memory_equal(pool_got(p, &r), dg[i], strlen(dg[i]));
+		pool_give(p, cport_op_buf_id(&r));
 	}
-	assert_int_equal(cport_cancel(port, &r), 0);
-	wait_op(port, &r);
+	assert_int_equal(cport_cancel(u->port, &r), 0);
+	wait_op(u->port, &r);
 	assert_int_equal(r.result, CPORT_ECANCELED);
-	/* an empty datagram */
-	assert_int_equal(cport_recvmsg_pool(port, &r, b, p.group, &m), 0);
-	udp_send(tx, a, &ab, "", 0);
-	wait_op(port, &r);
-	assert_int_equal(r.result, 0);
-	assert_null(pool_got(&p, &r));
-	assert_int_equal(p.held, 0);
-	t_close(a), t_close(b);
-	cport_destroy(tx);
-	cport_destroy(port);
-	pool_free(&p);
+	udp_close(u);
 }
 
 /* ---- Timeouts ------------------------------------------------------------------------- */
@@ -852,7 +885,8 @@ static void refused_untouched(int r, int want, const cport_op *op, const cport_o
 	assert_memory_equal(op, before, sizeof *op);
 }
 
-static void bad_input(void **state)
+/* cport_bufpool_add's arguments, and pool calls with no pool. */
+static void bad_add(void **state)
 {
 	(void)state;
 	cport *port = t_port();
@@ -863,13 +897,11 @@ static void bad_input(void **state)
 	before = op;
 	cport_fd s[2];
 	t_tcp_pair(s);
-	/* no pool yet */
 	refused_untouched(cport_recv_pool(port, &op, s[1], 0, 0), CPORT_EINVAL, &op, &before);
 	cport_msg m = {0};
 	refused_untouched(cport_recvmsg_pool(port, &op, s[1], 0, &m), CPORT_EINVAL, &op, &before);
 	assert_int_equal(cport_bufpool_return(port, 0, 0), CPORT_EINVAL);
 	assert_int_equal(cport_bufpool_remove(port, 0), CPORT_EINVAL);
-	/* cport_bufpool_add */
 	assert_int_equal(cport_bufpool_add(NULL, mem, 4, 64, &g), CPORT_EINVAL);
 	assert_int_equal(cport_bufpool_add(port, NULL, 4, 64, &g), CPORT_EINVAL);
 	assert_int_equal(cport_bufpool_add(port, mem, 0, 64, &g), CPORT_EINVAL);
@@ -883,7 +915,21 @@ static void bad_input(void **state)
 	assert_int_equal(g, 99);
 	assert_int_equal(cport_bufpool_add(port, mem, 4, 64, &g), 0);
 	assert_int_equal(g, 0);
-	/* the submit calls */
+	t_close(s[0]), t_close(s[1]);
+	cport_destroy(port);
+}
+
+/* The submit calls' arguments: each refused, the op left exactly as it was. */
+static void bad_submits(void **state)
+{
+	(void)state;
+	struct env *e = env_open(4, 64);
+	cport *port = e->port;
+	cport_fd *s = e->s;
+	uint16_t g = e->pool.group;
+	cport_op op, before;
+	memset(&op, 0xa5, sizeof op);
+	before = op;
 	refused_untouched(cport_recv_pool(NULL, &op, s[1], g, 0), CPORT_EINVAL, &op, &before);
 	assert_int_equal(cport_recv_pool(port, NULL, s[1], g, 0), CPORT_EINVAL);
 	refused_untouched(cport_recv_pool(port, &op, s[1], 1, 0), CPORT_EINVAL, &op, &before);
@@ -904,28 +950,36 @@ static void bad_input(void **state)
 	refused_untouched(cport_recvmsg_pool(port, &op, s[1], g, NULL), CPORT_EINVAL, &op, &before);
 	char b[4];
 	cport_iovec iov = {b, 4};
-	m.iov = &iov;
-	m.iovcnt = 1;
+	cport_msg m = {.iov = &iov, .iovcnt = 1};
 	refused_untouched(cport_recvmsg_pool(port, &op, s[1], g, &m), CPORT_EINVAL, &op, &before);
 	m.iov = NULL;
 	refused_untouched(cport_recvmsg_pool(port, &op, s[1], g, &m), CPORT_EINVAL, &op, &before);
-	/* in flight: CPORT_EBUSY; a pool in use cannot be removed */
+	env_close(e);
+}
+
+/* In flight: CPORT_EBUSY, and the pool cannot be removed; cport_bufpool_return takes
+ * only buffers the caller holds, once; cport_op_buf_id. */
+static void bad_in_use(void **state)
+{
+	(void)state;
+	struct env *e = env_open(4, 64);
+	cport *port = e->port;
+	uint16_t g = e->pool.group;
 	cport_op r = {0};
-	assert_int_equal(cport_recv_pool(port, &r, s[1], g, CPORT_RECV_MULTISHOT), 0);
+	assert_int_equal(cport_recv_pool(port, &r, e->s[1], g, CPORT_RECV_MULTISHOT), 0);
 	cport_op r_before = r;
-	assert_int_equal(cport_recv_pool(port, &r, s[1], g, 0), CPORT_EBUSY);
+	assert_int_equal(cport_recv_pool(port, &r, e->s[1], g, 0), CPORT_EBUSY);
 	assert_memory_equal(&r, &r_before, sizeof r);
 	assert_int_equal(cport_bufpool_remove(port, g), CPORT_EBUSY);
-	/* cport_bufpool_return: only buffers the caller holds */
 	assert_int_equal(cport_bufpool_return(NULL, g, 0), CPORT_EINVAL);
 	assert_int_equal(cport_bufpool_return(port, g, 0), CPORT_EINVAL); /* never handed over */
 	assert_int_equal(cport_bufpool_return(port, g, 4), CPORT_EINVAL); /* out of range */
 	assert_int_equal(cport_bufpool_return(port, 7, 0), CPORT_EINVAL); /* no such pool */
-	t_write_all(s[0], "q", 1);
+	t_write_all(e->s[0], "q", 1);
 	wait_op(port, &r);
 	int id = cport_op_buf_id(&r);
 	assert_true(id >= 0 && id < 4);
-	assert_int_equal(mem[id * 64], 'q');
+	assert_int_equal(e->pool.mem[id * 64], 'q');
 	assert_int_equal(cport_bufpool_return(port, g, (uint16_t)id), 0);
 	assert_int_equal(cport_bufpool_return(port, g, (uint16_t)id), CPORT_EINVAL); /* twice */
 	assert_int_equal(cport_cancel(port, &r), 0);
@@ -933,14 +987,12 @@ static void bad_input(void **state)
 	assert_int_equal(r.result, CPORT_ECANCELED);
 	assert_int_equal(cport_bufpool_remove(port, g), 0);
 	assert_int_equal(cport_bufpool_remove(port, g), CPORT_EINVAL);
-	/* cport_op_buf_id */
 	assert_int_equal(cport_op_buf_id(NULL), CPORT_EINVAL);
 	r.cflags = CPORT_MORE;
 	assert_int_equal(cport_op_buf_id(&r), CPORT_ENOENT);
 	r.cflags = CPORT_BUF | 7u << CPORT_BUF_SHIFT;
 	assert_int_equal(cport_op_buf_id(&r), 7);
-	t_close(s[0]), t_close(s[1]);
-	cport_destroy(port);
+	env_close(e);
 }
 
 /* Pool numbers: the lowest free one; at most CPORT_MAX_BUFPOOLS; a removed pool's
@@ -1027,7 +1079,9 @@ static void destroy_in_flight(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(bad_input),
+	    cmocka_unit_test(bad_add),
+	    cmocka_unit_test(bad_submits),
+	    cmocka_unit_test(bad_in_use),
 	    cmocka_unit_test(pools_add_remove),
 	    cmocka_unit_test(single_pump),
 	    cmocka_unit_test(multishot_pump),
@@ -1038,7 +1092,8 @@ int main(void)
 	    cmocka_unit_test(cancel_multishot),
 	    cmocka_unit_test(close_multishot),
 	    cmocka_unit_test(order_with_plain_receives),
-	    cmocka_unit_test(datagrams),
+	    cmocka_unit_test(datagrams_with_sender),
+	    cmocka_unit_test(datagrams_plain),
 	    cmocka_unit_test(timeouts),
 	    cmocka_unit_test(links_and_pipes),
 	    cmocka_unit_test(destroy_in_flight),
