@@ -33,7 +33,7 @@
 
 struct conf {
 	int conns;
-	size_t buf;   /* bytes per receive */
+	size_t buf;    /* bytes per receive */
 	uint32_t pool; /* buffers in the pool */
 };
 
@@ -134,8 +134,9 @@ static int measure(const struct conf *cf, const char *backend, bool pool, int ou
 		return 15;
 	long long r2 = rss();
 	for (int i = 0; i < cf->conns; i++) {
-		int r = pool ? cport_recv_pool(port, &c[i].op, c[i].fd, g, 0)
-			     : cport_recv(port, &c[i].op, c[i].fd, bufs + (size_t)i * each, each, 0);
+		int r = pool
+		            ? cport_recv_pool(port, &c[i].op, c[i].fd, g, 0)
+		            : cport_recv(port, &c[i].op, c[i].fd, bufs + (size_t)i * each, each, 0);
 		if (r < 0)
 			return 16;
 	}
@@ -146,8 +147,8 @@ static int measure(const struct conf *cf, const char *backend, bool pool, int ou
 		return 18; /* idle: nothing completes */
 	long long r3 = rss();
 	struct row row = {
-		.program = (long long)(sizeof(struct conn) + each + (pool ? block / cf->conns : 0)),
-		.cport = (r3 - r2) / cf->conns,
+	    .program = (long long)(sizeof(struct conn) + each + (pool ? block / cf->conns : 0)),
+	    .cport = (r3 - r2) / cf->conns,
 	};
 	if (write(out, &row, sizeof row) != (ssize_t)sizeof row)
 		return 19;
@@ -178,7 +179,7 @@ static struct row run(const struct conf *cf, const char *backend, bool pool)
 	waitpid(pid, &st, 0);
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
 		fprintf(stderr, "conn-memory: %s, %s: failed (%d)\n", backend,
-			pool ? "pool" : "caller buffers", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		        pool ? "pool" : "caller buffers", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	return row;
 }
 
@@ -202,7 +203,8 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	printf("%d idle TCP connections, one receive pending on each; %zu-byte buffers; "
-	       "pool of %u\n", cf.conns, cf.buf, cf.pool);
+	       "pool of %u\n",
+	       cf.conns, cf.buf, cf.pool);
 	printf("%-9s %-15s %12s %12s %12s   (bytes per connection)\n", "backend", "receive",
 	       "program", "cport", "total");
 	const char *backends[] = {"io_uring", "epoll", "poll"};

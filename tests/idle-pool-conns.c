@@ -134,7 +134,8 @@ static int clients_main(const cport_addr *la, int cmd, int ack)
 	for (int i = 0; i < CONNS; i++) {
 		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fds[i] < 0 ||
-		    connect(fds[i], (const struct sockaddr *)(const void *)la->storage, la->len) < 0)
+		    connect(fds[i], (const struct sockaddr *)(const void *)la->storage, la->len) <
+		        0)
 			return 2;
 		if (i % 128 == 127)
 			usleep(1000); /* pace the SYNs: the listen backlog is finite */
@@ -335,10 +336,11 @@ static void ten_thousand_idle(void **state)
 	assert_int_equal(cport_submit(s.port), 0);
 	long long after = rss_bytes();
 	if (before > 0 && after > 0)
-		fprintf(stderr, "idle-pool-conns (%s): %d idle connections with a pool receive "
-			"pending: cport's state %lld bytes resident each, beside the caller's op "
-			"(%u bytes) and no buffer\n", t_backend(), CONNS,
-			(after - before) / CONNS, (unsigned)sizeof(cport_op));
+		fprintf(stderr,
+		        "idle-pool-conns (%s): %d idle connections with a pool receive "
+		        "pending: cport's state %lld bytes resident each, beside the caller's op "
+		        "(%u bytes) and no buffer\n",
+		        t_backend(), CONNS, (after - before) / CONNS, (unsigned)sizeof(cport_op));
 	/* idle: nothing completes */
 	cport_op *none;
 	assert_int_equal(cport_wait(s.port, &none, 1, 200 * 1000000LL), 0);

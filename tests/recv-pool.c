@@ -112,9 +112,8 @@ static void pool_whole(struct pool *p)
 	int64_t last = 0;
 	for (bool armed = false; last != CPORT_ENOBUFS;) {
 		if (!armed)
-			assert_int_equal(cport_recv_pool(p->port, &op, q[1], p->group,
-							 CPORT_RECV_MULTISHOT),
-					 0);
+			assert_int_equal(
+			    cport_recv_pool(p->port, &op, q[1], p->group, CPORT_RECV_MULTISHOT), 0);
 		wait_op(p->port, &op);
 		const char *b = pool_got(p, &op);
 		if (b)
@@ -165,10 +164,10 @@ struct pump {
 	uint8_t *data;
 	uint64_t total, got;
 	cport_op snd[PUMP_MSGS], shut;
-	unsigned sends;     /* completed */
+	unsigned sends; /* completed */
 	cport_op rcv[PUMP_RCV];
-	unsigned next;      /* single-shot: the receive due to complete next */
-	unsigned eofs;      /* receives that saw the end of stream */
+	unsigned next;        /* single-shot: the receive due to complete next */
+	unsigned eofs;        /* receives that saw the end of stream */
 	unsigned finals, dry; /* multishot: last completions, of them CPORT_ENOBUFS */
 	bool multishot, hold;
 };
@@ -190,7 +189,8 @@ static void pump_start(struct pump *u, cport *port, uint32_t count, uint32_t siz
 		u->data[k] = t_pattern(k);
 	uint64_t off = 0;
 	for (unsigned i = 0; i < PUMP_MSGS; i++) {
-		assert_int_equal(cport_send(port, &u->snd[i], u->p[0], u->data + off, pump_len(i), 0), 0);
+		assert_int_equal(
+		    cport_send(port, &u->snd[i], u->p[0], u->data + off, pump_len(i), 0), 0);
 		off += pump_len(i);
 	}
 	/* after the sends: the receiver then reads the end of the stream */
@@ -426,8 +426,8 @@ static void end_and_reset(void **state)
 	assert_int_equal(r.cflags, 0);
 	pool_give(&p, held);
 	for (int i = 0; i < 2; i++) { /* the end, and again: it sticks */
-		assert_int_equal(cport_recv_pool(port, &r, s[1], p.group, i ? 0 : CPORT_RECV_MULTISHOT),
-				 0);
+		assert_int_equal(
+		    cport_recv_pool(port, &r, s[1], p.group, i ? 0 : CPORT_RECV_MULTISHOT), 0);
 		wait_op(port, &r);
 		assert_int_equal(r.result, 0);
 		assert_int_equal(r.cflags, 0);
@@ -497,7 +497,7 @@ static void multi_some(struct pool *p, struct stream_log *l, cport_op *r, cport_
  * way), then its last one, whose result is returned; every buffer goes back. `also`:
  * another op that may complete meanwhile (noted in *also_seen). */
 static int64_t multi_drain(struct pool *p, struct stream_log *l, cport_op *r, cport_op *also,
-			   int *also_seen)
+                           int *also_seen)
 {
 	for (;;) {
 		cport_op *got = t_wait1(p->port);
@@ -531,7 +531,8 @@ static void cancel_multishot(void **state)
 	assert_int_equal(cport_cancel(port, &r), CPORT_ENOENT);
 	/* with data arriving as it is cancelled: each byte arrives once, before or after */
 	for (int round = 0; round < 20; round++) {
-		assert_int_equal(cport_recv_pool(port, &r, s[1], p->group, CPORT_RECV_MULTISHOT), 0);
+		assert_int_equal(cport_recv_pool(port, &r, s[1], p->group, CPORT_RECV_MULTISHOT),
+		                 0);
 		multi_some(p, l, &r, s[0], 2);
 		log_send(l, s[0], "z", 1);
 		assert_int_equal(cport_cancel(port, &r), 0);
@@ -542,8 +543,8 @@ static void cancel_multishot(void **state)
 	assert_int_equal(t_sock_shut_wr(s[0]), 0);
 	cport_op rr = {0};
 	for (;;) {
-		assert_int_equal(cport_recv(port, &rr, s[1], l->got + l->ng, sizeof l->got - l->ng, 0),
-				 0);
+		assert_int_equal(
+		    cport_recv(port, &rr, s[1], l->got + l->ng, sizeof l->got - l->ng, 0), 0);
 		int64_t n = t_run(port, &rr);
 		assert_true(n >= 0);
 		if (n == 0)
@@ -906,12 +907,12 @@ static void bad_add(void **state)
 	assert_int_equal(cport_bufpool_add(port, NULL, 4, 64, &g), CPORT_EINVAL);
 	assert_int_equal(cport_bufpool_add(port, mem, 0, 64, &g), CPORT_EINVAL);
 	assert_int_equal(cport_bufpool_add(port, mem, CPORT_MAX_BUFPOOL_COUNT + 1, 1, &g),
-			 CPORT_EINVAL);
+	                 CPORT_EINVAL);
 	assert_int_equal(cport_bufpool_add(port, mem, 4, 0, &g), CPORT_EINVAL);
 	assert_int_equal(cport_bufpool_add(port, mem, 1, CPORT_MAX_IO + 1, &g), CPORT_EINVAL);
 	assert_int_equal(cport_bufpool_add(port, mem, 4, 64, NULL), CPORT_EINVAL);
 	assert_int_equal(cport_bufpool_add(port, (void *)(uintptr_t)(UINTPTR_MAX - 100), 4, 64, &g),
-			 CPORT_EINVAL); /* wraps */
+	                 CPORT_EINVAL); /* wraps */
 	assert_int_equal(g, 99);
 	assert_int_equal(cport_bufpool_add(port, mem, 4, 64, &g), 0);
 	assert_int_equal(g, 0);
@@ -934,13 +935,14 @@ static void bad_submits(void **state)
 	assert_int_equal(cport_recv_pool(port, NULL, s[1], g, 0), CPORT_EINVAL);
 	refused_untouched(cport_recv_pool(port, &op, s[1], 1, 0), CPORT_EINVAL, &op, &before);
 	refused_untouched(cport_recv_pool(port, &op, s[1], CPORT_MAX_BUFPOOLS, 0), CPORT_EINVAL,
-			  &op, &before);
+	                  &op, &before);
 	refused_untouched(cport_recv_pool(port, &op, s[1], g, 1u << 5), CPORT_EINVAL, &op, &before);
-	refused_untouched(cport_recv_pool(port, &op, (cport_fd)-1, g, 0), CPORT_EBADF, &op, &before);
+	refused_untouched(cport_recv_pool(port, &op, (cport_fd)-1, g, 0), CPORT_EBADF, &op,
+	                  &before);
 	op.flags = CPORT_OP_LINK; /* a multishot op cannot be linked */
 	before = op;
 	refused_untouched(cport_recv_pool(port, &op, s[1], g, CPORT_RECV_MULTISHOT), CPORT_EINVAL,
-			  &op, &before);
+	                  &op, &before);
 	op.flags = 1u << 20; /* not a CPORT_OP_* flag */
 	before = op;
 	refused_untouched(cport_recv_pool(port, &op, s[1], g, 0), CPORT_EINVAL, &op, &before);
