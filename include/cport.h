@@ -12,7 +12,8 @@
  *      cancel; directories, file systems and file locks (4c); registered buffers and
  *      files (4d)
  *   5. Driving the port: submit, wait
- *   6. Sockets: addresses, socket helpers (not ops), and the socket ops
+ *   6. Sockets: addresses, socket helpers (not ops), and the socket ops; pool
+ *      receives (6b)
  *   7. Backend notes: what differs per backend (io_uring, the readiness backends,
  *      IOCP), and Windows
  *
@@ -91,7 +92,8 @@ typedef struct cport_op {
 	                        many nanoseconds pass before it finishes */
 	uint32_t flags;      /* CPORT_OP_* below (0: none); unknown bits: CPORT_EINVAL */
 	/* out: valid once cport_wait returned the op */
-	uint32_t cflags;     /* completion flags: CPORT_MORE (multishot ops), else 0 */
+	uint32_t cflags;     /* completion flags: CPORT_MORE (multishot ops), CPORT_BUF
+	                        (pool receives, section 6b), else 0 */
 	int64_t result;      /* >= 0 success value, < 0 a CPORT_E* code */
 	/* private: backend state, do not touch while the op is in flight */
 	uint64_t internal[CPORT_OP_INTERNAL_WORDS];
@@ -144,9 +146,10 @@ enum {
 
 /* op->cflags */
 enum {
-	/* A multishot op (cport_accept with CPORT_ACCEPT_MULTISHOT) completed once and
-	 * stays in flight: it will complete again. Its last completion lacks this flag;
-	 * only then is the op free for reuse. */
+	/* A multishot op (cport_accept with CPORT_ACCEPT_MULTISHOT, cport_recv_pool with
+	 * CPORT_RECV_MULTISHOT) completed once and stays in flight: it will complete
+	 * again. Its last completion lacks this flag; only then is the op free for reuse.
+	 * (Bit 1 and the upper 16 bits: CPORT_BUF, section 6b.) */
 	CPORT_MORE = 1u << 0
 };
 
@@ -405,9 +408,10 @@ CPORT_API size_t cport_struct_size(uint32_t which);
  * result >= 0 and, for cport_read, cport_write, cport_readv, cport_writev, cport_recv,
  * cport_send, cport_recvmsg, cport_sendmsg and cport_sendfile, every byte asked for: a
  * read that reaches end of file, or a stream read that gets less than it asked, breaks
- * the chain (as io_uring's links do; a write is never short without an error). When a
- * member fails, is cancelled or times out, every later member of its chain completes
- * with CPORT_ECANCELED, never started, right after it and in chain order.
+ * the chain (as io_uring's links do; a write is never short without an error); a pool
+ * receive (section 6b) succeeds when it brings data (result > 0). When a member fails,
+ * is cancelled or times out, every later member of its chain completes with
+ * CPORT_ECANCELED, never started, right after it and in chain order.
  *   - Every member is accepted (its submit returns 0) and reaped exactly once like any
  *     op. A member waiting for its turn is "held": no engine or kernel has seen it.
  *   - cport_cancel on a held member completes it, and the rest of its chain, with
@@ -425,8 +429,8 @@ CPORT_API size_t cport_struct_size(uint32_t which);
  *     or being closed); what only the backend can check is checked when it starts, and
  *     a refusal then is its completion (e.g. CPORT_EBADF for a descriptor closed
  *     behind cport's back meanwhile).
- *   - CPORT_OP_LINK on a multishot accept is CPORT_EINVAL (it never completes just
- *     once). cport_post takes no flags (CPORT_EINVAL): posts belong to no chain.
+ *   - CPORT_OP_LINK on a multishot accept or pool receive is CPORT_EINVAL (it never
+ *     completes just once). cport_post takes no flags (CPORT_EINVAL): posts belong to no chain.
  *   - Every backend runs links in cport itself (section 7): a successor starts when the
  *     call that reaped its predecessor returns, and reaches the kernel at the next
  *     cport_submit or cport_wait, so each link costs one more round trip to the kernel
@@ -810,7 +814,9 @@ enum {
 	CPORT_KIND_READLINK,
 	CPORT_KIND_ACCESS,
 	CPORT_KIND_LOCK,         /* cport_lock; cport_rename2 is CPORT_KIND_RENAME */
-	CPORT_KIND_UNLOCK
+	CPORT_KIND_UNLOCK,
+	CPORT_KIND_RECV_POOL,    /* cport_recv_pool, one-shot or multishot (section 6b) */
+	CPORT_KIND_RECVMSG_POOL
 };
 
 /* What cport_route answers: where an op of that kind does its work. */
@@ -1574,6 +1580,147 @@ CPORT_API int cport_poll(cport *port, cport_op *op, cport_fd fd, uint32_t events
 CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd file,
 			     int64_t offset, size_t len);
 
+/*
+ * 6b. Pool receives: the buffer is chosen when data is there
+ *
+ * A receive that names no buffer. The caller registers pools of receive buffers with
+ * the port; a pool receive takes a buffer from its pool only once data has arrived,
+ * and its completion says which buffer holds the data. An idle connection with a pool
+ * receive pending holds no buffer (on every backend), so 50,000 idle connections cost
+ * no 50,000 buffers: the pool needs as many buffers as data waits to be handled at once.
+ *
+ * Pools:
+ *   - A port has at most CPORT_MAX_BUFPOOLS pools at a time, each made of `count`
+ *     buffers (1..CPORT_MAX_BUFPOOL_COUNT) of `size` bytes (1..CPORT_MAX_IO) carved from
+ *     one block of the caller's memory: buffer `id` (0..count-1) is the `size` bytes at
+ *     (char *)mem + id * size. Pools are independent: several sizes at once (small
+ *     buffers for many slow connections, large ones for bulk streams), any mix of
+ *     connections on any pool.
+ *   - The memory stays the caller's: the port neither allocates nor frees it, and it
+ *     must stay valid until cport_bufpool_remove or cport_destroy returns.
+ *   - Ownership of each buffer: it is the port's (free, or being filled by a receive)
+ *     or the caller's. A completion whose op->cflags has CPORT_BUF hands buffer
+ *     cport_op_buf_id(op) of the op's pool to the caller, holding op->result bytes; the
+ *     caller reads them, then gives the buffer back with cport_bufpool_return. Until
+ *     then the port never touches it. A completion without CPORT_BUF carries no buffer
+ *     (an error, end of stream, an empty datagram).
+ *
+ * Pool receives follow the stream rules (section 6) like cport_recv: on a stream, each
+ * completion has at least one byte (0: end of stream), and the data of successive
+ * completions is the stream in order, exactly once. A pool receive takes its turn on
+ * the descriptor's receive side among cport_recv, cport_recvmsg and cport_read at
+ * offset -1: receives submitted before it fill first, receives submitted after it wait
+ * until it completed (a multishot one: until its last completion).
+ *
+ * The pool runs dry when every buffer is the caller's: a pool receive that finds the
+ * descriptor readable (data, end of stream or an error waiting) and no free buffer
+ * completes with CPORT_ENOBUFS and takes nothing from the descriptor. Return buffers,
+ * then receive again. (Some backends report a waiting error or reset rather than
+ * CPORT_ENOBUFS; section 7.)
+ */
+
+/* Limits: pools per port, buffers per pool. */
+#define CPORT_MAX_BUFPOOLS 16u
+#define CPORT_MAX_BUFPOOL_COUNT 32768u
+
+/* op->cflags of a pool receive's completion: CPORT_BUF says it carries a buffer, whose
+ * id is in the upper 16 bits (cflags >> CPORT_BUF_SHIFT; or call cport_op_buf_id). */
+enum {
+	CPORT_BUF = 1u << 1,
+	CPORT_BUF_SHIFT = 16
+};
+
+/* cport_recv_pool flags */
+enum {
+	/* One submit, one completion per arrival of data, each with CPORT_MORE (and
+	 * CPORT_BUF), until the op ends; see cport_recv_pool. */
+	CPORT_RECV_MULTISHOT = 1u << 0
+};
+
+/*
+ * Add a pool of `count` buffers of `size` bytes at `mem` (see "Pools" above) and set
+ * *group to its number (0..CPORT_MAX_BUFPOOLS-1, the lowest free one). Buffers need no
+ * alignment. Returns 0, or
+ *   CPORT_EINVAL  NULL port, mem or group; count 0 or above CPORT_MAX_BUFPOOL_COUNT;
+ *                 size 0 or above CPORT_MAX_IO; a block that wraps the address space
+ *   CPORT_ENOSPC  the port has CPORT_MAX_BUFPOOLS pools already
+ *   CPORT_ENOMEM  out of memory (the port keeps 3 bytes per buffer, io_uring 16 more
+ *                 in its buffer ring)
+ *   CPORT_EBUSY   another thread is driving the port at this moment
+ * and nothing changed; io_uring may also return the kernel's refusal of the buffer
+ * ring. Call it on the thread that drives the port, like a submit call.
+ * Backends: io_uring registers a provided-buffer ring (IORING_REGISTER_PBUF_RING) with
+ * every buffer in it; the others keep a free list.
+ */
+CPORT_API int cport_bufpool_add(cport *port, void *mem, uint32_t count, uint32_t size,
+				uint16_t *group);
+
+/*
+ * Remove pool `group`. Its memory is the caller's again when this returns (the kernel
+ * no longer touches it); buffers the caller still held are simply forgotten (returning
+ * one later is CPORT_EINVAL), and the number may be given to a later pool. Returns 0,
+ * or CPORT_EINVAL (NULL port, no such pool), CPORT_EBUSY (a pool receive naming it is
+ * in flight, i.e. accepted and not reaped for the last time, or another thread is
+ * driving the port). cport_destroy removes every pool; no call is needed before it.
+ */
+CPORT_API int cport_bufpool_remove(cport *port, uint16_t group);
+
+/*
+ * Give buffer `id` of pool `group` back to the port: a completion handed it to the
+ * caller (CPORT_BUF), who is done with its bytes. Call it on the thread that drives the
+ * port, like a submit call (a buffer may go back while pool receives are in flight: it
+ * serves them at once). Returns 0, or
+ *   CPORT_EINVAL  NULL port, no such pool, id out of range, or a buffer that is not the
+ *                 caller's (never handed over, or returned already): nothing changes
+ *   CPORT_EBUSY   another thread is driving the port at this moment
+ */
+CPORT_API int cport_bufpool_return(cport *port, uint16_t group, uint16_t id);
+
+/* The id of the pool buffer a completion carries (CPORT_BUF in op->cflags), or
+ * CPORT_ENOENT if it carries none, CPORT_EINVAL for NULL. Reads op->cflags only. */
+CPORT_API int cport_op_buf_id(const cport_op *op);
+
+/*
+ * Receive into a buffer of pool `group`, chosen when data is there: on a stream, at
+ * least one byte (0 at end of stream); on a datagram socket, one datagram (cut to the
+ * pool's buffer size; the sender is not reported: see cport_recvmsg_pool). `fd` must
+ * be a socket (a pipe or other stream: CPORT_ENOTSOCK; section 7 says when).
+ * result: bytes received; with result > 0, op->cflags has CPORT_BUF and the buffer id
+ * (see above). Errors besides those of cport_recv: CPORT_EINVAL (no pool `group`,
+ * unknown flags, CPORT_OP_LINK with CPORT_RECV_MULTISHOT), and in op->result
+ * CPORT_ENOBUFS (the pool ran dry: see above).
+ *
+ * With CPORT_RECV_MULTISHOT the op keeps receiving: each arrival of data completes it
+ * once more with CPORT_MORE (and a buffer), in stream order, and it stays in flight.
+ * Its last completion lacks CPORT_MORE; the op then is free again. It ends at
+ *   - end of stream (result 0) or an empty datagram (result 0);
+ *   - an error (result < 0), CPORT_ENOBUFS among them: receive again after returning
+ *     buffers, nothing was lost;
+ *   - cport_cancel (CPORT_ECANCELED), cport_close on the descriptor (CPORT_ECANCELED),
+ *     its timeout_ns, which bounds the whole op from its submit (CPORT_ETIMEDOUT);
+ * or, when it was stopped while a completion with CPORT_MORE was still the caller's to
+ * reap, that completion loses CPORT_MORE and is the last one (it keeps its buffer). A
+ * last completion may also carry data (result > 0, CPORT_BUF, no CPORT_MORE) when the
+ * kernel stops a multishot receive of its own accord (io_uring, e.g. at an
+ * overflowing completion queue): receive again to go on. While a multishot receive is
+ * in flight it holds the descriptor's receive side: later receives wait until it ends.
+ * Reap each completion before the next can arrive (as for a multishot accept).
+ */
+CPORT_API int cport_recv_pool(cport *port, cport_op *op, cport_fd fd, uint16_t group,
+			      uint32_t flags);
+
+/*
+ * One datagram (or stream bytes) into a buffer of pool `group`, with its sender: as
+ * cport_recv_pool without flags, and as cport_recvmsg for `msg`, whose addr (out, the
+ * sender; NULL: not wanted) and flags (out: CPORT_MSG_TRUNC when the datagram was
+ * longer than the pool's buffers) are used; msg->iov must be NULL and msg->iovcnt 0
+ * (the pool gives the buffer). `msg` must stay valid until completion (its internal_
+ * is scratch space). result: bytes received, with CPORT_BUF as above. Errors: as
+ * cport_recv_pool, and CPORT_EINVAL for a NULL msg or one with iovecs.
+ */
+CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_t group,
+				 cport_msg *msg);
+
 /* ---- 7. Backend notes ------------------------------------------------------------ */
 
 /*
@@ -1725,6 +1872,40 @@ CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd 
  *     address); cport_local_connect opens the pipe (CPORT_ENOENT: no server,
  *     CPORT_EAGAIN: every instance busy). recv/send/recvmsg/sendmsg on a pipe are its
  *     reads and writes; the other socket ops answer CPORT_ENOTSOCK.
+ */
+
+/*
+ * Pool receives (section 6b), per backend:
+ *   - io_uring: each pool is a provided-buffer ring (IORING_REGISTER_PBUF_RING, Linux
+ *     5.19; its buffer group is the pool's number), 16 bytes per buffer rounded up to a
+ *     page, in memory cport maps. A pool receive is IORING_OP_RECV (RECVMSG) with
+ *     IOSQE_BUFFER_SELECT and IORING_RECVSEND_POLL_FIRST: the kernel waits for data,
+ *     then picks a buffer (the one returned longest ago first). Multishot receives are
+ *     IORING_RECV_MULTISHOT (Linux 6.0, probed at cport_create); on an older kernel
+ *     cport issues one receive at a time, again each time the caller has reaped a
+ *     completion with CPORT_MORE, with the same results. While a completion with
+ *     CPORT_MORE waits to be reaped, the kernel goes on filling free buffers with what
+ *     arrives (those completions wait in its queue), so data may be taken from the
+ *     socket before the caller asks for it; the pool bounds how much. A multishot
+ *     receive may end by itself with data (a full completion queue): receive again.
+ *     Incremental buffer consumption (IOU_PBUF_RING_INC) is not used.
+ *   - epoll, poll, kqueue: a pool receive is tried like cport_recv (MSG_DONTWAIT); each
+ *     try takes a buffer, receives into it and gives it back at once if nothing came
+ *     (libuv's allocation on readiness). With the pool dry it asks poll(2) whether the
+ *     socket is readable: CPORT_ENOBUFS if so, else it waits.
+ *   - iocp: a zero-byte WSARecv (on a datagram socket with MSG_PEEK, which leaves the
+ *     datagram queued) waits for data without a buffer; its completion takes a buffer
+ *     and receives into it at once with a non-blocking recv (the socket is made
+ *     non-blocking with FIONBIO the first time: overlapped calls do not care, a
+ *     blocking recv or send of your own on it would). A reset or error waiting on the
+ *     socket is reported as itself even when the pool is dry. A pool receive on a
+ *     handle that is not a socket (a named pipe) is refused at submit with
+ *     CPORT_ENOTSOCK; the readiness backends complete it with that at once, io_uring
+ *     once data is there (the kernel waits for data before it looks at the file).
+ *   - Every backend: a pool receive holds the descriptor's receive side (section 6b);
+ *     no buffer is held while it waits for data, so only the pool's block grows with
+ *     the buffers, not with the connections. Per idle connection cport keeps its
+ *     descriptor table entry (docs/design.md, "Memory per connection", has figures).
  */
 
 

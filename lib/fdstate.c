@@ -239,6 +239,8 @@ enum cport__side cport__op_side(const struct cport__op *x, bool poll_side)
 	case CPORT__RECV:
 	case CPORT__RECVMSG:
 	case CPORT__ACCEPT:
+	case CPORT__RECV_POOL:
+	case CPORT__RECVMSG_POOL:
 		return CPORT__SIDE_RECV;
 	case CPORT__SEND:
 	case CPORT__SENDMSG:
@@ -331,7 +333,7 @@ cport_op *cport__fd_finished(cport *port, cport_op *op)
 	return next;
 }
 
-cport_op *cport__fd_drop(cport *port, cport_op *op, int64_t result)
+cport_op *cport__fd_end(cport *port, cport_op *op, int64_t result, uint32_t cflags)
 {
 	struct cport__op *x = cport__x(op);
 	struct cport__fd *f = cport__fd_find(port, x->fd);
@@ -339,14 +341,24 @@ cport_op *cport__fd_drop(cport *port, cport_op *op, int64_t result)
 	cport_op *next = fd_unqueue(port, f, op);
 	if (port->be->fd_dropped)
 		port->be->fd_dropped(port, op);
-	op->cflags = 0;
-	/* A multishot op whose last completion (CPORT_MORE) the caller has not taken
-	 * yet: that completion becomes its last one (its descriptor is not lost). */
-	if (!(x->xflags & CPORT__X_UNREAPED))
+	if (!(x->xflags & CPORT__X_UNREAPED)) {
+		op->cflags = cflags;
 		cport__complete(port, op, result);
+	} else {
+		/* A multishot op whose last completion (CPORT_MORE) the caller has not
+		 * taken yet: that completion becomes its last one, and keeps what it
+		 * carries (a descriptor, a pool buffer). */
+		assert(cflags == 0);
+		op->cflags &= ~(uint32_t)CPORT_MORE;
+	}
 	if (f->closing)
 		fd_release_close(port, f);
 	return next;
+}
+
+cport_op *cport__fd_drop(cport *port, cport_op *op, int64_t result)
+{
+	return cport__fd_end(port, op, result, 0);
 }
 
 void cport__fd_expire(cport *port, uint64_t now)

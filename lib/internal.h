@@ -60,6 +60,8 @@ enum cport__type {
 	CPORT__READLINK,
 	CPORT__ACCESS,
 	CPORT__LOCK,
+	CPORT__RECV_POOL,    /* cport_recv_pool: opx.mode the pool, opx.aux its flags */
+	CPORT__RECVMSG_POOL, /* cport_recvmsg_pool: opx.buf the cport_msg, opx.mode the pool */
 	CPORT__TYPE_MAX
 };
 
@@ -157,6 +159,12 @@ _Static_assert(sizeof(cport_statfsbuf) == 64, "cport_statfsbuf ABI size");
 static inline struct cport__op *cport__x(cport_op *op)
 {
 	return (struct cport__op *)(void *)op->internal;
+}
+
+/* A receive into a pool buffer (lib/bufpool.c). */
+static inline bool cport__is_pool_recv(uint8_t type)
+{
+	return type == CPORT__RECV_POOL || type == CPORT__RECVMSG_POOL;
 }
 
 /* Ops that act on a descriptor (opx.fd is meaningful: for OPENAT and READDIR a
@@ -279,6 +287,49 @@ void cport__timers_free(struct cport__timers *t);
 
 struct cport;
 
+/* ---- bufpool.c: pools of receive buffers (cport_bufpool_add, cport_recv_pool) ------ */
+
+/*
+ * One pool: `count` buffers of `size` bytes in the caller's block, buffer `id` at
+ * mem + id * size. Each buffer is the port's (free, or being filled by a receive) or
+ * the caller's (a completion handed it over with CPORT_BUF; cport_bufpool_return gives
+ * it back). Engines without a kernel that picks buffers (the reactor, IOCP) take one
+ * from the free stack when a receive finds data; io_uring's kernel holds the free ones
+ * in a buffer ring (`kernel`), and the port only learns which one it filled.
+ */
+enum { CPORT__BUF_PORT = 0, CPORT__BUF_CALLER = 1 };
+struct cport__bufpool {
+	char *mem;
+	uint32_t count, size;
+	uint32_t ops;   /* pool receives naming it, accepted and not yet reaped */
+	uint32_t nfree; /* ids on `free` */
+	uint16_t *free; /* ids the port may lend, a stack (unused when `kernel`) */
+	uint8_t *state; /* CPORT__BUF_* of each id */
+	bool kernel;    /* the engine's kernel picks the buffers (io_uring) */
+	void *eng;      /* the engine's state of the pool (io_uring: its buffer ring) */
+};
+/* The pool `group` of the port, or NULL if there is none. */
+struct cport__bufpool *cport__bufpool_get(struct cport *port, uint32_t group);
+/* The public calls' work, on the port thread (port.c checks the thread). */
+int cport__bufpool_add(struct cport *port, void *mem, uint32_t count, uint32_t size,
+		       uint16_t *group);
+int cport__bufpool_remove(struct cport *port, uint32_t group);
+int cport__bufpool_return(struct cport *port, uint32_t group, uint32_t id);
+/* A pool receive was accepted / reaped for the last time (port.c). */
+void cport__bufpool_op_accepted(struct cport *port, uint32_t group);
+void cport__bufpool_op_reaped(struct cport *port, uint32_t group);
+/* Engines that lend buffers themselves: a free buffer's id for a receive that found
+ * data, or CPORT_ENOBUFS. Until lent or untaken it belongs to that receive. */
+int cport__bufpool_take(struct cport__bufpool *bp);
+/* A buffer taken (or, io_uring, filled by the kernel) that holds no data for the
+ * caller (nothing came, end of stream, an error): the port's to lend again. */
+void cport__bufpool_untake(struct cport *port, struct cport__bufpool *bp, uint32_t id);
+/* The receive completes with data in buffer `id`: the caller's from now on. Returns
+ * the op->cflags bits that say so (CPORT_BUF and the id). */
+uint32_t cport__bufpool_lend(struct cport__bufpool *bp, uint32_t id);
+/* Destroy: the pools' bookkeeping (after the engine let go of them). */
+void cport__bufpools_free(struct cport *port);
+
 /* ---- fdstate.c: the descriptor engine ------------------------------------------------ */
 
 /*
@@ -316,6 +367,7 @@ struct cport__fd_iocp {
 	bool dgram;    /* a datagram socket */
 	bool reset;    /* a send met the peer's reset: later sends say EPIPE */
 	bool recheck;  /* a close in the process may have freed the value: look again */
+	bool nbio;     /* made non-blocking (FIONBIO) for a pool receive's recv */
 };
 #endif
 
@@ -379,6 +431,8 @@ bool cport__fd_waiting(struct cport *port, cport_op *op);
 /* Take a waiting op (not busy) out of its queue and complete it with `result`;
  * returns the new head of its side if it was the head. */
 cport_op *cport__fd_drop(struct cport *port, cport_op *op, int64_t result);
+/* The same with completion flags (a pool receive's buffer: CPORT_BUF and its id). */
+cport_op *cport__fd_end(struct cport *port, cport_op *op, int64_t result, uint32_t cflags);
 /* Ops whose deadline passed while they waited their turn: CPORT_ETIMEDOUT. */
 void cport__fd_expire(struct cport *port, uint64_t now);
 /* cport_close accepted on `f`: waiting ops complete with CPORT_ECANCELED, queued pool
@@ -453,10 +507,20 @@ struct cport_backend {
 	int (*reg_buffers)(struct cport *port, const cport_iovec *iov, unsigned n);
 	int (*reg_files)(struct cport *port, const cport_fd *fds, unsigned n);
 	void (*reg_file_clear)(struct cport *port, unsigned slot);
+	/* Optional, all three or none (none: cport lends pool buffers itself, from
+	 * bufpool.c's free stack, when a receive finds data). The kernel picks the
+	 * buffers of pool receives: a pool was added (give it every buffer; 0 or an error,
+	 * and nothing left behind); removed (no pool receive names it: take them back);
+	 * one buffer is the port's again (returned by the caller, or a completion carried
+	 * no data in it): give it back to the kernel. */
+	int (*bufpool_add)(struct cport *port, struct cport__bufpool *bp, uint16_t group);
+	void (*bufpool_remove)(struct cport *port, struct cport__bufpool *bp, uint16_t group);
+	void (*bufpool_give)(struct cport *port, struct cport__bufpool *bp, uint32_t id);
 };
 
 struct cport__pool;
 struct cport__reg;
+struct cport__bufpools;
 
 /* chain.c: links and barriers. Ops accepted but held until their turn never reach the
  * engine; they wait on `held` (opx.wait) and are started from `go` by the public call. */
@@ -513,6 +577,8 @@ struct cport {
 	struct cport__chain chain;  /* links and barriers (chain.c) */
 	struct cport__reg *reg;     /* registered buffers and files (register.c); NULL
 	                               until the first registration */
+	struct cport__bufpools *bufpools; /* receive buffer pools (bufpool.c); NULL until
+	                                     the first cport_bufpool_add */
 	char reason[256];           /* why preferred backends were refused */
 };
 

@@ -201,6 +201,7 @@ void cport_destroy(cport *port)
 	cport__fd_fini(port);
 	cport__timers_free(&port->deadlines);
 	cport__reg_free(port);
+	cport__bufpools_free(port);
 	free(port);
 }
 
@@ -450,6 +451,10 @@ static int op_submit(cport *port, cport_op *op, enum cport__type type, const str
 		port_leave(port);
 		return r;
 	}
+	if (cport__is_pool_recv((uint8_t)type) && !cport__bufpool_get(port, a->mode)) {
+		port_leave(port);
+		return CPORT_EINVAL; /* no such pool (looked up on the port thread) */
+	}
 	uint32_t cflags = op->cflags;
 	int64_t result = op->result;
 	op_init(port, op, type, a);
@@ -472,6 +477,8 @@ static int op_submit(cport *port, cport_op *op, enum cport__type type, const str
 		port->inflight++;
 		if (cport__x(op)->reg)
 			cport__reg_hold(port, cport__x(op));
+		if (cport__is_pool_recv((uint8_t)type))
+			cport__bufpool_op_accepted(port, a->mode); /* until reaped: no removal */
 	}
 	port_run_released(port);
 	port_leave(port);
@@ -961,6 +968,8 @@ static const struct route_kind route_kinds[] = {
 	[CPORT_KIND_ACCESS] = {CPORT__ACCESS, false, 0},
 	[CPORT_KIND_LOCK] = {CPORT__LOCK, false, CPORT_LOCK_EXCLUSIVE},
 	[CPORT_KIND_UNLOCK] = {CPORT__LOCK, false, CPORT__LOCK_UNLOCK},
+	[CPORT_KIND_RECV_POOL] = {CPORT__RECV_POOL, true, 0},
+	[CPORT_KIND_RECVMSG_POOL] = {CPORT__RECVMSG_POOL, true, 0},
 };
 
 int cport_route(cport *port, uint32_t kind, cport_fd fd)
@@ -990,6 +999,76 @@ int cport_route(cport *port, uint32_t kind, cport_fd fd)
 		r = port->be->route(port, &x, f);
 	port_leave(port);
 	return r;
+}
+
+/* ---- 3d. Pool receives (the pools themselves: lib/bufpool.c) ----------------------- */
+
+int cport_bufpool_add(cport *port, void *mem, uint32_t count, uint32_t size, uint16_t *group)
+{
+	if (!port)
+		return CPORT_EINVAL;
+	if (!port_enter(port))
+		return CPORT_EBUSY;
+	int r = cport__bufpool_add(port, mem, count, size, group);
+	port_leave(port);
+	return r;
+}
+
+int cport_bufpool_remove(cport *port, uint16_t group)
+{
+	if (!port)
+		return CPORT_EINVAL;
+	if (!port_enter(port))
+		return CPORT_EBUSY;
+	int r = cport__bufpool_remove(port, group);
+	port_leave(port);
+	return r;
+}
+
+int cport_bufpool_return(cport *port, uint16_t group, uint16_t id)
+{
+	if (!port)
+		return CPORT_EINVAL;
+	if (!port_enter(port))
+		return CPORT_EBUSY;
+	int r = cport__bufpool_return(port, group, id);
+	port_leave(port);
+	return r;
+}
+
+int cport_op_buf_id(const cport_op *op)
+{
+	if (!op)
+		return CPORT_EINVAL;
+	if (!(op->cflags & CPORT_BUF))
+		return CPORT_ENOENT;
+	return (int)(op->cflags >> CPORT_BUF_SHIFT);
+}
+
+/* The pool is checked by op_submit, on the port thread (a pool may come and go). */
+int cport_recv_pool(cport *port, cport_op *op, cport_fd fd, uint16_t group, uint32_t flags)
+{
+	if (!op || (flags & ~(uint32_t)CPORT_RECV_MULTISHOT))
+		return CPORT_EINVAL;
+	/* A multishot op never completes just once: nothing could follow it. */
+	if ((flags & CPORT_RECV_MULTISHOT) && (op->flags & CPORT_OP_LINK))
+		return CPORT_EINVAL;
+	int r = cport__check_fd(fd);
+	if (r < 0)
+		return r;
+	struct op_args a = {.fd = fd, .aux = flags, .mode = group, .offset = -1};
+	return op_submit(port, op, CPORT__RECV_POOL, &a);
+}
+
+int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_t group, cport_msg *msg)
+{
+	if (!msg || msg->iov || msg->iovcnt)
+		return CPORT_EINVAL; /* the pool gives the buffer */
+	int r = cport__check_fd(fd);
+	if (r < 0)
+		return r;
+	struct op_args a = {.fd = fd, .buf = msg, .mode = group, .offset = -1};
+	return op_submit(port, op, CPORT__RECVMSG_POOL, &a);
 }
 
 int cport_cancel(cport *port, cport_op *target)
@@ -1077,6 +1156,8 @@ static void mark_reaped(cport *port, cport_op **out, unsigned n)
 		}
 		if (x->reg)
 			cport__reg_release(port, x);
+		if (cport__is_pool_recv(x->type))
+			cport__bufpool_op_reaped(port, x->mode);
 		x->state = CPORT__IDLE;
 	}
 }

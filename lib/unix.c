@@ -410,6 +410,27 @@ static int64_t blocking_lock(struct cport__op *x)
 	return errno == ENOLCK ? CPORT_ENOMEM : -errno;
 }
 
+struct msghdr *cport__unix_msg_recv(cport_msg *m, struct iovec *iov, size_t iovcnt)
+{
+	struct msghdr *mh = (struct msghdr *)(void *)m->internal_;
+	memset(mh, 0, sizeof *mh);
+	if (m->addr) {
+		mh->msg_name = m->addr->storage;
+		mh->msg_namelen = sizeof m->addr->storage;
+	}
+	mh->msg_iov = iov;
+	mh->msg_iovlen = iovcnt;
+	return mh;
+}
+
+void cport__unix_msg_received(cport_msg *m)
+{
+	const struct msghdr *mh = (const struct msghdr *)(const void *)m->internal_;
+	if (m->addr)
+		m->addr->len = mh->msg_namelen;
+	m->flags = mh->msg_flags & MSG_TRUNC ? CPORT_MSG_TRUNC : 0;
+}
+
 /* Run an op as a blocking system call; the thread pool's worker body. */
 int64_t cport__blocking_run(cport_op *op)
 {
@@ -468,6 +489,8 @@ int64_t cport__blocking_run(cport_op *op)
 	case CPORT__SHUTDOWN:
 	case CPORT__POLL:
 	case CPORT__SENDFILE:
+	case CPORT__RECV_POOL:
+	case CPORT__RECVMSG_POOL:
 		/* Socket ops wait on a peer: a pool worker would be held for as long as
 		 * the peer likes. Backends run them themselves. */
 		return CPORT_ENOSYS;

@@ -18,4 +18,12 @@ int cport__unix_falloc_mode(uint32_t cport_flags);
 unsigned cport__unix_rename_flags(uint32_t cport_flags);
 #endif
 
+/* A receive's msghdr, in the cport_msg's scratch space (internal_): the sender into
+ * msg->addr (when it is not NULL), the bytes into `iov`. */
+struct msghdr;
+struct iovec;
+struct msghdr *cport__unix_msg_recv(cport_msg *m, struct iovec *iov, size_t iovcnt);
+/* After that receive: the sender's length, and CPORT_MSG_TRUNC in msg->flags. */
+void cport__unix_msg_received(cport_msg *m);
+
 #endif /* CPORT_UNIX_H */

@@ -865,6 +865,8 @@ int64_t cport__blocking_run(cport_op *op)
 	case CPORT__SHUTDOWN:
 	case CPORT__POLL:
 	case CPORT__SENDFILE:
+	case CPORT__RECV_POOL:
+	case CPORT__RECVMSG_POOL:
 		return CPORT_ENOSYS; /* socket ops never run on the pool (lib/unix.c says why) */
 	case CPORT__TIMER:
 	case CPORT__POST:

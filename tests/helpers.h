@@ -103,6 +103,12 @@ cport_fd t_connect(const cport_addr *a);
 void t_tcp_pair(cport_fd fds[2]);
 /* Raise RLIMIT_NOFILE to at least `want`; false if the system does not allow it. */
 int t_raise_nofile(unsigned long want); /* always true on Windows */
+/* How many connections test `name`, which holds `want` open at once, makes here: all
+ * of them, but 1,000 on Windows (said on stderr: Wine slows down faster than the
+ * sockets it holds grow). Raises RLIMIT_NOFILE for them (+200), or skips the test. */
+int t_many_conns(const char *name, int want);
+/* A UDP socket bound to 127.0.0.1, port 0; *bound gets its address. */
+cport_fd t_udp_any(cport_addr *bound);
 /* Plain blocking calls for the far end of a test: write / read exactly `len` bytes. */
 void t_write_all(cport_fd fd, const void *buf, size_t len);
 void t_read_all(cport_fd fd, void *buf, size_t len);

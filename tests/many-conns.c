@@ -216,16 +216,7 @@ static void server_step(struct server *s, cport_op *op)
 static void ten_thousand(void **state)
 {
 	(void)state;
-	if (t_is_windows()) {
-		/* Wine (wineserver serves every socket call) slows down faster than the
-		 * connections grow: 1,000 take ~1 s, 3,000 ~20 s, and 10,000 do not finish
-		 * in 40 s. Measured on Wine 8.0; real Windows has no such limit. */
-		CONNS = 1000;
-		fprintf(stderr, "many-conns: %d connections on Windows, not 10,000: Wine "
-			"slows down more than linearly with the sockets open\n", CONNS);
-	}
-	if (!t_raise_nofile((unsigned long)CONNS + 200))
-		t_skip("cannot raise RLIMIT_NOFILE to %d for %d connections", CONNS + 200, CONNS);
+	CONNS = t_many_conns("many-conns", CONNS);
 	cport_addr la;
 	cport_fd l;
 	assert_int_equal(cport_addr_parse(&la, "127.0.0.1:0"), 0);

@@ -48,7 +48,7 @@ static void route_bad_input(void **state)
 	cport_fd fd = t_file(10);
 	assert_int_equal(cport_route(NULL, CPORT_KIND_READ, fd), CPORT_EINVAL);
 	assert_int_equal(cport_route(port, 0, fd), CPORT_EINVAL);
-	assert_int_equal(cport_route(port, CPORT_KIND_UNLOCK + 1, fd), CPORT_EINVAL);
+	assert_int_equal(cport_route(port, CPORT_KIND_RECVMSG_POOL + 1, fd), CPORT_EINVAL);
 	assert_int_equal(cport_route(port, UINT32_MAX, fd), CPORT_EINVAL);
 	assert_int_equal(cport_route(port, CPORT_KIND_READ, (cport_fd)-1), CPORT_EBADF);
 	assert_int_equal(cport_route(port, CPORT_KIND_FSYNC, (cport_fd)-1), CPORT_EBADF);
@@ -75,8 +75,9 @@ static void route_every_kind(void **state)
 	cport *port = t_port();
 	cport_fd file = t_file(10), s[2];
 	t_tcp_pair(s);
-	for (uint32_t k = CPORT_KIND_NOP; k <= CPORT_KIND_UNLOCK; k++) {
-		bool sock = k >= CPORT_KIND_ACCEPT && k <= CPORT_KIND_SENDFILE;
+	for (uint32_t k = CPORT_KIND_NOP; k <= CPORT_KIND_RECVMSG_POOL; k++) {
+		bool sock = (k >= CPORT_KIND_ACCEPT && k <= CPORT_KIND_SENDFILE) ||
+			    k >= CPORT_KIND_RECV_POOL;
 		int r = cport_route(port, k, sock ? s[0] : file);
 		if (r == CPORT_ENOSYS && is("io_uring"))
 			continue; /* a socket op this kernel lacks */

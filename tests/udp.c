@@ -6,22 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static cport_fd udp_any(cport_addr *bound)
-{
-	cport_addr a;
-	cport_fd fd;
-	assert_int_equal(cport_addr_parse(&a, "127.0.0.1:0"), 0);
-	assert_int_equal(cport_udp_socket(&fd, &a, 0), 0);
-	assert_int_equal(cport_sock_local(fd, bound), 0);
-	return fd;
-}
-
 static void with_addresses(void **state)
 {
 	(void)state;
 	cport *port = t_port();
 	cport_addr aa, ab, from;
-	cport_fd a = udp_any(&aa), b = udp_any(&ab);
+	cport_fd a = t_udp_any(&aa), b = t_udp_any(&ab);
 	char in[64] = "", out1[] = "hello ", out2[] = "world";
 	cport_iovec siov[2] = {{out1, 6}, {out2, 5}}, riov[1] = {{in, sizeof in}};
 	cport_msg sm = {.addr = &ab, .iov = siov, .iovcnt = 2};
@@ -61,7 +51,7 @@ static void connected(void **state)
 	(void)state;
 	cport *port = t_port();
 	cport_addr aa, ab;
-	cport_fd a = udp_any(&aa), b = udp_any(&ab);
+	cport_fd a = t_udp_any(&aa), b = t_udp_any(&ab);
 	cport_op op = {0}, r[3] = {{0}};
 	assert_int_equal(cport_connect(port, &op, a, &ab), 0);
 	assert_int_equal(t_run(port, &op), 0);
@@ -87,7 +77,7 @@ static void too_big(void **state)
 	(void)state;
 	cport *port = t_port();
 	cport_addr aa, ab;
-	cport_fd a = udp_any(&aa), b = udp_any(&ab);
+	cport_fd a = t_udp_any(&aa), b = t_udp_any(&ab);
 	enum { BIG = 70000 };
 	char *buf = calloc(1, BIG);
 	cport_iovec iov = {buf, BIG};

@@ -6,6 +6,7 @@
  *   1. State: the op's overlay, accept slots, what kind a handle is
  *   2. Reads and writes on files and pipes: ReadFile/WriteFile, chunk by chunk
  *   3. Sockets: send, recv, connect, poll, accept (and local accepts on named pipes)
+ *   3b. Pool receives: a zero-byte receive, then a pool buffer
  *   4. One op's life: issue, outcome, finish, the handle's next op; multishot accepts
  *   5. Stopping ops: timeouts (the port's deadline heap, lib/timer.c), cancel, close
  *   6. Completion packets
@@ -18,8 +19,10 @@
  * waits, asks the kernel to stop what it has (CancelIoEx), and completes after every op
  * on the handle; the close generation says when a value may be a new handle. Receives
  * go to the kernel at once (WinSock fills overlapped receives in the order they were
- * issued) and sit on the receive list only so that close and destroy find them. IOCP
- * keeps in each entry (eng.w) what kind of handle it is.
+ * issued) and sit on the receive list only so that close and destroy find them, except
+ * behind a pool receive (section 3b), which holds the receive side: receives submitted
+ * after it wait in the list until it completed. IOCP keeps in each entry (eng.w) what
+ * kind of handle it is.
  *
  * A handle opened for overlapped I/O is associated with the port on its first read or
  * write (CreateIoCompletionPort) for its whole life. A handle opened for synchronous
@@ -117,6 +120,8 @@ struct iocp_x {
 					uint32_t chunk; /* sends: bytes asked of the call */
 					INT fromlen;    /* WSARecvFrom: the sender's length */
 					DWORD flags;    /* WSARecvFrom: its flags */
+					uint32_t cflags; /* pool receives: CPORT_BUF of
+					                    the result, until delivered */
 				} io;
 				struct {
 					HANDLE inst;            /* local: the pipe instance */
@@ -455,6 +460,14 @@ static bool iocp_wsa_pending(int rc)
 	return rc == 0 || WSAGetLastError() == WSA_IO_PENDING;
 }
 
+/* The same for a receive on a datagram socket: one that found a datagram too large for
+ * its buffers at once fails with WSAEMSGSIZE and still posts its packet (a truncation
+ * is a warning to the kernel, not an error: the bytes moved). */
+static bool iocp_wsa_recv_pending(int rc, const struct cport__fd_iocp *w)
+{
+	return iocp_wsa_pending(rc) || (w->dgram && WSAGetLastError() == WSAEMSGSIZE);
+}
+
 /* Every buffer of a datagram op as WSABUFs in the port's scratch array: one datagram,
  * one call. WinSock captures the array during the call ("the WSABUF array is
  * transient"; Wine copies it into its request), so one array serves every call. */
@@ -573,7 +586,7 @@ static bool iocp_recv_issue(cport *port, cport_op *op, const struct cport__fd_io
 		}
 		rc = WSARecv(s, &b, 1, NULL, &k->io.flags, &k->ov, NULL);
 	}
-	if (iocp_wsa_pending(rc))
+	if (iocp_wsa_recv_pending(rc, w))
 		return true;
 	*res = WSAGetLastError() == WSAEDISCON ? 0 : iocp_wsa_error(x);
 	return false;
@@ -816,7 +829,7 @@ static int64_t iocp_recv_result(cport_op *op, const struct cport__fd_iocp *w, DW
 	bool trunc = err == WSAEMSGSIZE && w->dgram;
 	if (err && !trunc)
 		return err == WSAEDISCON ? 0 : iocp_sock_error(x, err);
-	if (x->type == CPORT__RECVMSG) {
+	if (x->type == CPORT__RECVMSG || x->type == CPORT__RECVMSG_POOL) {
 		cport_msg *m = x->buf;
 		if (m->addr && !w->dgram) {
 			memset(m->addr, 0, sizeof *m->addr); /* a stream's peer is fixed */
@@ -828,6 +841,123 @@ static int64_t iocp_recv_result(cport_op *op, const struct cport__fd_iocp *w, DW
 		m->flags = trunc ? CPORT_MSG_TRUNC : 0;
 	}
 	return got;
+}
+
+/* ---- 3b. Pool receives ---------------------------------------------------------------- */
+
+/*
+ * A pool receive holds no buffer while it waits: a zero-byte WSARecv completes when data
+ * (or the end of the stream, or an error) is there and takes nothing. Its packet then
+ * takes a buffer from the pool (none free: CPORT_ENOBUFS) and receives into it at once,
+ * without waiting: a plain non-blocking recv, so the buffer is settled (lent to the
+ * caller, or free again) before the next packet is looked at, and a burst of readable
+ * sockets larger than the pool does not run it dry (an overlapped receive would hold
+ * each buffer until its own packet came). The socket is made non-blocking for that
+ * (FIONBIO, once; overlapped calls are not affected). On a datagram socket the
+ * zero-byte receive peeks (MSG_PEEK): a plain one would take the datagram and drop its
+ * bytes (WSAEMSGSIZE then says one is there). A multishot receive parks between
+ * completions like a multishot accept. On the receive side it holds its turn
+ * (iocp_recv_next): receives issued before it are ahead of its zero-byte receive in
+ * WinSock's queue, and receives submitted after it wait in the list until it completed,
+ * so the stream order holds.
+ */
+
+/* What iocp_pool_now returns when the data went before it came (again: wait). */
+#define IOCP_POOL_AGAIN INT64_MIN
+
+static struct cport__bufpool *iocp_pool(cport *port, const struct cport__op *x)
+{
+	struct cport__bufpool *bp = cport__bufpool_get(port, x->mode);
+	assert(bp && !bp->kernel);
+	return bp;
+}
+
+/* The zero-byte receive: a packet when there is something to receive. */
+static bool iocp_pool_issue(cport_op *op, const struct cport__fd_iocp *w, int64_t *res)
+{
+	struct cport__op *x = cport__x(op);
+	struct iocp_x *k = iox(op);
+	WSABUF b = {0, NULL};
+	memset(&k->ov, 0, sizeof k->ov);
+	k->io.flags = w->dgram ? MSG_PEEK : 0;
+	int rc = WSARecv((SOCKET)x->fd, &b, 1, NULL, &k->io.flags, &k->ov, NULL);
+	if (iocp_wsa_recv_pending(rc, w)) /* (a peek of a datagram: WSAEMSGSIZE) */
+		return true;
+	*res = WSAGetLastError() == WSAEDISCON ? 0 : iocp_wsa_error(x);
+	return false;
+}
+
+/* The receive into a pool buffer, now, without waiting. A datagram too large for the
+ * buffer arrives cut (WSAEMSGSIZE). */
+static int iocp_pool_recv(cport_op *op, struct cport__fd_iocp *w, char *p, uint32_t len,
+			  bool *trunc)
+{
+	struct cport__op *x = cport__x(op);
+	SOCKET s = (SOCKET)x->fd;
+	cport_msg *m = x->type == CPORT__RECVMSG_POOL ? x->buf : NULL;
+	if (!w->nbio) {
+		u_long on = 1;
+		if (ioctlsocket(s, FIONBIO, &on) != 0)
+			return SOCKET_ERROR;
+		w->nbio = true;
+	}
+	int n;
+	if (m && m->addr && w->dgram) {
+		int fromlen = sizeof m->addr->storage;
+		n = recvfrom(s, p, (int)len, 0, (struct sockaddr *)(void *)m->addr->storage, &fromlen);
+		m->addr->len = n >= 0 || WSAGetLastError() == WSAEMSGSIZE ? (uint32_t)fromlen : 0;
+	} else {
+		n = recv(s, p, (int)len, 0);
+	}
+	*trunc = n < 0 && w->dgram && WSAGetLastError() == WSAEMSGSIZE;
+	return *trunc ? (int)len : n;
+}
+
+/* Data is there: lend a buffer, receive into it, settle it. The op's result (with
+ * *cflags when the buffer went to the caller), or IOCP_POOL_AGAIN. */
+static int64_t iocp_pool_now(cport *port, cport_op *op, uint32_t *cflags)
+{
+	struct cport__op *x = cport__x(op);
+	struct cport__fd_iocp *w = iocp_w(port, x->fd);
+	struct cport__bufpool *bp = iocp_pool(port, x);
+	int id = cport__bufpool_take(bp);
+	if (id < 0)
+		return id; /* CPORT_ENOBUFS: the pool is dry */
+	bool trunc = false;
+	int n = iocp_pool_recv(op, w, bp->mem + (size_t)id * bp->size, bp->size, &trunc);
+	int err = n < 0 ? WSAGetLastError() : 0;
+	if (n <= 0) {
+		cport__bufpool_untake(port, bp, (uint32_t)id);
+		if (err == WSAEWOULDBLOCK)
+			return IOCP_POOL_AGAIN; /* gone before we came (or a spurious wake) */
+		if (n < 0)
+			return err == WSAEDISCON ? 0 : iocp_sock_error(x, (DWORD)err);
+	} else {
+		*cflags = cport__bufpool_lend(bp, (uint32_t)id);
+	}
+	if (x->type == CPORT__RECVMSG_POOL) {
+		cport_msg *m = x->buf;
+		if (m->addr && !w->dgram)
+			memset(m->addr, 0, sizeof *m->addr); /* a stream's peer is fixed */
+		m->flags = trunc ? CPORT_MSG_TRUNC : 0;
+	}
+	return n;
+}
+
+/* The zero-byte receive's packet: the receive's result (its buffer's CPORT_BUF bits kept
+ * in io.cflags for iocp_pool_done), or false to wait again. */
+static bool iocp_pool_outcome(cport *port, cport_op *op, DWORD err, int64_t *res)
+{
+	struct cport__op *x = cport__x(op);
+	const struct cport__fd_iocp *w = iocp_w(port, x->fd);
+	if (err && !(err == WSAEMSGSIZE && w->dgram)) { /* (a peeked datagram is there) */
+		*res = err == WSAEDISCON ? 0 : iocp_sock_error(x, err);
+		return true;
+	}
+	if ((*res = iocp_stop_reason(port, x)) != 0)
+		return true;
+	*res = iocp_pool_now(port, op, &iox(op)->io.cflags);
+	return *res != IOCP_POOL_AGAIN;
 }
 
 /* ---- 4. One op's life ------------------------------------------------------------------ */
@@ -857,6 +987,9 @@ static bool iocp_call(cport *port, cport_op *op, int64_t *res)
 		return iocp_connect_issue(op, w, res);
 	case CPORT__POLL:
 		return iocp_poll_issue(op, res);
+	case CPORT__RECV_POOL:
+	case CPORT__RECVMSG_POOL:
+		return iocp_pool_issue(op, w, res);
 	default:
 		if (iocp_is_send(x))
 			return iocp_send_issue(port, op, w, res);
@@ -900,6 +1033,9 @@ static bool iocp_outcome(cport *port, cport_op *op, int64_t *res)
 		if (*res == 0) /* nothing it asked for came: again, unless it must stop */
 			*res = iocp_stop_reason(port, x);
 		return *res != 0;
+	case CPORT__RECV_POOL:
+	case CPORT__RECVMSG_POOL:
+		return iocp_pool_outcome(port, op, err, res);
 	default:
 		break;
 	}
@@ -918,32 +1054,40 @@ static void iocp_pending(struct iocp *io, cport_op *op)
 	io->in_kernel++;
 }
 
+static cport_op *iocp_recv_next(cport *port, cport_fd fd);
+
 /*
- * The op is done with `res`: its deadline stops, it is delivered (while the port is
- * destroyed: dropped, and a descriptor it made is closed), and it stops counting as
- * busy on its handle. Returns the next op of the handle's send FIFO to start, if this
- * one headed it. A parked multishot accept whose last completion the caller has not
+ * The op is done with `res` (and `cflags`: a pool buffer's): its deadline stops, it is
+ * delivered (while the port is destroyed: dropped, and a descriptor it made is closed),
+ * and it stops counting as busy on its handle. Returns the next op of the handle to
+ * start: of the send FIFO if this one headed it, of the receive side if this one held
+ * it (a pool receive). A parked multishot op whose last completion the caller has not
  * taken yet ends with that completion instead: it becomes the final one (CPORT_MORE
- * cleared), so the connection it carries is not lost.
+ * cleared), so the connection or buffer it carries is not lost.
  */
-static cport_op *iocp_finish(cport *port, cport_op *op, int64_t res)
+static cport_op *iocp_finish(cport *port, cport_op *op, int64_t res, uint32_t cflags)
 {
 	struct iocp *io = iocp_of(port);
 	struct cport__op *x = cport__x(op);
 	assert(x->pending == 0);
 	cport__deadline_unwatch(port, op);
-	op->cflags = 0;
 	if (!(x->xflags & CPORT__X_UNREAPED)) {
+		op->cflags = cflags;
 		op->result = res;
 		if (io->dying)
 			cport__close_result(op);
 		else
 			cport__deliver(port, op);
+	} else {
+		assert(cflags == 0);
+		op->cflags &= ~(uint32_t)CPORT_MORE;
 	}
 	if (!(x->xflags & CPORT__X_FDBUSY))
 		return NULL;
 	/* After delivery: a close this releases completes after the op. */
 	cport_op *next = cport__fd_finished(port, op);
+	if (cport__is_pool_recv(x->type))
+		return iocp_recv_next(port, x->fd);
 	return next && !(cport__x(next)->xflags & CPORT__X_FDBUSY) ? next : NULL;
 }
 
@@ -966,7 +1110,8 @@ static void iocp_unpark(struct iocp *io, cport_op *op)
 
 static bool iocp_is_parked(const struct cport__op *x)
 {
-	return x->type == CPORT__ACCEPT && x->pending == 0 && (x->xflags & CPORT__X_FDBUSY);
+	return (x->type == CPORT__ACCEPT || cport__is_pool_recv(x->type)) && x->pending == 0 &&
+	       (x->xflags & CPORT__X_FDBUSY);
 }
 
 /* An accept is done with `res`. A multishot one that got a connection completes with
@@ -977,9 +1122,26 @@ static cport_op *iocp_accept_done(cport *port, cport_op *op, int64_t res)
 	struct cport__op *x = cport__x(op);
 	iocp_accept_release(port, op);
 	if (res < 0 || !(x->aux & CPORT_ACCEPT_MULTISHOT) || iocp_stop_reason(port, x))
-		return iocp_finish(port, op, res);
+		return iocp_finish(port, op, res, 0);
 	x->xflags |= CPORT__X_UNREAPED;
 	op->cflags = CPORT_MORE;
+	op->result = res;
+	cport__deliver(port, op);
+	iocp_park(iocp_of(port), op);
+	return NULL;
+}
+
+/* A pool receive is done with `res`. A multishot one that brought data completes with
+ * CPORT_MORE and parks until the caller took that, as a multishot accept does. */
+static cport_op *iocp_pool_done(cport *port, cport_op *op, int64_t res)
+{
+	struct cport__op *x = cport__x(op);
+	uint32_t cf = iox(op)->io.cflags;
+	iox(op)->io.cflags = 0;
+	if (res <= 0 || !(x->aux & CPORT_RECV_MULTISHOT) || iocp_stop_reason(port, x))
+		return iocp_finish(port, op, res, cf);
+	x->xflags |= CPORT__X_UNREAPED;
+	op->cflags = CPORT_MORE | cf;
 	op->result = res;
 	cport__deliver(port, op);
 	iocp_park(iocp_of(port), op);
@@ -990,7 +1152,9 @@ static cport_op *iocp_done(cport *port, cport_op *op, int64_t res)
 {
 	if (cport__x(op)->type == CPORT__ACCEPT)
 		return iocp_accept_done(port, op, res);
-	return iocp_finish(port, op, res);
+	if (cport__is_pool_recv(cport__x(op)->type))
+		return iocp_pool_done(port, op, res);
+	return iocp_finish(port, op, res, 0);
 }
 
 /* Start an op on its handle: it counts as busy there (a close waits for it), its
@@ -1009,12 +1173,39 @@ static cport_op *iocp_issue(cport *port, cport_op *op)
 	return NULL;
 }
 
-/* Start `op`, then each op its finishing lets go (the next sends of a socket), until
- * one waits in the kernel: bounded by the ops queued on the handle. */
+/*
+ * The receive side's turn (see section 3b): the first receive waiting in the list, if
+ * no pool receive the kernel has (or that is parked) is ahead of it. Receives wait only
+ * behind such a pool receive; once it completed, they go in order: the plain ones one
+ * after the other, up to and including the next pool receive.
+ */
+static cport_op *iocp_recv_next(cport *port, cport_fd fd)
+{
+	struct cport__fd *f = cport__fd_find(port, fd);
+	if (!f || f->closing)
+		return NULL;
+	for (cport_op *op = f->q[CPORT__SIDE_RECV].head; op; op = cport__list_next(op)) {
+		struct cport__op *x = cport__x(op);
+		if (!(x->xflags & CPORT__X_FDBUSY))
+			return op;
+		if (cport__is_pool_recv(x->type))
+			return NULL; /* it holds the side */
+	}
+	return NULL;
+}
+
+/* Start `op`, then each op its finishing lets go (the next sends of a socket, the
+ * receives behind a pool receive), until one waits in the kernel: bounded by the ops
+ * queued on the handle. */
 static void iocp_run(cport *port, cport_op *op)
 {
-	while (op && !iocp_of(port)->dying)
-		op = iocp_issue(port, op);
+	while (op && !iocp_of(port)->dying) {
+		struct cport__op *x = cport__x(op);
+		cport_fd fd = x->fd;
+		bool recv = cport__op_side(x, false) == CPORT__SIDE_RECV;
+		cport_op *next = iocp_issue(port, op);
+		op = next || !recv ? next : iocp_recv_next(port, fd);
+	}
 }
 
 /* Issue the next accept of each parked multishot op whose last completion was reaped. */
@@ -1032,8 +1223,8 @@ static void iocp_rearm(cport *port)
 		int64_t res = iocp_stop_reason(port, cport__x(op));
 		if (res == 0 && iocp_call(port, op, &res))
 			iocp_pending(io, op);
-		else
-			iocp_done(port, op, res); /* parks again at the head if it got one */
+		else /* parks again at the head if it got one; else its side goes on */
+			iocp_run(port, iocp_done(port, op, res));
 	}
 }
 
@@ -1048,7 +1239,7 @@ static void iocp_stop(cport *port, cport_op *op)
 		CancelIoEx(iocp_ioh(op), &iox(op)->ov);
 	} else if (iocp_is_parked(x)) {
 		iocp_unpark(iocp_of(port), op);
-		iocp_finish(port, op, iocp_stopped(x));
+		iocp_run(port, iocp_finish(port, op, iocp_stopped(x), 0));
 	} else if (cport__fd_waiting(port, op)) {
 		iocp_run(port, cport__fd_drop(port, op, iocp_stopped(x)));
 	}
@@ -1068,7 +1259,7 @@ static void iocp_stop_fd(cport *port, struct cport__fd *f)
 			CancelIoEx(iox(op)->acc.inst, &iox(op)->ov);
 		} else if (iocp_is_parked(x)) {
 			iocp_unpark(iocp_of(port), op);
-			iocp_finish(port, op, CPORT_ECANCELED);
+			iocp_finish(port, op, CPORT_ECANCELED, 0); /* (closing: nothing goes next) */
 		}
 	}
 }
@@ -1210,8 +1401,19 @@ static int iocp_not_sock(struct cport__op *x, uint8_t kind)
 	return 0;
 }
 
+/* Is a pool receive on the handle's receive side (in the kernel, parked or waiting)?
+ * Then a new receive waits for its turn (section 3b). */
+static bool iocp_recv_held(const struct cport__fd *f)
+{
+	for (cport_op *op = f->q[CPORT__SIDE_RECV].head; op; op = cport__list_next(op))
+		if (cport__is_pool_recv(cport__x(op)->type))
+			return true;
+	return false;
+}
+
 /* An op on a handle: sends wait their turn in its FIFO, receives go at once (listed for
- * close and destroy), the rest go at once; synchronous handles go to the pool. */
+ * close and destroy) unless a pool receive holds the side, the rest go at once;
+ * synchronous handles go to the pool. */
 static int iocp_fd_start(cport *port, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
@@ -1239,8 +1441,13 @@ static int iocp_fd_start(cport *port, cport_op *op)
 			iocp_run(port, op);
 		return 0;
 	}
-	if (side == CPORT__SIDE_RECV)
+	if (side == CPORT__SIDE_RECV) {
+		if (iocp_recv_held(f)) {
+			cport__fd_enqueue(port, f, side, op); /* behind a pool receive */
+			return 0;
+		}
 		cport__list_push(&f->q[side], op);
+	}
 	iocp_run(port, op);
 	return 0;
 }

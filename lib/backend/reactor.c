@@ -29,6 +29,10 @@
  * where each is tried on every report, in no order. A multishot accept stays at the
  * head of its queue and completes with CPORT_MORE once per connection; while such a
  * completion is with the caller (CPORT__X_UNREAPED) it is not tried again.
+ * Pool receives (cport_recv_pool) are read-side ops too: a try takes a pool buffer only
+ * then, receives into it, and gives it back at once if nothing came (libuv's
+ * alloc-on-ready), so a receive waiting for data holds no buffer; a multishot one stays
+ * at the head like a multishot accept.
  *
  * Pollers are one-shot or sticky (struct cport__poller in internal.h). One-shot (poll,
  * kqueue): a reported descriptor is armed again only while an op still waits on it, so
@@ -46,6 +50,7 @@
  */
 
 #include "../internal.h"
+#include "../unix.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,9 +107,23 @@ static enum cport__side reactor_side(const struct cport__op *x)
 	return cport__op_side(x, true);
 }
 
-static bool reactor_multishot(const struct cport__op *x)
+/* The engine's overlay of an op's scratch words: what a pool receive's try lent. */
+struct reactor_x {
+	uint32_t cflags; /* CPORT_BUF and the buffer id when the last try brought data */
+};
+CPORT__BE_FITS(struct reactor_x);
+
+static struct reactor_x *rx(cport_op *op)
 {
-	return x->type == CPORT__ACCEPT && (x->aux & CPORT_ACCEPT_MULTISHOT);
+	return (struct reactor_x *)(void *)&cport__x(op)->be;
+}
+
+/* Does a multishot op go on after this result (a connection, data), or end? */
+static bool reactor_multishot(const struct cport__op *x, int64_t res)
+{
+	if (x->type == CPORT__ACCEPT)
+		return (x->aux & CPORT_ACCEPT_MULTISHOT) && res >= 0;
+	return x->type == CPORT__RECV_POOL && (x->aux & CPORT_RECV_MULTISHOT) && res > 0;
 }
 
 /* A multishot op completes once more and stays at the head of its queue. */
@@ -113,7 +132,7 @@ static void reactor_more(cport *port, cport_op *op, int64_t result)
 	struct reactor *r = reactor_of(port);
 	struct cport__op *x = cport__x(op);
 	x->xflags |= CPORT__X_UNREAPED;
-	op->cflags = CPORT_MORE;
+	op->cflags = CPORT_MORE | rx(op)->cflags;
 	cport__complete(port, op, result);
 	/* Try it again at the next reap, once the caller has taken this completion, rather
 	 * than wait for a report: one accept per wait would otherwise cost one poller
@@ -135,25 +154,19 @@ static int64_t reactor_errno(void)
 	return errno == EAGAIN || errno == EWOULDBLOCK ? REACTOR_WAIT : -errno;
 }
 
-/* recvmsg: the msghdr lives in the cport_msg's scratch space. */
+/* recvmsg into `iov`: the msghdr lives in the cport_msg's scratch space. */
+static ssize_t reactor_recvmsg_iov(int fd, cport_msg *m, struct iovec *iov, size_t iovcnt)
+{
+	ssize_t n = recvmsg(fd, cport__unix_msg_recv(m, iov, iovcnt), MSG_DONTWAIT);
+	if (n >= 0)
+		cport__unix_msg_received(m);
+	return n;
+}
+
 static ssize_t reactor_recvmsg(struct cport__op *x)
 {
 	cport_msg *m = x->buf;
-	struct msghdr *mh = (struct msghdr *)(void *)m->internal_;
-	memset(mh, 0, sizeof *mh);
-	if (m->addr) {
-		mh->msg_name = m->addr->storage;
-		mh->msg_namelen = sizeof m->addr->storage;
-	}
-	mh->msg_iov = (struct iovec *)(void *)m->iov;
-	mh->msg_iovlen = m->iovcnt;
-	ssize_t n = recvmsg(x->fd, mh, MSG_DONTWAIT);
-	if (n >= 0) {
-		if (m->addr)
-			m->addr->len = mh->msg_namelen;
-		m->flags = mh->msg_flags & MSG_TRUNC ? CPORT_MSG_TRUNC : 0;
-	}
-	return n;
+	return reactor_recvmsg_iov(x->fd, m, (struct iovec *)(void *)m->iov, m->iovcnt);
 }
 
 /*
@@ -411,6 +424,51 @@ static int64_t reactor_try_shutdown(struct cport__op *x)
 	return shutdown(x->fd, (int)x->aux - 1) < 0 ? -errno : 0;
 }
 
+/* A pool receive with no free buffer: CPORT_ENOBUFS if there is something to take
+ * (data, end of stream, an error: a receive would not wait), else wait. Nothing is
+ * taken from the descriptor. */
+static int64_t reactor_pool_dry(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	int n;
+	do
+		n = poll(&p, 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n == 0 ? REACTOR_WAIT : CPORT_ENOBUFS;
+}
+
+/* A pool receive: a buffer only now, when the descriptor was reported readable (or at
+ * the try at submit); data lends it to the caller (rx(op)->cflags), anything else gives
+ * it back at once. */
+static int64_t reactor_try_pool(cport *port, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	struct cport__bufpool *bp = cport__bufpool_get(port, x->mode);
+	assert(bp && !bp->kernel);
+	rx(op)->cflags = 0;
+	int id = cport__bufpool_take(bp);
+	if (id < 0)
+		return reactor_pool_dry(x->fd);
+	char *p = bp->mem + (size_t)id * bp->size;
+	ssize_t n;
+	do {
+		struct iovec iov = {.iov_base = p, .iov_len = bp->size};
+		if (x->type == CPORT__RECV_POOL)
+			n = recv(x->fd, p, bp->size, MSG_DONTWAIT);
+		else
+			n = reactor_recvmsg_iov(x->fd, x->buf, &iov, 1);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		int64_t res = n < 0 ? reactor_errno() : 0;
+		cport__bufpool_untake(port, bp, (uint32_t)id);
+		return res;
+	}
+	rx(op)->cflags = cport__bufpool_lend(bp, (uint32_t)id);
+	return n;
+}
+
 /* Try a descriptor op without blocking: REACTOR_WAIT to wait for readiness and be
  * tried again, else its final result. */
 static int64_t reactor_try(cport *port, cport_op *op)
@@ -438,6 +496,9 @@ static int64_t reactor_try(cport *port, cport_op *op)
 		return reactor_try_poll(x);
 	case CPORT__SHUTDOWN:
 		return reactor_try_shutdown(x);
+	case CPORT__RECV_POOL:
+	case CPORT__RECVMSG_POOL:
+		return reactor_try_pool(port, op);
 	default:
 		assert(!"not a descriptor op");
 		return CPORT_ENOSYS;
@@ -520,11 +581,11 @@ static void reactor_run(cport *port, struct cport__list *q)
 		int64_t res = reactor_try(port, op);
 		if (res == REACTOR_WAIT)
 			return;
-		if (res >= 0 && reactor_multishot(x)) {
+		if (reactor_multishot(x, res)) {
 			reactor_more(port, op, res);
 			return;
 		}
-		cport__fd_drop(port, op, res);
+		cport__fd_end(port, op, res, rx(op)->cflags);
 	}
 }
 
@@ -621,8 +682,8 @@ static bool reactor_try_first(cport *port, cport_op *op, struct cport__fd *f)
 		f->eng.r.rd_wait = f->eng.r.rd_wait || read;
 		return false;
 	}
-	if (res >= 0 && reactor_multishot(x)) {
-		/* Stays at the head of its side, armed for the next connection. */
+	if (reactor_multishot(x, res)) {
+		/* Stays at the head of its side, armed for the next connection or data. */
 		cport__fd_enqueue(port, f, s, op);
 		reactor_more(port, op, res);
 		int err = reactor_arm(port, x->fd);
@@ -630,6 +691,7 @@ static bool reactor_try_first(cport *port, cport_op *op, struct cport__fd *f)
 			cport__fd_drop(port, op, err);
 		return true;
 	}
+	op->cflags = rx(op)->cflags; /* a pool buffer with data, or 0 */
 	cport__complete(port, op, res);
 	return true;
 }

@@ -9,6 +9,7 @@
  *   3. Completions: a CQE -> the op's result, short transfers retried, delivery
  *   4. The table slots: init, fini, start, cancel, flush, reap, wake
  *   5. Registered buffers and files: the kernel's side of lib/register.c
+ *   6. Pool receives: provided-buffer rings, multishot receives
  *
  * Each op carries opx.pending = the CQEs still expected (1, or 2 with a linked timeout);
  * it finishes when the last one arrives, whatever their order. Short file transfers and
@@ -49,6 +50,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -87,6 +89,9 @@ struct uring {
 	bool test_nowait;          /* $CPORT_TEST_URING_NOWAIT: streams meet -EAGAIN */
 	bool fixed_rw;             /* READ_FIXED and WRITE_FIXED are there (probed) */
 	bool wake_armed;           /* the eventfd read is in the kernel or the SQ */
+	bool recv_multi;           /* the kernel has multishot receives (Linux 6.0) */
+	struct cport__queue resume; /* multishot pool receives run one shot at a time
+	                               (kernel without them): again once reaped */
 	int efd;
 	uint64_t efd_buf;
 	struct uring_held *held;   /* CQEs held back for their op (uring_cqe_blocked) */
@@ -151,9 +156,16 @@ static struct io_uring_sqe *uring_sqe(cport *port)
 /* The engine's overlay of an op's scratch words. */
 struct uring_x {
 	struct __kernel_timespec ts; /* the linked timeout's (the kernel copies it at submit) */
-	int pipe_rd, pipe_wr;        /* a sendfile's pipe (0: none), created at submit */
-	uint64_t in_pipe, cap;       /* sendfile: bytes in the pipe, its capacity */
+	union {
+		struct {
+			int pipe_rd, pipe_wr;  /* a sendfile's pipe (0: none), created at submit */
+			uint64_t in_pipe, cap; /* sendfile: bytes in the pipe, its capacity */
+		};
+		struct iovec pool_iov; /* recvmsg_pool: how much the kernel may fill */
+	};
 	uint32_t flags;              /* URING_POLLWAIT, URING_NOHOOK, URING_LINKED */
+	uint32_t cqe_flags;          /* pool receives: the flags of the op's last CQE */
+	uint32_t ccflags;            /* pool receives: op->cflags of the completion */
 	uint8_t sf_phase;            /* sendfile: SF_FILL, SF_DRAIN, SF_WAIT */
 };
 CPORT__BE_FITS(struct uring_x);
@@ -172,7 +184,7 @@ static struct uring_x *ux(cport_op *op)
 /* Socket ops: never sent to the thread pool (a worker would wait on the peer). */
 static bool uring_is_net(uint8_t type)
 {
-	return type >= CPORT__ACCEPT && type <= CPORT__SENDFILE;
+	return (type >= CPORT__ACCEPT && type <= CPORT__SENDFILE) || cport__is_pool_recv(type);
 }
 
 /* Which side of its descriptor an op is ordered on (the stream rules). cport_poll,
@@ -221,7 +233,9 @@ static void uring_done(cport *port, cport_op *op, int64_t res)
 {
 	struct cport__op *x = cport__x(op);
 	uring_sendfile_close(op);
-	op->cflags = 0;
+	/* A pool receive's buffer, if it brought data (uring_pool_finish). */
+	op->cflags = ux(op)->ccflags;
+	ux(op)->ccflags = 0;
 	cport__complete(port, op, res);
 	if (x->xflags & CPORT__X_FDBUSY)
 		uring_fd_finished(port, op);
@@ -277,6 +291,8 @@ static int uring_opcode(const struct cport__op *x)
 	case CPORT__FADVISE: return IORING_OP_FADVISE;
 	case CPORT__LINK: return IORING_OP_LINKAT;
 	case CPORT__SYMLINK: return IORING_OP_SYMLINKAT;
+	case CPORT__RECV_POOL: return IORING_OP_RECV;
+	case CPORT__RECVMSG_POOL: return IORING_OP_RECVMSG;
 	case CPORT__READDIR:  /* no such opcodes: the thread pool */
 	case CPORT__STATFS:
 	case CPORT__READLINK:
@@ -437,6 +453,14 @@ static void uring_prep_sock(struct io_uring_sqe *sqe, struct cport__op *x)
 	}
 }
 
+/* Section 5: pool receives. */
+static void uring_prep_pool(struct uring *u, struct io_uring_sqe *sqe, cport_op *op);
+static uint32_t uring_pool_buf(cport *port, cport_op *op, int64_t res, uint32_t cqe_flags);
+static bool uring_pool_finish(struct uring *u, cport_op *op, int64_t *res);
+static void uring_pool_resume(struct uring *u);
+static void uring_pool_rings_free(cport *port);
+static void uring_probe_recv_multi(struct uring *u);
+
 /* The op's own SQE. */
 static void uring_prep_op(struct uring *u, struct io_uring_sqe *sqe, cport_op *op)
 {
@@ -509,6 +533,10 @@ static void uring_prep_op(struct uring *u, struct io_uring_sqe *sqe, cport_op *o
 	case CPORT__SYMLINK:
 		io_uring_prep_symlinkat(sqe, x->buf, AT_FDCWD, x->buf2);
 		break;
+	case CPORT__RECV_POOL:
+	case CPORT__RECVMSG_POOL:
+		uring_prep_pool(u, sqe, op);
+		break;
 	case CPORT__READDIR:
 	case CPORT__STATFS:
 	case CPORT__READLINK:
@@ -548,9 +576,11 @@ static void uring_prep(struct uring *u, struct io_uring_sqe *sqe, cport_op *op)
 				       uring_side(x) == CPORT__SIDE_SEND ? POLLOUT : POLLIN);
 	} else {
 		uring_prep_op(u, sqe, op);
+		/* (Pool receives wait for data before they take a buffer: the hook's
+		 * -EAGAIN would only make them poll twice.) */
 		if (u->test_nowait && uring_side(x) != CPORT__SIDE_NONE &&
 		    x->type != CPORT__SENDFILE && x->type != CPORT__SHUTDOWN &&
-		    !(ux(op)->flags & URING_NOHOOK)) {
+		    !cport__is_pool_recv(x->type) && !(ux(op)->flags & URING_NOHOOK)) {
 			/* Test hook: ask for -EAGAIN instead of a wait, as kernels do for
 			 * O_NONBLOCK descriptors, to run the readiness path. */
 			if (x->type == CPORT__READ || x->type == CPORT__WRITE ||
@@ -683,11 +713,7 @@ static bool uring_sendfile_progress(struct uring *u, cport_op *op, int64_t *res)
 /* recvmsg: the sender's address length and the truncation flag, from the msghdr. */
 static void uring_recvmsg_done(struct cport__op *x)
 {
-	cport_msg *m = x->buf;
-	const struct msghdr *mh = (const struct msghdr *)(const void *)m->internal_;
-	if (m->addr)
-		m->addr->len = mh->msg_namelen;
-	m->flags = mh->msg_flags & MSG_TRUNC ? CPORT_MSG_TRUNC : 0;
+	cport__unix_msg_received(x->buf);
 }
 
 /* accept: a local stream's peer is unnamed: report it empty. */
@@ -788,6 +814,11 @@ static bool uring_finish(struct uring *u, cport_op *op)
 		if (res >= 0)
 			uring_accept_done(x);
 		break;
+	case CPORT__RECV_POOL:
+	case CPORT__RECVMSG_POOL:
+		if (!uring_pool_finish(u, op, &res))
+			return false;
+		break;
 	case CPORT__STAT:
 	case CPORT__FSTAT:
 		if (res == 0) {
@@ -805,18 +836,21 @@ static bool uring_finish(struct uring *u, cport_op *op)
 	return true;
 }
 
-/* A multishot CQE that keeps the op in flight (CPORT_MORE). */
-static void uring_more(cport *port, cport_op *op, int32_t res)
+/* A multishot CQE that keeps the op in flight (CPORT_MORE): an accept's connection, or
+ * a pool receive's data in a buffer. */
+static void uring_more(cport *port, cport_op *op, int32_t res, uint32_t cqe_flags)
 {
 	struct cport__op *x = cport__x(op);
+	bool pool = cport__is_pool_recv(x->type);
+	uint32_t cf = pool ? uring_pool_buf(port, op, res, cqe_flags) : 0;
 	if (uring_of(port)->dying) {
-		if (res >= 0)
+		if (!pool && res >= 0)
 			close(res); /* an accepted connection nobody will reap */
 		return;
 	}
 	op->result = res;
-	op->cflags = CPORT_MORE;
-	if (res >= 0)
+	op->cflags = CPORT_MORE | cf;
+	if (!pool && res >= 0)
 		uring_accept_done(x);
 	x->xflags |= CPORT__X_UNREAPED;
 	cport__deliver(port, op);
@@ -839,7 +873,7 @@ static void uring_cqe(cport *port, const struct io_uring_cqe *cqe)
 	}
 	struct cport__op *x = cport__x(op);
 	if (tag == TAG_OP && (cqe->flags & IORING_CQE_F_MORE)) {
-		uring_more(port, op, res);
+		uring_more(port, op, res, cqe->flags);
 		return;
 	}
 	if (tag == TAG_LTIMEOUT) {
@@ -848,6 +882,7 @@ static void uring_cqe(cport *port, const struct io_uring_cqe *cqe)
 			x->xflags |= CPORT__X_TIMEDOUT;
 	} else {
 		op->result = res;
+		ux(op)->cqe_flags = cqe->flags; /* a pool receive's buffer, if any */
 	}
 	assert(x->pending > 0);
 	if (--x->pending > 0)
@@ -1053,6 +1088,7 @@ static int uring_init(cport *port, const cport_options *o, char *why, size_t n)
 		u->held_cap = 0; /* reaping stops at a held-back CQE, as it may when full */
 	uring_probe(u);
 	u->fixed_rw = u->op_ok[IORING_OP_READ_FIXED] && u->op_ok[IORING_OP_WRITE_FIXED];
+	uring_probe_recv_multi(u);
 	/* Test hook: run the file and metadata ops on the thread pool, so the suite
 	 * covers the path that ops missing from older kernels take. */
 	const char *tp = getenv("CPORT_TEST_URING_POOL");
@@ -1251,6 +1287,7 @@ static void uring_requeue(cport *port)
 {
 	struct uring *u = uring_of(port);
 	cport_op *op;
+	uring_pool_resume(u);
 	/* Bounded: each op on the list is taken once; an op finished here may put the
 	 * next one of its stream on the list, at most once per op in flight. */
 	while ((op = cport__queue_pop(&u->retry)) != NULL) {
@@ -1371,6 +1408,7 @@ static void uring_fini(cport *port)
 		}
 	}
 	io_uring_queue_exit(&u->ring);
+	uring_pool_rings_free(port); /* the kernel let go of them with the ring */
 	close(u->efd);
 	free(u->held);
 	free(u);
@@ -1416,6 +1454,204 @@ static void uring_reg_file_clear(cport *port, unsigned slot)
 	uring_register(port, IORING_REGISTER_FILES_UPDATE, &up, 1);
 }
 
+/* ---- 6. Pool receives ------------------------------------------------------------ */
+
+/*
+ * Each pool is a provided-buffer ring (IORING_REGISTER_PBUF_RING, Linux 5.19) whose
+ * buffer group is the pool's number: the ring holds the port's free buffers, the kernel
+ * picks one when a pool receive has data and says which in the CQE
+ * (IORING_CQE_F_BUFFER), and a buffer the port gets back goes in at the tail. A pool
+ * receive is IORING_OP_RECV (RECVMSG) with IOSQE_BUFFER_SELECT and
+ * IORING_RECVSEND_POLL_FIRST: the kernel waits for data before it looks for a buffer,
+ * so an idle receive holds none and a dry pool is -ENOBUFS only once data is there (as
+ * on the other backends). Multishot: IORING_RECV_MULTISHOT (Linux 6.0, probed at init);
+ * without it, one receive at a time, issued again each time the caller has reaped a
+ * completion with CPORT_MORE (u->resume), so the contract is the same.
+ * Incremental buffer consumption (IOU_PBUF_RING_INC, Linux 6.12) is not used: a
+ * completion always owns a whole buffer, which is what the caller returns.
+ */
+
+/* The engine's part of a pool: its ring. */
+struct uring_bufring {
+	struct io_uring_buf_ring *br;
+	size_t bytes; /* mapped */
+	int mask;     /* ring entries - 1 */
+};
+
+/* IORING_RECV_MULTISHOT (Linux 6.0): a kernel that knows the flag looks for the
+ * descriptor and fails a receive on -1 with -EBADF; an older one rejects the flag at
+ * prep with -EINVAL. On the empty ring at init. $CPORT_TEST_URING_NO_RECV_MULTI=1
+ * (test-only) takes the path of kernels without it. */
+static void uring_probe_recv_multi(struct uring *u)
+{
+	const char *no = getenv("CPORT_TEST_URING_NO_RECV_MULTI");
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+	struct io_uring_cqe *cqe;
+	io_uring_prep_recv_multishot(sqe, -1, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 0;
+	io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+	int r = io_uring_submit_and_wait(&u->ring, 1);
+	if (r >= 0 && (r = io_uring_peek_cqe(&u->ring, &cqe)) == 0) {
+		r = cqe->res;
+		io_uring_cqe_seen(&u->ring, cqe);
+	}
+	u->recv_multi = r == -EBADF && !(no && no[0] == '1');
+}
+
+static void uring_prep_pool(struct uring *u, struct io_uring_sqe *sqe, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	struct cport__bufpool *bp = cport__bufpool_get(x->port, x->mode);
+	assert(bp && bp->kernel);
+	if (x->type == CPORT__RECVMSG_POOL) {
+		/* One iovec, its base left to the kernel; the kernel copies it at submit
+		 * and writes the sender's length into the msghdr at completion. */
+		ux(op)->pool_iov.iov_base = NULL;
+		ux(op)->pool_iov.iov_len = bp->size;
+		io_uring_prep_recvmsg(sqe, x->fd, cport__unix_msg_recv(x->buf, &ux(op)->pool_iov, 1), 0);
+	} else if ((x->aux & CPORT_RECV_MULTISHOT) && u->recv_multi) {
+		io_uring_prep_recv_multishot(sqe, x->fd, NULL, 0, 0); /* length: the buffer's */
+	} else {
+		io_uring_prep_recv(sqe, x->fd, NULL, bp->size, 0);
+	}
+	sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = (uint16_t)x->mode;
+}
+
+/* The buffer a CQE carries: the caller's if it holds data (returns the op's CPORT_BUF
+ * bits), else the pool's again (0). */
+static uint32_t uring_pool_buf(cport *port, cport_op *op, int64_t res, uint32_t cqe_flags)
+{
+	if (!(cqe_flags & IORING_CQE_F_BUFFER))
+		return 0;
+	struct cport__bufpool *bp = cport__bufpool_get(port, cport__x(op)->mode);
+	uint32_t id = cqe_flags >> IORING_CQE_BUFFER_SHIFT;
+	assert(bp && id < bp->count);
+	if (res > 0)
+		return cport__bufpool_lend(bp, id);
+	cport__bufpool_untake(port, bp, id);
+	return 0;
+}
+
+/* Does a one-shot receive standing in for a multishot one go on after this result? */
+static bool uring_pool_again(struct uring *u, cport_op *op, int64_t res)
+{
+	struct cport__op *x = cport__x(op);
+	if (!(x->aux & CPORT_RECV_MULTISHOT) || u->recv_multi || res <= 0 || u->dying)
+		return false;
+	if (x->xflags & (CPORT__X_CANCELLED | CPORT__X_TIMEDOUT))
+		return false;
+	return !cport__fd_find(x->port, x->fd)->closing;
+}
+
+/* A pool receive's last CQE: its buffer goes to the caller or back to the pool, and a
+ * multishot receive run one shot at a time completes with CPORT_MORE and is issued
+ * again once the caller reaped that (false: not finished). */
+static bool uring_pool_finish(struct uring *u, cport_op *op, int64_t *res)
+{
+	struct cport__op *x = cport__x(op);
+	uint32_t cf = uring_pool_buf(x->port, op, *res, ux(op)->cqe_flags);
+	ux(op)->cqe_flags = 0;
+	if (*res > 0 && x->type == CPORT__RECVMSG_POOL)
+		uring_recvmsg_done(x);
+	if (uring_pool_again(u, op, *res)) {
+		op->result = *res;
+		op->cflags = CPORT_MORE | cf;
+		x->xflags |= CPORT__X_UNREAPED;
+		cport__deliver(x->port, op);
+		cport__queue_push(&u->resume, op); /* still busy on its descriptor */
+		return false;
+	}
+	ux(op)->ccflags = cf;
+	return true;
+}
+
+/* Multishot receives run one shot at a time whose completion the caller has taken:
+ * to the retry list, which issues them again (or ends them: cancel, close, timeout). */
+static void uring_pool_resume(struct uring *u)
+{
+	struct cport__queue wait = u->resume;
+	cport_op *op;
+	u->resume.head = u->resume.tail = NULL;
+	while ((op = cport__queue_pop(&wait)) != NULL)
+		cport__queue_push(cport__x(op)->xflags & CPORT__X_UNREAPED ? &u->resume : &u->retry,
+				  op);
+}
+
+static int uring_bufpool_add(cport *port, struct cport__bufpool *bp, uint16_t group)
+{
+	struct uring *u = uring_of(port);
+	uint32_t entries = 1;
+	while (entries < bp->count)
+		entries <<= 1; /* a power of two, at most CPORT_MAX_BUFPOOL_COUNT (32768) */
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t bytes = (entries * sizeof(struct io_uring_buf) + page - 1) / page * page;
+	struct uring_bufring *r = malloc(sizeof *r);
+	if (!r)
+		return CPORT_ENOMEM;
+	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED) {
+		free(r);
+		return CPORT_ENOMEM;
+	}
+	struct io_uring_buf_reg reg;
+	memset(&reg, 0, sizeof reg);
+	reg.ring_addr = (uint64_t)(uintptr_t)m;
+	reg.ring_entries = entries;
+	reg.bgid = group;
+	int err = io_uring_register_buf_ring(&u->ring, &reg, 0);
+	if (err < 0) {
+		munmap(m, bytes);
+		free(r);
+		return err;
+	}
+	r->br = m;
+	r->bytes = bytes;
+	r->mask = io_uring_buf_ring_mask(entries);
+	io_uring_buf_ring_init(r->br);
+	for (uint32_t i = 0; i < bp->count; i++)
+		io_uring_buf_ring_add(r->br, bp->mem + (size_t)i * bp->size, bp->size,
+				      (unsigned short)i, r->mask, (int)i);
+	io_uring_buf_ring_advance(r->br, (int)bp->count);
+	bp->eng = r;
+	return 0;
+}
+
+static void uring_bufring_free(struct cport__bufpool *bp)
+{
+	struct uring_bufring *r = bp->eng;
+	munmap(r->br, r->bytes);
+	free(r);
+	bp->eng = NULL;
+}
+
+static void uring_bufpool_remove(cport *port, struct cport__bufpool *bp, uint16_t group)
+{
+	if (!port->forked)
+		io_uring_unregister_buf_ring(&uring_of(port)->ring, group);
+	uring_bufring_free(bp);
+}
+
+static void uring_bufpool_give(cport *port, struct cport__bufpool *bp, uint32_t id)
+{
+	(void)port;
+	struct uring_bufring *r = bp->eng;
+	io_uring_buf_ring_add(r->br, bp->mem + (size_t)id * bp->size, bp->size,
+			      (unsigned short)id, r->mask, 0);
+	io_uring_buf_ring_advance(r->br, 1);
+}
+
+static void uring_pool_rings_free(cport *port)
+{
+	for (uint32_t g = 0; g < CPORT_MAX_BUFPOOLS; g++) {
+		struct cport__bufpool *bp = cport__bufpool_get(port, g);
+		if (bp && bp->eng)
+			uring_bufring_free(bp);
+	}
+}
+
 const struct cport_backend cport__uring_backend = {
 	.name = "io_uring",
 	.init = uring_init,
@@ -1431,4 +1667,7 @@ const struct cport_backend cport__uring_backend = {
 	.reg_buffers = uring_reg_buffers,
 	.reg_files = uring_reg_files,
 	.reg_file_clear = uring_reg_file_clear,
+	.bufpool_add = uring_bufpool_add,
+	.bufpool_remove = uring_bufpool_remove,
+	.bufpool_give = uring_bufpool_give,
 };

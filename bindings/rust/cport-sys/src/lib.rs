@@ -266,6 +266,8 @@ pub const CPORT_KIND_READLINK: u32 = 37;
 pub const CPORT_KIND_ACCESS: u32 = 38;
 pub const CPORT_KIND_LOCK: u32 = 39;
 pub const CPORT_KIND_UNLOCK: u32 = 40;
+pub const CPORT_KIND_RECV_POOL: u32 = 41;
+pub const CPORT_KIND_RECVMSG_POOL: u32 = 42;
 
 /// What cport_route answers.
 pub const CPORT_ROUTE_KERNEL: c_int = 1;
