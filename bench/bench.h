@@ -154,6 +154,12 @@ int uv_tcp_echo(const struct job *, struct sample *);
  * file that file-write-4k overwrites ("write"). */
 int file_make(const char *dir, const char *stem, uint64_t size, char *path, size_t n);
 #define WRITE_FILE_BYTES (8u << 20)
+/* The one-op-at-a-time workloads (wl-file.c on cport, peer-sys.c as plain calls) and
+ * their descriptor: none for stat (-1), the data file for fstat, a new file of
+ * WRITE_FILE_BYTES for file-write-4k, whose path depth1_close unlinks. */
+enum depth1_kind { D1_STAT, D1_FSTAT, D1_WRITE };
+int depth1_open(const struct job *job, enum depth1_kind kind, int *fd, char *path, size_t n);
+void depth1_close(int fd, const char *path);
 /* Can the data file be read with O_DIRECT, from a disk? false with the reason (a file
  * system that refuses O_DIRECT, or tmpfs, which is memory). Flushes the file first, so
  * that direct reads do not pay for its write-back. */

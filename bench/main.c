@@ -50,7 +50,8 @@ static void usage(FILE *f)
 		"                   [--quick] [--repeat N] [--json FILE] [--svg FILE] [--dir DIR]\n"
 		"                   [--only SUBSTR]\n"
 		"workloads: nop post post-remote million-timers file-read-4k file-read-direct\n"
-		"           file-append-sync stat fstat file-write-4k ping-pongs tcp-echo tcp-pump\n"
+		"           file-append-sync stat fstat file-write-4k ping-pongs tcp-echo\n"
+		"           tcp-pump\n"
 		"--quick: small counts, for CI: fails only if a workload did not run.\n"
 		"--dir: where the file workloads put their files (default: . ; file-append-sync\n"
 		"       and file-read-direct need a real disk there: tmpfs makes fdatasync free\n"
@@ -206,7 +207,7 @@ static void calibrate(bool quick, struct calib *cal)
  * functions of each kind of row (NULL: that row does not fit this workload). */
 struct wdef {
 	const char *name;
-	const char *pname;  /* "batch", "qd", "idle", "flags" (op->flags of the cport op), or NULL */
+	const char *pname;  /* "batch", "qd", "idle", "flags" (the cport op's op->flags), or NULL */
 	unsigned params[3];
 	uint64_t n_full[3], n_quick[3];
 	const char *op;     /* what one op is */

@@ -116,6 +116,28 @@ int file_make(const char *dir, const char *stem, uint64_t size, char *path, size
 	return r;
 }
 
+int depth1_open(const struct job *job, enum depth1_kind kind, int *fd, char *path, size_t n)
+{
+	*fd = -1;
+	path[0] = '\0';
+	if (kind == D1_FSTAT && (*fd = open(job->path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (kind != D1_WRITE)
+		return 0;
+	int r = file_make(job->dir, "write", WRITE_FILE_BYTES, path, n);
+	if (r == 0 && (*fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		r = -errno;
+	return r;
+}
+
+void depth1_close(int fd, const char *path)
+{
+	if (fd >= 0)
+		close(fd);
+	if (path[0])
+		unlink(path);
+}
+
 bool file_direct_ok(const char *path, char *why, size_t n)
 {
 	struct statfs sf;

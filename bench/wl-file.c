@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* File workloads on cport: random 4 KiB reads at a queue depth, appends with fdatasync, one op at a time. */
+/* File workloads on cport: random reads at a queue depth, appends + fdatasync, one op at a time. */
 
 #include "bench.h"
 
@@ -186,8 +186,6 @@ int wl_file_append(const struct job *job, struct sample *s)
  * 4 KiB-aligned offset of an 8 MiB file written at setup (so every write overwrites
  * page-cached blocks: no allocation, no disk wait).
  */
-enum depth1_kind { D1_STAT, D1_FSTAT, D1_WRITE };
-
 static int depth1_submit(cport *port, cport_op *op, enum depth1_kind kind, const struct job *job,
 			 int fd, cport_statbuf *st, const char *buf, uint64_t *rng)
 {
@@ -202,16 +200,15 @@ static int depth1_submit(cport *port, cport_op *op, enum depth1_kind kind, const
 
 static int depth1(const struct job *job, struct sample *s, enum depth1_kind kind)
 {
-	char path[512] = "";
-	int fd = -1;
-	if (kind == D1_FSTAT)
-		fd = open(job->path, O_RDONLY | O_CLOEXEC);
-	else if (kind == D1_WRITE && file_make(job->dir, "write", WRITE_FILE_BYTES, path, sizeof path) == 0)
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (kind != D1_STAT && fd < 0)
-		return bench_fail(s, -1, kind == D1_FSTAT ? "open the data file" : "make the write file");
+	char path[512];
+	int fd;
+	int r = depth1_open(job, kind, &fd, path, sizeof path);
+	if (r < 0) {
+		depth1_close(fd, path);
+		return bench_fail(s, r, "open or make the file");
+	}
 	cport *port = NULL;
-	int r = bport_create(job, 0, &port, s);
+	r = bport_create(job, 0, &port, s);
 	static char buf[4096] __attribute__((aligned(4096)));
 	cport_statbuf st;
 	cport_op op = {0};
@@ -232,10 +229,7 @@ static int depth1(const struct job *job, struct sample *s, enum depth1_kind kind
 	if (r == 0)
 		meter_stop(&m, s, job->n);
 	cport_destroy(port);
-	if (fd >= 0)
-		close(fd);
-	if (path[0])
-		unlink(path);
+	depth1_close(fd, path);
 	return r;
 }
 

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* The WAL example's crash test: damage its log, kill it at random moments, check that every acknowledged record survives. */
+/* The WAL example's crash test: damage its log, kill it, check that acknowledged records survive. */
 
 /*
  * Usage: wal-crash-test WAL_EXE [ROUNDS]     ($WAL_CRASH_ROUNDS overrides ROUNDS, 10;
  *                                             $WAL_CRASH_SEED replays a run's seed)
  * The example runs on the backend in $CPORT_BACKEND (inherited). The log lives in the
- * current directory. Two parts:
+ * current directory. Three parts:
  *
  * 1. Torn tails (every OS). `wal run --records=200`, then damage the log's end the
  *    ways a crash leaves it: a record cut inside its header or its payload, zeros past
@@ -20,8 +20,16 @@
  *    `wal recover` must leave the valid records and nothing after them. ROUNDS times,
  *    alternating link and barrier commits, and groups written whole or in 4 KiB
  *    writes. The log starts over when it passes 8 MiB.
- *    Windows: skipped (the rounds use fork, SIGKILL and waitpid; the suite runs the
- *    Windows build under Wine, which has no kill -9 of its own), part 1 runs there.
+ *
+ * 3. A failed write (Unix). With a file size limit (RLIMIT_FSIZE) a write of the log
+ *    fails with EFBIG, as on a full disk with ENOSPC. The example must stop with
+ *    status 2 and acknowledge nothing of that group (with links its fdatasync never
+ *    runs; with a barrier it runs, returns 0 and must be ignored); every record it did
+ *    acknowledge must be in the log; recovery then cuts what was written of the
+ *    failed group, and appends go on after it.
+ *
+ * Windows runs part 1 only: parts 2 and 3 use fork, SIGKILL, setrlimit and waitpid,
+ * and the suite runs the Windows build under Wine, which has no kill -9 of its own.
  *
  * This program reads the log itself, with the format in wal-format.h, rather than
  * trusting the example's own scan; it also checks that the example's "recovered" line
@@ -42,6 +50,7 @@
 #else
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #endif
@@ -147,14 +156,18 @@ static int wal_wait(char **argv)
 	return (int)r;
 }
 #else
-/* Start the example with `argv`, its stdout going to out_path. */
-static pid_t wal_start(char **argv)
+/* Start the example with `argv`, its stdout going to out_path; with files limited to
+ * `fsize` bytes if not 0 (a write beyond fails with EFBIG: SIGXFSZ is ignored). */
+static pid_t wal_start_limited(char **argv, uint64_t fsize)
 {
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid < 0)
 		fail("fork");
 	if (pid == 0) {
+		struct rlimit rl = {.rlim_cur = fsize, .rlim_max = fsize};
+		if (fsize && (signal(SIGXFSZ, SIG_IGN) == SIG_ERR || setrlimit(RLIMIT_FSIZE, &rl)))
+			_exit(125);
 		int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		if (fd < 0 || dup2(fd, 1) < 0)
 			_exit(126);
@@ -162,6 +175,11 @@ static pid_t wal_start(char **argv)
 		_exit(127);
 	}
 	return pid;
+}
+
+static pid_t wal_start(char **argv)
+{
+	return wal_start_limited(argv, 0);
 }
 
 /* Its exit status, or 128 + the signal that ended it. */
@@ -182,18 +200,20 @@ static int wal_wait(char **argv)
 /* `wal CMD LOG [extra]`, to the end; fails the test unless it exits with 0. */
 static void wal_must(const char *cmd, const char *extra, const char *extra2)
 {
-	char *argv[] = {(char *)wal_exe, (char *)cmd, log_path, (char *)extra, (char *)extra2, NULL};
+	char *argv[] = {(char *)wal_exe, (char *)cmd, log_path, (char *)extra, (char *)extra2,
+			NULL};
 	int st = wal_wait(argv);
 	if (st != 0)
-		fail("wal %s %s %s exited with %d", cmd, extra ? extra : "", extra2 ? extra2 : "", st);
+		fail("wal %s %s %s exited with %d", cmd, extra ? extra : "", extra2 ? extra2 : "",
+		     st);
 }
 
 /* ---- 1. Torn tails --------------------------------------------------------------------- */
 
 enum damage { CUT_HEADER, CUT_PAYLOAD, ZEROS, FLIP, STALE, NDAMAGE };
-static const char *const damage_name[] = {"a record cut in its header", "a record cut in its payload",
-					  "zeros past the end", "a flipped payload byte",
-					  "a stale valid record after the end"};
+static const char *const damage_name[] = {
+	"a record cut in its header", "a record cut in its payload", "zeros past the end",
+	"a flipped payload byte", "a stale valid record after the end"};
 
 /* Damage the log's last record (or what follows it); returns the last record that
  * recovery must keep. */
@@ -285,13 +305,13 @@ static struct acks read_acks(uint64_t last, unsigned round)
 		if (sscanf(line, "recovered last=%" SCNu64 " bytes=%" SCNu64 " cut=%" SCNu64, &x,
 			   &y, &z) == 3 && !a.recovered && a.groups == 0) {
 			if (x != last)
-				fail("round %u: wal recovered %" PRIu64 " records, the log had %" PRIu64,
-				     round, x, last);
+				fail("round %u: wal recovered %" PRIu64 " records, the log had "
+				     "%" PRIu64, round, x, last);
 			a.recovered = true;
 		} else if (sscanf(line, "ack %" SCNu64 " %" SCNu64, &x, &y) == 2 && a.recovered) {
 			if (x != a.acked + 1 || y < x)
-				fail("round %u: acknowledged %" PRIu64 "-%" PRIu64 " after %" PRIu64,
-				     round, x, y, a.acked);
+				fail("round %u: acknowledged %" PRIu64 "-%" PRIu64
+				     " after %" PRIu64, round, x, y, a.acked);
 			a.acked = y;
 			a.groups++;
 		} else {
@@ -339,7 +359,8 @@ static void kill_rounds(unsigned rounds)
 		const char *wsize = r / 2 % 2 ? "--write-size=4096" : "--write-size=32768";
 		char seed[40];
 		snprintf(seed, sizeof seed, "--seed=%" PRIu64, rng_next() | 1);
-		char *argv[] = {(char *)wal_exe, "run", log_path, (char *)mode, (char *)wsize, seed, NULL};
+		char *argv[] = {(char *)wal_exe, "run", log_path, (char *)mode, (char *)wsize,
+				seed, NULL};
 		bool from_start = r % 4 == 3;
 		unsigned ms = (unsigned)(rng_next() % (from_start ? 300 : 200));
 		pid_t pid = wal_start(argv);
@@ -349,27 +370,32 @@ static void kill_rounds(unsigned rounds)
 		kill(pid, SIGKILL);
 		int st = wal_status(pid);
 		if (st != 128 + SIGKILL)
-			fail("round %u: wal run ended by itself (status %d) before the kill", r, st);
+			fail("round %u: wal run ended by itself (status %d) before the kill", r,
+			     st);
 
 		/* Every acknowledged record is in the log, whole, with its own payload. */
 		struct acks a = read_acks(last, r);
 		struct scan s = scan_only();
 		if (s.wrong)
-			fail("round %u: %" PRIu64 " valid records hold the wrong payload", r, s.wrong);
+			fail("round %u: %" PRIu64 " valid records hold the wrong payload", r,
+			     s.wrong);
 		if (s.last < a.acked)
-			fail("round %u: record %" PRIu64 " was acknowledged but the log ends at %" PRIu64,
-			     r, a.acked, s.last);
+			fail("round %u: record %" PRIu64 " was acknowledged but the log ends "
+			     "at %" PRIu64, r, a.acked, s.last);
 		/* Recovery keeps every valid record and nothing after them. */
 		wal_must("recover", NULL, NULL);
 		struct acks ra = read_acks(s.last, r);
 		struct scan after = scan_only();
 		if (!ra.recovered || after.last != s.last || after.bytes != after.size)
-			fail("round %u: after recovery last=%" PRIu64 " (want %" PRIu64 "), bytes=%" PRIu64
-			     ", size=%" PRIu64, r, after.last, s.last, after.bytes, after.size);
-		printf("round %u (%s, %s): killed %u ms after its %s%s; %" PRIu64 " records acknowledged in %" PRIu64
-		       " groups, %" PRIu64 " in the log, %" PRIu64 " bytes of torn tail cut\n",
-		       r, mode + 7, wsize + 13, ms, from_start ? "start" : "recovery", a.recovered ? "" : " (during recovery)", a.acked - last,
-		       a.groups, s.last, s.size - s.bytes);
+			fail("round %u: after recovery last=%" PRIu64 " (want %" PRIu64
+			     "), bytes=%" PRIu64 ", size=%" PRIu64,
+			     r, after.last, s.last, after.bytes, after.size);
+		printf("round %u (%s, %s): killed %u ms after its %s%s; %" PRIu64
+		       " records acknowledged in %" PRIu64 " groups, %" PRIu64
+		       " in the log, %" PRIu64 " bytes of torn tail cut\n",
+		       r, mode + 7, wsize + 13, ms, from_start ? "start" : "recovery",
+		       a.recovered ? "" : " (during recovery)", a.acked - last, a.groups, s.last,
+		       s.size - s.bytes);
 		total += a.acked - last;
 		cut += s.size - s.bytes;
 		during_recovery += !a.recovered;
@@ -385,6 +411,41 @@ static void kill_rounds(unsigned rounds)
 	remove(log_path);
 	remove(out_path);
 }
+
+/* ---- 3. A failed write ----------------------------------------------------------------- */
+
+static void failed_write(void)
+{
+	static const char *const modes[] = {"--sync=link", "--sync=barrier"};
+	for (int i = 0; i < 2; i++) {
+		remove(log_path);
+		uint64_t limit = 65536 + rng_next() % 65536;
+		char *argv[] = {(char *)wal_exe, "run", log_path, (char *)modes[i],
+				"--write-size=4096", NULL};
+		int st = wal_status(wal_start_limited(argv, limit));
+		if (st != 2)
+			fail("a failed write (%s, files limited to %" PRIu64 " bytes): exit status "
+			     "%d, not 2", modes[i], limit, st);
+		struct acks a = read_acks(0, 0);
+		struct scan s = scan_only();
+		if (s.last < a.acked || s.size > limit || s.wrong)
+			fail("a failed write (%s): acknowledged %" PRIu64 ", the log holds %" PRIu64
+			     " records in %" PRIu64 " bytes (limit %" PRIu64 ")",
+			     modes[i], a.acked, s.last, s.size, limit);
+		wal_must("recover", NULL, NULL);
+		wal_must("run", "--records=50", modes[i]);
+		struct scan after = scan_only();
+		if (after.last != s.last + 50 || after.bytes != after.size)
+			fail("appending after a failed write (%s): last=%" PRIu64 " (want %" PRIu64
+			     ")", modes[i], after.last, s.last + 50);
+		printf("failed write (%s): stopped with status 2 after acknowledging %" PRIu64
+		       " records; %" PRIu64 " in the log, %" PRIu64 " bytes of the failed group "
+		       "cut\n",
+		       modes[i] + 7, a.acked, s.last, s.size - s.bytes);
+	}
+	remove(log_path);
+	remove(out_path);
+}
 #endif
 
 int main(int argc, char **argv)
@@ -397,12 +458,14 @@ int main(int argc, char **argv)
 	const char *env = getenv("WAL_CRASH_ROUNDS");
 	unsigned rounds = (unsigned)strtoul(env ? env : argc > 2 ? argv[2] : "10", NULL, 10);
 	env = getenv("WAL_CRASH_SEED");
-	uint64_t seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) * 1000003u + (uint64_t)clock();
+	uint64_t seed = env ? strtoull(env, NULL, 0)
+			    : (uint64_t)time(NULL) * 1000003u + (uint64_t)clock();
 	rng_state = seed;
 	const char *backend = getenv("CPORT_BACKEND");
 	backend = backend ? backend : "default";
-	snprintf(log_path, sizeof log_path, "wal-crash-%s-%u.log", backend, (unsigned)(seed % 100000));
-	snprintf(out_path, sizeof out_path, "wal-crash-%s-%u.out", backend, (unsigned)(seed % 100000));
+	unsigned tag = (unsigned)(seed % 100000); /* two runs side by side do not collide */
+	snprintf(log_path, sizeof log_path, "wal-crash-%s-%u.log", backend, tag);
+	snprintf(out_path, sizeof out_path, "wal-crash-%s-%u.out", backend, tag);
 	printf("wal-crash-test: backend %s, seed %" PRIu64 " (WAL_CRASH_SEED replays it), log %s\n",
 	       backend, seed, log_path);
 	unsigned char check[] = "123456789";
@@ -411,11 +474,12 @@ int main(int argc, char **argv)
 
 	torn_tails();
 #ifdef _WIN32
-	printf("kill rounds skipped on Windows: they need fork, SIGKILL and waitpid "
-	       "(recovery from torn tails was checked above)\n");
+	printf("kill rounds and the failed write skipped on Windows: they need fork, SIGKILL, "
+	       "setrlimit and waitpid (recovery from torn tails was checked above)\n");
 	(void)rounds;
 #else
 	kill_rounds(rounds);
+	failed_write();
 #endif
 	return 0;
 }

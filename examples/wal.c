@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* A write-ahead log with group commit and crash recovery, on one cport port: a model for storage engines. */
+/* A write-ahead log with group commit and crash recovery: a model for storage engines. */
 
 /*
  * Map
@@ -26,8 +26,8 @@
  * run: recover the log, then append the records of N simulated appenders (default 32)
  * as fast as the disk allows, until --records more were acknowledged (default: never;
  * stop it with a signal). A group is written in writes of --write-size bytes at most
- * (4096..131072, default 32768; a record may straddle two). It prints on stdout, one line each, flushed at once, so that
- * a test harness can follow:
+ * (4096..131072, default 32768; a record may straddle two). It prints on stdout, one
+ * line each, flushed at once, so that a test harness can follow:
  *   recovered last=L bytes=B cut=C   after recovery: records 1..L kept (B bytes), C cut
  *   ack FIRST LAST                   records FIRST..LAST are durable
  * recover: recovery alone, and its line. check: scan, change nothing, and print
@@ -160,11 +160,11 @@ static void sync_dir_of(cport *port, const char *path)
 	dir[slash ? n : 1] = '\0';
 
 	cport_op op = {0};
-	int64_t fd = finish(port, &op, cport_open(port, &op, dir, CPORT_O_RDONLY | CPORT_O_DIRECTORY, 0),
-			    "open the log's directory");
+	int submitted = cport_open(port, &op, dir, CPORT_O_RDONLY | CPORT_O_DIRECTORY, 0);
+	int64_t fd = finish(port, &op, submitted, "open the log's directory");
 	if (fd < 0)
 		die("open the log's directory", fd);
-	int64_t r = finish(port, &op, cport_fsync(port, &op, (cport_fd)fd, 0), "fsync the directory");
+	int64_t r = finish(port, &op, cport_fsync(port, &op, (cport_fd)fd, 0), "fsync the dir");
 	/* Windows documents no way to flush a directory: cport says CPORT_ENOTSUP there
 	 * (and refused it with CPORT_EACCES before it said so). NTFS journals the new
 	 * name itself. Anywhere else a failure is a failure. */
@@ -176,9 +176,28 @@ static void sync_dir_of(cport *port, const char *path)
 	finish(port, &op, cport_close(port, &op, (cport_fd)fd), "close the directory");
 }
 
+/* Open the log (creating it, and flushing its directory then, if `writable`). */
+static cport_fd wal_open(cport *port, const char *path, bool writable)
+{
+	cport_op op = {0};
+	uint32_t mode = writable ? CPORT_O_RDWR : CPORT_O_RDONLY;
+	int64_t fd = CPORT_EEXIST;
+	if (writable)
+		fd = finish(port, &op,
+			    cport_open(port, &op, path, mode | CPORT_O_CREAT | CPORT_O_EXCL, 0644),
+			    "create the log");
+	if (fd >= 0)
+		sync_dir_of(port, path);
+	else if (fd == CPORT_EEXIST)
+		fd = finish(port, &op, cport_open(port, &op, path, mode, 0), "open the log");
+	if (fd < 0)
+		die("open the log", fd);
+	return (cport_fd)fd;
+}
+
 /*
- * Open the log and recover it: find the valid records, cut what follows them, and
- * flush the file, so that what we build on is on the disk. Why each step:
+ * Recovery: find the valid records, cut what follows them, and flush the file, so
+ * that what the log builds on is on the disk. Why each step:
  *   - cut (cport_ftruncate): bytes after the last valid record are a group that was
  *     being written when the previous run stopped. None of it was acknowledged. Left
  *     in place, new records would be written over it and, after another crash, a
@@ -189,39 +208,21 @@ static void sync_dir_of(cport *port, const char *path)
  *     have been written by a run that died before its fdatasync. They are in the
  *     page cache, not necessarily on the disk; flush them before acknowledging
  *     anything that follows them.
- * Returns the open descriptor; *sc says what was kept.
  */
-static cport_fd wal_recover(cport *port, const char *path, bool writable, struct scan *sc)
+static void wal_recover(cport *port, cport_fd fd, struct scan *sc)
 {
 	cport_op op = {0};
-	uint32_t mode = writable ? CPORT_O_RDWR : CPORT_O_RDONLY;
-	bool created = writable;
-	int64_t fd = CPORT_EEXIST;
-	if (writable)
-		fd = finish(port, &op, cport_open(port, &op, path, mode | CPORT_O_CREAT | CPORT_O_EXCL, 0644),
-			    "create the log");
-	if (fd == CPORT_EEXIST) {
-		created = false;
-		fd = finish(port, &op, cport_open(port, &op, path, mode, 0), "open the log");
-	}
-	if (fd < 0)
-		die("open the log", fd);
-	if (created)
-		sync_dir_of(port, path);
-	wal_scan(port, (cport_fd)fd, !writable, sc);
-	if (!writable)
-		return (cport_fd)fd;
+	wal_scan(port, fd, false, sc);
 	int64_t r;
 	if (sc->bytes < sc->size &&
-	    (r = finish(port, &op, cport_ftruncate(port, &op, (cport_fd)fd, (int64_t)sc->bytes),
+	    (r = finish(port, &op, cport_ftruncate(port, &op, fd, (int64_t)sc->bytes),
 			"cut the torn tail")) < 0)
 		die("cut the torn tail", r);
-	if ((r = finish(port, &op, cport_fsync(port, &op, (cport_fd)fd, 0), "fsync the log")) < 0)
+	if ((r = finish(port, &op, cport_fsync(port, &op, fd, 0), "fsync the log")) < 0)
 		die("fsync the log after recovery", r);
 	printf("recovered last=%" PRIu64 " bytes=%" PRIu64 " cut=%" PRIu64 "\n", sc->last,
 	       sc->bytes, sc->size - sc->bytes);
 	fflush(stdout);
-	return (cport_fd)fd;
 }
 
 /* ---- 3. Group commit ----------------------------------------------------------------- */
@@ -388,7 +389,7 @@ static void wal_complete(struct wal *w, cport_op *op)
 			w->failed = "fdatasync";
 		} else if (op != &w->sync &&
 			   op->result != (int64_t)write_len(w, (unsigned)(op - w->writes))) {
-			/* A write is never short without an error (cport.h): a short one is a bug. */
+			/* A write is never short without an error (cport.h): short is a bug. */
 			w->error = op->result < 0 ? op->result : CPORT_EIO;
 			w->failed = "write";
 		}
@@ -551,14 +552,19 @@ int main(int argc, char **argv)
 	fprintf(stderr, "wal: %s on %s\n", a.cmd, cport_backend_name(w.port));
 
 	struct scan sc;
-	bool writable = strcmp(a.cmd, "check") != 0;
-	w.fd = wal_recover(w.port, a.path, writable, &sc);
+	bool check = !strcmp(a.cmd, "check");
+	w.fd = wal_open(w.port, a.path, !check);
 	int status = 0;
-	if (!writable) {
-		printf("checked last=%" PRIu64 " bytes=%" PRIu64 " tail=%" PRIu64 " wrong=%" PRIu64 "\n",
+	if (check) {
+		wal_scan(w.port, w.fd, true, &sc);
+		printf("checked last=%" PRIu64 " bytes=%" PRIu64 " tail=%" PRIu64
+		       " wrong=%" PRIu64 "\n",
 		       sc.last, sc.bytes, sc.size - sc.bytes, sc.wrong);
 		status = sc.wrong ? 1 : 0;
-	} else if (!strcmp(a.cmd, "run")) {
+	} else {
+		wal_recover(w.port, w.fd, &sc);
+	}
+	if (!strcmp(a.cmd, "run")) {
 		w.mode = a.mode;
 		w.write_max = (size_t)a.write_size;
 		w.end = sc.bytes;
