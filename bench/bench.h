@@ -11,10 +11,10 @@
 struct job {
 	const char *backend; /* cport rows: the backend name */
 	bool pool;           /* cport rows: send file ops to the thread pool */
-	unsigned param;      /* batch size, queue depth, or idle connections */
+	unsigned param;      /* batch size, queue depth, idle connections, or op->flags */
 	uint64_t n;          /* operations to measure */
-	const char *dir;     /* where file-append-sync puts its file */
-	const char *path;    /* file-read-4k: the page-cached file to read */
+	const char *dir;     /* where file-append-sync and file-write-4k put their files */
+	const char *path;    /* the data file: read (file-read-4k, file-read-direct), stat */
 	uint64_t fsize;      /* its size in bytes */
 };
 
@@ -107,7 +107,11 @@ int wl_post_remote(const struct job *, struct sample *);
 int wl_timers(const struct job *, struct sample *);
 uint64_t timer_ns(uint64_t i); /* million-timers: when timer i fires after its start */
 int wl_file_read(const struct job *, struct sample *);
+int wl_file_read_direct(const struct job *, struct sample *);
 int wl_file_append(const struct job *, struct sample *);
+int wl_stat(const struct job *, struct sample *);
+int wl_fstat(const struct job *, struct sample *);
+int wl_file_write(const struct job *, struct sample *);
 int wl_ping_pongs(const struct job *, struct sample *);
 int wl_tcp_echo(const struct job *, struct sample *);
 int wl_tcp_pump(const struct job *, struct sample *);
@@ -116,6 +120,7 @@ int wl_tcp_pump(const struct job *, struct sample *);
 int ref_uring_nop(const struct job *, struct sample *);
 int ref_uring_timers(const struct job *, struct sample *);
 int ref_uring_file_read(const struct job *, struct sample *);
+int ref_uring_file_read_direct(const struct job *, struct sample *);
 int ref_uring_file_append(const struct job *, struct sample *);
 int ref_uring_ping_pongs(const struct job *, struct sample *);
 int ref_uring_tcp_echo(const struct job *, struct sample *);
@@ -130,6 +135,9 @@ int ref_epoll_tcp_pump(const struct job *, struct sample *);
 /* peer-sys.c: plain blocking system calls */
 int sys_file_read(const struct job *, struct sample *);
 int sys_file_append(const struct job *, struct sample *);
+int sys_stat(const struct job *, struct sample *);
+int sys_fstat(const struct job *, struct sample *);
+int sys_file_write(const struct job *, struct sample *);
 int sys_ping_pongs(const struct job *, struct sample *);
 int sys_tcp_pump(const struct job *, struct sample *);
 
@@ -141,8 +149,21 @@ int uv_file_read(const struct job *, struct sample *);
 int uv_ping_pongs(const struct job *, struct sample *);
 int uv_tcp_echo(const struct job *, struct sample *);
 
-/* util.c: the data file for file-read-4k, read once so it is in the page cache */
-int file_make(const char *dir, uint64_t size, char *path, size_t n);
+/* util.c: a file of `size` bytes named DIR/cport-bench-STEM.PID, written and read back
+ * so that it is in the page cache: the data file ("read") of the file workloads, the
+ * file that file-write-4k overwrites ("write"). */
+int file_make(const char *dir, const char *stem, uint64_t size, char *path, size_t n);
+#define WRITE_FILE_BYTES (8u << 20)
+/* The one-op-at-a-time workloads (wl-file.c on cport, peer-sys.c as plain calls) and
+ * their descriptor: none for stat (-1), the data file for fstat, a new file of
+ * WRITE_FILE_BYTES for file-write-4k, whose path depth1_close unlinks. */
+enum depth1_kind { D1_STAT, D1_FSTAT, D1_WRITE };
+int depth1_open(const struct job *job, enum depth1_kind kind, int *fd, char *path, size_t n);
+void depth1_close(int fd, const char *path);
+/* Can the data file be read with O_DIRECT, from a disk? false with the reason (a file
+ * system that refuses O_DIRECT, or tmpfs, which is memory). Flushes the file first, so
+ * that direct reads do not pay for its write-back. */
+bool file_direct_ok(const char *path, char *why, size_t n);
 /* A random 4 KiB-aligned offset in a file of `size` bytes. */
 uint64_t file_offset(uint64_t *rng, uint64_t size);
 

@@ -81,7 +81,7 @@ struct goal {
 	unsigned param;
 	const char *row;      /* the row judged */
 	const char *against;  /* the row it is compared with; NULL: none */
-	const char *measure;  /* what value is: "speed ratio", "ns/op slower", ... */
+	const char *measure;  /* what value is: "speed ratio", "time ratio", "ns/op slower", ... */
 	const char *cmp;      /* ">=" or "<=": how value must compare with target */
 	double target;
 	bool measured;        /* value holds a figure (else the detail says why not) */
@@ -126,7 +126,7 @@ void meta_json(FILE *f, const struct meta *m, const struct bcase *cs, unsigned n
 int write_svg(const char *path, const struct meta *m, const struct bcase *cs, unsigned n);
 
 /* goals.c */
-#define MAX_GOALS 24
+#define MAX_GOALS 32
 unsigned goals_check(const struct bcase *cs, unsigned n, struct goal *out, unsigned max);
 void goals_print(FILE *f, const struct goal *g, unsigned n, bool quick);
 void goals_json(FILE *f, const struct goal *g, unsigned n);

@@ -49,11 +49,13 @@ static void usage(FILE *f)
 		"usage: cport-bench [--backend=all|io_uring|epoll|poll] [--workload=NAME[,NAME]]\n"
 		"                   [--quick] [--repeat N] [--json FILE] [--svg FILE] [--dir DIR]\n"
 		"                   [--only SUBSTR]\n"
-		"workloads: nop post post-remote million-timers file-read-4k file-append-sync\n"
-		"           ping-pongs tcp-echo tcp-pump\n"
+		"workloads: nop post post-remote million-timers file-read-4k file-read-direct\n"
+		"           file-append-sync stat fstat file-write-4k ping-pongs tcp-echo\n"
+		"           tcp-pump\n"
 		"--quick: small counts, for CI: fails only if a workload did not run.\n"
 		"--dir: where the file workloads put their files (default: . ; file-append-sync\n"
-		"       needs a real disk there, tmpfs makes fdatasync free).\n"
+		"       and file-read-direct need a real disk there: tmpfs makes fdatasync free\n"
+		"       and has no disk to read from).\n"
 		"--only SUBSTR: run only the rows whose name contains SUBSTR (for perf/strace).\n");
 }
 
@@ -205,7 +207,7 @@ static void calibrate(bool quick, struct calib *cal)
  * functions of each kind of row (NULL: that row does not fit this workload). */
 struct wdef {
 	const char *name;
-	const char *pname;  /* "batch", "qd", "idle", or NULL */
+	const char *pname;  /* "batch", "qd", "idle", "flags" (the cport op's op->flags), or NULL */
 	unsigned params[3];
 	uint64_t n_full[3], n_quick[3];
 	const char *op;     /* what one op is */
@@ -219,6 +221,8 @@ struct wdef {
 
 static bool uring_ok;        /* the raw liburing rows can run here */
 static char uring_why[120];
+static bool direct_ok;       /* O_DIRECT reads of the data file, from a disk, work here */
+static char direct_why[160];
 static unsigned idle_max;     /* idle connections the descriptor limit allows */
 
 static const struct wdef wdefs[] = {
@@ -236,9 +240,21 @@ static const struct wdef wdefs[] = {
 	{"file-read-4k", "qd", {1, 32, 128}, {100000, 400000, 400000}, {5000, 20000, 20000},
 	 "one random 4 KiB read from the page cache", wl_file_read, ref_uring_file_read, NULL,
 	 uv_file_read, sys_file_read, true, "ref liburing"},
-	{"file-append-sync", NULL, {0}, {1000}, {50}, "one 4 KiB append + fdatasync",
-	 wl_file_append, ref_uring_file_append, NULL, NULL, sys_file_append, false,
-	 "ref liburing"},
+	{"file-read-direct", "qd", {1, 32}, {10000, 40000}, {500, 2000},
+	 "one random 4 KiB O_DIRECT read from the disk", wl_file_read_direct,
+	 ref_uring_file_read_direct, NULL, NULL, NULL, false, "ref liburing"},
+	{"file-append-sync", "flags", {0, CPORT_OP_LINK}, {1000, 1000}, {50, 50},
+	 "one 4 KiB append + fdatasync", wl_file_append, ref_uring_file_append, NULL, NULL,
+	 sys_file_append, false, "ref liburing"},
+	{"stat", "flags", {0, CPORT_OP_INLINE}, {50000, 50000}, {2500, 2500},
+	 "one stat of the data file, one op at a time",
+	 wl_stat, NULL, NULL, NULL, sys_stat, false, "peer blocking"},
+	{"fstat", "flags", {0, CPORT_OP_INLINE}, {100000, 100000}, {5000, 5000},
+	 "one fstat of the data file, one op at a time",
+	 wl_fstat, NULL, NULL, NULL, sys_fstat, false, "peer blocking"},
+	{"file-write-4k", "flags", {0, CPORT_OP_INLINE}, {50000, 50000}, {2500, 2500},
+	 "one 4 KiB write over page-cached blocks, one op at a time", wl_file_write, NULL, NULL,
+	 NULL, sys_file_write, false, "peer blocking"},
 	{"ping-pongs", NULL, {0}, {20000}, {1000}, "one 64-byte round trip on one connection",
 	 wl_ping_pongs, ref_uring_ping_pongs, ref_epoll_ping_pongs, uv_ping_pongs,
 	 sys_ping_pongs, false, "ref epoll"},
@@ -279,6 +295,17 @@ static void add_cport_rows(struct bcase *c, const struct wdef *w)
 	}
 }
 
+/* op->flags as a case title shows them: "0", "link", "inline", "link|inline". */
+static const char *flags_name(unsigned flags)
+{
+	static char buf[32];
+	snprintf(buf, sizeof buf, "%s%s%s%s", flags ? "" : "0",
+		 flags & CPORT_OP_LINK ? "link" : "",
+		 (flags & CPORT_OP_LINK) && (flags & CPORT_OP_INLINE) ? "|" : "",
+		 flags & CPORT_OP_INLINE ? "inline" : "");
+	return buf;
+}
+
 static unsigned build_case(struct bcase *c, const struct wdef *w, unsigned pi, bool quick)
 {
 	*c = (struct bcase){.workload = w->name, .pname = w->pname, .op = w->op,
@@ -292,7 +319,9 @@ static unsigned build_case(struct bcase *c, const struct wdef *w, unsigned pi, b
 			c->param = idle_max;
 		}
 	}
-	if (w->pname)
+	if (w->pname && !strcmp(w->pname, "flags"))
+		snprintf(c->title, sizeof c->title, "%s flags=%s", w->name, flags_name(c->param));
+	else if (w->pname)
 		snprintf(c->title, sizeof c->title, "%s %s=%u", w->name, w->pname, c->param);
 	else
 		snprintf(c->title, sizeof c->title, "%s", w->name);
@@ -324,6 +353,19 @@ static unsigned build_cases(const struct cli *cli, struct bcase *cs, unsigned ma
 		}
 	}
 	return n;
+}
+
+/* file-read-direct's rows are absent, with the reason, where O_DIRECT cannot read the data
+ * file from a disk. */
+static void mark_direct(struct bcase *cs, unsigned n, const char *path)
+{
+	direct_ok = file_direct_ok(path, direct_why, sizeof direct_why);
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = 0; !direct_ok && j < cs[i].nrows; j++)
+			if (!strcmp(cs[i].workload, "file-read-direct") && !cs[i].rows[j].absent)
+				cs[i].rows[j].absent = direct_why;
+	if (!direct_ok)
+		printf("note: file-read-direct skipped: %s\n", direct_why);
 }
 
 /* ---- 5. Running ------------------------------------------------------------------- */
@@ -492,11 +534,13 @@ int main(int argc, char **argv)
 	uint64_t fsize = cli.quick ? 8u << 20 : 64u << 20;
 	progress_note("writing the %llu MiB data file of file-read-4k in %s",
 		      (unsigned long long)(fsize >> 20), cli.dir);
-	int r = file_make(cli.dir, fsize, path, sizeof path);
+	int r = file_make(cli.dir, "read", fsize, path, sizeof path);
 	progress_clear();
 	if (r < 0)
 		fprintf(stderr, "cport-bench: cannot make the data file in %s: %s\n", cli.dir,
 			strerror(-r));
+	else if (wants_workload(&cli, "file-read-direct"))
+		mark_direct(cases, ncases, path);
 	for (unsigned i = 0; i < ncases; i++)
 		for (unsigned j = 0; j < cases[i].nrows; j++) {
 			cases[i].rows[j].job.dir = cli.dir;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Plain blocking system calls where they fit: pread, pwrite + fdatasync, socket threads. */
+/* Plain blocking system calls where they fit: pread, pwrite, fdatasync, stat, fstat, sockets. */
 
 /*
  * A blocking program has one operation in flight per thread, so the queue depth of
@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,53 @@ int sys_file_append(const struct job *job, struct sample *s)
 	close(fd);
 	unlink(path);
 	return r < 0 ? bench_fail(s, r, "pwrite/fdatasync") : 0;
+}
+
+/* stat, fstat, a 4 KiB pwrite: the plain calls beside cport's depth-1 rows (wl-file.c). */
+static int sys_depth1(const struct job *job, struct sample *s, enum depth1_kind kind)
+{
+	char path[512];
+	int fd;
+	int r = depth1_open(job, kind, &fd, path, sizeof path);
+	if (r < 0) {
+		depth1_close(fd, path);
+		return bench_fail(s, r, "open or make the file");
+	}
+	static char buf[4096] __attribute__((aligned(4096)));
+	struct stat st;
+	uint64_t rng = 0x9E3779B97F4A7C15ull;
+	struct meter m;
+	meter_start(&m);
+	for (uint64_t i = 0; i < job->n && r == 0; i++) {
+		switch (kind) {
+		case D1_STAT: r = stat(job->path, &st) < 0 ? -errno : 0; break;
+		case D1_FSTAT: r = fstat(fd, &st) < 0 ? -errno : 0; break;
+		default: {
+			off_t at = (off_t)file_offset(&rng, WRITE_FILE_BYTES);
+			if (pwrite(fd, buf, sizeof buf, at) != sizeof buf)
+				r = -EIO;
+		}
+		}
+	}
+	if (r == 0)
+		meter_stop(&m, s, job->n);
+	depth1_close(fd, path);
+	return r < 0 ? bench_fail(s, r, "the plain call") : 0;
+}
+
+int sys_stat(const struct job *job, struct sample *s)
+{
+	return sys_depth1(job, s, D1_STAT);
+}
+
+int sys_fstat(const struct job *job, struct sample *s)
+{
+	return sys_depth1(job, s, D1_FSTAT);
+}
+
+int sys_file_write(const struct job *job, struct sample *s)
+{
+	return sys_depth1(job, s, D1_WRITE);
 }
 
 /* ---- sockets: a server thread ----------------------------------------------------- */

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <cport.h> /* CPORT_OP_LINK: file-append-sync's parameter is cport's op->flags */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,11 +174,12 @@ static int refu_read_done(void *ctx, uint64_t ud, int res)
 	return 0;
 }
 
-int ref_uring_file_read(const struct job *job, struct sample *s)
+/* oflags: 0 (file-read-4k, the page cache) or O_DIRECT (file-read-direct, the disk). */
+static int refu_file_read(const struct job *job, struct sample *s, int oflags)
 {
 	struct io_uring ring;
 	struct refu_read x = {.ring = &ring, .job = job, .rng = 0x9E3779B97F4A7C15ull};
-	x.fd = open(job->path, O_RDONLY | O_CLOEXEC);
+	x.fd = open(job->path, O_RDONLY | O_CLOEXEC | oflags);
 	if (x.fd < 0)
 		return bench_fail(s, -errno, "open the data file");
 	int r = refu_init(&ring, 256, s);
@@ -203,6 +205,16 @@ int ref_uring_file_read(const struct job *job, struct sample *s)
 	return r < 0 ? bench_fail(s, r, "read") : 0;
 }
 
+int ref_uring_file_read(const struct job *job, struct sample *s)
+{
+	return refu_file_read(job, s, 0);
+}
+
+int ref_uring_file_read_direct(const struct job *job, struct sample *s)
+{
+	return refu_file_read(job, s, O_DIRECT);
+}
+
 static int refu_append_done(void *ctx, uint64_t ud, int res)
 {
 	if (res < 0 || (ud == 1 && res != 4096))
@@ -211,7 +223,9 @@ static int refu_append_done(void *ctx, uint64_t ud, int res)
 	return 0;
 }
 
-/* The write and its fdatasync go in one submission, linked: the limit of this loop. */
+/* job->param is cport's write flags. CPORT_OP_LINK: the write and its fdatasync go in
+ * one submission, linked with IOSQE_IO_LINK, and one wait reaps both (the limit of this
+ * loop). 0: write, wait for it, then fdatasync and wait, as cport's unlinked row. */
 int ref_uring_file_append(const struct job *job, struct sample *s)
 {
 	char path[512];
@@ -226,15 +240,20 @@ int ref_uring_file_append(const struct job *job, struct sample *s)
 	memset(buf, 'w', sizeof buf);
 	struct meter m;
 	meter_start(&m);
+	bool linked = job->param & CPORT_OP_LINK;
 	for (uint64_t i = 0; i < job->n && r >= 0; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 		io_uring_prep_write(sqe, fd, buf, sizeof buf, i * 4096);
 		io_uring_sqe_set_data64(sqe, 1);
-		sqe->flags |= IOSQE_IO_LINK;
+		uint64_t got = 0;
+		if (linked)
+			sqe->flags |= IOSQE_IO_LINK;
+		else
+			while (got < 1 && r >= 0)
+				r = refu_reap(&ring, 1, refu_append_done, &got);
 		sqe = io_uring_get_sqe(&ring);
 		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
 		io_uring_sqe_set_data64(sqe, 2);
-		uint64_t got = 0;
 		while (got < 2 && r >= 0)
 			r = refu_reap(&ring, (unsigned)(2 - got), refu_append_done, &got);
 	}

@@ -242,8 +242,11 @@ void print_summary(FILE *f, const struct bcase *cs, unsigned n, unsigned repeat,
 		   "half)\n");
 	if (quick)
 		fprintf(f, "(--quick: small counts; the same rows and columns as a full run)\n");
-	int w[NROW_KINDS];
-	fprintf(f, "%-20s", "workload");
+	int w[NROW_KINDS], tw = 20; /* the workload column fits the longest title */
+	for (unsigned i = 0; i < n; i++)
+		if ((int)strlen(cs[i].title) > tw)
+			tw = (int)strlen(cs[i].title);
+	fprintf(f, "%-*s", tw, "workload");
 	for (unsigned k = 0; k < NROW_KINDS; k++) {
 		w[k] = (int)strlen(row_kinds[k].label);
 		w[k] = w[k] < 6 ? 6 : w[k];
@@ -252,7 +255,7 @@ void print_summary(FILE *f, const struct bcase *cs, unsigned n, unsigned repeat,
 	fprintf(f, "  reference\n");
 	for (unsigned i = 0; i < n; i++) {
 		char cell[16], ref[64];
-		fprintf(f, "%-20s", cs[i].title);
+		fprintf(f, "%-*s", tw, cs[i].title);
 		for (unsigned k = 0; k < NROW_KINDS; k++)
 			fprintf(f, "  %*s", w[k],
 				summary_cell(cell, sizeof cell, &cs[i], &row_kinds[k]));

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/resource.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -92,9 +94,9 @@ void latency_percentiles(double *lat, uint64_t n, struct sample *s)
 }
 
 /* Write `size` bytes of a pattern, then read them back so they sit in the page cache. */
-int file_make(const char *dir, uint64_t size, char *path, size_t n)
+int file_make(const char *dir, const char *stem, uint64_t size, char *path, size_t n)
 {
-	snprintf(path, n, "%s/cport-bench-read.%d", dir, (int)getpid());
+	snprintf(path, n, "%s/cport-bench-%s.%d", dir, stem, (int)getpid());
 	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -112,6 +114,56 @@ int file_make(const char *dir, uint64_t size, char *path, size_t n)
 	if (r < 0)
 		unlink(path);
 	return r;
+}
+
+int depth1_open(const struct job *job, enum depth1_kind kind, int *fd, char *path, size_t n)
+{
+	*fd = -1;
+	path[0] = '\0';
+	if (kind == D1_FSTAT && (*fd = open(job->path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (kind != D1_WRITE)
+		return 0;
+	int r = file_make(job->dir, "write", WRITE_FILE_BYTES, path, n);
+	if (r == 0 && (*fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		r = -errno;
+	return r;
+}
+
+void depth1_close(int fd, const char *path)
+{
+	if (fd >= 0)
+		close(fd);
+	if (path[0])
+		unlink(path);
+}
+
+bool file_direct_ok(const char *path, char *why, size_t n)
+{
+	struct statfs sf;
+	if (statfs(path, &sf) == 0 && sf.f_type == TMPFS_MAGIC) {
+		snprintf(why, n, "the data file is on tmpfs (see --dir): memory, not a disk");
+		return false;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		fdatasync(fd);
+		close(fd);
+	}
+	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, n, "O_DIRECT refused here: open: %s", strerror(errno));
+		return false;
+	}
+	void *buf = aligned_alloc(4096, 4096);
+	ssize_t got = buf ? pread(fd, buf, 4096, 0) : -1;
+	int err = errno;
+	free(buf);
+	close(fd);
+	if (got != 4096)
+		snprintf(why, n, "O_DIRECT refused here: a 4 KiB read: %s",
+			 got < 0 ? strerror(err) : "short");
+	return got == 4096;
 }
 
 int lat_init(struct lat *l, unsigned slots, uint64_t ops, unsigned every)
