@@ -98,6 +98,11 @@ static int fd_grow(struct cport__fdtab *t, cport_fd fd)
 	if (!fds)
 		return CPORT_ENOMEM;
 	memset(fds + t->n, 0, (size_t)(n - t->n) * sizeof *fds);
+	/* The new entries are numbers this port never saw open: each is checked at its
+	 * first op, as a closed one is (defect: an op on a number below the table's size
+	 * that was never open was accepted, and failed only later). */
+	for (uint64_t i = t->n; i < n; i++)
+		fds[i].closed = true;
 	t->fds = fds;
 	t->n = (uint32_t)n;
 	return 0;
@@ -206,6 +211,7 @@ int cport__fd_get(cport *port, cport_fd fd, struct cport__fd **out)
 		else
 			memset(&f->eng, 0, sizeof f->eng);
 		f->gen = gen;
+		f->closed = true; /* and the number may be free now: is it open? */
 	}
 	if (f->closed) {
 		/* Closed here: only valid again once the number is reused. */

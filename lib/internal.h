@@ -274,7 +274,8 @@ struct cport__fd {
 	uint32_t busy;    /* ops on it the kernel or the pool has (not waiting in q) */
 	uint32_t gen;     /* cport__fd_gen(fd) when this state was last known current */
 	bool closing;     /* a cport_close was accepted: new ops get CPORT_EBADF */
-	bool closed;      /* closed through this port: valid again only once reused */
+	bool closed;      /* closed through this port, or not known to be open (a new
+	                     entry, a close elsewhere since): checked at its next op */
 	bool stream;      /* had stream ops (reactor: its close runs inline) */
 	union {
 		struct cport__fd_reactor r;
