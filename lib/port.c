@@ -293,7 +293,10 @@ static void op_init(cport *port, cport_op *op, enum cport__type type, const stru
 	x->len = a->len;
 	x->offset = a->offset;
 	x->done = 0;
-	x->deadline = op->timeout_ns ? cport__deadline_in(op->timeout_ns) : 0;
+	/* A close ignores its timeout_ns (cport.h): no deadline at all, so no path can
+	 * time it out (defect: a close held by a link timed out, and closed nothing). */
+	x->deadline = op->timeout_ns && type != CPORT__CLOSE ? cport__deadline_in(op->timeout_ns)
+							      : 0;
 	x->heap_idx = 0;
 	x->hold = 0;
 	x->hchild = x->hnext = x->hprev = NULL;
