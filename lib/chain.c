@@ -69,12 +69,7 @@ int cport__chain_check(cport *port, const cport_op *op, uint8_t type, uint32_t a
 		return 0; /* it starts now: the engine checks the rest */
 	/* An op that may wait is started later, after the engine's checks at submit:
 	 * check its descriptor now, so a bad one is refused as anywhere else. */
-	if (cport__has_fd(type)) {
-		struct cport__fd *f = cport__fd_find(port, fd);
-		if (!cport__os_fd_valid(fd) || (f && f->closing))
-			return CPORT_EBADF;
-	}
-	return 0;
+	return cport__has_fd(type) ? cport__fd_usable(port, fd) : 0;
 }
 
 static void chain_hold(cport *port, cport_op *op, uint32_t why)

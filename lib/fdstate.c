@@ -223,6 +223,12 @@ int cport__fd_get(cport *port, cport_fd fd, struct cport__fd **out)
 	return 0;
 }
 
+int cport__fd_usable(cport *port, cport_fd fd)
+{
+	struct cport__fd *f = cport__fd_find(port, fd);
+	return !cport__os_fd_valid(fd) || (f && f->closing) ? CPORT_EBADF : 0;
+}
+
 void cport__fd_fini(cport *port)
 {
 	free(port->fdt.fds);

@@ -307,6 +307,10 @@ enum cport__side cport__op_side(const struct cport__op *x, bool poll_side);
 int cport__fd_get(struct cport *port, cport_fd fd, struct cport__fd **f);
 /* The state of `fd` if the table has it (no checks), else NULL. */
 struct cport__fd *cport__fd_find(struct cport *port, cport_fd fd);
+/* May a new op name `fd` (open, and no cport_close of it accepted)? 0 or CPORT_EBADF;
+ * makes no entry. For ops that do not reach cport__fd_get at submit (held ones, zero-
+ * byte receives). */
+int cport__fd_usable(struct cport *port, cport_fd fd);
 /* Queue `op` on its side; true if it is the head (the engine starts it now). An op
  * with a deadline waits in the deadline heap until cport__fd_started. */
 bool cport__fd_enqueue(struct cport *port, struct cport__fd *f, enum cport__side s, cport_op *op);

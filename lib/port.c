@@ -318,8 +318,11 @@ static bool op_zero_receive(cport *port, cport_op *op)
 
 static int op_zero_done(cport *port, cport_op *op)
 {
-	if (!cport__os_fd_valid(cport__x(op)->fd))
-		return CPORT_EBADF;
+	/* Refused as any op on the descriptor would be (defect: one on a descriptor being
+	 * closed was accepted, after the close). */
+	int r = cport__fd_usable(port, cport__x(op)->fd);
+	if (r < 0)
+		return r;
 	cport__complete(port, op, 0);
 	return 0;
 }
