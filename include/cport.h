@@ -159,6 +159,7 @@ typedef struct cport_statbuf {
 	X(EBUSY, 16, "operation already in flight or resource busy")           \
 	X(EEXIST, 17, "file exists")                                           \
 	X(EXDEV, 18, "cross-device link")                                      \
+	X(ENODEV, 19, "operation not supported by device")                     \
 	X(ENOTDIR, 20, "not a directory")                                      \
 	X(EISDIR, 21, "is a directory")                                        \
 	X(EINVAL, 22, "invalid argument")                                      \
@@ -175,6 +176,7 @@ typedef struct cport_statbuf {
 	X(ELOOP, 40, "too many symbolic links")                                \
 	X(EOVERFLOW, 75, "value too large for defined data type")             \
 	X(ENOTSOCK, 88, "socket operation on non-socket")                      \
+	X(EDESTADDRREQ, 89, "destination address required")                    \
 	X(EMSGSIZE, 90, "message too long")                                    \
 	X(EPROTONOSUPPORT, 93, "protocol not supported")                       \
 	X(ENOTSUP, 95, "operation not supported")                              \
