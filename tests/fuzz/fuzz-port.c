@@ -78,7 +78,7 @@ enum {
 	MAXACT = 2000,    /* actions per input */
 	FD_BASE = 200,    /* the fixed descriptors' numbers: the kernel hands out the
 	                     lowest free number, so these are never reused by anything */
-	WAIT_BUDGET_NS = 30000000,  /* blocking in cport_wait per input, in all */
+	WAIT_BUDGET_NS = 8000000,   /* blocking in cport_wait per input, in all */
 	INPUT_NS = 300000000,       /* no new action after this long */
 	DRAIN_NS = 5000000000LL,    /* every op reaped within this after the cancels */
 };
@@ -184,7 +184,7 @@ static struct {
 	char work[80];
 	char paths[6][96];
 	char longpath[PATH_MAX + 64];
-	int fd_base; /* descriptors the process holds between inputs */
+	int fd_base; /* descriptors the process held when the input began */
 	cport *port;
 	struct slot sl[NSLOT];
 	struct rec rec[NOPS + 1];
@@ -323,6 +323,9 @@ static void world_open(uint8_t cfg)
 	static const uint32_t depths[8] = {0, 1, 2, 4, 8, 64, 0, 0};
 	static const uint32_t pools[4] = {0, 1, 2, 4};
 	world_reset();
+	/* Counted per input: libFuzzer itself may open descriptors between inputs (its
+	 * symbolizer's pipes). */
+	F.fd_base = count_fds();
 	cport_options o;
 	char why[256] = "";
 	cport_options_init(&o);
@@ -625,6 +628,12 @@ static void dir_enter(struct dir *d, uint32_t k)
 	d->k = k;
 	d->j = 0;
 	d->lcg = seed_of((uint32_t)(d - F.d) + 1, k);
+}
+
+static void dirs_reset(void)
+{
+	for (int d = 0; d < NDIR; d++)
+		dir_enter(&F.d[d], 0);
 }
 
 /* The next byte of send k at byte j, and the generator state after it. */
@@ -1660,7 +1669,7 @@ static int fz_wait(unsigned max, int64_t tmo)
 
 static void do_wait(void)
 {
-	static const int64_t tmos[8] = {0, 0, 0, 50000, 500000, 2000000, -1, 1000000};
+	static const int64_t tmos[8] = {0, 0, 0, 50000, 200000, 1000000, -1, 500000};
 	static cport_op *out1[1];
 	uint8_t b = rd8(), t = rd8();
 	if (b >= 0xFD) {
@@ -1887,7 +1896,6 @@ int fz_setup(void)
 	}
 	cport_destroy(F.port);
 	F.port = NULL;
-	F.fd_base = count_fds();
 	F.ready = true;
 	return 0;
 }
@@ -1979,6 +1987,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	F.len = size;
 	F.pos = 0;
 	world_open(rd8());
+	dirs_reset();
 	F.t0 = cport_now_ns();
 	F.wait_left = WAIT_BUDGET_NS;
 	bool live = true;
