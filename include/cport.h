@@ -843,6 +843,9 @@ CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd 
  * and poll run at once. Per-op timeouts are linked timeouts. CPORT_OPT_SINGLE_THREAD
  * turns on SINGLE_ISSUER | DEFER_TASKRUN. CPORT_OP_LINK and CPORT_OP_BARRIER are run
  * by cport, as on every backend (section 4b), not with IOSQE_IO_LINK / IOSQE_IO_DRAIN.
+ * A cport_poll on a socket whose peer shut down its sending side while nothing asked
+ * for happened completes with CPORT_POLL_RDHUP, asked for or not (the kernel wakes
+ * every poll for it); beside an asked-for event it is left out, as elsewhere.
  *
  * The readiness backends (epoll, poll, kqueue) run reads and writes with offset -1,
  * and the socket ops, on the port thread without blocking (waiting for readiness

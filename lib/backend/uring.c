@@ -670,6 +670,18 @@ static bool uring_timed_out(struct uring *u, cport_op *op, int64_t res)
 	return true;
 }
 
+/* A poll's events as the contract reports them: what was asked, and ERR and HUP. The
+ * kernel adds EPOLLRDHUP to every poll (io_uring's IO_POLL_UNMASK), asked or not
+ * (found by the fuzz target); only when it is all that happened is it left in, so the
+ * completion never says "nothing". */
+static int64_t uring_poll_events(const struct cport__op *x, int64_t res)
+{
+	if (res <= 0)
+		return res;
+	int64_t asked = res & (int64_t)(x->aux | CPORT_POLL_ERR | CPORT_POLL_HUP);
+	return asked ? asked : res;
+}
+
 /* The op's last CQE arrived: turn the kernel's answer into the op's result. Returns
  * false if the op is not finished (a short transfer goes on). */
 static bool uring_finish(struct uring *u, cport_op *op)
@@ -702,6 +714,9 @@ static bool uring_finish(struct uring *u, cport_op *op)
 	case CPORT__ACCEPT:
 		if (res >= 0)
 			uring_accept_done(x);
+		break;
+	case CPORT__POLL:
+		res = uring_poll_events(x, res);
 		break;
 	case CPORT__STAT:
 	case CPORT__FSTAT:
