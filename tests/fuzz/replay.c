@@ -52,7 +52,7 @@ static void replay_dir(const char *dir)
 	size_t n = 0;
 	struct dirent *e;
 	while ((e = readdir(d)) && n < sizeof names / sizeof *names)
-		if (e->d_name[0] != '.')
+		if (e->d_name[0] != '.' && strncmp(e->d_name, "README", 6) != 0)
 			names[n++] = strdup(e->d_name);
 	closedir(d);
 	qsort(names, n, sizeof *names, by_name);
