@@ -1578,7 +1578,7 @@ static void do_msg(uint8_t kind)
 		if (kind == FK_RECVMSG) {
 			memset(bufs[s.i], 0xEE, len);
 			recv_prep(&s, slot);
-		} else if (!(b & 8)) {
+		} else { /* with an address too: Linux ignores it on a connected stream */
 			send_prep(&s, slot, len, true);
 		}
 	}
