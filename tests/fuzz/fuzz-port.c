@@ -706,6 +706,8 @@ static void dir_recv_done(const struct rec *r, const uint8_t *buf, int64_t v)
 {
 	struct dir *d = &F.d[r->dir];
 	struct recvrec *q = &d->r[r->rrec];
+	TR("    stream %d: receive %u (head %u) of %lld bytes; checked to send %u byte %u\n",
+	   r->dir, r->rrec, d->rhead, (long long)v, d->k, d->j);
 	q->reaped = true;
 	q->n = v > 0 ? (uint32_t)v : 0;
 	if (v == 0 && r->len > 0 && !d->eof_ok && !d->lost)
@@ -737,6 +739,7 @@ static void send_prep(struct sub *s, int slot, size_t len, bool fill)
 	}
 	s->r.role = ROLE_SEND;
 	s->r.dir = dn;
+	TR("    stream %d: send %u of %zu bytes\n", dn, d->ns, len);
 	if (fill)
 		fill_gen(bufs[s->i], len, seed_of((uint32_t)dn + 1, d->ns));
 }
@@ -1217,6 +1220,13 @@ static void rw_data(struct sub *s, int slot, int64_t off, size_t len)
 {
 	if (s->busy)
 		return;
+	if (off >= 0 && slot >= 0) {
+		/* An offset on a pipe or socket: io_uring ignores it (as IOCP does) and moves
+		 * stream bytes, the readiness backends refuse it (ESPIPE). */
+		int dn = is_read(s->r.kind) ? F.sl[slot].rdir : F.sl[slot].sdir;
+		if (dn >= 0)
+			F.d[dn].lost = true;
+	}
 	if (is_read(s->r.kind)) {
 		memset(bufs[s->i], 0xEE, len <= BUFSZ ? len : 0);
 		if (off == -1)
