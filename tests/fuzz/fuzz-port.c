@@ -436,6 +436,18 @@ static void sub_begin(struct sub *s, uint8_t kind)
 	}
 }
 
+/* Another slot holds the same number and a close of it has not completed: the port
+ * may still take the number for the old descriptor (CPORT_EBADF, being closed) until
+ * that close is reaped, though the kernel already gave it to this one. */
+static bool number_in_doubt(int slot)
+{
+	for (int i = 0; i < NSLOT; i++)
+		if (i != slot && F.sl[i].fd == F.sl[slot].fd &&
+		    (F.sl[i].st == ST_CLOSING || F.sl[i].held_closes))
+			return true;
+	return false;
+}
+
 /* A descriptor: a slot's, or one that is not open. `primary`: the descriptor the op
  * acts on (sendfile's file is checked only when the op runs). */
 static cport_fd pick_fd(struct sub *s, uint8_t b, int *slot, bool primary)
@@ -461,7 +473,7 @@ static cport_fd pick_fd(struct sub *s, uint8_t b, int *slot, bool primary)
 	s->fd = primary ? sl->fd : s->fd;
 	if (sl->st != ST_OPEN)
 		want(s, n < NFIXED && primary ? X_EBADF : X_ANY);
-	else if (sl->held_closes)
+	else if (sl->held_closes || number_in_doubt((int)n))
 		want(s, X_ANY);
 	return sl->fd;
 }
@@ -846,6 +858,17 @@ static bool pub_same(const cport_op *a, const cport_op *b)
 	       a->cflags == b->cflags && a->result == b->result;
 }
 
+/* May the op just accepted (seq) be held by a link or a barrier? */
+static bool may_be_held(const struct rec *r)
+{
+	if (r->pred || r->barrier)
+		return true;
+	for (int j = 0; j <= NOPS; j++)
+		if (F.rec[j].inflight && F.rec[j].barrier && F.rec[j].seq < r->seq)
+			return true;
+	return false;
+}
+
 /* The record of an accepted op: chain, barrier and data bookkeeping. */
 static void sub_accept(struct sub *s)
 {
@@ -867,6 +890,11 @@ static void sub_accept(struct sub *s)
 		r->pred = F.chain_open ? F.last_seq : 0;
 		F.chain_open = s->op->flags & CPORT_OP_LINK;
 		F.last_seq = r->seq;
+	}
+	if (r->role != ROLE_NONE && may_be_held(r)) {
+		/* A link or barrier may hold it while later ops on the stream start: their
+		 * bytes then come first (cport.h does not order held ops on a stream). */
+		F.d[r->dir].lost = true;
 	}
 	if (r->role == ROLE_SEND) {
 		struct dir *d = &F.d[r->dir];
@@ -1293,17 +1321,6 @@ static void do_rw(uint8_t kind)
 	sub_end(&s, rc);
 }
 
-/* May the op just accepted (seq) be held by a link or a barrier? */
-static bool may_be_held(const struct rec *r)
-{
-	if (r->pred || r->barrier)
-		return true;
-	for (int j = 0; j <= NOPS; j++)
-		if (F.rec[j].inflight && F.rec[j].barrier && F.rec[j].seq < r->seq)
-			return true;
-	return false;
-}
-
 /* A close was accepted: the slot is closing (once it runs, if a link or barrier holds
  * it), ops on it may be cancelled, its streams end. */
 static void close_accepted(const struct rec *c, int slot)
@@ -1500,6 +1517,8 @@ static void do_connect(void)
 	sub_begin(&s, FK_CONNECT);
 	uint8_t b = rd8(), fb = rd8();
 	int slot = (b & 1) && !s.busy && s.x < X_BADARG ? new_tcp_slot() : -1;
+	if (slot >= 0 && number_in_doubt(slot))
+		want(&s, X_ANY);
 	cport_fd fd = slot >= 0 ? F.sl[slot].fd : pick_fd(&s, fb, &slot, true);
 	const cport_addr *a = &addrs[s.i];
 	switch ((b >> 1) & 3) {
