@@ -801,8 +801,8 @@ static void scr_wrote(const struct rec *r, const uint8_t *buf, int64_t v)
 		F.scr.val[r->off + (int64_t)i] = buf[i];
 		F.scr.known[r->off + (int64_t)i] = 1;
 	}
-	if (F.scr.size_known && (uint64_t)r->off + r->len > F.scr.size)
-		F.scr.size = (uint64_t)r->off + r->len;
+	if (F.scr.size_known && r->len && (uint64_t)r->off + r->len > F.scr.size)
+		F.scr.size = (uint64_t)r->off + r->len; /* (writing nothing extends nothing) */
 }
 
 static void scr_sized(const struct rec *r, int64_t v)
