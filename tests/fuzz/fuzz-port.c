@@ -317,32 +317,38 @@ static void world_reset(void)
 	}
 }
 
-/* A new port and world for one input; `cfg` chooses the port's options. */
-static void world_open(uint8_t cfg)
+/* F.port on $CPORT_BACKEND (strict: never a fallback), with the options `cfg` chooses:
+ * queue depth, pool size, single-thread mode. 0 or the error, its reason in `why`. */
+static int port_open(uint8_t cfg, char *why, size_t n)
 {
 	static const uint32_t depths[8] = {0, 1, 2, 4, 8, 64, 0, 0};
 	static const uint32_t pools[4] = {0, 1, 2, 4};
-	world_reset();
-	/* Counted per input: libFuzzer itself may open descriptors between inputs (its
-	 * symbolizer's pipes). */
-	F.fd_base = count_fds();
 	cport_options o;
-	char why[256] = "";
 	cport_options_init(&o);
 	o.flags = CPORT_OPT_STRICT | (cfg & 0x20 ? CPORT_OPT_SINGLE_THREAD : 0);
 	o.queue_depth = depths[cfg & 7];
 	o.pool_threads = pools[(cfg >> 3) & 3];
 	o.reason = why;
-	o.reason_len = sizeof why;
-	int r = cport_create(&F.port, &o);
+	o.reason_len = (uint32_t)n;
+	TR("== input on %s, depth %u, pool %u%s\n", F.backend, o.queue_depth, o.pool_threads,
+	   cfg & 0x20 ? ", single thread" : "");
+	return cport_create(&F.port, &o);
+}
+
+/* A new port and world for one input; `cfg` chooses the port's options. */
+static void world_open(uint8_t cfg)
+{
+	world_reset();
+	/* Counted per input: libFuzzer itself may open descriptors between inputs (its
+	 * symbolizer's pipes). */
+	F.fd_base = count_fds();
+	char why[256] = "";
+	int r = port_open(cfg, why, sizeof why);
 	if (r < 0)
-		fz_fail("cport_create (depth %u, pool %u): %s (%s)", o.queue_depth,
-			o.pool_threads, cport_err_name(r), why);
+		fz_fail("cport_create (options 0x%02x): %s (%s)", cfg, cport_err_name(r), why);
 	place(open(F.pat_path, O_RDONLY | O_CLOEXEC), SL_PAT);
 	place(open(F.tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600), SL_SCR);
 	world_sockets();
-	TR("== input on %s, depth %u, pool %u%s\n", F.backend, o.queue_depth, o.pool_threads,
-	   cfg & 0x20 ? ", single thread" : "");
 }
 
 /* ---- 2. The input and the arguments ----------------------------------------------- */
@@ -1913,13 +1919,8 @@ int fz_setup(void)
 	memset(F.longpath, 'x', sizeof F.longpath - 1);
 	F.longpath[0] = '/';
 	atexit(fz_cleanup);
-	cport_options o;
 	char why[256] = "";
-	cport_options_init(&o);
-	o.flags = CPORT_OPT_STRICT;
-	o.reason = why;
-	o.reason_len = sizeof why;
-	int r = cport_create(&F.port, &o);
+	int r = port_open(0, why, sizeof why);
 	if (r < 0) {
 		fprintf(stderr, "cport-fuzz: the %s backend cannot start here: %s (%s)\n", F.backend,
 			cport_err_name(r), why);
