@@ -139,7 +139,7 @@ struct uring_x {
 	struct __kernel_timespec ts; /* the linked timeout's (the kernel copies it at submit) */
 	int pipe_rd, pipe_wr;        /* a sendfile's pipe (0: none), created at submit */
 	uint64_t in_pipe, cap;       /* sendfile: bytes in the pipe, its capacity */
-	uint32_t flags;              /* URING_POLLWAIT, URING_NOHOOK, URING_LINKED */
+	uint32_t flags;              /* URING_POLLWAIT, URING_NOHOOK, URING_LINKED, _WATCHED */
 	uint8_t sf_phase;            /* sendfile: SF_FILL, SF_DRAIN, SF_WAIT */
 };
 CPORT__BE_FITS(struct uring_x);
@@ -154,6 +154,7 @@ static struct uring_x *ux(cport_op *op)
 #define URING_POLLWAIT 0x1u
 #define URING_NOHOOK 0x2u
 #define URING_LINKED 0x4u /* its SQE in the kernel has a linked timeout */
+#define URING_WATCHED 0x8u /* a sendfile whose deadline the port watches (uring_queue) */
 
 /* Socket ops: never sent to the thread pool (a worker would wait on the peer). */
 static bool uring_is_net(uint8_t type)
@@ -206,6 +207,8 @@ static void uring_fd_finished(cport *port, cport_op *op)
 static void uring_done(cport *port, cport_op *op, int64_t res)
 {
 	struct cport__op *x = cport__x(op);
+	if (ux(op)->flags & URING_WATCHED)
+		cport__deadline_unwatch(port, op); /* a sendfile's deadline (uring_queue) */
 	uring_sendfile_close(op);
 	op->cflags = 0;
 	cport__complete(port, op, res);
@@ -490,12 +493,15 @@ static uint64_t uring_time_left(cport_op *op)
 	return deadline > now ? deadline - now : 1;
 }
 
-/* Queue the op's SQE, and a linked timeout after it when the op has a deadline. */
+/* Queue the op's SQE, and a linked timeout after it when the op has a deadline. A
+ * sendfile's deadline is watched by the port instead (uring_expired cancels it): a
+ * linked timeout did not stop a splice waiting in io-wq for room in the socket (Linux
+ * 6.18: neither CQE came; found by the fuzz target), while a cancel does. */
 static int uring_queue(cport *port, cport_op *op)
 {
 	struct uring *u = uring_of(port);
 	struct cport__op *x = cport__x(op);
-	uint64_t left = uring_time_left(op);
+	uint64_t left = x->type == CPORT__SENDFILE ? 0 : uring_time_left(op);
 	int r = uring_reserve(port, left ? 2 : 1);
 	if (r < 0)
 		return r;
@@ -516,8 +522,14 @@ static int uring_queue(cport *port, cport_op *op)
 		x->pending = 2;
 	}
 	u->in_kernel++;
+	if (ux(op)->flags & URING_WATCHED)
+		return 0; /* a sendfile's next step: started, its deadline watched */
 	if (cport__has_fd(x->type) && x->type != CPORT__CLOSE)
 		cport__fd_started(port, cport__fd_find(port, x->fd), op); /* a close waits */
+	if (x->type == CPORT__SENDFILE) {
+		ux(op)->flags |= URING_WATCHED; /* after fd_started took it off fdt.waiting */
+		cport__deadline_watch(port, op);
+	}
 	return 0;
 }
 
@@ -658,7 +670,8 @@ static bool uring_timed_out(struct uring *u, cport_op *op, int64_t res)
 	struct cport__op *x = cport__x(op);
 	if (res != -ECANCELED && res != -EINTR)
 		return false;
-	if (x->xflags & CPORT__X_CANCELLED || u->dying || !(ux(op)->flags & URING_LINKED))
+	if (x->xflags & CPORT__X_CANCELLED || u->dying ||
+	    !(ux(op)->flags & URING_LINKED || x->xflags & CPORT__X_TIMEDOUT))
 		return false;
 	if (res == -EINTR && !(x->xflags & CPORT__X_TIMEDOUT))
 		return false;
@@ -688,6 +701,11 @@ static bool uring_finish(struct uring *u, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
 	int64_t res = op->result;
+	/* The kernel's restart codes (ERESTARTSYS 512 to ERESTART_RESTARTBLOCK 516) are not
+	 * meant for user space, but a cancelled splice in io-wq returned -ERESTARTSYS
+	 * (found by the fuzz target): they mean the call was interrupted. */
+	if (res <= -512 && res >= -516)
+		res = -EINTR;
 	if (uring_timed_out(u, op, res))
 		res = CPORT_ETIMEDOUT;
 	if (uring_eagain(u, op, &res))
@@ -1101,6 +1119,19 @@ static void uring_cancel(cport *port, cport_op *op)
 	io_uring_sqe_set_data64(sqe, TAG_IGNORE);
 }
 
+/* A sendfile's deadline passed (uring_queue): stop it as a cancel would; it completes
+ * CPORT_ETIMEDOUT (uring_timed_out), or at its next step (uring_retry_stop). */
+static void uring_expired(cport *port, cport_op *op)
+{
+	if (cport__x(op)->pending == 0)
+		return;
+	struct io_uring_sqe *sqe = uring_sqe(port);
+	if (!sqe)
+		return; /* cannot happen: uring_sqe flushes until there is room */
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op | TAG_OP, 0);
+	io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+}
+
 /* Why an op taken off the retry list must stop instead of going on; 0 if it goes on.
  * A close always goes on (it is the one op that may not be cancelled). */
 static int64_t uring_retry_stop(cport *port, cport_op *op)
@@ -1252,6 +1283,7 @@ const struct cport_backend cport__uring_backend = {
 	.fini = uring_fini,
 	.start = uring_start,
 	.cancel = uring_cancel,
+	.expired = uring_expired,
 	.flush = uring_flush,
 	.reap = uring_reap,
 	.wake = uring_wake,
