@@ -167,6 +167,7 @@ struct rec {
 	int dir;
 	uint32_t srec, rrec;
 	bool scr_mut;    /* changes the scratch file */
+	bool scr_conc;   /* ... while another change was in flight: which came last? */
 	bool scr_check;  /* a read of the scratch file while nothing changed it */
 	uint32_t scr_epoch;
 	void *user;      /* the in fields, which cport never writes */
@@ -914,6 +915,11 @@ static void sub_accept(struct sub *s)
 		d->r[d->nr++] = (struct recvrec){0};
 	}
 	if (r->scr_mut) {
+		/* Changes in flight together may reach the file in any order: none of them
+		 * can be modelled (its reap forgets the whole file instead). */
+		for (int j = 0; F.scr.busy && j <= NOPS; j++)
+			if (F.rec[j].inflight && F.rec[j].scr_mut)
+				F.rec[j].scr_conc = r->scr_conc = true;
 		F.scr.busy++;
 		F.scr.epoch++;
 	}
@@ -1159,7 +1165,9 @@ static void apply(const struct rec *r, int i, int64_t v)
 	if (r->scr_mut) {
 		F.scr.busy--;
 		F.scr.epoch++;
-		if (r->kind == FK_WRITE || r->kind == FK_WRITEV)
+		if (r->scr_conc)
+			scr_sized(r, -1); /* forget it all */
+		else if (r->kind == FK_WRITE || r->kind == FK_WRITEV)
 			scr_wrote(r, buf, v);
 		else
 			scr_sized(r, v);
