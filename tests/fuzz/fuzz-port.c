@@ -1371,6 +1371,28 @@ static void fdop_accepted(const struct sub *s, int slot, uint32_t fl)
 	}
 }
 
+/* fallocate's and ftruncate's offset, length and flags (returned). */
+static uint32_t sized_args(struct sub *s, uint8_t b, int64_t *off, int64_t *len)
+{
+	static const int64_t lens[8] = {1, 100, 4096, SCRSZ, SCRSZ + 5000, 1 << 20, 0, -1};
+	bool falloc = s->r.kind == FK_FALLOC;
+	uint8_t ob = rd8();
+	*off = falloc ? pick_off(s, ob) : 0;
+	*len = (b & 7) == 6 ? (int64_t)rd16() : lens[b & 7];
+	uint32_t fl = (b >> 3) & 1 ? CPORT_FALLOC_KEEP_SIZE : 0;
+	if (falloc ? (*off < 0 || *len <= 0 || *len > INT64_MAX - *off) : *len < 0)
+		want(s, X_BADARG);
+	if (falloc && (b & 0x30) == 0x30) {
+		fl |= 2;
+		want(s, X_BADARG);
+	}
+	s->r.off = *off;
+	s->r.len = (uint64_t)*len;
+	s->r.aux = fl;
+	s->r.scr_mut = s->r.slot == SL_SCR && s->x < X_BADARG && !s->busy;
+	return fl;
+}
+
 /* fsync, close, fstat, fallocate, ftruncate, shutdown, poll: a descriptor and flags. */
 static void do_fdop(uint8_t kind)
 {
@@ -1384,21 +1406,7 @@ static void do_fdop(uint8_t kind)
 	uint32_t fl = 0;
 	cport_statbuf *st = (b & 0xF0) == 0xF0 ? NULL : &stats[s.i];
 	if (kind == FK_FALLOC || kind == FK_FTRUNC) {
-		static const int64_t lens[8] = {1, 100, 4096, SCRSZ, SCRSZ + 5000, 1 << 20, 0, -1};
-		uint8_t ob = rd8();
-		off = kind == FK_FALLOC ? pick_off(&s, ob) : 0;
-		len = (b & 7) == 6 ? (int64_t)rd16() : lens[b & 7];
-		fl = (b >> 3) & 1 ? CPORT_FALLOC_KEEP_SIZE : 0;
-		if (kind == FK_FTRUNC ? len < 0 : (off < 0 || len <= 0 || len > INT64_MAX - off))
-			want(&s, X_BADARG);
-		if (kind == FK_FALLOC && (b & 0x30) == 0x30) {
-			fl |= 2;
-			want(&s, X_BADARG);
-		}
-		s.r.off = off;
-		s.r.len = (uint64_t)len;
-		s.r.aux = fl;
-		s.r.scr_mut = slot == SL_SCR && s.x < X_BADARG && !s.busy;
+		fl = sized_args(&s, b, &off, &len);
 	} else if (kind == FK_FSYNC) {
 		fl = b & 3;
 		if (fl & 2)
@@ -1940,41 +1948,9 @@ int fz_setup(void)
 	return 0;
 }
 
-/* One action; false once the input ended the port (destroy). */
-static bool act(void)
+/* A submit of op kind `k` (FK_*). */
+static void do_kind(uint8_t k)
 {
-	static const uint8_t kinds[32] = {
-		FK_NOP, FK_TIMER, FK_READ, FK_WRITE, FK_READV, FK_WRITEV, FK_FSYNC, FK_OPEN,
-		FK_CLOSE, FK_STAT, FK_FSTAT, FK_FALLOC, FK_FTRUNC, FK_RENAME, FK_UNLINK, FK_MKDIR,
-		FK_ACCEPT, FK_CONNECT, FK_RECV, FK_SEND, FK_RECVMSG, FK_SENDMSG, FK_SHUTDOWN,
-		FK_POLL, FK_SENDFILE};
-	uint8_t a = rd8() % 32;
-	switch (a) {
-	case 25:
-		do_cancel();
-		return true;
-	case 26:
-	case 27:
-		do_wait();
-		return true;
-	case 28:
-		do_submit();
-		return true;
-	case 29:
-		do_post();
-		return true;
-	case 30:
-		do_sock_close();
-		return true;
-	case 31:
-		if (rd8() >= 8)
-			return true;
-		do_destroy();
-		return false;
-	default:
-		break;
-	}
-	uint8_t k = kinds[a];
 	switch (k) {
 	case FK_NOP:
 		do_nop();
@@ -2016,6 +1992,43 @@ static bool act(void)
 		do_fdop(k);
 		break;
 	}
+}
+
+/* One action; false once the input ended the port (destroy). */
+static bool act(void)
+{
+	static const uint8_t kinds[32] = {
+		FK_NOP, FK_TIMER, FK_READ, FK_WRITE, FK_READV, FK_WRITEV, FK_FSYNC, FK_OPEN,
+		FK_CLOSE, FK_STAT, FK_FSTAT, FK_FALLOC, FK_FTRUNC, FK_RENAME, FK_UNLINK, FK_MKDIR,
+		FK_ACCEPT, FK_CONNECT, FK_RECV, FK_SEND, FK_RECVMSG, FK_SENDMSG, FK_SHUTDOWN,
+		FK_POLL, FK_SENDFILE};
+	uint8_t a = rd8() % 32;
+	switch (a) {
+	case 25:
+		do_cancel();
+		return true;
+	case 26:
+	case 27:
+		do_wait();
+		return true;
+	case 28:
+		do_submit();
+		return true;
+	case 29:
+		do_post();
+		return true;
+	case 30:
+		do_sock_close();
+		return true;
+	case 31:
+		if (rd8() >= 8)
+			return true;
+		do_destroy();
+		return false;
+	default:
+		break;
+	}
+	do_kind(kinds[a]);
 	return true;
 }
 
