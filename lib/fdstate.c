@@ -352,9 +352,13 @@ cport_op *cport__fd_drop(cport *port, cport_op *op, int64_t result)
 		port->be->fd_dropped(port, op);
 	op->cflags = 0;
 	/* A multishot op whose last completion (CPORT_MORE) the caller has not taken
-	 * yet: that completion becomes its last one (its descriptor is not lost). */
+	 * yet: that completion becomes its last one (its descriptor is not lost), and
+	 * counts as one for links and barriers (defect: it did not, and a barrier accepted
+	 * after it never started; found by the fuzz target). */
 	if (!(x->xflags & CPORT__X_UNREAPED))
 		cport__complete(port, op, result);
+	else
+		cport__final(port, op);
 	if (f->closing)
 		fd_release_close(port, f);
 	return next;

@@ -448,6 +448,9 @@ struct cport {
  * else onto the ready list, so completions keep their order. */
 void cport__deliver(struct cport *port, cport_op *op);                  /* result set */
 void cport__deliver_only(struct cport *port, cport_op *op); /* chain.c: no chain step */
+/* The op's last completion, already delivered (with CPORT_MORE, now cleared), counts
+ * for links and barriers (the chain step cport__deliver makes for a final one). */
+void cport__final(struct cport *port, cport_op *op);
 void cport__complete(struct cport *port, cport_op *op, int64_t result); /* sets it */
 void cport__complete_remote(struct cport *port, cport_op *op);          /* any thread */
 static inline unsigned cport__room(const struct cport *port)
