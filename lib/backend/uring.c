@@ -790,11 +790,16 @@ static void uring_cqe(cport *port, const struct io_uring_cqe *cqe)
 		uring_more(port, op, res);
 		return;
 	}
+	/* Destroy, and the op's last completion (CPORT_MORE, a multishot accept's
+	 * descriptor) still waits on the ready list: its result is what destroy closes
+	 * there, so this CQE must not overwrite it (defect: the descriptor leaked; found by
+	 * the fuzz target). */
+	bool keep = u->dying && (x->xflags & CPORT__X_UNREAPED);
 	if (tag == TAG_LTIMEOUT) {
 		/* -EALREADY: it fired while the request ran in io-wq and asked it to stop. */
 		if (res == -ETIME || res == -EALREADY)
 			x->xflags |= CPORT__X_TIMEDOUT;
-	} else {
+	} else if (!keep) {
 		op->result = res;
 	}
 	assert(x->pending > 0);
@@ -805,7 +810,8 @@ static void uring_cqe(cport *port, const struct io_uring_cqe *cqe)
 		return;
 	if (u->dying) {
 		uring_sendfile_close(op);
-		cport__close_result(op); /* an accept's or open's descriptor nobody reaps */
+		if (!keep)
+			cport__close_result(op); /* an accept's or open's descriptor nobody reaps */
 		return;
 	}
 	uring_done(port, op, op->result);
