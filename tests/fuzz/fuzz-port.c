@@ -268,8 +268,10 @@ static void no_linger(int fd)
 static void world_sockets(void)
 {
 	int p[2], s[2];
-	if (pipe2(p, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s) < 0)
+	if (pipe2(p, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s) < 0) {
+		perror("cport-fuzz: the world's pipe and AF_UNIX pair");
 		abort();
+	}
 	place(p[0], SL_PIPE_R);
 	place(p[1], SL_PIPE_W);
 	place(s[0], SL_UNIX_A);
@@ -277,11 +279,24 @@ static void world_sockets(void)
 	cport_addr a;
 	cport_fd l, c, u;
 	if (cport_addr_parse(&a, "127.0.0.1:0") < 0 || cport_tcp_listen(&l, &a, 64, 0) < 0 ||
-	    cport_sock_local(l, &F.listen_addr) < 0 || cport_tcp_socket(&c, CPORT_AF_INET) < 0)
+	    cport_sock_local(l, &F.listen_addr) < 0 || cport_tcp_socket(&c, CPORT_AF_INET) < 0) {
+		fprintf(stderr, "cport-fuzz: the world's TCP listener or socket\n");
 		abort();
+	}
 	no_linger(c);
-	if (connect(c, (const struct sockaddr *)F.listen_addr.storage, F.listen_addr.len) < 0)
+	/* Thousands of connections a second on loopback: a moment without a free port
+	 * (EADDRNOTAVAIL) passes; retry before giving up. */
+	int r = -1;
+	for (int tries = 0; r < 0 && tries < 1000; tries++)
+		if ((r = connect(c, (const struct sockaddr *)F.listen_addr.storage,
+				 F.listen_addr.len)) < 0 && errno != EADDRNOTAVAIL && errno != EAGAIN)
+			break;
+		else if (r < 0)
+			usleep(1000);
+	if (r < 0) {
+		perror("cport-fuzz: connecting the world's TCP pair");
 		abort();
+	}
 	int sv = accept4(l, NULL, NULL, SOCK_CLOEXEC);
 	no_linger(sv);
 	place(l, SL_LISTEN);
