@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Install the Debian 12 packages cport builds, tests and benchmarks with (if missing); groff-base
-# renders the man pages in the tests, cmake builds a consumer in .ci/consumers.sh.
+# renders the man pages in the tests, cmake builds a consumer in .ci/consumers.sh,
+# libclang-rt-14-dev holds libFuzzer for the fuzz target (clang 14 pulls it in, named here
+# so the fuzz step does not hang on a recommendation), valgrind runs the memcheck step.
 set -euo pipefail
 need=(meson ninja-build gcc g++ clang pkg-config liburing-dev libcmocka-dev libuv1-dev groff-base
-	cmake)
+	cmake libclang-rt-14-dev valgrind)
 missing=()
 for p in "${need[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

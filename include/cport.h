@@ -200,6 +200,7 @@ typedef struct cport_statbuf {
 	X(EBUSY, 16, "operation already in flight or resource busy")           \
 	X(EEXIST, 17, "file exists")                                           \
 	X(EXDEV, 18, "cross-device link")                                      \
+	X(ENODEV, 19, "operation not supported by device")                     \
 	X(ENOTDIR, 20, "not a directory")                                      \
 	X(EISDIR, 21, "is a directory")                                        \
 	X(EINVAL, 22, "invalid argument")                                      \
@@ -216,6 +217,7 @@ typedef struct cport_statbuf {
 	X(ELOOP, 40, "too many symbolic links")                                \
 	X(EOVERFLOW, 75, "value too large for defined data type")             \
 	X(ENOTSOCK, 88, "socket operation on non-socket")                      \
+	X(EDESTADDRREQ, 89, "destination address required")                    \
 	X(EMSGSIZE, 90, "message too long")                                    \
 	X(EPROTONOSUPPORT, 93, "protocol not supported")                       \
 	X(ENOTSUP, 95, "operation not supported")                              \
@@ -1730,6 +1732,9 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  * and poll run at once. Per-op timeouts are linked timeouts. CPORT_OPT_SINGLE_THREAD
  * turns on SINGLE_ISSUER | DEFER_TASKRUN. CPORT_OP_LINK and CPORT_OP_BARRIER are run
  * by cport, as on every backend (section 4b), not with IOSQE_IO_LINK / IOSQE_IO_DRAIN.
+ * A cport_poll on a socket whose peer shut down its sending side while nothing asked
+ * for happened completes with CPORT_POLL_RDHUP, asked for or not (the kernel wakes
+ * every poll for it); beside an asked-for event it is left out, as elsewhere.
  *
  * Registered buffers and files (section 4d): io_uring registers them with the kernel
  * (IORING_REGISTER_BUFFERS, IORING_REGISTER_FILES; cport calls io_uring_register(2)

@@ -98,6 +98,11 @@ static int fd_grow(struct cport__fdtab *t, cport_fd fd)
 	if (!fds)
 		return CPORT_ENOMEM;
 	memset(fds + t->n, 0, (size_t)(n - t->n) * sizeof *fds);
+	/* The new entries are numbers this port never saw open: each is checked at its
+	 * first op, as a closed one is (defect: an op on a number below the table's size
+	 * that was never open was accepted, and failed only later). */
+	for (uint64_t i = t->n; i < n; i++)
+		fds[i].closed = true;
 	t->fds = fds;
 	t->n = (uint32_t)n;
 	return 0;
@@ -207,6 +212,7 @@ int cport__fd_get(cport *port, cport_fd fd, struct cport__fd **out)
 			memset(&f->eng, 0, sizeof f->eng);
 		f->file = 0;
 		f->gen = gen;
+		f->closed = true; /* and the number may be free now: is it open? */
 	}
 	if (f->closed) {
 		/* Closed here: only valid again once the number is reused. */
@@ -216,6 +222,12 @@ int cport__fd_get(cport *port, cport_fd fd, struct cport__fd **out)
 	}
 	*out = f;
 	return 0;
+}
+
+int cport__fd_usable(cport *port, cport_fd fd)
+{
+	struct cport__fd *f = cport__fd_find(port, fd);
+	return !cport__os_fd_valid(fd) || (f && f->closing) ? CPORT_EBADF : 0;
 }
 
 void cport__fd_fini(cport *port)
@@ -341,15 +353,18 @@ cport_op *cport__fd_end(cport *port, cport_op *op, int64_t result, uint32_t cfla
 	cport_op *next = fd_unqueue(port, f, op);
 	if (port->be->fd_dropped)
 		port->be->fd_dropped(port, op);
+	/* A multishot op whose last completion (CPORT_MORE) the caller has not taken
+	 * yet: that completion becomes its last one and keeps what it carries (a
+	 * descriptor, a pool buffer), and counts as one for links and barriers (defect: it
+	 * did not, and a barrier accepted after it never started; found by the fuzz
+	 * target). */
 	if (!(x->xflags & CPORT__X_UNREAPED)) {
 		op->cflags = cflags;
 		cport__complete(port, op, result);
 	} else {
-		/* A multishot op whose last completion (CPORT_MORE) the caller has not
-		 * taken yet: that completion becomes its last one, and keeps what it
-		 * carries (a descriptor, a pool buffer). */
 		assert(cflags == 0);
 		op->cflags &= ~(uint32_t)CPORT_MORE;
+		cport__final(port, op);
 	}
 	if (f->closing)
 		fd_release_close(port, f);

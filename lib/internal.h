@@ -380,7 +380,8 @@ struct cport__fd {
 	uint32_t busy;    /* ops on it the kernel or the pool has (not waiting in q) */
 	uint32_t gen;     /* cport__fd_gen(fd) when this state was last known current */
 	bool closing;     /* a cport_close was accepted: new ops get CPORT_EBADF */
-	bool closed;      /* closed through this port: valid again only once reused */
+	bool closed;      /* closed through this port, or not known to be open (a new
+	                     entry, a close elsewhere since): checked at its next op */
 	bool stream;      /* had stream ops (reactor: its close runs inline) */
 	uint8_t file;     /* what the calls made on the port thread learnt of it (inline
 	                     ops, the reactor's cached reads): FILE_* in unix.c;
@@ -416,6 +417,10 @@ enum cport__side cport__op_side(const struct cport__op *x, bool poll_side);
 int cport__fd_get(struct cport *port, cport_fd fd, struct cport__fd **f);
 /* The state of `fd` if the table has it (no checks), else NULL. */
 struct cport__fd *cport__fd_find(struct cport *port, cport_fd fd);
+/* May a new op name `fd` (open, and no cport_close of it accepted)? 0 or CPORT_EBADF;
+ * makes no entry. For ops that do not reach cport__fd_get at submit (held ones, zero-
+ * byte receives). */
+int cport__fd_usable(struct cport *port, cport_fd fd);
 /* Queue `op` on its side; true if it is the head (the engine starts it now). An op
  * with a deadline waits in the deadline heap until cport__fd_started. */
 bool cport__fd_enqueue(struct cport *port, struct cport__fd *f, enum cport__side s, cport_op *op);
@@ -544,9 +549,11 @@ struct cport__chain {
 int cport__chain_check(struct cport *port, const cport_op *op, uint8_t type, uint32_t aux,
 		       cport_fd fd);
 /* Does the submit of `op` need chain.c (a flag, an open chain, a barrier pending)? */
+/* The op->flags that make an op part of a chain (CPORT_OP_INLINE does not). */
+#define CPORT__OP_CHAIN (CPORT_OP_LINK | CPORT_OP_BARRIER)
 static inline bool cport__chain_active(const struct cport__chain *c, const cport_op *op)
 {
-	return op->flags || c->open || c->drain;
+	return (op->flags & CPORT__OP_CHAIN) || c->open || c->drain;
 }
 bool cport__chain_submit(struct cport *port, cport_op *op); /* true: start it now */
 void cport__chain_after(struct cport *port, cport_op *op);   /* a final completion */
@@ -587,6 +594,9 @@ struct cport {
  * else onto the ready list, so completions keep their order. */
 void cport__deliver(struct cport *port, cport_op *op);                  /* result set */
 void cport__deliver_only(struct cport *port, cport_op *op); /* chain.c: no chain step */
+/* The op's last completion, already delivered (with CPORT_MORE, now cleared), counts
+ * for links and barriers (the chain step cport__deliver makes for a final one). */
+void cport__final(struct cport *port, cport_op *op);
 void cport__complete(struct cport *port, cport_op *op, int64_t result); /* sets it */
 void cport__complete_remote(struct cport *port, cport_op *op);          /* any thread */
 /* Has the wait in progress what it waits for (cport_wait: a completion in its array or

@@ -146,15 +146,11 @@ void cport__deliver_only(cport *port, cport_op *op)
 		cport__queue_push(&port->ready, op);
 }
 
-void cport__deliver(cport *port, cport_op *op)
+void cport__final(cport *port, cport_op *op)
 {
-	cport__deliver_only(port, op);
-	struct cport__op *x = cport__x(op);
-	if ((op->cflags & CPORT_MORE) || x->type == CPORT__POST)
-		return;
 	/* Every final completion counts for links and barriers; without either in play
 	 * that is one decrement. */
-	if (op->flags || x->hold || port->chain.drain)
+	if ((op->flags & CPORT__OP_CHAIN) || cport__x(op)->hold || port->chain.drain)
 		cport__chain_after(port, op);
 	else
 		port->chain.unfinished--;
@@ -177,6 +173,14 @@ bool cport__ready_take(cport *port, cport_op *op)
 		return true;
 	}
 	return false;
+}
+
+void cport__deliver(cport *port, cport_op *op)
+{
+	cport__deliver_only(port, op);
+	if ((op->cflags & CPORT_MORE) || cport__x(op)->type == CPORT__POST)
+		return;
+	cport__final(port, op);
 }
 
 void cport__complete(cport *port, cport_op *op, int64_t result)

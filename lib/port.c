@@ -313,7 +313,10 @@ static void op_init(cport *port, cport_op *op, enum cport__type type, const stru
 	x->len = a->len;
 	x->offset = a->offset;
 	x->done = 0;
-	x->deadline = op->timeout_ns ? cport__deadline_in(op->timeout_ns) : 0;
+	/* A close ignores its timeout_ns (cport.h): no deadline at all, so no path can
+	 * time it out (defect: a close held by a link timed out, and closed nothing). */
+	x->deadline = op->timeout_ns && type != CPORT__CLOSE ? cport__deadline_in(op->timeout_ns)
+							      : 0;
 	x->heap_idx = 0;
 	x->hold = 0;
 	x->reg = a->buf_index ? CPORT__REG_BUF : 0;
@@ -337,8 +340,11 @@ static bool op_zero_receive(cport *port, cport_op *op)
 
 static int op_zero_done(cport *port, cport_op *op)
 {
-	if (!cport__os_fd_valid(cport__x(op)->fd))
-		return CPORT_EBADF;
+	/* Refused as any op on the descriptor would be (defect: one on a descriptor being
+	 * closed was accepted, after the close). */
+	int r = cport__fd_usable(port, cport__x(op)->fd);
+	if (r < 0)
+		return r;
 	cport__complete(port, op, 0);
 	return 0;
 }

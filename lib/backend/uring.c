@@ -163,7 +163,7 @@ struct uring_x {
 		};
 		struct iovec pool_iov; /* recvmsg_pool: how much the kernel may fill */
 	};
-	uint32_t flags;              /* URING_POLLWAIT, URING_NOHOOK, URING_LINKED */
+	uint32_t flags;              /* URING_POLLWAIT, URING_NOHOOK, URING_LINKED, _WATCHED */
 	uint32_t cqe_flags;          /* pool receives: the flags of the op's last CQE */
 	uint32_t ccflags;            /* pool receives: op->cflags of the completion */
 	uint8_t sf_phase;            /* sendfile: SF_FILL, SF_DRAIN, SF_WAIT */
@@ -180,6 +180,7 @@ static struct uring_x *ux(cport_op *op)
 #define URING_POLLWAIT 0x1u
 #define URING_NOHOOK 0x2u
 #define URING_LINKED 0x4u /* its SQE in the kernel has a linked timeout */
+#define URING_WATCHED 0x8u /* a sendfile whose deadline the port watches (uring_queue) */
 
 /* Socket ops: never sent to the thread pool (a worker would wait on the peer). */
 static bool uring_is_net(uint8_t type)
@@ -232,6 +233,8 @@ static void uring_fd_finished(cport *port, cport_op *op)
 static void uring_done(cport *port, cport_op *op, int64_t res)
 {
 	struct cport__op *x = cport__x(op);
+	if (ux(op)->flags & URING_WATCHED)
+		cport__deadline_unwatch(port, op); /* a sendfile's deadline (uring_queue) */
 	uring_sendfile_close(op);
 	/* A pool receive's buffer, if it brought data (uring_pool_finish). */
 	op->cflags = ux(op)->ccflags;
@@ -605,12 +608,15 @@ static uint64_t uring_time_left(cport_op *op)
 	return deadline > now ? deadline - now : 1;
 }
 
-/* Queue the op's SQE, and a linked timeout after it when the op has a deadline. */
+/* Queue the op's SQE, and a linked timeout after it when the op has a deadline. A
+ * sendfile's deadline is watched by the port instead (uring_expired cancels it): a
+ * linked timeout did not stop a splice waiting in io-wq for room in the socket (Linux
+ * 6.18: neither CQE came; found by the fuzz target), while a cancel does. */
 static int uring_queue(cport *port, cport_op *op)
 {
 	struct uring *u = uring_of(port);
 	struct cport__op *x = cport__x(op);
-	uint64_t left = uring_time_left(op);
+	uint64_t left = x->type == CPORT__SENDFILE ? 0 : uring_time_left(op);
 	int r = uring_reserve(port, left ? 2 : 1);
 	if (r < 0)
 		return r;
@@ -631,8 +637,14 @@ static int uring_queue(cport *port, cport_op *op)
 		x->pending = 2;
 	}
 	u->in_kernel++;
+	if (ux(op)->flags & URING_WATCHED)
+		return 0; /* a sendfile's next step: started, its deadline watched */
 	if (cport__has_fd(x->type) && x->type != CPORT__CLOSE)
 		cport__fd_started(port, cport__fd_find(port, x->fd), op); /* a close waits */
+	if (x->type == CPORT__SENDFILE) {
+		ux(op)->flags |= URING_WATCHED; /* after fd_started took it off fdt.waiting */
+		cport__deadline_watch(port, op);
+	}
 	return 0;
 }
 
@@ -769,7 +781,8 @@ static bool uring_timed_out(struct uring *u, cport_op *op, int64_t res)
 	struct cport__op *x = cport__x(op);
 	if (res != -ECANCELED && res != -EINTR)
 		return false;
-	if (x->xflags & CPORT__X_CANCELLED || u->dying || !(ux(op)->flags & URING_LINKED))
+	if (x->xflags & CPORT__X_CANCELLED || u->dying ||
+	    !(ux(op)->flags & URING_LINKED || x->xflags & CPORT__X_TIMEDOUT))
 		return false;
 	if (res == -EINTR && !(x->xflags & CPORT__X_TIMEDOUT))
 		return false;
@@ -781,12 +794,29 @@ static bool uring_timed_out(struct uring *u, cport_op *op, int64_t res)
 	return true;
 }
 
+/* A poll's events as the contract reports them: what was asked, and ERR and HUP. The
+ * kernel adds EPOLLRDHUP to every poll (io_uring's IO_POLL_UNMASK), asked or not
+ * (found by the fuzz target); only when it is all that happened is it left in, so the
+ * completion never says "nothing". */
+static int64_t uring_poll_events(const struct cport__op *x, int64_t res)
+{
+	if (res <= 0)
+		return res;
+	int64_t asked = res & (int64_t)(x->aux | CPORT_POLL_ERR | CPORT_POLL_HUP);
+	return asked ? asked : res;
+}
+
 /* The op's last CQE arrived: turn the kernel's answer into the op's result. Returns
  * false if the op is not finished (a short transfer goes on). */
 static bool uring_finish(struct uring *u, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
 	int64_t res = op->result;
+	/* The kernel's restart codes (ERESTARTSYS 512 to ERESTART_RESTARTBLOCK 516) are not
+	 * meant for user space, but a cancelled splice in io-wq returned -ERESTARTSYS
+	 * (found by the fuzz target): they mean the call was interrupted. */
+	if (res <= -512 && res >= -516)
+		res = -EINTR;
 	if (uring_timed_out(u, op, res))
 		res = CPORT_ETIMEDOUT;
 	if (uring_eagain(u, op, &res))
@@ -818,6 +848,9 @@ static bool uring_finish(struct uring *u, cport_op *op)
 	case CPORT__RECVMSG_POOL:
 		if (!uring_pool_finish(u, op, &res))
 			return false;
+		break;
+	case CPORT__POLL:
+		res = uring_poll_events(x, res);
 		break;
 	case CPORT__STAT:
 	case CPORT__FSTAT:
@@ -876,11 +909,16 @@ static void uring_cqe(cport *port, const struct io_uring_cqe *cqe)
 		uring_more(port, op, res, cqe->flags);
 		return;
 	}
+	/* Destroy, and the op's last completion (CPORT_MORE, a multishot accept's
+	 * descriptor) still waits on the ready list: its result is what destroy closes
+	 * there, so this CQE must not overwrite it (defect: the descriptor leaked; found by
+	 * the fuzz target). */
+	bool keep = u->dying && (x->xflags & CPORT__X_UNREAPED);
 	if (tag == TAG_LTIMEOUT) {
 		/* -EALREADY: it fired while the request ran in io-wq and asked it to stop. */
 		if (res == -ETIME || res == -EALREADY)
 			x->xflags |= CPORT__X_TIMEDOUT;
-	} else {
+	} else if (!keep) {
 		op->result = res;
 		ux(op)->cqe_flags = cqe->flags; /* a pool receive's buffer, if any */
 	}
@@ -892,7 +930,8 @@ static void uring_cqe(cport *port, const struct io_uring_cqe *cqe)
 		return;
 	if (u->dying) {
 		uring_sendfile_close(op);
-		cport__close_result(op); /* an accept's or open's descriptor nobody reaps */
+		if (!keep)
+			cport__close_result(op); /* an accept's or open's descriptor nobody reaps */
 		return;
 	}
 	uring_done(port, op, op->result);
@@ -1258,6 +1297,19 @@ static void uring_cancel(cport *port, cport_op *op)
 			cport__fd_drop(port, op, CPORT_ECANCELED);
 		return;
 	}
+	struct io_uring_sqe *sqe = uring_sqe(port);
+	if (!sqe)
+		return; /* cannot happen: uring_sqe flushes until there is room */
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op | TAG_OP, 0);
+	io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+}
+
+/* A sendfile's deadline passed (uring_queue): stop it as a cancel would; it completes
+ * CPORT_ETIMEDOUT (uring_timed_out), or at its next step (uring_retry_stop). */
+static void uring_expired(cport *port, cport_op *op)
+{
+	if (cport__x(op)->pending == 0)
+		return;
 	struct io_uring_sqe *sqe = uring_sqe(port);
 	if (!sqe)
 		return; /* cannot happen: uring_sqe flushes until there is room */
@@ -1658,6 +1710,7 @@ const struct cport_backend cport__uring_backend = {
 	.fini = uring_fini,
 	.start = uring_start,
 	.cancel = uring_cancel,
+	.expired = uring_expired,
 	.flush = uring_flush,
 	.reap = uring_reap,
 	.wake = uring_wake,
