@@ -11,6 +11,7 @@
 struct job {
 	const char *backend; /* cport rows: the backend name */
 	bool pool;           /* cport rows: send file ops to the thread pool */
+	bool fixed;          /* cport rows: reads into registered buffers (cport_read_fixed) */
 	unsigned param;      /* batch size, queue depth, idle connections, or op->flags */
 	uint64_t n;          /* operations to measure */
 	const char *dir;     /* where file-append-sync and file-write-4k put their files */

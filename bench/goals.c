@@ -33,6 +33,8 @@ struct goal_def {
 static const struct goal_def goal_defs[] = {
 	{"io_uring nop within 30 ns/op of raw liburing (batch 32)", GOAL_WITHIN_NS, "nop", 32,
 	 "cport io_uring", "ref liburing", 30},
+	{"io_uring registered buffers >= 1.0x plain reads (qd 32)", GOAL_SPEED, "file-read-4k", 32,
+	 "cport io_uring+fixed", "cport io_uring", 1.0},
 	{"io_uring file reads >= 0.9x raw liburing (qd 32)", GOAL_SPEED, "file-read-4k", 32,
 	 "cport io_uring", "ref liburing", 0.9},
 	{"thread-pool file reads >= 1.0x libuv (io_uring+pool, qd 32)", GOAL_SPEED, "file-read-4k",

@@ -214,6 +214,7 @@ struct wdef {
 	run_fn cport, ref_uring, ref_epoll, uv, sys;
 	bool pool_row;      /* add the io_uring backend with file ops on the thread pool */
 	const char *reference;
+	bool fixed_row;     /* add the io_uring backend reading into registered buffers */
 };
 
 #define IDLE_FULL 9000
@@ -239,7 +240,7 @@ static const struct wdef wdefs[] = {
 	 wl_timers, ref_uring_timers, NULL, uv_timers, NULL, false, "ref liburing"},
 	{"file-read-4k", "qd", {1, 32, 128}, {100000, 400000, 400000}, {5000, 20000, 20000},
 	 "one random 4 KiB read from the page cache", wl_file_read, ref_uring_file_read, NULL,
-	 uv_file_read, sys_file_read, true, "ref liburing"},
+	 uv_file_read, sys_file_read, true, "ref liburing", true},
 	{"file-read-direct", "qd", {1, 32}, {10000, 40000}, {500, 2000},
 	 "one random 4 KiB O_DIRECT read from the disk", wl_file_read_direct,
 	 ref_uring_file_read_direct, NULL, NULL, NULL, false, "ref liburing"},
@@ -291,6 +292,11 @@ static void add_cport_rows(struct bcase *c, const struct wdef *w)
 			struct row *r = add_row(c, "cport io_uring+pool", w->cport, absent);
 			r->job.backend = backend_names[i];
 			r->job.pool = true;
+		}
+		if (i == 0 && w->fixed_row) {
+			struct row *r = add_row(c, "cport io_uring+fixed", w->cport, absent);
+			r->job.backend = backend_names[i];
+			r->job.fixed = true;
 		}
 	}
 }

@@ -13,6 +13,8 @@ const struct row_kind row_kinds[NROW_KINDS] = {
 	{"cport io_uring", "io_uring", "cport io_uring", "#0072b2"},
 	{"cport io_uring+pool", "io_uring+pool", "cport io_uring, files on its thread pool",
 	 "#56b4e9"},
+	{"cport io_uring+fixed", "io_uring+fixed", "cport io_uring, reads into registered buffers",
+	 "#f0e442"},
 	{"cport epoll", "epoll", "cport epoll", "#009e73"},
 	{"cport poll", "poll", "cport poll", "#cc79a7"},
 	{"ref liburing", "raw liburing", "raw liburing loop (limit)", "#505050"},

@@ -16,8 +16,10 @@ static int file_read_one(const struct job *job, cport *port, int fd, cport_op *o
 			 unsigned slot, uint64_t *rng, struct lat *lat, uint64_t seq)
 {
 	lat_begin(lat, slot, seq);
-	return cport_read(port, &ops[slot], fd, ops[slot].user, 4096,
-			  (int64_t)file_offset(rng, job->fsize));
+	int64_t at = (int64_t)file_offset(rng, job->fsize);
+	if (job->fixed) /* every op's buffer lies in registered buffer 0 */
+		return cport_read_fixed(port, &ops[slot], fd, ops[slot].user, 4096, at, 0);
+	return cport_read(port, &ops[slot], fd, ops[slot].user, 4096, at);
 }
 
 /* Keep `qd` random 4 KiB reads in flight until n have completed. */
@@ -72,7 +74,10 @@ static int file_read(const struct job *job, struct sample *s, int oflags)
 	for (unsigned i = 0; i < qd; i++)
 		ops[i].user = bufs + (size_t)i * 4096;
 	/* One read before measuring: the thread pool starts on first use, which is setup. */
-	if ((r = cport_read(port, &ops[0], fd, bufs, 4096, 0)) < 0)
+	cport_iovec reg = {bufs, (size_t)qd * 4096};
+	if (job->fixed && (r = cport_register_buffers(port, &reg, 1)) < 0)
+		bench_fail(s, r, "cport_register_buffers");
+	else if ((r = cport_read(port, &ops[0], fd, bufs, 4096, 0)) < 0)
 		bench_fail(s, r, "cport_read");
 	else
 		r = bport_reap(port, 1, s);
