@@ -38,6 +38,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -259,6 +260,22 @@ static void place(int fd, int slot)
 
 /* Closing a TCP socket with a zero linger sends a reset and leaves no TIME_WAIT
  * behind: thousands of inputs a second would use up the ephemeral ports. */
+/* A blocking connect a signal interrupted goes on in the background: wait for its end
+ * and take its outcome (0, or -1 with errno set). */
+static int connect_finish(int c)
+{
+	struct pollfd pf = {.fd = c, .events = POLLOUT};
+	while (poll(&pf, 1, -1) < 0)
+		if (errno != EINTR)
+			return -1;
+	int err = 0;
+	socklen_t len = sizeof err;
+	if (getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return -1;
+	errno = err;
+	return err ? -1 : 0;
+}
+
 static void no_linger(int fd)
 {
 	struct linger l = {.l_onoff = 1, .l_linger = 0};
@@ -289,7 +306,9 @@ static void world_sockets(void)
 	int r = -1;
 	for (int tries = 0; r < 0 && tries < 1000; tries++)
 		if ((r = connect(c, (const struct sockaddr *)F.listen_addr.storage,
-				 F.listen_addr.len)) < 0 && errno != EADDRNOTAVAIL && errno != EAGAIN)
+				 F.listen_addr.len)) < 0 && errno == EINTR)
+			r = connect_finish(c); /* libFuzzer's timer signal */
+		else if (r < 0 && errno != EADDRNOTAVAIL && errno != EAGAIN)
 			break;
 		else if (r < 0)
 			usleep(1000);
@@ -297,7 +316,9 @@ static void world_sockets(void)
 		perror("cport-fuzz: connecting the world's TCP pair");
 		abort();
 	}
-	int sv = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	int sv;
+	while ((sv = accept4(l, NULL, NULL, SOCK_CLOEXEC)) < 0 && errno == EINTR)
+		;
 	no_linger(sv);
 	place(l, SL_LISTEN);
 	place(c, SL_TCP_C);
@@ -1398,7 +1419,7 @@ static uint32_t sized_args(struct sub *s, uint8_t b, int64_t *off, int64_t *len)
 	if (falloc ? (*off < 0 || *len <= 0 || *len > INT64_MAX - *off) : *len < 0)
 		want(s, X_BADARG);
 	if (falloc && (b & 0x30) == 0x30) {
-		fl |= 2;
+		fl |= 1u << 7; /* no CPORT_FALLOC_* bit */
 		want(s, X_BADARG);
 	}
 	s->r.off = *off;
