@@ -722,14 +722,22 @@ static int child_limits(void *arg)
 		return 15; /* the small set is still registered */
 	cport_fd three[3] = {fd, t_file(0), t_file(0)};
 	struct rlimit nofile = {2, 2};
-	if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || setrlimit(RLIMIT_NOFILE, &nofile) != 0)
+	if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
 		return 16;
+	if (setrlimit(RLIMIT_NOFILE, &nofile) != 0) {
+		/* valgrind keeps descriptors of its own and refuses the limit (it runs the
+		 * readiness backends only, which register no descriptor with a kernel). */
+		cport_destroy(port);
+		free(big);
+		return uring ? 19 : 0;
+	}
 	r = cport_register_files(port, three, 3);
 	if (r != (uring ? CPORT_EMFILE : 0))
 		return 17;
 	if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur != 2)
 		return 18;
 	cport_destroy(port);
+	free(big);
 	return 0;
 }
 
@@ -740,6 +748,8 @@ static void kernel_limits(void **state)
 	int r = in_child(child_limits, NULL);
 	if (r == 11)
 		t_skip("cannot drop CAP_IPC_LOCK or set RLIMIT_MEMLOCK here");
+	if (r == 19)
+		fail_msg("RLIMIT_NOFILE could not be lowered to 2 in the child");
 	if (r != 0)
 		fail_msg("the child failed at step %d (see child_limits)", r);
 }
