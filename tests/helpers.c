@@ -90,6 +90,14 @@ int64_t t_run(cport *port, cport_op *op)
 	return got->result;
 }
 
+void t_pool_warm(cport *port)
+{
+	cport_op op = {0};
+	cport_statbuf st;
+	assert_int_equal(cport_stat(port, &op, t_dir(), &st), 0);
+	assert_int_equal(t_run(port, &op), 0);
+}
+
 void t_dirty_op(cport_op *op)
 {
 	memset(op, 0x5a, sizeof *op);
@@ -692,6 +700,16 @@ bool t_is_windows(void)
 {
 #ifdef _WIN32
 	return true;
+#else
+	return false;
+#endif
+}
+
+bool t_is_wine(void)
+{
+#ifdef _WIN32
+	HMODULE nt = GetModuleHandleA("ntdll.dll");
+	return nt && GetProcAddress(nt, "wine_get_version") != NULL;
 #else
 	return false;
 #endif

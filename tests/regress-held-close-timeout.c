@@ -21,6 +21,7 @@ static void held_close(void **state)
 	cport *port = t_port();
 	cport_fd fd = t_file(16);
 	cport_op t = {0}, c = {0};
+	t_pool_warm(port);
 	t.flags = CPORT_OP_LINK;
 	c.timeout_ns = 1 * T_MS;
 	assert_int_equal(cport_timer(port, &t, 100 * T_MS, 0), 0);

@@ -42,6 +42,7 @@ static void after_close(void **state)
 	cport *port = t_port();
 	cport_fd s[2];
 	t_tcp_pair(s);
+	t_pool_warm(port); /* before the close: the value must stay free after it */
 	cport_op c = {0};
 	assert_int_equal(cport_close(port, &c, s[0]), 0);
 	zero_receives_refused(port, s[0]); /* closing (or closed) */
