@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -274,6 +275,14 @@ static int64_t rw_once(struct cport__op *x, int flags)
 	return n < 0 ? -errno : n;
 }
 
+/* Until `fd` is readable (rd) or writable, or something else happened to it (an
+ * error, a hang-up, a signal): the caller tries again and hears about it. */
+static void blocking_ready(int fd, bool rd)
+{
+	struct pollfd p = {.fd = fd, .events = rd ? POLLIN : POLLOUT};
+	(void)cport__sys.poll(&p, 1, -1);
+}
+
 /* Read/write with the contract's rules: positional reads short only at EOF, stream
  * reads return what came, writes all or error. Goes on from opx.done (a try without
  * blocking may have moved the first bytes). */
@@ -284,6 +293,13 @@ static int64_t blocking_rw(cport_op *op)
 		int64_t n = rw_once(x, 0);
 		if (n == -EINTR)
 			continue;
+		if (n == -EAGAIN || n == -EWOULDBLOCK) {
+			/* A descriptor left non-blocking (a pipe opened O_NONBLOCK, a file
+			 * system that answers EAGAIN for a moment): wait as the blocking
+			 * call would have, then go on. Never the op's result. */
+			blocking_ready(x->fd, x->type == CPORT__READ || x->type == CPORT__READV);
+			continue;
+		}
 		if (n < 0)
 			return n;
 		if (cport__op_moved(x, (uint64_t)n))
@@ -566,8 +582,15 @@ void cport__unix_msg_received(cport_msg *m)
 	m->flags = mh->msg_flags & MSG_TRUNC ? CPORT_MSG_TRUNC : 0;
 }
 
-/* Run an op as a blocking system call; the thread pool's worker body. */
-int64_t cport__blocking_run(cport_op *op)
+int64_t cport__unix_close(int fd)
+{
+	/* Linux frees the descriptor even when close fails: never retry on EINTR, which
+	 * leaves it closed (a retry could close a descriptor another thread just got). */
+	return cport__sys.close(fd) < 0 && errno != EINTR ? -errno : 0;
+}
+
+/* One try of an op as a blocking system call (see cport__blocking_run). */
+static int64_t blocking_once(cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
 	switch ((enum cport__type)x->type) {
@@ -583,7 +606,7 @@ int64_t cport__blocking_run(cport_op *op)
 	case CPORT__OPEN:
 		return blocking_open(x);
 	case CPORT__CLOSE:
-		return sys(cport__sys.close(x->fd));
+		return cport__unix_close(x->fd);
 	case CPORT__STAT:
 	case CPORT__FSTAT:
 		return blocking_stat(op);
@@ -636,6 +659,21 @@ int64_t cport__blocking_run(cport_op *op)
 	}
 	assert(!"op type has no blocking form");
 	return CPORT_ENOSYS;
+}
+
+/* Run an op as a blocking system call; the thread pool's worker body. A signal may
+ * interrupt any of these calls (a handler of the program's own, without SA_RESTART):
+ * the op is then tried again, never completed with CPORT_EINTR (the contract's rule
+ * 12; an interrupted call did nothing: an fsync flushed nothing for sure, an open
+ * made no file). Nothing on Unix interrupts a worker to cancel it (threadpool.c), so
+ * the loop never outlives a cancel. */
+int64_t cport__blocking_run(cport_op *op)
+{
+	for (;;) {
+		int64_t res = blocking_once(op);
+		if (res != -EINTR)
+			return res;
+	}
 }
 
 /* ---- On the port thread: cached file I/O without blocking, CPORT_OP_INLINE -------- */
@@ -994,8 +1032,7 @@ int cport_sock_close(cport_fd fd)
 		return CPORT_EBADF;
 	/* Every port must see that the number may be reused (fdstate.c). */
 	cport__fd_gen_bump(fd);
-	/* Linux frees the descriptor even when close fails: never retry on EINTR. */
-	return close(fd) < 0 && errno != EINTR ? (int)neg_errno() : 0;
+	return (int)cport__unix_close(fd);
 }
 
 /* The pool abandons what it cannot stop (threadpool.c): no interrupt on Unix, where it

@@ -23,6 +23,10 @@ int cport__unix_falloc_mode(uint32_t cport_flags);
 unsigned cport__unix_rename_flags(uint32_t cport_flags);
 #endif
 
+/* close(2) for an op or cport_sock_close: 0 or -errno; EINTR is 0 (the descriptor is
+ * closed whatever close answers on Linux). */
+int64_t cport__unix_close(int fd);
+
 /* A receive's msghdr, in the cport_msg's scratch space (internal_): the sender into
  * msg->addr (when it is not NULL), the bytes into `iov`. */
 struct msghdr;

@@ -749,8 +749,7 @@ static void reactor_close_run(cport *port, cport_op *op)
 	f->eng.r.armed = 0;
 	if (!f->stream && reactor_pool_start(port, op) == 0)
 		return; /* the pool completes it: reactor_remote_done */
-	/* Linux frees the descriptor even when close fails: never retry on EINTR. */
-	int64_t res = cport__sys.close(fd) < 0 && errno != EINTR ? -errno : 0;
+	int64_t res = cport__unix_close(fd);
 	cport__fd_close_end(port, fd);
 	cport__complete(port, op, res);
 }
