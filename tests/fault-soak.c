@@ -64,17 +64,9 @@ int main(void)
 
 #else
 
-static void not_here(void **state)
-{
-	(void)state;
-	t_skip("fault injection uses the Unix system-call table, run on Linux only "
-	       "(Windows' calls are lib/win.c's own)");
-}
-
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(not_here)};
-	return T_MAIN("fault-soak", tests);
+	return tf_not_here("fault-soak");
 }
 
 #endif

@@ -2,6 +2,7 @@
 /* Fault injection through the library's system-call table: the wrappers and their schedule. */
 
 #include "fault.h"
+#include "helpers.h"
 
 #ifdef __linux__
 
@@ -80,7 +81,7 @@ static size_t cut(size_t n, uint64_t h)
 	return 1 + (size_t)(h % (n - 1));
 }
 
-static ssize_t fail(int c)
+static ssize_t inject_fail(int c)
 {
 	errno = errnos[c];
 	return -1;
@@ -125,7 +126,7 @@ static ssize_t w_read(int fd, void *buf, size_t n)
 	int c = draw(fit_len(FIT_FILE, n), &h);
 	if (c == TF_SHORT)
 		return real.read(fd, buf, cut(n, h));
-	return c >= 0 ? fail(c) : real.read(fd, buf, n);
+	return c >= 0 ? inject_fail(c) : real.read(fd, buf, n);
 }
 
 static ssize_t w_write(int fd, const void *buf, size_t n)
@@ -133,7 +134,7 @@ static ssize_t w_write(int fd, const void *buf, size_t n)
 	uint64_t h;
 	int c = draw(fit_len(FIT_FILE, n), &h);
 	if (c >= 0 && c != TF_SHORT)
-		return fail(c);
+		return inject_fail(c);
 	ssize_t r = real.write(fd, buf, c == TF_SHORT ? cut(n, h) : n);
 	if (r > 0 && tf_on_sent)
 		tf_on_sent(fd, buf, (size_t)r);
@@ -148,7 +149,7 @@ static ssize_t vec(int kind, int fd, const struct iovec *iov, int cnt, off_t off
 	size_t n = iov_len(iov, cnt);
 	int c = draw(fit_len(FIT_FILE, n), &h);
 	if (c >= 0 && c != TF_SHORT)
-		return fail(c);
+		return inject_fail(c);
 	struct iovec part[IOV_CAP];
 	if (c == TF_SHORT) {
 		cnt = iov_cut(iov, cnt, part, cut(n, h));
@@ -204,7 +205,7 @@ static ssize_t w_recv(int fd, void *buf, size_t n, int flags)
 	int c = draw(fit_len(FIT_SOCK, n), &h);
 	if (c == TF_SHORT)
 		return real.recv(fd, buf, cut(n, h), flags);
-	return c >= 0 ? fail(c) : real.recv(fd, buf, n, flags);
+	return c >= 0 ? inject_fail(c) : real.recv(fd, buf, n, flags);
 }
 
 static ssize_t w_send(int fd, const void *buf, size_t n, int flags)
@@ -212,7 +213,7 @@ static ssize_t w_send(int fd, const void *buf, size_t n, int flags)
 	uint64_t h;
 	int c = draw(fit_len(FIT_SOCK, n), &h);
 	if (c >= 0 && c != TF_SHORT)
-		return fail(c);
+		return inject_fail(c);
 	ssize_t r = real.send(fd, buf, c == TF_SHORT ? cut(n, h) : n, flags);
 	if (r > 0 && tf_on_sent)
 		tf_on_sent(fd, buf, (size_t)r);
@@ -227,7 +228,7 @@ static ssize_t msg(bool out, int fd, struct msghdr *mh, int flags)
 	size_t n = iov_len(mh->msg_iov, (int)mh->msg_iovlen);
 	int c = draw(fit_len(FIT_SOCK, n), &h);
 	if (c >= 0 && c != TF_SHORT)
-		return fail(c);
+		return inject_fail(c);
 	struct msghdr m = *mh;
 	struct iovec part[IOV_CAP];
 	if (c == TF_SHORT) {
@@ -259,7 +260,7 @@ static int w_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 {
 	uint64_t h;
 	int c = draw(B(TF_ENOMEM) | B(TF_EINTR) | B(TF_EAGAIN), &h);
-	return c >= 0 ? (int)fail(c) : real.accept4(fd, sa, len, flags);
+	return c >= 0 ? (int)inject_fail(c) : real.accept4(fd, sa, len, flags);
 }
 
 static int w_connect(int fd, const struct sockaddr *sa, socklen_t len)
@@ -276,7 +277,7 @@ static int w_sync(int (*call)(int), int fd)
 {
 	uint64_t h;
 	int c = draw(B(TF_EINTR) | B(TF_EIO), &h);
-	return c >= 0 ? (int)fail(c) : call(fd);
+	return c >= 0 ? (int)inject_fail(c) : call(fd);
 }
 
 static int w_fsync(int fd)
@@ -298,7 +299,7 @@ static int w_open(const char *path, int flags, ...)
 	va_end(ap);
 	uint64_t h;
 	int c = draw(B(TF_ENOMEM) | B(TF_EINTR), &h);
-	return c >= 0 ? (int)fail(c) : real.open(path, flags, mode);
+	return c >= 0 ? (int)inject_fail(c) : real.open(path, flags, mode);
 }
 
 static int w_openat(int dir, const char *path, int flags, ...)
@@ -309,7 +310,7 @@ static int w_openat(int dir, const char *path, int flags, ...)
 	va_end(ap);
 	uint64_t h;
 	int c = draw(B(TF_ENOMEM) | B(TF_EINTR), &h);
-	return c >= 0 ? (int)fail(c) : real.openat(dir, path, flags, mode);
+	return c >= 0 ? (int)inject_fail(c) : real.openat(dir, path, flags, mode);
 }
 
 static int w_close(int fd)
@@ -317,28 +318,28 @@ static int w_close(int fd)
 	int r = real.close(fd);
 	uint64_t h;
 	int c = r == 0 ? draw(B(TF_EINTR) | B(TF_EIO), &h) : -1;
-	return c >= 0 ? (int)fail(c) : r;
+	return c >= 0 ? (int)inject_fail(c) : r;
 }
 
 static int w_epoll_ctl(int epfd, int op, int fd, void *ev)
 {
 	uint64_t h;
 	int c = op != 2 /* EPOLL_CTL_DEL */ ? draw(B(TF_ENOMEM), &h) : -1;
-	return c >= 0 ? (int)fail(c) : real.epoll_ctl(epfd, op, fd, ev);
+	return c >= 0 ? (int)inject_fail(c) : real.epoll_ctl(epfd, op, fd, ev);
 }
 
 static int w_epoll_wait(int epfd, void *evs, int max, int ms)
 {
 	uint64_t h;
 	int c = draw(B(TF_EINTR), &h);
-	return c >= 0 ? (int)fail(c) : real.epoll_wait(epfd, evs, max, ms);
+	return c >= 0 ? (int)inject_fail(c) : real.epoll_wait(epfd, evs, max, ms);
 }
 
 static int w_poll(struct pollfd *fds, nfds_t n, int ms)
 {
 	uint64_t h;
 	int c = draw(B(TF_EINTR), &h);
-	return c >= 0 ? (int)fail(c) : real.poll(fds, n, ms);
+	return c >= 0 ? (int)inject_fail(c) : real.poll(fds, n, ms);
 }
 
 void tf_install(void)
@@ -402,3 +403,16 @@ void tf_reset(void)
 }
 
 #endif /* __linux__ */
+
+static void not_here(void **state)
+{
+	(void)state;
+	t_skip("fault injection uses the Unix system-call table, run on Linux only "
+	       "(Windows' calls are lib/win.c's own)");
+}
+
+int tf_not_here(const char *name)
+{
+	const struct CMUnitTest tests[] = {cmocka_unit_test(not_here)};
+	return t_main(name, tests, 1);
+}

@@ -48,4 +48,7 @@ void tf_reset(void);
  * out. NULL: nobody listens. Set while no port runs. */
 extern void (*tf_on_sent)(int fd, const void *p, size_t n);
 
+/* Elsewhere than Linux: run file `name` as one test that skips, with the reason. */
+int tf_not_here(const char *name);
+
 #endif

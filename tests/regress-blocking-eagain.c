@@ -71,16 +71,9 @@ int main(void)
 
 #else
 
-static void not_here(void **state)
-{
-	(void)state;
-	t_skip("fault injection uses the Unix system-call table, run on Linux only");
-}
-
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(not_here)};
-	return T_MAIN("regress-blocking-eagain", tests);
+	return tf_not_here("regress-blocking-eagain");
 }
 
 #endif
