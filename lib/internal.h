@@ -671,6 +671,12 @@ int cport__pool_start(struct cport *port, cport_op *op);
 bool cport__pool_cancel(struct cport *port, cport_op *op);
 void cport__pool_destroy(struct cport *port);
 int64_t cport__blocking_run(cport_op *op);
+#ifndef _WIN32
+/* TEST-ONLY: the Unix system-call table (lib/unix.h), for tests that inject faults
+ * (tests/fault-inject.c). Hidden like every cport__ name: never exported from the
+ * shared library; tests reach it through the static one. */
+struct cport__syscalls *cport__test_syscalls(void);
+#endif
 void cport__pool_take_fd(struct cport *port, cport_fd fd, struct cport__queue *out);
 /* A pool op came back to the port thread (op.c): true if it is not finished but waits
  * in the port's deadline heap for another turn (a lock whose try found the range

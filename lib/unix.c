@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,7 +22,9 @@
 #include <unistd.h>
 #ifdef __linux__
 #include <linux/fs.h> /* BLKSSZGET */
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/syscall.h>
 #endif
 
@@ -95,6 +98,140 @@ void cport__unix_fill_statx(cport_statbuf *out, const struct statx *stx)
 }
 #endif
 
+/* ---- The system-call table (unix.h) ------------------------------------------------ */
+
+/* The real calls whose declarations do not fit a plain function pointer: glibc's
+ * transparent sockaddr unions, a call without a libc wrapper, another error
+ * convention, a type only one system has. */
+static int sys_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+#ifdef __linux__
+	return accept4(fd, sa, len, flags);
+#else
+	int c = accept(fd, sa, len);
+	if (c >= 0 && (flags & SOCK_CLOEXEC))
+		fcntl(c, F_SETFD, FD_CLOEXEC);
+	return c;
+#endif
+}
+
+static int sys_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	return connect(fd, sa, len);
+}
+
+/* posix_fadvise returns its error number: here -1 and errno, as the others. */
+static int sys_fadvise(int fd, off_t off, off_t n, int advice)
+{
+#ifdef POSIX_FADV_NORMAL
+	int e = posix_fadvise(fd, off, n, advice);
+#else
+	(void)fd, (void)off, (void)n, (void)advice;
+	int e = ENOSYS;
+#endif
+	if (e == 0)
+		return 0;
+	errno = e;
+	return -1;
+}
+
+#ifdef __linux__
+static long sys_getdents64(int fd, void *buf, size_t n)
+{
+	return syscall(SYS_getdents64, fd, buf, n);
+}
+
+static int sys_sync_file_range(int fd, off_t off, off_t n, unsigned flags)
+{
+	return sync_file_range(fd, off, n, flags);
+}
+
+static int sys_renameat2(int fdir, const char *from, int tdir, const char *to, unsigned fl)
+{
+	return renameat2(fdir, from, tdir, to, fl);
+}
+
+static int sys_epoll_ctl(int epfd, int op, int fd, void *ev)
+{
+	return epoll_ctl(epfd, op, fd, ev);
+}
+
+static int sys_epoll_wait(int epfd, void *evs, int max, int timeout_ms)
+{
+	return epoll_wait(epfd, evs, max, timeout_ms);
+}
+#endif
+
+#ifdef STATX_BASIC_STATS
+static int sys_statx(int dir, const char *path, int flags, unsigned mask, void *stx)
+{
+	return statx(dir, path, flags, mask, stx);
+}
+#endif
+
+struct cport__syscalls cport__sys = {
+	.read = read,
+	.write = write,
+	.readv = readv,
+	.writev = writev,
+	.preadv = preadv,
+	.pwritev = pwritev,
+#ifdef RWF_NOWAIT
+	.preadv2 = preadv2,
+	.pwritev2 = pwritev2,
+#endif
+	.recv = recv,
+	.send = send,
+	.recvmsg = recvmsg,
+	.sendmsg = sendmsg,
+#ifdef __linux__
+	.sendfile = sendfile,
+#endif
+	.accept4 = sys_accept4,
+	.connect = sys_connect,
+	.getsockopt = getsockopt,
+	.shutdown = shutdown,
+	.poll = poll,
+	.open = open,
+	.openat = openat,
+	.close = close,
+	.fcntl = fcntl,
+	.fsync = fsync,
+#ifndef __APPLE__
+	.fdatasync = fdatasync,
+#endif
+	.lseek = lseek,
+	.fadvise = sys_fadvise,
+	.ftruncate = ftruncate,
+	.stat = stat,
+	.fstat = fstat,
+	.statvfs = statvfs,
+	.rename = rename,
+	.unlink = unlink,
+	.rmdir = rmdir,
+	.mkdir = mkdir,
+	.linkat = linkat,
+	.symlink = symlink,
+	.readlink = readlink,
+	.access = access,
+#ifdef STATX_BASIC_STATS
+	.statx = sys_statx,
+#endif
+#ifdef __linux__
+	.sync_file_range = sys_sync_file_range,
+	.fallocate = fallocate,
+	.getdents64 = sys_getdents64,
+	.renameat2 = sys_renameat2,
+	.epoll_ctl = sys_epoll_ctl,
+	.epoll_wait = sys_epoll_wait,
+#endif
+};
+
+struct cport__syscalls *cport__test_syscalls(void)
+{
+	return &cport__sys;
+}
+
 /* ---- Reads and writes: one call from the op's progress, blocking or not ---------- */
 
 /* One read or write of what is left of the op (from opx.done): the rest of its buffer,
@@ -126,16 +263,24 @@ static int64_t rw_once(struct cport__op *x, int flags)
 	ssize_t n;
 #ifdef RWF_NOWAIT
 	if (flags) {
-		n = rd ? preadv2(x->fd, iov, cnt, off, flags) : pwritev2(x->fd, iov, cnt, off, flags);
+		n = rd ? cport__sys.preadv2(x->fd, iov, cnt, off, flags) : cport__sys.pwritev2(x->fd, iov, cnt, off, flags);
 		return n < 0 ? -errno : n;
 	}
 #endif
 	assert(flags == 0);
 	if (off < 0)
-		n = rd ? readv(x->fd, iov, cnt) : writev(x->fd, iov, cnt);
+		n = rd ? cport__sys.readv(x->fd, iov, cnt) : cport__sys.writev(x->fd, iov, cnt);
 	else
-		n = rd ? preadv(x->fd, iov, cnt, off) : pwritev(x->fd, iov, cnt, off);
+		n = rd ? cport__sys.preadv(x->fd, iov, cnt, off) : cport__sys.pwritev(x->fd, iov, cnt, off);
 	return n < 0 ? -errno : n;
+}
+
+/* Until `fd` is readable (rd) or writable, or something else happened to it (an
+ * error, a hang-up, a signal): the caller tries again and hears about it. */
+static void blocking_ready(int fd, bool rd)
+{
+	struct pollfd p = {.fd = fd, .events = rd ? POLLIN : POLLOUT};
+	(void)cport__sys.poll(&p, 1, -1);
 }
 
 /* Read/write with the contract's rules: positional reads short only at EOF, stream
@@ -148,6 +293,13 @@ static int64_t blocking_rw(cport_op *op)
 		int64_t n = rw_once(x, 0);
 		if (n == -EINTR)
 			continue;
+		if (n == -EAGAIN || n == -EWOULDBLOCK) {
+			/* A descriptor left non-blocking (a pipe opened O_NONBLOCK, a file
+			 * system that answers EAGAIN for a moment): wait as the blocking
+			 * call would have, then go on. Never the op's result. */
+			blocking_ready(x->fd, x->type == CPORT__READ || x->type == CPORT__READV);
+			continue;
+		}
 		if (n < 0)
 			return n;
 		if (cport__op_moved(x, (uint64_t)n))
@@ -169,8 +321,8 @@ static int64_t blocking_stat(cport_op *op)
 #ifdef STATX_BASIC_STATS
 	struct statx stx;
 	unsigned mask = STATX_BASIC_STATS | STATX_BTIME;
-	int r = x->type == CPORT__STAT ? statx(AT_FDCWD, x->buf, 0, mask, &stx)
-				       : statx(x->fd, "", AT_EMPTY_PATH, mask, &stx);
+	int r = x->type == CPORT__STAT ? cport__sys.statx(AT_FDCWD, x->buf, 0, mask, &stx)
+				       : cport__sys.statx(x->fd, "", AT_EMPTY_PATH, mask, &stx);
 	if (r == 0) {
 		cport__unix_fill_statx(out, &stx);
 		return 0;
@@ -179,7 +331,7 @@ static int64_t blocking_stat(cport_op *op)
 		return -errno;
 #endif
 	struct stat st;
-	if ((x->type == CPORT__STAT ? stat(x->buf, &st) : fstat(x->fd, &st)) < 0)
+	if ((x->type == CPORT__STAT ? cport__sys.stat(x->buf, &st) : cport__sys.fstat(x->fd, &st)) < 0)
 		return -errno;
 	cport__unix_fill_stat(out, &st);
 	return 0;
@@ -188,7 +340,7 @@ static int64_t blocking_stat(cport_op *op)
 static int64_t blocking_fallocate(struct cport__op *x)
 {
 #ifdef __linux__
-	return sys(fallocate(x->fd, cport__unix_falloc_mode(x->aux), x->offset, (off_t)x->len));
+	return sys(cport__sys.fallocate(x->fd, cport__unix_falloc_mode(x->aux), x->offset, (off_t)x->len));
 #else
 	if (x->aux) /* KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE: Linux only here */
 		return CPORT_ENOTSUP;
@@ -220,7 +372,7 @@ static int64_t blocking_fsync(const struct cport__op *x)
 	bool data = (x->aux & CPORT_FSYNC_DATA) != 0;
 	if (x->aux & CPORT__FSYNC_RANGE) {
 #ifdef SYNC_FILE_RANGE_WRITE
-		return sys(sync_file_range(x->fd, (off_t)x->offset, (off_t)x->len,
+		return sys(cport__sys.sync_file_range(x->fd, (off_t)x->offset, (off_t)x->len,
 					   SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
 						   SYNC_FILE_RANGE_WAIT_AFTER));
 #else
@@ -231,13 +383,13 @@ static int64_t blocking_fsync(const struct cport__op *x)
 	(void)data; /* F_FULLFSYNC has no data-only form */
 	return unix_full_fsync(x->fd);
 #else
-	return sys(data ? fdatasync(x->fd) : fsync(x->fd));
+	return sys(data ? cport__sys.fdatasync(x->fd) : cport__sys.fsync(x->fd));
 #endif
 }
 
 static int64_t blocking_open(const struct cport__op *x)
 {
-	int fd = open(x->buf, cport__unix_open_flags(x->aux), (mode_t)x->mode);
+	int fd = cport__sys.open(x->buf, cport__unix_open_flags(x->aux), (mode_t)x->mode);
 	if (fd < 0)
 		return -errno;
 #ifdef __APPLE__
@@ -278,9 +430,9 @@ unsigned cport__unix_rename_flags(uint32_t f)
 static int64_t blocking_rename(struct cport__op *x)
 {
 	if (!x->aux)
-		return sys(rename(x->buf, x->buf2));
+		return sys(cport__sys.rename(x->buf, x->buf2));
 #ifdef __linux__
-	return sys(renameat2(AT_FDCWD, x->buf, AT_FDCWD, x->buf2, cport__unix_rename_flags(x->aux)));
+	return sys(cport__sys.renameat2(AT_FDCWD, x->buf, AT_FDCWD, x->buf2, cport__unix_rename_flags(x->aux)));
 #else
 	return CPORT_ENOTSUP; /* macOS has renamex_np, the BSDs nothing: not here yet */
 #endif
@@ -311,9 +463,9 @@ static int64_t blocking_readdir(struct cport__op *x)
 		uint64_t align;
 	} raw;
 	size_t want = x->len < sizeof raw.b ? (size_t)x->len : sizeof raw.b;
-	if ((x->aux & CPORT_READDIR_REWIND) && lseek(x->fd, 0, SEEK_SET) < 0)
+	if ((x->aux & CPORT_READDIR_REWIND) && cport__sys.lseek(x->fd, 0, SEEK_SET) < 0)
 		return -errno;
-	long n = syscall(SYS_getdents64, x->fd, raw.b, want);
+	long n = cport__sys.getdents64(x->fd, raw.b, want);
 	if (n < 0)
 		return -errno;
 	size_t out = 0;
@@ -336,7 +488,7 @@ static int64_t blocking_readdir(struct cport__op *x)
 static int64_t blocking_statfs(struct cport__op *x)
 {
 	struct statvfs v;
-	if (statvfs(x->buf, &v) < 0)
+	if (cport__sys.statvfs(x->buf, &v) < 0)
 		return -errno;
 	/* f_blocks and friends count f_frsize units; f_bsize is an I/O size hint. */
 	uint64_t unit = v.f_frsize ? v.f_frsize : v.f_bsize;
@@ -359,17 +511,16 @@ static int64_t blocking_fadvise(struct cport__op *x)
 				     POSIX_FADV_SEQUENTIAL, POSIX_FADV_WILLNEED,
 				     POSIX_FADV_DONTNEED, POSIX_FADV_NOREUSE};
 	assert(x->aux < sizeof advice / sizeof *advice);
-	/* posix_fadvise returns the error number itself. */
-	return -posix_fadvise(x->fd, x->offset, (off_t)x->len, advice[x->aux]);
+	return sys(cport__sys.fadvise(x->fd, x->offset, (off_t)x->len, advice[x->aux]));
 #else
 	/* No such call (macOS): the advice is dropped; the descriptor is still checked. */
-	return fcntl(x->fd, F_GETFD) < 0 ? -errno : 0;
+	return cport__sys.fcntl(x->fd, F_GETFD) < 0 ? -errno : 0;
 #endif
 }
 
 static int64_t blocking_readlink(struct cport__op *x)
 {
-	ssize_t n = readlink(x->buf, x->buf2, (size_t)x->len);
+	ssize_t n = cport__sys.readlink(x->buf, x->buf2, (size_t)x->len);
 	if (n < 0)
 		return -errno;
 	if ((uint64_t)n >= x->len)
@@ -382,7 +533,7 @@ static int64_t blocking_access(struct cport__op *x)
 {
 	int mode = (x->aux & CPORT_R_OK ? R_OK : 0) | (x->aux & CPORT_W_OK ? W_OK : 0) |
 		   (x->aux & CPORT_X_OK ? X_OK : 0);
-	return sys(access(x->buf, mode ? mode : F_OK));
+	return sys(cport__sys.access(x->buf, mode ? mode : F_OK));
 }
 
 /* One try of a lock (never a wait: lib/threadpool.c makes waiting locks out of tries).
@@ -399,9 +550,9 @@ static int64_t blocking_lock(struct cport__op *x)
 	fl.l_start = (off_t)x->offset;
 	fl.l_len = (off_t)x->len;
 #ifdef F_OFD_SETLK
-	int r = fcntl(x->fd, F_OFD_SETLK, &fl);
+	int r = cport__sys.fcntl(x->fd, F_OFD_SETLK, &fl);
 #else
-	int r = fcntl(x->fd, F_SETLK, &fl);
+	int r = cport__sys.fcntl(x->fd, F_SETLK, &fl);
 #endif
 	if (r == 0)
 		return 0;
@@ -431,8 +582,15 @@ void cport__unix_msg_received(cport_msg *m)
 	m->flags = mh->msg_flags & MSG_TRUNC ? CPORT_MSG_TRUNC : 0;
 }
 
-/* Run an op as a blocking system call; the thread pool's worker body. */
-int64_t cport__blocking_run(cport_op *op)
+int64_t cport__unix_close(int fd)
+{
+	/* Linux frees the descriptor even when close fails: never retry on EINTR, which
+	 * leaves it closed (a retry could close a descriptor another thread just got). */
+	return cport__sys.close(fd) < 0 && errno != EINTR ? -errno : 0;
+}
+
+/* One try of an op as a blocking system call (see cport__blocking_run). */
+static int64_t blocking_once(cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
 	switch ((enum cport__type)x->type) {
@@ -448,22 +606,22 @@ int64_t cport__blocking_run(cport_op *op)
 	case CPORT__OPEN:
 		return blocking_open(x);
 	case CPORT__CLOSE:
-		return sys(close(x->fd));
+		return cport__unix_close(x->fd);
 	case CPORT__STAT:
 	case CPORT__FSTAT:
 		return blocking_stat(op);
 	case CPORT__FALLOCATE:
 		return blocking_fallocate(x);
 	case CPORT__FTRUNCATE:
-		return sys(ftruncate(x->fd, (off_t)x->len));
+		return sys(cport__sys.ftruncate(x->fd, (off_t)x->len));
 	case CPORT__RENAME:
 		return blocking_rename(x);
 	case CPORT__UNLINK:
-		return sys(x->aux & CPORT_UNLINK_DIR ? rmdir(x->buf) : unlink(x->buf));
+		return sys(x->aux & CPORT_UNLINK_DIR ? cport__sys.rmdir(x->buf) : cport__sys.unlink(x->buf));
 	case CPORT__MKDIR:
-		return sys(mkdir(x->buf, (mode_t)x->mode));
+		return sys(cport__sys.mkdir(x->buf, (mode_t)x->mode));
 	case CPORT__OPENAT:
-		return sys(openat(x->fd, x->buf, cport__unix_open_flags(x->aux), (mode_t)x->mode));
+		return sys(cport__sys.openat(x->fd, x->buf, cport__unix_open_flags(x->aux), (mode_t)x->mode));
 	case CPORT__READDIR:
 		return blocking_readdir(x);
 	case CPORT__STATFS:
@@ -471,9 +629,9 @@ int64_t cport__blocking_run(cport_op *op)
 	case CPORT__FADVISE:
 		return blocking_fadvise(x);
 	case CPORT__LINK:
-		return sys(linkat(AT_FDCWD, x->buf, AT_FDCWD, x->buf2, 0));
+		return sys(cport__sys.linkat(AT_FDCWD, x->buf, AT_FDCWD, x->buf2, 0));
 	case CPORT__SYMLINK:
-		return sys(symlink(x->buf, x->buf2));
+		return sys(cport__sys.symlink(x->buf, x->buf2));
 	case CPORT__READLINK:
 		return blocking_readlink(x);
 	case CPORT__ACCESS:
@@ -503,6 +661,21 @@ int64_t cport__blocking_run(cport_op *op)
 	return CPORT_ENOSYS;
 }
 
+/* Run an op as a blocking system call; the thread pool's worker body. A signal may
+ * interrupt any of these calls (a handler of the program's own, without SA_RESTART):
+ * the op is then tried again, never completed with CPORT_EINTR (the contract's rule
+ * 12; an interrupted call did nothing: an fsync flushed nothing for sure, an open
+ * made no file). Nothing on Unix interrupts a worker to cancel it (threadpool.c), so
+ * the loop never outlives a cancel. */
+int64_t cport__blocking_run(cport_op *op)
+{
+	for (;;) {
+		int64_t res = blocking_once(op);
+		if (res != -EINTR)
+			return res;
+	}
+}
+
 /* ---- On the port thread: cached file I/O without blocking, CPORT_OP_INLINE -------- */
 
 /* struct cport__fd.file: what the port thread learnt of a descriptor (one fcntl and one
@@ -523,20 +696,20 @@ static bool file_is_regular(int fd)
 {
 #if defined(STATX_TYPE) && defined(AT_STATX_DONT_SYNC)
 	struct statx stx;
-	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &stx) == 0)
+	if (cport__sys.statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &stx) == 0)
 		return (stx.stx_mask & STATX_TYPE) && S_ISREG(stx.stx_mode);
 	if (errno != ENOSYS)
 		return false;
 #endif
 	struct stat st;
-	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	return cport__sys.fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 static uint8_t file_class(struct cport__fd *f, int fd)
 {
 	if (f->file & FILE_KNOWN)
 		return f->file;
-	int fl = fcntl(fd, F_GETFL);
+	int fl = cport__sys.fcntl(fd, F_GETFL);
 	uint8_t c = FILE_KNOWN;
 #ifdef O_DIRECT
 	bool direct = fl >= 0 && (fl & O_DIRECT);
@@ -859,8 +1032,7 @@ int cport_sock_close(cport_fd fd)
 		return CPORT_EBADF;
 	/* Every port must see that the number may be reused (fdstate.c). */
 	cport__fd_gen_bump(fd);
-	/* Linux frees the descriptor even when close fails: never retry on EINTR. */
-	return close(fd) < 0 && errno != EINTR ? (int)neg_errno() : 0;
+	return (int)cport__unix_close(fd);
 }
 
 /* The pool abandons what it cannot stop (threadpool.c): no interrupt on Unix, where it

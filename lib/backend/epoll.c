@@ -19,6 +19,7 @@
  */
 
 #include "../internal.h"
+#include "../unix.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -74,9 +75,9 @@ static int epoll_arm(void *pp, int fd, unsigned events, bool added)
 	struct epoll_event ev = {.events = 0, .data.u64 = (uint64_t)fd};
 	ev.events |= events & CPORT__EV_IN ? EPOLLIN : 0u;
 	ev.events |= events & CPORT__EV_OUT ? EPOLLOUT : 0u;
-	int r = epoll_ctl(p->epfd, added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+	int r = cport__sys.epoll_ctl(p->epfd, added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
 	if (r < 0 && errno == (added ? ENOENT : EEXIST))
-		r = epoll_ctl(p->epfd, added ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+		r = cport__sys.epoll_ctl(p->epfd, added ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
 	return r < 0 ? -errno : 0;
 }
 
@@ -84,7 +85,7 @@ static void epoll_disarm(void *pp, int fd)
 {
 	struct epoll_poller *p = pp;
 	/* ENOENT or EBADF: already gone, which is what we want. */
-	(void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
+	(void)cport__sys.epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
 static int epoll_timeout_ms(int64_t ns)
@@ -97,7 +98,7 @@ static int epoll_wait_events(void *pp, struct cport__pevent *out, unsigned max,
 {
 	struct epoll_poller *p = pp;
 	int cap = max < EPOLL_MAX_EVENTS ? (int)max : EPOLL_MAX_EVENTS;
-	int n = epoll_wait(p->epfd, p->evs, cap, epoll_timeout_ms(timeout_ns));
+	int n = cport__sys.epoll_wait(p->epfd, p->evs, cap, epoll_timeout_ms(timeout_ns));
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	int k = 0;

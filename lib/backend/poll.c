@@ -11,6 +11,7 @@
  */
 
 #include "../internal.h"
+#include "../unix.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -145,7 +146,7 @@ static int poll_wait_events(void *pp, struct cport__pevent *out, unsigned max,
 {
 	struct poll_poller *p = pp;
 	int ms = (int)cport__timeout_ms(timeout_ns, INT_MAX);
-	int r = poll(p->fds, p->n, ms);
+	int r = cport__sys.poll(p->fds, p->n, ms);
 	if (r < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (p->fds[0].revents) {

@@ -157,7 +157,7 @@ static int64_t reactor_errno(void)
 /* recvmsg into `iov`: the msghdr lives in the cport_msg's scratch space. */
 static ssize_t reactor_recvmsg_iov(int fd, cport_msg *m, struct iovec *iov, size_t iovcnt)
 {
-	ssize_t n = recvmsg(fd, cport__unix_msg_recv(m, iov, iovcnt), MSG_DONTWAIT);
+	ssize_t n = cport__sys.recvmsg(fd, cport__unix_msg_recv(m, iov, iovcnt), MSG_DONTWAIT);
 	if (n >= 0)
 		cport__unix_msg_received(m);
 	return n;
@@ -177,10 +177,10 @@ static ssize_t reactor_recvmsg(struct cport__op *x)
  */
 static int reactor_nonblock(int fd)
 {
-	int fl = fcntl(fd, F_GETFL);
+	int fl = cport__sys.fcntl(fd, F_GETFL);
 	if (fl < 0)
 		return -errno;
-	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+	if (!(fl & O_NONBLOCK) && cport__sys.fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
 	return 0;
 }
@@ -207,11 +207,11 @@ static bool reactor_as_socket(struct cport__fd_reactor *f, int fd, ssize_t n)
 static ssize_t reactor_read_plain(struct cport__fd_reactor *f, struct cport__op *x)
 {
 	if (f->kind != REACTOR_KIND_OTHER) {
-		ssize_t n = recv(x->fd, x->buf, (size_t)x->len, MSG_DONTWAIT);
+		ssize_t n = cport__sys.recv(x->fd, x->buf, (size_t)x->len, MSG_DONTWAIT);
 		if (reactor_as_socket(f, x->fd, n))
 			return n;
 	}
-	return read(x->fd, x->buf, (size_t)x->len);
+	return cport__sys.read(x->fd, x->buf, (size_t)x->len);
 }
 
 /* A stream read: whatever is there (>= 1 byte), 0 at end of stream; a datagram. */
@@ -222,9 +222,9 @@ static int64_t reactor_try_read(struct cport__fd_reactor *f, struct cport__op *x
 		if (x->type == CPORT__READ)
 			n = reactor_read_plain(f, x);
 		else if (x->type == CPORT__READV)
-			n = readv(x->fd, x->buf, (int)x->aux);
+			n = cport__sys.readv(x->fd, x->buf, (int)x->aux);
 		else if (x->type == CPORT__RECV)
-			n = recv(x->fd, x->buf, (size_t)x->len, MSG_DONTWAIT);
+			n = cport__sys.recv(x->fd, x->buf, (size_t)x->len, MSG_DONTWAIT);
 		else
 			n = reactor_recvmsg(x);
 	} while (n < 0 && errno == EINTR);
@@ -245,7 +245,7 @@ static ssize_t reactor_sendmsg(struct cport__op *x)
 	if (i == m->iovcnt)
 		i = 0; /* nothing to send (all empty): the message as it is, once */
 	if (skip)
-		return send(x->fd, (const char *)iov[i].iov_base + skip,
+		return cport__sys.send(x->fd, (const char *)iov[i].iov_base + skip,
 			    (size_t)(iov[i].iov_len - skip), REACTOR_SEND_FLAGS);
 	memset(mh, 0, sizeof *mh);
 	if (m->addr && x->done == 0) {
@@ -254,7 +254,7 @@ static ssize_t reactor_sendmsg(struct cport__op *x)
 	}
 	mh->msg_iov = (struct iovec *)iov + i;
 	mh->msg_iovlen = m->iovcnt - i;
-	return sendmsg(x->fd, mh, REACTOR_SEND_FLAGS);
+	return cport__sys.sendmsg(x->fd, mh, REACTOR_SEND_FLAGS);
 }
 
 /* One write from where the op got to: the rest of the buffer, or of the iovecs. */
@@ -264,14 +264,14 @@ static ssize_t reactor_write_some(struct cport__fd_reactor *f, struct cport__op 
 	const char *p = x->buf ? (const char *)x->buf + x->done : NULL;
 	size_t left = (size_t)(x->len - x->done);
 	if (x->type == CPORT__WRITE && f->kind != REACTOR_KIND_OTHER) {
-		ssize_t n = send(x->fd, p, left, REACTOR_SEND_FLAGS);
+		ssize_t n = cport__sys.send(x->fd, p, left, REACTOR_SEND_FLAGS);
 		if (reactor_as_socket(f, x->fd, n))
 			return n;
 	}
 	if (x->type == CPORT__WRITE)
-		return write(x->fd, p, left);
+		return cport__sys.write(x->fd, p, left);
 	if (x->type == CPORT__SEND)
-		return send(x->fd, p, left, REACTOR_SEND_FLAGS);
+		return cport__sys.send(x->fd, p, left, REACTOR_SEND_FLAGS);
 	if (x->type == CPORT__SENDMSG)
 		return reactor_sendmsg(x);
 	const struct iovec *iov = x->buf;
@@ -280,9 +280,9 @@ static ssize_t reactor_write_some(struct cport__fd_reactor *f, struct cport__op 
 	if (i == x->aux)
 		return 0; /* every element empty: nothing to write */
 	if (skip)
-		return write(x->fd, (const char *)iov[i].iov_base + skip,
+		return cport__sys.write(x->fd, (const char *)iov[i].iov_base + skip,
 			     (size_t)(iov[i].iov_len - skip));
-	return writev(x->fd, iov + i, (int)(x->aux - i));
+	return cport__sys.writev(x->fd, iov + i, (int)(x->aux - i));
 }
 
 /* A stream write or send: all bytes or an error, progress kept in opx.done across
@@ -310,13 +310,7 @@ static int64_t reactor_try_accept(struct cport__op *x)
 	socklen_t len = sizeof ss;
 	int fd;
 	do {
-#ifdef __linux__
-		fd = accept4(x->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
-#else
-		fd = accept(x->fd, (struct sockaddr *)&ss, &len);
-		if (fd >= 0)
-			fcntl(fd, F_SETFD, FD_CLOEXEC);
-#endif
+		fd = cport__sys.accept4(x->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
 	} while (fd < 0 && errno == EINTR);
 	if (fd < 0)
 		return reactor_errno();
@@ -338,7 +332,7 @@ static int64_t reactor_try_connect(struct cport__op *x)
 	if (x->done == 0) {
 		const cport_addr *a = x->buf;
 		x->done = 1;
-		if (connect(x->fd, (const struct sockaddr *)(const void *)a->storage, a->len) == 0)
+		if (cport__sys.connect(x->fd, (const struct sockaddr *)(const void *)a->storage, a->len) == 0)
 			return 0;
 		/* EINTR: the connect goes on in the background, as with EINPROGRESS. EAGAIN
 		 * (a local server's full backlog) is the op's result, not a wait. */
@@ -346,12 +340,12 @@ static int64_t reactor_try_connect(struct cport__op *x)
 	}
 	int err = 0;
 	socklen_t l = sizeof err;
-	if (getsockopt(x->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
+	if (cport__sys.getsockopt(x->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
 		return -errno;
 	if (err)
 		return -err;
 	struct pollfd p = {.fd = x->fd, .events = POLLOUT};
-	return poll(&p, 1, 0) == 1 ? 0 : REACTOR_WAIT;
+	return cport__sys.poll(&p, 1, 0) == 1 ? 0 : REACTOR_WAIT;
 }
 
 /* sendfile: until `len` bytes went or end of file (a shorter result). */
@@ -362,14 +356,14 @@ static int64_t reactor_try_sendfile(struct cport__op *x)
 		off_t off = (off_t)(x->offset + (int64_t)x->done);
 		size_t want = (size_t)(x->len - x->done);
 #ifdef __linux__
-		ssize_t n = sendfile(x->fd, file, &off, want);
+		ssize_t n = cport__sys.sendfile(x->fd, file, &off, want);
 #else
 		/* No portable sendfile: through a stack buffer. A short send re-reads the
 		 * rest from the file next time. */
 		char chunk[16384];
 		ssize_t n = pread(file, chunk, want < sizeof chunk ? want : sizeof chunk, off);
 		if (n > 0)
-			n = send(x->fd, chunk, (size_t)n, REACTOR_SEND_FLAGS);
+			n = cport__sys.send(x->fd, chunk, (size_t)n, REACTOR_SEND_FLAGS);
 #endif
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -400,7 +394,7 @@ static int64_t reactor_try_poll(struct cport__op *x)
 	struct pollfd p = {.fd = x->fd, .events = reactor_poll_events(x->aux)};
 	int n;
 	do
-		n = poll(&p, 1, 0);
+		n = cport__sys.poll(&p, 1, 0);
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
 		return n < 0 ? -errno : REACTOR_WAIT;
@@ -421,7 +415,7 @@ static int64_t reactor_try_poll(struct cport__op *x)
 /* shutdown(2)'s `how` is CPORT_SHUT_* - 1 (SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2). */
 static int64_t reactor_try_shutdown(struct cport__op *x)
 {
-	return shutdown(x->fd, (int)x->aux - 1) < 0 ? -errno : 0;
+	return cport__sys.shutdown(x->fd, (int)x->aux - 1) < 0 ? -errno : 0;
 }
 
 /* A pool receive with no free buffer: CPORT_ENOBUFS if there is something to take
@@ -432,7 +426,7 @@ static int64_t reactor_pool_dry(int fd)
 	struct pollfd p = {.fd = fd, .events = POLLIN};
 	int n;
 	do
-		n = poll(&p, 1, 0);
+		n = cport__sys.poll(&p, 1, 0);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
@@ -456,7 +450,7 @@ static int64_t reactor_try_pool(cport *port, cport_op *op)
 	do {
 		struct iovec iov = {.iov_base = p, .iov_len = bp->size};
 		if (x->type == CPORT__RECV_POOL)
-			n = recv(x->fd, p, bp->size, MSG_DONTWAIT);
+			n = cport__sys.recv(x->fd, p, bp->size, MSG_DONTWAIT);
 		else
 			n = reactor_recvmsg_iov(x->fd, x->buf, &iov, 1);
 	} while (n < 0 && errno == EINTR);
@@ -755,8 +749,7 @@ static void reactor_close_run(cport *port, cport_op *op)
 	f->eng.r.armed = 0;
 	if (!f->stream && reactor_pool_start(port, op) == 0)
 		return; /* the pool completes it: reactor_remote_done */
-	/* Linux frees the descriptor even when close fails: never retry on EINTR. */
-	int64_t res = close(fd) < 0 && errno != EINTR ? -errno : 0;
+	int64_t res = cport__unix_close(fd);
 	cport__fd_close_end(port, fd);
 	cport__complete(port, op, res);
 }
