@@ -93,7 +93,8 @@ typedef struct cport_op {
 	uint32_t flags;      /* CPORT_OP_* below (0: none); unknown bits: CPORT_EINVAL */
 	/* out: valid once cport_wait returned the op */
 	uint32_t cflags;     /* completion flags: CPORT_MORE (multishot ops), CPORT_BUF
-	                        (pool receives, section 6b), else 0 */
+	                        (pool receives, section 6b), CPORT_ZC (cport_send),
+	                        else 0 */
 	int64_t result;      /* >= 0 success value, < 0 a CPORT_E* code */
 	/* private: backend state, do not touch while the op is in flight */
 	uint64_t internal[CPORT_OP_INTERNAL_WORDS];
@@ -149,7 +150,8 @@ enum {
 	/* A multishot op (cport_accept with CPORT_ACCEPT_MULTISHOT, cport_recv_pool with
 	 * CPORT_RECV_MULTISHOT) completed once and stays in flight: it will complete
 	 * again. Its last completion lacks this flag; only then is the op free for reuse.
-	 * (Bit 1 and the upper 16 bits: CPORT_BUF, section 6b.) */
+	 * (Bit 1 and the upper 16 bits: CPORT_BUF, section 6b; bit 2: CPORT_ZC,
+	 * cport_send.) */
 	CPORT_MORE = 1u << 0
 };
 
@@ -1506,11 +1508,37 @@ CPORT_API int cport_recv(cport *port, cport_op *op, cport_fd fd, void *buf, size
 
 /*
  * Send `len` bytes from `buf` (stream rules above: all of them or an error, in
- * submission order; a datagram socket: one datagram). `flags` must be 0.
- * result: len. CPORT_EPIPE / CPORT_ECONNRESET when the peer is gone.
+ * submission order; a datagram socket: one datagram). `flags`: 0, or one of the
+ * CPORT_SEND_* below. result: len. CPORT_EPIPE / CPORT_ECONNRESET when the peer is
+ * gone. CPORT_EINVAL: unknown flags, or CPORT_SEND_ZC with CPORT_SEND_NOZC.
+ * Zero-copy (io_uring only, section 7 "Zero-copy sends"): a send of at least
+ * CPORT_SEND_ZC_THRESHOLD bytes, or any send with CPORT_SEND_ZC, lets the kernel send
+ * from `buf` itself instead of copying it; the completion then has CPORT_ZC in
+ * op->cflags. Either way there is one completion, and the buffer is free after it.
+ * Backends: epoll, poll, kqueue and IOCP send plainly (the flags are accepted).
  */
 CPORT_API int cport_send(cport *port, cport_op *op, cport_fd fd, const void *buf, size_t len,
 			 uint32_t flags);
+
+/* cport_send `flags` (at most one of them) */
+enum {
+	CPORT_SEND_ZC = 1u << 0,  /* zero-copy whatever the length, where the kernel and
+	                             the socket can (else a plain send, as without it) */
+	CPORT_SEND_NOZC = 1u << 1 /* never zero-copy: always copy `buf` into the kernel */
+};
+
+/* op->cflags of a cport_send's completion: its bytes went out zero-copy (io_uring
+ * IORING_OP_SEND_ZC). Never set on other ops, nor on other backends. */
+enum { CPORT_ZC = 1u << 2 };
+
+/*
+ * A cport_send of at least this many bytes (and without CPORT_SEND_NOZC) is zero-copy
+ * where the kernel can. Measured with cport-bench's large-send workload on the 2-vCPU
+ * test VM, one loopback TCP connection (docs/design.md, "Zero-copy sends", has the
+ * figures): below it a plain send is faster (the notification and page pinning cost
+ * more than the copy saves).
+ */
+#define CPORT_SEND_ZC_THRESHOLD 65536u
 
 /* cport_msg.flags, out from cport_recvmsg */
 enum {
