@@ -373,7 +373,7 @@ struct cport__fd_iocp {
 
 /* io_uring's knowledge of a descriptor (lib/backend/uring.c). */
 struct cport__fd_uring {
-	bool nozc; /* refused a zero-copy send (not TCP or UDP): its sends go plain */
+	uint8_t zc_peer; /* for zero-copy sends (uring.c, URING_PEER_*): 0 until learnt */
 };
 
 struct cport__fd {

@@ -51,6 +51,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -1745,9 +1747,12 @@ static void uring_pool_rings_free(cport *port)
 /* ---- 7. Zero-copy sends ------------------------------------------------------------- */
 
 /*
- * A cport_send of CPORT_SEND_ZC_THRESHOLD bytes or more (or with CPORT_SEND_ZC, and
- * without CPORT_SEND_NOZC) is an IORING_OP_SEND_ZC (Linux 6.0, probed at init): the
- * kernel sends from the caller's pages instead of copying them. It answers with two
+ * A cport_send of CPORT_SEND_ZC_THRESHOLD bytes or more to a peer on another host (or
+ * any send with CPORT_SEND_ZC; none with CPORT_SEND_NOZC) is an IORING_OP_SEND_ZC
+ * (Linux 6.0, probed at init): the kernel sends from the caller's pages instead of
+ * copying them. To a peer on this host the kernel copies the pages on delivery anyway,
+ * so zero-copy only adds its costs there (measured: docs/design.md): such sends stay
+ * plain unless forced. It answers with two
  * CQEs: the result (IORING_CQE_F_MORE: a notification follows), and, once the network
  * stack let go of the pages (TCP: when the peer acknowledged the bytes), the
  * notification (IORING_CQE_F_NOTIF). The op's one completion waits for both, in either
@@ -1764,20 +1769,61 @@ static void uring_pool_rings_free(cport *port)
  * CPORT_ETIMEDOUT; a plain send would have left a stream cut mid-send as well. A close
  * (and destroy) does the same to a send that is waiting only for its notification.
  * A socket that cannot send zero-copy (-EOPNOTSUPP: not TCP or UDP) gets the same bytes
- * sent plainly, and so do its later sends (struct cport__fd_uring).
+ * sent plainly, and so do its later sends (struct cport__fd_uring, URING_PEER_*).
  */
 
+/* struct cport__fd_uring.zc_peer: what a socket's peer is to zero-copy sends. */
+enum {
+	URING_PEER_REMOTE = 1, /* another host: sends from the threshold up go zero-copy */
+	URING_PEER_LOCAL,      /* this host (loopback, or our own address): plain unless
+	                          forced, since the kernel copies the pages to a local
+	                          receiver anyway (measured: docs/design.md) */
+	URING_PEER_REFUSED     /* the socket refused a zero-copy send: always plain */
+};
+
 #ifdef URING_HAVE_SEND_ZC
+/* Is the peer of `fd` on this host: a loopback address, or the socket's own address
+ * (a connection to one of our addresses goes through the loopback device)? Anything
+ * that is not an IPv4 or IPv6 peer counts as local. */
+static bool uring_peer_local(int fd)
+{
+	struct sockaddr_storage me, peer;
+	socklen_t ml = sizeof me, pl = sizeof peer;
+	if (getsockname(fd, (struct sockaddr *)&me, &ml) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0 || me.ss_family != peer.ss_family)
+		return true;
+	if (peer.ss_family == AF_INET) {
+		const struct sockaddr_in *p = (const void *)&peer, *m = (const void *)&me;
+		return (ntohl(p->sin_addr.s_addr) >> 24) == 127 ||
+		       p->sin_addr.s_addr == m->sin_addr.s_addr;
+	}
+	if (peer.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *p = (const void *)&peer, *m = (const void *)&me;
+		const struct in6_addr *a = &p->sin6_addr;
+		bool v4lo = IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+		return IN6_IS_ADDR_LOOPBACK(a) || v4lo ||
+		       memcmp(a, &m->sin6_addr, sizeof *a) == 0;
+	}
+	return true;
+}
+
 /* Does this SQE of a send go zero-copy? Asked at each SQE, so a send that waited its
- * turn knows what an earlier send taught the port about its socket. */
+ * turn knows what an earlier send taught the port about its socket. The peer is
+ * looked at once per descriptor (two system calls), at its first large send. */
 static bool uring_send_zc(const struct cport__op *x)
 {
 	if (!uring_of(x->port)->send_zc || x->len == x->done || (x->aux & CPORT_SEND_NOZC))
 		return false;
-	if (!(x->aux & CPORT_SEND_ZC) && x->len < CPORT_SEND_ZC_THRESHOLD)
+	bool forced = (x->aux & CPORT_SEND_ZC) != 0;
+	if (!forced && x->len < CPORT_SEND_ZC_THRESHOLD)
 		return false;
 	struct cport__fd *f = cport__fd_find(x->port, x->fd);
-	return !(f && f->eng.u.nozc);
+	if (!f)
+		return forced;
+	uint8_t *peer = &f->eng.u.zc_peer;
+	if (*peer == 0 && !forced)
+		*peer = uring_peer_local(x->fd) ? URING_PEER_LOCAL : URING_PEER_REMOTE;
+	return *peer == URING_PEER_REMOTE || (forced && *peer != URING_PEER_REFUSED);
 }
 #endif
 
@@ -1898,7 +1944,7 @@ static bool uring_zc_end(struct uring *u, cport_op *op, int64_t *res)
 		return false;
 	struct cport__fd *f = cport__fd_find(x->port, x->fd);
 	if (f)
-		f->eng.u.nozc = true;
+		f->eng.u.zc_peer = URING_PEER_REFUSED;
 	k->flags &= ~URING_ZC;
 	if (u->dying || (x->xflags & CPORT__X_CANCELLED)) {
 		*res = CPORT_ECANCELED;
