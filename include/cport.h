@@ -1511,11 +1511,15 @@ CPORT_API int cport_recv(cport *port, cport_op *op, cport_fd fd, void *buf, size
  * submission order; a datagram socket: one datagram). `flags`: 0, or one of the
  * CPORT_SEND_* below. result: len. CPORT_EPIPE / CPORT_ECONNRESET when the peer is
  * gone. CPORT_EINVAL: unknown flags, or CPORT_SEND_ZC with CPORT_SEND_NOZC.
- * Zero-copy (io_uring only, section 7 "Zero-copy sends"): a send of at least
- * CPORT_SEND_ZC_THRESHOLD bytes, or any send with CPORT_SEND_ZC, lets the kernel send
- * from `buf` itself instead of copying it; the completion then has CPORT_ZC in
- * op->cflags. Either way there is one completion, and the buffer is free after it.
- * Backends: epoll, poll, kqueue and IOCP send plainly (the flags are accepted).
+ * Zero-copy (io_uring, section 7 "Zero-copy sends"): a send of at least
+ * CPORT_SEND_ZC_THRESHOLD bytes to a peer on another host, or any send with
+ * CPORT_SEND_ZC, lets the kernel send from `buf` itself instead of copying it; its
+ * completion then has CPORT_ZC in op->cflags. Either way there is one completion, and
+ * the buffer is free after it (a zero-copy one comes once the kernel let go of the
+ * pages: on TCP when the peer acknowledged the bytes). A zero-copy send stopped midway
+ * (cancel, timeout, close, destroy) resets the connection.
+ * Backends: epoll, poll, kqueue and IOCP send plainly (the flags are accepted and
+ * checked; CPORT_ZC is never set).
  */
 CPORT_API int cport_send(cport *port, cport_op *op, cport_fd fd, const void *buf, size_t len,
 			 uint32_t flags);
@@ -1532,13 +1536,17 @@ enum {
 enum { CPORT_ZC = 1u << 2 };
 
 /*
- * A cport_send of at least this many bytes (and without CPORT_SEND_NOZC) is zero-copy
- * where the kernel can. Measured with cport-bench's large-send workload on the 2-vCPU
- * test VM, one loopback TCP connection (docs/design.md, "Zero-copy sends", has the
- * figures): below it a plain send is faster (the notification and page pinning cost
- * more than the copy saves).
+ * A cport_send of at least this many bytes to a peer on another host (and without
+ * CPORT_SEND_NOZC) is zero-copy where the kernel can. From cport-bench's large-send
+ * workload (docs/design.md, "Zero-copy sends", has the figures): on one loopback TCP
+ * connection of the 2-vCPU test VM zero-copy never won (the kernel copies the pages for
+ * a local receiver anyway, so only its costs remain: page pinning, a second CQE, a
+ * completion that waits for the peer's acknowledgement); it cost 1.3x to 4x a plain
+ * send from 4 KiB to 64 KiB and at 1 MiB, and tied at 256 KiB. So sends to a peer on
+ * this host stay plain unless forced, and other peers get zero-copy from 256 KiB, where
+ * even the loopback measurement found it no slower.
  */
-#define CPORT_SEND_ZC_THRESHOLD 65536u
+#define CPORT_SEND_ZC_THRESHOLD 262144u
 
 /* cport_msg.flags, out from cport_recvmsg */
 enum {
@@ -1905,6 +1913,28 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  *     address); cport_local_connect opens the pipe (CPORT_ENOENT: no server,
  *     CPORT_EAGAIN: every instance busy). recv/send/recvmsg/sendmsg on a pipe are its
  *     reads and writes; the other socket ops answer CPORT_ENOTSOCK.
+ */
+
+/*
+ * Zero-copy sends (cport_send, section 6), per backend:
+ *   - io_uring: IORING_OP_SEND_ZC (Linux 6.0, probed at cport_create; without it every
+ *     send is plain). Used for a send with CPORT_SEND_ZC, and for one of at least
+ *     CPORT_SEND_ZC_THRESHOLD bytes without flags whose peer is on another host (a
+ *     loopback address or the socket's own address counts as this host; cport asks
+ *     getsockname / getpeername once per descriptor). The kernel answers with the
+ *     send's result and, once the network stack let go of the pages, a notification;
+ *     cport completes the op once, after both. A socket that refuses zero-copy (a local
+ *     stream: only TCP and UDP take it) gets the bytes sent plainly, as does every later
+ *     send on that descriptor. timeout_ns bounds the send until its last byte is queued
+ *     in the socket; after that the completion waits for the notification (for the
+ *     peer's acknowledgement on TCP). A send stopped while the socket still holds some of
+ *     its bytes (cport_cancel, timeout_ns, cport_close, cport_destroy; and cport_close or
+ *     cport_destroy while it waits for its notification) resets the connection (the
+ *     socket drops what it queued, the peer sees a reset), because the kernel would
+ *     otherwise hold the caller's pages, and the completion, until a peer that stopped
+ *     reading read again; the op completes CPORT_ECANCELED (CPORT_ETIMEDOUT).
+ *   - epoll, poll, kqueue, iocp: a plain send; CPORT_SEND_ZC and CPORT_SEND_NOZC are
+ *     accepted (a portable program passes them everywhere) and CPORT_ZC is never set.
  */
 
 /*
