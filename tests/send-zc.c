@@ -52,9 +52,14 @@ static bool zc_expected(cport *port)
 	return strcmp(cport_backend_name(port), "io_uring") == 0 && kernel_send_zc() == 1;
 }
 
-static uint8_t byte_of(unsigned item, size_t i)
+/* A buffer of `len` bytes whose content tells item from item and offset from offset. */
+static char *patterned(unsigned item, size_t len)
 {
-	return (uint8_t)(item * 37u + i * 7u + (i >> 9));
+	char *b = malloc(len ? len : 1);
+	assert_non_null(b);
+	for (size_t i = 0; i < len; i++)
+		b[i] = (char)(item * 37u + i * 7u + (i >> 9));
+	return b;
 }
 
 /* Every send, write and zero-copy mode on one stream: the receiver (the same port)
@@ -73,10 +78,7 @@ static void mixed_sends_in_order(void **state)
 	char *bufs[N];
 	size_t total = 0;
 	for (unsigned i = 0; i < N; i++) {
-		bufs[i] = malloc(len[i]);
-		assert_non_null(bufs[i]);
-		for (size_t j = 0; j < len[i]; j++)
-			bufs[i][j] = (char)byte_of(i, j);
+		bufs[i] = patterned(i, len[i]);
 		total += len[i];
 		uint32_t fl = kind[i] == 1 ? CPORT_SEND_ZC : kind[i] == 2 ? CPORT_SEND_NOZC : 0;
 		int r = kind[i] < 0 ? cport_write(port, &ops[i], p[0], bufs[i], len[i], -1)
@@ -141,11 +143,8 @@ static void zc_path_taken(void **state)
 	cport_fd p[2];
 	t_tcp_pair(p);
 	enum { LEN = 64 * 1024 };
-	char *buf = malloc(LEN), *in = malloc(LEN);
-	assert_non_null(buf);
+	char *buf = patterned(9, LEN), *in = malloc(LEN);
 	assert_non_null(in);
-	for (size_t j = 0; j < LEN; j++)
-		buf[j] = (char)byte_of(9, j);
 	cport_op op = {0};
 	assert_int_equal(cport_send(port, &op, p[0], buf, LEN, CPORT_SEND_ZC), 0);
 	assert_int_equal(t_run(port, &op), LEN);
@@ -175,11 +174,8 @@ static void local_stream_falls_back(void **state)
 	int64_t s = t_run(port, &acc);
 	assert_true(s >= 0);
 	enum { LEN = 200 * 1000 };
-	char *buf = malloc(LEN), *in = malloc(2 * LEN);
-	assert_non_null(buf);
+	char *buf = patterned(3, LEN), *in = malloc(2 * LEN);
 	assert_non_null(in);
-	for (size_t j = 0; j < LEN; j++)
-		buf[j] = (char)byte_of(3, j);
 	assert_int_equal(cport_send(port, &op[0], c, buf, LEN, CPORT_SEND_ZC), 0);
 	assert_int_equal(cport_send(port, &op[1], c, buf, LEN, CPORT_SEND_ZC), 0);
 	size_t have = 0;
