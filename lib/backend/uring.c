@@ -1752,10 +1752,10 @@ static void uring_pool_rings_free(cport *port)
  * (Linux 6.0, probed at init): the kernel sends from the caller's pages instead of
  * copying them. To a peer on this host the kernel copies the pages on delivery anyway,
  * so zero-copy only adds its costs there (measured: docs/design.md): such sends stay
- * plain unless forced. It answers with two
- * CQEs: the result (IORING_CQE_F_MORE: a notification follows), and, once the network
- * stack let go of the pages (TCP: when the peer acknowledged the bytes), the
- * notification (IORING_CQE_F_NOTIF). The op's one completion waits for both, in either
+ * plain unless forced. The kernel answers a SEND_ZC with two CQEs: the result
+ * (IORING_CQE_F_MORE: a notification follows), and, once the network stack let go of
+ * the pages (TCP: when the peer acknowledged the bytes), the notification
+ * (IORING_CQE_F_NOTIF). The op's one completion waits for both, in either
  * order (uring_zc_cqe adds the one still expected to opx.pending), so "the buffer is
  * free after the completion" holds. A short send's rest, the next send of the stream, a
  * close held for it and destroy all wait for the notification the same way, since each
