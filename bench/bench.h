@@ -12,6 +12,10 @@ struct job {
 	const char *backend; /* cport rows: the backend name */
 	bool pool;           /* cport rows: send file ops to the thread pool */
 	bool fixed;          /* cport rows: reads into registered buffers (cport_read_fixed) */
+	bool recvpool;       /* cport rows: receives from a buffer pool (cport_recv_pool,
+	                        multishot) instead of cport_read into a buffer of its own */
+	uint32_t send_flags; /* large-send's cport rows: cport_send's flags (CPORT_SEND_ZC,
+	                        CPORT_SEND_NOZC or 0: zero-copy from the threshold up) */
 	unsigned param;      /* batch size, queue depth, idle connections, or op->flags */
 	uint64_t n;          /* operations to measure */
 	const char *dir;     /* where file-append-sync and file-write-4k put their files */
@@ -116,6 +120,7 @@ int wl_file_write(const struct job *, struct sample *);
 int wl_ping_pongs(const struct job *, struct sample *);
 int wl_tcp_echo(const struct job *, struct sample *);
 int wl_tcp_pump(const struct job *, struct sample *);
+int wl_large_send(const struct job *, struct sample *);
 
 /* ref-uring.c: raw liburing loops, the limit */
 int ref_uring_nop(const struct job *, struct sample *);
@@ -126,12 +131,14 @@ int ref_uring_file_append(const struct job *, struct sample *);
 int ref_uring_ping_pongs(const struct job *, struct sample *);
 int ref_uring_tcp_echo(const struct job *, struct sample *);
 int ref_uring_tcp_pump(const struct job *, struct sample *);
+int ref_uring_large_send(const struct job *, struct sample *);
 bool ref_uring_available(char *why, size_t n);
 
 /* ref-epoll.c: raw epoll loops, the limit for readiness backends */
 int ref_epoll_ping_pongs(const struct job *, struct sample *);
 int ref_epoll_tcp_echo(const struct job *, struct sample *);
 int ref_epoll_tcp_pump(const struct job *, struct sample *);
+int ref_epoll_large_send(const struct job *, struct sample *);
 
 /* peer-sys.c: plain blocking system calls */
 int sys_file_read(const struct job *, struct sample *);
@@ -171,6 +178,8 @@ uint64_t file_offset(uint64_t *rng, uint64_t size);
 /* The message sizes of the network workloads. */
 #define MSG_SIZE 64
 #define PUMP_CHUNK (64u * 1024)
+/* large-send: the bytes of one send (its parameter), at most this many */
+#define LARGE_SEND_MAX (1u << 20)
 #define ECHO_CONNS 64
 
 #endif /* BENCH_H */

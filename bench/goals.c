@@ -49,6 +49,16 @@ static const struct goal_def goal_defs[] = {
 	 "cport epoll", "ref epoll", 0.95},
 	{"epoll tcp-echo >= 1.1x libuv (no idle connections)", GOAL_SPEED, "tcp-echo", 0,
 	 "cport epoll", "peer libuv", 1.1},
+	/* Pool receives (issue 13): one multishot cport_recv_pool per end against the raw
+	 * loops' plain receive into a buffer of their own. */
+	{"io_uring pool receives tcp-echo >= 1.15x raw liburing (64 connections)", GOAL_SPEED,
+	 "tcp-echo", 0, "cport io_uring+recvpool", "ref liburing", 1.15},
+	{"io_uring pool receives ping-pongs >= 1.0x raw liburing", GOAL_SPEED, "ping-pongs", 0,
+	 "cport io_uring+recvpool", "ref liburing", 1.0},
+	{"epoll pool receives tcp-echo >= 1.0x raw epoll (64 connections)", GOAL_SPEED,
+	 "tcp-echo", 0, "cport epoll+recvpool", "ref epoll", 1.0},
+	{"epoll pool receives ping-pongs >= 1.0x raw epoll", GOAL_SPEED, "ping-pongs", 0,
+	 "cport epoll+recvpool", "ref epoll", 1.0},
 	{"io_uring million-timers >= 1.0x libuv", GOAL_SPEED, "million-timers", 0,
 	 "cport io_uring", "peer libuv", 1.0},
 	{"epoll million-timers >= 1.0x libuv", GOAL_SPEED, "million-timers", 0, "cport epoll",

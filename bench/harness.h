@@ -97,7 +97,7 @@ struct row_kind {
 	const char *legend; /* long, for the chart: "cport epoll", "raw liburing loop" */
 	const char *colour; /* its colour in the chart */
 };
-#define NROW_KINDS 9
+#define NROW_KINDS 14
 extern const struct row_kind row_kinds[NROW_KINDS];
 const struct row_kind *row_kind_of(const char *row); /* NULL: not a known kind */
 

@@ -51,7 +51,7 @@ static void usage(FILE *f)
 		"                   [--only SUBSTR]\n"
 		"workloads: nop post post-remote million-timers file-read-4k file-read-direct\n"
 		"           file-append-sync stat fstat file-write-4k ping-pongs tcp-echo\n"
-		"           tcp-pump\n"
+		"           tcp-pump large-send\n"
 		"--quick: small counts, for CI: fails only if a workload did not run.\n"
 		"--dir: where the file workloads put their files (default: . ; file-append-sync\n"
 		"       and file-read-direct need a real disk there: tmpfs makes fdatasync free\n"
@@ -215,6 +215,8 @@ struct wdef {
 	bool pool_row;      /* add the io_uring backend with file ops on the thread pool */
 	const char *reference;
 	bool fixed_row;     /* add the io_uring backend reading into registered buffers */
+	bool zc_rows;       /* add io_uring with zero-copy sends forced and forbidden */
+	bool recvpool_rows; /* add each backend receiving from a buffer pool */
 };
 
 #define IDLE_FULL 9000
@@ -258,13 +260,17 @@ static const struct wdef wdefs[] = {
 	 NULL, sys_file_write, false, "peer blocking"},
 	{"ping-pongs", NULL, {0}, {20000}, {1000}, "one 64-byte round trip on one connection",
 	 wl_ping_pongs, ref_uring_ping_pongs, ref_epoll_ping_pongs, uv_ping_pongs,
-	 sys_ping_pongs, false, "ref epoll"},
+	 sys_ping_pongs, false, "ref epoll", false, false, true},
 	{"tcp-echo", "idle", {0, IDLE_FULL}, {100000, 100000}, {5000, 5000},
 	 "one 64-byte round trip, 64 busy connections", wl_tcp_echo, ref_uring_tcp_echo,
-	 ref_epoll_tcp_echo, uv_tcp_echo, NULL, false, "ref epoll"},
+	 ref_epoll_tcp_echo, uv_tcp_echo, NULL, false, "ref epoll", false, false, true},
 	{"tcp-pump", NULL, {0}, {16384}, {1024}, "one 64 KiB chunk sent and received",
 	 wl_tcp_pump, ref_uring_tcp_pump, ref_epoll_tcp_pump, NULL, sys_tcp_pump, false,
 	 "ref epoll"},
+	{"large-send", "size", {16384, 65536, LARGE_SEND_MAX}, {100000, 40000, 4000},
+	 {5000, 2000, 200}, "one send of `size` bytes on one connection, read and discarded",
+	 wl_large_send, ref_uring_large_send, ref_epoll_large_send, NULL, NULL, false,
+	 "ref liburing", false, true, false},
 };
 #define NWDEFS (sizeof wdefs / sizeof *wdefs)
 
@@ -297,6 +303,20 @@ static void add_cport_rows(struct bcase *c, const struct wdef *w)
 			struct row *r = add_row(c, "cport io_uring+fixed", w->cport, absent);
 			r->job.backend = backend_names[i];
 			r->job.fixed = true;
+		}
+		if (i == 0 && w->zc_rows) {
+			struct row *r = add_row(c, "cport io_uring+zc", w->cport, absent);
+			r->job.backend = backend_names[i];
+			r->job.send_flags = CPORT_SEND_ZC;
+			r = add_row(c, "cport io_uring+nozc", w->cport, absent);
+			r->job.backend = backend_names[i];
+			r->job.send_flags = CPORT_SEND_NOZC;
+		}
+		if (w->recvpool_rows) {
+			snprintf(name, sizeof name, "cport %s+recvpool", backend_names[i]);
+			struct row *r = add_row(c, name, w->cport, absent);
+			r->job.backend = backend_names[i];
+			r->job.recvpool = true;
 		}
 	}
 }

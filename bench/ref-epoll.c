@@ -147,19 +147,20 @@ struct repump {
 	int cfd, sfd;
 	char *wbuf, *rbuf;
 	uint64_t total, sent, got; /* bytes */
+	uint32_t chunk;
 };
 
-/* Write the rest of the current 64 KiB chunk, stopping at its end or at EAGAIN: one
+/* Write the rest of the current chunk (64 KiB; large-send: its size), stopping at its end or at EAGAIN: one
  * chunk in flight, as the cport rows have one write op in flight. */
 static int repump_write(struct repump *p)
 {
 	while (p->sent < p->total) {
-		size_t off = (size_t)(p->sent % PUMP_CHUNK);
-		ssize_t w = write(p->cfd, p->wbuf + off, PUMP_CHUNK - off);
+		size_t off = (size_t)(p->sent % p->chunk);
+		ssize_t w = write(p->cfd, p->wbuf + off, p->chunk - off);
 		if (w < 0)
 			return errno == EAGAIN ? 0 : -errno;
 		p->sent += (uint64_t)w;
-		if (p->sent % PUMP_CHUNK == 0)
+		if (p->sent % p->chunk == 0)
 			return 0;
 	}
 	return 0;
@@ -168,7 +169,7 @@ static int repump_write(struct repump *p)
 /* One read of up to a chunk per readiness report (level-triggered), as one read op. */
 static int repump_read(struct repump *p)
 {
-	ssize_t r = read(p->sfd, p->rbuf, PUMP_CHUNK);
+	ssize_t r = read(p->sfd, p->rbuf, p->chunk);
 	if (r < 0)
 		return errno == EAGAIN ? 0 : -errno;
 	if (r == 0)
@@ -196,15 +197,16 @@ static int repump_loop(struct repump *p, int ep)
 	return r;
 }
 
-int ref_epoll_tcp_pump(const struct job *job, struct sample *s)
+static int repump_run(const struct job *job, struct sample *s, uint32_t chunk)
 {
 	struct net_set ns;
 	int r = net_set_open(&ns, 1, 0, true);
 	if (r < 0)
 		return bench_fail(s, r, "connect");
-	struct repump p = {.cfd = ns.cfd[0], .sfd = ns.sfd[0], .total = job->n * PUMP_CHUNK};
-	p.wbuf = calloc(1, PUMP_CHUNK);
-	p.rbuf = malloc(PUMP_CHUNK);
+	struct repump p = {.cfd = ns.cfd[0], .sfd = ns.sfd[0], .total = job->n * chunk,
+			   .chunk = chunk};
+	p.wbuf = calloc(1, chunk);
+	p.rbuf = malloc(chunk);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	r = ep < 0 ? -errno : re_add(ep, p.cfd, EPOLLOUT | EPOLLET, 1);
 	if (r == 0)
@@ -219,4 +221,16 @@ int ref_epoll_tcp_pump(const struct job *job, struct sample *s)
 	free(p.wbuf);
 	free(p.rbuf);
 	return r < 0 ? bench_fail(s, r, "pump") : 0;
+}
+
+int ref_epoll_tcp_pump(const struct job *job, struct sample *s)
+{
+	return repump_run(job, s, PUMP_CHUNK);
+}
+
+int ref_epoll_large_send(const struct job *job, struct sample *s)
+{
+	if (job->param == 0 || job->param > LARGE_SEND_MAX)
+		return bench_fail(s, -EINVAL, "large-send size");
+	return repump_run(job, s, job->param);
 }

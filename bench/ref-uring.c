@@ -417,12 +417,13 @@ struct rupump {
 	int cfd, sfd;
 	char *wbuf, *rbuf;
 	uint64_t n, sent, wdone, got; /* chunks started, bytes of this chunk written, bytes read */
+	uint32_t chunk;
 };
 
 static void rupump_write(struct rupump *p)
 {
 	struct io_uring_sqe *sqe = refu_sqe(&p->ring);
-	io_uring_prep_write(sqe, p->cfd, p->wbuf + p->wdone, (unsigned)(PUMP_CHUNK - p->wdone),
+	io_uring_prep_write(sqe, p->cfd, p->wbuf + p->wdone, (unsigned)(p->chunk - p->wdone),
 			    (uint64_t)-1);
 	io_uring_sqe_set_data64(sqe, 1);
 }
@@ -430,7 +431,7 @@ static void rupump_write(struct rupump *p)
 static void rupump_read(struct rupump *p)
 {
 	struct io_uring_sqe *sqe = refu_sqe(&p->ring);
-	io_uring_prep_read(sqe, p->sfd, p->rbuf, PUMP_CHUNK, (uint64_t)-1);
+	io_uring_prep_read(sqe, p->sfd, p->rbuf, p->chunk, (uint64_t)-1);
 	io_uring_sqe_set_data64(sqe, 2);
 }
 
@@ -441,12 +442,12 @@ static int rupump_cqe(void *ctx, uint64_t ud, int res)
 		return res < 0 ? res : -ECONNRESET;
 	if (ud == 2) {
 		p->got += (uint64_t)res;
-		if (p->got < p->n * PUMP_CHUNK)
+		if (p->got < p->n * p->chunk)
 			rupump_read(p);
 		return 0;
 	}
 	p->wdone += (uint64_t)res; /* a stream write may be short: send the rest */
-	if (p->wdone == PUMP_CHUNK) {
+	if (p->wdone == p->chunk) {
 		p->wdone = 0;
 		if (++p->sent == p->n)
 			return 0;
@@ -455,24 +456,25 @@ static int rupump_cqe(void *ctx, uint64_t ud, int res)
 	return 0;
 }
 
-int ref_uring_tcp_pump(const struct job *job, struct sample *s)
+/* tcp-pump (64 KiB chunks) and large-send (job->param bytes): the same loop. */
+static int rupump_run(const struct job *job, struct sample *s, uint32_t chunk)
 {
 	struct net_set ns;
 	int r = net_set_open(&ns, 1, 0, true);
 	if (r < 0)
 		return bench_fail(s, r, "connect");
-	struct rupump p = {.cfd = ns.cfd[0], .sfd = ns.sfd[0], .n = job->n};
+	struct rupump p = {.cfd = ns.cfd[0], .sfd = ns.sfd[0], .n = job->n, .chunk = chunk};
 	if ((r = refu_init(&p.ring, 8, s)) < 0) {
 		net_set_close(&ns);
 		return r;
 	}
-	p.wbuf = calloc(1, PUMP_CHUNK);
-	p.rbuf = malloc(PUMP_CHUNK);
+	p.wbuf = calloc(1, chunk);
+	p.rbuf = malloc(chunk);
 	struct meter m;
 	meter_start(&m);
 	rupump_write(&p);
 	rupump_read(&p);
-	while (p.got < p.n * PUMP_CHUNK && r >= 0)
+	while (p.got < p.n * chunk && r >= 0)
 		r = refu_reap(&p.ring, 1, rupump_cqe, &p);
 	if (r >= 0)
 		meter_stop(&m, s, job->n);
@@ -481,6 +483,18 @@ int ref_uring_tcp_pump(const struct job *job, struct sample *s)
 	free(p.wbuf);
 	free(p.rbuf);
 	return r < 0 ? bench_fail(s, r, "pump") : 0;
+}
+
+int ref_uring_tcp_pump(const struct job *job, struct sample *s)
+{
+	return rupump_run(job, s, PUMP_CHUNK);
+}
+
+int ref_uring_large_send(const struct job *job, struct sample *s)
+{
+	if (job->param == 0 || job->param > LARGE_SEND_MAX)
+		return bench_fail(s, -EINVAL, "large-send size");
+	return rupump_run(job, s, job->param);
 }
 
 /* Can this process set up a ring at all (seccomp and sysctls forbid it in places)? */

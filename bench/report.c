@@ -15,8 +15,16 @@ const struct row_kind row_kinds[NROW_KINDS] = {
 	 "#56b4e9"},
 	{"cport io_uring+fixed", "io_uring+fixed", "cport io_uring, reads into registered buffers",
 	 "#f0e442"},
+	{"cport io_uring+zc", "io_uring+zc", "cport io_uring, zero-copy sends forced",
+	 "#2a4d8f"},
+	{"cport io_uring+nozc", "io_uring+nozc", "cport io_uring, zero-copy sends forbidden",
+	 "#8fb3d9"},
+	{"cport io_uring+recvpool", "io_uring+rpool", "cport io_uring, pool receives (multishot)",
+	 "#00395e"},
 	{"cport epoll", "epoll", "cport epoll", "#009e73"},
+	{"cport epoll+recvpool", "epoll+rpool", "cport epoll, pool receives", "#00614a"},
 	{"cport poll", "poll", "cport poll", "#cc79a7"},
+	{"cport poll+recvpool", "poll+rpool", "cport poll, pool receives", "#8a4a73"},
 	{"ref liburing", "raw liburing", "raw liburing loop (limit)", "#505050"},
 	{"ref epoll", "raw epoll", "raw epoll loop (limit)", "#a0a0a0"},
 	{"peer libuv", "libuv", "libuv (peer)", "#e69f00"},
@@ -111,7 +119,7 @@ static void print_row(FILE *f, const struct row *r)
 		snprintf(lat, sizeof lat, "%.1f / %.1f", s->p50 / 1e3, s->p99 / 1e3);
 	if (s->ratio > 0)
 		snprintf(ratio, sizeof ratio, "%.2fx", s->ratio);
-	fprintf(f, "  %-21s %10.1f [%9.1f - %9.1f] %8s %10.1f %9s %8.1f %14s %7s\n", r->name,
+	fprintf(f, "  %-23s %10.1f [%9.1f - %9.1f] %8s %10.1f %9s %8.1f %14s %7s\n", r->name,
 		s->med, s->min, s->max, si(ops, sizeof ops, s->ops_s), s->cpu, al,
 		(double)s->rss_kb / 1024, lat, ratio);
 }
@@ -119,15 +127,15 @@ static void print_row(FILE *f, const struct row *r)
 void print_case(FILE *f, const struct bcase *c, unsigned repeat)
 {
 	(void)repeat;
-	fprintf(f, "  %-21s %10s [%9s - %9s] %8s %10s %9s %8s %14s %7s\n", "row", "ns/op",
+	fprintf(f, "  %-23s %10s [%9s - %9s] %8s %10s %9s %8s %14s %7s\n", "row", "ns/op",
 		"min", "max", "ops/s", "cpu ns/op", "allocs/op", "RSS MiB", "p50/p99 us",
 		"vs ref");
 	for (unsigned i = 0; i < c->nrows; i++) {
 		const struct row *r = &c->rows[i];
 		if (r->absent)
-			fprintf(f, "  %-21s absent: %s\n", r->name, r->absent);
+			fprintf(f, "  %-23s absent: %s\n", r->name, r->absent);
 		else if (r->failed)
-			fprintf(f, "  %-21s FAILED: %s\n", r->name, r->why);
+			fprintf(f, "  %-23s FAILED: %s\n", r->name, r->why);
 		else
 			print_row(f, r);
 	}
@@ -161,11 +169,11 @@ void print_idle_growth(FILE *f, const struct bcase *cs, unsigned n)
 		return;
 	fprintf(f, "\nIdle connections: tcp-echo with %u idle / with none (1.00 = no growth; CPU\n"
 		   "time per op is the steadier figure on a shared machine)\n", idle->param);
-	fprintf(f, "  %-21s %28s %28s\n", "row", "wall ns/op", "CPU ns/op");
+	fprintf(f, "  %-23s %28s %28s\n", "row", "wall ns/op", "CPU ns/op");
 	for (unsigned j = 0; j < idle->nrows && j < busy->nrows; j++) {
 		const struct row *a = &idle->rows[j], *b = &busy->rows[j];
 		if (row_ok(a) && row_ok(b))
-			fprintf(f, "  %-21s %8.0f / %8.0f = %5.2f %8.0f / %8.0f = %5.2f\n", a->name,
+			fprintf(f, "  %-23s %8.0f / %8.0f = %5.2f %8.0f / %8.0f = %5.2f\n", a->name,
 				a->sum.med, b->sum.med, a->sum.med / b->sum.med, a->sum.cpu,
 				b->sum.cpu, a->sum.cpu / b->sum.cpu);
 	}

@@ -93,7 +93,8 @@ typedef struct cport_op {
 	uint32_t flags;      /* CPORT_OP_* below (0: none); unknown bits: CPORT_EINVAL */
 	/* out: valid once cport_wait returned the op */
 	uint32_t cflags;     /* completion flags: CPORT_MORE (multishot ops), CPORT_BUF
-	                        (pool receives, section 6b), else 0 */
+	                        (pool receives, section 6b), CPORT_ZC (cport_send),
+	                        else 0 */
 	int64_t result;      /* >= 0 success value, < 0 a CPORT_E* code */
 	/* private: backend state, do not touch while the op is in flight */
 	uint64_t internal[CPORT_OP_INTERNAL_WORDS];
@@ -149,7 +150,8 @@ enum {
 	/* A multishot op (cport_accept with CPORT_ACCEPT_MULTISHOT, cport_recv_pool with
 	 * CPORT_RECV_MULTISHOT) completed once and stays in flight: it will complete
 	 * again. Its last completion lacks this flag; only then is the op free for reuse.
-	 * (Bit 1 and the upper 16 bits: CPORT_BUF, section 6b.) */
+	 * (Bit 1 and the upper 16 bits: CPORT_BUF, section 6b; bit 2: CPORT_ZC,
+	 * cport_send.) */
 	CPORT_MORE = 1u << 0
 };
 
@@ -1506,11 +1508,47 @@ CPORT_API int cport_recv(cport *port, cport_op *op, cport_fd fd, void *buf, size
 
 /*
  * Send `len` bytes from `buf` (stream rules above: all of them or an error, in
- * submission order; a datagram socket: one datagram). `flags` must be 0.
- * result: len. CPORT_EPIPE / CPORT_ECONNRESET when the peer is gone.
+ * submission order; a datagram socket: one datagram). `flags`: 0, or one of the
+ * CPORT_SEND_* below. result: len. CPORT_EPIPE / CPORT_ECONNRESET when the peer is
+ * gone. CPORT_EINVAL: unknown flags, or CPORT_SEND_ZC with CPORT_SEND_NOZC.
+ * Zero-copy (io_uring, section 7 "Zero-copy sends"): a send of at least
+ * CPORT_SEND_ZC_THRESHOLD bytes to a peer on another host, or any send with
+ * CPORT_SEND_ZC, lets the kernel send from `buf` itself instead of copying it; its
+ * completion then has CPORT_ZC in op->cflags. Either way there is one completion, and
+ * the buffer is free after it (a zero-copy one comes once the kernel let go of the
+ * pages: on TCP when the peer acknowledged the bytes). A zero-copy send stopped midway
+ * (cancel, timeout, close, destroy) resets the connection.
+ * Backends: epoll, poll, kqueue and IOCP send plainly (the flags are accepted and
+ * checked; CPORT_ZC is never set).
  */
 CPORT_API int cport_send(cport *port, cport_op *op, cport_fd fd, const void *buf, size_t len,
 			 uint32_t flags);
+
+/* cport_send `flags` (at most one of them) */
+enum {
+	CPORT_SEND_ZC = 1u << 0,  /* zero-copy whatever the length, where the kernel and
+	                             the socket can (else a plain send, as without it) */
+	CPORT_SEND_NOZC = 1u << 1 /* never zero-copy: always copy `buf` into the kernel */
+};
+
+/* op->cflags of a cport_send's completion: its bytes went out zero-copy (io_uring
+ * IORING_OP_SEND_ZC). Never set on other ops, nor on other backends. */
+enum { CPORT_ZC = 1u << 2 };
+
+/*
+ * A cport_send of at least this many bytes to a peer on another host (and without
+ * CPORT_SEND_NOZC) is zero-copy where the kernel can. Measured with cport-bench's
+ * large-send workload (docs/design.md, "Zero-copy sends", has the figures): on one
+ * loopback TCP connection of the 2-vCPU test VM zero-copy never won, from 4 KiB (1.4x
+ * a plain send's time) to 1 MiB (4x): the kernel copies the pages for a receiver on the
+ * same host anyway, so only zero-copy's costs remain (page pinning, a second CQE, a
+ * completion that waits for the peer's acknowledgement). So sends to a peer on this
+ * host stay plain unless forced. The crossover for a peer behind a network device
+ * cannot be measured on that machine; 256 KiB is a conservative choice: there a send
+ * costs tens of microseconds, against the few microseconds of fixed cost measured
+ * (2.4 us at 4 KiB). Force or forbid per send where you know your network better.
+ */
+#define CPORT_SEND_ZC_THRESHOLD 262144u
 
 /* cport_msg.flags, out from cport_recvmsg */
 enum {
@@ -1877,6 +1915,28 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  *     address); cport_local_connect opens the pipe (CPORT_ENOENT: no server,
  *     CPORT_EAGAIN: every instance busy). recv/send/recvmsg/sendmsg on a pipe are its
  *     reads and writes; the other socket ops answer CPORT_ENOTSOCK.
+ */
+
+/*
+ * Zero-copy sends (cport_send, section 6), per backend:
+ *   - io_uring: IORING_OP_SEND_ZC (Linux 6.0, probed at cport_create; without it every
+ *     send is plain). Used for a send with CPORT_SEND_ZC, and for one of at least
+ *     CPORT_SEND_ZC_THRESHOLD bytes without flags whose peer is on another host (a
+ *     loopback address or the socket's own address counts as this host; cport asks
+ *     getsockname / getpeername once per descriptor). The kernel answers with the
+ *     send's result and, once the network stack let go of the pages, a notification;
+ *     cport completes the op once, after both. A socket that refuses zero-copy (a local
+ *     stream: only TCP and UDP take it) gets the bytes sent plainly, as does every later
+ *     send on that descriptor. timeout_ns bounds the send until its last byte is queued
+ *     in the socket; after that the completion waits for the notification (for the
+ *     peer's acknowledgement on TCP). A send stopped while the socket still holds some of
+ *     its bytes (cport_cancel, timeout_ns, cport_close, cport_destroy; and cport_close or
+ *     cport_destroy while it waits for its notification) resets the connection (the
+ *     socket drops what it queued, the peer sees a reset), because the kernel would
+ *     otherwise hold the caller's pages, and the completion, until a peer that stopped
+ *     reading read again; the op completes CPORT_ECANCELED (CPORT_ETIMEDOUT).
+ *   - epoll, poll, kqueue, iocp: a plain send; CPORT_SEND_ZC and CPORT_SEND_NOZC are
+ *     accepted (a portable program passes them everywhere) and CPORT_ZC is never set.
  */
 
 /*

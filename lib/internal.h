@@ -371,6 +371,11 @@ struct cport__fd_iocp {
 };
 #endif
 
+/* io_uring's knowledge of a descriptor (lib/backend/uring.c). */
+struct cport__fd_uring {
+	uint8_t zc_peer; /* for zero-copy sends (uring.c, URING_PEER_*): 0 until learnt */
+};
+
 struct cport__fd {
 #ifdef _WIN32
 	cport_fd h;       /* the handle this entry is for (0: a free slot) */
@@ -389,6 +394,7 @@ struct cport__fd {
 	uint32_t reg_slot; /* registered with the port: its slot + 1 (register.c); 0: not */
 	union {
 		struct cport__fd_reactor r;
+		struct cport__fd_uring u;
 #ifdef _WIN32
 		struct cport__fd_iocp w;
 #endif

@@ -864,9 +864,10 @@ int cport_recv(cport *port, cport_op *op, cport_fd fd, void *buf, size_t len, ui
 int cport_send(cport *port, cport_op *op, cport_fd fd, const void *buf, size_t len,
 	       uint32_t flags)
 {
-	if (flags || (!buf && len) || len > CPORT_MAX_IO)
+	uint32_t zc = CPORT_SEND_ZC | CPORT_SEND_NOZC;
+	if ((flags & ~zc) || (flags & zc) == zc || (!buf && len) || len > CPORT_MAX_IO)
 		return CPORT_EINVAL;
-	return op_sock(port, op, CPORT__SEND, fd, (void *)buf, len, 0);
+	return op_sock(port, op, CPORT__SEND, fd, (void *)buf, len, flags);
 }
 
 static int check_msg(const cport_msg *msg, bool out, uint64_t *total)

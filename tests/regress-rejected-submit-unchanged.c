@@ -89,7 +89,7 @@ static int bad_call(int i, struct ctx *c, cport_op *op, const char **name, int *
 		CASE(30, CPORT_EINVAL, cport_recv(p, op, f, NULL, 10, 0));
 		CASE(31, CPORT_EBADF, cport_recv(p, op, bad, c->buf, 10, 0));
 		CASE(32, CPORT_EINVAL, cport_send(p, op, f, NULL, 10, 0));
-		CASE(33, CPORT_EINVAL, cport_send(p, op, f, c->buf, 10, 1));
+		CASE(33, CPORT_EINVAL, cport_send(p, op, f, c->buf, 10, 1u << 7));
 		CASE(34, CPORT_EINVAL, cport_recvmsg(p, op, f, NULL));
 		CASE(35, CPORT_EINVAL, cport_sendmsg(p, op, f, &c->msg)); /* msg.flags != 0 */
 		CASE(36, CPORT_EINVAL, cport_accept(p, op, f, NULL, 0x80));

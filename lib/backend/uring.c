@@ -10,9 +10,11 @@
  *   4. The table slots: init, fini, start, cancel, flush, reap, wake
  *   5. Registered buffers and files: the kernel's side of lib/register.c
  *   6. Pool receives: provided-buffer rings, multishot receives
+ *   7. Zero-copy sends: SEND_ZC and its notification, one completion
  *
- * Each op carries opx.pending = the CQEs still expected (1, or 2 with a linked timeout);
- * it finishes when the last one arrives, whatever their order. Short file transfers and
+ * Each op carries opx.pending = the CQEs still expected (1, or 2 with a linked timeout,
+ * and one more once a zero-copy send's result announced its notification); it
+ * finishes when the last one arrives, whatever their order. Short file transfers and
  * the wake eventfd's read are re-queued on `retry` and prepared at the next flush, so
  * CQE handling never needs an SQE (no re-entry when the SQ is full).
  *
@@ -49,6 +51,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -65,6 +69,10 @@ _Static_assert(sizeof(socklen_t) == sizeof(((cport_addr *)0)->len),
 #define CPORT_IORING_OP_FTRUNCATE 55
 #endif
 #define URING_PROBE_OPS 64
+/* liburing 2.3 (Debian 12, the wrap) has SEND_ZC; an older one builds without it. */
+#ifdef IORING_CQE_F_NOTIF
+#define URING_HAVE_SEND_ZC 1
+#endif
 
 /* ---- 1. State and SQE supply ------------------------------------------------------ */
 
@@ -74,6 +82,8 @@ enum {
 	TAG_LTIMEOUT = 1, /* the op's linked timeout */
 	TAG_IGNORE = 2,   /* cancel requests: their result tells nothing new */
 	TAG_WAKE = 3,     /* the wake eventfd's read */
+	TAG_CLOSING = 4,  /* a close's cancel of its descriptor's ops (the descriptor in the
+	                     upper bits): then zero-copy sends let go (section 7) */
 	TAG_MASK = 7
 };
 
@@ -90,6 +100,7 @@ struct uring {
 	bool fixed_rw;             /* READ_FIXED and WRITE_FIXED are there (probed) */
 	bool wake_armed;           /* the eventfd read is in the kernel or the SQ */
 	bool recv_multi;           /* the kernel has multishot receives (Linux 6.0) */
+	bool send_zc;              /* the kernel has IORING_OP_SEND_ZC (Linux 6.0) */
 	struct cport__queue resume; /* multishot pool receives run one shot at a time
 	                               (kernel without them): again once reaped */
 	int efd;
@@ -181,6 +192,11 @@ static struct uring_x *ux(cport_op *op)
 #define URING_NOHOOK 0x2u
 #define URING_LINKED 0x4u /* its SQE in the kernel has a linked timeout */
 #define URING_WATCHED 0x8u /* a sendfile whose deadline the port watches (uring_queue) */
+#define URING_ZC 0x10u     /* its SQE in the kernel is a SEND_ZC (section 7) */
+#define URING_ZC_RES 0x20u   /* ... whose result CQE came */
+#define URING_ZC_NOTIF 0x40u /* ... whose notification CQE came */
+#define URING_ZC_CUT 0x80u   /* a zero-copy send stopped midway: its socket was reset */
+#define URING_ZC_WATCHED 0x100u /* ... waits for its notification, its deadline watched */
 
 /* Socket ops: never sent to the thread pool (a worker would wait on the peer). */
 static bool uring_is_net(uint8_t type)
@@ -441,10 +457,6 @@ static void uring_prep_sock(struct io_uring_sqe *sqe, struct cport__op *x)
 	case CPORT__RECV:
 		io_uring_prep_recv(sqe, x->fd, x->buf, (size_t)x->len, 0);
 		break;
-	case CPORT__SEND:
-		io_uring_prep_send(sqe, x->fd, x->buf ? (char *)x->buf + x->done : NULL,
-				   (size_t)(x->len - x->done), URING_SEND_FLAGS);
-		break;
 	case CPORT__SHUTDOWN:
 		io_uring_prep_shutdown(sqe, x->fd, (int)x->aux - 1); /* SHUT_RD is 0 */
 		break;
@@ -463,6 +475,11 @@ static bool uring_pool_finish(struct uring *u, cport_op *op, int64_t *res);
 static void uring_pool_resume(struct uring *u);
 static void uring_pool_rings_free(cport *port);
 static void uring_probe_recv_multi(struct uring *u);
+static void uring_prep_send(struct io_uring_sqe *sqe, cport_op *op);
+static bool uring_zc_cqe(struct uring *u, cport_op *op, int32_t res, uint32_t cqe_flags);
+static bool uring_zc_end(struct uring *u, cport_op *op, int64_t *res);
+static void uring_zc_stop(cport_op *op, bool all);
+static void uring_zc_closing(cport *port, cport_fd fd);
 
 /* The op's own SQE. */
 static void uring_prep_op(struct uring *u, struct io_uring_sqe *sqe, cport_op *op)
@@ -512,10 +529,12 @@ static void uring_prep_op(struct uring *u, struct io_uring_sqe *sqe, cport_op *o
 	case CPORT__ACCEPT:
 	case CPORT__CONNECT:
 	case CPORT__RECV:
-	case CPORT__SEND:
 	case CPORT__SHUTDOWN:
 	case CPORT__POLL:
 		uring_prep_sock(sqe, x);
+		break;
+	case CPORT__SEND:
+		uring_prep_send(sqe, op);
 		break;
 	case CPORT__RECVMSG:
 	case CPORT__SENDMSG:
@@ -819,7 +838,7 @@ static bool uring_finish(struct uring *u, cport_op *op)
 		res = -EINTR;
 	if (uring_timed_out(u, op, res))
 		res = CPORT_ETIMEDOUT;
-	if (uring_eagain(u, op, &res))
+	if (uring_zc_end(u, op, &res) || uring_eagain(u, op, &res))
 		return false;
 	switch ((enum cport__type)x->type) {
 	case CPORT__READ:
@@ -899,13 +918,20 @@ static void uring_cqe(cport *port, const struct io_uring_cqe *cqe)
 	cport_op *op = (cport_op *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK);
 	if (tag == TAG_IGNORE)
 		return;
+	if (tag == TAG_CLOSING) {
+		uring_zc_closing(port, (cport_fd)(ud >> 3));
+		return;
+	}
 	if (tag == TAG_WAKE) {
 		u->wake_armed = false;
 		atomic_store(&port->notified, false);
 		return;
 	}
 	struct cport__op *x = cport__x(op);
-	if (tag == TAG_OP && (cqe->flags & IORING_CQE_F_MORE)) {
+	bool notif = false; /* a zero-copy send's notification: it carries no result */
+	if (tag == TAG_OP && (ux(op)->flags & URING_ZC)) {
+		notif = uring_zc_cqe(u, op, res, cqe->flags);
+	} else if (tag == TAG_OP && (cqe->flags & IORING_CQE_F_MORE)) {
 		uring_more(port, op, res, cqe->flags);
 		return;
 	}
@@ -916,9 +942,11 @@ static void uring_cqe(cport *port, const struct io_uring_cqe *cqe)
 	bool keep = u->dying && (x->xflags & CPORT__X_UNREAPED);
 	if (tag == TAG_LTIMEOUT) {
 		/* -EALREADY: it fired while the request ran in io-wq and asked it to stop. */
-		if (res == -ETIME || res == -EALREADY)
+		if (res == -ETIME || res == -EALREADY) {
 			x->xflags |= CPORT__X_TIMEDOUT;
-	} else if (!keep) {
+			uring_zc_stop(op, false);
+		}
+	} else if (!keep && !notif) {
 		op->result = res;
 		ux(op)->cqe_flags = cqe->flags; /* a pool receive's buffer, if any */
 	}
@@ -1128,6 +1156,9 @@ static int uring_init(cport *port, const cport_options *o, char *why, size_t n)
 	uring_probe(u);
 	u->fixed_rw = u->op_ok[IORING_OP_READ_FIXED] && u->op_ok[IORING_OP_WRITE_FIXED];
 	uring_probe_recv_multi(u);
+#ifdef URING_HAVE_SEND_ZC
+	u->send_zc = u->op_ok[IORING_OP_SEND_ZC];
+#endif
 	/* Test hook: run the file and metadata ops on the thread pool, so the suite
 	 * covers the path that ops missing from older kernels take. */
 	const char *tp = getenv("CPORT_TEST_URING_POOL");
@@ -1179,7 +1210,7 @@ static int uring_close_start(cport *port, cport_op *op, struct cport__fd *f)
 		if (!sqe)
 			return CPORT_EBUSY; /* cannot happen: uring_sqe flushes until there is room */
 		io_uring_prep_cancel_fd(sqe, cport__x(op)->fd, IORING_ASYNC_CANCEL_ALL);
-		io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+		io_uring_sqe_set_data64(sqe, (uint64_t)(uint32_t)cport__x(op)->fd << 3 | TAG_CLOSING);
 	}
 	if (!cport__fd_close_begin(port, f, op))
 		return 0; /* held: uring_close_go queues it once the rest finished */
@@ -1290,6 +1321,7 @@ static void uring_cancel(cport *port, cport_op *op)
 		cport__timer_cancel(port, op);
 		return;
 	}
+	uring_zc_stop(op, false);
 	if (x->pending == 0) {
 		/* Waiting for its turn on a stream: it never started, it stops now. Else it
 		 * finished, or waits on the retry list, which checks the cancel flag. */
@@ -1308,6 +1340,11 @@ static void uring_cancel(cport *port, cport_op *op)
  * CPORT_ETIMEDOUT (uring_timed_out), or at its next step (uring_retry_stop). */
 static void uring_expired(cport *port, cport_op *op)
 {
+	if (ux(op)->flags & URING_ZC_WATCHED) {
+		ux(op)->flags &= ~URING_ZC_WATCHED; /* out of the heap already */
+		uring_zc_stop(op, false);
+		return;
+	}
 	if (cport__x(op)->pending == 0)
 		return;
 	struct io_uring_sqe *sqe = uring_sqe(port);
@@ -1429,10 +1466,13 @@ static void uring_fini_pipes(cport *port)
 	cport_op *op;
 	while ((op = cport__queue_pop(&u->retry)) != NULL)
 		uring_sendfile_close(op);
-	for (uint32_t fd = 0; fd < port->fdt.n; fd++)
+	for (uint32_t fd = 0; fd < port->fdt.n; fd++) {
+		if ((op = port->fdt.fds[fd].q[CPORT__SIDE_SEND].head) != NULL)
+			uring_zc_stop(op, true);
 		for (op = port->fdt.fds[fd].q[CPORT__SIDE_SEND].head; op; op = cport__list_next(op))
 			if (!(cport__x(op)->xflags & CPORT__X_FDBUSY))
 				uring_sendfile_close(op);
+	}
 }
 
 /* Destroy: cancel everything in the kernel and reap until nothing is left. In a forked
@@ -1702,6 +1742,216 @@ static void uring_pool_rings_free(cport *port)
 		if (bp && bp->eng)
 			uring_bufring_free(bp);
 	}
+}
+
+/* ---- 7. Zero-copy sends ------------------------------------------------------------- */
+
+/*
+ * A cport_send of CPORT_SEND_ZC_THRESHOLD bytes or more to a peer on another host (or
+ * any send with CPORT_SEND_ZC; none with CPORT_SEND_NOZC) is an IORING_OP_SEND_ZC
+ * (Linux 6.0, probed at init): the kernel sends from the caller's pages instead of
+ * copying them. To a peer on this host the kernel copies the pages on delivery anyway,
+ * so zero-copy only adds its costs there (measured: docs/design.md): such sends stay
+ * plain unless forced. The kernel answers a SEND_ZC with two CQEs: the result
+ * (IORING_CQE_F_MORE: a notification follows), and, once the network stack let go of
+ * the pages (TCP: when the peer acknowledged the bytes), the notification
+ * (IORING_CQE_F_NOTIF). The op's one completion waits for both, in either
+ * order (uring_zc_cqe adds the one still expected to opx.pending), so "the buffer is
+ * free after the completion" holds. A short send's rest, the next send of the stream, a
+ * close held for it and destroy all wait for the notification the same way, since each
+ * waits for the op to finish or for in_kernel to reach 0.
+ *
+ * A stopped send (cancel, timeout, close, destroy) may leave bytes queued in the
+ * socket that the peer never takes (it stopped reading: that is why the send had not
+ * finished): their pages would stay pinned, and the notification never come. So a
+ * zero-copy send that stops midway resets the connection (connect to AF_UNSPEC, which
+ * drops what the socket still queues) and completes CPORT_ECANCELED or
+ * CPORT_ETIMEDOUT; a plain send would have left a stream cut mid-send as well. A close
+ * (and destroy) does the same to a send that is waiting only for its notification.
+ * A socket that cannot send zero-copy (-EOPNOTSUPP: not TCP or UDP) gets the same bytes
+ * sent plainly, and so do its later sends (struct cport__fd_uring, URING_PEER_*).
+ */
+
+/* struct cport__fd_uring.zc_peer: what a socket's peer is to zero-copy sends. */
+enum {
+	URING_PEER_REMOTE = 1, /* another host: sends from the threshold up go zero-copy */
+	URING_PEER_LOCAL,      /* this host (loopback, or our own address): plain unless
+	                          forced, since the kernel copies the pages to a local
+	                          receiver anyway (measured: docs/design.md) */
+	URING_PEER_REFUSED     /* the socket refused a zero-copy send: always plain */
+};
+
+#ifdef URING_HAVE_SEND_ZC
+/* Is the peer of `fd` on this host: a loopback address, or the socket's own address
+ * (a connection to one of our addresses goes through the loopback device)? Anything
+ * that is not an IPv4 or IPv6 peer counts as local. */
+static bool uring_peer_local(int fd)
+{
+	struct sockaddr_storage me, peer;
+	socklen_t ml = sizeof me, pl = sizeof peer;
+	if (getsockname(fd, (struct sockaddr *)&me, &ml) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0 || me.ss_family != peer.ss_family)
+		return true;
+	if (peer.ss_family == AF_INET) {
+		const struct sockaddr_in *p = (const void *)&peer, *m = (const void *)&me;
+		return (ntohl(p->sin_addr.s_addr) >> 24) == 127 ||
+		       p->sin_addr.s_addr == m->sin_addr.s_addr;
+	}
+	if (peer.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *p = (const void *)&peer, *m = (const void *)&me;
+		const struct in6_addr *a = &p->sin6_addr;
+		bool v4lo = IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+		return IN6_IS_ADDR_LOOPBACK(a) || v4lo ||
+		       memcmp(a, &m->sin6_addr, sizeof *a) == 0;
+	}
+	return true;
+}
+
+/* Does this SQE of a send go zero-copy? Asked at each SQE, so a send that waited its
+ * turn knows what an earlier send taught the port about its socket. The peer is
+ * looked at once per descriptor (two system calls), at its first large send. */
+static bool uring_send_zc(const struct cport__op *x)
+{
+	if (!uring_of(x->port)->send_zc || x->len == x->done || (x->aux & CPORT_SEND_NOZC))
+		return false;
+	bool forced = (x->aux & CPORT_SEND_ZC) != 0;
+	if (!forced && x->len < CPORT_SEND_ZC_THRESHOLD)
+		return false;
+	struct cport__fd *f = cport__fd_find(x->port, x->fd);
+	if (!f)
+		return forced;
+	uint8_t *peer = &f->eng.u.zc_peer;
+	if (*peer == 0 && !forced)
+		*peer = uring_peer_local(x->fd) ? URING_PEER_LOCAL : URING_PEER_REMOTE;
+	return *peer == URING_PEER_REMOTE || (forced && *peer != URING_PEER_REFUSED);
+}
+#endif
+
+/* A send from where it got to: plain, or zero-copy. */
+static void uring_prep_send(struct io_uring_sqe *sqe, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	char *p = x->buf ? (char *)x->buf + x->done : NULL; /* len 0 allows NULL */
+	size_t n = (size_t)(x->len - x->done);
+	ux(op)->flags &= ~(URING_ZC | URING_ZC_RES | URING_ZC_NOTIF);
+#ifdef URING_HAVE_SEND_ZC
+	if (uring_send_zc(x)) {
+		io_uring_prep_send_zc(sqe, x->fd, p, n, URING_SEND_FLAGS, 0);
+		ux(op)->flags |= URING_ZC;
+		return;
+	}
+#endif
+	io_uring_prep_send(sqe, x->fd, p, n, URING_SEND_FLAGS);
+}
+
+/* Drop what the socket still queues (and reset the peer): the kernel lets go of the
+ * pages of a stopped zero-copy send. */
+static void uring_zc_cut(cport_op *op)
+{
+	struct sockaddr sa = {.sa_family = AF_UNSPEC};
+	if (ux(op)->flags & URING_ZC_CUT)
+		return;
+	ux(op)->flags |= URING_ZC_CUT;
+	(void)connect(cport__x(op)->fd, &sa, sizeof sa);
+}
+
+/* Is the kernel holding a zero-copy send's pages after its SQE ended (the result
+ * came, the notification not yet)? */
+static bool uring_zc_held(cport_op *op)
+{
+	uint32_t want = URING_ZC | URING_ZC_RES;
+	return (ux(op)->flags & (want | URING_ZC_NOTIF)) == want;
+}
+
+/* A stop (cancel, timeout, close, destroy) reached a send: if it is a zero-copy one
+ * whose pages the kernel holds with bytes queued that do not finish it (`all`: any
+ * bytes; a close or destroy stops a finished one too), drop them. */
+static void uring_zc_stop(cport_op *op, bool all)
+{
+	struct cport__op *x = cport__x(op);
+	if (x->type != CPORT__SEND || !uring_zc_held(op) || op->result <= 0)
+		return;
+	if (all || x->done + (uint64_t)op->result < x->len)
+		uring_zc_cut(op);
+}
+
+/* A close's cancel of the ops on `fd` ended: the ops it stopped have let go of the
+ * socket, so a reset now reaches none of them (a poll would see it as an error); a
+ * zero-copy send whose pages the kernel holds is cut. */
+static void uring_zc_closing(cport *port, cport_fd fd)
+{
+	struct cport__fd *f = cport__fd_find(port, fd);
+	if (!uring_of(port)->dying && f && f->closing && f->q[CPORT__SIDE_SEND].head)
+		uring_zc_stop(f->q[CPORT__SIDE_SEND].head, true);
+}
+
+/* A CQE of a zero-copy send's SQE: true if it is the notification (it carries no
+ * result). Whichever of the two comes first makes the op wait for the other; bytes
+ * moved mark the completion CPORT_ZC. While the pages are held, the op's deadline is
+ * watched (its linked timeout ended with the SQE), and a stop that came before the
+ * result acts now. */
+static bool uring_zc_cqe(struct uring *u, cport_op *op, int32_t res, uint32_t cqe_flags)
+{
+	struct cport__op *x = cport__x(op);
+	struct uring_x *k = ux(op);
+#ifdef IORING_CQE_F_NOTIF
+	if (cqe_flags & IORING_CQE_F_NOTIF) {
+		if (!(k->flags & URING_ZC_RES))
+			x->pending++; /* the result is still to come */
+		k->flags |= URING_ZC_NOTIF;
+		if (k->flags & URING_ZC_WATCHED)
+			cport__deadline_unwatch(x->port, op);
+		k->flags &= ~URING_ZC_WATCHED;
+		return true;
+	}
+#endif
+	k->flags |= URING_ZC_RES;
+	if (res > 0)
+		k->ccflags |= CPORT_ZC;
+	if (!(cqe_flags & IORING_CQE_F_MORE) || (k->flags & URING_ZC_NOTIF))
+		return false;
+	x->pending++;
+	op->result = res;
+	struct cport__fd *f = cport__fd_find(x->port, x->fd);
+	bool all = u->dying || (f && f->closing);
+	if (all || (x->xflags & (CPORT__X_CANCELLED | CPORT__X_TIMEDOUT))) {
+		uring_zc_stop(op, all);
+	} else if (x->deadline && x->deadline != UINT64_MAX) {
+		k->flags |= URING_ZC_WATCHED;
+		cport__deadline_watch(x->port, op);
+	}
+	return false;
+}
+
+/* The zero-copy side of a send's end (both CQEs in): true if it goes on. A send that
+ * was cut completes stopped; one the socket refused (-EOPNOTSUPP: only TCP and UDP
+ * sockets send zero-copy) is sent again plainly, and so is every later send on the
+ * descriptor. */
+static bool uring_zc_end(struct uring *u, cport_op *op, int64_t *res)
+{
+	struct cport__op *x = cport__x(op);
+	struct uring_x *k = ux(op);
+	if (k->flags & URING_ZC_CUT) {
+		k->flags &= ~URING_ZC_CUT;
+		struct cport__fd *f = cport__fd_find(x->port, x->fd);
+		bool late = (x->xflags & CPORT__X_TIMEDOUT) ||
+			    (x->deadline && cport_now_ns() >= x->deadline);
+		bool stopped = (x->xflags & CPORT__X_CANCELLED) || u->dying || (f && f->closing);
+		*res = late && !stopped ? CPORT_ETIMEDOUT : CPORT_ECANCELED;
+		return false;
+	}
+	if (!(k->flags & URING_ZC) || *res != -EOPNOTSUPP)
+		return false;
+	struct cport__fd *f = cport__fd_find(x->port, x->fd);
+	if (f)
+		f->eng.u.zc_peer = URING_PEER_REFUSED;
+	k->flags &= ~URING_ZC;
+	if (u->dying || (x->xflags & CPORT__X_CANCELLED)) {
+		*res = CPORT_ECANCELED;
+		return false;
+	}
+	cport__queue_push(&u->retry, op);
+	return true;
 }
 
 const struct cport_backend cport__uring_backend = {
