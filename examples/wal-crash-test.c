@@ -38,6 +38,7 @@
 
 #include "wal-format.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -89,7 +90,7 @@ static void log_read(struct logfile *f)
 	*f = (struct logfile){0};
 	FILE *fp = fopen(log_path, "rb");
 	if (!fp)
-		fail("cannot open %s", log_path);
+		fail("cannot open %s: %s", log_path, strerror(errno));
 	size_t cap = 0;
 	for (;;) {
 		if (f->size == cap) {
@@ -161,6 +162,13 @@ static int wal_wait(char **argv)
 static pid_t wal_start_limited(char **argv, uint64_t fsize)
 {
 	fflush(stdout);
+	/* Emptied here, not only in the child: wait_recovered must never read the last
+	 * run's "recovered" line before the child got to truncate the file (it then killed
+	 * a run that had not created the log yet). */
+	int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (out < 0)
+		fail("cannot empty %s", out_path);
+	close(out);
 	pid_t pid = fork();
 	if (pid < 0)
 		fail("fork");
