@@ -90,14 +90,6 @@ int64_t t_run(cport *port, cport_op *op)
 	return got->result;
 }
 
-void t_pool_warm(cport *port)
-{
-	cport_op op = {0};
-	cport_statbuf st;
-	assert_int_equal(cport_stat(port, &op, t_dir(), &st), 0);
-	assert_int_equal(t_run(port, &op), 0);
-}
-
 void t_dirty_op(cport_op *op)
 {
 	memset(op, 0x5a, sizeof *op);

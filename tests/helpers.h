@@ -21,9 +21,6 @@ cport *t_port(void);
 cport *t_port_depth(uint32_t queue_depth);
 /* The same with `pool_threads` thread-pool workers (0: the default). */
 cport *t_port_pool(uint32_t queue_depth, uint32_t pool_threads);
-/* A stat on the port, waited for: where stat runs on a thread pool its workers exist
- * afterwards (Windows: their thread handles cannot take a value the test closes later). */
-void t_pool_warm(cport *port);
 
 /* Is `err`, from cport_create on a backend forced by name, a refusal from outside the
  * project: CPORT_EPERM (a seccomp profile such as Docker's default, or

@@ -13,6 +13,14 @@
 
 #define T_MS 1000000ull
 
+/* Closed: no longer a descriptor (Unix). A Windows handle value may name another
+ * object at once (Wine's own threads and events take freed values): not checked. */
+static void assert_closed(cport_fd fd)
+{
+	if (!t_is_windows())
+		assert_false(t_fd_valid(fd));
+}
+
 /* A close linked behind a 100 ms timer, with a 1 ms timeout: it runs after the
  * timer and closes the file. */
 static void held_close(void **state)
@@ -21,7 +29,6 @@ static void held_close(void **state)
 	cport *port = t_port();
 	cport_fd fd = t_file(16);
 	cport_op t = {0}, c = {0};
-	t_pool_warm(port);
 	t.flags = CPORT_OP_LINK;
 	c.timeout_ns = 1 * T_MS;
 	assert_int_equal(cport_timer(port, &t, 100 * T_MS, 0), 0);
@@ -31,7 +38,7 @@ static void held_close(void **state)
 	assert_ptr_equal(second, &c);
 	assert_int_equal(t.result, 0);
 	assert_int_equal(c.result, 0);
-	assert_false(t_fd_valid(fd));
+	assert_closed(fd);
 	cport_destroy(port);
 }
 
@@ -46,7 +53,7 @@ static void timed_close(void **state)
 		c.timeout_ns = 1;
 		assert_int_equal(cport_close(port, &c, fd), 0);
 		assert_int_equal(t_run(port, &c), 0);
-		assert_false(t_fd_valid(fd));
+		assert_closed(fd);
 	}
 	cport_destroy(port);
 }
