@@ -938,7 +938,9 @@ static void uring_cqe(cport *port, const struct io_uring_cqe *cqe)
 	/* Destroy, and the op's last completion (CPORT_MORE, a multishot accept's
 	 * descriptor) still waits on the ready list: its result is what destroy closes
 	 * there, so this CQE must not overwrite it (defect: the descriptor leaked; found by
-	 * the fuzz target). */
+	 * the fuzz target). A connection this CQE carries itself (the kernel ends a
+	 * multishot accept with one when its completion queue overflows) is closed here
+	 * (defect: it leaked; found by the fuzz target on a port of depth 1). */
 	bool keep = u->dying && (x->xflags & CPORT__X_UNREAPED);
 	if (tag == TAG_LTIMEOUT) {
 		/* -EALREADY: it fired while the request ran in io-wq and asked it to stop. */
@@ -946,7 +948,10 @@ static void uring_cqe(cport *port, const struct io_uring_cqe *cqe)
 			x->xflags |= CPORT__X_TIMEDOUT;
 			uring_zc_stop(op, false);
 		}
-	} else if (!keep && !notif) {
+	} else if (keep) {
+		if (res >= 0 && x->type == CPORT__ACCEPT)
+			close(res);
+	} else if (!notif) {
 		op->result = res;
 		ux(op)->cqe_flags = cqe->flags; /* a pool receive's buffer, if any */
 	}
