@@ -1600,7 +1600,7 @@ static void do_connect(void)
 	sub_end(&s, cport_connect(s.port, s.opa, fd, a));
 }
 
-/* recv and send: a buffer and flags (which must be 0). */
+/* recv and send: a buffer and flags (0 here; an unknown bit must be refused). */
 static void do_sr(uint8_t kind)
 {
 	struct sub s;
@@ -1610,7 +1610,7 @@ static void do_sr(uint8_t kind)
 	uint8_t lb = rd8();
 	size_t len = pick_len(&s, lb, BUFSZ);
 	void *buf = (lb & 0xC0) == 0xC0 ? NULL : bufs[s.i];
-	uint32_t fl = (lb & 0xC0) == 0x80 ? 1 : 0;
+	uint32_t fl = (lb & 0xC0) == 0x80 ? 1u << 7 : 0; /* no flag of either call */
 	if ((!buf && len) || fl)
 		want(&s, X_BADARG);
 	s.r.slot = slot;
