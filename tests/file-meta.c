@@ -37,7 +37,7 @@ static void open_write_sync_close(void **state)
 	assert_int_equal(t_run(port, &op), 0);
 	assert_int_equal(cport_close(port, &op, (cport_fd)fd), 0);
 	assert_int_equal(t_run(port, &op), 0);
-	assert_false(t_fd_valid((cport_fd)fd)); /* really closed */
+	t_assert_closed((cport_fd)fd); /* really closed */
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, 4);

@@ -697,6 +697,12 @@ bool t_is_windows(void)
 #endif
 }
 
+void t_assert_closed(cport_fd fd)
+{
+	if (!t_is_windows())
+		assert_false(t_fd_valid(fd));
+}
+
 bool t_is_wine(void)
 {
 #ifdef _WIN32

@@ -121,5 +121,9 @@ int t_sock_linger0(cport_fd fd); /* SO_LINGER 0: the close resets the connection
 int t_sock_shut_wr(cport_fd fd);
 bool t_is_windows(void);
 bool t_is_wine(void); /* Windows code running under Wine (it says so in ntdll) */
+/* A descriptor the test closed through cport is no descriptor any more (Unix). A Windows
+ * handle value may name another object at once (Wine's threads and events take freed
+ * values): not checked there. */
+void t_assert_closed(cport_fd fd);
 
 #endif

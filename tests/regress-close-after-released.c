@@ -37,7 +37,7 @@ static void read_released_with_close(void **state)
 			 cport_err_name(r.result));
 	assert_ptr_equal(order[2], &c);
 	assert_int_equal(c.result, 0);
-	assert_false(t_fd_valid(fd));
+	t_assert_closed(fd);
 	cport_destroy(port);
 }
 
