@@ -134,6 +134,12 @@ static void reactor_more(cport *port, cport_op *op, int64_t result)
 	x->xflags |= CPORT__X_UNREAPED;
 	op->cflags = CPORT_MORE | rx(op)->cflags;
 	cport__complete(port, op, result);
+	/* A receive that did not fill its pool buffer has most likely emptied the socket
+	 * (libuv stops reading on a short read too): the next try would find nothing (an
+	 * EAGAIN per message cost ~3 us a round trip). The side stays armed while the op
+	 * heads it, and the pollers are level-triggered, so bytes left are reported. */
+	if (x->type == CPORT__RECV_POOL && result < cport__bufpool_get(port, x->mode)->size)
+		return;
 	/* Try it again at the next reap, once the caller has taken this completion, rather
 	 * than wait for a report: one accept per wait would otherwise cost one poller
 	 * call each. If the list is full, the report does it. */
