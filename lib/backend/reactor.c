@@ -66,7 +66,7 @@
 
 #define REACTOR_EVENTS 256 /* readiness events taken per poller wait */
 #define REACTOR_HELD 64    /* multishot ops retried at the next reap without a report */
-#define REACTOR_SKIPS 16   /* reaps in a row that may skip the poller (ready work) */
+#define REACTOR_SKIPS 1    /* reaps in a row that may skip the poller (ready work) */
 
 /* ---- 1. State ---------------------------------------------------------------------- */
 
@@ -914,9 +914,11 @@ static void reactor_resume(cport *port)
 	}
 }
 
-/* While completions wait on the ready list, up to REACTOR_SKIPS reaps in a row return
- * them without asking the poller (a poll(2) over many descriptors costs more than the
- * work); the next one asks it, so no descriptor waits long for its turn. */
+/* While completions wait on the ready list, a reap may return them without asking the
+ * poller, but only REACTOR_SKIPS in a row: the next one asks it. More skips starved the
+ * readers: a writer whose sends complete inside the submit kept every reap busy while
+ * the reads waiting for a report waited up to 16 reaps, so a one-connection pump kept
+ * 16 chunks in the socket, hit zero windows, and ran at 0.3x the raw loop. */
 static int reactor_reap(cport *port, int64_t timeout_ns)
 {
 	struct reactor *r = reactor_of(port);
