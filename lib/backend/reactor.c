@@ -896,6 +896,8 @@ static void reactor_resume(cport *port)
 	struct reactor *r = reactor_of(port);
 	int fds[REACTOR_HELD];
 	unsigned n = r->nheld;
+	if (n == 0)
+		return;
 	memcpy(fds, r->held, n * sizeof *fds);
 	r->nheld = 0;
 	for (unsigned i = 0; i < n; i++) {
