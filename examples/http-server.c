@@ -31,11 +31,14 @@
 #include <strings.h>
 
 #define BODY "Hello, world!\n"
-static const char response[] = "HTTP/1.1 200 OK\r\n"
-                               "Server: cport-example\r\n"
-                               "Content-Type: text/plain\r\n"
-                               "Content-Length: 14\r\n"
-                               "\r\n" BODY;
+#define HEAD "HTTP/1.1 200 OK\r\n"          \
+	     "Server: cport-example\r\n"    \
+	     "Content-Type: text/plain\r\n" \
+	     "Content-Length: 14\r\n"
+static const char response[] = HEAD "\r\n" BODY;
+/* The answer to a request with "Connection: close": the client learns that this is the
+ * last one (wrk, for one, would send the next request on the connection otherwise). */
+static const char response_close[] = HEAD "Connection: close\r\n\r\n" BODY;
 static const char bad_request[] = "HTTP/1.1 400 Bad Request\r\n"
                                   "Content-Length: 0\r\n"
                                   "Connection: close\r\n"
@@ -51,9 +54,11 @@ enum {
 };
 
 /* The response is fixed, so a connection only counts the answers it owes and sends
- * them from this one read-only block: PIPELINE_MAX copies of it, shared by every
- * connection's sends at once. */
+ * them from read-only blocks shared by every connection's sends at once: PIPELINE_MAX
+ * copies of it; and PIPELINE_MAX - 1 copies followed by response_close, whose tail
+ * ends the answers to a client that asked to close. */
 static char responses[PIPELINE_MAX * RESPONSE_LEN];
+static char responses_close[(PIPELINE_MAX - 1) * RESPONSE_LEN + sizeof response_close - 1];
 
 /* What the server runs with (set once in main). */
 static struct {
@@ -64,7 +69,8 @@ static struct {
 } cfg = {true, 0, 1024, 4096, NULL};
 
 enum { BUSY_RCV = 1, BUSY_SND = 2, BUSY_CLS = 4 }; /* conn.busy: ops in flight */
-enum { GO = 0, STOP_CLOSE, STOP_BAD };             /* conn.stop: after the owed answers */
+/* conn.stop: what ends the connection once the owed answers went out */
+enum { GO = 0, STOP_ASKED, STOP_EOF, STOP_BAD };
 
 struct conn {
 	cport_op rcv, snd, cls; /* op.user points back to the conn */
@@ -118,7 +124,7 @@ static void conn_request(struct conn *c, const char *req, const char *end)
 	}
 	c->owed++;
 	if (has_header(req, end, "Connection", "close"))
-		c->stop = STOP_CLOSE;
+		c->stop = STOP_ASKED;
 }
 
 /* Take every whole request in [p, p + n) until the connection stops; returns the bytes
@@ -206,11 +212,15 @@ static void conn_send(cport *port, struct conn *c)
 {
 	if (c->closing || (c->busy & BUSY_SND))
 		return;
-	const void *buf = responses;
+	const char *buf = responses;
 	size_t len;
 	if (c->owed > 0) {
 		c->sending = c->owed < PIPELINE_MAX ? c->owed : PIPELINE_MAX;
 		len = c->sending * RESPONSE_LEN;
+		if (c->stop == STOP_ASKED && c->sending == c->owed) { /* the last answers */
+			len += sizeof response_close - sizeof response;
+			buf = responses_close + sizeof responses_close - len;
+		}
 	} else if (c->stop == STOP_BAD && !c->bad_sent) {
 		c->bad_sent = true;
 		buf = bad_request;
@@ -269,7 +279,7 @@ static void conn_recv_end(cport *port, struct conn *c, int64_t result)
 		return;
 	}
 	if (c->stop == GO)
-		c->stop = STOP_CLOSE;
+		c->stop = STOP_EOF;
 }
 
 static void on_recv_buffer(cport *port, struct conn *c)
@@ -389,8 +399,13 @@ static int parse_args(int argc, char **argv, cport_options *o, const char **text
 	}
 	if (!*text)
 		*text = "127.0.0.1:8080";
-	for (size_t i = 0; i < PIPELINE_MAX; i++)
+	for (size_t i = 0; i < PIPELINE_MAX; i++) {
 		memcpy(responses + i * RESPONSE_LEN, response, RESPONSE_LEN);
+		if (i + 1 < PIPELINE_MAX)
+			memcpy(responses_close + i * RESPONSE_LEN, response, RESPONSE_LEN);
+	}
+	memcpy(responses_close + (PIPELINE_MAX - 1) * RESPONSE_LEN, response_close,
+	       sizeof response_close - 1);
 	return 0;
 }
 

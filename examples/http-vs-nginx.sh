@@ -17,7 +17,7 @@ set -eu
 
 build=${1:-}
 if [ -z "$build" ]; then
-	build=build-rel
+	build="build-rel"
 	[ -x "$build/examples/http-server" ] || build=build
 fi
 server=$build/examples/http-server
