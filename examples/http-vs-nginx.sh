@@ -116,6 +116,7 @@ start_nginx() {
 declare -A port
 start_cport() { # BACKEND RECV
 	local out=$tmp/$1-$2.out
+	: >"$out"
 	"$server" --backend="$1" --recv="$2" 127.0.0.1:0 >"$out" 2>&1 &
 	local p=$!
 	pids+=("$p")
