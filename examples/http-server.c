@@ -189,7 +189,8 @@ static void conn_free_if_idle(struct conn *c)
 }
 
 /* Close once: cport_close completes every op still in flight first. If the port
- * refuses it, stop those ops and close by hand when the last one completed. */
+ * refuses it, stop those ops and close by hand when the last one completed. The conn
+ * is freed by conn_free_if_idle, which on_op and on_accept call last. */
 static void conn_close(cport *port, struct conn *c)
 {
 	if (c->closing)
@@ -204,7 +205,6 @@ static void conn_close(cport *port, struct conn *c)
 		cport_cancel(port, &c->rcv);
 	if (c->busy & BUSY_SND)
 		cport_cancel(port, &c->snd);
-	conn_free_if_idle(c);
 }
 
 /* Send what is owed (one send in flight at a time), then act on a stop. */
@@ -292,7 +292,7 @@ static void on_recv_buffer(cport *port, struct conn *c)
 		size_t used = conn_parse(c, c->in, c->have);
 		memmove(c->in, c->in + used, c->have - used);
 		c->have -= used;
-		if (c->have == IN_MAX) { /* a request head too large */
+		if (c->stop == GO && c->have == IN_MAX) { /* a request head too large */
 			conn_close(port, c);
 			return;
 		}
@@ -370,7 +370,7 @@ static void on_accept(cport *port, cport_op *acc)
 	c->rcv.user = c->snd.user = c->cls.user = c;
 	cport_sock_nodelay(c->fd, 1);
 	conn_recv(port, c);
-	conn_free_if_idle(c); /* the receive was refused */
+	conn_free_if_idle(c); /* the receive and the close were refused */
 }
 
 static int usage(void)
