@@ -15,10 +15,12 @@
  *   - io_uring's kernel holds the port's buffers in a provided-buffer ring and picks
  *     one itself; a completion says which (the engine's bufpool_* slots keep the ring:
  *     a buffer that is the port's again goes back into it).
- * Either way a completion with data lends its buffer to the caller
- * (cport__bufpool_lend: CPORT_BUF in op->cflags), and cport_bufpool_return is the one
- * way back, checked here: a buffer the caller does not hold is CPORT_EINVAL, so a
- * double return can never put one buffer in two places.
+ * Either way a completion with data lends its buffer to that completion
+ * (cport__bufpool_lend: CPORT_BUF in op->cflags), which hands it to the caller when it
+ * is reaped (cport__bufpool_handed), and cport_bufpool_return is the one way back,
+ * checked here: a buffer the caller does not hold (never handed over, still on a
+ * completion not reaped, returned already) is CPORT_EINVAL, so a double return can
+ * never put one buffer in two places.
  */
 
 #include "internal.h"
@@ -165,8 +167,19 @@ uint32_t cport__bufpool_lend(struct cport__bufpool *bp, uint32_t id)
 {
 	/* A buffer the caller holds is in no free list and no ring: nobody lends it twice. */
 	assert(id < bp->count && bp->state[id] == CPORT__BUF_PORT);
-	bp->state[id] = CPORT__BUF_CALLER;
+	bp->state[id] = CPORT__BUF_QUEUED;
 	return CPORT_BUF | id << CPORT_BUF_SHIFT;
+}
+
+void cport__bufpool_handed(cport *port, cport_op *op)
+{
+	const struct cport__op *x = cport__x(op);
+	if (!cport__is_pool_recv(x->type) || !(op->cflags & CPORT_BUF))
+		return;
+	struct cport__bufpool *bp = cport__bufpool_get(port, x->mode);
+	uint32_t id = op->cflags >> CPORT_BUF_SHIFT;
+	assert(bp && id < bp->count && bp->state[id] == CPORT__BUF_QUEUED);
+	bp->state[id] = CPORT__BUF_CALLER;
 }
 
 int cport__bufpool_return(cport *port, uint32_t group, uint32_t id)

@@ -291,13 +291,14 @@ struct cport;
 
 /*
  * One pool: `count` buffers of `size` bytes in the caller's block, buffer `id` at
- * mem + id * size. Each buffer is the port's (free, or being filled by a receive) or
- * the caller's (a completion handed it over with CPORT_BUF; cport_bufpool_return gives
- * it back). Engines without a kernel that picks buffers (the reactor, IOCP) take one
+ * mem + id * size. Each buffer is the port's (free, or being filled by a receive), or
+ * lent to a completion not handed to the caller yet (queued), or the caller's (a
+ * completion it reaped handed it over with CPORT_BUF; cport_bufpool_return gives it
+ * back). Engines without a kernel that picks buffers (the reactor, IOCP) take one
  * from the free stack when a receive finds data; io_uring's kernel holds the free ones
  * in a buffer ring (`kernel`), and the port only learns which one it filled.
  */
-enum { CPORT__BUF_PORT = 0, CPORT__BUF_CALLER = 1 };
+enum { CPORT__BUF_PORT = 0, CPORT__BUF_QUEUED = 1, CPORT__BUF_CALLER = 2 };
 struct cport__bufpool {
 	char *mem;
 	uint32_t count, size;
@@ -324,9 +325,14 @@ int cport__bufpool_take(struct cport__bufpool *bp);
 /* A buffer taken (or, io_uring, filled by the kernel) that holds no data for the
  * caller (nothing came, end of stream, an error): the port's to lend again. */
 void cport__bufpool_untake(struct cport *port, struct cport__bufpool *bp, uint32_t id);
-/* The receive completes with data in buffer `id`: the caller's from now on. Returns
- * the op->cflags bits that say so (CPORT_BUF and the id). */
+/* The receive completes with data in buffer `id`: lent to that completion, the
+ * caller's once the completion is handed over (cport__bufpool_handed). Returns the
+ * op->cflags bits that say so (CPORT_BUF and the id). */
 uint32_t cport__bufpool_lend(struct cport__bufpool *bp, uint32_t id);
+/* A completion goes to the caller (reaped, or a CPORT_MORE one taken): the buffer it
+ * carries, if any, is the caller's from now on; before, returning it is CPORT_EINVAL
+ * (the caller cannot hold what it has not reaped). */
+void cport__bufpool_handed(struct cport *port, cport_op *op);
 /* Destroy: the pools' bookkeeping (after the engine let go of them). */
 void cport__bufpools_free(struct cport *port);
 

@@ -1153,6 +1153,7 @@ static void mark_reaped(cport *port, cport_op **out, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		struct cport__op *x = cport__x(out[i]);
 		assert(x->state == CPORT__INFLIGHT);
+		cport__bufpool_handed(port, out[i]);
 		if (out[i]->cflags & CPORT_MORE) {
 			x->xflags &= (uint8_t)~CPORT__X_UNREAPED;
 			continue;

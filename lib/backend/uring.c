@@ -1615,10 +1615,16 @@ static void uring_prep_pool(struct uring *u, struct io_uring_sqe *sqe, cport_op 
 		io_uring_prep_recvmsg(sqe, x->fd, cport__unix_msg_recv(x->buf, &ux(op)->pool_iov, 1), 0);
 	} else if ((x->aux & CPORT_RECV_MULTISHOT) && u->recv_multi) {
 		io_uring_prep_recv_multishot(sqe, x->fd, NULL, 0, 0); /* length: the buffer's */
+		/* Wait for data before the first try. Only here: the kernel checks before
+		 * anything else that a multishot receive's descriptor can be polled (a regular
+		 * file: -EBADFD, see uring_pool_finish), while a one-shot one on a regular
+		 * file would answer every try -EAGAIN after its "poll" found it ready, and the
+		 * op would go round for ever (found with the fuzz target's input); without
+		 * the flag that try says -ENOTSOCK. */
+		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 	} else {
 		io_uring_prep_recv(sqe, x->fd, NULL, bp->size, 0);
 	}
-	sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = (uint16_t)x->mode;
 }
@@ -1655,6 +1661,11 @@ static bool uring_pool_again(struct uring *u, cport_op *op, int64_t res)
 static bool uring_pool_finish(struct uring *u, cport_op *op, int64_t *res)
 {
 	struct cport__op *x = cport__x(op);
+	/* A multishot receive on what cannot be polled (a regular file): the kernel says
+	 * EBADFD, which is no CPORT_E* code. The op needs a socket, so CPORT_ENOTSOCK, as
+	 * the other backends say (found by the fuzz target). */
+	if (*res == -EBADFD)
+		*res = CPORT_ENOTSOCK;
 	uint32_t cf = uring_pool_buf(x->port, op, *res, ux(op)->cqe_flags);
 	ux(op)->cqe_flags = 0;
 	if (*res > 0 && x->type == CPORT__RECVMSG_POOL)
