@@ -237,13 +237,13 @@ typedef struct cport_statbuf {
 	X(ENOBUFS, 105, "no buffer space available")                           \
 	X(EISCONN, 106, "socket is already connected")                         \
 	X(ENOTCONN, 107, "socket is not connected")                            \
+	X(ESHUTDOWN, 108, "port stopped or endpoint shut down")                \
 	X(ETIMEDOUT, 110, "operation timed out")                               \
 	X(ECONNREFUSED, 111, "connection refused")                             \
 	X(EHOSTUNREACH, 113, "host is unreachable")                            \
 	X(EALREADY, 114, "operation already in progress")                      \
 	X(EINPROGRESS, 115, "operation now in progress")                       \
-	X(ECANCELED, 125, "operation canceled")                                 \
-	X(ESHUTDOWN, 108, "port stopped or endpoint shut down")
+	X(ECANCELED, 125, "operation canceled")
 
 #ifdef _WIN32
 #define CPORT__ERRVAL(name, linux_value) (-(linux_value))
