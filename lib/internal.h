@@ -617,8 +617,13 @@ void cport__shared_free(struct cport *port);
  * the mutex, CPORT_ESHUTDOWN once stopped; on the way out the engine's flush, the
  * completions the call queued handed to waiting threads, the leader woken if a new
  * deadline comes before its wake-up. */
-int cport__shared_enter(struct cport *port);
-void cport__shared_leave(struct cport *port);
+#if defined(__GNUC__)
+#define CPORT__COLD __attribute__((cold)) /* off the default mode's hot paths */
+#else
+#define CPORT__COLD
+#endif
+CPORT__COLD int cport__shared_enter(struct cport *port);
+CPORT__COLD void cport__shared_leave(struct cport *port);
 int cport__shared_wait(struct cport *port, cport_op **out, unsigned max, int64_t timeout_ns);
 /* cport_post on a shared port: `op` is filled in; deliver it to a waiting thread. */
 int cport__shared_post(struct cport *port, cport_op *op);

@@ -183,6 +183,7 @@ int cport_create(cport **portp, const cport_options *opts)
 		snprintf(o.reason, o.reason_len, "%s", port->reason);
 	if (r == 0 && (o.flags & CPORT_OPT_SHARED)) {
 		r = port->be->block ? cport__shared_create(port, o.concurrency) : CPORT_ENOTSUP;
+		atomic_store(&port->busy, 1); /* port_enter: always the shared path */
 		if (r < 0)
 			port->be->fini(port);
 	}
@@ -254,13 +255,14 @@ uint64_t cport_now_ns(void)
 /* One thread at a time drives a port (docs/contract.md rule 10). A second one arriving while the
  * first is inside submit, wait or cancel is told so (CPORT_EBUSY) instead of corrupting
  * the port: one uncontended atomic exchange per call. A shared port (lib/shared.c)
- * takes its mutex instead: the default mode pays one predictable branch for it. */
+ * takes its mutex instead: its `busy` stays 1 for its whole life, so the exchange sends
+ * it down the path a busy port takes, and the default mode's entry is as it was (only
+ * port_leave has one predictable branch more). */
 static int port_enter(cport *port)
 {
-	if (port->sh)
-		return cport__shared_enter(port);
-	return atomic_exchange_explicit(&port->busy, 1, memory_order_acquire) == 0 ? 0
-										    : CPORT_EBUSY;
+	if (atomic_exchange_explicit(&port->busy, 1, memory_order_acquire) == 0)
+		return 0;
+	return port->sh ? cport__shared_enter(port) : CPORT_EBUSY;
 }
 
 static void port_leave(cport *port)
@@ -475,18 +477,14 @@ static int op_submit(cport *port, cport_op *op, enum cport__type type, const str
 	if (e < 0)
 		return e;
 	/* Checked inside: a registration changes only under port_enter too. */
-	if (a->buf_index && (r = cport__reg_check_buf(port, a->buf, a->len, a->buf_index - 1)) < 0) {
-		port_leave(port);
-		return r;
-	}
+	if (a->buf_index && (r = cport__reg_check_buf(port, a->buf, a->len, a->buf_index - 1)) < 0)
+		goto out;
 	if (cport__chain_active(&port->chain, op) &&
-	    (r = cport__chain_check(port, op, (uint8_t)type, a->aux, a->fd)) < 0) {
-		port_leave(port);
-		return r;
-	}
+	    (r = cport__chain_check(port, op, (uint8_t)type, a->aux, a->fd)) < 0)
+		goto out;
 	if (cport__is_pool_recv((uint8_t)type) && !cport__bufpool_get(port, a->mode)) {
-		port_leave(port);
-		return CPORT_EINVAL; /* no such pool (looked up on the port thread) */
+		r = CPORT_EINVAL; /* no such pool (looked up on the port thread) */
+		goto out;
 	}
 	uint32_t cflags = op->cflags;
 	int64_t result = op->result;
@@ -514,6 +512,7 @@ static int op_submit(cport *port, cport_op *op, enum cport__type type, const str
 			cport__bufpool_op_accepted(port, a->mode); /* until reaped: no removal */
 	}
 	port_run_released(port);
+out:
 	port_leave(port);
 	return r;
 }

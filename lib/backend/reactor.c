@@ -886,7 +886,7 @@ static int64_t reactor_sleep_ns(cport *port, int64_t timeout_ns)
 }
 
 /* Retry the multishot ops whose last completion the caller has taken since. */
-static void reactor_resume(cport *port)
+static inline void reactor_resume(cport *port)
 {
 	struct reactor *r = reactor_of(port);
 	int fds[REACTOR_HELD];
