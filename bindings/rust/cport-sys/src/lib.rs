@@ -661,7 +661,7 @@ mod tests {
             let lib = unsafe { CStr::from_ptr(cport_err_name(code as i64)) }.to_str().unwrap();
             assert_eq!(std::format!("CPORT_{lib}"), name, "code {code}");
         }
-        assert_eq!(CPORT_ERRORS.len(), 49);
+        assert_eq!(CPORT_ERRORS.len(), 50);
         let ok = unsafe { CStr::from_ptr(cport_err_name(0)) };
         assert_eq!(ok.to_str().unwrap(), "OK");
     }
