@@ -32,7 +32,11 @@
  *     cport_wait, cport_cancel). A second thread calling one of them while another
  *     is inside one gets CPORT_EBUSY and changes nothing (the check costs one
  *     uncontended atomic exchange per call). cport_post is safe from any thread.
- *     cport_destroy must not run beside any other call on the port.
+ *     A shared port (CPORT_OPT_SHARED, section 3b) is IOCP's model instead: every
+ *     call is safe from any thread at any time, each completion goes to exactly one
+ *     cport_wait, the newest waiter first, under a concurrency limit.
+ *     cport_destroy must not run beside any other call on the port (a shared port:
+ *     cport_stop it, let its threads return, then destroy).
  *   - Lifetimes: a descriptor closed through cport (cport_close, cport_sock_close)
  *     and reused by a new one is a new descriptor to every port in the process. A
  *     forked child must not use a port it inherited, except to cport_destroy it:
@@ -233,6 +237,7 @@ typedef struct cport_statbuf {
 	X(ENOBUFS, 105, "no buffer space available")                           \
 	X(EISCONN, 106, "socket is already connected")                         \
 	X(ENOTCONN, 107, "socket is not connected")                            \
+	X(ESHUTDOWN, 108, "port stopped or endpoint shut down")                \
 	X(ETIMEDOUT, 110, "operation timed out")                               \
 	X(ECONNREFUSED, 111, "connection refused")                             \
 	X(EHOSTUNREACH, 113, "host is unreachable")                            \
@@ -277,7 +282,10 @@ enum {
 	 * runs without. Using such a port from another thread is undefined (its calls fail
 	 * with CPORT_EEXIST from the kernel, and destroy cannot stop the kernel).
 	 * cport_post stays safe from any thread. Other backends ignore the flag. */
-	CPORT_OPT_SINGLE_THREAD = 1u << 1
+	CPORT_OPT_SINGLE_THREAD = 1u << 1,
+	/* A shared port: many threads submit, wait and cancel on it at once (section
+	 * 3b). With `concurrency`. Not with CPORT_OPT_SINGLE_THREAD (CPORT_EINVAL). */
+	CPORT_OPT_SHARED = 1u << 2
 };
 
 /*
@@ -296,7 +304,9 @@ typedef struct cport_options {
 	char *reason;           /* optional out: why backends were refused (also on
 	                           failure of cport_create); NUL-terminated */
 	uint32_t reason_len;    /* bytes at `reason` */
-	uint32_t reserved_;
+	uint32_t concurrency;   /* CPORT_OPT_SHARED: threads that may run completions at
+	                           once; 0 = the number of CPUs; at most 1024 (section 3b).
+	                           Must be 0 without the flag. */
 } cport_options;
 
 CPORT_API void cport_options_init(cport_options *opts);
@@ -311,7 +321,11 @@ CPORT_API void cport_options_init(cport_options *opts);
  * Backend choice: opts->backend, else $CPORT_BACKEND, else the candidates of this OS in
  * order (Linux: io_uring, epoll, poll). A backend chosen by name must start or the call
  * fails. Returns 0 and sets *port, or:
- *   CPORT_EINVAL  NULL port, opts->size too small, bad queue_depth, unknown backend name
+ *   CPORT_EINVAL  NULL port, opts->size too small, bad queue_depth, unknown backend
+ *                 name, unknown flags, CPORT_OPT_SHARED with CPORT_OPT_SINGLE_THREAD,
+ *                 concurrency above 1024 or set without CPORT_OPT_SHARED
+ *   CPORT_ENOTSUP CPORT_OPT_SHARED on a backend without the shared mode (IOCP for
+ *                 now, kqueue: section 7)
  *   CPORT_ENOSYS  the named backend is not built into this library
  *   CPORT_ENOMEM  out of memory
  *   any code the backend's setup failed with (CPORT_EPERM when io_uring is forbidden...)
@@ -337,6 +351,53 @@ CPORT_API const char *cport_backend_reason(const cport *port);
 
 /* Monotonic clock in nanoseconds: the clock of absolute timers. */
 CPORT_API uint64_t cport_now_ns(void);
+
+/* ---- 3b. Shared ports ------------------------------------------------------------- */
+
+/*
+ * A shared port (cport_create with CPORT_OPT_SHARED) is served by a pool of threads, as
+ * an I/O completion port is:
+ *   - Every call on it (the submit calls, cport_submit, cport_wait, cport_cancel,
+ *     cport_post, cport_route, the bufpool and register calls) is safe from any thread
+ *     at any time; calls are serialised by a mutex (the default mode has none).
+ *     cport_wait_op answers CPORT_ENOTSUP: a completion goes to whichever thread waits.
+ *   - Each completion is returned by exactly one cport_wait. Of the threads waiting, the
+ *     one that started waiting last gets the next completions (LIFO, as IOCP: its cache
+ *     is warm); a batch goes to one thread, up to its `max`.
+ *   - The concurrency value N (cport_options.concurrency; 0: the number of CPUs) caps
+ *     the threads that are "busy": returned from a cport_wait with ops and not yet in
+ *     their next cport_wait on the port. While N are busy, a waiting thread is given
+ *     nothing (completions stay queued); a busy thread's next cport_wait frees its
+ *     place and takes what is queued. Unlike Windows, a busy thread blocked elsewhere
+ *     (a read, a lock) still counts, since user space cannot see it; a thread that
+ *     stops calling cport_wait keeps its place until it calls it again.
+ *   - Multishot ops (CPORT_MORE): a completion with CPORT_MORE is lent to the thread
+ *     that got it; the op's next completion is not handed to any thread until that
+ *     thread calls cport_wait on the port again (any timeout), so two threads never hold
+ *     the same op. A cport_cancel of the op meanwhile is passed on then; a close of its
+ *     descriptor (or its timeout) meanwhile ends it with a last completion of its own
+ *     (CPORT_ECANCELED, CPORT_ETIMEDOUT), handed out then. A thread that stops calling
+ *     cport_wait holds its lent ops' next completions back for good.
+ *   - Submits never wait for the concurrency limit or for a waiting thread: a thread
+ *     blocked in cport_wait does not hold the port (it waits in the kernel without it).
+ *   - Streams keep their rules whatever thread submits: sends on one descriptor go out
+ *     whole, in the order the submit calls returned, never interleaved.
+ * Backends: epoll, poll and io_uring (both its native and its thread-pool paths);
+ * IOCP and kqueue answer CPORT_ENOTSUP for now (section 7).
+ */
+
+/*
+ * Stop a shared port: every thread waiting in cport_wait on it returns
+ * CPORT_ESHUTDOWN, and from now on every call on the port but cport_destroy does too
+ * (submits, waits, cancels, posts, cport_stop again). Ops in flight stay in flight and
+ * completions stay queued: once every thread has returned from its calls on the port,
+ * cport_destroy stops them with its usual guarantee (nothing touched afterwards; the
+ * descriptors of unreaped accepts and opens are closed). Returns 0, or:
+ *   CPORT_EINVAL     NULL port, or a port created without CPORT_OPT_SHARED (one thread
+ *                    drives it: it stops by not calling cport_wait)
+ *   CPORT_ESHUTDOWN  the port was stopped already (nothing changes)
+ */
+CPORT_API int cport_stop(cport *port);
 
 /*
  * Version and ABI
@@ -390,8 +451,10 @@ CPORT_API size_t cport_struct_size(uint32_t which);
  *                   readiness backends check at submit), or being closed
  *     CPORT_EBUSY   the op is already in flight (submitted and not yet reaped), or
  *                   another thread is driving the port at this moment
+ *     CPORT_ESHUTDOWN a shared port that was stopped (cport_stop)
  *   and a rejected call changes nothing.
- *   - only queues the op: the kernel sees it at the next cport_submit or cport_wait.
+ *   - only queues the op: the kernel sees it at the next cport_submit or cport_wait
+ *     (a shared port: before the submit call returns).
  *   - honours op->timeout_ns: the op completes with CPORT_ETIMEDOUT if it is still in
  *     flight that long after it was handed to the kernel.
  * A cancelled op completes with CPORT_ECANCELED (see cport_cancel).
@@ -475,7 +538,9 @@ CPORT_API int cport_timer(cport *port, cport_op *op, uint64_t ns, uint32_t flags
  * PostQueuedCompletionStatus. Safe from any thread at any time while the port exists;
  * wakes a thread blocked in cport_wait. Posts from one thread are reaped in the order
  * they were posted. Errors: CPORT_EINVAL (NULL, op->flags != 0: a post belongs to no
- * chain), CPORT_EBUSY (the op is in flight). op->timeout_ns is ignored.
+ * chain), CPORT_EBUSY (the op is in flight), CPORT_ESHUTDOWN (a shared port that was
+ * stopped). op->timeout_ns is ignored. On a shared port the post goes straight to the
+ * newest waiting thread (section 3b).
  */
 CPORT_API int cport_post(cport *port, cport_op *op, int64_t result);
 
@@ -1185,6 +1250,7 @@ CPORT_API int cport_unlock(cport *port, cport_op *op, cport_fd fd, int64_t offse
  *                 reaped, or submitted to another port)
  *   CPORT_EINVAL  NULL port or target
  *   CPORT_EBUSY   another thread is driving the port at this moment
+ *   CPORT_ESHUTDOWN a shared port that was stopped (cport_stop)
  * The target still completes exactly once: CPORT_ECANCELED if it was stopped, else its
  * normal result (it may have finished already). No op of its own is needed; cancelling
  * twice is harmless.
@@ -1297,7 +1363,8 @@ CPORT_API int cport_unregister_files(cport *port);
 /* ---- 5. Driving the port -------------------------------------------------------- */
 
 /* Hand every queued op to the kernel without waiting. Returns 0 or a CPORT_E* code
- * (CPORT_EINVAL while a chain is open: section 4b). */
+ * (CPORT_EINVAL while a chain is open: section 4b; CPORT_ESHUTDOWN: a shared port
+ * that was stopped). */
 CPORT_API int cport_submit(cport *port);
 
 /*
@@ -1308,6 +1375,9 @@ CPORT_API int cport_submit(cport *port);
  * arguments (max 0 or above INT32_MAX) or while a chain is open (section 4b), or
  * CPORT_EBUSY when another thread is driving the port. Each returned op is no longer in flight: its result and cflags are set and
  * it may be reused at once. Completions beyond `max` stay queued for the next call.
+ * A shared port (section 3b): any number of threads wait at once, each completion goes
+ * to one of them (the newest waiter first) within the concurrency limit; a stopped
+ * port returns CPORT_ESHUTDOWN (cport_stop); other errors as above but CPORT_EBUSY.
  */
 CPORT_API int cport_wait(cport *port, cport_op **out, unsigned max, int64_t timeout_ns);
 
@@ -1328,6 +1398,7 @@ CPORT_API int cport_wait(cport *port, cport_op **out, unsigned max, int64_t time
  *                    in flight. (The op's own timeout shows as op->result ==
  *                    CPORT_ETIMEDOUT with a return of 0.)
  *   CPORT_EBUSY      another thread is driving the port at this moment
+ *   CPORT_ENOTSUP    a shared port (section 3b)
  *   other codes      as cport_wait (the kernel's wait failed)
  * Cost: one pass over the completions already queued when it is called; none after.
  */
@@ -1853,6 +1924,22 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  *     a read or write of a regular file never returns.
  *   - cport_close on a descriptor waits for the pool's running ops on it, so the
  *     number is not freed (and reused) while a worker's call may still use it.
+ */
+
+/*
+ * Shared ports (CPORT_OPT_SHARED, section 3b), per backend:
+ *   - io_uring: one ring; its setup leaves out SINGLE_ISSUER, DEFER_TASKRUN and
+ *     COOP_TASKRUN (a completion's work must not wait for the submitting thread to
+ *     enter the kernel: it may be asleep in cport_wait). Each call's SQEs reach the
+ *     kernel before it returns; one waiting thread at a time sleeps in io_uring_enter
+ *     without the port's lock while others submit.
+ *   - epoll: one thread at a time sleeps in epoll_wait without the lock; the others
+ *     submit (epoll_ctl) meanwhile.
+ *   - poll: the sleeping thread polls a copy of the descriptor set; a submit that
+ *     changes the set wakes it to poll again with the change (one eventfd write).
+ *   - kqueue, IOCP: cport_create answers CPORT_ENOTSUP for now (IOCP's native mode is
+ *     planned: GetQueuedCompletionStatusEx from many threads).
+ *   - The thread pool hands its completions to whichever thread waits.
  */
 
 /*

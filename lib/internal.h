@@ -88,6 +88,9 @@ enum {
 	                                 call; the worker drops the call's outcome */
 	CPORT__X_TIMEOUT_FIRST = 1u << 6, /* a timer whose timeout_ns comes before its
 	                                     time: it fires with CPORT_ETIMEDOUT */
+	CPORT__X_CANCEL_LATER = 1u << 7, /* shared port: cancelled while a CPORT_MORE
+	                                    completion was lent to a thread; the engine
+	                                    hears of it when that thread waits again */
 };
 
 /* opx.reg: what registered with the port (lib/register.c) an op uses; each counts it
@@ -533,6 +536,15 @@ struct cport_backend {
 	int (*bufpool_add)(struct cport *port, struct cport__bufpool *bp, uint16_t group);
 	void (*bufpool_remove)(struct cport *port, struct cport__bufpool *bp, uint16_t group);
 	void (*bufpool_give)(struct cport *port, struct cport__bufpool *bp, uint32_t id);
+	/* Optional (NULL: no shared mode; CPORT_OPT_SHARED is CPORT_ENOTSUP). A shared
+	 * port's leader waits here (lib/shared.c), the port's mutex held on entry and on
+	 * return: prepare what the kernel wait needs, sleep in the kernel up to the time
+	 * cport__shared_sleep_ns gives (< 0 forever, 0 not at all) with the mutex released
+	 * around that call alone (cport__shared_unlock / cport__shared_relock; the
+	 * `sleeping` handshake as in reap), then deliver what came, as reap does. Only the
+	 * leader is ever here and reap is never called on a shared port; every other slot
+	 * may run (under the mutex) while the leader sleeps. Return 0 or an error. */
+	int (*block)(struct cport *port, int64_t timeout_ns);
 };
 
 struct cport__pool;
@@ -599,7 +611,44 @@ struct cport {
 	struct cport__bufpools *bufpools; /* receive buffer pools (bufpool.c); NULL until
 	                                     the first cport_bufpool_add */
 	char reason[256];           /* why preferred backends were refused */
+	struct cport__shared *sh;   /* CPORT_OPT_SHARED: the mutex and the waiters
+	                               (lib/shared.c); NULL in the default mode */
 };
+
+/* ---- shared.c: shared ports (CPORT_OPT_SHARED; docs/design.md "Shared ports") ------ */
+struct cport__shared;
+int cport__shared_create(struct cport *port, uint32_t concurrency);
+void cport__shared_free(struct cport *port);
+/* Every public call's entry and exit on a shared port (port.c's port_enter/leave):
+ * the mutex, CPORT_ESHUTDOWN once stopped; on the way out the engine's flush, the
+ * completions the call queued handed to waiting threads, the leader woken if a new
+ * deadline comes before its wake-up. */
+#if defined(__GNUC__)
+#define CPORT__COLD __attribute__((cold)) /* off the default mode's hot paths */
+#else
+#define CPORT__COLD
+#endif
+CPORT__COLD int cport__shared_enter(struct cport *port);
+CPORT__COLD void cport__shared_leave(struct cport *port);
+int cport__shared_wait(struct cport *port, cport_op **out, unsigned max, int64_t timeout_ns);
+/* cport_post on a shared port: `op` is filled in; deliver it to a waiting thread. */
+int cport__shared_post(struct cport *port, cport_op *op);
+/* A cport_cancel of `op` on a shared port: true if its CPORT_MORE completion is lent
+ * to a thread (the engine's cancel waits until that thread waits again). */
+bool cport__shared_lent(struct cport *port, cport_op *op);
+/* fdstate.c: a multishot op ends (a close, a timeout) while its CPORT_MORE completion
+ * is lent: true if so, and `result` is its last completion, delivered once the thread
+ * waits again (the lent one is not turned into the last, as it is while queued). */
+bool cport__shared_end_later(struct cport *port, cport_op *op, int64_t result);
+/* For the engines' `block`: how long the leader may sleep (0: completions wait to be
+ * handed out, or the port stopped), and the mutex around the kernel wait. */
+int64_t cport__shared_sleep_ns(struct cport *port, int64_t timeout_ns);
+void cport__shared_unlock(struct cport *port);
+void cport__shared_relock(struct cport *port);
+/* port.c: an op handed to a thread is reaped (not a CPORT_MORE one: shared.c lends
+ * those), and ops a completion let go start before the call returns. */
+void cport__op_reaped(struct cport *port, cport_op *op);
+void cport__run_released(struct cport *port);
 
 /* op.c: the one completion path. An engine hands every finished op here, on the port
  * thread: into cport_wait's array while it runs and has room and nothing older waits,
@@ -660,7 +709,7 @@ void cport__reg_fd_gone(struct cport *port, struct cport__fd *f);
 void cport__reg_free(struct cport *port); /* destroy: memory only, no engine call */
 /* port.c: the one-thread check of every call that drives the port; a descriptor's
  * value checked as every submit checks it (negative on Unix: CPORT_EBADF). */
-bool cport__port_enter(struct cport *port);
+int cport__port_enter(struct cport *port); /* 0 or CPORT_EBUSY / CPORT_ESHUTDOWN */
 void cport__port_leave(struct cport *port);
 int cport__check_fd(cport_fd fd);
 
@@ -736,7 +785,8 @@ void cport__why(char *why, size_t n, const char *backend, const char *what, int 
  * no op waiting on it costs nothing. Or it is sticky (`sticky` true: epoll): level-
  * triggered and kept after a report, so a descriptor that keeps an op waiting costs no
  * call to re-arm it, and the reactor disarms (or arms for less) a descriptor reported
- * with nothing waiting for it. Every slot except `wake` runs on the port thread.
+ * with nothing waiting for it. Every slot except `wake` runs on the port thread
+ * (a shared port: under its mutex, but `wait`, which only its leader calls, without).
  */
 enum {
 	CPORT__EV_IN = 1u << 0,  /* readable (or at end of stream) */
@@ -752,8 +802,10 @@ struct cport__pevent {
 struct cport__poller {
 	const char *name;
 	bool sticky; /* interest survives a report (see above) */
-	/* Create the poller in *p. Return 0, or an error and write why to `why`. */
-	int (*init)(void **p, char *why, size_t n);
+	/* Create the poller in *p. Return 0, or an error and write why to `why`.
+	 * `shared`: a shared port's (lib/shared.c): `wait` runs without the port's mutex
+	 * while other threads arm and disarm under it (CPORT_ENOTSUP if it cannot). */
+	int (*init)(void **p, bool shared, char *why, size_t n);
 	void (*fini)(void *p);
 	/* Report `fd` when one of `events` (CPORT__EV_IN/OUT) holds (once, or at every
 	 * wait while it holds if sticky), replacing what was armed before. `added`: the fd

@@ -114,9 +114,17 @@ static int port_choose(cport *port, const cport_options *o)
 
 static int port_check_options(const cport_options *o)
 {
-	if (o->size < offsetof(cport_options, reserved_))
+	if (o->size < offsetof(cport_options, concurrency))
 		return CPORT_EINVAL;
-	if (o->flags & ~(uint32_t)(CPORT_OPT_STRICT | CPORT_OPT_SINGLE_THREAD))
+	if (o->flags & ~(uint32_t)(CPORT_OPT_STRICT | CPORT_OPT_SINGLE_THREAD | CPORT_OPT_SHARED))
+		return CPORT_EINVAL;
+	/* A shared port's threads all submit: no single issuer. `concurrency` only comes
+	 * with the flag (an older caller's size may end before it: it reads as 0). */
+	uint32_t shared = o->flags & CPORT_OPT_SHARED;
+	uint32_t conc = o->size >= offsetof(cport_options, concurrency) + sizeof o->concurrency
+				? o->concurrency
+				: 0;
+	if ((shared && (o->flags & CPORT_OPT_SINGLE_THREAD)) || (!shared && conc) || conc > 1024)
 		return CPORT_EINVAL;
 	if (o->queue_depth > 32768 || o->pool_threads > 1024)
 		return CPORT_EINVAL;
@@ -173,6 +181,12 @@ int cport_create(cport **portp, const cport_options *opts)
 	int r = port_choose(port, &o);
 	if (o.reason && o.reason_len)
 		snprintf(o.reason, o.reason_len, "%s", port->reason);
+	if (r == 0 && (o.flags & CPORT_OPT_SHARED)) {
+		r = port->be->block ? cport__shared_create(port, o.concurrency) : CPORT_ENOTSUP;
+		atomic_store(&port->busy, 1); /* port_enter: always the shared path */
+		if (r < 0)
+			port->be->fini(port);
+	}
 	if (r < 0) {
 		free(port);
 		return r;
@@ -202,6 +216,7 @@ void cport_destroy(cport *port)
 	cport__timers_free(&port->deadlines);
 	cport__reg_free(port);
 	cport__bufpools_free(port);
+	cport__shared_free(port);
 	free(port);
 }
 
@@ -239,19 +254,27 @@ uint64_t cport_now_ns(void)
 
 /* One thread at a time drives a port (docs/contract.md rule 10). A second one arriving while the
  * first is inside submit, wait or cancel is told so (CPORT_EBUSY) instead of corrupting
- * the port: one uncontended atomic exchange per call. */
-static bool port_enter(cport *port)
+ * the port: one uncontended atomic exchange per call. A shared port (lib/shared.c)
+ * takes its mutex instead: its `busy` stays 1 for its whole life, so the exchange sends
+ * it down the path a busy port takes, and the default mode's entry is as it was (only
+ * port_leave has one predictable branch more). */
+static int port_enter(cport *port)
 {
-	return atomic_exchange_explicit(&port->busy, 1, memory_order_acquire) == 0;
+	if (atomic_exchange_explicit(&port->busy, 1, memory_order_acquire) == 0)
+		return 0;
+	return port->sh ? cport__shared_enter(port) : CPORT_EBUSY;
 }
 
 static void port_leave(cport *port)
 {
-	atomic_store_explicit(&port->busy, 0, memory_order_release);
+	if (port->sh)
+		cport__shared_leave(port);
+	else
+		atomic_store_explicit(&port->busy, 0, memory_order_release);
 }
 
 /* The same check for the calls that live elsewhere (lib/register.c). */
-bool cport__port_enter(cport *port)
+int cport__port_enter(cport *port)
 {
 	return port_enter(port);
 }
@@ -416,6 +439,11 @@ static void port_run_released(cport *port)
 		cport__chain_run(port, op_start);
 }
 
+void cport__run_released(cport *port)
+{
+	port_run_released(port);
+}
+
 /* The submit of an op with a link or barrier flag, or while a chain is open or a
  * barrier pending (chain.c): it may be held instead of started. A refusal by the engine
  * puts the chain's state back as it was: an op that starts at once was counted, may
@@ -445,21 +473,18 @@ static int op_submit(cport *port, cport_op *op, enum cport__type type, const str
 	int r = op_check(port, op);
 	if (r < 0)
 		return r;
-	if (!port_enter(port))
-		return CPORT_EBUSY;
+	int e = port_enter(port);
+	if (e < 0)
+		return e;
 	/* Checked inside: a registration changes only under port_enter too. */
-	if (a->buf_index && (r = cport__reg_check_buf(port, a->buf, a->len, a->buf_index - 1)) < 0) {
-		port_leave(port);
-		return r;
-	}
+	if (a->buf_index && (r = cport__reg_check_buf(port, a->buf, a->len, a->buf_index - 1)) < 0)
+		goto out;
 	if (cport__chain_active(&port->chain, op) &&
-	    (r = cport__chain_check(port, op, (uint8_t)type, a->aux, a->fd)) < 0) {
-		port_leave(port);
-		return r;
-	}
+	    (r = cport__chain_check(port, op, (uint8_t)type, a->aux, a->fd)) < 0)
+		goto out;
 	if (cport__is_pool_recv((uint8_t)type) && !cport__bufpool_get(port, a->mode)) {
-		port_leave(port);
-		return CPORT_EINVAL; /* no such pool (looked up on the port thread) */
+		r = CPORT_EINVAL; /* no such pool (looked up on the port thread) */
+		goto out;
 	}
 	uint32_t cflags = op->cflags;
 	int64_t result = op->result;
@@ -487,6 +512,7 @@ static int op_submit(cport *port, cport_op *op, enum cport__type type, const str
 			cport__bufpool_op_accepted(port, a->mode); /* until reaped: no removal */
 	}
 	port_run_released(port);
+out:
 	port_leave(port);
 	return r;
 }
@@ -997,8 +1023,9 @@ int cport_route(cport *port, uint32_t kind, cport_fd fd)
 	}
 	if (!port->be->route)
 		return CPORT_ENOSYS;
-	if (!port_enter(port))
-		return CPORT_EBUSY;
+	int e = port_enter(port);
+	if (e < 0)
+		return e;
 	/* The descriptor as a submit finds it: not open, or being closed, is CPORT_EBADF. */
 	struct cport__fd *f = NULL;
 	int r = cport__has_fd(x.type) ? cport__fd_get(port, fd, &f) : 0;
@@ -1014,8 +1041,9 @@ int cport_bufpool_add(cport *port, void *mem, uint32_t count, uint32_t size, uin
 {
 	if (!port)
 		return CPORT_EINVAL;
-	if (!port_enter(port))
-		return CPORT_EBUSY;
+	int e = port_enter(port);
+	if (e < 0)
+		return e;
 	int r = cport__bufpool_add(port, mem, count, size, group);
 	port_leave(port);
 	return r;
@@ -1025,8 +1053,9 @@ int cport_bufpool_remove(cport *port, uint16_t group)
 {
 	if (!port)
 		return CPORT_EINVAL;
-	if (!port_enter(port))
-		return CPORT_EBUSY;
+	int e = port_enter(port);
+	if (e < 0)
+		return e;
 	int r = cport__bufpool_remove(port, group);
 	port_leave(port);
 	return r;
@@ -1036,8 +1065,9 @@ int cport_bufpool_return(cport *port, uint16_t group, uint16_t id)
 {
 	if (!port)
 		return CPORT_EINVAL;
-	if (!port_enter(port))
-		return CPORT_EBUSY;
+	int e = port_enter(port);
+	if (e < 0)
+		return e;
 	int r = cport__bufpool_return(port, group, id);
 	port_leave(port);
 	return r;
@@ -1078,10 +1108,9 @@ int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_t group, c
 	return op_submit(port, op, CPORT__RECVMSG_POOL, &a);
 }
 
-int cport_cancel(cport *port, cport_op *target)
+/* Is there a cancel to pass on (0), nothing to do (1), or an error? Reads the op. */
+static int cancel_check(cport *port, cport_op *target)
 {
-	if (!port || !target)
-		return CPORT_EINVAL;
 	struct cport__op *x = cport__x(target);
 	if (x->state != CPORT__INFLIGHT || x->port != port)
 		return CPORT_ENOENT;
@@ -1090,17 +1119,41 @@ int cport_cancel(cport *port, cport_op *target)
 	 * a "cancelled" close would be worse than a late one): all still count as a
 	 * request made, and the op completes with its own result. */
 	if (x->type == CPORT__POST || x->type == CPORT__CLOSE || x->xflags & CPORT__X_CANCELLED)
-		return 0;
-	if (!port_enter(port))
-		return CPORT_EBUSY;
+		return 1;
+	return 0;
+}
+
+/* The cancel itself, inside the port; a shared port's op lent to a thread (its
+ * CPORT_MORE completion) hears of it when that thread waits again (lib/shared.c). */
+static void cancel_run(cport *port, cport_op *target)
+{
+	struct cport__op *x = cport__x(target);
 	x->xflags |= CPORT__X_CANCELLED;
-	if (x->hold)
+	if (port->sh && cport__shared_lent(port, target))
+		x->xflags |= CPORT__X_CANCEL_LATER;
+	else if (x->hold)
 		cport__chain_drop(port, target, CPORT_ECANCELED); /* held: never started */
 	else
 		port->be->cancel(port, target);
 	port_run_released(port);
-	port_leave(port);
-	return 0;
+}
+
+int cport_cancel(cport *port, cport_op *target)
+{
+	if (!port || !target)
+		return CPORT_EINVAL;
+	/* A shared port's ops change under its mutex: they are read inside it. */
+	int r = port->sh ? port_enter(port) : 0;
+	if (r < 0)
+		return r;
+	r = cancel_check(port, target);
+	if (r == 0 && !port->sh)
+		r = port_enter(port);
+	if (r == 0)
+		cancel_run(port, target);
+	if (port->sh || r == 0)
+		port_leave(port);
+	return r < 0 ? r : 0;
 }
 
 /* ---- 4. Posts, submit, wait, wait for one op (delivery itself: lib/op.c) ----------- */
@@ -1115,6 +1168,8 @@ int cport_post(cport *port, cport_op *op, int64_t result)
 	/* Any thread may post: the op is not counted in port->inflight (owned by the port
 	 * thread), and cport_wait does not count posts down either. The post belongs to
 	 * the port from the store of `state` on. */
+	if (port->sh && (r = cport__shared_enter(port)) < 0)
+		return r;
 	struct cport__op *x = cport__x(op);
 	memset(op->internal, 0, sizeof op->internal);
 	x->type = CPORT__POST;
@@ -1122,6 +1177,8 @@ int cport_post(cport *port, cport_op *op, int64_t result)
 	op->cflags = 0;
 	op->result = result;
 	x->state = CPORT__INFLIGHT;
+	if (port->sh)
+		return cport__shared_post(port, op); /* and leaves the port */
 	cport__complete_remote(port, op);
 	return 0;
 }
@@ -1130,8 +1187,9 @@ int cport_submit(cport *port)
 {
 	if (!port)
 		return CPORT_EINVAL;
-	if (!port_enter(port))
-		return CPORT_EBUSY;
+	int e = port_enter(port);
+	if (e < 0)
+		return e;
 	int r = port->chain.open ? CPORT_EINVAL : port->be->flush(port);
 	port_leave(port);
 	return r;
@@ -1148,25 +1206,29 @@ static void take_ready(cport *port)
 
 /* The ops in out[0..n) are reaped: free for reuse, except multishot ops that will
  * complete again (CPORT_MORE): they stay in flight, ready for their next completion. */
+void cport__op_reaped(cport *port, cport_op *op)
+{
+	struct cport__op *x = cport__x(op);
+	assert(x->state == CPORT__INFLIGHT);
+	if (x->type != CPORT__POST) {
+		assert(port->inflight > 0);
+		port->inflight--;
+	}
+	if (x->reg)
+		cport__reg_release(port, x);
+	if (cport__is_pool_recv(x->type))
+		cport__bufpool_op_reaped(port, x->mode);
+	x->state = CPORT__IDLE;
+}
+
 static void mark_reaped(cport *port, cport_op **out, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		struct cport__op *x = cport__x(out[i]);
-		assert(x->state == CPORT__INFLIGHT);
 		cport__bufpool_handed(port, out[i]);
-		if (out[i]->cflags & CPORT_MORE) {
-			x->xflags &= (uint8_t)~CPORT__X_UNREAPED;
-			continue;
-		}
-		if (x->type != CPORT__POST) {
-			assert(port->inflight > 0);
-			port->inflight--;
-		}
-		if (x->reg)
-			cport__reg_release(port, x);
-		if (cport__is_pool_recv(x->type))
-			cport__bufpool_op_reaped(port, x->mode);
-		x->state = CPORT__IDLE;
+		if (out[i]->cflags & CPORT_MORE)
+			cport__x(out[i])->xflags &= (uint8_t)~CPORT__X_UNREAPED;
+		else
+			cport__op_reaped(port, out[i]);
 	}
 }
 
@@ -1206,8 +1268,9 @@ static int wait_round(cport *port, struct wait_for *w, int64_t timeout_ns)
  * last op submitted had CPORT_OP_LINK: its successor is not known yet). */
 static int wait_enter(cport *port)
 {
-	if (!port_enter(port))
-		return CPORT_EBUSY;
+	int e = port_enter(port);
+	if (e < 0)
+		return e;
 	if (port->chain.open) {
 		port_leave(port);
 		return CPORT_EINVAL;
@@ -1239,6 +1302,8 @@ int cport_wait(cport *port, cport_op **out, unsigned max, int64_t timeout_ns)
 {
 	if (!port || !out || max == 0 || max > INT32_MAX)
 		return CPORT_EINVAL;
+	if (port->sh)
+		return cport__shared_wait(port, out, max, timeout_ns);
 	int r = wait_enter(port);
 	if (r < 0)
 		return r;
@@ -1254,6 +1319,8 @@ int cport_wait_op(cport *port, cport_op *op, int64_t timeout_ns)
 {
 	if (!port || !op)
 		return CPORT_EINVAL;
+	if (port->sh)
+		return CPORT_ENOTSUP; /* completions go to whichever thread waits */
 	struct cport__op *x = cport__x(op);
 	if (x->state != CPORT__INFLIGHT || x->port != port)
 		return CPORT_ENOENT;

@@ -262,8 +262,9 @@ static int reg_call(cport *port, bool files, const void *set, unsigned n)
 {
 	if (!port)
 		return CPORT_EINVAL;
-	if (!cport__port_enter(port))
-		return CPORT_EBUSY;
+	int e = cport__port_enter(port);
+	if (e < 0)
+		return e;
 	int r = files && n > 0 ? reg_check_files(port, set, n) : 0;
 	if (r == 0)
 		r = files ? reg_set_files(port, set, n) : reg_set_bufs(port, set, n);

@@ -71,6 +71,7 @@ pub const Error = error{
     NOBUFS,
     ISCONN,
     NOTCONN,
+    SHUTDOWN,
     TIMEDOUT,
     CONNREFUSED,
     HOSTUNREACH,

@@ -38,8 +38,9 @@ struct epoll_poller {
 	struct epoll_event evs[EPOLL_MAX_EVENTS];
 };
 
-static int epoll_init(void **pp, char *why, size_t n)
+static int epoll_init(void **pp, bool shared, char *why, size_t n)
 {
+	(void)shared; /* epoll_wait runs beside other threads' epoll_ctl as it is */
 	struct epoll_poller *p = calloc(1, sizeof *p);
 	if (!p)
 		return CPORT_ENOMEM;

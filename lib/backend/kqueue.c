@@ -27,8 +27,14 @@ struct kq_poller {
 	struct kevent evs[KQ_MAX_EVENTS];
 };
 
-static int kq_init(void **pp, char *why, size_t n)
+static int kq_init(void **pp, bool shared, char *why, size_t n)
 {
+	/* A shared port's leader would call kevent() unlocked while others change the
+	 * list: the kernel allows it, but it is not tested here yet (cport.h section 7). */
+	if (shared) {
+		snprintf(why, n, "kqueue: no shared-port mode yet");
+		return CPORT_ENOTSUP;
+	}
 	struct kq_poller *p = calloc(1, sizeof *p);
 	if (!p)
 		return CPORT_ENOMEM;

@@ -8,6 +8,10 @@
  * O(1). Each wait still costs O(armed descriptors) in the kernel and here: that is
  * poll(2), and why epoll or kqueue are preferred where they exist. Both arrays grow
  * by doubling. The wake is an eventfd on Linux and a non-blocking self-pipe elsewhere.
+ * A shared port's poller (lib/shared.c) is armed by any thread under the port's mutex
+ * while its leader polls without it: the arrays then change under the poller's own
+ * mutex, the leader polls a copy of the pollfd array, and an arm while it polls wakes
+ * it to poll again with the change (docs/design.md "Shared ports").
  */
 
 #include "../internal.h"
@@ -17,6 +21,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +36,11 @@ struct poll_poller {
 	uint32_t *slot;     /* slot[fd]: index in fds + 1, or 0 when not armed */
 	uint32_t nslot;
 	int wake_rd, wake_wr;
+	bool shared;           /* a shared port's: the fields above change under `mu` */
+	bool polling;          /* shared: the leader polls `copy` now */
+	pthread_mutex_t mu;
+	struct pollfd *copy;   /* shared: what the leader polls */
+	uint32_t copy_cap;
 };
 
 static int poll_wake_open(struct poll_poller *p)
@@ -52,18 +62,26 @@ static int poll_wake_open(struct poll_poller *p)
 #endif
 }
 
-static void poll_fini(void *pp)
+static void poll_fini_wake(struct poll_poller *p)
 {
-	struct poll_poller *p = pp;
 	if (p->wake_wr != p->wake_rd)
 		close(p->wake_wr);
 	close(p->wake_rd);
+}
+
+static void poll_fini(void *pp)
+{
+	struct poll_poller *p = pp;
+	poll_fini_wake(p);
+	if (p->shared)
+		pthread_mutex_destroy(&p->mu);
+	free(p->copy);
 	free(p->fds);
 	free(p->slot);
 	free(p);
 }
 
-static int poll_init(void **pp, char *why, size_t n)
+static int poll_init(void **pp, bool shared, char *why, size_t n)
 {
 	struct poll_poller *p = calloc(1, sizeof *p);
 	if (!p)
@@ -71,6 +89,11 @@ static int poll_init(void **pp, char *why, size_t n)
 	p->cap = 64;
 	p->fds = malloc(p->cap * sizeof *p->fds);
 	int err = p->fds ? poll_wake_open(p) : CPORT_ENOMEM;
+	if (err == 0 && shared && pthread_mutex_init(&p->mu, NULL) != 0) {
+		poll_fini_wake(p);
+		err = CPORT_ENOMEM;
+	}
+	p->shared = shared;
 	if (err < 0) {
 		cport__why(why, n, "poll", "wake setup failed", err);
 		free(p->fds);
@@ -106,10 +129,10 @@ static int poll_grow(struct poll_poller *p, int fd)
 	return 0;
 }
 
-static int poll_arm(void *pp, int fd, unsigned events, bool added)
+static void poll_wake(void *pp);
+
+static int poll_arm_fd(struct poll_poller *p, int fd, unsigned events)
 {
-	struct poll_poller *p = pp;
-	(void)added;
 	int err = poll_grow(p, fd);
 	if (err < 0)
 		return err;
@@ -121,6 +144,20 @@ static int poll_arm(void *pp, int fd, unsigned events, bool added)
 	pfd->events = (short)((events & CPORT__EV_IN ? POLLIN : 0) |
 			      (events & CPORT__EV_OUT ? POLLOUT : 0));
 	return 0;
+}
+
+static int poll_arm(void *pp, int fd, unsigned events, bool added)
+{
+	struct poll_poller *p = pp;
+	(void)added;
+	if (!p->shared)
+		return poll_arm_fd(p, fd, events);
+	pthread_mutex_lock(&p->mu);
+	int err = poll_arm_fd(p, fd, events);
+	if (err == 0 && p->polling)
+		poll_wake(p); /* the leader's copy lacks it: poll again */
+	pthread_mutex_unlock(&p->mu);
+	return err;
 }
 
 /* Take slot i (> 0) out of the array: the last one moves into it. */
@@ -137,8 +174,70 @@ static void poll_remove(struct poll_poller *p, uint32_t i)
 static void poll_disarm(void *pp, int fd)
 {
 	struct poll_poller *p = pp;
+	if (p->shared)
+		pthread_mutex_lock(&p->mu);
 	if ((uint32_t)fd < p->nslot && p->slot[fd])
 		poll_remove(p, p->slot[fd] - 1);
+	if (p->shared)
+		pthread_mutex_unlock(&p->mu);
+}
+
+/* What poll(2) reported in `set` (the array itself, or a shared port's copy of it):
+ * drain the wake, report each descriptor still armed and take it out (one-shot). */
+static unsigned poll_collect(struct poll_poller *p, const struct pollfd *set, uint32_t n,
+			     struct cport__pevent *out, unsigned max)
+{
+	if (set[0].revents) {
+		uint64_t drain[8];
+		while (read(p->wake_rd, drain, sizeof drain) > 0 && p->wake_rd != p->wake_wr)
+			;
+	}
+	/* Backwards, so that a removal only moves an already visited slot. Those left
+	 * over when `out` is full stay armed and are reported by the next wait. A copy's
+	 * descriptor disarmed while the leader polled is not armed any more: dropped. */
+	unsigned k = 0;
+	for (uint32_t i = n - 1; i > 0 && k < max; i--) {
+		short re = set[i].revents;
+		int fd = set[i].fd;
+		if (!re || (uint32_t)fd >= p->nslot || !p->slot[fd])
+			continue;
+		unsigned ev = 0;
+		ev |= re & POLLIN ? CPORT__EV_IN : 0u;
+		ev |= re & POLLOUT ? CPORT__EV_OUT : 0u;
+		ev |= re & (POLLERR | POLLHUP | POLLNVAL) ? CPORT__EV_ERR : 0u;
+		out[k++] = (struct cport__pevent){.fd = fd, .events = ev};
+		poll_remove(p, p->slot[fd] - 1);
+	}
+	return k;
+}
+
+/* A shared port's leader: poll a copy taken under the mutex, without it. */
+static int poll_wait_copy(struct poll_poller *p, struct cport__pevent *out, unsigned max,
+			  int ms)
+{
+	pthread_mutex_lock(&p->mu);
+	uint32_t n = p->n;
+	if (n > p->copy_cap) {
+		struct pollfd *c = realloc(p->copy, (size_t)p->cap * sizeof *c);
+		if (!c) {
+			pthread_mutex_unlock(&p->mu);
+			return CPORT_ENOMEM;
+		}
+		p->copy = c;
+		p->copy_cap = p->cap;
+	}
+	memcpy(p->copy, p->fds, (size_t)n * sizeof *p->copy);
+	p->polling = true;
+	pthread_mutex_unlock(&p->mu);
+	int r = cport__sys.poll(p->copy, n, ms);
+	int err = r < 0 ? errno : 0;
+	pthread_mutex_lock(&p->mu);
+	p->polling = false;
+	unsigned k = r > 0 ? poll_collect(p, p->copy, n, out, max) : 0;
+	pthread_mutex_unlock(&p->mu);
+	if (r < 0)
+		return err == EINTR ? 0 : -err;
+	return (int)k;
 }
 
 static int poll_wait_events(void *pp, struct cport__pevent *out, unsigned max,
@@ -146,29 +245,12 @@ static int poll_wait_events(void *pp, struct cport__pevent *out, unsigned max,
 {
 	struct poll_poller *p = pp;
 	int ms = (int)cport__timeout_ms(timeout_ns, INT_MAX);
+	if (p->shared)
+		return poll_wait_copy(p, out, max, ms);
 	int r = cport__sys.poll(p->fds, p->n, ms);
 	if (r < 0)
 		return errno == EINTR ? 0 : -errno;
-	if (p->fds[0].revents) {
-		uint64_t drain[8];
-		while (read(p->wake_rd, drain, sizeof drain) > 0 && p->wake_rd != p->wake_wr)
-			;
-	}
-	/* Backwards, so that a removal only moves an already visited slot. Those left
-	 * over when `out` is full stay armed and are reported by the next wait. */
-	unsigned k = 0;
-	for (uint32_t i = p->n - 1; i > 0 && k < max; i--) {
-		short re = p->fds[i].revents;
-		if (!re)
-			continue;
-		unsigned ev = 0;
-		ev |= re & POLLIN ? CPORT__EV_IN : 0u;
-		ev |= re & POLLOUT ? CPORT__EV_OUT : 0u;
-		ev |= re & (POLLERR | POLLHUP | POLLNVAL) ? CPORT__EV_ERR : 0u;
-		out[k++] = (struct cport__pevent){.fd = p->fds[i].fd, .events = ev};
-		poll_remove(p, i);
-	}
-	return (int)k;
+	return (int)poll_collect(p, p->fds, p->n, out, max);
 }
 
 static void poll_wake(void *pp)

@@ -769,13 +769,14 @@ static int reactor_close_start(cport *port, cport_op *op, struct cport__fd *f)
 
 /* ---- 4. The table slots ------------------------------------------------------------ */
 
-static int reactor_init(cport *port, const struct cport__poller *poller, char *why, size_t n)
+static int reactor_init(cport *port, const struct cport__poller *poller, bool shared,
+			char *why, size_t n)
 {
 	struct reactor *r = calloc(1, sizeof *r);
 	if (!r)
 		return CPORT_ENOMEM;
 	r->poller = poller;
-	int err = poller->init(&r->p, why, n);
+	int err = poller->init(&r->p, shared, why, n);
 	if (err < 0) {
 		free(r);
 		return err;
@@ -891,7 +892,7 @@ static int64_t reactor_sleep_ns(cport *port, int64_t timeout_ns)
 }
 
 /* Retry the multishot ops whose last completion the caller has taken since. */
-static void reactor_resume(cport *port)
+static inline void reactor_resume(cport *port)
 {
 	struct reactor *r = reactor_of(port);
 	int fds[REACTOR_HELD];
@@ -916,6 +917,33 @@ static void reactor_resume(cport *port)
 	}
 }
 
+/* Ask the poller, sleeping up to `t` (< 0 forever; `unlock`: a shared port's leader,
+ * without the port's mutex), then run what it reported. */
+static int reactor_poll(cport *port, int64_t t, bool unlock)
+{
+	struct reactor *r = reactor_of(port);
+	bool slept = t != 0 && cport__sleep_begin(port);
+	r->waits++;
+	if (unlock)
+		cport__shared_unlock(port);
+	int n = r->poller->wait(r->p, r->ev, REACTOR_EVENTS, slept ? t : 0);
+	if (unlock)
+		cport__shared_relock(port);
+	if (slept)
+		cport__sleep_end(port);
+	/* Any wake sent while we slept has been consumed by the poller. */
+	atomic_store(&port->notified, false);
+	if (n < 0)
+		return n;
+	/* Pool completions that woke us go first: they may be what made a descriptor
+	 * ready (a closed pipe end). */
+	cport__drain_remote(port);
+	for (int i = 0; i < n; i++)
+		reactor_ready(port, r->ev[i].fd, r->ev[i].events);
+	cport__deadlines_fire(port);
+	return 0;
+}
+
 /* While completions wait on the ready list, a reap may return them without asking the
  * poller, but only REACTOR_SKIPS in a row: the next one asks it. More skips starved the
  * readers: a writer whose sends complete inside the submit kept every reap busy while
@@ -931,23 +959,17 @@ static int reactor_reap(cport *port, int64_t timeout_ns)
 		return 0;
 	}
 	r->skips = 0;
-	int64_t t = reactor_sleep_ns(port, port->out_n ? 0 : timeout_ns);
-	bool slept = t != 0 && cport__sleep_begin(port);
-	r->waits++;
-	int n = r->poller->wait(r->p, r->ev, REACTOR_EVENTS, slept ? t : 0);
-	if (slept)
-		cport__sleep_end(port);
-	/* Any wake sent while we slept has been consumed by the poller. */
-	atomic_store(&port->notified, false);
-	if (n < 0)
-		return n;
-	/* Pool completions that woke us go first: they may be what made a descriptor
-	 * ready (a closed pipe end). */
-	cport__drain_remote(port);
-	for (int i = 0; i < n; i++)
-		reactor_ready(port, r->ev[i].fd, r->ev[i].events);
+	return reactor_poll(port, reactor_sleep_ns(port, port->out_n ? 0 : timeout_ns), false);
+}
+
+/* A shared port's leader (cport_backend.block, lib/shared.c): the same without the
+ * skips (its ready list may hold completions no thread may take now), the poller's
+ * wait made without the port's mutex. */
+static int reactor_block(cport *port, int64_t timeout_ns)
+{
 	cport__deadlines_fire(port);
-	return 0;
+	reactor_resume(port);
+	return reactor_poll(port, cport__shared_sleep_ns(port, timeout_ns), true);
 }
 
 static void reactor_wake(cport *port)
@@ -970,8 +992,8 @@ static void reactor_remote_done(cport *port, cport_op *op)
 	static int reactor_init_##NAME(cport *port, const cport_options *o, char *why,    \
 				       size_t n)                                           \
 	{                                                                                  \
-		(void)o;                                                                   \
-		return reactor_init(port, &POLLER, why, n);                                \
+		bool shared = (o->flags & CPORT_OPT_SHARED) != 0;                          \
+		return reactor_init(port, &POLLER, shared, why, n);                        \
 	}                                                                                  \
 	const struct cport_backend cport__##NAME##_backend = {                             \
 		.name = #NAME,                                                             \
@@ -982,6 +1004,7 @@ static void reactor_remote_done(cport *port, cport_op *op)
 		.flush = reactor_flush,                                                    \
 		.reap = reactor_reap,                                                      \
 		.wake = reactor_wake,                                                      \
+		.block = reactor_block,                                                    \
 		.remote_done = reactor_remote_done,                                        \
 		.fd_close = reactor_close_run,                                             \
 		.route = reactor_route,                                                    \

@@ -1091,9 +1091,12 @@ static void uring_probe(struct uring *u)
  * when we ask for events, in batches: the fastest mode for networking (measured on a
  * 2-vCPU VM, raw echo over 64 connections: ~118 K round trips/s with them, 55-91 K
  * and unstable without; epoll ~107 K), but it binds the ring to the creating thread, hence opt-in
- * (CPORT_OPT_SINGLE_THREAD).
+ * (CPORT_OPT_SINGLE_THREAD). A shared port (CPORT_OPT_SHARED) starts at URING_SHARED:
+ * without COOP_TASKRUN, whose completion work waits for the submitting thread to
+ * enter the kernel, and that thread may sleep in cport_wait while another waits here.
  */
-static int uring_setup(struct uring *u, unsigned depth, bool single)
+enum { URING_SINGLE = 0, URING_DEFAULT = 1, URING_SHARED = 3 };
+static int uring_setup(struct uring *u, unsigned depth, size_t first)
 {
 	static const unsigned tries[] = {
 		IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
@@ -1103,7 +1106,7 @@ static int uring_setup(struct uring *u, unsigned depth, bool single)
 		0,
 	};
 	int r = -EINVAL;
-	for (size_t i = single ? 0 : 1; i < sizeof tries / sizeof *tries && r == -EINVAL; i++) {
+	for (size_t i = first; i < sizeof tries / sizeof *tries && r == -EINVAL; i++) {
 		struct io_uring_params p = {.flags = tries[i]};
 		r = io_uring_queue_init_params(depth, &u->ring, &p);
 		if (r == 0) {
@@ -1115,7 +1118,7 @@ static int uring_setup(struct uring *u, unsigned depth, bool single)
 	 * its descriptor (5.18), which spares the kernel a descriptor lookup (fget/fput)
 	 * per io_uring_enter. The index belongs to the registering thread, so a port that
 	 * any thread may drive keeps the plain descriptor. A kernel without it: plain. */
-	if (r == 0 && single)
+	if (r == 0 && first == URING_SINGLE)
 		(void)io_uring_register_ring_fd(&u->ring);
 	return r;
 }
@@ -1142,7 +1145,10 @@ static int uring_init(cport *port, const cport_options *o, char *why, size_t n)
 	unsigned depth = o->queue_depth ? o->queue_depth : 256;
 	int r = uring_test_setup_fail();
 	if (r == 0)
-		r = uring_setup(u, depth < 2 ? 2 : depth, (o->flags & CPORT_OPT_SINGLE_THREAD) != 0);
+		r = uring_setup(u, depth < 2 ? 2 : depth,
+				(o->flags & CPORT_OPT_SHARED)          ? URING_SHARED
+				: (o->flags & CPORT_OPT_SINGLE_THREAD) ? URING_SINGLE
+								       : URING_DEFAULT);
 	if (r < 0) {
 		cport__why(why, n, "io_uring", "setup failed", r);
 		free(u);
@@ -1458,6 +1464,50 @@ static int uring_reap(cport *port, int64_t timeout_ns)
 	}
 	if (r < 0)
 		return r;
+	uring_process(port);
+	return 0;
+}
+
+/* A shared port's leader sleeps for one CQE, submitting nothing (the other threads
+ * submit under the port's mutex meanwhile): io_uring_enter itself, as liburing's wait
+ * calls may flush the SQ ring, which is not the leader's to touch without the mutex. */
+static int uring_enter_wait(struct uring *u, int64_t timeout_ns)
+{
+	struct __kernel_timespec ts = {.tv_sec = timeout_ns / 1000000000,
+				       .tv_nsec = timeout_ns % 1000000000};
+	struct io_uring_getevents_arg arg = {.sigmask_sz = _NSIG / 8};
+	if (timeout_ns > 0)
+		arg.ts = (uint64_t)(uintptr_t)&ts;
+	long r = syscall(__NR_io_uring_enter, u->ring.ring_fd, 0, 1,
+			 IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
+	return r < 0 && errno != ETIME && errno != EINTR ? -errno : 0;
+}
+
+/* A shared port's leader (cport_backend.block, lib/shared.c): uring_reap's steps, with
+ * the kernel wait made without the port's mutex. */
+static int uring_block(cport *port, int64_t timeout_ns)
+{
+	struct uring *u = uring_of(port);
+	int r;
+	if (!u->wake_armed && (r = uring_arm_wake(port)) < 0)
+		return r;
+	uring_requeue(port);
+	if (u->nheld)
+		uring_held_run(port);
+	cport__deadlines_fire(port);
+	int64_t t = cport__shared_sleep_ns(port, timeout_ns);
+	if ((r = uring_submit_all(port)) < 0)
+		return r;
+	if (t != 0 && io_uring_cq_ready(&u->ring) == 0 && cport__sleep_begin(port)) {
+		cport__shared_unlock(port);
+		/* A deadline due now still sleeps 1 ns: 0 would mean forever here. */
+		r = uring_enter_wait(u, t == 0 ? 1 : t);
+		cport__shared_relock(port);
+		cport__sleep_end(port);
+		cport__deadlines_fire(port);
+		if (r < 0)
+			return r;
+	}
 	uring_process(port);
 	return 0;
 }
@@ -1985,6 +2035,7 @@ const struct cport_backend cport__uring_backend = {
 	.expired = uring_expired,
 	.flush = uring_flush,
 	.reap = uring_reap,
+	.block = uring_block,
 	.wake = uring_wake,
 	.fd_close = uring_close_go,
 	.fd_dropped = uring_fd_dropped,

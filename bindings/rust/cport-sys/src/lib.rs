@@ -125,7 +125,7 @@ pub struct cport_options {
     pub pool_threads: u32,
     pub reason: *mut c_char,
     pub reason_len: u32,
-    pub reserved_: u32,
+    pub concurrency: u32,
 }
 
 /// A socket address of any family (the OS's sockaddr in `storage`).
@@ -181,6 +181,7 @@ pub const CPORT_MORE: u32 = 1 << 0;
 
 pub const CPORT_OPT_STRICT: u32 = 1 << 0;
 pub const CPORT_OPT_SINGLE_THREAD: u32 = 1 << 1;
+pub const CPORT_OPT_SHARED: u32 = 1 << 2;
 
 pub const CPORT_TIMER_ABS: u32 = 1 << 0;
 pub const CPORT_FSYNC_DATA: u32 = 1 << 0;
@@ -360,6 +361,7 @@ cport_errors! {
     CPORT_ENOBUFS 105 55 55;
     CPORT_EISCONN 106 56 56;
     CPORT_ENOTCONN 107 57 57;
+    CPORT_ESHUTDOWN 108 58 58;
     CPORT_ETIMEDOUT 110 60 60;
     CPORT_ECONNREFUSED 111 61 61;
     CPORT_EHOSTUNREACH 113 65 65;
@@ -411,6 +413,7 @@ extern "C" {
     pub fn cport_backend_name(port: *const cport) -> *const c_char;
     pub fn cport_backend_reason(port: *const cport) -> *const c_char;
     pub fn cport_now_ns() -> u64;
+    pub fn cport_stop(port: *mut cport) -> c_int;
 
     // Version and ABI
     pub fn cport_version() -> u32;
@@ -658,7 +661,7 @@ mod tests {
             let lib = unsafe { CStr::from_ptr(cport_err_name(code as i64)) }.to_str().unwrap();
             assert_eq!(std::format!("CPORT_{lib}"), name, "code {code}");
         }
-        assert_eq!(CPORT_ERRORS.len(), 49);
+        assert_eq!(CPORT_ERRORS.len(), 50);
         let ok = unsafe { CStr::from_ptr(cport_err_name(0)) };
         assert_eq!(ok.to_str().unwrap(), "OK");
     }
