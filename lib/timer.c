@@ -174,8 +174,17 @@ bool cport__timer_cancel(cport *port, cport_op *op)
 	return true;
 }
 
+/* No deadline waits in either heap: the common case of a port without timeouts, which
+ * then reads no clock (two clock reads per wait were ~4 % of an epoll round trip). */
+static bool deadlines_none(const cport *port)
+{
+	return port->deadlines.root == NULL && port->fdt.waiting.root == NULL;
+}
+
 void cport__deadlines_fire(cport *port)
 {
+	if (deadlines_none(port))
+		return;
 	uint64_t now = cport_now_ns();
 	cport__fd_expire(port, now);
 	cport_op *op;
@@ -201,6 +210,8 @@ void cport__deadlines_fire(cport *port)
 
 int64_t cport__deadlines_sleep_ns(cport *port, int64_t timeout_ns)
 {
+	if (deadlines_none(port))
+		return timeout_ns;
 	uint64_t now = cport_now_ns();
 	int64_t next[2] = {cport__timers_next_ns(&port->deadlines, now),
 			   cport__timers_next_ns(&port->fdt.waiting, now)};

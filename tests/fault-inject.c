@@ -52,9 +52,8 @@ static uint64_t rnd(void)
 /* Is the backend one whose calls go through the table? Skips the case if not. */
 static bool table_backend(bool streams)
 {
-	const char *pool = getenv("CPORT_TEST_URING_POOL");
 	bool uring = strcmp(t_backend(), "io_uring") == 0;
-	if (uring && !(pool && pool[0] == '1')) {
+	if (uring && !t_uring_pool()) {
 		t_skip("io_uring makes its I/O calls in the kernel (the io_uring-pool variant "
 		       "runs the file and pool cases)");
 		return false;
@@ -90,12 +89,8 @@ static void fault_end(cport *port)
 static int teardown(void **state)
 {
 	(void)state;
-	tf_set(0, 0, 0);
-	if (live_port)
-		cport_destroy(live_port);
-	live_port = NULL;
+	tf_end(&live_port);
 	tf_on_sent = NULL;
-	tf_uninstall();
 	return 0;
 }
 
@@ -597,9 +592,8 @@ int main(void)
 	/* io_uring-pool: the stream cases are left out, not skipped, so that the file's
 	 * result is the other cases' (its sockets are the kernel's: no call to inject
 	 * into). Plain io_uring skips every case (table_backend). */
-	const char *tp = getenv("CPORT_TEST_URING_POOL");
 	size_t n = sizeof all / sizeof *all;
-	if (strcmp(t_backend(), "io_uring") == 0 && tp && tp[0] == '1') {
+	if (t_uring_pool()) {
 		printf("fault-inject: stream cases left out: io_uring's socket ops are the "
 		       "kernel's, even on io_uring-pool\n");
 		n -= 5;

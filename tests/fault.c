@@ -384,6 +384,15 @@ void tf_uninstall(void)
 	installed = false;
 }
 
+void tf_end(cport **port)
+{
+	tf_set(0, 0, 0);
+	if (*port)
+		cport_destroy(*port);
+	*port = NULL;
+	tf_uninstall();
+}
+
 void tf_set(unsigned mask, unsigned per_mille, uint64_t seed)
 {
 	atomic_store(&tf_seed, seed);

@@ -48,6 +48,11 @@ void tf_reset(void);
  * out. NULL: nobody listens. Set while no port runs. */
 extern void (*tf_on_sent)(int fd, const void *p, size_t n);
 
+/* A test's end: injection off, *port destroyed (if any) and set to NULL, the table
+ * restored. For a cmocka teardown, which also runs after a failed test. */
+struct cport;
+void tf_end(struct cport **port);
+
 /* Elsewhere than Linux: run file `name` as one test that skips, with the reason. */
 int tf_not_here(const char *name);
 

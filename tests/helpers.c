@@ -11,6 +11,7 @@
 #include <winsock2.h>
 #include <windows.h>
 #else
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/resource.h>
@@ -26,6 +27,12 @@ const char *t_backend(void)
 {
 	const char *b = getenv("CPORT_BACKEND");
 	return b && b[0] ? b : "default";
+}
+
+bool t_uring_pool(void)
+{
+	const char *v = getenv("CPORT_TEST_URING_POOL");
+	return strcmp(t_backend(), "io_uring") == 0 && v && v[0] == '1';
 }
 
 cport *t_port_depth(uint32_t depth)
@@ -384,6 +391,21 @@ int64_t t_falloc_bytes(cport_fd fd)
 int t_fd_valid(cport_fd fd)
 {
 	return fcntl(fd, F_GETFD) != -1;
+}
+
+int t_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		d = opendir("/dev/fd");
+	if (!d)
+		t_skip("no /proc/self/fd or /dev/fd to count open descriptors");
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
 }
 
 int t_exists(const char *path)

@@ -14,6 +14,9 @@
 
 /* The backend under test: $CPORT_BACKEND, set by tests/meson.build per registration. */
 const char *t_backend(void);
+/* The io_uring-pool variant: io_uring with CPORT_TEST_URING_POOL=1, which sends every op
+ * the thread pool can do there. */
+bool t_uring_pool(void);
 
 /* A port on the backend under test (strict: a test never runs on a fallback). When the
  * backend cannot start on this machine (t_refused_here), the test is skipped. */
@@ -71,6 +74,7 @@ int64_t t_seek(cport_fd fd, int64_t off, int whence);    /* SEEK_SET/SEEK_CUR; p
 int64_t t_fsize(cport_fd fd);                            /* file size, or -1 */
 int64_t t_falloc_bytes(cport_fd fd);                     /* bytes allocated, or -1 */
 int t_fd_valid(cport_fd fd);                             /* the descriptor is open */
+int t_count_fds(void); /* open descriptors of this process (Unix); skips if unlistable */
 int t_exists(const char *path);
 int t_unlink(const char *path);                         /* 0, or -1 */
 int t_cloexec(cport_fd fd); /* not inherited by child processes (close-on-exec) */

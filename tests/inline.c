@@ -317,8 +317,7 @@ static void blocking_goes_normal_way(void **state)
 	(void)state;
 	cport *port = t_port_pool(0, 1);
 	const char *be = cport_backend_name(port);
-	const char *tp = getenv("CPORT_TEST_URING_POOL");
-	bool pool = strcmp(be, "io_uring") != 0 || (tp && tp[0] == '1');
+	bool pool = strcmp(be, "io_uring") != 0 || t_uring_pool();
 	char fifo[300], path[300];
 	t_path(fifo, sizeof fifo, "fifo");
 	assert_int_equal(mkfifo(fifo, 0600), 0);

@@ -17,17 +17,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static bool uring_pool(void)
-{
-	const char *p = getenv("CPORT_TEST_URING_POOL");
-	return p && p[0] == '1';
-}
-
 /* A port on the backend under test with `threads` pool workers; skips plain io_uring. */
 static cport *pool_port(unsigned threads)
 {
 	cport *port = t_port_pool(0, threads);
-	if (strcmp(cport_backend_name(port), "io_uring") == 0 && !uring_pool()) {
+	if (strcmp(cport_backend_name(port), "io_uring") == 0 && !t_uring_pool()) {
 		cport_destroy(port);
 		t_skip("io_uring runs file ops in the kernel, not on the thread pool");
 	}

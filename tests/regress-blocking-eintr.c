@@ -22,19 +22,14 @@ static cport *port;
 static int teardown(void **state)
 {
 	(void)state;
-	tf_set(0, 0, 0);
-	if (port)
-		cport_destroy(port);
-	port = NULL;
-	tf_uninstall();
+	tf_end(&port);
 	return 0;
 }
 
 static void syncs_and_closes(void **state)
 {
 	(void)state;
-	const char *tp = getenv("CPORT_TEST_URING_POOL");
-	if (strcmp(t_backend(), "io_uring") == 0 && !(tp && tp[0] == '1'))
+	if (strcmp(t_backend(), "io_uring") == 0 && !t_uring_pool())
 		t_skip("io_uring makes fsync and close in the kernel (io_uring-pool runs this)");
 	tf_install();
 	port = t_port();

@@ -13,7 +13,6 @@
 
 #include "helpers.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,35 +20,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Open descriptors of this process, or -1 if they cannot be listed here. */
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		d = opendir("/dev/fd");
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-/* Skip unless descriptors can be counted; returns the count. */
-static int fds_now(void)
-{
-	int n = count_fds();
-	if (n < 0)
-		t_skip("no /proc/self/fd or /dev/fd to count open descriptors");
-	return n;
-}
 
 static void expect_no_growth(int before, const char *what)
 {
-	int after = fds_now();
+	int after = t_count_fds();
 	printf("regress-destroy-closes-unreaped (%s): %s: %d descriptors before, %d after\n",
 	       t_backend(), what, before, after);
 	fflush(stdout);
@@ -73,7 +47,7 @@ static void accepts_and_open(void **state)
 	assert_true(f >= 0);
 	assert_int_equal(write(f, "0123456789", 10), 10);
 	close(f);
-	int before = fds_now();
+	int before = t_count_fds();
 
 	cport *port = t_port();
 	static cport_op acc[NACC], op_open;
@@ -103,7 +77,7 @@ static void multishot_accept(void **state)
 	cport_fd l = t_listen(&la), cli[NCONN];
 	for (int i = 0; i < NCONN; i++)
 		cli[i] = t_connect(&la);
-	int before = fds_now();
+	int before = t_count_fds();
 	cport *port = t_port();
 	static cport_op acc;
 	memset(&acc, 0, sizeof acc);
@@ -127,7 +101,7 @@ static void reaped_control(void **state)
 	cport_addr la;
 	cport_fd l = t_listen(&la);
 	cport_fd c = t_connect(&la);
-	int before = fds_now();
+	int before = t_count_fds();
 	cport *port = t_port();
 	cport_op acc = {0};
 	assert_int_equal(cport_accept(port, &acc, l, NULL, 0), 0);

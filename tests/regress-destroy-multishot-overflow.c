@@ -14,30 +14,17 @@
 
 #include "helpers.h"
 
-#include <dirent.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 enum { CLIENTS = 8 };
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		t_skip("no /proc/self/fd to count open descriptors");
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
 
 static void overflow_then_destroy(void **state)
 {
 	(void)state;
 	for (int round = 0; round < 5; round++) {
-		int before = count_fds();
+		int before = t_count_fds();
 		cport *port = t_port_depth(1);
 		cport_addr a, bound;
 		cport_fd l, c[CLIENTS];
@@ -63,7 +50,7 @@ static void overflow_then_destroy(void **state)
 		close(l);
 		for (int i = 0; i < CLIENTS; i++)
 			close(c[i]);
-		int after = count_fds();
+		int after = t_count_fds();
 		if (after > before)
 			fail_msg("round %d: %d descriptor(s) leaked by cport_destroy", round,
 				 after - before);

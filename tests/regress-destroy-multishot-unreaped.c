@@ -10,21 +10,8 @@
 
 #include "helpers.h"
 
-#include <dirent.h>
 #include <unistd.h>
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		t_skip("no /proc/self/fd to count open descriptors");
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
 
 /* The accept, a connect to it and a nop reach the kernel together; one completion is
  * reaped (mostly not the accept's); then destroy. */
@@ -32,7 +19,7 @@ static void more_unreaped_at_destroy(void **state)
 {
 	(void)state;
 	for (int round = 0; round < 10; round++) {
-		int before = count_fds();
+		int before = t_count_fds();
 		cport *port = t_port();
 		cport_addr a, bound;
 		cport_fd l, c;
@@ -52,7 +39,7 @@ static void more_unreaped_at_destroy(void **state)
 		cport_destroy(port);
 		close(l);
 		close(c);
-		int after = count_fds();
+		int after = t_count_fds();
 		if (after > before)
 			fail_msg("round %d: %d descriptor(s) leaked by cport_destroy", round,
 				 after - before);

@@ -30,12 +30,6 @@ static bool is(const char *name)
 	return strcmp(t_backend(), name) == 0;
 }
 
-static bool uring_pool_variant(void)
-{
-	const char *v = getenv("CPORT_TEST_URING_POOL");
-	return is("io_uring") && v && v[0] == '1';
-}
-
 static bool reactor(void)
 {
 	return is("epoll") || is("poll") || is("kqueue");
@@ -99,12 +93,12 @@ static void route_documented(void **state)
 	assert_int_equal(t_pipe(p), 0);
 	t_tcp_pair(s);
 	int kern = CPORT_ROUTE_KERNEL, pool = CPORT_ROUTE_POOL, local = CPORT_ROUTE_LOCAL;
-	int file_io = is("io_uring") && !uring_pool_variant() ? kern : is("iocp") ? kern : pool;
+	int file_io = is("io_uring") && !t_uring_pool() ? kern : is("iocp") ? kern : pool;
 #ifdef __linux__
 	if (reactor())
 		file_io = CPORT_ROUTE_NOWAIT_POOL; /* a fresh regular file, no O_DIRECT */
 #endif
-	int meta = is("io_uring") && !uring_pool_variant() ? kern : pool;
+	int meta = is("io_uring") && !t_uring_pool() ? kern : pool;
 	int stream = reactor() ? CPORT_ROUTE_REACTOR : kern;
 	assert_int_equal(cport_route(port, CPORT_KIND_TIMER, 0), local);
 	assert_int_equal(cport_route(port, CPORT_KIND_NOP, 0), is("io_uring") ? kern : local);

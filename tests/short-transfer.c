@@ -48,12 +48,11 @@ static void *slow_reader(void *arg)
 
 static cport *port_or_skip(void)
 {
-	const char *pool = getenv("CPORT_TEST_URING_POOL");
 	cport *port = t_port();
 	const char *be = cport_backend_name(port);
 	/* IOCP, like io_uring, ignores the offset of a pipe's overlapped I/O. */
 	bool stream_at_offset = strcmp(be, "io_uring") == 0 || strcmp(be, "iocp") == 0;
-	if (!stream_at_offset || (pool && pool[0] == '1')) {
+	if (!stream_at_offset || t_uring_pool()) {
 		cport_destroy(port);
 		t_skip("only io_uring and IOCP transfer pipes at an offset; pread refuses them");
 	}

@@ -1114,6 +1114,12 @@ static int uring_setup(struct uring *u, unsigned depth, size_t first)
 			u->defer = (tries[i] & IORING_SETUP_DEFER_TASKRUN) != 0;
 		}
 	}
+	/* A ring used by one thread only can be entered by a registered index instead of
+	 * its descriptor (5.18), which spares the kernel a descriptor lookup (fget/fput)
+	 * per io_uring_enter. The index belongs to the registering thread, so a port that
+	 * any thread may drive keeps the plain descriptor. A kernel without it: plain. */
+	if (r == 0 && single)
+		(void)io_uring_register_ring_fd(&u->ring);
 	return r;
 }
 
