@@ -1118,7 +1118,7 @@ static int uring_setup(struct uring *u, unsigned depth, size_t first)
 	 * its descriptor (5.18), which spares the kernel a descriptor lookup (fget/fput)
 	 * per io_uring_enter. The index belongs to the registering thread, so a port that
 	 * any thread may drive keeps the plain descriptor. A kernel without it: plain. */
-	if (r == 0 && single)
+	if (r == 0 && first == URING_SINGLE)
 		(void)io_uring_register_ring_fd(&u->ring);
 	return r;
 }
