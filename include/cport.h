@@ -374,10 +374,10 @@ CPORT_API uint64_t cport_now_ns(void);
  *   - Multishot ops (CPORT_MORE): a completion with CPORT_MORE is lent to the thread
  *     that got it; the op's next completion is not handed to any thread until that
  *     thread calls cport_wait on the port again (any timeout), so two threads never hold
- *     the same op. A cport_cancel of the op meanwhile is passed on then. The rule does
- *     not cover a close of the op's descriptor or the op's timeout while it is lent:
- *     close such a descriptor from the thread that holds the completion, or after it
- *     waited again.
+ *     the same op. A cport_cancel of the op meanwhile is passed on then; a close of its
+ *     descriptor (or its timeout) meanwhile ends it with a last completion of its own
+ *     (CPORT_ECANCELED, CPORT_ETIMEDOUT), handed out then. A thread that stops calling
+ *     cport_wait holds its lent ops' next completions back for good.
  *   - Submits never wait for the concurrency limit or for a waiting thread: a thread
  *     blocked in cport_wait does not hold the port (it waits in the kernel without it).
  *   - Streams keep their rules whatever thread submits: sends on one descriptor go out

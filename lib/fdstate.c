@@ -361,6 +361,8 @@ cport_op *cport__fd_end(cport *port, cport_op *op, int64_t result, uint32_t cfla
 	if (!(x->xflags & CPORT__X_UNREAPED)) {
 		op->cflags = cflags;
 		cport__complete(port, op, result);
+	} else if (port->sh && cport__shared_end_later(port, op, result)) {
+		assert(cflags == 0); /* delivered by lib/shared.c when it is given back */
 	} else {
 		assert(cflags == 0);
 		op->cflags &= ~(uint32_t)CPORT_MORE;

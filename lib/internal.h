@@ -630,6 +630,10 @@ int cport__shared_post(struct cport *port, cport_op *op);
 /* A cport_cancel of `op` on a shared port: true if its CPORT_MORE completion is lent
  * to a thread (the engine's cancel waits until that thread waits again). */
 bool cport__shared_lent(struct cport *port, cport_op *op);
+/* fdstate.c: a multishot op ends (a close, a timeout) while its CPORT_MORE completion
+ * is lent: true if so, and `result` is its last completion, delivered once the thread
+ * waits again (the lent one is not turned into the last, as it is while queued). */
+bool cport__shared_end_later(struct cport *port, cport_op *op, int64_t result);
 /* For the engines' `block`: how long the leader may sleep (0: completions wait to be
  * handed out, or the port stopped), and the mutex around the kernel wait. */
 int64_t cport__shared_sleep_ns(struct cport *port, int64_t timeout_ns);

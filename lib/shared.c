@@ -60,6 +60,13 @@ bool cport__shared_lent(cport *port, cport_op *op)
 	(void)op;
 	return false;
 }
+bool cport__shared_end_later(cport *port, cport_op *op, int64_t result)
+{
+	(void)port;
+	(void)op;
+	(void)result;
+	return false;
+}
 int64_t cport__shared_sleep_ns(cport *port, int64_t timeout_ns)
 {
 	(void)port;
@@ -100,7 +107,11 @@ struct shared_slot {
 	bool used;
 	unsigned nlent;
 	cport_op *lent[SHARED_LENT];
+	int64_t end[SHARED_LENT]; /* SHARED_NO_END, or the op's last result, which came
+	                             while lent (a close, a timeout): delivered when the
+	                             thread gives the op back */
 };
+#define SHARED_NO_END INT64_MIN
 
 /* A follower: a thread asleep in cport_wait, on its own stack. Completions handed to
  * it go straight into its array (`n`); `woken` without any: lead, or see the stop. */
@@ -201,9 +212,10 @@ static unsigned shared_take(cport *port, pthread_t tid, cport_op **out, unsigned
 			break;
 		cport__queue_pop(&port->ready);
 		out[n++] = op;
-		if (more)
+		if (more) {
+			s->end[s->nlent] = SHARED_NO_END;
 			s->lent[s->nlent++] = op; /* keeps CPORT__X_UNREAPED until given back */
-		else
+		} else
 			cport__op_reaped(port, op);
 	}
 	if (n) {
@@ -254,6 +266,11 @@ static void shared_give_back(cport *port, pthread_t tid)
 		    !(x->xflags & CPORT__X_UNREAPED))
 			continue;
 		x->xflags &= (uint8_t)~CPORT__X_UNREAPED;
+		if (s->end[i] != SHARED_NO_END) {
+			op->cflags = 0; /* its last completion, after the one lent */
+			cport__complete(port, op, s->end[i]);
+			continue;
+		}
 		if (x->xflags & CPORT__X_CANCEL_LATER) {
 			x->xflags &= (uint8_t)~CPORT__X_CANCEL_LATER;
 			port->be->cancel(port, op);
@@ -310,16 +327,31 @@ int cport__shared_post(cport *port, cport_op *op)
 	return 0;
 }
 
-bool cport__shared_lent(cport *port, cport_op *op)
+/* Where `op` is lent: its slot's end entry, or NULL. */
+static int64_t *shared_lent_end(cport *port, cport_op *op)
 {
 	struct cport__shared *sh = port->sh;
 	if (!(cport__x(op)->xflags & CPORT__X_UNREAPED))
-		return false;
+		return NULL;
 	for (uint32_t i = 0; i < sh->conc; i++)
 		for (unsigned j = 0; sh->slots[i].used && j < sh->slots[i].nlent; j++)
 			if (sh->slots[i].lent[j] == op)
-				return true;
-	return false;
+				return &sh->slots[i].end[j];
+	return NULL;
+}
+
+bool cport__shared_lent(cport *port, cport_op *op)
+{
+	return shared_lent_end(port, op) != NULL;
+}
+
+bool cport__shared_end_later(cport *port, cport_op *op, int64_t result)
+{
+	int64_t *end = shared_lent_end(port, op);
+	if (!end)
+		return false;
+	*end = result;
+	return true;
 }
 
 int cport_stop(cport *port)

@@ -653,6 +653,117 @@ static void test_sends_never_interleave(void **state)
 	close(sv[1]);
 }
 
+/* ---- A multishot op's completions are lent ---------------------------------------- */
+
+enum { MS_CLIENTS = 40 };
+static cport_op ms_acc, ms_close;
+static atomic_int ms_held, ms_final, ms_closed, ms_by_close;
+static atomic_uint ms_accepted;
+static atomic_llong ms_last;
+
+static void *ms_thread(void *arg)
+{
+	cport *port = arg;
+	uint64_t end = t_now_ms() + T_BOUND_MS;
+	while (!(atomic_load(&ms_final) && (!atomic_load(&ms_by_close) || atomic_load(&ms_closed))) &&
+	       t_now_ms() < end) {
+		cport_op *op;
+		int n = cport_wait(port, &op, 1, 20000000);
+		if (n < 0) {
+			t_bad("cport_wait: %s", cport_err_name(n));
+			break;
+		}
+		if (n == 0)
+			continue;
+		if (op == &ms_close) {
+			if (op->result != 0)
+				t_bad("close: %s", cport_err_name(op->result));
+			atomic_store(&ms_closed, 1);
+			continue;
+		}
+		if (op != &ms_acc) {
+			t_bad("a stranger came back");
+			continue;
+		}
+		if (atomic_exchange(&ms_held, 1))
+			t_bad("two threads hold the accept's completions at once");
+		int64_t res = op->result;
+		uint32_t more = op->cflags & CPORT_MORE;
+		t_sleep_us(2000); /* hold it a while: its next connection must wait */
+		if (op->result != res)
+			t_bad("the completion changed while its thread held it");
+		atomic_store(&ms_held, 0);
+		if (res >= 0) {
+			close((int)res);
+			atomic_fetch_add(&ms_accepted, 1);
+		}
+		if (!more) {
+			atomic_store(&ms_last, res);
+			atomic_store(&ms_final, 1);
+		}
+	}
+	return NULL;
+}
+
+/* Two threads reap a multishot accept's completions: never both at once, each intact
+ * while its thread holds it; a cancel (or a close of the listener) while one is held
+ * ends the op with CPORT_ECANCELED once that thread waits again. */
+static void multishot_lent(bool by_close)
+{
+	t_bad_reset();
+	atomic_store(&ms_by_close, by_close);
+	atomic_store(&ms_closed, 0);
+	atomic_store(&ms_held, 0);
+	atomic_store(&ms_final, 0);
+	atomic_store(&ms_accepted, 0);
+	cport *port = shared_port(4);
+	cport_addr a;
+	cport_fd l = t_listen(&a);
+	memset(&ms_acc, 0, sizeof ms_acc);
+	assert_int_equal(cport_accept(port, &ms_acc, l, NULL, CPORT_ACCEPT_MULTISHOT), 0);
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		start(&th[i], ms_thread, port);
+	cport_fd c[MS_CLIENTS];
+	for (int i = 0; i < MS_CLIENTS; i++)
+		c[i] = t_connect(&a);
+	uint64_t end = t_now_ms() + T_BOUND_MS;
+	while (atomic_load(&ms_accepted) < MS_CLIENTS && t_now_ms() < end)
+		t_sleep_us(1000);
+	if (by_close) {
+		memset(&ms_close, 0, sizeof ms_close);
+		assert_int_equal(cport_close(port, &ms_close, l), 0);
+		while (!atomic_load(&ms_closed) && t_now_ms() < end)
+			t_sleep_us(1000);
+		assert_int_equal(atomic_load(&ms_closed), 1);
+	} else {
+		assert_int_equal(cport_cancel(port, &ms_acc), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	t_bad_check();
+	assert_int_equal(atomic_load(&ms_accepted), MS_CLIENTS);
+	assert_int_equal(atomic_load(&ms_final), 1);
+	assert_int_equal(atomic_load(&ms_last), CPORT_ECANCELED);
+	for (int i = 0; i < MS_CLIENTS; i++)
+		close(c[i]);
+	cport_destroy(port);
+	if (!by_close)
+		close(l);
+}
+
+static void test_multishot_lent(void **state)
+{
+	(void)state;
+	multishot_lent(false);
+}
+
+static void test_multishot_lent_close(void **state)
+{
+	(void)state;
+	multishot_lent(true);
+}
+
 #endif /* !_WIN32 */
 
 int main(void)
@@ -664,6 +775,8 @@ int main(void)
 		cmocka_unit_test(test_concurrency_limit),
 		cmocka_unit_test(test_stop_while_waiting),
 		cmocka_unit_test(test_sends_never_interleave),
+		cmocka_unit_test(test_multishot_lent),
+		cmocka_unit_test(test_multishot_lent_close),
 		cmocka_unit_test(test_exactly_once),
 #endif
 	};
