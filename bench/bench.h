@@ -16,6 +16,8 @@ struct job {
 	                        multishot) instead of cport_read into a buffer of its own */
 	uint32_t send_flags; /* large-send's cport rows: cport_send's flags (CPORT_SEND_ZC,
 	                        CPORT_SEND_NOZC or 0: zero-copy from the threshold up) */
+	unsigned mt;         /* mt-echo, mt-uneven: the server's kind (MT_ONE...) */
+	unsigned threads;    /* ...and its threads in all */
 	unsigned param;      /* batch size, queue depth, idle connections, or op->flags */
 	uint64_t n;          /* operations to measure */
 	const char *dir;     /* where file-append-sync and file-write-4k put their files */
@@ -121,6 +123,18 @@ int wl_ping_pongs(const struct job *, struct sample *);
 int wl_tcp_echo(const struct job *, struct sample *);
 int wl_tcp_pump(const struct job *, struct sample *);
 int wl_large_send(const struct job *, struct sample *);
+/* wl-mt.c: servers on several threads (mt-echo, mt-uneven); job->mt is one of: */
+enum { MT_ONE = 1, MT_SHARED, MT_SHARDED };
+int wl_mt_echo(const struct job *, struct sample *);
+int wl_mt_uneven(const struct job *, struct sample *);
+/* ...and the Asio peer's rows (bench/peer-asio.cc), when built with Asio */
+int asio_mt_echo(const struct job *, struct sample *);
+int asio_mt_uneven(const struct job *, struct sample *);
+#ifdef BENCH_HAVE_ASIO
+#define ASIO_ROW(fn) fn
+#else
+#define ASIO_ROW(fn) NULL
+#endif
 
 /* ref-uring.c: raw liburing loops, the limit */
 int ref_uring_nop(const struct job *, struct sample *);

@@ -59,6 +59,16 @@ static const struct goal_def goal_defs[] = {
 	 "tcp-echo", 0, "cport epoll+recvpool", "ref epoll", 1.0},
 	{"epoll pool receives ping-pongs >= 1.0x raw epoll", GOAL_SPEED, "ping-pongs", 0,
 	 "cport epoll+recvpool", "ref epoll", 1.0},
+	/* Shared ports (issue 11): two threads on one port against Asio's two threads on one
+	 * io_context, and against two sharded ports when a few connections carry most. */
+	{"io_uring shared port mt-echo >= 1.0x Asio's 2-thread io_context", GOAL_SPEED,
+	 "mt-echo", 0, "cport io_uring shared 2t", "peer asio 2t", 1.0},
+	{"epoll shared port mt-echo >= 1.0x Asio's 2-thread io_context", GOAL_SPEED, "mt-echo",
+	 0, "cport epoll shared 2t", "peer asio 2t", 1.0},
+	{"io_uring shared port mt-uneven >= 1.2x two sharded ports", GOAL_SPEED, "mt-uneven", 0,
+	 "cport io_uring shared 2t", "cport io_uring 2 ports", 1.2},
+	{"epoll shared port mt-uneven >= 1.2x two sharded ports", GOAL_SPEED, "mt-uneven", 0,
+	 "cport epoll shared 2t", "cport epoll 2 ports", 1.2},
 	{"io_uring million-timers >= 1.0x libuv", GOAL_SPEED, "million-timers", 0,
 	 "cport io_uring", "peer libuv", 1.0},
 	{"epoll million-timers >= 1.0x libuv", GOAL_SPEED, "million-timers", 0, "cport epoll",

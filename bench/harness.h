@@ -106,6 +106,7 @@ void summarize(struct bcase *c);
 bool row_ok(const struct row *r); /* ran, and every run succeeded */
 void print_case(FILE *f, const struct bcase *c, unsigned repeat);
 void print_idle_growth(FILE *f, const struct bcase *cs, unsigned n);
+void print_mt(FILE *f, const struct bcase *cs, unsigned n);
 void print_summary(FILE *f, const struct bcase *cs, unsigned n, unsigned repeat, bool quick);
 int write_json(const char *path, const struct meta *m, const struct bcase *cs, unsigned n,
 	       const char *calib_json, const struct goal *goals, unsigned ngoals);

@@ -51,7 +51,7 @@ static void usage(FILE *f)
 		"                   [--only SUBSTR]\n"
 		"workloads: nop post post-remote million-timers file-read-4k file-read-direct\n"
 		"           file-append-sync stat fstat file-write-4k ping-pongs tcp-echo\n"
-		"           tcp-pump large-send\n"
+		"           tcp-pump large-send mt-echo mt-uneven\n"
 		"--quick: small counts, for CI: fails only if a workload did not run.\n"
 		"--dir: where the file workloads put their files (default: . ; file-append-sync\n"
 		"       and file-read-direct need a real disk there: tmpfs makes fdatasync free\n"
@@ -217,6 +217,9 @@ struct wdef {
 	bool fixed_row;     /* add the io_uring backend reading into registered buffers */
 	bool zc_rows;       /* add io_uring with zero-copy sends forced and forbidden */
 	bool recvpool_rows; /* add each backend receiving from a buffer pool */
+	bool mt_rows;       /* servers on threads: each backend on one thread, two threads
+	                       on a shared port, two sharded ports (bench/wl-mt.c) */
+	run_fn asio;        /* ...and Asio's two threads on one io_context */
 };
 
 #define IDLE_FULL 9000
@@ -271,6 +274,13 @@ static const struct wdef wdefs[] = {
 	 {5000, 2000, 200}, "one send of `size` bytes on one connection, read and discarded",
 	 wl_large_send, ref_uring_large_send, ref_epoll_large_send, NULL, NULL, false,
 	 "ref liburing", false, true, false},
+	{.name = "mt-echo", .n_full = {200000}, .n_quick = {5000}, .cport = wl_mt_echo,
+	 .op = "one 64-byte request answered, 64 connections, servers on threads",
+	 .reference = "peer asio 2t", .mt_rows = true, .asio = ASIO_ROW(asio_mt_echo)},
+	{.name = "mt-uneven", .n_full = {100000}, .n_quick = {2000}, .cport = wl_mt_uneven,
+	 .op = "one request answered after ~2 us of work; 4 of 64 connections carry most",
+	 .reference = "cport io_uring 2 ports", .mt_rows = true,
+	 .asio = ASIO_ROW(asio_mt_uneven)},
 };
 #define NWDEFS (sizeof wdefs / sizeof *wdefs)
 
@@ -283,6 +293,33 @@ static struct row *add_row(struct bcase *c, const char *name, run_fn fn, const c
 	r->job.param = c->param;
 	r->job.n = c->n;
 	return r;
+}
+
+/* mt-echo, mt-uneven: each backend's servers on threads, then Asio's. */
+static void add_mt_rows(struct bcase *c, const struct wdef *w)
+{
+	static const struct {
+		const char *suffix;
+		unsigned mt, threads;
+	} kinds[] = {{"1 thread", MT_ONE, 1}, {"shared 2t", MT_SHARED, 2},
+		     {"2 ports", MT_SHARDED, 2}};
+	char name[40];
+	for (unsigned i = 0; i < NBACKENDS; i++) {
+		if (!backends[i].wanted)
+			continue;
+		const char *absent = backends[i].present ? NULL : backends[i].why;
+		for (unsigned k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+			snprintf(name, sizeof name, "cport %s %s", backend_names[i], kinds[k].suffix);
+			struct row *r = add_row(c, name, w->cport, absent);
+			r->job.backend = backend_names[i];
+			r->job.mt = kinds[k].mt;
+			r->job.threads = kinds[k].threads;
+		}
+	}
+	struct row *r = add_row(c, "peer asio 2t", w->asio,
+				w->asio ? NULL : "built without Asio (Debian: libasio-dev)");
+	r->job.mt = MT_SHARED;
+	r->job.threads = 2;
 }
 
 static void add_cport_rows(struct bcase *c, const struct wdef *w)
@@ -351,7 +388,10 @@ static unsigned build_case(struct bcase *c, const struct wdef *w, unsigned pi, b
 		snprintf(c->title, sizeof c->title, "%s %s=%u", w->name, w->pname, c->param);
 	else
 		snprintf(c->title, sizeof c->title, "%s", w->name);
-	add_cport_rows(c, w);
+	if (w->mt_rows)
+		add_mt_rows(c, w);
+	else
+		add_cport_rows(c, w);
 	if (w->ref_uring)
 		add_row(c, "ref liburing", w->ref_uring, uring_ok ? NULL : uring_why);
 	if (w->ref_epoll)
@@ -504,6 +544,7 @@ static unsigned report(const struct cli *cli, const struct meta *meta, const str
 {
 	unsigned failed = 0;
 	print_idle_growth(stdout, cases, ncases);
+	print_mt(stdout, cases, ncases);
 	static struct goal goals[MAX_GOALS];
 	unsigned ngoals = goals_check(cases, ncases, goals, MAX_GOALS);
 	goals_print(stdout, goals, ngoals, cli->quick);

@@ -179,6 +179,37 @@ void print_idle_growth(FILE *f, const struct bcase *cs, unsigned n)
 	}
 }
 
+/* mt-echo and mt-uneven: per backend, the three servers' ns/op and what the shared port
+ * gains on one thread, on sharding, and against Asio's two threads. */
+void print_mt(FILE *f, const struct bcase *cs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct bcase *c = &cs[i];
+		if (strncmp(c->workload, "mt-", 3) != 0)
+			continue;
+		const struct row *asio = NULL;
+		for (unsigned j = 0; j < c->nrows; j++)
+			if (!strcmp(c->rows[j].name, "peer asio 2t") && row_ok(&c->rows[j]))
+				asio = &c->rows[j];
+		fprintf(f, "\n%s: wall ns/op of each server; speed of the shared port against the others\n",
+			c->title);
+		fprintf(f, "  %-9s %10s %10s %10s %12s %12s %12s\n", "backend", "1 thread",
+			"shared 2t", "2 ports", "vs 1 thread", "vs 2 ports", "vs asio 2t");
+		for (unsigned j = 0; j + 2 < c->nrows; j += 3) {
+			const struct row *one = &c->rows[j], *sh = &c->rows[j + 1], *sd = &c->rows[j + 2];
+			if (one->job.mt != MT_ONE || !row_ok(one) || !row_ok(sh) || !row_ok(sd))
+				continue;
+			fprintf(f, "  %-9s %10.0f %10.0f %10.0f %11.2fx %11.2fx", one->job.backend,
+				one->sum.med, sh->sum.med, sd->sum.med, one->sum.med / sh->sum.med,
+				sd->sum.med / sh->sum.med);
+			if (asio)
+				fprintf(f, " %11.2fx\n", asio->sum.med / sh->sum.med);
+			else
+				fprintf(f, " %12s\n", "-");
+		}
+	}
+}
+
 /* ---- Summary: one line per case, one column per kind of row --------------------- */
 
 /* ns/op in at most 4 digits: 82.3, 1278, 13.0k, 230k, 1.23M */

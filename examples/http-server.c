@@ -3,7 +3,8 @@
  * fixed response (for load tools such as wrk), receiving into a pool of buffers. */
 
 /*
- * Usage: http-server [--backend=NAME] [--recv=pool|buffer] [--pool=COUNTxSIZE] [ADDR]
+ * Usage: http-server [--backend=NAME] [--recv=pool|buffer] [--pool=COUNTxSIZE]
+ *                    [--threads=N] [ADDR]
  *   ADDR       where to listen (default 127.0.0.1:8080; port 0: any). The first line
  *              printed is "listening on http://ADDR/", the second names the backend and
  *              the receive mode.
@@ -12,18 +13,25 @@
  *              from a pool shared by every connection, so an idle connection holds
  *              none; buffer: a cport_recv into the connection's own 8 KiB buffer
  *   --pool     the pool's buffers (default 1024x4096)
+ *   --threads  N threads serve one shared port (CPORT_OPT_SHARED, concurrency N), as
+ *              a Windows server runs a pool of threads on one completion port; each
+ *              completion goes to whichever thread waits. Default 1: one thread on a
+ *              CPORT_OPT_SINGLE_THREAD port.
  *
  * A request ends at its blank line ("\r\n\r\n"); bodies are not supported (a request
  * with Content-Length or Transfer-Encoding gets 400 and the connection closes).
  * Pipelined requests are answered in order, up to PIPELINE_MAX per send. "Connection:
  * close" and the client's end of stream are honoured once every earlier request is
- * answered. One port, one thread, CPORT_OPT_SINGLE_THREAD.
+ * answered. One port; with --threads above 1, the completions of one connection may come
+ * to different threads at once (its receive on one, its send on another), so a
+ * connection's state is changed only under its own mutex.
  *
  * Map: 1. parsing  2. sending  3. receiving (pool or buffer)  4. accept, main
  */
 
 #include <cport.h>
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +74,8 @@ static struct {
 	uint16_t group; /* the pool's number */
 	uint32_t count, size;
 	char *mem;      /* the pool's block: buffer id at mem + id * size */
-} cfg = {true, 0, 1024, 4096, NULL};
+	unsigned threads; /* --threads */
+} cfg = {true, 0, 1024, 4096, NULL, 1};
 
 enum { BUSY_RCV = 1, BUSY_SND = 2, BUSY_CLS = 4 }; /* conn.busy: ops in flight */
 /* conn.stop: what ends the connection once the owed answers went out */
@@ -87,6 +96,10 @@ struct conn {
 	/* --recv=buffer: the receive buffer (IN_MAX, always there); --recv=pool: only the
 	 * start of a request split across pool buffers, allocated while there is one. */
 	char *in;
+	/* --threads above 1: held while a completion of this connection is handled. A
+	 * thread frees the connection only when nothing of it is in flight, so no other
+	 * thread can be waiting for the mutex then. */
+	pthread_mutex_t mu;
 };
 
 static void conn_recv(cport *port, struct conn *c);
@@ -178,19 +191,30 @@ static int conn_feed(struct conn *c, const char *p, size_t n)
 
 /* ---- 2. Sending, closing ------------------------------------------------------------ */
 
-static void conn_free_if_idle(struct conn *c)
+/* The end of handling a connection: free it if it is closing and nothing of it is in
+ * flight, else let it go. The caller holds its mutex (--threads above 1), which this
+ * releases; decided under it, as another thread may take the mutex the moment it is
+ * released and free the connection. */
+static void conn_release(struct conn *c)
 {
-	if (!c->closing || c->busy)
+	if (!c->closing || c->busy) {
+		if (cfg.threads > 1)
+			pthread_mutex_unlock(&c->mu);
 		return;
+	}
 	if (c->by_hand)
 		cport_sock_close(c->fd);
 	free(c->in);
+	if (cfg.threads > 1) {
+		pthread_mutex_unlock(&c->mu);
+		pthread_mutex_destroy(&c->mu);
+	}
 	free(c);
 }
 
 /* Close once: cport_close completes every op still in flight first. If the port
  * refuses it, stop those ops and close by hand when the last one completed. The conn
- * is freed by conn_free_if_idle, which on_op and on_accept call last. */
+ * is freed by conn_release, which on_op and on_accept call last. */
 static void conn_close(cport *port, struct conn *c)
 {
 	if (c->closing)
@@ -340,13 +364,15 @@ static void on_recv_pool(cport *port, struct conn *c)
 static void on_op(cport *port, cport_op *op)
 {
 	struct conn *c = op->user;
+	if (cfg.threads > 1)
+		pthread_mutex_lock(&c->mu);
 	if (op == &c->rcv)
 		(cfg.pool ? on_recv_pool : on_recv_buffer)(port, c);
 	else if (op == &c->snd)
 		on_send(port, c);
 	else
 		c->busy &= (uint8_t)~BUSY_CLS;
-	conn_free_if_idle(c);
+	conn_release(c);
 }
 
 /* ---- 4. Accept, main ----------------------------------------------------------------- */
@@ -368,15 +394,19 @@ static void on_accept(cport *port, cport_op *acc)
 	}
 	c->fd = (cport_fd)acc->result;
 	c->rcv.user = c->snd.user = c->cls.user = c;
+	if (cfg.threads > 1) {
+		pthread_mutex_init(&c->mu, NULL);
+		pthread_mutex_lock(&c->mu); /* its receive may complete on another thread */
+	}
 	cport_sock_nodelay(c->fd, 1);
 	conn_recv(port, c);
-	conn_free_if_idle(c); /* the receive and the close were refused */
+	conn_release(c); /* frees it if the receive and the close were refused */
 }
 
 static int usage(void)
 {
 	fprintf(stderr, "usage: http-server [--backend=NAME] [--recv=pool|buffer] "
-	                "[--pool=COUNTxSIZE] [ADDR]\n");
+	                "[--pool=COUNTxSIZE] [--threads=N] [ADDR]\n");
 	return 2;
 }
 
@@ -391,6 +421,10 @@ static int parse_args(int argc, char **argv, cport_options *o, const char **text
 			cfg.pool = a[7] == 'p';
 		else if (strncmp(a, "--pool=", 7) == 0) {
 			if (sscanf(a + 7, "%ux%u", &cfg.count, &cfg.size) != 2)
+				return usage();
+		} else if (strncmp(a, "--threads=", 10) == 0) {
+			if (sscanf(a + 10, "%u", &cfg.threads) != 1 || cfg.threads < 1 ||
+			    cfg.threads > 1024)
 				return usage();
 		} else if (a[0] == '-' || *text)
 			return usage();
@@ -421,52 +455,81 @@ static int setup(cport **port, cport_options *o)
 	return cport_bufpool_add(*port, cfg.mem, cfg.count, cfg.size, &cfg.group);
 }
 
+/* What every serving thread runs: the listener and its multishot accept are shared. */
+static struct {
+	cport *port;
+	cport_fd l;
+	cport_op acc;
+} srv;
+
+static void *serve(void *arg)
+{
+	(void)arg;
+	cport *port = srv.port;
+	for (;;) {
+		cport_op *out[64];
+		int n = cport_wait(port, out, 64, -1);
+		if (n < 0) {
+			fprintf(stderr, "wait: %s\n", cport_strerror(n));
+			exit(1);
+		}
+		for (int i = 0; i < n; i++) {
+			if (out[i] != &srv.acc) {
+				on_op(port, out[i]);
+				continue;
+			}
+			/* One thread at a time here: the port lends a CPORT_MORE completion to
+			 * the thread that got it until that thread waits again. */
+			on_accept(port, &srv.acc);
+			/* A multishot accept ends on an error (EMFILE...): accept again. */
+			int r = 0;
+			if (!(srv.acc.cflags & CPORT_MORE) &&
+			    (r = cport_accept(port, &srv.acc, srv.l, NULL,
+					      CPORT_ACCEPT_MULTISHOT)) < 0) {
+				fprintf(stderr, "accept: %s\n", cport_strerror(r));
+				exit(1);
+			}
+		}
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	const char *text = NULL;
 	cport_options o;
 	cport_options_init(&o);
-	o.flags = CPORT_OPT_SINGLE_THREAD;
 	o.queue_depth = 1024;
 	if (parse_args(argc, argv, &o, &text))
 		return 2;
+	o.flags = cfg.threads > 1 ? CPORT_OPT_SHARED : CPORT_OPT_SINGLE_THREAD;
+	o.concurrency = cfg.threads > 1 ? cfg.threads : 0;
 	cport_addr addr;
-	cport_fd l;
 	int r = cport_addr_parse(&addr, text);
 	if (r == 0)
-		r = cport_tcp_listen(&l, &addr, 0, 0);
+		r = cport_tcp_listen(&srv.l, &addr, 0, 0);
 	if (r < 0) {
 		fprintf(stderr, "listen on %s: %s\n", text, cport_strerror(r));
 		return 1;
 	}
-	cport *port = NULL;
-	cport_op acc = {0};
-	if ((r = setup(&port, &o)) < 0 ||
-	    (r = cport_accept(port, &acc, l, NULL, CPORT_ACCEPT_MULTISHOT)) < 0) {
+	if ((r = setup(&srv.port, &o)) < 0 ||
+	    (r = cport_accept(srv.port, &srv.acc, srv.l, NULL, CPORT_ACCEPT_MULTISHOT)) < 0) {
 		fprintf(stderr, "setup: %s\n", cport_strerror(r));
 		return 1;
 	}
 	char shown[CPORT_ADDR_STRLEN];
-	cport_sock_local(l, &addr);
+	cport_sock_local(srv.l, &addr);
 	cport_addr_format(&addr, shown, sizeof shown);
 	printf("listening on http://%s/\n", shown);
-	printf("backend %s, recv %s\n", cport_backend_name(port), cfg.pool ? "pool" : "buffer");
+	printf("backend %s, recv %s, %u thread%s\n", cport_backend_name(srv.port),
+	       cfg.pool ? "pool" : "buffer", cfg.threads, cfg.threads > 1 ? "s" : "");
 	fflush(stdout);
-	for (;;) {
-		cport_op *out[64];
-		int n = cport_wait(port, out, 64, -1);
-		for (int i = 0; i < n; i++) {
-			if (out[i] != &acc) {
-				on_op(port, out[i]);
-				continue;
-			}
-			on_accept(port, &acc);
-			/* A multishot accept ends on an error (EMFILE...): accept again. */
-			if (!(acc.cflags & CPORT_MORE) &&
-			    (r = cport_accept(port, &acc, l, NULL, CPORT_ACCEPT_MULTISHOT)) < 0) {
-				fprintf(stderr, "accept: %s\n", cport_strerror(r));
-				return 1;
-			}
+	for (unsigned t = 1; t < cfg.threads; t++) {
+		pthread_t th;
+		if (pthread_create(&th, NULL, serve, NULL) != 0) {
+			fprintf(stderr, "thread %u: cannot start\n", t);
+			return 1;
 		}
 	}
+	serve(NULL);
 }

@@ -5,9 +5,10 @@
 /*
  * Usage: http-test HTTP_SERVER
  *
- * Starts HTTP_SERVER on 127.0.0.1:0 three times (--recv=buffer; --recv=pool; --recv=pool
+ * Starts HTTP_SERVER on 127.0.0.1:0 five times (--recv=buffer; --recv=pool; --recv=pool
  * with a pool of four 16-byte buffers, so every request spans several pool buffers and
- * the pool runs dry often), on the backend $CPORT_BACKEND names, and runs the same
+ * the pool runs dry often; each receive mode with three threads on a shared port), on
+ * the backend $CPORT_BACKEND names, and runs the same
  * conversations against each, all at once: plain POSIX sockets and poll(2), so the
  * client shares no code with what it tests. Each conversation is request bytes sent in
  * chunks (each after a delay, or once enough of the answer arrived) and the exact bytes
@@ -424,6 +425,8 @@ static bool backend_starts(void)
 	return true;
 }
 
+/* One run of the server with `recv` and an optional further option `pool` (--pool=...,
+ * --threads=...). */
 static int run_mode(const char *server, const char *recv, const char *pool)
 {
 	char *argv[] = {(char *)server, (char *)recv, (char *)pool, "127.0.0.1:0", NULL};
@@ -482,5 +485,8 @@ int main(int argc, char **argv)
 	int r = run_mode(argv[1], "--recv=buffer", NULL);
 	r |= run_mode(argv[1], "--recv=pool", NULL);
 	r |= run_mode(argv[1], "--recv=pool", "--pool=4x16");
+	/* Three threads on one shared port: a connection's completions on any of them. */
+	r |= run_mode(argv[1], "--recv=pool", "--threads=3");
+	r |= run_mode(argv[1], "--recv=buffer", "--threads=3");
 	return r ? 1 : 0;
 }

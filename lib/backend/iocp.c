@@ -1321,14 +1321,21 @@ static void iocp_packet(cport *port, const OVERLAPPED_ENTRY *pe)
 }
 
 /* Take up to IOCP_BATCH packets, waiting up to `ms`. */
-static int iocp_dequeue(cport *port, DWORD ms)
+/* Take up to IOCP_BATCH packets, waiting up to `ms`; `unlocked`: a shared port's
+ * leader, which waits without the port's mutex (lib/shared.c). */
+static int iocp_dequeue(cport *port, DWORD ms, bool unlocked)
 {
 	OVERLAPPED_ENTRY ents[IOCP_BATCH];
 	ULONG got = 0;
-	if (!GetQueuedCompletionStatusEx(iocp_of(port)->port, ents, IOCP_BATCH, &got, ms, FALSE)) {
-		DWORD err = GetLastError();
+	if (unlocked)
+		cport__shared_unlock(port);
+	BOOL ok = GetQueuedCompletionStatusEx(iocp_of(port)->port, ents, IOCP_BATCH, &got, ms,
+					      FALSE);
+	DWORD err = ok ? 0 : GetLastError();
+	if (unlocked)
+		cport__shared_relock(port);
+	if (!ok)
 		return err == WAIT_TIMEOUT ? 0 : cport__win_error(err);
-	}
 	for (ULONG i = 0; i < got; i++)
 		iocp_packet(port, &ents[i]);
 	return 0;
@@ -1591,8 +1598,28 @@ static int iocp_reap(cport *port, int64_t timeout_ns)
 		if (!block)
 			ms = 0;
 	}
-	int r = iocp_dequeue(port, ms);
+	int r = iocp_dequeue(port, ms, false);
 	if (block)
+		cport__sleep_end(port);
+	cport__deadlines_fire(port);
+	return r;
+}
+
+/* A shared port's leader (cport_backend.block, lib/shared.c): iocp_reap's steps, with
+ * GetQueuedCompletionStatusEx called without the port's mutex while other threads
+ * submit. One thread at a time waits in it (the leader); the others wait in cport
+ * (LIFO, the concurrency limit), because the port's own state in user space (the
+ * descriptor table, the ready list, deadlines) is behind that mutex anyway. */
+static int iocp_block(cport *port, int64_t timeout_ns)
+{
+	if (iocp_of(port)->parked)
+		iocp_rearm(port);
+	cport__deadlines_fire(port);
+	int64_t t = cport__shared_sleep_ns(port, timeout_ns);
+	int64_t ms = t == 0 ? 0 : cport__timeout_ms(t, INFINITE - 1);
+	bool slept = ms != 0 && cport__sleep_begin(port);
+	int r = iocp_dequeue(port, !slept ? 0 : ms < 0 ? INFINITE : (DWORD)ms, true);
+	if (slept)
 		cport__sleep_end(port);
 	cport__deadlines_fire(port);
 	return r;
@@ -1625,7 +1652,7 @@ static void iocp_fini(cport *port)
 		if (t->fds[i].h && t->fds[i].busy)
 			iocp_stop_fd(port, &t->fds[i]);
 	while (io->in_kernel > 0)
-		iocp_dequeue(port, 100);
+		iocp_dequeue(port, 100, false);
 	for (uint32_t i = 0; i < t->n; i++)
 		if (t->fds[i].h && t->fds[i].close)
 			cport__win_close(t->fds[i].h);
@@ -1647,6 +1674,7 @@ const struct cport_backend cport__iocp_backend = {
 	.cancel = iocp_cancel,
 	.flush = iocp_flush,
 	.reap = iocp_reap,
+	.block = iocp_block,
 	.wake = iocp_wake,
 	.remote_done = iocp_remote_done,
 	.expired = iocp_stop,
