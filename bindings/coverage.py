@@ -47,8 +47,6 @@ ALLOW_SAFE = {
     "cport_sendmsg": "as cport_recvmsg",
     "cport_sendfile": "not in the safe API yet; use cport-sys",
     "cport_fallocate": "not in the safe API yet; use cport-sys",
-    "cport_udp_socket": "UDP is not in the safe API yet (no recvmsg/sendmsg); use cport-sys",
-    "cport_sock_keepalive": "not in the safe API yet; use cport-sys",
     "cport_struct_size": "an ABI check for bindings that declare the structs: cport-sys's "
     "tests call it",
 }

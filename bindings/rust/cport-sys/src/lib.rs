@@ -710,8 +710,7 @@ extern "C" {
     pub fn cport_cancel(port: *mut cport, target: *mut cport_op) -> c_int;
 
     // 4d. Registered buffers and files
-    pub fn cport_register_buffers(port: *mut cport, iov: *const cport_iovec, n: c_uint)
-        -> c_int;
+    pub fn cport_register_buffers(port: *mut cport, iov: *const cport_iovec, n: c_uint) -> c_int;
     pub fn cport_unregister_buffers(port: *mut cport) -> c_int;
     pub fn cport_read_fixed(
         port: *mut cport,
