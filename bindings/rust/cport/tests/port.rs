@@ -397,3 +397,14 @@ fn addresses_parse_and_format() {
     let c = Addr::try_from(sa).unwrap();
     assert_eq!(std::net::SocketAddr::try_from(&c).unwrap(), sa);
 }
+
+#[test]
+fn every_error_code_has_a_constant() {
+    // cport-sys's table is the header's CPORT_ERRNO_MAP (its own test counts it).
+    assert_eq!(Error::ALL.len(), sys::CPORT_ERRORS.len());
+    for (e, &(name, code)) in Error::ALL.iter().zip(sys::CPORT_ERRORS) {
+        assert_eq!(e.code, code);
+        assert_eq!(format!("CPORT_{}", e.name()), name);
+    }
+    assert_eq!(Error::NXIO.name(), "ENXIO");
+}
