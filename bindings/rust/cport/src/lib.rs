@@ -25,7 +25,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Map: errors; addresses and socket helpers; ops; completions; the port.
+//! Registered buffers ([`Port::register_buffers`]) and buffer pools ([`Port::add_pool`])
+//! are owned by the port the same way: a registered buffer is lent out
+//! ([`Port::fixed_buf`]) only while no fixed op uses it, and a pool receive's
+//! completion lends its buffer as a [`PoolBuf`], which goes back to the pool when
+//! dropped; the port never touches a lent buffer. Misuse the types cannot rule out (a
+//! bad flag, an index that is not registered) gets the C library's error code.
+//!
+//! Map: errors; addresses and socket helpers; direct I/O and routes; buffer pools; ops;
+//! completions; the port (with registered buffers and files, and pools).
 //!
 //! Descriptors ([`Fd`]) are plain numbers, as `RawFd`: the port does not own them.
 
@@ -201,7 +209,7 @@ impl Addr {
         Addr { raw: sys::cport_addr::zeroed() }
     }
 
-    /// Parse "a.b.c.d:port" or "[v6]:port" (numeric only).
+    /// Parse `"a.b.c.d:port"` or `"[v6]:port"` (numeric only).
     pub fn parse(text: &str) -> Result<Addr> {
         let c = CString::new(text).map_err(|_| Error::INVAL)?;
         let mut a = Addr::empty();
