@@ -67,15 +67,17 @@ fn multishot_until_the_pool_runs_dry() {
     };
     assert_eq!(last.result(), Err(Error::NOBUFS), "dry: nothing taken from the socket");
     assert_eq!(held.len(), 2);
-    assert_eq!(stream, &data[..128]);
+    assert!(data.starts_with(&stream) && stream.len() < data.len());
     assert_eq!(p.in_flight(), 0);
 
     // Dropped buffers go back at the next call: the rest of the stream arrives.
     drop(held);
-    let mut c = p.complete(Op::recv_pool(sfd, &pool)).unwrap();
-    let b = c.take_pool_buf().unwrap();
-    assert_eq!(&b[..], &data[128..]);
-    drop(b);
+    while stream.len() < data.len() {
+        let mut c = p.complete(Op::recv_pool(sfd, &pool)).unwrap();
+        let b = c.take_pool_buf().unwrap();
+        stream.extend_from_slice(&b);
+    }
+    assert_eq!(stream, data);
 
     // A multishot receive ends at end of stream.
     let m = p.submit(Op::recv_pool_multishot(sfd, &pool)).unwrap();
