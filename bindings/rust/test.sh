@@ -36,15 +36,10 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 failed=()
-# io_uring-pool: io_uring with its file ops sent to the thread pool (the C suite's
-# variant of the same name, CPORT_TEST_URING_POOL=1).
-for backend in io_uring io_uring-pool epoll poll; do
-	export CPORT_BACKEND=${backend%-pool}
-	if [ "$backend" = io_uring-pool ]; then
-		export CPORT_TEST_URING_POOL=1
-	else
-		unset CPORT_TEST_URING_POOL
-	fi
+# shellcheck source=../variants.sh
+. "$here/../variants.sh"
+for backend in "${cport_variants[@]}"; do
+	use_variant "$backend"
 	if ! why=$("$ex/probe" 2>&1); then
 		if [ "$CPORT_BACKEND" = io_uring ]; then
 			echo "== rust/$backend: skipped: no io_uring port here: $why"

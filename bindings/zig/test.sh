@@ -71,14 +71,10 @@ cd "$here"
 "$zig" build-exe example.zig "${common[@]}" -femit-bin="$out/example"
 
 failed=()
-# io_uring-pool: io_uring with its file ops on the thread pool (CPORT_TEST_URING_POOL=1).
-for backend in io_uring io_uring-pool epoll poll; do
-	export CPORT_BACKEND=${backend%-pool}
-	if [ "$backend" = io_uring-pool ]; then
-		export CPORT_TEST_URING_POOL=1
-	else
-		unset CPORT_TEST_URING_POOL
-	fi
+# shellcheck source=../variants.sh
+. "$here/../variants.sh"
+for backend in "${cport_variants[@]}"; do
+	use_variant "$backend"
 	echo "== zig/$backend: example"
 	rc=0
 	"$out/example" || rc=$?

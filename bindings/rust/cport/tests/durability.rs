@@ -98,7 +98,7 @@ fn route_says_where_ops_run() {
     let fsync = p.route(sys::CPORT_KIND_FSYNC, fd).unwrap();
     // CPORT_TEST_URING_POOL=1 (test.sh's io_uring-pool run) sends io_uring's file ops
     // to the pool.
-    let uring_pool = std::env::var("CPORT_TEST_URING_POOL").map_or(false, |v| v == "1");
+    let uring_pool = std::env::var("CPORT_TEST_URING_POOL").is_ok_and(|v| v == "1");
     match backend.as_str() {
         "io_uring" if !uring_pool => assert_eq!(fsync, Route::Kernel),
         _ => assert_eq!(fsync, Route::Pool),

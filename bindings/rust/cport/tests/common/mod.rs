@@ -62,6 +62,7 @@ pub fn tcp_pair(p: &mut Port) -> (Fd, Fd, Fd) {
     let mut server = None;
     for c in wait_n(p, 2) {
         if c.id() == acc {
+            assert_eq!(c.peer().unwrap(), sock_local(cfd).unwrap());
             server = Some(c.fd().unwrap());
         } else {
             assert_eq!(c.id(), con);
