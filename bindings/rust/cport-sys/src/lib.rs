@@ -206,6 +206,7 @@ const _: () = assert!(core::mem::size_of::<cport_dirent>() == 16);
 const _: () = assert!(core::mem::size_of::<cport_statfsbuf>() == 64);
 const _: () = assert!(core::mem::size_of::<cport_dio_info>() == 64);
 const _: () = assert!(core::mem::size_of::<cport_statbuf>() == 256);
+const _: () = assert!(core::mem::size_of::<cport_addr>() == 136);
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(core::mem::size_of::<cport_op>() == 224);
 

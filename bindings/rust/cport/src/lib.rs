@@ -1274,20 +1274,20 @@ impl<'a> Iterator for Dirents<'a> {
     type Item = Dirent<'a>;
 
     fn next(&mut self) -> Option<Dirent<'a>> {
+        const HEAD: usize = std::mem::size_of::<sys::cport_dirent>();
         let rest = self.buf.get(self.at..)?;
-        if rest.len() < 16 {
+        if rest.len() < HEAD {
             return None;
         }
-        // The record header, read field by field (cport_dirent's layout, native endian).
-        let ino = u64::from_ne_bytes(rest[0..8].try_into().ok()?);
-        let reclen = u16::from_ne_bytes(rest[8..10].try_into().ok()?) as usize;
-        let namelen = u16::from_ne_bytes(rest[10..12].try_into().ok()?) as usize;
-        let name = rest.get(16..16 + namelen)?;
-        if reclen < 16 + namelen + 1 || reclen > rest.len() {
+        // SAFETY: HEAD bytes are there; the header is plain integers (any bits valid).
+        let d = unsafe { ptr::read_unaligned(rest.as_ptr().cast::<sys::cport_dirent>()) };
+        let (reclen, namelen) = (d.reclen as usize, d.namelen as usize);
+        let name = rest.get(HEAD..HEAD + namelen)?;
+        if reclen < HEAD + namelen + 1 || reclen > rest.len() {
             return None; // never from cport; stops a walk of a damaged buffer
         }
         self.at += reclen;
-        Some(Dirent { ino, kind: rest[12], name })
+        Some(Dirent { ino: d.ino, kind: d.type_, name })
     }
 }
 
