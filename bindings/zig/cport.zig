@@ -238,7 +238,9 @@ pub const DirentIterator = struct {
         if (self.at + @sizeOf(Dirent) > self.buf.len) return null;
         const d: *const Dirent = @ptrCast(@alignCast(self.buf[self.at..].ptr));
         const name_at = self.at + @sizeOf(Dirent);
-        if (d.reclen < @sizeOf(Dirent) or self.at + d.reclen > self.buf.len) return null;
+        // Never from cport; stops a walk of a damaged buffer before it reads past it.
+        if (d.reclen < @sizeOf(Dirent) + @as(usize, d.namelen) + 1) return null;
+        if (self.at + d.reclen > self.buf.len) return null;
         self.at += d.reclen;
         return .{ .ino = d.ino, .kind = d.type, .name = self.buf[name_at .. name_at + d.namelen] };
     }
