@@ -3,10 +3,13 @@
 # CI: the Rust and Zig bindings' tests against an already-built meson build dir, each timed.
 #
 # Usage: .ci/bindings.sh BUILD_DIR (a build with libcport.a: .ci/run's build-ci).
-# Runs bindings/rust/test.sh and bindings/zig/test.sh, prints how long each took and
+# Runs bindings/coverage.sh (every function, constant, error code and struct of
+# include/cport.h is declared by cport-sys, used by the cport crate and wrapped in
+# cport.zig, or allow-listed there with a reason), bindings/rust/test.sh and
+# bindings/zig/test.sh, prints how long each took and
 # whether it passed, failed or was skipped (a script that prints "<name>: skipped:"),
 # writes "passed failed skipped" to BUILD_DIR/bindings-counts and ends with
-# "bindings: N passed, N failed, N skipped". Exit status 1 if either failed.
+# "bindings: N passed, N failed, N skipped". Exit status 1 if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:?usage: .ci/bindings.sh BUILD_DIR}
@@ -32,6 +35,7 @@ step() {
 	echo "== bindings: $name $verdict in ${secs} s"
 }
 
+step coverage bindings/coverage.sh
 step rust bindings/rust/test.sh
 step zig bindings/zig/test.sh
 

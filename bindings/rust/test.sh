@@ -6,7 +6,8 @@
 #   BUILD_DIR: a meson build directory holding libcport.a (default: $CPORT_LIB_DIR, else
 #   the repository's build/). The crates link it statically (see cport-sys/build.rs).
 # Runs `cargo test --offline`, examples/copy.rs and examples/echo.rs with
-# CPORT_BACKEND=io_uring, epoll and poll (io_uring is skipped, with the reason, when
+# CPORT_BACKEND=io_uring, io_uring with CPORT_TEST_URING_POOL=1 (file ops on the thread
+# pool), epoll and poll (io_uring is skipped, with the reason, when
 # this machine cannot create an io_uring port; seccomp for instance). Without cargo
 # it prints "rust: skipped" and exits 0. Exit status 0 = passed (or skipped).
 set -euo pipefail
@@ -35,10 +36,12 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 failed=()
-for backend in io_uring epoll poll; do
-	export CPORT_BACKEND=$backend
+# shellcheck source=../variants.sh
+. "$here/../variants.sh"
+for backend in "${cport_variants[@]}"; do
+	use_variant "$backend"
 	if ! why=$("$ex/probe" 2>&1); then
-		if [ "$backend" = io_uring ]; then
+		if [ "$CPORT_BACKEND" = io_uring ]; then
 			echo "== rust/$backend: skipped: no io_uring port here: $why"
 			continue
 		fi
@@ -57,7 +60,7 @@ for backend in io_uring epoll poll; do
 	timeout 120 "$ex/copy" || failed+=("$backend/copy")
 	timeout 120 "$ex/echo" || failed+=("$backend/echo")
 done
-unset CPORT_BACKEND
+unset CPORT_BACKEND CPORT_TEST_URING_POOL
 
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "rust: FAILED: ${failed[*]}"

@@ -71,12 +71,14 @@ cd "$here"
 "$zig" build-exe example.zig "${common[@]}" -femit-bin="$out/example"
 
 failed=()
-for backend in io_uring epoll poll; do
-	export CPORT_BACKEND=$backend
+# shellcheck source=../variants.sh
+. "$here/../variants.sh"
+for backend in "${cport_variants[@]}"; do
+	use_variant "$backend"
 	echo "== zig/$backend: example"
 	rc=0
 	"$out/example" || rc=$?
-	if [ $rc -eq 77 ] && [ "$backend" = io_uring ]; then
+	if [ $rc -eq 77 ] && [ "$CPORT_BACKEND" = io_uring ]; then
 		echo "== zig/$backend: skipped (no io_uring port here, see above)"
 		continue
 	fi
@@ -89,7 +91,7 @@ for backend in io_uring epoll poll; do
 		failed+=("$backend/zig-test")
 	fi
 done
-unset CPORT_BACKEND
+unset CPORT_BACKEND CPORT_TEST_URING_POOL
 
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "zig: FAILED: ${failed[*]}"

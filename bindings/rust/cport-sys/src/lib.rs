@@ -43,9 +43,10 @@ pub struct cport_op {
     pub user: *mut c_void,
     /// in: 0 = none, else the op completes with CPORT_ETIMEDOUT after this long
     pub timeout_ns: u64,
-    /// in: must be 0 for now
+    /// in: CPORT_OP_* (0: none)
     pub flags: u32,
-    /// out: CPORT_MORE for a multishot op that stays in flight
+    /// out: CPORT_MORE (a multishot op stays in flight), CPORT_BUF (a pool buffer,
+    /// its id in the upper 16 bits), CPORT_ZC (a zero-copy send)
     pub cflags: u32,
     /// out: >= 0 success value, < 0 a CPORT_E* code
     pub result: i64,
@@ -170,6 +171,45 @@ pub struct cport_dio_info {
     pub reserved_: [u64; 4],
 }
 
+/// One directory entry as cport_readdir writes it: this 16-byte header, then the name
+/// (`namelen` bytes and a NUL) at offset 16, then padding up to `reclen` (a multiple
+/// of 8), where the next record starts.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct cport_dirent {
+    pub ino: u64,
+    pub reclen: u16,
+    pub namelen: u16,
+    /// CPORT_DT_*
+    pub type_: u8,
+    pub reserved_: [u8; 3],
+}
+
+/// What cport_statfs fills in (64 bytes, same layout everywhere).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct cport_statfsbuf {
+    pub bsize: u64,
+    pub total: u64,
+    pub free: u64,
+    pub avail: u64,
+    pub files: u64,
+    pub ffree: u64,
+    pub namemax: u32,
+    pub reserved_: [u32; 3],
+}
+
+// The header's _Static_asserts (lib/internal.h, lib/dio.c), checked when this compiles.
+// cport_dirent and cport_statfsbuf have no CPORT_STRUCT_* value for cport_struct_size,
+// so these are their only check; the same layout on every platform.
+const _: () = assert!(core::mem::size_of::<cport_dirent>() == 16);
+const _: () = assert!(core::mem::size_of::<cport_statfsbuf>() == 64);
+const _: () = assert!(core::mem::size_of::<cport_dio_info>() == 64);
+const _: () = assert!(core::mem::size_of::<cport_statbuf>() == 256);
+const _: () = assert!(core::mem::size_of::<cport_addr>() == 136);
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(core::mem::size_of::<cport_op>() == 224);
+
 /// Longest text cport_addr_format writes, with the NUL.
 pub const CPORT_ADDR_STRLEN: usize = 64;
 /// Largest length of one read or write.
@@ -178,6 +218,17 @@ pub const CPORT_MAX_IO: u32 = 0x7fff_f000;
 // ---- Flags -----------------------------------------------------------------------------
 
 pub const CPORT_MORE: u32 = 1 << 0;
+
+/// op->flags (section 4b: links and barriers; CPORT_OP_INLINE).
+pub const CPORT_OP_LINK: u32 = 1 << 0;
+pub const CPORT_OP_BARRIER: u32 = 1 << 1;
+pub const CPORT_OP_INLINE: u32 = 1 << 2;
+
+/// op->cflags of a pool receive: it carries buffer `cflags >> CPORT_BUF_SHIFT`.
+pub const CPORT_BUF: u32 = 1 << 1;
+pub const CPORT_BUF_SHIFT: u32 = 16;
+/// op->cflags of a cport_send whose bytes went out zero-copy.
+pub const CPORT_ZC: u32 = 1 << 2;
 
 pub const CPORT_OPT_STRICT: u32 = 1 << 0;
 pub const CPORT_OPT_SINGLE_THREAD: u32 = 1 << 1;
@@ -199,6 +250,8 @@ pub const CPORT_O_DIRECTORY: u32 = 1 << 8;
 pub const CPORT_O_NOFOLLOW: u32 = 1 << 9;
 
 pub const CPORT_FALLOC_KEEP_SIZE: u32 = 1 << 0;
+pub const CPORT_FALLOC_PUNCH_HOLE: u32 = 1 << 1;
+pub const CPORT_FALLOC_ZERO_RANGE: u32 = 1 << 2;
 pub const CPORT_UNLINK_DIR: u32 = 1 << 0;
 
 pub const CPORT_AF_UNSPEC: c_int = 0;
@@ -222,6 +275,66 @@ pub const CPORT_POLL_OUT: u32 = 0x004;
 pub const CPORT_POLL_ERR: u32 = 0x008;
 pub const CPORT_POLL_HUP: u32 = 0x010;
 pub const CPORT_POLL_RDHUP: u32 = 0x2000;
+
+// Section 4c: directories, file systems and file locks.
+
+/// cport_openat's `dir` for the current directory (a value no descriptor has).
+#[cfg(unix)]
+pub const CPORT_AT_CWD: cport_fd = -100;
+/// cport_openat's `dir` for the current directory ((uintptr_t)-100 on Windows).
+#[cfg(windows)]
+pub const CPORT_AT_CWD: cport_fd = (-100isize) as usize;
+
+/// cport_dirent.type_: Linux's DT_* values.
+pub const CPORT_DT_UNKNOWN: u8 = 0;
+pub const CPORT_DT_FIFO: u8 = 1;
+pub const CPORT_DT_CHR: u8 = 2;
+pub const CPORT_DT_DIR: u8 = 4;
+pub const CPORT_DT_BLK: u8 = 6;
+pub const CPORT_DT_REG: u8 = 8;
+pub const CPORT_DT_LNK: u8 = 10;
+pub const CPORT_DT_SOCK: u8 = 12;
+
+/// The smallest buffer cport_readdir takes.
+pub const CPORT_READDIR_MIN: usize = 1024;
+pub const CPORT_READDIR_REWIND: u32 = 1 << 0;
+
+pub const CPORT_FADV_NORMAL: u32 = 0;
+pub const CPORT_FADV_RANDOM: u32 = 1;
+pub const CPORT_FADV_SEQUENTIAL: u32 = 2;
+pub const CPORT_FADV_WILLNEED: u32 = 3;
+pub const CPORT_FADV_DONTNEED: u32 = 4;
+pub const CPORT_FADV_NOREUSE: u32 = 5;
+
+pub const CPORT_SYMLINK_DIR: u32 = 1 << 0;
+
+pub const CPORT_RENAME_NOREPLACE: u32 = 1 << 0;
+pub const CPORT_RENAME_EXCHANGE: u32 = 1 << 1;
+
+pub const CPORT_F_OK: u32 = 0;
+pub const CPORT_X_OK: u32 = 1;
+pub const CPORT_W_OK: u32 = 2;
+pub const CPORT_R_OK: u32 = 4;
+
+pub const CPORT_LOCK_SHARED: u32 = 1 << 0;
+pub const CPORT_LOCK_EXCLUSIVE: u32 = 1 << 1;
+pub const CPORT_LOCK_NOWAIT: u32 = 1 << 2;
+
+// Section 4d: registered buffers and files (io_uring's limits, kept on every backend).
+pub const CPORT_MAX_REG_BUFFERS: u32 = 16384;
+pub const CPORT_MAX_REG_BUFFER_LEN: u32 = 0x4000_0000;
+pub const CPORT_MAX_REG_FILES: u32 = 1_048_576;
+
+// Zero-copy sends (cport_send flags, at most one).
+pub const CPORT_SEND_ZC: u32 = 1 << 0;
+pub const CPORT_SEND_NOZC: u32 = 1 << 1;
+/// A send at least this long to a peer on another host is zero-copy where it can be.
+pub const CPORT_SEND_ZC_THRESHOLD: u32 = 262_144;
+
+// Section 6b: pool receives.
+pub const CPORT_MAX_BUFPOOLS: u32 = 16;
+pub const CPORT_MAX_BUFPOOL_COUNT: u32 = 32768;
+pub const CPORT_RECV_MULTISHOT: u32 = 1 << 0;
 
 pub const CPORT_DIO_DIRECT: u32 = 1 << 0;
 pub const CPORT_DIO_EXACT: u32 = 1 << 1;
@@ -322,6 +435,7 @@ cport_errors! {
     CPORT_ENOENT 2 2 2;
     CPORT_EINTR 4 4 4;
     CPORT_EIO 5 5 5;
+    CPORT_ENXIO 6 6 6;
     CPORT_EBADF 9 9 9;
     CPORT_EAGAIN 11 35 35;
     CPORT_ENOMEM 12 12 12;
@@ -516,7 +630,112 @@ extern "C" {
     pub fn cport_alloc_aligned(buf: *mut *mut c_void, size: usize, align: usize) -> c_int;
     pub fn cport_free_aligned(buf: *mut c_void);
     pub fn cport_route(port: *mut cport, kind: u32, fd: cport_fd) -> c_int;
+
+    // 4c. Directories, file systems and file locks
+    pub fn cport_openat(
+        port: *mut cport,
+        op: *mut cport_op,
+        dir: cport_fd,
+        path: *const c_char,
+        flags: u32,
+        mode: u32,
+    ) -> c_int;
+    pub fn cport_readdir(
+        port: *mut cport,
+        op: *mut cport_op,
+        dir: cport_fd,
+        buf: *mut c_void,
+        len: usize,
+        flags: u32,
+    ) -> c_int;
+    pub fn cport_statfs(
+        port: *mut cport,
+        op: *mut cport_op,
+        path: *const c_char,
+        st: *mut cport_statfsbuf,
+    ) -> c_int;
+    pub fn cport_fadvise(
+        port: *mut cport,
+        op: *mut cport_op,
+        fd: cport_fd,
+        offset: i64,
+        len: i64,
+        advice: u32,
+    ) -> c_int;
+    pub fn cport_link(
+        port: *mut cport,
+        op: *mut cport_op,
+        from: *const c_char,
+        to: *const c_char,
+    ) -> c_int;
+    pub fn cport_symlink(
+        port: *mut cport,
+        op: *mut cport_op,
+        target: *const c_char,
+        path: *const c_char,
+        flags: u32,
+    ) -> c_int;
+    pub fn cport_readlink(
+        port: *mut cport,
+        op: *mut cport_op,
+        path: *const c_char,
+        buf: *mut c_char,
+        len: usize,
+    ) -> c_int;
+    pub fn cport_rename2(
+        port: *mut cport,
+        op: *mut cport_op,
+        from: *const c_char,
+        to: *const c_char,
+        flags: u32,
+    ) -> c_int;
+    pub fn cport_access(
+        port: *mut cport,
+        op: *mut cport_op,
+        path: *const c_char,
+        mode: u32,
+    ) -> c_int;
+    pub fn cport_lock(
+        port: *mut cport,
+        op: *mut cport_op,
+        fd: cport_fd,
+        offset: i64,
+        len: i64,
+        flags: u32,
+    ) -> c_int;
+    pub fn cport_unlock(
+        port: *mut cport,
+        op: *mut cport_op,
+        fd: cport_fd,
+        offset: i64,
+        len: i64,
+    ) -> c_int;
+
     pub fn cport_cancel(port: *mut cport, target: *mut cport_op) -> c_int;
+
+    // 4d. Registered buffers and files
+    pub fn cport_register_buffers(port: *mut cport, iov: *const cport_iovec, n: c_uint) -> c_int;
+    pub fn cport_unregister_buffers(port: *mut cport) -> c_int;
+    pub fn cport_read_fixed(
+        port: *mut cport,
+        op: *mut cport_op,
+        fd: cport_fd,
+        buf: *mut c_void,
+        len: usize,
+        offset: i64,
+        index: c_uint,
+    ) -> c_int;
+    pub fn cport_write_fixed(
+        port: *mut cport,
+        op: *mut cport_op,
+        fd: cport_fd,
+        buf: *const c_void,
+        len: usize,
+        offset: i64,
+        index: c_uint,
+    ) -> c_int;
+    pub fn cport_register_files(port: *mut cport, fds: *const cport_fd, n: c_uint) -> c_int;
+    pub fn cport_unregister_files(port: *mut cport) -> c_int;
 
     // Driving the port
     pub fn cport_submit(port: *mut cport) -> c_int;
@@ -526,6 +745,7 @@ extern "C" {
         max: c_uint,
         timeout_ns: i64,
     ) -> c_int;
+    pub fn cport_wait_op(port: *mut cport, op: *mut cport_op, timeout_ns: i64) -> c_int;
 
     // Addresses and socket helpers (plain calls, not ops)
     pub fn cport_addr_parse(addr: *mut cport_addr, text: *const c_char) -> c_int;
@@ -600,6 +820,32 @@ extern "C" {
         offset: i64,
         len: usize,
     ) -> c_int;
+
+    // 6b. Pool receives
+    pub fn cport_bufpool_add(
+        port: *mut cport,
+        mem: *mut c_void,
+        count: u32,
+        size: u32,
+        group: *mut u16,
+    ) -> c_int;
+    pub fn cport_bufpool_remove(port: *mut cport, group: u16) -> c_int;
+    pub fn cport_bufpool_return(port: *mut cport, group: u16, id: u16) -> c_int;
+    pub fn cport_op_buf_id(op: *const cport_op) -> c_int;
+    pub fn cport_recv_pool(
+        port: *mut cport,
+        op: *mut cport_op,
+        fd: cport_fd,
+        group: u16,
+        flags: u32,
+    ) -> c_int;
+    pub fn cport_recvmsg_pool(
+        port: *mut cport,
+        op: *mut cport_op,
+        fd: cport_fd,
+        group: u16,
+        msg: *mut cport_msg,
+    ) -> c_int;
 }
 
 // ---- Layout tests ----------------------------------------------------------------------
@@ -642,6 +888,8 @@ mod tests {
         assert_eq!(size_of::<cport_addr>(), 136);
         assert_eq!(align_of::<cport_addr>(), 8);
         assert_eq!(size_of::<cport_iovec>(), 16);
+        assert_eq!(size_of::<cport_dirent>(), 16);
+        assert_eq!(size_of::<cport_statfsbuf>(), 64);
     }
 
     #[test]
@@ -661,7 +909,7 @@ mod tests {
             let lib = unsafe { CStr::from_ptr(cport_err_name(code as i64)) }.to_str().unwrap();
             assert_eq!(std::format!("CPORT_{lib}"), name, "code {code}");
         }
-        assert_eq!(CPORT_ERRORS.len(), 50);
+        assert_eq!(CPORT_ERRORS.len(), 51); // the header's CPORT_ERRNO_MAP
         let ok = unsafe { CStr::from_ptr(cport_err_name(0)) };
         assert_eq!(ok.to_str().unwrap(), "OK");
     }

@@ -1,68 +1,11 @@
 // SPDX-License-Identifier: MIT
 // The safe API on the backend named by $CPORT_BACKEND: every op kind, ownership, errors.
 
-use cport::{
-    sock_local, tcp_listen, tcp_socket, Addr, Completion, Error, Family, Fd, Op, OpKind, Port,
-};
+mod common;
+use common::*;
+use cport::{sock_local, tcp_listen, tcp_socket, Addr, Error, Family, Op, OpKind, Port};
 use cport_sys as sys;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// Generous bound on any single wait: catches a hang, measures nothing.
-const LIMIT: Option<Duration> = Some(Duration::from_secs(10));
-
-/// A port on $CPORT_BACKEND (or the default), which must be the one asked for.
-fn port() -> Port {
-    let p = Port::new().unwrap_or_else(|e| panic!("{e}"));
-    if let Ok(want) = std::env::var("CPORT_BACKEND") {
-        if !want.is_empty() {
-            assert_eq!(p.backend_name(), want);
-        }
-    }
-    p
-}
-
-/// Wait for exactly one completion.
-fn wait1(p: &mut Port) -> Completion {
-    let mut got = p.wait(1, LIMIT).unwrap();
-    assert_eq!(got.len(), 1, "no completion within {LIMIT:?}");
-    got.pop().unwrap()
-}
-
-/// A fresh directory for one test.
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cport-rs-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A connected TCP pair on 127.0.0.1 made through the port: (listener, server, client).
-fn tcp_pair(p: &mut Port) -> (Fd, Fd, Fd) {
-    let lfd = tcp_listen(&"127.0.0.1:0".parse().unwrap(), 16, 0).unwrap();
-    let bound = sock_local(lfd).unwrap();
-    let cfd = tcp_socket(Family::Inet).unwrap();
-    let acc = p.submit(Op::accept(lfd)).unwrap();
-    let con = p.submit(Op::connect(cfd, &bound)).unwrap();
-    let mut server = None;
-    for _ in 0..2 {
-        let c = wait1(p);
-        if c.id() == acc {
-            assert_eq!(c.peer().unwrap(), sock_local(cfd).unwrap());
-            server = Some(c.fd().unwrap());
-        } else {
-            assert_eq!(c.id(), con);
-            c.result().unwrap();
-        }
-    }
-    (lfd, server.unwrap(), cfd)
-}
-
-fn close_all(p: &mut Port, fds: &[Fd]) {
-    for &fd in fds {
-        p.complete(Op::close(fd)).unwrap().result().unwrap();
-    }
-}
 
 #[test]
 fn backend_is_the_one_asked_for() {
@@ -396,4 +339,15 @@ fn addresses_parse_and_format() {
     let sa: std::net::SocketAddr = "[fe80::1]:443".parse().unwrap();
     let c = Addr::try_from(sa).unwrap();
     assert_eq!(std::net::SocketAddr::try_from(&c).unwrap(), sa);
+}
+
+#[test]
+fn every_error_code_has_a_constant() {
+    // cport-sys's table is the header's CPORT_ERRNO_MAP (its own test counts it).
+    assert_eq!(Error::ALL.len(), sys::CPORT_ERRORS.len());
+    for (e, &(name, code)) in Error::ALL.iter().zip(sys::CPORT_ERRORS) {
+        assert_eq!(e.code, code);
+        assert_eq!(format!("CPORT_{}", e.name()), name);
+    }
+    assert_eq!(Error::NXIO.name(), "ENXIO");
 }
