@@ -49,6 +49,8 @@ ALLOW_SAFE = {
     "cport_fallocate": "not in the safe API yet; use cport-sys",
     "cport_struct_size": "an ABI check for bindings that declare the structs: cport-sys's "
     "tests call it",
+    "cport_stop": "shared ports (CPORT_OPT_SHARED) need a Port that is Sync, with in-flight "
+    "ops owned across threads; the safe Port is Send only; use cport-sys",
 }
 
 # Functions cport.zig deliberately does not wrap (callers use `c.` directly).

@@ -351,6 +351,10 @@ pub const Options = struct {
     strict: bool = false,
     queue_depth: u32 = 0,
     pool_threads: u32 = 0,
+    /// CPORT_OPT_SHARED: any thread may submit and wait; `concurrency` threads at most
+    /// run completions at once (0: the number of CPUs). See cport.h section 3b.
+    shared: bool = false,
+    concurrency: u32 = 0,
 };
 
 /// A completion port. Submit and wait from one thread at a time (see cport.h).
@@ -362,12 +366,20 @@ pub const Port = struct {
         var o: c.cport_options = undefined;
         c.cport_options_init(&o);
         o.backend = options.backend;
-        o.flags = if (options.strict) c.CPORT_OPT_STRICT else 0;
+        o.flags = (if (options.strict) @as(u32, c.CPORT_OPT_STRICT) else 0) |
+            (if (options.shared) @as(u32, c.CPORT_OPT_SHARED) else 0);
+        o.concurrency = options.concurrency;
         o.queue_depth = options.queue_depth;
         o.pool_threads = options.pool_threads;
         var raw: ?*c.cport = null;
         _ = try check(c.cport_create(&raw, &o));
         return .{ .raw = raw.? };
+    }
+
+    /// A shared port: every thread waiting in it, and every later call, returns
+    /// error.SHUTDOWN; then deinit (cport_stop).
+    pub fn stop(self: Port) Error!void {
+        _ = try check(c.cport_stop(self.raw));
     }
 
     /// Stops every op in flight; none is touched once this returns.
@@ -710,6 +722,28 @@ test "nop, post and a cancelled timer" {
     }
     try std.testing.expectError(error.NOENT, port.cancel(&t));
     try std.testing.expectEqual(@as(usize, 0), (try port.wait(&out, 0)).len);
+}
+
+test "a shared port: a thread's post reaped by another, then stop" {
+    var port = try Port.init(.{ .shared = true, .concurrency = 2 });
+    defer port.deinit();
+    var a = zeroOp();
+    const poster = try std.Thread.spawn(.{}, struct {
+        fn run(p: Port, op: *Op) void {
+            p.post(op, 7) catch unreachable;
+        }
+    }.run, .{ port, &a });
+    var out: [1]*Op = undefined;
+    const done = try port.wait(&out, 10 * std.time.ns_per_s);
+    poster.join();
+    try std.testing.expectEqual(@as(usize, 1), done.len);
+    try std.testing.expectEqual(@as(u64, 7), try result(done[0]));
+    try port.stop();
+    try std.testing.expectError(error.SHUTDOWN, port.wait(&out, 0));
+    try std.testing.expectError(error.SHUTDOWN, port.nop(&a));
+    var plain = try Port.init(.{});
+    defer plain.deinit();
+    try std.testing.expectError(error.INVAL, plain.stop());
 }
 
 test "a refused submit is an error and leaves the op free" {
