@@ -324,8 +324,8 @@ CPORT_API void cport_options_init(cport_options *opts);
  *   CPORT_EINVAL  NULL port, opts->size too small, bad queue_depth, unknown backend
  *                 name, unknown flags, CPORT_OPT_SHARED with CPORT_OPT_SINGLE_THREAD,
  *                 concurrency above 1024 or set without CPORT_OPT_SHARED
- *   CPORT_ENOTSUP CPORT_OPT_SHARED on a backend without the shared mode (IOCP for
- *                 now, kqueue: section 7)
+ *   CPORT_ENOTSUP CPORT_OPT_SHARED on a backend without the shared mode (kqueue
+ *                 for now: section 7)
  *   CPORT_ENOSYS  the named backend is not built into this library
  *   CPORT_ENOMEM  out of memory
  *   any code the backend's setup failed with (CPORT_EPERM when io_uring is forbidden...)
@@ -382,8 +382,8 @@ CPORT_API uint64_t cport_now_ns(void);
  *     blocked in cport_wait does not hold the port (it waits in the kernel without it).
  *   - Streams keep their rules whatever thread submits: sends on one descriptor go out
  *     whole, in the order the submit calls returned, never interleaved.
- * Backends: epoll, poll and io_uring (both its native and its thread-pool paths);
- * IOCP and kqueue answer CPORT_ENOTSUP for now (section 7).
+ * Backends: epoll, poll, io_uring (both its native and its thread-pool paths) and
+ * IOCP; kqueue answers CPORT_ENOTSUP for now (section 7).
  */
 
 /*
@@ -1937,8 +1937,13 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  *     submit (epoll_ctl) meanwhile.
  *   - poll: the sleeping thread polls a copy of the descriptor set; a submit that
  *     changes the set wakes it to poll again with the change (one eventfd write).
- *   - kqueue, IOCP: cport_create answers CPORT_ENOTSUP for now (IOCP's native mode is
- *     planned: GetQueuedCompletionStatusEx from many threads).
+ *   - IOCP: one thread at a time sleeps in GetQueuedCompletionStatusEx without the
+ *     lock, the others in cport (LIFO, the concurrency limit), as on the other
+ *     backends: the port's state in user space (descriptor table, ready list,
+ *     deadlines, links) sits behind that lock anyway, so several threads inside GQCSEx
+ *     would only queue on it; the limit is counted by cport, not by the kernel's
+ *     port (created with concurrency 1), so a thread blocked elsewhere still counts.
+ *   - kqueue: cport_create answers CPORT_ENOTSUP for now.
  *   - The thread pool hands its completions to whichever thread waits.
  */
 

@@ -17,81 +17,14 @@
 
 #include "internal.h"
 
-#ifdef _WIN32
-
-/* No engine on Windows has `block` yet: cport_create refuses CPORT_OPT_SHARED before
- * any of these can run. */
-int cport__shared_create(cport *port, uint32_t concurrency)
-{
-	(void)port;
-	(void)concurrency;
-	return CPORT_ENOTSUP;
-}
-void cport__shared_free(cport *port)
-{
-	(void)port;
-}
-int cport__shared_enter(cport *port)
-{
-	(void)port;
-	return CPORT_ENOTSUP;
-}
-void cport__shared_leave(cport *port)
-{
-	(void)port;
-}
-int cport__shared_wait(cport *port, cport_op **out, unsigned max, int64_t timeout_ns)
-{
-	(void)port;
-	(void)out;
-	(void)max;
-	(void)timeout_ns;
-	return CPORT_ENOTSUP;
-}
-int cport__shared_post(cport *port, cport_op *op)
-{
-	(void)port;
-	(void)op;
-	return CPORT_ENOTSUP;
-}
-bool cport__shared_lent(cport *port, cport_op *op)
-{
-	(void)port;
-	(void)op;
-	return false;
-}
-bool cport__shared_end_later(cport *port, cport_op *op, int64_t result)
-{
-	(void)port;
-	(void)op;
-	(void)result;
-	return false;
-}
-int64_t cport__shared_sleep_ns(cport *port, int64_t timeout_ns)
-{
-	(void)port;
-	return timeout_ns;
-}
-void cport__shared_unlock(cport *port)
-{
-	(void)port;
-}
-void cport__shared_relock(cport *port)
-{
-	(void)port;
-}
-int cport_stop(cport *port)
-{
-	(void)port;
-	return CPORT_EINVAL;
-}
-
-#else
-
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+#ifdef _WIN32
+#include <windows.h> /* GetSystemInfo; pthreads are mingw-w64's winpthreads */
+#else
 #include <unistd.h>
+#endif
 
 /* ---- 1. State ---------------------------------------------------------------------- */
 
@@ -136,7 +69,13 @@ struct cport__shared {
 
 static uint32_t shared_cpus(void)
 {
+#ifdef _WIN32
+	SYSTEM_INFO si;
+	GetSystemInfo(&si);
+	long n = (long)si.dwNumberOfProcessors;
+#else
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
+#endif
 	return n < 1 ? 1 : n > SHARED_MAX_CONCURRENCY ? SHARED_MAX_CONCURRENCY : (uint32_t)n;
 }
 
@@ -444,27 +383,55 @@ static int shared_lead(cport *port, struct shared_wait *w)
 	return n;
 }
 
+/* A follower's condition variable, timed on cport_now_ns's clock (CLOCK_MONOTONIC). */
+static void shared_cv_init(pthread_cond_t *cv)
+{
+#ifdef _WIN32
+	pthread_cond_init(cv, NULL); /* timed relative to now: shared_cv_wait */
+#else
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+#endif
+}
+
+/* Wait on `cv` until signalled or cport_now_ns() reaches `deadline` (ETIMEDOUT). On
+ * Windows cport_now_ns is QueryPerformanceCounter, which winpthreads' absolute waits
+ * do not use: the time left is given instead. */
+static int shared_cv_wait(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline)
+{
+#ifdef _WIN32
+	uint64_t now = cport_now_ns();
+	if (now >= deadline)
+		return ETIMEDOUT;
+	uint64_t left = deadline - now;
+	struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u),
+			      .tv_nsec = (long)(left % 1000000000u)};
+	return pthread_cond_timedwait_relative_np(cv, mu, &ts);
+#else
+	struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
+			      .tv_nsec = (long)(deadline % 1000000000u)};
+	return pthread_cond_timedwait(cv, mu, &ts);
+#endif
+}
+
 /* Sleep as a follower until handed completions, told to lead, stopped, or timed out.
  * Returns the count handed (0: go round again, or the time is up). */
 static unsigned shared_follow(cport *port, struct shared_wait *w)
 {
 	struct cport__shared *sh = port->sh;
 	struct shared_waiter me = {.tid = w->self, .out = w->out, .max = w->max};
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&me.cv, &ca);
-	pthread_condattr_destroy(&ca);
+	shared_cv_init(&me.cv);
 	me.next = sh->top;
 	sh->top = &me;
-	struct timespec ts = {.tv_sec = (time_t)(w->deadline / 1000000000u),
-			      .tv_nsec = (long)(w->deadline % 1000000000u)};
 	int err = 0;
 	while (!me.woken && err == 0) {
 		if (w->timeout_ns < 0)
 			pthread_cond_wait(&me.cv, &sh->mu);
 		else
-			err = pthread_cond_timedwait(&me.cv, &sh->mu, &ts);
+			err = shared_cv_wait(&me.cv, &sh->mu, w->deadline);
 	}
 	if (!me.woken) { /* timed out: still on the stack */
 		struct shared_waiter **p = &sh->top;
@@ -517,5 +484,3 @@ int cport__shared_wait(cport *port, cport_op **out, unsigned max, int64_t timeou
 	pthread_mutex_unlock(&sh->mu);
 	return r;
 }
-
-#endif /* _WIN32 */
