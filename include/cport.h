@@ -2041,7 +2041,8 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  *     then picks a buffer (the one returned longest ago first). Multishot receives are
  *     IORING_RECV_MULTISHOT (Linux 6.0, probed at cport_create); on an older kernel
  *     cport issues one receive at a time, again each time the caller has reaped a
- *     completion with CPORT_MORE, with the same results. While a completion with
+ *     completion with CPORT_MORE, with the same results (on a shared port each such
+ *     receive ends the op, data and all: receive again). While a completion with
  *     CPORT_MORE waits to be reaped, the kernel goes on filling free buffers with what
  *     arrives (those completions wait in its queue), so data may be taken from the
  *     socket before the caller asks for it; the pool bounds how much. A multishot

@@ -1700,6 +1700,12 @@ static bool uring_pool_again(struct uring *u, cport_op *op, int64_t res)
 	struct cport__op *x = cport__x(op);
 	if (!(x->aux & CPORT_RECV_MULTISHOT) || u->recv_multi || res <= 0 || u->dying)
 		return false;
+	/* A shared port lends each CPORT_MORE completion to one thread (lib/shared.c); the
+	 * one-shot-at-a-time stand-in is not made to go with that: each shot is the op's
+	 * last completion there, as a multishot receive the kernel stopped by itself is
+	 * (cport.h allows it: receive again). Found with http-test on 3 threads. */
+	if (x->port->sh)
+		return false;
 	if (x->xflags & (CPORT__X_CANCELLED | CPORT__X_TIMEDOUT))
 		return false;
 	return !cport__fd_find(x->port, x->fd)->closing;
