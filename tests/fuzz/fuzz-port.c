@@ -1063,8 +1063,9 @@ static void sub_accept(struct sub *s)
 /* A submit call answered `rc`: check it against what the arguments called for. */
 static void sub_end(struct sub *s, int rc)
 {
-	TR("  %s op %d fd %d slot %d flags 0x%x tmo %llu (x%u%s) -> %s\n", fk_name[s->r.kind],
-	   s->i, s->fd, s->r.slot, s->op->flags, (unsigned long long)s->op->timeout_ns, s->x,
+	TR("  %s%s op %d fd %d slot %d flags 0x%x tmo %llu (x%u%s) -> %s\n", fk_name[s->r.kind],
+	   s->r.fixed ? "_fixed" : "", s->i, s->fd, s->r.slot, s->op->flags,
+	   (unsigned long long)s->op->timeout_ns, s->x,
 	   s->busy ? ", busy" : "", cport_err_name(rc));
 	if (rc == 0) {
 		if (s->x >= X_EBADF || s->busy)
@@ -1367,8 +1368,8 @@ static void reap_one(cport_op *op)
 		fz_fail("%s op %d completed with CPORT_MORE (result %lld)", fk_name[r->kind], i,
 			(long long)op->result);
 	int64_t v = op->result;
-	TR("  reap op %d %s seq %u -> %lld%s\n", i, fk_name[r->kind], r->seq, (long long)v,
-	   more ? " MORE" : "");
+	TR("  reap op %d %s seq %u -> %lld%s (cflags 0x%x)\n", i, fk_name[r->kind], r->seq,
+	   (long long)v, more ? " MORE" : "", op->cflags);
 	uint64_t now = cport_now_ns();
 	if (r->kind == FK_POST) {
 		if (v != r->post || op->cflags)
@@ -2170,10 +2171,10 @@ static cport_fd pick_dir(struct sub *s, uint8_t b, int *slot, bool *rel)
 	case 0:
 	case 1:
 	case 2:
-		return F.fdx[FDX_WORK];
+		return s->fd = F.fdx[FDX_WORK];
 	case 3:
 		*rel = false;
-		return CPORT_AT_CWD;
+		return s->fd = CPORT_AT_CWD;
 	default:
 		return pick_fd(s, b >> 3, slot, true);
 	}
@@ -2455,7 +2456,7 @@ static void do_lock(uint8_t kind)
 		fd = pick_fd(&s, fb >> 3, &slot, true);
 	} else {
 		s.r.lk = (fb & 7) == 4 ? 2 : fb & 1;
-		fd = F.fdx[s.r.lk];
+		fd = s.fd = F.fdx[s.r.lk];
 	}
 	int64_t off = lk_offs[b & 7], len = lk_lens[b & 7];
 	if (off < 0 || len > INT64_MAX - off)
