@@ -203,7 +203,8 @@ struct rec {
 	bool pool_dry;   /* its pool ran dry, or another receive shared it, meanwhile */
 };
 
-enum { SEQ_REAPED = 1, SEQ_OK = 2 };
+/* SEQ_MUST_FAIL: a successor cport_wait_op reaped first was cancelled by the chain. */
+enum { SEQ_REAPED = 1, SEQ_OK = 2, SEQ_MUST_FAIL = 4 };
 
 static struct {
 	bool ready;
@@ -1151,8 +1152,12 @@ static void check_error(const struct rec *r, int64_t v, uint64_t now)
 	check_error2(r, v);
 	if (!is_code(v))
 		fz_fail("%s completed with %lld, not a CPORT_E* code", k, (long long)v);
-	if (v == CPORT_ECANCELED && !r->cancelled && !r->closed && !pred_failed(r))
-		fz_fail("%s completed CPORT_ECANCELED, but nothing cancelled it", k);
+	if (v == CPORT_ECANCELED && !r->cancelled && !r->closed && !pred_failed(r)) {
+		/* Reaped by cport_wait_op ahead of its predecessor: that one must fail. */
+		if (!r->by_wait_op || !r->pred || (F.seq_st[r->pred] & SEQ_REAPED))
+			fz_fail("%s completed CPORT_ECANCELED, but nothing cancelled it", k);
+		F.seq_st[r->pred] |= SEQ_MUST_FAIL;
+	}
 	if (v == CPORT_ETIMEDOUT && r->kind != FK_CONNECT) {
 		if (!r->timeout_ns)
 			fz_fail("%s completed CPORT_ETIMEDOUT without a timeout", k);
@@ -1383,6 +1388,9 @@ static void reap_one(cport_op *op)
 	apply(r, i, v, op->cflags);
 	r->by_wait_op = false;
 	if (!more) {
+		if ((F.seq_st[r->seq] & SEQ_MUST_FAIL) && rec_ok(r, v))
+			fz_fail("%s (seq %u) succeeded, but its successor was cancelled for its "
+				"failure", fk_name[r->kind], r->seq);
 		r->inflight = false;
 		F.seq_st[r->seq] = SEQ_REAPED | (rec_ok(r, v) ? SEQ_OK : 0);
 	}
@@ -2859,7 +2867,8 @@ static void do_recv_pool(uint8_t kind)
 	cport_msg *m = &msgs[s.i];
 	if (kind == FK_RECV_POOL) {
 		fl = sel == 3 ? 1u << 4 : sel ? CPORT_RECV_MULTISHOT : 0;
-		if (sel == 3 || (fl && (s.op->flags & CPORT_OP_LINK) && !s.busy))
+		/* (in flight, its flags are the op's own: EINVAL or EBUSY, either) */
+		if (sel == 3 || (fl && (s.op->flags & CPORT_OP_LINK)))
 			want(&s, X_BADARG);
 	} else if (s.busy) {
 		want(&s, X_BADARG); /* its message is in use, whatever it holds */
