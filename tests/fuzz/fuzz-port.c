@@ -2278,7 +2278,7 @@ static void do_path2(uint8_t kind)
 			fl = fl == 4 ? 1u << 5 : CPORT_RENAME_NOREPLACE | CPORT_RENAME_EXCHANGE;
 			want(&s, X_BADARG);
 		} else {
-			fl &= 3;
+			fl -= fl >= 5 ? 5 : 0; /* 0, NOREPLACE or EXCHANGE */
 		}
 		break;
 	case FK_SYMLINK:
