@@ -2661,7 +2661,8 @@ static void do_unreg(bool fixed)
 {
 	bool must, may;
 	reg_busy(fixed, &must, &may);
-	bool some = fixed ? F.rb != RB_NONE : F.rf, unsure = fixed ? F.rb == RB_UNKNOWN : F.rf_unsure;
+	bool some = fixed ? F.rb != RB_NONE : F.rf;
+	bool unsure = fixed ? F.rb == RB_UNKNOWN : F.rf_unsure;
 	int rc = fixed ? cport_unregister_buffers(F.port) : cport_unregister_files(F.port);
 	int want_rc = !some ? CPORT_ENOENT : must ? CPORT_EBUSY : 0;
 	TR("  unregister_%s -> %s\n", fixed ? "buffers" : "files", cport_err_name(rc));
@@ -2820,7 +2821,9 @@ static void do_pool_remove(void)
 {
 	uint8_t b = rd8() % (NPOOL + 2);
 	uint16_t g = b < NPOOL ? b : b == NPOOL ? 15 : 0xFFFF;
-	int want_rc = g >= NPOOL || !F.pool[g].live ? CPORT_EINVAL : pool_in_use(g) ? CPORT_EBUSY : 0;
+	int want_rc = g >= NPOOL || !F.pool[g].live ? CPORT_EINVAL
+		      : pool_in_use(g)		   ? CPORT_EBUSY
+						   : 0;
 	int rc = cport_bufpool_remove(F.port, g);
 	TR("  bufpool_remove %u -> %s\n", g, cport_err_name(rc));
 	if (rc != want_rc)
