@@ -9,6 +9,8 @@
  *   4. The ledger: what a submit may answer, what a completion may say
  *   5. Submits, one function per op kind
  *   6. Cancels, waits, posts, closes, destroy, and the drain at the end
+ *   6b. The second vocabulary: the calls added since (directories, locks, registered
+ *       buffers and files, pool receives, CPORT_OP_INLINE, cport_wait_op, zero-copy)
  *   7. One input
  *
  * An input is read as a configuration byte (queue depth, pool size, single-thread
@@ -92,6 +94,18 @@ enum {
 };
 enum { ST_FREE, ST_OPEN, ST_CLOSING, ST_CLOSED };
 
+/* Second vocabulary (section 5b): descriptors outside the slots, at FD_BASE + NSLOT +
+ * index: three open files of one lock file (two read-write, one read-only: each its
+ * own open file description, so their locks can conflict) and the work directory. */
+enum { NLOCKFD = 3, FDX_WORK = NLOCKFD, NFDX };
+/* Lock cells: the byte ranges the lock ops use cut the file at these offsets. */
+enum { NCELL = 6 };
+enum { LK_NONE, LK_SHARED, LK_EXCL, LK_UNKNOWN };
+/* Pools: at most NPOOL at once, so their groups are 0..NPOOL-1 (the lowest free). */
+enum { NPOOL = 4, NPOOLBUF = 8, POOLMAX = NPOOLBUF * 4096 };
+enum { RB_NONE, RB_EACH, RB_ALL, RB_UNKNOWN }; /* registered buffers: none, bufs[0..n-1]
+						  each, one spanning every bufs[], unknown */
+
 struct slot {
 	int fd;
 	uint8_t st;     /* ST_*: closing from an accepted cport_close to its reap */
@@ -135,13 +149,17 @@ enum fk {
 	FK_NOP = 1, FK_TIMER, FK_POST, FK_READ, FK_WRITE, FK_READV, FK_WRITEV, FK_FSYNC,
 	FK_OPEN, FK_CLOSE, FK_STAT, FK_FSTAT, FK_FALLOC, FK_FTRUNC, FK_RENAME, FK_UNLINK,
 	FK_MKDIR, FK_ACCEPT, FK_CONNECT, FK_RECV, FK_SEND, FK_RECVMSG, FK_SENDMSG,
-	FK_SHUTDOWN, FK_POLL, FK_SENDFILE, FK_MAX
+	FK_SHUTDOWN, FK_POLL, FK_SENDFILE,
+	/* the calls of the second vocabulary (section 5b) */
+	FK_OPENAT, FK_READDIR, FK_STATFS, FK_FADVISE, FK_LINK, FK_SYMLINK, FK_READLINK,
+	FK_RENAME2, FK_ACCESS, FK_LOCK, FK_UNLOCK, FK_RECV_POOL, FK_RECVMSG_POOL, FK_MAX
 };
 static const char *const fk_name[FK_MAX] = {
 	"?", "nop", "timer", "post", "read", "write", "readv", "writev", "fsync", "open",
 	"close", "stat", "fstat", "fallocate", "ftruncate", "rename", "unlink", "mkdir",
 	"accept", "connect", "recv", "send", "recvmsg", "sendmsg", "shutdown", "poll",
-	"sendfile",
+	"sendfile", "openat", "readdir", "statfs", "fadvise", "link", "symlink", "readlink",
+	"rename2", "access", "lock", "unlock", "recv_pool", "recvmsg_pool",
 };
 
 enum { ROLE_NONE, ROLE_SEND, ROLE_RECV };
@@ -173,9 +191,23 @@ struct rec {
 	uint32_t scr_epoch;
 	void *user;      /* the in fields, which cport never writes */
 	uint32_t flags;
+	/* second vocabulary (section 5b) */
+	bool fixed;      /* a cport_read_fixed / cport_write_fixed: uses the buffers */
+	bool regf;       /* its descriptor was registered at submit: uses the files */
+	bool regf_maybe; /* ... or may have been (a number in doubt) */
+	bool by_wait_op; /* being reaped by cport_wait_op: reap order proves nothing */
+	int8_t lk;       /* the lock descriptor (0..NLOCKFD-1) a lock op names, or -1 */
+	uint8_t cells;   /* the lock cells its range covers */
+	bool lk_conc;    /* another lock op on those cells of that descriptor overlapped */
+	int8_t pool;     /* the pool a pool receive names, or -1 */
+	bool pool_shared;/* another receive used its pool meanwhile */
+	int16_t pool_handed; /* buffers its completions handed over */
+	int16_t pool_held; /* buffers the caller held at its submit */
 };
 
-enum { SEQ_REAPED = 1, SEQ_OK = 2 };
+/* SEQ_MUST_FAIL: a successor cport_wait_op reaped first was cancelled by the chain.
+ * SEQ_WAIT_OP: reaped by cport_wait_op, maybe ahead of completions queued before it. */
+enum { SEQ_REAPED = 1, SEQ_OK = 2, SEQ_MUST_FAIL = 4, SEQ_WAIT_OP = 8 };
 
 static struct {
 	bool ready;
@@ -200,6 +232,23 @@ static struct {
 	uint64_t t0, wait_left;
 	const uint8_t *in;
 	size_t len, pos;
+	bool v2;           /* the input reads the second vocabulary (section 5b) */
+	int fdx[NFDX];
+	char lock_path[96];
+	uint8_t lk_state[NLOCKFD][NCELL];
+	uint8_t lk_pending[NLOCKFD][NCELL];
+	uint8_t rb;        /* RB_*: the registered buffers */
+	uint32_t rb_n;
+	bool rf;           /* files are registered (the set may have lost members) */
+	bool rf_unsure;    /* ... or may be: a call's outcome was not certain */
+	uint32_t rf_gen[NSLOT + 1]; /* slot -> its gen + 1 while it is registered, else 0 */
+	struct pool {
+		bool live;
+		uint32_t count, size;
+		uint8_t owned[NPOOLBUF]; /* the caller's: handed over, not yet returned */
+		uint32_t hash[NPOOLBUF]; /* of its bytes when handed over */
+		uint32_t n_owned;
+	} pool[NPOOL];
 	struct {
 		uint8_t val[SCRSZ], known[SCRSZ];
 		uint64_t size;
@@ -209,12 +258,14 @@ static struct {
 } F;
 
 static cport_op ops[NOPS + 1];
-static uint8_t bufs[NOPS + 1][BUFSZ];
+static _Alignas(64) uint8_t bufs[NOPS + 1][BUFSZ];
 static cport_iovec iovs[NOPS + 1][NIOV];
 static cport_msg msgs[NOPS + 1];
 static cport_addr addrs[NOPS + 1];
 static cport_statbuf stats[NOPS + 1];
 static cport_iovec iov_many[1025]; /* for an iovcnt over the limit */
+static cport_statfsbuf statfss[NOPS + 1];
+static uint8_t poolmem[NPOOL][POOLMAX];
 
 static void fz_fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void fz_fail(const char *fmt, ...)
@@ -338,7 +389,16 @@ static void world_reset(void)
 	FZ_UNPOISON(msgs, sizeof msgs);
 	FZ_UNPOISON(addrs, sizeof addrs);
 	FZ_UNPOISON(stats, sizeof stats);
+	FZ_UNPOISON(statfss, sizeof statfss);
+	FZ_UNPOISON(poolmem, sizeof poolmem);
 	memset(ops, 0, sizeof ops);
+	memset(F.lk_state, LK_NONE, sizeof F.lk_state);
+	memset(F.lk_pending, 0, sizeof F.lk_pending);
+	memset(F.rf_gen, 0, sizeof F.rf_gen);
+	memset(F.pool, 0, sizeof F.pool);
+	F.rb = RB_NONE;
+	F.rb_n = 0;
+	F.rf = F.rf_unsure = false;
 	memset(F.rec, 0, sizeof F.rec);
 	memset(F.d, 0, sizeof F.d);
 	memset(&F.scr, 0, sizeof F.scr);
@@ -372,6 +432,22 @@ static int port_open(uint8_t cfg, char *why, size_t n)
 	return cport_create(&F.port, &o);
 }
 
+/* The second vocabulary's descriptors: the lock file's three open files and the work
+ * directory, at fixed numbers past the slots'. */
+static void world_extra(void)
+{
+	static const int modes[NFDX] = {O_RDWR, O_RDWR, O_RDONLY, O_RDONLY | O_DIRECTORY};
+	for (int k = 0; k < NFDX; k++) {
+		int fd = open(k == FDX_WORK ? F.work : F.lock_path, modes[k] | O_CLOEXEC);
+		if (fd < 0 || dup3(fd, FD_BASE + NSLOT + k, O_CLOEXEC) < 0) {
+			perror("cport-fuzz: the lock file or the work directory");
+			abort();
+		}
+		close(fd);
+		F.fdx[k] = FD_BASE + NSLOT + k;
+	}
+}
+
 /* A new port and world for one input; `cfg` chooses the port's options. */
 static void world_open(uint8_t cfg)
 {
@@ -386,6 +462,9 @@ static void world_open(uint8_t cfg)
 	place(open(F.pat_path, O_RDONLY | O_CLOEXEC), SL_PAT);
 	place(open(F.tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600), SL_SCR);
 	world_sockets();
+	F.v2 = (cfg & 0xC0) == 0x80;
+	if (F.v2)
+		world_extra();
 }
 
 /* ---- 2. The input and the arguments ----------------------------------------------- */
@@ -458,13 +537,15 @@ static void sub_begin(struct sub *s, uint8_t kind)
 	s->busy = F.rec[s->i].inflight;
 	s->r.kind = kind;
 	s->r.slot = s->r.slot2 = s->r.dir = -1;
+	s->r.lk = s->r.pool = -1;
 	s->r.exact = -1;
 	uint8_t f = rd8(), g = rd8();
 	if (!s->busy) { /* an op in flight is the library's: not a field is written */
 		s->op->user = (void *)(uintptr_t)(0xC0DE0000u | (unsigned)s->i << 8 | f);
 		s->op->timeout_ns = fz_timeouts[(f >> 3) & 15];
 		s->op->flags = (f & 1 ? CPORT_OP_LINK : 0) |
-			       ((f & 6) == 6 ? CPORT_OP_BARRIER : 0);
+			       ((f & 6) == 6 ? CPORT_OP_BARRIER : 0) |
+			       (F.v2 && (f & 0x80) ? CPORT_OP_INLINE : 0);
 		if (g == 3 || g == 4) {
 			s->op->flags |= g == 3 ? 1u << 12 : 1u << 31;
 			want(s, X_BADARG);
@@ -757,26 +838,40 @@ static void dir_pump(struct dir *d)
 	}
 }
 
-static void dir_recv_done(const struct rec *r, const uint8_t *buf, int64_t v)
+/* A receive's completion: its bytes, in its place in the stream's order. A multishot
+ * receive has one place and several completions (`final`: its last): their bytes are
+ * fed as they come while it is the oldest receive not checked, else kept. */
+static void dir_recv_done(const struct rec *r, const uint8_t *buf, int64_t v, bool final)
 {
 	struct dir *d = &F.d[r->dir];
 	struct recvrec *q = &d->r[r->rrec];
+	uint32_t n = v > 0 ? (uint32_t)v : 0;
 	TR("    stream %d: receive %u (head %u) of %lld bytes; checked to send %u byte %u\n",
 	   r->dir, r->rrec, d->rhead, (long long)v, d->k, d->j);
-	q->reaped = true;
-	q->n = v > 0 ? (uint32_t)v : 0;
 	if (v == 0 && r->len > 0 && !d->eof_ok && !d->lost)
 		fz_fail("stream %d: a %s got end of stream, but its sender is open", r->dir,
 			fk_name[r->kind]);
 	if (r->rrec == d->rhead) {
-		dir_feed(d, buf, q->n);
+		if (q->copy)
+			dir_feed(d, q->copy, q->n);
+		free(q->copy);
+		q->copy = NULL;
+		q->n = 0;
+		dir_feed(d, buf, n);
+	} else if (n) {
+		uint8_t *c = realloc(q->copy, (size_t)q->n + n);
+		if (!c)
+			abort();
+		memcpy(c + q->n, buf, n);
+		q->copy = c;
+		q->n += n;
+	}
+	if (!final)
+		return;
+	q->reaped = true;
+	if (r->rrec == d->rhead) {
 		d->rhead++;
 		dir_pump(d);
-	} else if (q->n) {
-		q->copy = malloc(q->n);
-		if (!q->copy)
-			abort();
-		memcpy(q->copy, buf, q->n);
 	}
 }
 
@@ -912,6 +1007,8 @@ static bool may_be_held(const struct rec *r)
 	return false;
 }
 
+static void sub_accept2(struct rec *r);
+
 /* The record of an accepted op: chain, barrier and data bookkeeping. */
 static void sub_accept(struct sub *s)
 {
@@ -963,13 +1060,16 @@ static void sub_accept(struct sub *s)
 		r->scr_check = F.scr.busy == 0;
 		r->scr_epoch = F.scr.epoch;
 	}
+	if (F.v2)
+		sub_accept2(r);
 }
 
 /* A submit call answered `rc`: check it against what the arguments called for. */
 static void sub_end(struct sub *s, int rc)
 {
-	TR("  %s op %d fd %d slot %d flags 0x%x tmo %llu (x%u%s) -> %s\n", fk_name[s->r.kind],
-	   s->i, s->fd, s->r.slot, s->op->flags, (unsigned long long)s->op->timeout_ns, s->x,
+	TR("  %s%s op %d fd %d slot %d flags 0x%x tmo %llu (x%u%s) -> %s\n", fk_name[s->r.kind],
+	   s->r.fixed ? "_fixed" : "", s->i, s->fd, s->r.slot, s->op->flags,
+	   (unsigned long long)s->op->timeout_ns, s->x,
 	   s->busy ? ", busy" : "", cport_err_name(rc));
 	if (rc == 0) {
 		if (s->x >= X_EBADF || s->busy)
@@ -1039,18 +1139,28 @@ static bool rec_ok(const struct rec *r, int64_t v)
 	case FK_SENDMSG:
 	case FK_SENDFILE:
 		return v >= 0 && (uint64_t)v == r->len;
+	case FK_RECV_POOL:
+	case FK_RECVMSG_POOL:
+		return v > 0;
 	default:
 		return v >= 0;
 	}
 }
 
+static void check_error2(const struct rec *r, int64_t v);
+
 static void check_error(const struct rec *r, int64_t v, uint64_t now)
 {
 	const char *k = fk_name[r->kind];
+	check_error2(r, v);
 	if (!is_code(v))
 		fz_fail("%s completed with %lld, not a CPORT_E* code", k, (long long)v);
-	if (v == CPORT_ECANCELED && !r->cancelled && !r->closed && !pred_failed(r))
-		fz_fail("%s completed CPORT_ECANCELED, but nothing cancelled it", k);
+	if (v == CPORT_ECANCELED && !r->cancelled && !r->closed && !pred_failed(r)) {
+		/* Reaped by cport_wait_op ahead of its predecessor: that one must fail. */
+		if (!r->by_wait_op || !r->pred || (F.seq_st[r->pred] & SEQ_REAPED))
+			fz_fail("%s completed CPORT_ECANCELED, but nothing cancelled it", k);
+		F.seq_st[r->pred] |= SEQ_MUST_FAIL;
+	}
 	if (v == CPORT_ETIMEDOUT && r->kind != FK_CONNECT) {
 		if (!r->timeout_ns)
 			fz_fail("%s completed CPORT_ETIMEDOUT without a timeout", k);
@@ -1068,6 +1178,8 @@ static void check_fd_result(const struct rec *r, int64_t v)
 		fz_fail("%s gave descriptor %lld, which is %s", fk_name[r->kind], (long long)v,
 			fl < 0 ? "not open" : "not close-on-exec");
 }
+
+static void check_value2(const struct rec *r, int64_t v);
 
 /* What a success value may be, by kind. */
 static void check_value(const struct rec *r, int64_t v, uint64_t now)
@@ -1107,10 +1219,29 @@ static void check_value(const struct rec *r, int64_t v, uint64_t now)
 			       !(v == CPORT_POLL_RDHUP && strcmp(F.backend, "io_uring") == 0)))
 			fz_fail("poll for 0x%x completed with 0x%llx", r->aux, (unsigned long long)v);
 		break;
+	case FK_OPENAT:
+		check_fd_result(r, v);
+		break;
+	case FK_READDIR:
+	case FK_READLINK:
+	case FK_STATFS:
+	case FK_RECV_POOL:
+	case FK_RECVMSG_POOL:
+		check_value2(r, v);
+		break;
 	default:
 		if (v != 0)
 			fz_fail("%s completed with %lld, not 0", k, (long long)v);
 	}
+}
+
+/* A held member's own timeout may have ended it before its predecessor failed, its
+ * completion queued ahead of the predecessor's: seen after it only when cport_wait_op
+ * took the predecessor out of the queue's order. */
+static bool failed_pred_allows(const struct rec *r, int64_t v)
+{
+	return v == CPORT_ECANCELED ||
+	       (v == CPORT_ETIMEDOUT && r->timeout_ns && (F.seq_st[r->pred] & SEQ_WAIT_OP));
 }
 
 /* Links, barriers and closes keep an order (cport.h 4b; cport_close). */
@@ -1118,13 +1249,21 @@ static void check_order(const struct rec *r, int64_t v, bool more)
 {
 	const char *k = fk_name[r->kind];
 	bool early = v == CPORT_ECANCELED || v == CPORT_ETIMEDOUT;
+	if (r->by_wait_op) {
+		/* cport_wait_op took it out of the queue's order: only a failed
+		 * predecessor reaped before it says anything. */
+		if (pred_failed(r) && !failed_pred_allows(r, v))
+			fz_fail("chain member %s ran (%lld) after its predecessor failed", k,
+				(long long)v);
+		return;
+	}
 	if (r->pred && !(F.seq_st[r->pred] & SEQ_REAPED)) {
 		/* It ended before its predecessor: it must never have started. */
 		if (more || !((v == CPORT_ECANCELED && (r->cancelled || r->closed)) ||
 			      (v == CPORT_ETIMEDOUT && r->timeout_ns)))
 			fz_fail("chain member %s completed (%s) before its predecessor", k,
 				cport_err_name(v));
-	} else if (pred_failed(r) && v != CPORT_ECANCELED) {
+	} else if (pred_failed(r) && !failed_pred_allows(r, v)) {
 		fz_fail("chain member %s ran (%lld) after its predecessor failed", k, (long long)v);
 	}
 	if (r->kind == FK_POST)
@@ -1179,18 +1318,26 @@ static void close_done(const struct rec *r, int64_t v)
 	if (r->gen != sl->gen || sl->st == ST_FREE)
 		return;
 	bool held = sl->st == ST_OPEN && sl->held_closes;
-	if (v != CPORT_ECANCELED)
+	if (v != CPORT_ECANCELED) {
+		F.rf_gen[r->slot] = 0; /* its registered slot was emptied (cport.h 4d) */
 		slot_closed(r->slot);
+	}
 	else if (held)
 		sl->held_closes--;
 }
 
+static const uint8_t *apply2(struct rec *r, int64_t v, uint32_t cf);
+
 /* What a completion changes in the world and the models. */
-static void apply(const struct rec *r, int i, int64_t v)
+static void apply(struct rec *r, int i, int64_t v, uint32_t cf)
 {
 	const uint8_t *buf = bufs[i];
+	if (F.v2)
+		buf = apply2(r, v, cf); /* a pool receive's bytes are in its pool */
+	if (!buf)
+		buf = bufs[i];
 	if (r->role == ROLE_RECV)
-		dir_recv_done(r, buf, v);
+		dir_recv_done(r, buf, v, !(cf & CPORT_MORE));
 	else if (r->role == ROLE_SEND)
 		F.d[r->dir].s[r->srec].st = rec_ok(r, v) ? SR_OK : SR_FAILED;
 	if (r->slot == SL_PAT && r->off >= 0 && v > 0 &&
@@ -1208,13 +1355,15 @@ static void apply(const struct rec *r, int i, int64_t v)
 		else
 			scr_sized(r, v);
 	}
-	if ((r->kind == FK_OPEN || r->kind == FK_ACCEPT) && v >= 0)
+	if ((r->kind == FK_OPEN || r->kind == FK_ACCEPT || r->kind == FK_OPENAT) && v >= 0)
 		adopt_fd((int)v);
 	if (r->kind == FK_CLOSE && r->slot >= 0)
 		close_done(r, v);
 	if (r->kind == FK_POST)
 		F.posts--;
 }
+
+static uint32_t cflags_allowed(const struct rec *r);
 
 /* One completion handed back by cport_wait. */
 static void reap_one(cport_op *op)
@@ -1230,14 +1379,14 @@ static void reap_one(cport_op *op)
 	if (op->user != r->user || op->timeout_ns != r->timeout_ns || op->flags != r->flags)
 		fz_fail("op %d (%s): cport wrote its in fields", i, fk_name[r->kind]);
 	bool more = op->cflags & CPORT_MORE;
-	if (op->cflags & ~(uint32_t)CPORT_MORE)
-		fz_fail("op %d: unknown cflags 0x%x", i, op->cflags);
+	if (op->cflags & ~(CPORT_MORE | cflags_allowed(r)))
+		fz_fail("op %d (%s): cflags 0x%x it cannot have", i, fk_name[r->kind], op->cflags);
 	if (more && (!r->multishot || op->result < 0))
 		fz_fail("%s op %d completed with CPORT_MORE (result %lld)", fk_name[r->kind], i,
 			(long long)op->result);
 	int64_t v = op->result;
-	TR("  reap op %d %s seq %u -> %lld%s\n", i, fk_name[r->kind], r->seq, (long long)v,
-	   more ? " MORE" : "");
+	TR("  reap op %d %s seq %u -> %lld%s (cflags 0x%x)\n", i, fk_name[r->kind], r->seq,
+	   (long long)v, more ? " MORE" : "", op->cflags);
 	uint64_t now = cport_now_ns();
 	if (r->kind == FK_POST) {
 		if (v != r->post || op->cflags)
@@ -1248,11 +1397,16 @@ static void reap_one(cport_op *op)
 		check_value(r, v, now);
 	}
 	check_order(r, v, more);
-	apply(r, i, v);
+	apply(r, i, v, op->cflags);
 	if (!more) {
+		if ((F.seq_st[r->seq] & SEQ_MUST_FAIL) && rec_ok(r, v))
+			fz_fail("%s (seq %u) succeeded, but its successor was cancelled for its "
+				"failure", fk_name[r->kind], r->seq);
 		r->inflight = false;
-		F.seq_st[r->seq] = SEQ_REAPED | (rec_ok(r, v) ? SEQ_OK : 0);
+		F.seq_st[r->seq] = SEQ_REAPED | (rec_ok(r, v) ? SEQ_OK : 0) |
+				   (r->by_wait_op ? SEQ_WAIT_OP : 0);
 	}
+	r->by_wait_op = false;
 }
 
 /* ---- 5. Submits ----------------------------------------------------------------------- */
@@ -1324,7 +1478,11 @@ static void rw_data(struct sub *s, int slot, int64_t off, size_t len)
 	}
 }
 
-static void do_rw(uint8_t kind)
+static unsigned fixed_index(struct sub *s, const void *buf, size_t len, uint8_t ib);
+
+/* fixed: cport_read_fixed / cport_write_fixed (kind FK_READ / FK_WRITE), whose models
+ * are the plain calls' (section 5b). */
+static void do_rw(uint8_t kind, bool fixed)
 {
 	struct sub s;
 	sub_begin(&s, kind);
@@ -1347,19 +1505,23 @@ static void do_rw(uint8_t kind)
 				want(&s, X_BADARG);
 		}
 	}
+	unsigned index = fixed ? fixed_index(&s, buf, len, rd8()) : 0;
 	s.r.slot = slot;
 	s.r.off = off;
 	s.r.len = len;
+	s.r.fixed = fixed;
 	if (s.x < X_BADARG)
 		rw_data(&s, slot, off, len);
 	sub_go(&s);
 	int rc;
 	switch (kind) {
 	case FK_READ:
-		rc = cport_read(s.port, s.opa, fd, buf, len, off);
+		rc = fixed ? cport_read_fixed(s.port, s.opa, fd, buf, len, off, index)
+			   : cport_read(s.port, s.opa, fd, buf, len, off);
 		break;
 	case FK_WRITE:
-		rc = cport_write(s.port, s.opa, fd, buf, len, off);
+		rc = fixed ? cport_write_fixed(s.port, s.opa, fd, buf, len, off, index)
+			   : cport_write(s.port, s.opa, fd, buf, len, off);
 		break;
 	case FK_READV:
 		rc = cport_readv(s.port, s.opa, fd, iov, cnt, off);
@@ -1406,6 +1568,8 @@ static void fdop_accepted(const struct sub *s, int slot, uint32_t fl)
 		}
 	}
 }
+
+static void inline_check(const struct sub *s);
 
 /* fallocate's and ftruncate's offset, length and flags (returned). */
 static uint32_t sized_args(struct sub *s, uint8_t b, int64_t *off, int64_t *len)
@@ -1488,6 +1652,8 @@ static void do_fdop(uint8_t kind)
 	sub_end(&s, rc);
 	if (rc == 0)
 		fdop_accepted(&s, slot, fl);
+	if (rc == 0 && kind == FK_FSTAT)
+		inline_check(&s);
 }
 
 /* open, stat, rename, unlink, mkdir: paths in the work directory, or bad ones. */
@@ -1535,6 +1701,8 @@ static void do_path(uint8_t kind)
 		break;
 	}
 	sub_end(&s, rc);
+	if (rc == 0 && kind == FK_STAT)
+		inline_check(&s);
 }
 
 static void do_accept(void)
@@ -1600,6 +1768,8 @@ static void do_connect(void)
 	sub_end(&s, cport_connect(s.port, s.opa, fd, a));
 }
 
+static uint32_t send_flags(struct sub *s, uint8_t kind, uint8_t lb);
+
 /* recv and send: a buffer and flags (0 here; an unknown bit must be refused). */
 static void do_sr(uint8_t kind)
 {
@@ -1613,6 +1783,8 @@ static void do_sr(uint8_t kind)
 	uint32_t fl = (lb & 0xC0) == 0x80 ? 1u << 7 : 0; /* no flag of either call */
 	if ((!buf && len) || fl)
 		want(&s, X_BADARG);
+	if (F.v2 && !fl) /* zero-copy: a send's flags, a receive's none */
+		fl = send_flags(&s, kind, lb);
 	s.r.slot = slot;
 	s.r.len = len;
 	if (s.x < X_BADARG && !s.busy) {
@@ -1818,6 +1990,7 @@ static void do_sock_close(void)
 	int rc = cport_sock_close(F.sl[slot].fd);
 	if (rc != 0)
 		fz_fail("cport_sock_close of an open descriptor: %s", cport_err_name(rc));
+	F.rf_gen[slot] = 0; /* the next op on the number empties its registered slot */
 	slot_closed(slot);
 }
 
@@ -1835,6 +2008,8 @@ static void do_destroy(void)
 	FZ_POISON(msgs, sizeof msgs);
 	FZ_POISON(addrs, sizeof addrs);
 	FZ_POISON(stats, sizeof stats);
+	FZ_POISON(statfss, sizeof statfss);
+	FZ_POISON(poolmem, sizeof poolmem);
 }
 
 static unsigned inflight_count(void)
@@ -1857,6 +2032,7 @@ static void drain(void)
 		s.port = F.port;
 		s.r.kind = FK_NOP;
 		s.r.slot = s.r.slot2 = s.r.dir = -1;
+		s.r.lk = s.r.pool = -1;
 		s.r.exact = -1;
 		ops[NOPS].flags = 0;
 		ops[NOPS].timeout_ns = 0;
@@ -1911,6 +2087,8 @@ static void teardown(void)
 			close(F.sl[i].fd);
 		F.sl[i].st = ST_FREE;
 	}
+	for (int k = 0; F.v2 && k < NFDX; k++)
+		close(F.fdx[k]);
 	for (int d = 0; d < NDIR; d++)
 		for (uint32_t k = 0; k < F.d[d].nr; k++) {
 			free(F.d[d].r[k].copy);
@@ -1927,6 +2105,992 @@ static void teardown(void)
 		fz_fail("the process holds %d descriptors after the input, %d before", n, F.fd_base);
 }
 
+/* ---- 6b. The second vocabulary ------------------------------------------------------ */
+
+/*
+ * The calls cport gained after the first vocabulary was fixed: the directory, file
+ * system and lock ops of cport.h 4c, registered buffers and files (4d), pool receives
+ * (6b), CPORT_OP_INLINE, cport_wait_op, and the zero-copy send flags. An input whose
+ * configuration byte has bits 7..6 = 10 reads them: its action byte is read modulo 64,
+ * and 32 and up are these (act2); CPORT_OP_INLINE is bit 7 of an op's flags byte, the
+ * send flags bits 5..3 of a send's or receive's length byte. Every other input reads
+ * the first vocabulary exactly as before, so the inputs kept earlier replay unchanged.
+ *
+ * Paths stay inside the work directory: the path calls take F.paths (absolute, in it),
+ * cport_openat takes the same names relative to a directory of the work tree, and a
+ * symbolic link's text is one of those names, relative and without "..", so no link
+ * leads out of the tree. The names any directory of the tree can hold are therefore
+ * ".", "..", "a", "b", "c", "d" and "e": a readdir must list no other.
+ */
+
+static bool backend_is(const char *name)
+{
+	return strcmp(cport_backend_name(F.port), name) == 0;
+}
+
+static bool is_pool_kind(uint8_t kind)
+{
+	return kind == FK_RECV_POOL || kind == FK_RECVMSG_POOL;
+}
+
+/* -- CPORT_OP_INLINE: a stat or fstat allowed to run inline has completed when its
+ * submit returns ("its completion is already queued"), unless a link or a barrier
+ * holds it; cport_wait_op must then reap it without waiting. */
+static void inline_check(const struct sub *s)
+{
+	struct rec *r = &F.rec[s->i];
+	if (!(r->flags & CPORT_OP_INLINE) || may_be_held(r) || F.chain_open ||
+	    !(backend_is("io_uring") || backend_is("epoll") || backend_is("poll")))
+		return;
+	int rc = cport_wait_op(F.port, s->op, 0);
+	TR("  wait_op (inline %s) op %d -> %s\n", fk_name[r->kind], s->i, cport_err_name(rc));
+	if (rc != 0)
+		fz_fail("%s with CPORT_OP_INLINE had not completed when its submit returned "
+			"(cport_wait_op: %s)", fk_name[r->kind], cport_err_name(rc));
+	r->by_wait_op = true;
+	reap_one(s->op);
+}
+
+/* -- Zero-copy flags of cport_send (bits 5..3 of the length byte; a receive takes
+ * none), and the completion flags each op may carry. */
+static uint32_t send_flags(struct sub *s, uint8_t kind, uint8_t lb)
+{
+	static const uint32_t zc[8] = {0, CPORT_SEND_ZC, CPORT_SEND_NOZC,
+				       CPORT_SEND_ZC | CPORT_SEND_NOZC, 0, 0, 0, 0};
+	uint32_t fl = zc[(lb >> 3) & 7];
+	if (fl && (kind == FK_RECV || fl == (CPORT_SEND_ZC | CPORT_SEND_NOZC)))
+		want(s, X_BADARG);
+	s->r.aux = fl;
+	return fl;
+}
+
+static uint32_t cflags_allowed(const struct rec *r)
+{
+	if (is_pool_kind(r->kind))
+		return CPORT_BUF | 0xFFFFu << CPORT_BUF_SHIFT;
+	/* CPORT_ZC: io_uring, asked for (the world's peers are on this host), on TCP. */
+	if (r->kind == FK_SEND && (r->aux & CPORT_SEND_ZC) && F.port && backend_is("io_uring") &&
+	    r->slot != SL_PIPE_W && r->slot != SL_UNIX_A && r->slot != SL_UNIX_B)
+		return CPORT_ZC;
+	return 0;
+}
+
+/* -- Directories and paths (4c) */
+
+static const char *const rel_names[6] = {"a", "b", "d", "d/e", "nodir/x", "c"};
+static const char *const link_texts[6] = {"a", "b", "d", "d/e", "e", "c"};
+
+/* A directory for cport_openat and cport_readdir: the work directory, a slot's
+ * descriptor (a directory an open made, or anything else), or CPORT_AT_CWD (*rel
+ * false: a relative path must not go with it, the current directory is outside the
+ * fuzzer's tree). */
+static cport_fd pick_dir(struct sub *s, uint8_t b, int *slot, bool *rel)
+{
+	*slot = -1;
+	*rel = true;
+	switch (b & 7) {
+	case 0:
+	case 1:
+	case 2:
+		return s->fd = F.fdx[FDX_WORK];
+	case 3:
+		*rel = false;
+		return s->fd = CPORT_AT_CWD;
+	default:
+		return pick_fd(s, b >> 3, slot, true);
+	}
+}
+
+/* cport_open's flags and mode, valid or not, from `b` and the input. */
+static uint32_t open_flags(struct sub *s, uint8_t b, uint32_t *mode)
+{
+	uint32_t fl = rd16() & ((b & 0xC0) == 0x80 ? 0x7FF : 0x3FF);
+	*mode = (b & 0xC0) == 0x40 ? 010000 : 0644;
+	if ((fl & 0x400) || *mode > 07777 || ((fl & CPORT_O_WRONLY) && (fl & CPORT_O_RDWR)))
+		want(s, X_BADARG);
+	return fl;
+}
+
+static void do_openat(void)
+{
+	struct sub s;
+	sub_begin(&s, FK_OPENAT);
+	int slot;
+	bool rel;
+	uint8_t db = rd8(), b = rd8();
+	cport_fd dir = pick_dir(&s, db, &slot, &rel);
+	const char *p = pick_path(&s, b);
+	if (rel && (b & 7) < 6 && (b & 8))
+		p = rel_names[b & 7];
+	uint32_t mode, fl = open_flags(&s, b, &mode);
+	s.r.slot = slot;
+	sub_go(&s);
+	sub_end(&s, cport_openat(s.port, s.opa, dir, p, fl, mode));
+}
+
+static void do_readdir(void)
+{
+	static const size_t lens[4] = {CPORT_READDIR_MIN - 1, CPORT_READDIR_MIN, 4096, BUFSZ};
+	struct sub s;
+	sub_begin(&s, FK_READDIR);
+	int slot;
+	bool rel;
+	uint8_t db = rd8(), b = rd8();
+	cport_fd dir = pick_dir(&s, db, &slot, &rel);
+	if (!rel) { /* CPORT_AT_CWD is no descriptor to list */
+		s.neg_fd = true;
+		want(&s, X_EBADF);
+	}
+	size_t len = lens[b & 3];
+	uint8_t *buf = bufs[s.i];
+	uint32_t fl = b & 4 ? CPORT_READDIR_REWIND : 0;
+	if (len < CPORT_READDIR_MIN)
+		want(&s, X_BADARG);
+	if ((b & 0x18) == 0x08) {
+		buf = NULL;
+		want(&s, X_BADARG);
+	} else if ((b & 0x18) == 0x10) {
+		buf += 4, len -= len == BUFSZ ? 8 : 0; /* not 8-byte aligned */
+		want(&s, X_BADARG);
+	}
+	if ((b & 0x60) == 0x60) {
+		fl |= 1u << 5;
+		want(&s, X_BADARG);
+	}
+	s.r.slot = slot;
+	s.r.len = len;
+	if (!s.busy && s.x < X_BADARG)
+		memset(bufs[s.i], 0xEE, len);
+	sub_go(&s);
+	sub_end(&s, cport_readdir(s.port, s.opa, dir, buf, len, fl));
+}
+
+/* statfs, link, symlink, readlink, rename2, access: paths of the work tree. */
+static void do_path2(uint8_t kind)
+{
+	static const size_t rl_lens[8] = {0, 1, 2, 4096, BUFSZ, 100, 3, 4};
+	struct sub s;
+	sub_begin(&s, kind);
+	uint8_t b = rd8(), c = rd8();
+	const char *p = pick_path(&s, b), *p2 = NULL;
+	uint32_t fl = 0;
+	size_t len = 0;
+	void *buf = bufs[s.i];
+	switch (kind) {
+	case FK_STATFS:
+		if ((c & 7) == 7) {
+			buf = NULL;
+			want(&s, X_BADARG);
+		}
+		break;
+	case FK_LINK:
+	case FK_RENAME2:
+		p2 = pick_path(&s, c);
+		fl = kind == FK_LINK ? 0 : (c >> 3) & 7;
+		if (fl == 3 || fl == 4) { /* both flags; a bit no flag uses */
+			fl = fl == 4 ? 1u << 5 : CPORT_RENAME_NOREPLACE | CPORT_RENAME_EXCHANGE;
+			want(&s, X_BADARG);
+		} else {
+			fl -= fl >= 5 ? 5 : 0; /* 0, NOREPLACE or EXCHANGE */
+		}
+		break;
+	case FK_SYMLINK:
+		p2 = (c & 7) == 7 ? NULL : (c & 7) == 6 ? "" : link_texts[c & 7];
+		fl = (c >> 3) & 3;
+		if (!p2 || fl == 2) {
+			fl = fl == 2 ? 1u << 4 : fl;
+			want(&s, X_BADARG);
+		}
+		fl &= 1 | 1u << 4;
+		break;
+	case FK_READLINK:
+		len = rl_lens[c & 7];
+		if (!len || (c & 0x18) == 0x18) {
+			buf = (c & 0x18) == 0x18 ? NULL : buf;
+			want(&s, X_BADARG);
+		}
+		s.r.len = len;
+		if (!s.busy && s.x < X_BADARG)
+			memset(bufs[s.i], 0xEE, len);
+		break;
+	default: /* access */
+		fl = c & 7;
+		if (c & 8) {
+			fl |= 1u << 4;
+			want(&s, X_BADARG);
+		}
+		break;
+	}
+	sub_go(&s);
+	int rc;
+	switch (kind) {
+	case FK_STATFS:
+		rc = cport_statfs(s.port, s.opa, p, buf ? &statfss[s.i] : NULL);
+		break;
+	case FK_LINK:
+		rc = cport_link(s.port, s.opa, p, p2);
+		break;
+	case FK_RENAME2:
+		rc = cport_rename2(s.port, s.opa, p, p2, fl);
+		break;
+	case FK_SYMLINK: /* the link at p, its text p2 */
+		rc = cport_symlink(s.port, s.opa, p2, p, fl);
+		break;
+	case FK_READLINK:
+		rc = cport_readlink(s.port, s.opa, p, buf, len);
+		break;
+	default:
+		rc = cport_access(s.port, s.opa, p, fl);
+		break;
+	}
+	sub_end(&s, rc);
+}
+
+static void do_fadvise(void)
+{
+	static const int64_t offs[4] = {0, 4096, (int64_t)1 << 40, -1};
+	static const int64_t lens[4] = {0, 100, PATSZ, -1};
+	struct sub s;
+	sub_begin(&s, FK_FADVISE);
+	int slot;
+	cport_fd fd = pick_fd(&s, rd8(), &slot, true);
+	uint8_t b = rd8();
+	int64_t off = offs[b & 3], len = lens[(b >> 2) & 3];
+	uint32_t adv = (b >> 4) & 7;
+	if (off < 0 || len < 0 || adv > CPORT_FADV_NOREUSE)
+		want(&s, X_BADARG);
+	s.r.slot = slot;
+	sub_go(&s);
+	sub_end(&s, cport_fadvise(s.port, s.opa, fd, off, len, adv));
+}
+
+static bool dirent_name_ok(const char *n)
+{
+	static const char *const names[7] = {".", "..", "a", "b", "c", "d", "e"};
+	for (int k = 0; k < 7; k++)
+		if (strcmp(n, names[k]) == 0)
+			return true;
+	return false;
+}
+
+/* A readdir's records: whole, each laid out as cport.h says, of names and types the
+ * work tree can hold (files, directories, symbolic links). */
+static void readdir_check(const struct rec *r, const uint8_t *buf, int64_t v)
+{
+	if ((uint64_t)v > r->len)
+		fz_fail("readdir into %llu bytes completed with %lld", (unsigned long long)r->len,
+			(long long)v);
+	for (int64_t at = 0; at < v;) {
+		cport_dirent d;
+		if (v - at < (int64_t)sizeof d)
+			fz_fail("readdir: a record cut at byte %lld of %lld", (long long)at,
+				(long long)v);
+		memcpy(&d, buf + at, sizeof d);
+		const char *name = (const char *)buf + at + sizeof d;
+		size_t rl = (sizeof d + d.namelen + 1 + 7) & ~(size_t)7;
+		if (d.reclen != rl || d.reclen > v - at || d.namelen == 0 || name[d.namelen] ||
+		    strlen(name) != d.namelen)
+			fz_fail("readdir: a record at byte %lld (reclen %u, namelen %u) is malformed",
+				(long long)at, d.reclen, d.namelen);
+		if (!dirent_name_ok(name))
+			fz_fail("readdir listed \"%s\", which the work tree cannot hold", name);
+		if (d.type != CPORT_DT_UNKNOWN && d.type != CPORT_DT_DIR && d.type != CPORT_DT_REG &&
+		    d.type != CPORT_DT_LNK)
+			fz_fail("readdir: \"%s\" has type %u", name, d.type);
+		at += d.reclen;
+	}
+}
+
+static void readlink_check(const struct rec *r, const char *buf, int64_t v)
+{
+	if ((uint64_t)v >= r->len || buf[v] || strlen(buf) != (size_t)v)
+		fz_fail("readlink into %llu bytes: %lld, text not NUL-terminated there",
+			(unsigned long long)r->len, (long long)v);
+	for (int k = 0; k < 6; k++)
+		if (strcmp(buf, link_texts[k]) == 0)
+			return;
+	fz_fail("readlink gave \"%s\", which no symlink of ours holds", buf);
+}
+
+static void statfs_check(const cport_statfsbuf *st)
+{
+	if (!st->bsize || st->free > st->total || st->avail > st->total ||
+	    st->ffree > st->files || !st->namemax)
+		fz_fail("statfs: bsize %llu, total %llu, free %llu, avail %llu, files %llu, "
+			"ffree %llu, namemax %u", (unsigned long long)st->bsize,
+			(unsigned long long)st->total, (unsigned long long)st->free,
+			(unsigned long long)st->avail, (unsigned long long)st->files,
+			(unsigned long long)st->ffree, st->namemax);
+}
+
+static void check_value2(const struct rec *r, int64_t v)
+{
+	int i = (int)(r - F.rec);
+	switch (r->kind) {
+	case FK_READDIR:
+		readdir_check(r, bufs[i], v);
+		break;
+	case FK_READLINK:
+		readlink_check(r, (const char *)bufs[i], v);
+		break;
+	case FK_STATFS:
+		if (v != 0)
+			fz_fail("statfs completed with %lld", (long long)v);
+		statfs_check(&statfss[i]);
+		break;
+	default: /* pool receives: checked when the buffer is handed over */
+		if ((uint64_t)v > r->len)
+			fz_fail("%s of a pool of %llu-byte buffers gave %lld bytes",
+				fk_name[r->kind], (unsigned long long)r->len, (long long)v);
+		break;
+	}
+}
+
+/* -- Locks (4c): three open files of one lock file; a model of what each holds, cell
+ * by cell (LK_*), known only while no lock op on that cell of that file is in flight.
+ * A lock granted while another open file is known to hold a conflicting one, and a
+ * CPORT_EAGAIN while every other open file is known to hold nothing in the way, break
+ * the locks' exclusivity. */
+
+static const int64_t lk_cut[NCELL + 1] = {0, 50, 100, 150, 1000, 1100, INT64_MAX};
+static const int64_t lk_offs[8] = {0, 50, 1000, 0, 100, 150, -1, INT64_MAX - 5};
+static const int64_t lk_lens[8] = {100, 100, 100, 0, 0, 850, 10, 100};
+
+static uint8_t lk_cells(int64_t off, int64_t len)
+{
+	uint8_t m = 0;
+	int64_t end = len == 0 ? INT64_MAX : off + len;
+	for (int c = 0; c < NCELL; c++)
+		if (lk_cut[c] < end && off < lk_cut[c + 1])
+			m |= (uint8_t)(1u << c);
+	return m;
+}
+
+static void do_lock(uint8_t kind)
+{
+	struct sub s;
+	sub_begin(&s, kind);
+	uint8_t fb = rd8(), b = rd8();
+	int slot = -1;
+	cport_fd fd;
+	if ((fb & 7) == 5) {
+		fd = pick_fd(&s, fb >> 3, &slot, true);
+	} else {
+		s.r.lk = (fb & 7) == 4 ? 2 : fb & 1;
+		fd = s.fd = F.fdx[s.r.lk];
+	}
+	int64_t off = lk_offs[b & 7], len = lk_lens[b & 7];
+	if (off < 0 || len > INT64_MAX - off)
+		want(&s, X_BADARG);
+	uint32_t fl = 0;
+	if (kind == FK_LOCK) {
+		fl = (b >> 3) & 3; /* SHARED, EXCLUSIVE, neither or both */
+		if (fl == 0 || fl == 3)
+			want(&s, X_BADARG);
+		fl |= b & 0x20 ? CPORT_LOCK_NOWAIT : 0;
+		if ((b & 0xC0) == 0xC0) {
+			fl |= 1u << 6;
+			want(&s, X_BADARG);
+		}
+	}
+	s.r.slot = slot;
+	s.r.aux = fl;
+	s.r.off = off;
+	s.r.len = (uint64_t)len;
+	s.r.cells = s.x < X_BADARG && s.r.lk >= 0 ? lk_cells(off, len) : 0;
+	sub_go(&s);
+	sub_end(&s, kind == FK_LOCK ? cport_lock(s.port, s.opa, fd, off, len, fl)
+				    : cport_unlock(s.port, s.opa, fd, off, len));
+}
+
+/* A lock op on r->lk's cells was accepted: ops on the same cells of the same open
+ * file in flight together may reach the kernel in any order. */
+static void lock_accepted(struct rec *r)
+{
+	for (int c = 0; c < NCELL; c++)
+		if ((r->cells >> c & 1) && F.lk_pending[r->lk][c]++)
+			r->lk_conc = true;
+	for (int j = 0; r->lk_conc && j <= NOPS; j++) {
+		struct rec *q = &F.rec[j];
+		if (q != r && q->inflight && q->lk == r->lk && (q->cells & r->cells))
+			q->lk_conc = true;
+	}
+}
+
+/* A lock of `mode` through r->lk completed: granted (got) or CPORT_EAGAIN. */
+static void lock_check(const struct rec *r, uint8_t mode, bool got)
+{
+	bool unknown = false, taken = false;
+	int who = -1;
+	for (int y = 0; y < NLOCKFD; y++)
+		for (int c = 0; y != r->lk && c < NCELL; c++) {
+			uint8_t st = F.lk_state[y][c];
+			if (!(r->cells >> c & 1))
+				continue;
+			if (F.lk_pending[y][c] || st == LK_UNKNOWN)
+				unknown = true;
+			else if (st == LK_EXCL || (st == LK_SHARED && mode == LK_EXCL))
+				taken = true, who = y;
+		}
+	if (got && taken)
+		fz_fail("a %s lock (cells 0x%x) was granted to open file %d while open file %d "
+			"holds a conflicting one", mode == LK_EXCL ? "exclusive" : "shared",
+			r->cells, r->lk, who);
+	if (!got && !taken && !unknown)
+		fz_fail("a %s lock try (cells 0x%x) of open file %d: CPORT_EAGAIN, but no other "
+			"open file holds the range", mode == LK_EXCL ? "exclusive" : "shared",
+			r->cells, r->lk);
+}
+
+static void lock_done(const struct rec *r, int64_t v)
+{
+	uint8_t mode = r->aux & CPORT_LOCK_EXCLUSIVE ? LK_EXCL : LK_SHARED, to = 0xFF;
+	for (int c = 0; c < NCELL; c++)
+		if (r->cells >> c & 1)
+			F.lk_pending[r->lk][c]--;
+	if (r->kind == FK_LOCK && v == 0 && r->lk == 2 && mode == LK_EXCL)
+		fz_fail("an exclusive lock was granted through a read-only descriptor");
+	if (r->lk_conc) {
+		to = LK_UNKNOWN;
+	} else if (r->kind == FK_UNLOCK) {
+		to = v == 0 ? LK_NONE : LK_UNKNOWN;
+	} else if (v == 0 || v == CPORT_EAGAIN) {
+		lock_check(r, mode, v == 0);
+		to = v == 0 ? mode : to;
+	}
+	for (int c = 0; to != 0xFF && c < NCELL; c++)
+		if (r->cells >> c & 1)
+			F.lk_state[r->lk][c] = to;
+}
+
+/* -- Registered buffers and files (4d) */
+
+static void reg_busy(bool fixed, bool *must, bool *may)
+{
+	*must = *may = false;
+	for (int j = 0; j <= NOPS; j++) {
+		const struct rec *q = &F.rec[j];
+		if (!q->inflight)
+			continue;
+		*must |= fixed ? q->fixed : q->regf;
+		*may |= fixed ? q->fixed : q->regf || q->regf_maybe;
+	}
+}
+
+/* The index a fixed op names (its own buffer's, or any), and what that calls for. */
+static unsigned fixed_index(struct sub *s, const void *buf, size_t len, uint8_t ib)
+{
+	unsigned idx = ib & 0x80 ? ib & 0x7Fu : F.rb == RB_ALL ? 0 : (unsigned)s->i;
+	if (!buf || F.rb == RB_NONE) {
+		want(s, X_BADARG);
+		return idx;
+	}
+	if (F.rb == RB_UNKNOWN) {
+		want(s, X_ANY);
+		return idx;
+	}
+	const uint8_t *b = buf, *base = NULL;
+	size_t size = F.rb == RB_ALL ? sizeof bufs : BUFSZ;
+	if (F.rb == RB_ALL ? idx == 0 : idx < F.rb_n)
+		base = bufs[idx];
+	if (!base || b < base || len > size || (size_t)(b - base) > size - len)
+		want(s, X_BADARG);
+	else if (len == 0 && b == base + size) /* the empty range at its very end */
+		want(s, X_ANY);
+	return idx;
+}
+
+static void do_reg_bufs(void)
+{
+	static cport_iovec riov[NOPS + 1];
+	uint8_t b = rd8(), nb = rd8();
+	unsigned n = 1 + nb % (NOPS + 1);
+	const cport_iovec *iov = riov;
+	uint8_t shape = RB_EACH;
+	bool bad = true;
+	for (unsigned k = 0; k < n; k++)
+		riov[k] = (cport_iovec){bufs[k], BUFSZ};
+	switch (b & 7) {
+	case 3:
+		shape = RB_ALL;
+		n = 1;
+		riov[0] = (cport_iovec){bufs, sizeof bufs};
+		bad = false;
+		break;
+	case 4:
+		iov = NULL;
+		break;
+	case 5:
+		n = 0;
+		break;
+	case 6:
+		riov[n - 1].base = NULL;
+		break;
+	case 7:
+		riov[n - 1].len = nb & 1 ? 0 : (size_t)CPORT_MAX_REG_BUFFER_LEN + 1;
+		break;
+	default:
+		bad = false;
+	}
+	bool must, may;
+	reg_busy(true, &must, &may);
+	int rc = cport_register_buffers(b == 0xFF ? NULL : F.port, iov, n);
+	TR("  register_buffers %u (shape %u%s) -> %s\n", n, shape, bad ? ", invalid" : "",
+	   cport_err_name(rc));
+	if (bad || b == 0xFF) {
+		if (rc != CPORT_EINVAL && !(must && rc == CPORT_EBUSY))
+			fz_fail("cport_register_buffers with invalid arguments: %s",
+				cport_err_name(rc));
+		return;
+	}
+	if (rc == 0 && must)
+		fz_fail("cport_register_buffers while a fixed op is in flight: accepted");
+	if (rc == 0) {
+		F.rb = shape;
+		F.rb_n = n;
+	} else if (rc == CPORT_ENOMEM || rc == CPORT_EFAULT || rc == CPORT_ENOTSUP) {
+		F.rb = RB_UNKNOWN; /* the rare case where the old set is gone too */
+	} else if (rc != CPORT_EBUSY || !must) {
+		fz_fail("cport_register_buffers: %s", cport_err_name(rc));
+	}
+}
+
+/* An unregister of either kind: CPORT_ENOENT with nothing registered, CPORT_EBUSY
+ * while an op uses the set, else 0. */
+static void do_unreg(bool fixed)
+{
+	bool must, may;
+	reg_busy(fixed, &must, &may);
+	bool some = fixed ? F.rb != RB_NONE : F.rf;
+	bool unsure = fixed ? F.rb == RB_UNKNOWN : F.rf_unsure;
+	int rc = fixed ? cport_unregister_buffers(F.port) : cport_unregister_files(F.port);
+	int want_rc = !some ? CPORT_ENOENT : must ? CPORT_EBUSY : 0;
+	TR("  unregister_%s -> %s\n", fixed ? "buffers" : "files", cport_err_name(rc));
+	if (rc != want_rc && !(unsure && (rc == 0 || rc == CPORT_ENOENT || rc == CPORT_EBUSY)) &&
+	    !(may && rc == CPORT_EBUSY && want_rc == 0))
+		fz_fail("cport_unregister_%s: %s, not %s", fixed ? "buffers" : "files",
+			cport_err_name(rc), cport_err_name(want_rc));
+	if (rc != 0 && rc != CPORT_ENOENT)
+		return;
+	if (fixed) {
+		F.rb = RB_NONE;
+	} else {
+		F.rf = F.rf_unsure = false;
+		memset(F.rf_gen, 0, sizeof F.rf_gen);
+	}
+}
+
+/* What registering slot k's descriptor calls for (pick_fd's rules). */
+static uint8_t reg_slot_expect(int k)
+{
+	const struct slot *sl = &F.sl[k];
+	if (sl->st != ST_OPEN)
+		return k < NFIXED ? X_EBADF : X_ANY;
+	return sl->held_closes || number_in_doubt(k) ? X_ANY : X_ACCEPT;
+}
+
+static void do_reg_files(void)
+{
+	static cport_fd fds[NSLOT + 1];
+	int members[NSLOT];
+	uint16_t mask = rd16();
+	uint8_t b = rd8(), x = X_ACCEPT;
+	unsigned n = 0, nm;
+	for (int k = 0; k < NSLOT; k++) {
+		if (!(mask >> k & 1) || F.sl[k].st == ST_FREE)
+			continue;
+		uint8_t e = reg_slot_expect(k);
+		x = e > x ? e : x;
+		members[n] = k;
+		fds[n++] = F.sl[k].fd;
+	}
+	nm = n;
+	bool einval = n == 0;
+	switch (b & 7) {
+	case 4: /* a descriptor named twice */
+		einval |= n > 0;
+		fds[n] = fds[0];
+		n += n > 0;
+		break;
+	case 5:
+		fds[n++] = -1;
+		x = X_EBADF;
+		break;
+	case 6:
+	case 7:
+		einval = true;
+		break;
+	}
+	bool must, may;
+	reg_busy(false, &must, &may);
+	int rc = cport_register_files(F.port, (b & 7) == 6 ? NULL : fds, (b & 7) == 7 ? 0 : n);
+	TR("  register_files %u (mask 0x%x, x%u%s) -> %s\n", n, mask, x, einval ? ", invalid" : "",
+	   cport_err_name(rc));
+	if (einval || x == X_EBADF) {
+		if (rc != CPORT_EINVAL && rc != CPORT_EBADF && !(must && rc == CPORT_EBUSY))
+			fz_fail("cport_register_files with invalid arguments: %s", cport_err_name(rc));
+		return;
+	} else if (rc == 0 && must && !F.rf_unsure) {
+		fz_fail("cport_register_files while an op on a registered descriptor is in flight: "
+			"accepted");
+	} else if (rc != 0) {
+		if (x == X_ACCEPT && rc != CPORT_ENOMEM && !(rc == CPORT_EBUSY && (may || F.rf_unsure)))
+			fz_fail("cport_register_files of open descriptors: %s", cport_err_name(rc));
+		return;
+	}
+	F.rf = true;
+	F.rf_unsure = x != X_ACCEPT;
+	memset(F.rf_gen, 0, sizeof F.rf_gen);
+	for (unsigned k = 0; k < nm; k++)
+		F.rf_gen[members[k]] = F.sl[members[k]].gen + 1;
+}
+
+/* -- Pool receives (6b): pools of up to NPOOLBUF buffers, each in memory of its own;
+ * which buffers are the caller's, and a hash of the bytes each was handed over with
+ * (the port must not touch a buffer of the caller's). */
+
+static uint32_t hash_bytes(const uint8_t *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t k = 0; k < n; k++)
+		h = (h ^ p[k]) * 16777619u;
+	return h;
+}
+
+static bool pool_in_use(int g)
+{
+	for (int j = 0; j <= NOPS; j++)
+		if (F.rec[j].inflight && F.rec[j].pool == g)
+			return true;
+	return false;
+}
+
+static void do_pool_add(void)
+{
+	static const uint32_t sizes[4] = {1, 16, 100, 4096};
+	uint8_t b = rd8();
+	int g = -1;
+	for (int k = NPOOL - 1; k >= 0; k--)
+		g = F.pool[k].live ? g : k;
+	uint32_t count = 1u << (b & 3), size = sizes[(b >> 2) & 3];
+	void *mem = poolmem[g >= 0 ? g : 0];
+	uint16_t group = 0xBEEF, *gp = &group;
+	bool bad = true;
+	switch ((b >> 4) & 7) {
+	case 1:
+		mem = NULL;
+		break;
+	case 2:
+		count = 0;
+		break;
+	case 3:
+		count = CPORT_MAX_BUFPOOL_COUNT + 1;
+		break;
+	case 4:
+		size = 0;
+		break;
+	case 5:
+		size = CPORT_MAX_IO + 1;
+		break;
+	case 6:
+		gp = NULL;
+		break;
+	default:
+		bad = false;
+	}
+	if (!bad && g < 0)
+		return; /* NPOOL pools: no memory for another */
+	int rc = cport_bufpool_add(F.port, mem, count, size, gp);
+	TR("  bufpool_add %u x %u%s -> %s, group %u\n", count, size, bad ? " (invalid)" : "",
+	   cport_err_name(rc), group);
+	if (bad) {
+		if (rc != CPORT_EINVAL || group != 0xBEEF)
+			fz_fail("cport_bufpool_add with invalid arguments: %s (group %u)",
+				cport_err_name(rc), group);
+		return;
+	}
+	if (rc == CPORT_ENOMEM)
+		return;
+	if (rc != 0 || group != g)
+		fz_fail("cport_bufpool_add: %s, group %u (the lowest free is %d)",
+			cport_err_name(rc), group, g);
+	F.pool[g] = (struct pool){.live = true, .count = count, .size = size};
+}
+
+static void do_pool_remove(void)
+{
+	uint8_t b = rd8() % (NPOOL + 2);
+	uint16_t g = b < NPOOL ? b : b == NPOOL ? 15 : 0xFFFF;
+	int want_rc = g >= NPOOL || !F.pool[g].live ? CPORT_EINVAL
+		      : pool_in_use(g)		   ? CPORT_EBUSY
+						   : 0;
+	int rc = cport_bufpool_remove(F.port, g);
+	TR("  bufpool_remove %u -> %s\n", g, cport_err_name(rc));
+	if (rc != want_rc)
+		fz_fail("cport_bufpool_remove of pool %u: %s, not %s", g, cport_err_name(rc),
+			cport_err_name(want_rc));
+	if (rc == 0)
+		memset(&F.pool[g], 0, sizeof F.pool[g]); /* its buffers are forgotten */
+}
+
+/* Give a buffer back: mostly one the caller holds, else any id (twice, never handed
+ * over, out of range, of a pool that is gone). */
+static void do_pool_return(void)
+{
+	uint8_t b = rd8(), c = rd8();
+	int g = b & (NPOOL - 1);
+	struct pool *p = &F.pool[g];
+	uint16_t group = (b & 0x30) == 0x30 ? 15 : (uint16_t)g, id = c;
+	if (!(b & 0x80) && p->n_owned) {
+		for (unsigned k = 0, left = c % p->n_owned; k < NPOOLBUF; k++)
+			if (p->owned[k] && left-- == 0) {
+				id = (uint16_t)k;
+				break;
+			}
+	}
+	bool ok = group < NPOOL && p->live && id < p->count && p->owned[id];
+	int rc = cport_bufpool_return(b == 0x7F ? NULL : F.port, group, id);
+	TR("  bufpool_return %u/%u -> %s\n", group, id, cport_err_name(rc));
+	if (rc != (ok && b != 0x7F ? 0 : CPORT_EINVAL))
+		fz_fail("cport_bufpool_return of buffer %u of pool %u (%s): %s", id, group,
+			ok ? "the caller's" : "not the caller's", cport_err_name(rc));
+	if (rc != 0)
+		return;
+	if (hash_bytes(poolmem[g] + (size_t)id * p->size, p->size) != p->hash[id])
+		fz_fail("buffer %u of pool %u changed while it was the caller's", id, g);
+	p->owned[id] = 0;
+	p->n_owned--;
+}
+
+/* cport_recv_pool (one-shot or multishot) and cport_recvmsg_pool. */
+static void do_recv_pool(uint8_t kind)
+{
+	struct sub s;
+	sub_begin(&s, kind);
+	int slot;
+	cport_fd fd = pick_fd(&s, rd8(), &slot, true);
+	uint8_t b = rd8();
+	uint16_t g = b & 3;
+	if (b & 4) { /* the (b & 3)-th live pool, if any */
+		g = 15;
+		for (int k = 0, left = b & 3; k < NPOOL * 2 && g == 15; k++)
+			if (F.pool[k % NPOOL].live && left-- == 0)
+				g = (uint16_t)(k % NPOOL);
+	}
+	if (g >= NPOOL || !F.pool[g].live)
+		want(&s, X_BADARG);
+	uint32_t fl = 0, sel = (b >> 3) & 3;
+	cport_msg *m = &msgs[s.i];
+	if (kind == FK_RECV_POOL) {
+		fl = sel == 3 ? 1u << 4 : sel ? CPORT_RECV_MULTISHOT : 0;
+		/* (in flight, its flags are the op's own: EINVAL or EBUSY, either) */
+		if (sel == 3 || (fl && (s.op->flags & CPORT_OP_LINK)))
+			want(&s, X_BADARG);
+	} else if (s.busy) {
+		want(&s, X_BADARG); /* its message is in use, whatever it holds */
+	} else {
+		memset(m, 0, sizeof *m);
+		m->addr = sel == 0 ? &addrs[s.i] : NULL;
+		if (sel == 3) {
+			m->iov = iovs[s.i];
+			m->iovcnt = 1;
+		}
+		m = sel == 2 ? NULL : m;
+		if (sel >= 2)
+			want(&s, X_BADARG);
+	}
+	s.r.slot = slot;
+	s.r.multishot = fl == CPORT_RECV_MULTISHOT;
+	if (s.x < X_BADARG) {
+		s.r.pool = (int8_t)g;
+		s.r.len = F.pool[g].size;
+		if (!s.busy)
+			recv_prep(&s, slot);
+	}
+	sub_go(&s);
+	sub_end(&s, kind == FK_RECV_POOL ? cport_recv_pool(s.port, s.opa, fd, g, fl)
+					 : cport_recvmsg_pool(s.port, s.opa, fd, g, m));
+}
+
+/* A pool receive's completion: the buffer it hands over (NULL: none). */
+static const uint8_t *pool_done(const struct rec *r, int64_t v, uint32_t cf)
+{
+	struct pool *p = &F.pool[r->pool];
+	const cport_op *op = &ops[r - F.rec];
+	if (!(cf & CPORT_BUF)) {
+		if (v > 0)
+			fz_fail("%s of %lld bytes without CPORT_BUF", fk_name[r->kind], (long long)v);
+		if (cport_op_buf_id(op) != CPORT_ENOENT)
+			fz_fail("cport_op_buf_id of a completion without a buffer: %d",
+				cport_op_buf_id(op));
+		return NULL;
+	}
+	uint32_t id = cf >> CPORT_BUF_SHIFT;
+	if (v <= 0 || id >= p->count || (int)id != cport_op_buf_id(op) || (uint64_t)v > p->size)
+		fz_fail("%s: %lld bytes in buffer %u (cport_op_buf_id %d) of a pool of %u x %u",
+			fk_name[r->kind], (long long)v, id, cport_op_buf_id(op), p->count, p->size);
+	if (p->owned[id])
+		fz_fail("%s handed over buffer %u of pool %d, which the caller holds",
+			fk_name[r->kind], id, r->pool);
+	const uint8_t *buf = poolmem[r->pool] + (size_t)id * p->size;
+	p->owned[id] = 1;
+	p->hash[id] = hash_bytes(buf, p->size);
+	p->n_owned++;
+	F.rec[r - F.rec].pool_handed++;
+	return buf;
+}
+
+/* -- cport_wait_op: reaps one given op (any place in the queue), or says why not. */
+static void do_wait_op(void)
+{
+	static const int64_t tmos[4] = {0, 0, 50000, 1000000};
+	uint8_t b = rd8(), t = rd8();
+	if (b >= 0xFE) {
+		int rc = b == 0xFE ? cport_wait_op(NULL, &ops[0], 0) : cport_wait_op(F.port, NULL, 0);
+		if (rc != CPORT_EINVAL)
+			fz_fail("cport_wait_op with a NULL argument: %s", cport_err_name(rc));
+		return;
+	}
+	int i = b % (NOPS + 1);
+	int64_t tmo = tmos[t & 3];
+	if ((uint64_t)tmo > F.wait_left)
+		tmo = (int64_t)F.wait_left;
+	F.wait_left -= (uint64_t)tmo;
+	struct rec *r = &F.rec[i];
+	int rc = cport_wait_op(F.port, &ops[i], tmo);
+	TR("  wait_op op %d (%s%s), %lld ns -> %s\n", i, fk_name[r->kind],
+	   r->inflight ? " in flight" : "", (long long)tmo, cport_err_name(rc));
+	/* An open chain and an op not in flight: cport.h does not say which comes first. */
+	int want_rc = F.chain_open ? CPORT_EINVAL : !r->inflight ? CPORT_ENOENT : 0;
+	if (rc != want_rc && !(want_rc == 0 && rc == CPORT_ETIMEDOUT) &&
+	    !(F.chain_open && !r->inflight && rc == CPORT_ENOENT))
+		fz_fail("cport_wait_op of op %d (%s%s): %s, not %s", i, fk_name[r->kind],
+			r->inflight ? ", in flight" : "", cport_err_name(rc), cport_err_name(want_rc));
+	if (rc != 0)
+		return;
+	r->by_wait_op = true;
+	reap_one(&ops[i]);
+}
+
+/* -- The ledger's hooks for the second vocabulary */
+
+static void sub_accept2(struct rec *r)
+{
+	if (r->slot >= 0) {
+		r->regf = F.rf_gen[r->slot] == F.sl[r->slot].gen + 1;
+		r->regf_maybe = F.rf_unsure || (r->slot2 >= 0 && F.rf_gen[r->slot2]);
+		for (int k = 0; k < NSLOT; k++) /* the number of a registered slot */
+			r->regf_maybe |= k != r->slot && F.rf_gen[k] &&
+					 F.sl[k].fd == F.sl[r->slot].fd;
+	}
+	if (r->lk >= 0)
+		lock_accepted(r);
+	if (r->pool >= 0) {
+		const struct pool *p = &F.pool[r->pool];
+		r->pool_held = (int16_t)p->n_owned;
+		for (int j = 0; j <= NOPS; j++) /* a shared pool: another may take the last */
+			if (F.rec[j].inflight && &F.rec[j] != r && F.rec[j].pool == r->pool)
+				F.rec[j].pool_shared = r->pool_shared = true;
+	}
+}
+
+static void check_error2(const struct rec *r, int64_t v)
+{
+	if (r->kind == FK_READLINK) { /* nothing written unless it succeeds */
+		const uint8_t *b = bufs[r - F.rec];
+		for (uint64_t k = 0; k < r->len && k < BUFSZ; k++)
+			if (b[k] != 0xEE)
+				fz_fail("readlink failed (%s) but wrote its buffer", cport_err_name(v));
+	}
+	/* CPORT_ENOBUFS: when the port found no buffer, each was the caller's or in a
+	 * completion of this op still queued (io_uring fills buffers while an earlier
+	 * completion waits to be reaped); at any moment that is at most the buffers the
+	 * caller held at the submit plus all this op handed over. (A pool shared with
+	 * another receive is not judged.) */
+	if (is_pool_kind(r->kind) && v == CPORT_ENOBUFS && !r->pool_shared &&
+	    r->pool_held + r->pool_handed < (int)F.pool[r->pool].count)
+		fz_fail("%s: CPORT_ENOBUFS, but its pool never ran dry (at most %d of %u "
+			"buffers taken)", fk_name[r->kind], r->pool_held + r->pool_handed,
+			F.pool[r->pool].count);
+	if (r->kind == FK_LOCK && v == CPORT_EAGAIN && !(r->aux & CPORT_LOCK_NOWAIT))
+		fz_fail("a waiting lock completed with CPORT_EAGAIN");
+}
+
+static const uint8_t *apply2(struct rec *r, int64_t v, uint32_t cf)
+{
+	if (r->lk >= 0)
+		lock_done(r, v);
+	return r->pool >= 0 ? pool_done(r, v, cf) : NULL;
+}
+
+static void act2(uint8_t a)
+{
+	static const uint8_t kinds[32] = {
+		FK_OPENAT, FK_READDIR, FK_STATFS, FK_FADVISE, FK_LINK, FK_SYMLINK, FK_READLINK,
+		FK_RENAME2, FK_ACCESS, FK_LOCK, FK_LOCK, FK_UNLOCK, FK_READ, FK_WRITE, 0, 0,
+		0, 0, 0, 0, 0, 0, FK_RECV_POOL, FK_RECV_POOL, FK_RECVMSG_POOL, 0, 0,
+		FK_OPENAT, FK_READDIR, FK_SEND, FK_RECV, 0};
+	switch (a) {
+	case 0:
+	case 27:
+		do_openat();
+		break;
+	case 1:
+	case 28:
+		do_readdir();
+		break;
+	case 3:
+		do_fadvise();
+		break;
+	case 9:
+	case 10:
+	case 11:
+		do_lock(kinds[a]);
+		break;
+	case 12:
+	case 13:
+		do_rw(kinds[a], true);
+		break;
+	case 14:
+		do_reg_bufs();
+		break;
+	case 15:
+	case 17:
+		do_unreg(a == 15);
+		break;
+	case 16:
+		do_reg_files();
+		break;
+	case 18:
+	case 31:
+		do_pool_add();
+		break;
+	case 19:
+		do_pool_remove();
+		break;
+	case 20:
+	case 21:
+		do_pool_return();
+		break;
+	case 22:
+	case 23:
+	case 24:
+		do_recv_pool(kinds[a]);
+		break;
+	case 25:
+	case 26:
+		do_wait_op();
+		break;
+	case 29:
+	case 30:
+		do_sr(kinds[a]);
+		break;
+	default: /* statfs, link, symlink, readlink, rename2, access */
+		do_path2(kinds[a]);
+		break;
+	}
+}
+
 /* ---- 7. One input ------------------------------------------------------------------- */
 
 static void fz_cleanup(void)
@@ -1934,6 +3098,7 @@ static void fz_cleanup(void)
 	work_clean();
 	rmdir(F.work);
 	unlink(F.pat_path);
+	unlink(F.lock_path);
 	rmdir(F.tmp);
 }
 
@@ -1962,6 +3127,10 @@ int fz_setup(void)
 		abort();
 	snprintf(F.pat_path, sizeof F.pat_path, "%s/pattern", F.tmp);
 	make_pattern_file();
+	snprintf(F.lock_path, sizeof F.lock_path, "%s/lock", F.tmp);
+	int lfd = open(F.lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (lfd < 0 || close(lfd) < 0)
+		abort();
 	static const char *const names[6] = {"a", "b", "d", "d/e", "nodir/x", "c"};
 	snprintf(F.work, sizeof F.work, "%s/w", F.tmp);
 	if (mkdir(F.work, 0755) < 0)
@@ -1998,7 +3167,7 @@ static void do_kind(uint8_t k)
 	case FK_WRITE:
 	case FK_READV:
 	case FK_WRITEV:
-		do_rw(k);
+		do_rw(k, false);
 		break;
 	case FK_OPEN:
 	case FK_STAT:
@@ -2030,7 +3199,8 @@ static void do_kind(uint8_t k)
 	}
 }
 
-/* One action; false once the input ended the port (destroy). */
+/* One action; false once the input ended the port (destroy). The first vocabulary's
+ * action byte is read modulo 32, the second's modulo 64 (32 and up: act2). */
 static bool act(void)
 {
 	static const uint8_t kinds[32] = {
@@ -2038,7 +3208,11 @@ static bool act(void)
 		FK_CLOSE, FK_STAT, FK_FSTAT, FK_FALLOC, FK_FTRUNC, FK_RENAME, FK_UNLINK, FK_MKDIR,
 		FK_ACCEPT, FK_CONNECT, FK_RECV, FK_SEND, FK_RECVMSG, FK_SENDMSG, FK_SHUTDOWN,
 		FK_POLL, FK_SENDFILE};
-	uint8_t a = rd8() % 32;
+	uint8_t a = rd8() % (F.v2 ? 64 : 32);
+	if (a >= 32) {
+		act2(a - 32);
+		return true;
+	}
 	switch (a) {
 	case 25:
 		do_cancel();
