@@ -171,11 +171,10 @@ uint32_t cport__bufpool_lend(struct cport__bufpool *bp, uint32_t id)
 	return CPORT_BUF | id << CPORT_BUF_SHIFT;
 }
 
-void cport__bufpool_handed(cport *port, cport_op *op)
+void cport__bufpool_hand(cport *port, cport_op *op)
 {
 	const struct cport__op *x = cport__x(op);
-	if (!cport__is_pool_recv(x->type) || !(op->cflags & CPORT_BUF))
-		return;
+	assert(cport__is_pool_recv(x->type));
 	struct cport__bufpool *bp = cport__bufpool_get(port, x->mode);
 	uint32_t id = op->cflags >> CPORT_BUF_SHIFT;
 	assert(bp && id < bp->count && bp->state[id] == CPORT__BUF_QUEUED);

@@ -335,7 +335,14 @@ uint32_t cport__bufpool_lend(struct cport__bufpool *bp, uint32_t id);
 /* A completion goes to the caller (reaped, or a CPORT_MORE one taken): the buffer it
  * carries, if any, is the caller's from now on; before, returning it is CPORT_EINVAL
  * (the caller cannot hold what it has not reaped). */
-void cport__bufpool_handed(struct cport *port, cport_op *op);
+void cport__bufpool_hand(struct cport *port, cport_op *op);
+/* Called for every op reaped: only a completion carrying a buffer leaves the hot path
+ * (CPORT_BUF is set by pool receives alone). */
+static inline void cport__bufpool_handed(struct cport *port, cport_op *op)
+{
+	if (op->cflags & CPORT_BUF)
+		cport__bufpool_hand(port, op);
+}
 /* Destroy: the pools' bookkeeping (after the engine let go of them). */
 void cport__bufpools_free(struct cport *port);
 
