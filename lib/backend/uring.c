@@ -101,8 +101,11 @@ struct uring {
 	bool wake_armed;           /* the eventfd read is in the kernel or the SQ */
 	bool recv_multi;           /* the kernel has multishot receives (Linux 6.0) */
 	bool send_zc;              /* the kernel has IORING_OP_SEND_ZC (Linux 6.0) */
-	struct cport__queue resume; /* multishot pool receives run one shot at a time
-	                               (kernel without them): again once reaped */
+	/* Multishot pool receives run one shot at a time (kernel without them): issued
+	 * again once reaped. Linked through uring_x.resume_next, not opx.next: each sits
+	 * on the ready list at the same time (defect: sharing the link spliced the ready
+	 * list onto this one and a close ran twice; found by http-test under load). */
+	cport_op *resume_head, *resume_tail;
 	int efd;
 	uint64_t efd_buf;
 	struct uring_held *held;   /* CQEs held back for their op (uring_cqe_blocked) */
@@ -172,7 +175,10 @@ struct uring_x {
 			int pipe_rd, pipe_wr;  /* a sendfile's pipe (0: none), created at submit */
 			uint64_t in_pipe, cap; /* sendfile: bytes in the pipe, its capacity */
 		};
-		struct iovec pool_iov; /* recvmsg_pool: how much the kernel may fill */
+		struct {
+			struct iovec pool_iov; /* recvmsg_pool: how much the kernel may fill */
+			cport_op *resume_next; /* pool receives: on uring.resume_head's list */
+		};
 	};
 	uint32_t flags;              /* URING_POLLWAIT, URING_NOHOOK, URING_LINKED, _WATCHED */
 	uint32_t cqe_flags;          /* pool receives: the flags of the op's last CQE */
@@ -1711,6 +1717,16 @@ static bool uring_pool_again(struct uring *u, cport_op *op, int64_t res)
 	return !cport__fd_find(x->port, x->fd)->closing;
 }
 
+static void uring_resume_push(struct uring *u, cport_op *op)
+{
+	ux(op)->resume_next = NULL;
+	if (u->resume_tail)
+		ux(u->resume_tail)->resume_next = op;
+	else
+		u->resume_head = op;
+	u->resume_tail = op;
+}
+
 /* A pool receive's last CQE: its buffer goes to the caller or back to the pool, and a
  * multishot receive run one shot at a time completes with CPORT_MORE and is issued
  * again once the caller reaped that (false: not finished). */
@@ -1731,7 +1747,7 @@ static bool uring_pool_finish(struct uring *u, cport_op *op, int64_t *res)
 		op->cflags = CPORT_MORE | cf;
 		x->xflags |= CPORT__X_UNREAPED;
 		cport__deliver(x->port, op);
-		cport__queue_push(&u->resume, op); /* still busy on its descriptor */
+		uring_resume_push(u, op); /* still busy on its descriptor */
 		return false;
 	}
 	ux(op)->ccflags = cf;
@@ -1742,12 +1758,15 @@ static bool uring_pool_finish(struct uring *u, cport_op *op, int64_t *res)
  * to the retry list, which issues them again (or ends them: cancel, close, timeout). */
 static void uring_pool_resume(struct uring *u)
 {
-	struct cport__queue wait = u->resume;
-	cport_op *op;
-	u->resume.head = u->resume.tail = NULL;
-	while ((op = cport__queue_pop(&wait)) != NULL)
-		cport__queue_push(cport__x(op)->xflags & CPORT__X_UNREAPED ? &u->resume : &u->retry,
-				  op);
+	cport_op *op = u->resume_head, *next;
+	u->resume_head = u->resume_tail = NULL;
+	for (; op; op = next) {
+		next = ux(op)->resume_next;
+		if (cport__x(op)->xflags & CPORT__X_UNREAPED)
+			uring_resume_push(u, op);
+		else
+			cport__queue_push(&u->retry, op);
+	}
 }
 
 static int uring_bufpool_add(cport *port, struct cport__bufpool *bp, uint16_t group)
