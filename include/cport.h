@@ -361,9 +361,15 @@ CPORT_API uint64_t cport_now_ns(void);
  *     cport_post, cport_route, the bufpool and register calls) is safe from any thread
  *     at any time; calls are serialised by a mutex (the default mode has none).
  *     cport_wait_op answers CPORT_ENOTSUP: a completion goes to whichever thread waits.
- *   - Each completion is returned by exactly one cport_wait. Of the threads waiting, the
- *     one that started waiting last gets the next completions (LIFO, as IOCP: its cache
- *     is warm); a batch goes to one thread, up to its `max`.
+ *   - Each completion is returned by exactly one cport_wait. Of the threads asleep in
+ *     cport_wait, the one that started waiting last is woken first for the next
+ *     completions (LIFO, as IOCP: its cache is warm). A thread that is awake takes what
+ *     is there before a sleeping one is woken for it: the thread that waits in the
+ *     kernel for the port keeps its share of the batch that woke it, and the rest is
+ *     shared out among the sleeping threads the concurrency value lets run, newest
+ *     first, each up to its `max`. Submits on a shared port reach the kernel at once
+ *     while a thread waits in it, else when the next thread waits (io_uring: one system
+ *     call for all of them).
  *   - The concurrency value N (cport_options.concurrency; 0: the number of CPUs) caps
  *     the threads that are "busy": returned from a cport_wait with ops and not yet in
  *     their next cport_wait on the port. While N are busy, a waiting thread is given

@@ -17,6 +17,7 @@
 
 #include "internal.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -32,6 +33,8 @@
  * one that would not fit (it stays queued for another thread or the next call). */
 #define SHARED_LENT 16
 #define SHARED_MAX_CONCURRENCY 1024
+/* Ready completions counted when a leader splits a batch (more are split as this many). */
+#define SHARED_COUNT_CAP 4096
 
 /* A thread counted busy: it returned from cport_wait with completions and has not
  * called it again. `lent`: the CPORT_MORE ones it holds. */
@@ -166,15 +169,16 @@ static unsigned shared_take(cport *port, pthread_t tid, cport_op **out, unsigned
 	return n;
 }
 
-/* Ready completions to the followers, newest first, while threads may run them. */
-static void shared_hand(cport *port)
+/* Ready completions to the followers, newest first, while threads may run them: up
+ * to `share` each (and their own `max`). */
+static void shared_hand(cport *port, unsigned share)
 {
 	struct cport__shared *sh = port->sh;
 	cport__drain_remote(port);
 	while (port->ready.head && sh->top && sh->busy < sh->conc) {
 		struct shared_waiter *w = sh->top;
 		sh->top = w->next;
-		w->n = shared_take(port, w->tid, w->out, w->max);
+		w->n = shared_take(port, w->tid, w->out, w->max < share ? w->max : share);
 		w->woken = true;
 		pthread_cond_signal(&w->cv);
 	}
@@ -184,7 +188,7 @@ static void shared_hand(cport *port)
 static void shared_kick(cport *port)
 {
 	struct cport__shared *sh = port->sh;
-	shared_hand(port);
+	shared_hand(port, UINT_MAX);
 	if (port->ready.head && sh->busy < sh->conc)
 		shared_wake_leader(port);
 }
@@ -248,9 +252,14 @@ static bool shared_deadline_sooner(cport *port)
 
 void cport__shared_leave(cport *port)
 {
-	/* The call's work reaches the kernel now: the leader waits without submitting. A
-	 * flush error leaves the SQEs queued for the leader's next round. */
-	(void)port->be->flush(port);
+	/* While a leader sleeps in the kernel, the call's work reaches the kernel now: the
+	 * leader waits without submitting. With no leader, the next one submits it in its
+	 * round, with everything else the busy threads submitted meanwhile (one system call
+	 * for all of them on io_uring, not one per call); no follower can be handed
+	 * completions meanwhile (a leader leaves while one could: shared_lead). A flush
+	 * error leaves the SQEs queued for the leader's next round. */
+	if (port->sh->leader)
+		(void)port->be->flush(port);
 	shared_kick(port);
 	if (shared_deadline_sooner(port)) {
 		port->sh->leader_until = 0; /* one wake for it */
@@ -366,8 +375,24 @@ static void shared_pass_lead(struct cport__shared *sh)
 	pthread_cond_signal(&w->cv);
 }
 
+/* How many of the ready completions each thread that may run them now gets: the
+ * leader and the followers, as many as the concurrency limit lets run. */
+static unsigned shared_share(cport *port)
+{
+	struct cport__shared *sh = port->sh;
+	unsigned k = 0, takers = 1;
+	for (cport_op *op = port->ready.head; op && k < SHARED_COUNT_CAP; op = cport__x(op)->next)
+		k++;
+	for (struct shared_waiter *w = sh->top; w && sh->busy + takers < sh->conc; w = w->next)
+		takers++;
+	return (k + takers - 1) / takers;
+}
+
 /* Lead one round: the engine sleeps in the kernel (without the mutex) and delivers
- * what came; the followers get it first, newest first; the leader keeps the rest. */
+ * what came. The leader is awake already: it keeps its share and runs it at once (a
+ * hand-over to a sleeping follower first would cost a wake-up on every batch's path);
+ * the rest goes to the followers, newest first, a share each. While followers may
+ * still take completions, the newest of the rest leads next. */
 static int shared_lead(cport *port, struct shared_wait *w)
 {
 	struct cport__shared *sh = port->sh;
@@ -376,9 +401,11 @@ static int shared_lead(cport *port, struct shared_wait *w)
 	sh->leader = false;
 	sh->leader_until = 0;
 	cport__run_released(port);
-	shared_hand(port);
-	int n = r < 0 ? r : (int)shared_take(port, w->self, w->out, w->max);
-	if (n != 0 || shared_left(w) == 0 || sh->stopped)
+	cport__drain_remote(port);
+	unsigned share = r < 0 ? 0 : shared_share(port);
+	int n = r < 0 ? r : (int)shared_take(port, w->self, w->out, w->max < share ? w->max : share);
+	shared_hand(port, share ? share : UINT_MAX);
+	if ((n > 0 && sh->busy < sh->conc) || n < 0 || shared_left(w) == 0 || sh->stopped)
 		shared_pass_lead(sh);
 	return n;
 }
