@@ -166,12 +166,35 @@ static void *pool_data(struct pool_worker *w, struct cport__op *s)
 	return w->data.b;
 }
 
+/* The fields that say what an op does, into a zeroed op. Not the whole op: the port
+ * thread may write other fields meanwhile (the cancel flag in xflags, the deadline
+ * heap's links), and the caller its `user`; copying those raced (ThreadSanitizer). */
+static void pool_copy_op(cport_op *dst, cport_op *src)
+{
+	const struct cport__op *x = cport__x(src);
+	memset(dst, 0, sizeof *dst);
+	struct cport__op *s = cport__x(dst);
+	s->state = x->state;
+	s->type = x->type;
+	s->port = x->port;
+	s->fd = x->fd;
+	s->aux = x->aux;
+	s->mode = x->mode;
+	s->buf = x->buf;
+	s->buf2 = x->buf2;
+	s->len = x->len;
+	s->offset = x->offset;
+	s->done = x->done;
+	s->reg = x->reg;
+	s->buf_index = x->buf_index;
+}
+
 /* Make the worker's private copy of an abandonable op in w->shadow; under mu, so the op
  * is still the caller's to read. Returns 0, or the error the op then completes with. */
 static int pool_prepare(struct pool_worker *w, cport_op *op)
 {
 	struct cport__op *x = cport__x(op), *s = cport__x(&w->shadow);
-	w->shadow = *op;
+	pool_copy_op(&w->shadow, op);
 	switch ((enum cport__type)x->type) {
 	case CPORT__STAT:
 	case CPORT__STATFS:
