@@ -288,6 +288,8 @@ enum {
 	CPORT_OPT_SHARED = 1u << 2
 };
 
+struct cport_sim_profile; /* section 8 */
+
 /*
  * Options for cport_create. Call cport_options_init first: it zeroes the struct and
  * sets `size`, which lets later versions add fields without breaking the ABI.
@@ -307,6 +309,9 @@ typedef struct cport_options {
 	uint32_t concurrency;   /* CPORT_OPT_SHARED: threads that may run completions at
 	                           once; 0 = the number of CPUs; at most 1024 (section 3b).
 	                           Must be 0 without the flag. */
+	const struct cport_sim_profile *sim; /* backend "sim" only (section 8): its seed,
+	                           faults and disk; NULL: seed $CPORT_SIM_SEED (else 1), no
+	                           faults, a disk of its own. Must be NULL on other backends. */
 } cport_options;
 
 CPORT_API void cport_options_init(cport_options *opts);
@@ -351,6 +356,10 @@ CPORT_API const char *cport_backend_reason(const cport *port);
 
 /* Monotonic clock in nanoseconds: the clock of absolute timers. */
 CPORT_API uint64_t cport_now_ns(void);
+
+/* The port's clock: cport_now_ns() on every backend but "sim", whose virtual clock
+ * (section 8) runs timers, timeout_ns, cport_wait's timeout and CPORT_TIMER_ABS. */
+CPORT_API uint64_t cport_clock_ns(const cport *port);
 
 /* ---- 3b. Shared ports ------------------------------------------------------------- */
 
@@ -2072,6 +2081,121 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  *     the buffers, not with the connections. Per idle connection cport keeps its
  *     descriptor table entry (docs/design.md, "Memory per connection", has figures).
  */
+
+
+/* ---- 8. Simulation (backend "sim") ---------------------------------------------- */
+
+/*
+ * The backend "sim" runs a program's I/O against a deterministic world in memory, so
+ * that the program, unchanged, can be tested against faults and crashes the happy path
+ * never shows (as TigerBeetle's and FoundationDB's simulators do, behind cport's own
+ * API). Chosen only by name (cport_options.backend or CPORT_BACKEND=sim), never by
+ * fallback. For a given seed, profile and sequence of calls from one thread, every
+ * result, every completion order and every virtual time is the same on every run and
+ * every machine (cport_sim_trace_hash checks it).
+ *
+ * What it simulates:
+ *   - Virtual time. The port has a clock of its own (cport_clock_ns), starting at 1 s.
+ *     Timers, timeout_ns, CPORT_TIMER_ABS and cport_wait's timeout run on it. When
+ *     nothing can happen before the next event, the clock jumps to it: a wait of 30 s
+ *     for a timer returns at once in real time. A cport_wait with a timeout and nothing
+ *     to wait for moves the clock by that timeout. A cport_wait without a timeout and
+ *     nothing in flight blocks for real until a cport_post from another thread (the
+ *     only thing that could still come).
+ *   - Latency and order: each op takes a seeded latency in [latency_min_ns,
+ *     latency_max_ns] of virtual time and is performed when it ends, so independent
+ *     ops complete in a seeded order; the stream rules (section 1) are kept, as on every
+ *     backend (the same descriptor engine orders them).
+ *   - Files in memory, on a disk (cport_sim_disk): cport_open, close, read, write,
+ *     readv, writev, read_fixed, write_fixed, fsync, fsync_range, ftruncate, fallocate,
+ *     stat, fstat, rename, rename2 (flags 0), unlink, mkdir, access. A byte written is
+ *     in memory (reads see it) and becomes durable when a flush of its file completes
+ *     with 0 (any cport_fsync or cport_fsync_range of it: the sim flushes the whole
+ *     file). A name created, renamed or removed becomes durable when a cport_fsync of
+ *     its directory (opened with CPORT_O_DIRECTORY) completes; "" and "/" are the root,
+ *     which always exists; a path names its parent as text ("a/b" lives in "a").
+ *     A failed flush (a fault) behaves as Linux does after fsyncgate (section 4, "After
+ *     a failed flush"): the bytes it should have made durable are marked clean and lost
+ *     at a crash, though reads still return them, and the next flush returns 0.
+ *   - Streams in memory: cport_sim_socketpair makes a connected pair; recv, send, read
+ *     and write at offset -1, readv, writev, recvmsg and sendmsg (no address, no
+ *     ancillary data), shutdown and close on it, with `stream_buf` bytes in flight each
+ *     way (a send waits for room; a close of one end is end of stream at the other and
+ *     CPORT_EPIPE for its sends).
+ *   - Seeded faults, each with a probability in millionths: `short_ppm` (a stream
+ *     receive gets fewer bytes than are there; a send moves in pieces, still whole to
+ *     the caller), `again_ppm` (a try finds nothing to do and is retried later:
+ *     EAGAIN and EINTR absorbed, as every backend does), `eio_read_ppm`, `eio_write_ppm`
+ *     and `enospc_ppm` (a file read or write fails; nothing is written), `fsync_ppm` (a
+ *     flush fails with CPORT_EIO, as above), `reset_ppm` (a stream op meets a reset:
+ *     CPORT_ECONNRESET, and the connection is reset both ways).
+ *   - Crashes: destroy the ports using a disk (what was in flight never happens, as
+ *     when a process dies), then cport_sim_disk_crash drops every byte and name that was
+ *     not durable (optionally tearing the last write of each file at a 512-byte sector
+ *     boundary), and a new port on the same disk is the program after its restart.
+ *   - A trace: one line per event (virtual time, op number, what, result), kept in
+ *     memory, for a test to print with the seed when it fails.
+ * Descriptors: a sim port knows only the descriptors it made (cport_open, accept-free
+ * cport_sim_socketpair); any other value is CPORT_EBADF. Their numbers are real
+ * descriptors of the process (placeholders on /dev/null, closed with them), so they
+ * never collide with the program's own. Ops not listed above (sockets of the OS,
+ * accept, connect, cport_poll, sendfile, pool receives, multishot, directory listing,
+ * links of names, locks, statfs, fadvise) are refused with CPORT_ENOTSUP, as is
+ * CPORT_OPT_SHARED. Unix only for now: elsewhere "sim" is CPORT_ENOSYS.
+ * Threads: one thread drives a sim port (cport_post from others is safe, but a program
+ * that posts from threads is not deterministic). A disk serves one port at a time.
+ */
+
+/* cport_sim_profile.flags */
+enum {
+	CPORT_SIM_TRACE = 1u << 0 /* keep the trace's text (its hash is always kept) */
+};
+
+/* cport_sim_disk_crash's flags */
+enum {
+	CPORT_SIM_TEAR = 1u << 0 /* the last write of each file since its last good flush
+	                            survives in part: whole 512-byte sectors of its start */
+};
+
+typedef struct cport_sim_disk cport_sim_disk;
+
+typedef struct cport_sim_profile {
+	uint32_t size;            /* sizeof(cport_sim_profile) */
+	uint32_t flags;           /* CPORT_SIM_* */
+	uint64_t seed;            /* 0: $CPORT_SIM_SEED, else 1 */
+	uint64_t latency_min_ns;  /* every op's virtual latency, uniform in [min, max]; */
+	uint64_t latency_max_ns;  /* both 0: 1 us .. 100 us */
+	uint32_t short_ppm;       /* faults, in millionths (see above) */
+	uint32_t again_ppm;
+	uint32_t eio_read_ppm;
+	uint32_t eio_write_ppm;
+	uint32_t enospc_ppm;
+	uint32_t fsync_ppm;
+	uint32_t reset_ppm;
+	uint32_t stream_buf;      /* bytes in flight each way of a stream; 0: 65536 */
+	cport_sim_disk *disk;     /* the files; NULL: the port's own, gone with it */
+} cport_sim_profile;
+
+/* A disk of files in memory, empty. 0, CPORT_EINVAL (NULL), CPORT_ENOMEM. */
+CPORT_API int cport_sim_disk_create(cport_sim_disk **disk);
+/* Free it; CPORT_EBUSY (and nothing freed) while a port uses it. NULL: 0. */
+CPORT_API int cport_sim_disk_destroy(cport_sim_disk *disk);
+/* A power cut: every byte and name that is not durable is lost, and with
+ * CPORT_SIM_TEAR the last write of each file since its last good flush leaves a seeded
+ * number of its whole sectors. Returns the number of files whose contents changed,
+ * CPORT_EBUSY while a port uses the disk, CPORT_EINVAL for NULL or unknown flags. */
+CPORT_API int cport_sim_disk_crash(cport_sim_disk *disk, uint64_t seed, uint32_t flags);
+
+/* A connected stream pair on a sim port, like socketpair(2). 0, CPORT_EINVAL (NULL, or
+ * not a sim port), CPORT_EMFILE, CPORT_ENOMEM. Close them with cport_close. */
+CPORT_API int cport_sim_socketpair(cport *port, cport_fd fds[2]);
+
+/* The trace so far: a 64-bit hash of every event, kept on every sim port (0 on other
+ * backends), and its text (with CPORT_SIM_TRACE; else "") written into buf up to n - 1
+ * bytes and NUL; returns the text's full length, as snprintf does (0 on other
+ * backends; CPORT_EINVAL for NULL port, or NULL buf with n > 0). */
+CPORT_API uint64_t cport_sim_trace_hash(const cport *port);
+CPORT_API int64_t cport_sim_trace(const cport *port, char *buf, size_t n);
 
 
 #ifdef __cplusplus

@@ -482,6 +482,9 @@ void cport__fd_fini(struct cport *port);
  */
 struct cport_backend {
 	const char *name;
+	/* Its descriptors are not the OS's (sim): the calls cport makes on descriptors
+	 * itself (CPORT_OP_INLINE's tries) are not made; the op goes to `start`. */
+	bool no_os;
 	/* Set up port->impl. Return 0, or an error and write why to `why` (its size `n`). */
 	int (*init)(struct cport *port, const cport_options *opts, char *why, size_t n);
 	/* Stop every op in flight, drop their completions, wait until nothing touches any
@@ -620,7 +623,14 @@ struct cport {
 	char reason[256];           /* why preferred backends were refused */
 	struct cport__shared *sh;   /* CPORT_OPT_SHARED: the mutex and the waiters
 	                               (lib/shared.c); NULL in the default mode */
+	const uint64_t *vclock;     /* the sim backend's virtual clock; NULL: the real one */
 };
+
+/* The port's clock (cport_clock_ns): deadlines, timers and cport_wait's timeout. */
+static inline uint64_t cport__now(const struct cport *port)
+{
+	return port->vclock ? *port->vclock : cport_now_ns();
+}
 
 /* ---- shared.c: shared ports (CPORT_OPT_SHARED; docs/design.md "Shared ports") ------ */
 struct cport__shared;
@@ -834,6 +844,7 @@ extern const struct cport_backend cport__iocp_backend;
 extern const struct cport_backend cport__epoll_backend;
 extern const struct cport_backend cport__poll_backend;
 extern const struct cport_backend cport__kqueue_backend;
+extern const struct cport_backend cport__sim_backend;
 extern const struct cport__poller cport__epoll_poller;
 extern const struct cport__poller cport__poll_poller;
 extern const struct cport__poller cport__kqueue_poller;

@@ -44,7 +44,8 @@ static const struct cport_backend *const port_candidates[] = {
 };
 
 /* Names of every backend cport knows, built here or not, to tell EINVAL from ENOSYS. */
-static const char *const port_known_names[] = {"io_uring", "epoll", "poll", "kqueue", "iocp"};
+static const char *const port_known_names[] = {"io_uring", "epoll", "poll", "kqueue", "iocp",
+					       "sim"};
 
 void cport_options_init(cport_options *opts)
 {
@@ -56,6 +57,13 @@ void cport_options_init(cport_options *opts)
 
 static int port_lookup(const char *name, const struct cport_backend **be)
 {
+#ifdef CPORT_HAVE_SIM
+	/* Never a candidate: a program runs on the simulation only when it asks to. */
+	if (strcmp(name, "sim") == 0) {
+		*be = &cport__sim_backend;
+		return 0;
+	}
+#endif
 	for (size_t i = 0; port_candidates[i]; i++)
 		if (strcmp(port_candidates[i]->name, name) == 0) {
 			*be = port_candidates[i];
@@ -187,6 +195,11 @@ int cport_create(cport **portp, const cport_options *opts)
 		if (r < 0)
 			port->be->fini(port);
 	}
+	if (r == 0 && o.sim && strcmp(port->be->name, "sim") != 0) {
+		port->be->fini(port); /* a profile for a backend that cannot use it */
+		cport__shared_free(port);
+		r = CPORT_EINVAL;
+	}
 	if (r < 0) {
 		free(port);
 		return r;
@@ -223,6 +236,11 @@ void cport_destroy(cport *port)
 const char *cport_backend_name(const cport *port)
 {
 	return port ? port->be->name : "";
+}
+
+uint64_t cport_clock_ns(const cport *port)
+{
+	return port ? cport__now(port) : cport_now_ns();
 }
 
 const char *cport_backend_reason(const cport *port)
@@ -338,8 +356,9 @@ static void op_init(cport *port, cport_op *op, enum cport__type type, const stru
 	x->done = 0;
 	/* A close ignores its timeout_ns (cport.h): no deadline at all, so no path can
 	 * time it out (defect: a close held by a link timed out, and closed nothing). */
-	x->deadline = op->timeout_ns && type != CPORT__CLOSE ? cport__deadline_in(op->timeout_ns)
-							      : 0;
+	x->deadline = op->timeout_ns && type != CPORT__CLOSE
+			      ? cport__add_sat(cport__now(port), op->timeout_ns)
+			      : 0;
 	x->heap_idx = 0;
 	x->hold = 0;
 	x->reg = a->buf_index ? CPORT__REG_BUF : 0;
@@ -419,7 +438,7 @@ static int op_start(cport *port, cport_op *op)
 {
 	if (op_zero_receive(port, op))
 		return op_zero_done(port, op);
-	if (op->flags & CPORT_OP_INLINE) {
+	if ((op->flags & CPORT_OP_INLINE) && !port->be->no_os) {
 		int r = op_inline(port, op);
 		if (r != 0)
 			return r < 0 ? r : 0;
@@ -1282,7 +1301,7 @@ static int wait_enter(cport *port)
 static int wait_loop(cport *port, struct wait_for *w, int64_t timeout_ns)
 {
 	/* now + INT64_MAX fits in 64 bits: the monotonic clock starts near boot. */
-	uint64_t deadline = timeout_ns > 0 ? cport__deadline_in((uint64_t)timeout_ns) : 0;
+	uint64_t deadline = timeout_ns > 0 ? cport__add_sat(cport__now(port), (uint64_t)timeout_ns) : 0;
 	int64_t left = timeout_ns;
 	int r;
 	for (;;) {
@@ -1290,7 +1309,7 @@ static int wait_loop(cport *port, struct wait_for *w, int64_t timeout_ns)
 		if (r != 0 || timeout_ns == 0)
 			break;
 		if (timeout_ns > 0) {
-			left = cport__ns_until(deadline, cport_now_ns());
+			left = cport__ns_until(deadline, cport__now(port));
 			if (left == 0)
 				break;
 		}

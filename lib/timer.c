@@ -145,7 +145,7 @@ void cport__timers_free(struct cport__timers *t)
 int cport__timer_start(cport *port, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
-	uint64_t due = x->aux & CPORT_TIMER_ABS ? x->len : cport__deadline_in(x->len);
+	uint64_t due = x->aux & CPORT_TIMER_ABS ? x->len : cport__add_sat(cport__now(port), x->len);
 	if (x->deadline && x->deadline < due) {
 		due = x->deadline; /* its timeout_ns comes first: CPORT_ETIMEDOUT then */
 		x->xflags |= CPORT__X_TIMEOUT_FIRST;
@@ -185,7 +185,7 @@ void cport__deadlines_fire(cport *port)
 {
 	if (deadlines_none(port))
 		return;
-	uint64_t now = cport_now_ns();
+	uint64_t now = cport__now(port);
 	cport__fd_expire(port, now);
 	cport_op *op;
 	while ((op = cport__timers_pop_expired(&port->deadlines, now)) != NULL) {
@@ -212,7 +212,7 @@ int64_t cport__deadlines_sleep_ns(cport *port, int64_t timeout_ns)
 {
 	if (deadlines_none(port))
 		return timeout_ns;
-	uint64_t now = cport_now_ns();
+	uint64_t now = cport__now(port);
 	int64_t next[2] = {cport__timers_next_ns(&port->deadlines, now),
 			   cport__timers_next_ns(&port->fdt.waiting, now)};
 	for (int i = 0; i < 2; i++)

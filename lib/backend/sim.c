@@ -1,0 +1,1103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The simulation engine (cport.h section 8): ops are performed against a world in
+ * memory (lib/backend/simdisk.c's files, the streams below) at a seeded virtual time.
+ *
+ * How an op runs. `start` gives it a latency and puts it in the event heap, keyed by
+ * (virtual time, start number), so equal times keep their order and every run of a
+ * seed is the same. A stream op (read and write at offset -1, recv, send, ...) goes
+ * through the descriptor engine first (lib/fdstate.c): only the head of each side is
+ * ever in the heap, so the stream rules hold as on every backend. When an event comes
+ * the op is performed, with the profile's faults: it completes, or it moved some bytes
+ * and goes on later, or (a stream with nothing to read or no room) it waits, parked,
+ * until the other end changes the stream. Timers and timeouts are the middle tier's
+ * (lib/timer.c, fdstate.c), on the port's virtual clock (port->vclock).
+ *
+ * reap: run what is due, then let virtual time jump to the next event or deadline;
+ * with nothing left to happen, a wait with a timeout spends it at once, and one
+ * without a timeout sleeps for real until another thread posts.
+ */
+#include "simdisk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- 1. State ------------------------------------------------------------------------ */
+
+enum { SIM_FILE = 1, SIM_DIR, SIM_STREAM };
+
+/* One direction of a stream: bytes written by one end, read by the other. */
+struct sim_pipe {
+	uint8_t *buf;
+	uint32_t cap, head, len;
+	bool shut;   /* the writer shut down or closed: end of stream after `len` */
+	bool gone;   /* the reader closed: sends are CPORT_EPIPE */
+	bool reset;  /* the connection was reset: CPORT_ECONNRESET both ways */
+	uint32_t refs;
+};
+
+struct sim_desc {
+	uint8_t kind;                 /* SIM_* */
+	bool rd, wr, append, dsync;
+	bool rd_shut;                 /* a stream end shut for receiving: end of stream */
+	bool parked[2];               /* the head of side s tried and waits for the peer */
+	uint32_t id;                  /* the trace's name for it */
+	int peer;                     /* a stream's other end, -1 once it closed */
+	struct simdisk_file *file;    /* SIM_FILE, SIM_DIR */
+	char *path;                   /* SIM_DIR: for its flush */
+	uint64_t pos;                 /* SIM_FILE: offset -1 reads and writes */
+	struct sim_pipe *in, *out;    /* SIM_STREAM */
+};
+
+/* The op's part of opx.be: its place in the event heap. */
+struct sim_x {
+	uint32_t idx;   /* 1-based heap index; 0: not in the heap */
+	uint32_t desc;  /* the trace's id of its descriptor, 0 for none */
+	uint64_t due;   /* virtual time it runs at */
+	uint64_t seq;   /* its start number: the trace's name, the heap's tie-break */
+};
+CPORT__BE_FITS(struct sim_x);
+
+struct sim {
+	uint64_t now;                 /* the virtual clock (port->vclock points here) */
+	uint64_t rng;
+	cport_sim_profile prof;
+	cport_sim_disk *disk;
+	bool own_disk;
+	int null_fd;                  /* /dev/null: descriptor numbers are dups of it */
+	struct sim_desc **descs;      /* indexed by descriptor number */
+	uint32_t ndescs, next_id;
+	cport_op **heap;              /* events: a binary min-heap on (due, seq) */
+	uint32_t nheap, heap_cap;
+	uint64_t seq;
+	uint64_t hash;                /* FNV-1a of every trace record */
+	char *text;                   /* CPORT_SIM_TRACE: the trace's lines */
+	size_t text_len, text_cap;
+	pthread_mutex_t mu;           /* a real sleep, for posts from other threads */
+	pthread_cond_t cv;
+	bool woken;
+};
+
+#define SIM_START_NS 1000000000u /* virtual time starts at 1 s: deadline 0 is "none" */
+#define SIM_WAIT INT64_MIN       /* a stream op must wait for its peer */
+#define SIM_AGAIN (INT64_MIN + 1) /* it moved bytes (or met EAGAIN): it goes on later */
+
+static struct sim *sim_of(const cport *port)
+{
+	return port->impl;
+}
+
+static struct sim_x *sx(cport_op *op)
+{
+	return (struct sim_x *)(void *)cport__x(op)->be.words;
+}
+
+static struct sim_desc *sim_desc(struct sim *s, cport_fd fd)
+{
+	return fd >= 0 && (uint32_t)fd < s->ndescs ? s->descs[fd] : NULL;
+}
+
+/* ---- 2. Seeded randomness and the trace ------------------------------------------------ */
+
+static uint64_t sim_rand(struct sim *s)
+{
+	uint64_t z = (s->rng += 0x9e3779b97f4a7c15u);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+static bool sim_fault(struct sim *s, uint32_t ppm)
+{
+	return ppm && sim_rand(s) % 1000000u < ppm;
+}
+
+/* At least 1, at most n (n > 0). */
+static uint64_t sim_some(struct sim *s, uint64_t n)
+{
+	return 1 + sim_rand(s) % n;
+}
+
+static void sim_hash(struct sim *s, uint64_t v)
+{
+	for (int i = 0; i < 8; i++) {
+		s->hash ^= (v >> (8 * i)) & 0xffu;
+		s->hash *= 0x100000001b3u;
+	}
+}
+
+static const char *const sim_names[CPORT__TYPE_MAX] = {
+	[CPORT__NOP] = "nop", [CPORT__TIMER] = "timer", [CPORT__POST] = "post",
+	[CPORT__READ] = "read", [CPORT__WRITE] = "write", [CPORT__READV] = "readv",
+	[CPORT__WRITEV] = "writev", [CPORT__FSYNC] = "fsync", [CPORT__OPEN] = "open",
+	[CPORT__CLOSE] = "close", [CPORT__STAT] = "stat", [CPORT__FSTAT] = "fstat",
+	[CPORT__FALLOCATE] = "fallocate", [CPORT__FTRUNCATE] = "ftruncate",
+	[CPORT__RENAME] = "rename", [CPORT__UNLINK] = "unlink", [CPORT__MKDIR] = "mkdir",
+	[CPORT__RECV] = "recv", [CPORT__SEND] = "send", [CPORT__RECVMSG] = "recvmsg",
+	[CPORT__SENDMSG] = "sendmsg", [CPORT__SHUTDOWN] = "shutdown", [CPORT__ACCESS] = "access",
+};
+
+/* One record: what happened to op number `seq` (0: not an op) at the virtual now. */
+static void sim_trace(struct sim *s, uint64_t seq, const char *what, uint32_t desc, int64_t v)
+{
+	sim_hash(s, s->now);
+	sim_hash(s, seq);
+	for (const char *c = what; *c; c++)
+		sim_hash(s, (uint8_t)*c);
+	sim_hash(s, desc);
+	sim_hash(s, (uint64_t)v);
+	if (!(s->prof.flags & CPORT_SIM_TRACE))
+		return;
+	char line[160];
+	int n = snprintf(line, sizeof line, "%llu.%09llu #%llu %s d%u %lld\n",
+			 (unsigned long long)(s->now / 1000000000u),
+			 (unsigned long long)(s->now % 1000000000u), (unsigned long long)seq, what,
+			 desc, (long long)v);
+	if (n <= 0 || (size_t)n >= sizeof line)
+		return;
+	if (s->text_len + (size_t)n + 1 > s->text_cap) {
+		size_t cap = s->text_cap ? s->text_cap * 2 : 4096;
+		while (cap < s->text_len + (size_t)n + 1)
+			cap *= 2;
+		char *t = realloc(s->text, cap);
+		if (!t)
+			return; /* the hash still has it */
+		s->text = t;
+		s->text_cap = cap;
+	}
+	memcpy(s->text + s->text_len, line, (size_t)n + 1);
+	s->text_len += (size_t)n;
+}
+
+static void sim_trace_op(struct sim *s, cport_op *op, const char *what, int64_t v)
+{
+	struct cport__op *x = cport__x(op);
+	const char *name = x->type < CPORT__TYPE_MAX && sim_names[x->type] ? sim_names[x->type] : "op";
+	char buf[48];
+	snprintf(buf, sizeof buf, "%s %s", name, what);
+	sim_trace(s, sx(op)->seq, buf, sx(op)->desc, v);
+}
+
+/* ---- 3. The event heap ------------------------------------------------------------------ */
+
+static bool sim_before(cport_op *a, cport_op *b)
+{
+	struct sim_x *x = sx(a), *y = sx(b);
+	return x->due < y->due || (x->due == y->due && x->seq < y->seq);
+}
+
+static void sim_heap_set(struct sim *s, uint32_t i, cport_op *op)
+{
+	s->heap[i] = op;
+	sx(op)->idx = i + 1;
+}
+
+static void sim_heap_up(struct sim *s, uint32_t i)
+{
+	cport_op *op = s->heap[i];
+	while (i > 0 && sim_before(op, s->heap[(i - 1) / 2])) {
+		sim_heap_set(s, i, s->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	sim_heap_set(s, i, op);
+}
+
+static void sim_heap_down(struct sim *s, uint32_t i)
+{
+	cport_op *op = s->heap[i];
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+		if (c >= s->nheap)
+			break;
+		if (c + 1 < s->nheap && sim_before(s->heap[c + 1], s->heap[c]))
+			c++;
+		if (!sim_before(s->heap[c], op))
+			break;
+		sim_heap_set(s, i, s->heap[c]);
+		i = c;
+	}
+	sim_heap_set(s, i, op);
+}
+
+static void sim_unschedule(struct sim *s, cport_op *op)
+{
+	uint32_t i = sx(op)->idx;
+	if (i == 0)
+		return;
+	sx(op)->idx = 0;
+	cport_op *last = s->heap[--s->nheap];
+	if (i - 1 == s->nheap)
+		return;
+	sim_heap_set(s, i - 1, last);
+	sim_heap_up(s, i - 1);
+	sim_heap_down(s, sx(last)->idx - 1);
+}
+
+/* Run `op` after a seeded latency. */
+static int sim_schedule(struct sim *s, cport_op *op)
+{
+	assert(sx(op)->idx == 0);
+	if (s->nheap == s->heap_cap) {
+		uint32_t cap = s->heap_cap ? s->heap_cap * 2 : 64;
+		cport_op **nh = realloc(s->heap, cap * sizeof *nh);
+		if (!nh)
+			return CPORT_ENOMEM;
+		s->heap = nh;
+		s->heap_cap = cap;
+	}
+	uint64_t lo = s->prof.latency_min_ns, hi = s->prof.latency_max_ns;
+	sx(op)->due = s->now + lo + (hi > lo ? sim_rand(s) % (hi - lo + 1) : 0);
+	sim_heap_set(s, s->nheap++, op);
+	sim_heap_up(s, s->nheap - 1);
+	return 0;
+}
+
+/* ---- 4. Descriptors ------------------------------------------------------------------- */
+
+/* A new descriptor: a real number of the process (a dup of /dev/null), so it never
+ * collides with the program's own, and the descriptor engine sees it open. */
+static int sim_desc_new(struct sim *s, uint8_t kind, struct sim_desc **out)
+{
+	int fd = fcntl(s->null_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return errno == EMFILE ? CPORT_EMFILE : CPORT_ENFILE;
+	if ((uint32_t)fd >= s->ndescs) {
+		uint32_t n = s->ndescs ? s->ndescs : 64;
+		while (n <= (uint32_t)fd)
+			n *= 2;
+		struct sim_desc **nd = realloc(s->descs, n * sizeof *nd);
+		if (!nd) {
+			close(fd);
+			return CPORT_ENOMEM;
+		}
+		memset(nd + s->ndescs, 0, (n - s->ndescs) * sizeof *nd);
+		s->descs = nd;
+		s->ndescs = n;
+	}
+	struct sim_desc *d = calloc(1, sizeof *d);
+	if (!d) {
+		close(fd);
+		return CPORT_ENOMEM;
+	}
+	d->kind = kind;
+	d->id = ++s->next_id;
+	d->peer = -1;
+	s->descs[fd] = d;
+	*out = d;
+	return fd;
+}
+
+static void sim_pipe_unref(struct sim_pipe *p)
+{
+	if (p && --p->refs == 0) {
+		free(p->buf);
+		free(p);
+	}
+}
+
+/* A stream end closes: end of stream for the peer, CPORT_EPIPE for its sends. */
+static void sim_stream_close(struct sim *s, struct sim_desc *d)
+{
+	d->out->shut = true;
+	d->in->gone = true;
+	struct sim_desc *peer = sim_desc(s, d->peer);
+	if (peer) {
+		peer->peer = -1;
+		peer->parked[0] = peer->parked[1] = false;
+	}
+	sim_pipe_unref(d->in);
+	sim_pipe_unref(d->out);
+}
+
+/* Forget descriptor `fd`; `keep_number`: the caller still owns the number (an open's
+ * result nobody reaped: destroy's cport__drop_unreaped closes it). */
+static void sim_desc_free(struct sim *s, int fd, bool keep_number)
+{
+	struct sim_desc *d = s->descs[fd];
+	if (d->kind == SIM_STREAM)
+		sim_stream_close(s, d);
+	if (d->file)
+		simdisk_unref(d->file);
+	free(d->path);
+	free(d);
+	s->descs[fd] = NULL;
+	if (!keep_number)
+		close(fd);
+}
+
+static struct sim_pipe *sim_pipe_new(uint32_t cap)
+{
+	struct sim_pipe *p = calloc(1, sizeof *p);
+	if (p && !(p->buf = malloc(cap))) {
+		free(p);
+		return NULL;
+	}
+	if (p) {
+		p->cap = cap;
+		p->refs = 2;
+	}
+	return p;
+}
+
+int cport_sim_socketpair(cport *port, cport_fd fds[2])
+{
+	if (!port || !fds || port->be != &cport__sim_backend)
+		return CPORT_EINVAL;
+	int e = cport__port_enter(port);
+	if (e < 0)
+		return e;
+	struct sim *s = sim_of(port);
+	uint32_t cap = s->prof.stream_buf ? s->prof.stream_buf : 65536;
+	struct sim_pipe *ab = sim_pipe_new(cap), *ba = sim_pipe_new(cap);
+	struct sim_desc *a = NULL, *b = NULL;
+	int fa = ab && ba ? sim_desc_new(s, SIM_STREAM, &a) : CPORT_ENOMEM;
+	int fb = fa >= 0 ? sim_desc_new(s, SIM_STREAM, &b) : fa;
+	if (fb < 0) {
+		if (fa >= 0) {
+			free(a);
+			s->descs[fa] = NULL;
+			close(fa);
+		}
+		free(ab ? ab->buf : NULL), free(ab), free(ba ? ba->buf : NULL), free(ba);
+		cport__port_leave(port);
+		return fb;
+	}
+	a->rd = a->wr = b->rd = b->wr = true;
+	a->peer = fb;
+	b->peer = fa;
+	a->in = b->out = ba;
+	a->out = b->in = ab;
+	sim_trace(s, 0, "socketpair", a->id, b->id);
+	fds[0] = fa;
+	fds[1] = fb;
+	cport__port_leave(port);
+	return 0;
+}
+
+/* ---- 5. Streams -------------------------------------------------------------------------- */
+
+/* The buffers of a byte op: its iovecs, or its one buffer as one. */
+static const cport_iovec *sim_iov(struct cport__op *x, cport_iovec *one, unsigned *cnt)
+{
+	switch ((enum cport__type)x->type) {
+	case CPORT__READV:
+	case CPORT__WRITEV:
+	case CPORT__RECVMSG:
+	case CPORT__SENDMSG:
+		return cport__op_iov(x, cnt);
+	default:
+		one->base = x->buf;
+		one->len = (size_t)x->len;
+		*cnt = 1;
+		return one;
+	}
+}
+
+/* Copy up to `n` bytes between the op's buffers (from byte x->done on) and the pipe. */
+static uint64_t sim_pipe_move(struct sim_pipe *p, struct cport__op *x, uint64_t n, bool in)
+{
+	cport_iovec one;
+	unsigned cnt;
+	const cport_iovec *iov = sim_iov(x, &one, &cnt);
+	uint64_t moved = 0, skip;
+	unsigned i = cport__iov_at(iov, cnt, x->done, &skip);
+	for (; i < cnt && moved < n; i++, skip = 0) {
+		uint8_t *b = (uint8_t *)iov[i].base + skip;
+		uint64_t want = iov[i].len - skip < n - moved ? iov[i].len - skip : n - moved;
+		for (uint64_t k = 0; k < want; k++) {
+			if (in) {
+				b[k] = p->buf[p->head];
+				p->head = (p->head + 1) % p->cap;
+			} else {
+				p->buf[(p->head + p->len) % p->cap] = b[k];
+			}
+			p->len += in ? (uint32_t)-1 : 1u;
+		}
+		moved += want;
+	}
+	x->done += moved;
+	return moved;
+}
+
+/* The other end changed the stream: its parked heads may go on. */
+static void sim_unpark(struct sim *s, struct sim_desc *d)
+{
+	struct sim_desc *peer = sim_desc(s, d->peer);
+	if (peer)
+		peer->parked[0] = peer->parked[1] = false;
+}
+
+static int64_t sim_stream_reset(struct sim *s, struct sim_desc *d)
+{
+	d->in->reset = d->out->reset = true;
+	sim_unpark(s, d);
+	return CPORT_ECONNRESET;
+}
+
+static int64_t sim_stream_recv(struct sim *s, struct sim_desc *d, struct cport__op *x)
+{
+	struct sim_pipe *p = d->in;
+	if (p->reset)
+		return CPORT_ECONNRESET;
+	if (p->len == 0 || d->rd_shut)
+		return p->shut || d->rd_shut ? 0 : SIM_WAIT;
+	if (sim_fault(s, s->prof.reset_ppm))
+		return sim_stream_reset(s, d);
+	uint64_t n = p->len < x->len ? p->len : x->len;
+	if (n > 1 && sim_fault(s, s->prof.short_ppm))
+		n = sim_some(s, n - 1);
+	sim_pipe_move(p, x, n, true);
+	sim_unpark(s, d); /* room for the writer */
+	if (x->type == CPORT__RECVMSG) {
+		cport_msg *m = x->buf;
+		if (m->addr)
+			memset(m->addr, 0, sizeof *m->addr); /* a stream: no sender address */
+		m->flags = 0;
+	}
+	return (int64_t)n;
+}
+
+/* A send moves what fits; it is whole to the caller (the stream rules). */
+static int64_t sim_stream_send(struct sim *s, struct sim_desc *d, struct cport__op *x)
+{
+	struct sim_pipe *p = d->out;
+	if (p->reset)
+		return CPORT_ECONNRESET;
+	if (p->shut || p->gone)
+		return CPORT_EPIPE;
+	if (sim_fault(s, s->prof.reset_ppm))
+		return sim_stream_reset(s, d);
+	uint64_t room = p->cap - p->len, left = x->len - x->done;
+	if (left > 0 && room == 0)
+		return SIM_WAIT;
+	uint64_t n = left < room ? left : room;
+	if (n > 1 && sim_fault(s, s->prof.short_ppm))
+		n = sim_some(s, n - 1);
+	sim_pipe_move(p, x, n, false);
+	sim_unpark(s, d);
+	return x->done == x->len ? (int64_t)x->len : SIM_AGAIN;
+}
+
+static int64_t sim_stream_op(struct sim *s, struct sim_desc *d, struct cport__op *x)
+{
+	if (sim_fault(s, s->prof.again_ppm))
+		return SIM_AGAIN; /* EAGAIN or EINTR: absorbed, tried again later */
+	switch ((enum cport__type)x->type) {
+	case CPORT__SHUTDOWN: /* write side, after every send before it */
+		if (d->out->reset)
+			return CPORT_ECONNRESET;
+		d->out->shut = true;
+		d->rd_shut = d->rd_shut || x->aux == CPORT_SHUT_RDWR;
+		sim_unpark(s, d);
+		return 0;
+	case CPORT__READ:
+	case CPORT__READV:
+	case CPORT__RECV:
+	case CPORT__RECVMSG:
+		return sim_stream_recv(s, d, x);
+	default:
+		return sim_stream_send(s, d, x);
+	}
+}
+
+/* ---- 6. Files ----------------------------------------------------------------------------- */
+
+static bool sim_is_read(const struct cport__op *x)
+{
+	return x->type == CPORT__READ || x->type == CPORT__READV;
+}
+
+/* A read or write of a file: at x->offset, or (-1) at the descriptor's position. */
+static int64_t sim_file_io(struct sim *s, struct sim_desc *d, struct cport__op *x)
+{
+	bool rd = sim_is_read(x);
+	if (d->kind == SIM_DIR)
+		return CPORT_EISDIR;
+	if (rd ? !d->rd : !d->wr)
+		return CPORT_EBADF;
+	struct simdisk_file *f = d->file;
+	uint64_t off = x->offset >= 0 ? (uint64_t)x->offset : d->pos;
+	if (!rd && d->append)
+		off = f->size; /* O_APPEND: every write goes to the end, as on Linux */
+	if (sim_fault(s, rd ? s->prof.eio_read_ppm : s->prof.eio_write_ppm))
+		return CPORT_EIO;
+	if (!rd && sim_fault(s, s->prof.enospc_ppm))
+		return CPORT_ENOSPC;
+	cport_iovec one;
+	unsigned cnt;
+	const cport_iovec *iov = sim_iov(x, &one, &cnt);
+	int64_t r = rd ? simdisk_read(f, iov, cnt, off)
+		       : simdisk_write(f, iov, cnt, off, (int64_t)s->now);
+	if (r >= 0 && x->offset < 0)
+		d->pos = off + (uint64_t)r;
+	if (r > 0 && !rd && d->dsync)
+		simdisk_flush(f, true); /* O_DSYNC: durable when it completes */
+	return r;
+}
+
+static void sim_fill_stat(struct sim *s, cport_statbuf *st, const struct sim_desc *d,
+			  const struct simdisk_file *f)
+{
+	memset(st, 0, sizeof *st);
+	if (d && d->kind == SIM_STREAM) {
+		st->mode = S_IFSOCK | 0600;
+		st->nlink = 1;
+		return;
+	}
+	st->size = f->size;
+	st->blocks = (f->size + 511) / 512;
+	st->ino = f->ino;
+	st->dev = 0x5349u; /* "SI" */
+	st->mode = f->dir ? S_IFDIR | 0755 : S_IFREG | 0644;
+	st->nlink = simdisk_nlink(s->disk, f);
+	st->mtime_ns = st->ctime_ns = st->atime_ns = f->mtime_ns;
+}
+
+static int64_t sim_fsync(struct sim *s, struct sim_desc *d)
+{
+	bool fail = sim_fault(s, s->prof.fsync_ppm);
+	if (d->kind == SIM_STREAM)
+		return CPORT_EINVAL;
+	if (d->kind == SIM_DIR)
+		return fail ? CPORT_EIO : simdisk_flush_dir(s->disk, d->path);
+	simdisk_flush(d->file, !fail);
+	return fail ? CPORT_EIO : 0;
+}
+
+/* An op on a descriptor that is not a stream's byte op. */
+static int64_t sim_fd_op(struct sim *s, struct sim_desc *d, struct cport__op *x)
+{
+	bool file = d->kind == SIM_FILE;
+	switch ((enum cport__type)x->type) {
+	case CPORT__FSYNC:
+		return sim_fsync(s, d);
+	case CPORT__FSTAT:
+		sim_fill_stat(s, x->buf, d, d->file);
+		return 0;
+	case CPORT__FALLOCATE:
+		if (!file || !d->wr)
+			return file ? CPORT_EBADF : CPORT_ENODEV;
+		return simdisk_fallocate(d->file, x->aux, (uint64_t)x->offset, x->len);
+	case CPORT__FTRUNCATE:
+		if (!file || !d->wr)
+			return CPORT_EINVAL;
+		return simdisk_truncate(d->file, x->len);
+	default:
+		return sim_file_io(s, d, x);
+	}
+}
+
+static int64_t sim_open(struct sim *s, const char *path, uint32_t flags)
+{
+	struct simdisk_file *f = simdisk_lookup(s->disk, path);
+	bool wr = (flags & (CPORT_O_WRONLY | CPORT_O_RDWR)) != 0;
+	if (f && (flags & CPORT_O_CREAT) && (flags & CPORT_O_EXCL))
+		return CPORT_EEXIST;
+	if (!f) {
+		if (!(flags & CPORT_O_CREAT) || !simdisk_parent_ok(s->disk, path))
+			return CPORT_ENOENT;
+		if (flags & CPORT_O_DIRECTORY)
+			return CPORT_EINVAL;
+		int r = simdisk_create(s->disk, path, false, &f);
+		if (r < 0)
+			return r;
+	}
+	if ((flags & CPORT_O_DIRECTORY) && !f->dir)
+		return CPORT_ENOTDIR;
+	if (f->dir && wr)
+		return CPORT_EISDIR;
+	char *dpath = f->dir ? strdup(path) : NULL;
+	if (f->dir && !dpath)
+		return CPORT_ENOMEM;
+	struct sim_desc *d;
+	int fd = sim_desc_new(s, f->dir ? SIM_DIR : SIM_FILE, &d);
+	if (fd < 0) {
+		free(dpath);
+		return fd;
+	}
+	if (!f->dir && wr && (flags & CPORT_O_TRUNC))
+		(void)simdisk_truncate(f, 0); /* to zero: cannot fail */
+	simdisk_ref(f);
+	d->file = f;
+	d->path = dpath;
+	d->rd = !(flags & CPORT_O_WRONLY);
+	d->wr = wr;
+	d->append = (flags & CPORT_O_APPEND) != 0;
+	d->dsync = (flags & CPORT_O_DSYNC) != 0;
+	return fd;
+}
+
+static int64_t sim_mkdir(struct sim *s, const char *path)
+{
+	if (simdisk_lookup(s->disk, path))
+		return CPORT_EEXIST;
+	if (!simdisk_parent_ok(s->disk, path))
+		return CPORT_ENOENT;
+	struct simdisk_file *f;
+	return simdisk_create(s->disk, path, true, &f);
+}
+
+/* Ops on paths (and nop). */
+static int64_t sim_path_op(struct sim *s, struct cport__op *x)
+{
+	char a[4096], b[4096];
+	if (x->type == CPORT__NOP)
+		return 0;
+	int r = simdisk_norm(x->buf, a, sizeof a);
+	if (r == 0 && x->type == CPORT__RENAME)
+		r = simdisk_norm(x->buf2, b, sizeof b);
+	if (r < 0)
+		return r;
+	struct simdisk_file *f;
+	switch ((enum cport__type)x->type) {
+	case CPORT__OPEN:
+		return sim_open(s, a, x->aux);
+	case CPORT__STAT:
+		if (!(f = simdisk_lookup(s->disk, a)))
+			return CPORT_ENOENT;
+		sim_fill_stat(s, x->buf2, NULL, f);
+		return 0;
+	case CPORT__ACCESS:
+		return simdisk_lookup(s->disk, a) ? 0 : CPORT_ENOENT;
+	case CPORT__RENAME:
+		return simdisk_rename(s->disk, a, b);
+	case CPORT__UNLINK:
+		return simdisk_unlink(s->disk, a, (x->aux & CPORT_UNLINK_DIR) != 0);
+	case CPORT__MKDIR:
+		return sim_mkdir(s, a);
+	default:
+		assert(!"not a path op");
+		return CPORT_ENOTSUP;
+	}
+}
+
+/* ---- 7. Running events ---------------------------------------------------------------------- */
+
+/* A stream side's head (or a file's offset -1 op) ran: done, later, or parked. */
+static void sim_run_queued(cport *port, cport_op *op, struct sim_desc *d)
+{
+	struct sim *s = sim_of(port);
+	struct cport__op *x = cport__x(op);
+	int64_t r = d->kind == SIM_STREAM ? sim_stream_op(s, d, x) : sim_file_io(s, d, x);
+	if (r == SIM_WAIT) {
+		d->parked[cport__op_side(x, false)] = true;
+		sim_trace_op(s, op, "waits", (int64_t)x->done);
+		return;
+	}
+	if (r == SIM_AGAIN) {
+		sim_trace_op(s, op, "again", (int64_t)x->done);
+		sim_schedule(s, op);
+		return;
+	}
+	sim_trace_op(s, op, "done", r);
+	cport__fd_end(port, op, r, 0); /* its successor is started by sim_kick */
+}
+
+/* An op that is not queued on a descriptor finished with `r`. */
+static void sim_finish(cport *port, cport_op *op, int64_t r)
+{
+	struct sim *s = sim_of(port);
+	struct cport__op *x = cport__x(op);
+	sim_trace_op(s, op, "done", r);
+	cport__deadline_unwatch(port, op);
+	cport__complete(port, op, r);
+	if (cport__has_fd(x->type))
+		cport__fd_finished(port, op); /* a close held for it may run now */
+}
+
+static void sim_run(cport *port, cport_op *op)
+{
+	struct sim *s = sim_of(port);
+	struct cport__op *x = cport__x(op);
+	struct sim_desc *d = cport__has_fd(x->type) ? sim_desc(s, x->fd) : NULL;
+	assert(!cport__has_fd(x->type) || d); /* a close waits for its ops */
+	if (cport__op_side(x, false) != CPORT__SIDE_NONE) {
+		sim_run_queued(port, op, d);
+		return;
+	}
+	sim_finish(port, op, d ? sim_fd_op(s, d, x) : sim_path_op(s, x));
+}
+
+/* Start the heads that may go on: new heads, and those whose stream changed. */
+static void sim_kick(cport *port)
+{
+	struct sim *s = sim_of(port);
+	for (uint32_t fd = 0; fd < s->ndescs; fd++) {
+		struct sim_desc *d = s->descs[fd];
+		struct cport__fd *f = d ? cport__fd_find(port, (cport_fd)fd) : NULL;
+		for (int side = 0; f && side < 2; side++) {
+			cport_op *head = f->q[side].head;
+			if (head && !sx(head)->idx && !d->parked[side] &&
+			    !(cport__x(head)->xflags & CPORT__X_UNREAPED))
+				sim_schedule(s, head);
+		}
+	}
+}
+
+/* Run every event due by now. */
+static void sim_run_due(cport *port)
+{
+	struct sim *s = sim_of(port);
+	while (s->nheap && sx(s->heap[0])->due <= s->now) {
+		cport_op *op = s->heap[0];
+		sim_unschedule(s, op);
+		sim_run(port, op);
+	}
+}
+
+/* The virtual time of the next event or deadline; UINT64_MAX if there is none. */
+static uint64_t sim_next(cport *port)
+{
+	struct sim *s = sim_of(port);
+	uint64_t next = s->nheap ? sx(s->heap[0])->due : UINT64_MAX;
+	int64_t t = cport__deadlines_sleep_ns(port, -1);
+	if (t >= 0 && s->now + (uint64_t)t < next)
+		next = s->now + (uint64_t)t;
+	return next;
+}
+
+/* Nothing can happen in virtual time: sleep for real until another thread posts. */
+static void sim_sleep(cport *port)
+{
+	struct sim *s = sim_of(port);
+	if (cport__sleep_begin(port)) {
+		pthread_mutex_lock(&s->mu);
+		while (!s->woken)
+			pthread_cond_wait(&s->cv, &s->mu);
+		s->woken = false;
+		pthread_mutex_unlock(&s->mu);
+		cport__sleep_end(port);
+	}
+	atomic_store(&port->notified, false);
+}
+
+/* ---- 8. The table slots ---------------------------------------------------------------------- */
+
+static int sim_profile(struct sim *s, const cport_options *o)
+{
+	const cport_sim_profile *p = o->sim;
+	cport_sim_profile *q = &s->prof;
+	if (p) {
+		if (p->size < offsetof(cport_sim_profile, disk) + sizeof p->disk)
+			return CPORT_EINVAL;
+		memcpy(q, p, sizeof *q);
+	}
+	q->size = sizeof *q;
+	if (q->flags & ~(uint32_t)CPORT_SIM_TRACE)
+		return CPORT_EINVAL;
+	uint32_t ppm[] = {q->short_ppm, q->again_ppm, q->eio_read_ppm, q->eio_write_ppm,
+			  q->enospc_ppm, q->fsync_ppm, q->reset_ppm};
+	for (size_t i = 0; i < sizeof ppm / sizeof *ppm; i++)
+		if (ppm[i] > 1000000u)
+			return CPORT_EINVAL;
+	if (q->again_ppm == 1000000u)
+		return CPORT_EINVAL; /* every try would be retried: nothing would finish */
+	if (!q->latency_min_ns && !q->latency_max_ns) {
+		q->latency_min_ns = 1000;
+		q->latency_max_ns = 100000;
+	}
+	if (q->latency_min_ns > q->latency_max_ns || q->latency_max_ns > 3600000000000u)
+		return CPORT_EINVAL;
+	if (q->stream_buf > (64u << 20))
+		return CPORT_EINVAL;
+	if (!q->seed) {
+		const char *env = getenv("CPORT_SIM_SEED");
+		q->seed = env && env[0] ? strtoull(env, NULL, 0) : 1;
+	}
+	return 0;
+}
+
+static int sim_init(cport *port, const cport_options *o, char *why, size_t n)
+{
+	struct sim *s = calloc(1, sizeof *s);
+	if (!s)
+		return CPORT_ENOMEM;
+	int r = sim_profile(s, o);
+	if (r == 0 && s->prof.disk && s->prof.disk->users)
+		r = CPORT_EBUSY; /* one port at a time on a disk */
+	if (r == 0 && !s->prof.disk && (r = cport_sim_disk_create(&s->disk)) == 0)
+		s->own_disk = true;
+	if (r == 0 && (s->null_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+		r = CPORT_ENODEV;
+		cport__why(why, n, "sim", "cannot open /dev/null", -errno);
+	}
+	if (r < 0) {
+		if (s->own_disk)
+			cport_sim_disk_destroy(s->disk);
+		free(s);
+		return r;
+	}
+	if (!s->disk)
+		s->disk = s->prof.disk;
+	s->disk->users++;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->now = SIM_START_NS;
+	s->rng = s->prof.seed;
+	s->hash = 0xcbf29ce484222325u;
+	sim_trace(s, 0, "seed", 0, (int64_t)s->prof.seed);
+	port->impl = s;
+	port->vclock = &s->now;
+	return 0;
+}
+
+/* What was in flight never happens (as when a process dies): its ops are forgotten.
+ * Descriptors close, but not the numbers of opens nobody reaped: destroy closes those
+ * (cport__drop_unreaped) after this. */
+static void sim_fini(cport *port)
+{
+	struct sim *s = sim_of(port);
+	for (cport_op *op = port->ready.head; op; op = cport__x(op)->next) {
+		struct cport__op *x = cport__x(op);
+		struct sim_desc *d = x->type == CPORT__OPEN && op->result >= 0
+					     ? sim_desc(s, (cport_fd)op->result)
+					     : NULL;
+		if (d)
+			sim_desc_free(s, (int)op->result, true);
+	}
+	for (uint32_t fd = 0; fd < s->ndescs; fd++)
+		if (s->descs[fd])
+			sim_desc_free(s, (int)fd, false);
+	s->disk->users--;
+	if (s->own_disk)
+		cport_sim_disk_destroy(s->disk);
+	close(s->null_fd);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s->descs);
+	free(s->heap);
+	free(s->text);
+	free(s);
+	port->impl = NULL;
+	port->vclock = NULL;
+}
+
+/* Which ops the simulation has, and on what (cport.h section 8). */
+static int sim_check(struct sim *s, const struct cport__op *x, struct sim_desc **out)
+{
+	switch ((enum cport__type)x->type) {
+	case CPORT__NOP:
+	case CPORT__TIMER:
+	case CPORT__OPEN:
+	case CPORT__STAT:
+	case CPORT__UNLINK:
+	case CPORT__MKDIR:
+	case CPORT__ACCESS:
+		return 0;
+	case CPORT__RENAME:
+		return x->aux ? CPORT_ENOTSUP : 0; /* cport_rename2's flags */
+	case CPORT__READ:
+	case CPORT__WRITE:
+	case CPORT__READV:
+	case CPORT__WRITEV:
+	case CPORT__FSYNC:
+	case CPORT__CLOSE:
+	case CPORT__FSTAT:
+	case CPORT__FALLOCATE:
+	case CPORT__FTRUNCATE:
+	case CPORT__RECV:
+	case CPORT__SEND:
+	case CPORT__RECVMSG:
+	case CPORT__SENDMSG:
+	case CPORT__SHUTDOWN:
+		break;
+	default:
+		return CPORT_ENOTSUP;
+	}
+	struct sim_desc *d = sim_desc(s, x->fd);
+	if (!d)
+		return CPORT_EBADF; /* not a descriptor this port made */
+	bool sock = x->type >= CPORT__RECV && x->type <= CPORT__SHUTDOWN;
+	if (sock && d->kind != SIM_STREAM)
+		return CPORT_ENOTSOCK;
+	if (d->kind == SIM_STREAM && x->offset >= 0 && x->type <= CPORT__WRITEV)
+		return CPORT_ESPIPE;
+	if (x->type == CPORT__SENDMSG && ((const cport_msg *)x->buf)->addr)
+		return CPORT_EISCONN;
+	*out = d;
+	return 0;
+}
+
+/* The heap holds at most the ops in flight: room for one more means no later
+ * schedule can fail. */
+static int sim_reserve(struct sim *s, uint64_t inflight)
+{
+	if (s->heap_cap > inflight + 1)
+		return 0;
+	if (inflight + 2 > UINT32_MAX / 2)
+		return CPORT_ENOMEM;
+	uint32_t cap = s->heap_cap ? s->heap_cap : 64;
+	while (cap <= inflight + 1)
+		cap *= 2;
+	cport_op **nh = realloc(s->heap, cap * sizeof *nh);
+	if (!nh)
+		return CPORT_ENOMEM;
+	s->heap = nh;
+	s->heap_cap = cap;
+	return 0;
+}
+
+static void sim_close_run(cport *port, cport_op *op)
+{
+	struct sim *s = sim_of(port);
+	int fd = cport__x(op)->fd;
+	sim_trace_op(s, op, "done", 0);
+	sim_desc_free(s, fd, false);
+	cport__fd_close_end(port, fd);
+	cport__complete(port, op, 0);
+}
+
+static int sim_start(cport *port, cport_op *op)
+{
+	struct sim *s = sim_of(port);
+	struct cport__op *x = cport__x(op);
+	struct sim_desc *d = NULL;
+	struct cport__fd *f = NULL;
+	int err = sim_check(s, x, &d);
+	if (err == 0 && d)
+		err = cport__fd_get(port, x->fd, &f);
+	if (err == 0)
+		err = sim_reserve(s, port->inflight);
+	if (err < 0)
+		return err;
+	*sx(op) = (struct sim_x){0, d ? d->id : 0, 0, ++s->seq};
+	sim_trace_op(s, op, "start", (int64_t)x->len);
+	enum cport__side side = cport__op_side(x, false);
+	if (x->type == CPORT__TIMER)
+		return cport__timer_start(port, op);
+	if (x->type == CPORT__CLOSE) {
+		if (cport__fd_close_begin(port, f, op))
+			sim_close_run(port, op);
+		return 0;
+	}
+	if (x->type == CPORT__SHUTDOWN && x->aux == CPORT_SHUT_RD) {
+		d->rd_shut = true;
+		sim_finish(port, op, 0);
+		return 0;
+	}
+	if (side != CPORT__SIDE_NONE) {
+		if (cport__fd_enqueue(port, f, side, op)) {
+			d->parked[side] = false;
+			sim_schedule(s, op);
+		}
+		return 0;
+	}
+	if (f)
+		cport__fd_started(port, f, op); /* a close waits for it */
+	cport__deadline_watch(port, op);
+	sim_schedule(s, op);
+	return 0;
+}
+
+/* Stop an op that runs on no descriptor queue (its event not come yet). */
+static void sim_stop(cport *port, cport_op *op, int64_t r)
+{
+	sim_unschedule(sim_of(port), op);
+	sim_finish(port, op, r);
+}
+
+static void sim_cancel(cport *port, cport_op *op)
+{
+	if (cport__x(op)->type == CPORT__TIMER)
+		cport__timer_cancel(port, op);
+	else if (cport__fd_waiting(port, op))
+		cport__fd_drop(port, op, CPORT_ECANCELED); /* sim_dropped unschedules it */
+	else if (sx(op)->idx)
+		sim_stop(port, op, CPORT_ECANCELED);
+	/* else it completed and waits to be reaped */
+}
+
+static void sim_expired(cport *port, cport_op *op)
+{
+	if (sx(op)->idx)
+		sim_stop(port, op, CPORT_ETIMEDOUT);
+}
+
+/* The descriptor engine dropped a queued op (cancel, close, timeout) or ended it. */
+static void sim_dropped(cport *port, cport_op *op)
+{
+	sim_unschedule(sim_of(port), op);
+}
+
+static int sim_flush(cport *port)
+{
+	(void)port; /* ops are in the event heap from their submit */
+	return 0;
+}
+
+static int sim_reap(cport *port, int64_t timeout_ns)
+{
+	struct sim *s = sim_of(port);
+	uint64_t limit = timeout_ns < 0 ? UINT64_MAX : cport__add_sat(s->now, (uint64_t)timeout_ns);
+	for (;;) {
+		cport__drain_remote(port);
+		sim_run_due(port);
+		cport__deadlines_fire(port);
+		sim_kick(port);
+		if (cport__wait_done(port))
+			return 0;
+		uint64_t next = sim_next(port);
+		if (next != UINT64_MAX && next <= limit) {
+			if (next > s->now)
+				s->now = next;
+			continue;
+		}
+		if (limit != UINT64_MAX) {
+			s->now = limit; /* nothing comes before it: the wait's time passes */
+			return 0;
+		}
+		sim_sleep(port);
+	}
+}
+
+static void sim_wake(cport *port)
+{
+	struct sim *s = sim_of(port);
+	pthread_mutex_lock(&s->mu);
+	s->woken = true;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+const struct cport_backend cport__sim_backend = {
+	.name = "sim",
+	.no_os = true,
+	.init = sim_init,
+	.fini = sim_fini,
+	.start = sim_start,
+	.cancel = sim_cancel,
+	.flush = sim_flush,
+	.reap = sim_reap,
+	.wake = sim_wake,
+	.expired = sim_expired,
+	.fd_close = sim_close_run,
+	.fd_dropped = sim_dropped,
+};
+
+/* ---- 9. The trace's public calls ---------------------------------------------------------- */
+
+uint64_t cport_sim_trace_hash(const cport *port)
+{
+	return port && port->be == &cport__sim_backend ? sim_of(port)->hash : 0;
+}
+
+int64_t cport_sim_trace(const cport *port, char *buf, size_t n)
+{
+	if (!port || (!buf && n > 0))
+		return CPORT_EINVAL;
+	const struct sim *s = port->be == &cport__sim_backend ? sim_of(port) : NULL;
+	size_t len = s ? s->text_len : 0;
+	if (n > 0) {
+		size_t k = len < n - 1 ? len : n - 1;
+		if (k)
+			memcpy(buf, s->text, k);
+		buf[k] = '\0';
+	}
+	return (int64_t)len;
+}
