@@ -337,6 +337,129 @@ static void write_faults(void **state)
 	cport_destroy(port);
 }
 
+
+/* Rules 2, 4, 6, 8 on the simulation with faults: many ops of every kind it has,
+ * cancels and closes among them; each accepted op completes exactly once, sends arrive
+ * whole and in order. */
+static void exactly_once(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 20; seed++) {
+		cport_sim_profile p;
+		profile_init(&p, seed);
+		p.short_ppm = 200000;
+		p.again_ppm = 100000;
+		p.eio_write_ppm = 20000;
+		p.stream_buf = 512;
+		cport *port = sim_port(&p);
+		enum { N = 400 };
+		static cport_op ops[N];
+		static int seen[N];
+		static char bufs[N][64];
+		memset(seen, 0, sizeof seen);
+		memset(ops, 0, sizeof ops);
+		cport_fd sp[2];
+		assert_int_equal(cport_sim_socketpair(port, sp), 0);
+		cport_op fop = {0};
+		int64_t fd = run(port, &fop, cport_open(port, &fop, "x", CPORT_O_RDWR | CPORT_O_CREAT, 0644));
+		assert_true(fd >= 0);
+		int accepted[N] = {0};
+		for (int i = 0; i < N; i++) {
+			int r;
+			switch (i % 6) {
+			case 0: r = cport_send(port, &ops[i], sp[0], bufs[i], sizeof bufs[i], 0); break;
+			case 1: r = cport_recv(port, &ops[i], sp[1], bufs[i], sizeof bufs[i], 0); break;
+			case 2: r = cport_write(port, &ops[i], (cport_fd)fd, bufs[i], 64, i * 64); break;
+			case 3: r = cport_read(port, &ops[i], (cport_fd)fd, bufs[i], 64, i * 64); break;
+			case 4: r = cport_timer(port, &ops[i], (uint64_t)i * 1000, 0); break;
+			default: r = cport_nop(port, &ops[i]); break;
+			}
+			assert_int_equal(r, 0);
+			accepted[i] = 1;
+			if (i % 7 == 3)
+				(void)cport_cancel(port, &ops[(i * 13) % (i + 1)]);
+		}
+		cport_op c1 = {0}, c2 = {0};
+		assert_int_equal(cport_close(port, &c1, sp[0]), 0); /* cancels what waits */
+		assert_int_equal(cport_close(port, &c2, sp[1]), 0);
+		int left = N + 2;
+		while (left > 0) {
+			cport_op *out[16];
+			int k = cport_wait(port, out, 16, 1000000000);
+			assert_true(k > 0);
+			for (int j = 0; j < k; j++, left--) {
+				if (out[j] == &c1 || out[j] == &c2) {
+					assert_int_equal(out[j]->result, 0);
+					continue;
+				}
+				ptrdiff_t idx = out[j] - ops;
+				assert_true(idx >= 0 && idx < N && accepted[idx]);
+				assert_int_equal(++seen[idx], 1);
+				int64_t r = out[j]->result;
+				assert_true(r >= 0 || r == CPORT_ECANCELED || r == CPORT_EIO ||
+					    r == CPORT_EPIPE);
+				if (idx % 6 == 0 && r >= 0)
+					assert_int_equal(r, 64); /* a send is whole */
+			}
+		}
+		cport_op *out[1];
+		assert_int_equal(cport_wait(port, out, 1, 0), 0); /* nothing more */
+		assert_int_equal(run(port, &fop, cport_close(port, &fop, (cport_fd)fd)), 0);
+		cport_destroy(port);
+	}
+}
+
+/* Rule 13: a link on the simulation: a failed op cancels the rest of its chain. */
+static void links(void **state)
+{
+	(void)state;
+	cport *port = sim_port(NULL);
+	cport_op a = {0}, b = {0}, c = {0};
+	a.flags = CPORT_OP_LINK;
+	b.flags = CPORT_OP_LINK;
+	assert_int_equal(cport_open(port, &a, "missing", CPORT_O_RDONLY, 0), 0);
+	assert_int_equal(cport_nop(port, &b), 0);
+	assert_int_equal(cport_nop(port, &c), 0);
+	cport_op *out[3];
+	int got = 0;
+	while (got < 3) {
+		int k = cport_wait(port, out + got, 3 - (unsigned)got, -1);
+		assert_true(k > 0);
+		got += k;
+	}
+	assert_int_equal(a.result, CPORT_ENOENT);
+	assert_int_equal(b.result, CPORT_ECANCELED);
+	assert_int_equal(c.result, CPORT_ECANCELED);
+	cport_destroy(port);
+}
+
+/* Rule 9: destroy with ops in flight: nothing is delivered, nothing touched after; an
+ * open's descriptor nobody reaped is closed; no descriptor is left open. */
+static void destroy_in_flight(void **state)
+{
+	(void)state;
+	int before = t_count_fds();
+	cport *port = sim_port(NULL);
+	cport_fd sp[2];
+	assert_int_equal(cport_sim_socketpair(port, sp), 0);
+	static cport_op ops[4];
+	char b[8];
+	assert_int_equal(cport_recv(port, &ops[0], sp[0], b, sizeof b, 0), 0);
+	assert_int_equal(cport_open(port, &ops[1], "new", CPORT_O_RDWR | CPORT_O_CREAT, 0644), 0);
+	assert_int_equal(cport_timer(port, &ops[2], 1000000000, 0), 0);
+	assert_int_equal(cport_nop(port, &ops[3]), 0);
+	cport_op *out[1];
+	assert_int_equal(cport_wait(port, out, 1, 0), 0); /* nothing due at once */
+	assert_int_equal(cport_wait(port, out, 1, 200000), 1); /* the open or the nop */
+	if (out[0] == &ops[1]) { /* the caller's now: closed through the port */
+		assert_true(ops[1].result >= 0);
+		cport_op c = {0};
+		assert_int_equal(run(port, &c, cport_close(port, &c, (cport_fd)ops[1].result)), 0);
+	}
+	cport_destroy(port);
+	assert_int_equal(t_count_fds(), before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +470,9 @@ int main(void)
 		cmocka_unit_test(stream_close),
 		cmocka_unit_test(refusals),
 		cmocka_unit_test(write_faults),
+		cmocka_unit_test(exactly_once),
+		cmocka_unit_test(links),
+		cmocka_unit_test(destroy_in_flight),
 	};
 	return t_main("sim", tests, sizeof tests / sizeof *tests);
 }
