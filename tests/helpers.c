@@ -29,6 +29,17 @@ const char *t_backend(void)
 	return b && b[0] ? b : "default";
 }
 
+/* The simulation (CPORT_BACKEND=sim, cport.h section 8) knows only the descriptors its
+ * port made: a test that needs one of the OS's (a pipe, a socket, a file in a temporary
+ * directory) is skipped there, with the reason. */
+static void t_os_only(const char *what)
+{
+	if (strcmp(t_backend(), "sim") == 0) {
+		t_note_skip("needs %s of the OS; the simulation knows only its own", what);
+		skip();
+	}
+}
+
 bool t_uring_pool(void)
 {
 	const char *v = getenv("CPORT_TEST_URING_POOL");
@@ -160,6 +171,7 @@ static void t_cleanup(void)
 
 const char *t_dir(void)
 {
+	t_os_only("a directory");
 	if (!t_tmpdir[0]) {
 		char base[MAX_PATH];
 		DWORD n = GetTempPathA(sizeof base, base);
@@ -219,6 +231,7 @@ void t_close(cport_fd fd)
 
 int t_pipe(cport_fd p[2])
 {
+	t_os_only("a pipe");
 	static volatile LONG seq;
 	char name[128];
 	snprintf(name, sizeof name, "\\\\.\\pipe\\cport-test-%lu-%ld",
@@ -331,6 +344,7 @@ static void t_cleanup(void)
 
 const char *t_dir(void)
 {
+	t_os_only("a directory");
 	if (!t_tmpdir[0]) {
 		const char *base = getenv("TMPDIR");
 		snprintf(t_tmpdir, sizeof t_tmpdir, "%s/cport-test-XXXXXX", base ? base : "/tmp");
@@ -358,6 +372,7 @@ void t_close(cport_fd fd)
 
 int t_pipe(cport_fd p[2])
 {
+	t_os_only("a pipe");
 	return pipe(p);
 }
 
@@ -545,6 +560,7 @@ int t_main(const char *name, const struct CMUnitTest *tests, size_t n)
 
 cport_fd t_listen(cport_addr *bound)
 {
+	t_os_only("a socket");
 	cport_addr a;
 	cport_fd fd;
 	assert_int_equal(cport_addr_parse(&a, "127.0.0.1:0"), 0);
@@ -556,6 +572,7 @@ cport_fd t_listen(cport_addr *bound)
 
 cport_fd t_connect(const cport_addr *a)
 {
+	t_os_only("a socket");
 	cport_fd c;
 	assert_int_equal(cport_tcp_socket(&c, cport_addr_family(a)), 0);
 #ifdef _WIN32
@@ -569,6 +586,7 @@ cport_fd t_connect(const cport_addr *a)
 
 void t_tcp_pair(cport_fd fds[2])
 {
+	t_os_only("a socket");
 	cport_addr a;
 	cport_fd l = t_listen(&a);
 	fds[0] = t_connect(&a);
@@ -608,6 +626,7 @@ int t_raise_nofile(unsigned long want)
 
 int t_many_conns(const char *name, int want)
 {
+	t_os_only("sockets");
 	if (t_is_windows()) {
 		/* Wine (wineserver serves every socket call) slows down faster than the
 		 * connections grow: 1,000 take ~1 s, 3,000 ~20 s, and 10,000 do not finish
@@ -623,6 +642,7 @@ int t_many_conns(const char *name, int want)
 
 cport_fd t_udp_any(cport_addr *bound)
 {
+	t_os_only("a socket");
 	cport_addr a;
 	cport_fd fd;
 	assert_int_equal(cport_addr_parse(&a, "127.0.0.1:0"), 0);
