@@ -213,6 +213,7 @@ struct dio_case {
 static void misaligned_direct_io(void **state)
 {
 	(void)state;
+	t_os_only("a file");
 	cport *port = t_port();
 	cport_dio_info d = {.size = sizeof d};
 	cport_fd fd = dio_open(port, &d);

@@ -32,7 +32,7 @@ const char *t_backend(void)
 /* The simulation (CPORT_BACKEND=sim, cport.h section 8) knows only the descriptors its
  * port made: a test that needs one of the OS's (a pipe, a socket, a file in a temporary
  * directory) is skipped there, with the reason. */
-static void t_os_only(const char *what)
+void t_os_only(const char *what)
 {
 	if (strcmp(t_backend(), "sim") == 0) {
 		t_note_skip("needs %s of the OS; the simulation knows only its own", what);

@@ -89,6 +89,9 @@ void t_sleep_us(unsigned us);                            /* at least `us` micros
 		skip();                                                                  \
 	} while (0)
 void t_note_skip(const char *fmt, ...);
+/* On the simulation (CPORT_BACKEND=sim), which knows only the descriptors its ports
+ * made: skip the test, saying it needs `what` of the OS. Elsewhere nothing. */
+void t_os_only(const char *what);
 
 /* Run a cmocka group and turn the result into the exit code Meson reads. */
 int t_main(const char *name, const struct CMUnitTest *tests, size_t n);

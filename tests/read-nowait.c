@@ -192,6 +192,7 @@ static void ran_at_once(void **state)
 static void other_descriptors(void **state)
 {
 	(void)state;
+	t_os_only("a pipe and a socket");
 	cport *port = t_port();
 	if (strcmp(cport_backend_name(port), "io_uring") != 0) {
 		int p[2];

@@ -744,6 +744,7 @@ static int child_limits(void *arg)
 static void kernel_limits(void **state)
 {
 	(void)state;
+	t_os_only("descriptors");
 	cport_destroy(t_port()); /* skips where the backend cannot start */
 	int r = in_child(child_limits, NULL);
 	if (r == 11)

@@ -83,6 +83,7 @@ static int64_t reap_once(cport *port, cport_op *op, const char *what)
 static void recv_survives_child_destroy(void **state)
 {
 	(void)state;
+	t_os_only("a socket pair");
 	cport *port = t_port();
 	int sp[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
@@ -108,6 +109,7 @@ static void recv_survives_child_destroy(void **state)
 static void pipe_read_and_timer_survive_child_destroy(void **state)
 {
 	(void)state;
+	t_os_only("a pipe");
 	cport *port = t_port();
 	int p[2];
 	assert_int_equal(pipe(p), 0);

@@ -16,6 +16,7 @@
 static void tty(void **state)
 {
 	(void)state;
+	t_os_only("a terminal");
 #ifdef _WIN32
 	t_skip("no pseudo-terminals on Windows (a console has no overlapped I/O: its reads "
 	       "run on the thread pool, see tests/iocp-handles.c)");

@@ -1039,6 +1039,10 @@ static int sim_reap(cport *port, int64_t timeout_ns)
 		cport__drain_remote(port);
 		sim_run_due(port);
 		cport__deadlines_fire(port);
+		/* Ops a completion released (links, barriers) start now: time must not
+		 * jump past them as if nothing were in flight. */
+		if (port->chain.go.head)
+			cport__run_released(port);
 		sim_kick(port);
 		if (cport__wait_done(port))
 			return 0;
