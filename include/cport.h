@@ -440,13 +440,14 @@ CPORT_API const char *cport_version_string(void);
 
 /* cport_struct_size `which` */
 enum {
-	CPORT_STRUCT_OP = 1,  /* cport_op */
-	CPORT_STRUCT_OPTIONS, /* cport_options */
-	CPORT_STRUCT_STATBUF, /* cport_statbuf */
-	CPORT_STRUCT_ADDR,    /* cport_addr */
-	CPORT_STRUCT_IOVEC,   /* cport_iovec */
-	CPORT_STRUCT_MSG,     /* cport_msg */
-	CPORT_STRUCT_DIO_INFO /* cport_dio_info */
+	CPORT_STRUCT_OP = 1,     /* cport_op */
+	CPORT_STRUCT_OPTIONS,    /* cport_options */
+	CPORT_STRUCT_STATBUF,    /* cport_statbuf */
+	CPORT_STRUCT_ADDR,       /* cport_addr */
+	CPORT_STRUCT_IOVEC,      /* cport_iovec */
+	CPORT_STRUCT_MSG,        /* cport_msg */
+	CPORT_STRUCT_DIO_INFO,   /* cport_dio_info */
+	CPORT_STRUCT_SIM_PROFILE /* cport_sim_profile (section 8) */
 };
 
 /* sizeof the public struct named by `which` (CPORT_STRUCT_*) in the library as built,

@@ -37,6 +37,8 @@ size_t cport_struct_size(uint32_t which)
 		return sizeof(cport_msg);
 	case CPORT_STRUCT_DIO_INFO:
 		return sizeof(cport_dio_info);
+	case CPORT_STRUCT_SIM_PROFILE:
+		return sizeof(cport_sim_profile);
 	default:
 		return 0;
 	}

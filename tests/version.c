@@ -39,6 +39,7 @@ static void struct_sizes(void **state)
 	assert_int_equal(cport_struct_size(CPORT_STRUCT_IOVEC), sizeof(cport_iovec));
 	assert_int_equal(cport_struct_size(CPORT_STRUCT_MSG), sizeof(cport_msg));
 	assert_int_equal(cport_struct_size(CPORT_STRUCT_DIO_INFO), sizeof(cport_dio_info));
+	assert_int_equal(cport_struct_size(CPORT_STRUCT_SIM_PROFILE), sizeof(cport_sim_profile));
 	/* The sizes the header promises in its comments. */
 	assert_int_equal(cport_struct_size(CPORT_STRUCT_STATBUF), 256);
 	assert_int_equal(cport_struct_size(CPORT_STRUCT_DIO_INFO), 64);
@@ -52,7 +53,7 @@ static void unknown_struct(void **state)
 {
 	(void)state;
 	assert_int_equal(cport_struct_size(0), 0);
-	assert_int_equal(cport_struct_size(CPORT_STRUCT_DIO_INFO + 1), 0);
+	assert_int_equal(cport_struct_size(CPORT_STRUCT_SIM_PROFILE + 1), 0);
 	assert_int_equal(cport_struct_size(UINT32_MAX), 0);
 }
 

@@ -27,6 +27,8 @@ pub const Msg = c.cport_msg;
 pub const Dirent = c.cport_dirent;
 pub const Statfsbuf = c.cport_statfsbuf;
 pub const DioInfo = c.cport_dio_info;
+pub const SimProfile = c.cport_sim_profile;
+pub const SimDisk = c.cport_sim_disk;
 
 // ---- Errors ------------------------------------------------------------------------
 
@@ -172,6 +174,7 @@ pub fn checkAbi() AbiError!void {
         .{ c.CPORT_STRUCT_IOVEC, @sizeOf(c.cport_iovec) },
         .{ c.CPORT_STRUCT_MSG, @sizeOf(c.cport_msg) },
         .{ c.CPORT_STRUCT_DIO_INFO, @sizeOf(c.cport_dio_info) },
+        .{ c.CPORT_STRUCT_SIM_PROFILE, @sizeOf(c.cport_sim_profile) },
     };
     inline for (pairs) |p| {
         if (c.cport_struct_size(p[0]) != p[1]) return error.AbiMismatch;
@@ -196,6 +199,34 @@ pub fn versionString() []const u8 {
 /// The monotonic clock of absolute timers, in nanoseconds.
 pub fn nowNs() u64 {
     return c.cport_now_ns();
+}
+
+// ---- The simulation (backend "sim", cport.h section 8; plain calls, not ops) --------
+
+/// A profile with every field at its default (zero) but `size`: set the fields wanted,
+/// then pass it as Options.sim with .backend = "sim".
+pub fn simProfile() SimProfile {
+    var p = std.mem.zeroes(SimProfile);
+    p.size = @sizeOf(SimProfile);
+    return p;
+}
+
+/// A new, empty disk of files in memory (cport_sim_disk_create).
+pub fn simDiskCreate() Error!*SimDisk {
+    var d: ?*SimDisk = null;
+    _ = try check(c.cport_sim_disk_create(&d));
+    return d.?;
+}
+
+/// Free a disk; error.BUSY (and nothing freed) while a port uses it.
+pub fn simDiskDestroy(disk: *SimDisk) Error!void {
+    _ = try check(c.cport_sim_disk_destroy(disk));
+}
+
+/// A power cut: drops what no flush made durable (flags: c.CPORT_SIM_TEAR tears the last
+/// write of each file). Returns the number of files whose contents changed.
+pub fn simDiskCrash(disk: *SimDisk, seed: u64, flags: u32) Error!u32 {
+    return check(c.cport_sim_disk_crash(disk, seed, flags));
 }
 
 // ---- Direct I/O (plain calls, not ops) ----------------------------------------------
@@ -345,7 +376,8 @@ pub fn opBufId(op: *const Op) ?u16 {
 // ---- The port ----------------------------------------------------------------------
 
 pub const Options = struct {
-    /// "io_uring", "epoll", "poll", "kqueue", "iocp"; null: $CPORT_BACKEND or the best.
+    /// "io_uring", "epoll", "poll", "kqueue", "iocp", "sim"; null: $CPORT_BACKEND or the
+    /// best ("sim" is never chosen unless named).
     backend: ?[*:0]const u8 = null,
     /// Fail instead of falling back when the preferred backend cannot start.
     strict: bool = false,
@@ -355,6 +387,9 @@ pub const Options = struct {
     /// run completions at once (0: the number of CPUs). See cport.h section 3b.
     shared: bool = false,
     concurrency: u32 = 0,
+    /// Backend "sim" only: its seed, latencies, faults and disk (see simProfile);
+    /// null: the defaults. Read by init only.
+    sim: ?*const SimProfile = null,
 };
 
 /// A completion port. Submit and wait from one thread at a time (see cport.h).
@@ -371,6 +406,7 @@ pub const Port = struct {
         o.concurrency = options.concurrency;
         o.queue_depth = options.queue_depth;
         o.pool_threads = options.pool_threads;
+        o.sim = options.sim;
         var raw: ?*c.cport = null;
         _ = try check(c.cport_create(&raw, &o));
         return .{ .raw = raw.? };
@@ -395,6 +431,32 @@ pub const Port = struct {
     /// Why preferred backends were refused before this one started ("" if none).
     pub fn backendReason(self: Port) []const u8 {
         return std.mem.span(c.cport_backend_reason(self.raw));
+    }
+
+    /// The port's clock: nowNs() on every backend but "sim", whose virtual clock runs
+    /// this port's timers and timeouts (cport_clock_ns).
+    pub fn clockNs(self: Port) u64 {
+        return c.cport_clock_ns(self.raw);
+    }
+
+    /// A connected stream pair on a "sim" port; close both ends with close().
+    pub fn simSocketpair(self: Port) Error![2]Fd {
+        var fds: [2]Fd = undefined;
+        _ = try check(c.cport_sim_socketpair(self.raw, &fds));
+        return fds;
+    }
+
+    /// The hash of every event so far on a "sim" port (0 on other backends).
+    pub fn simTraceHash(self: Port) u64 {
+        return c.cport_sim_trace_hash(self.raw);
+    }
+
+    /// The trace's text (kept with c.CPORT_SIM_TRACE) copied into `buf` and NUL-ended,
+    /// cut to fit; returns the text's full length (which may exceed buf.len - 1).
+    pub fn simTrace(self: Port, buf: []u8) Error!usize {
+        const n = c.cport_sim_trace(self.raw, buf.ptr, buf.len);
+        if (n < 0) return fromCode(n);
+        return @intCast(n);
     }
 
     pub fn nop(self: Port, op: *Op) Error!void {
@@ -722,6 +784,69 @@ test "nop, post and a cancelled timer" {
     }
     try std.testing.expectError(error.NOENT, port.cancel(&t));
     try std.testing.expectEqual(@as(usize, 0), (try port.wait(&out, 0)).len);
+}
+
+test "sim: virtual time, a stream pair, the trace and a crash" {
+    if (@import("builtin").os.tag == .windows) return error.SkipZigTest;
+    const disk = try simDiskCreate();
+    var prof = simProfile();
+    prof.seed = 7;
+    prof.flags = c.CPORT_SIM_TRACE;
+    prof.disk = disk;
+    var port = try Port.init(.{ .backend = "sim", .sim = &prof });
+    try testing.expectEqualStrings("sim", port.backendName());
+    try testing.expectError(error.BUSY, simDiskDestroy(disk));
+
+    // A timer of 30 s: the virtual clock jumps to it.
+    const t0 = port.clockNs();
+    var t = zeroOp();
+    try port.timer(&t, 30 * std.time.ns_per_s, 0);
+    var out: [2]*Op = undefined;
+    try testing.expectEqual(@as(usize, 1), (try port.wait(&out, -1)).len);
+    try testing.expect(port.clockNs() - t0 >= 30 * std.time.ns_per_s);
+
+    // Bytes sent on one end arrive at the other.
+    const fds = try port.simSocketpair();
+    var s = zeroOp();
+    var r = zeroOp();
+    var got: [5]u8 = undefined;
+    try port.send(&s, fds[0], "hello");
+    try port.recv(&r, fds[1], &got);
+    var seen: usize = 0;
+    while (seen < 2) seen += (try port.wait(&out, -1)).len;
+    try testing.expectEqual(@as(u64, 5), try result(&s));
+    try testing.expectEqual(@as(u64, 5), try result(&r));
+    try testing.expectEqualStrings("hello", &got);
+    for (fds) |fd| {
+        var cl = zeroOp();
+        try port.close(&cl, fd);
+        _ = try port.wait(&out, -1);
+        _ = try result(&cl);
+    }
+
+    // A file created and never flushed is gone after a crash.
+    var o = zeroOp();
+    try port.open(&o, "f", c.CPORT_O_CREAT | c.CPORT_O_WRONLY, 0o644);
+    _ = try port.wait(&out, -1);
+    const fd: Fd = @intCast(try result(&o));
+    var cl = zeroOp();
+    try port.close(&cl, fd);
+    _ = try port.wait(&out, -1);
+
+    try testing.expect(port.simTraceHash() != 0);
+    var text: [64]u8 = undefined;
+    const len = try port.simTrace(&text);
+    try testing.expect(len > text.len);
+    try testing.expectEqual(@as(u8, 0), text[text.len - 1]);
+    port.deinit();
+
+    _ = try simDiskCrash(disk, 1, 0);
+    var again = try Port.init(.{ .backend = "sim", .sim = &prof });
+    try again.open(&o, "f", c.CPORT_O_RDONLY, 0);
+    _ = try again.wait(&out, -1);
+    try testing.expectError(error.NOENT, result(&o));
+    again.deinit();
+    try simDiskDestroy(disk);
 }
 
 test "a shared port: a thread's post reaped by another, then stop" {

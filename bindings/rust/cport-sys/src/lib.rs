@@ -127,6 +127,8 @@ pub struct cport_options {
     pub reason: *mut c_char,
     pub reason_len: u32,
     pub concurrency: u32,
+    /// Backend "sim" only: its profile; NULL for the defaults (and on other backends).
+    pub sim: *const cport_sim_profile,
 }
 
 /// A socket address of any family (the OS's sockaddr in `storage`).
@@ -170,6 +172,63 @@ pub struct cport_dio_info {
     pub atomic_write_segments_max: u32,
     pub reserved_: [u64; 4],
 }
+
+/// A disk of the simulation (backend "sim"): files in memory; opaque.
+#[repr(C)]
+pub struct cport_sim_disk {
+    _opaque: [u8; 0],
+    _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
+}
+
+/// The simulation's seed, latencies, faults (in millionths) and disk; set `size` to its
+/// size and zero the rest first (header section 8).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct cport_sim_profile {
+    pub size: u32,
+    /// CPORT_SIM_TRACE
+    pub flags: u32,
+    pub seed: u64,
+    pub latency_min_ns: u64,
+    pub latency_max_ns: u64,
+    pub short_ppm: u32,
+    pub again_ppm: u32,
+    pub eio_read_ppm: u32,
+    pub eio_write_ppm: u32,
+    pub enospc_ppm: u32,
+    pub fsync_ppm: u32,
+    pub reset_ppm: u32,
+    pub stream_buf: u32,
+    pub disk: *mut cport_sim_disk,
+}
+
+impl cport_sim_profile {
+    /// All zero (the defaults) but `size`.
+    pub const fn new() -> Self {
+        cport_sim_profile {
+            size: core::mem::size_of::<cport_sim_profile>() as u32,
+            flags: 0,
+            seed: 0,
+            latency_min_ns: 0,
+            latency_max_ns: 0,
+            short_ppm: 0,
+            again_ppm: 0,
+            eio_read_ppm: 0,
+            eio_write_ppm: 0,
+            enospc_ppm: 0,
+            fsync_ppm: 0,
+            reset_ppm: 0,
+            stream_buf: 0,
+            disk: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// cport_sim_profile.flags: keep the trace's text (its hash is always kept).
+pub const CPORT_SIM_TRACE: u32 = 1 << 0;
+/// cport_sim_disk_crash's flags: the last write of each file since its last good flush
+/// survives in part (whole 512-byte sectors of its start).
+pub const CPORT_SIM_TEAR: u32 = 1 << 0;
 
 /// One directory entry as cport_readdir writes it: this 16-byte header, then the name
 /// (`namelen` bytes and a NUL) at offset 16, then padding up to `reclen` (a multiple
@@ -504,6 +563,7 @@ pub const CPORT_STRUCT_ADDR: u32 = 4;
 pub const CPORT_STRUCT_IOVEC: u32 = 5;
 pub const CPORT_STRUCT_MSG: u32 = 6;
 pub const CPORT_STRUCT_DIO_INFO: u32 = 7;
+pub const CPORT_STRUCT_SIM_PROFILE: u32 = 8;
 
 /// Whether a library version (from `cport_version()`) can be used with these
 /// declarations: the same major, and while the major is 0 also the same minor.
@@ -527,6 +587,7 @@ extern "C" {
     pub fn cport_backend_name(port: *const cport) -> *const c_char;
     pub fn cport_backend_reason(port: *const cport) -> *const c_char;
     pub fn cport_now_ns() -> u64;
+    pub fn cport_clock_ns(port: *const cport) -> u64;
     pub fn cport_stop(port: *mut cport) -> c_int;
 
     // Version and ABI
@@ -846,6 +907,14 @@ extern "C" {
         group: u16,
         msg: *mut cport_msg,
     ) -> c_int;
+
+    // Simulation (backend "sim")
+    pub fn cport_sim_disk_create(disk: *mut *mut cport_sim_disk) -> c_int;
+    pub fn cport_sim_disk_destroy(disk: *mut cport_sim_disk) -> c_int;
+    pub fn cport_sim_disk_crash(disk: *mut cport_sim_disk, seed: u64, flags: u32) -> c_int;
+    pub fn cport_sim_socketpair(port: *mut cport, fds: *mut cport_fd) -> c_int;
+    pub fn cport_sim_trace_hash(port: *const cport) -> u64;
+    pub fn cport_sim_trace(port: *const cport, buf: *mut c_char, n: usize) -> i64;
 }
 
 // ---- Layout tests ----------------------------------------------------------------------
@@ -868,13 +937,14 @@ mod tests {
             ("cport_iovec", CPORT_STRUCT_IOVEC, size_of::<cport_iovec>()),
             ("cport_msg", CPORT_STRUCT_MSG, size_of::<cport_msg>()),
             ("cport_dio_info", CPORT_STRUCT_DIO_INFO, size_of::<cport_dio_info>()),
+            ("cport_sim_profile", CPORT_STRUCT_SIM_PROFILE, size_of::<cport_sim_profile>()),
         ];
         for (name, which, rust) in pairs {
             let c = unsafe { cport_struct_size(which) };
             assert_eq!(rust, c, "{name}: Rust says {rust} bytes, the library {c}");
         }
         assert_eq!(unsafe { cport_struct_size(0) }, 0);
-        assert_eq!(unsafe { cport_struct_size(CPORT_STRUCT_DIO_INFO + 1) }, 0);
+        assert_eq!(unsafe { cport_struct_size(CPORT_STRUCT_SIM_PROFILE + 1) }, 0);
     }
 
     /// The sizes and alignments the header promises on 64-bit platforms.
@@ -890,6 +960,8 @@ mod tests {
         assert_eq!(size_of::<cport_iovec>(), 16);
         assert_eq!(size_of::<cport_dirent>(), 16);
         assert_eq!(size_of::<cport_statfsbuf>(), 64);
+        assert_eq!(size_of::<cport_options>(), 48);
+        assert_eq!(size_of::<cport_sim_profile>(), 72);
     }
 
     #[test]

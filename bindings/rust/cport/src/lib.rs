@@ -1506,8 +1506,9 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// Force a backend: "io_uring", "epoll", "poll", "kqueue" or "iocp". Default:
-    /// $CPORT_BACKEND, else the best for this OS.
+    /// Force a backend: "io_uring", "epoll", "poll", "kqueue", "iocp" or "sim" (the
+    /// simulation, with its default profile). Default: $CPORT_BACKEND, else the best
+    /// for this OS.
     pub fn backend(mut self, name: &str) -> Builder {
         self.backend = Some(name.to_string());
         self
@@ -1612,7 +1613,7 @@ impl Port {
         Builder::default()
     }
 
-    /// "io_uring", "epoll", "poll", "kqueue" or "iocp".
+    /// "io_uring", "epoll", "poll", "kqueue", "iocp" or "sim".
     pub fn backend_name(&self) -> &str {
         // SAFETY: a static string, for a live port.
         unsafe { static_str(sys::cport_backend_name(self.raw.as_ptr())) }
@@ -1629,6 +1630,13 @@ impl Port {
                 CStr::from_ptr(p).to_str().unwrap_or("?")
             }
         }
+    }
+
+    /// The port's clock in nanoseconds: [`now_ns`] on every backend but "sim", whose
+    /// virtual clock runs this port's timers and timeouts.
+    pub fn clock_ns(&self) -> u64 {
+        // SAFETY: a live port; the call only reads its clock.
+        unsafe { sys::cport_clock_ns(self.raw.as_ptr()) }
     }
 
     /// The C port, for calls through cport-sys. Do not destroy it.
