@@ -2851,7 +2851,9 @@ static void do_reg_files(void)
 	uint8_t b = rd8(), x = X_ACCEPT;
 	unsigned n = 0, nm;
 	for (int k = 0; k < NSLOT; k++) {
-		if (!(mask >> k & 1) || F.sl[k].st == ST_FREE)
+		/* (on the simulation, a closed fixed slot's number may be another's now:
+		 * named no more, as in pick_fd) */
+		if (!(mask >> k & 1) || F.sl[k].st == ST_FREE || (F.sim && F.sl[k].st == ST_CLOSED))
 			continue;
 		uint8_t e = reg_slot_expect(k);
 		x = e > x ? e : x;
