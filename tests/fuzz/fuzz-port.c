@@ -26,9 +26,15 @@
  * op still in flight is cancelled and reaped with bounded waits, the port destroyed,
  * and the process must hold exactly the descriptors it held before the input.
  *
- * The backend is the one $CPORT_BACKEND names. Time is read from cport_now_ns() only,
- * so a backend with a clock of its own (a simulation) keeps the same checks; what it
- * would need besides is a world made of its own descriptors (world_open).
+ * The backend is the one $CPORT_BACKEND names. Timeouts and timers are checked on the
+ * port's clock (fz_clock: cport_clock_ns on the simulation, whose time is virtual;
+ * cport_now_ns elsewhere); the guards against hangs use cport_now_ns. On the
+ * simulation (backend "sim", cport.h section 8) the world is made of its own
+ * descriptors (world_sim): the pattern and scratch files on its disk, written and
+ * opened with the port's calls, and its stream pairs for the pipe, the AF_UNIX and the
+ * TCP pair; the listener and the UDP socket are absent. The ledger then also takes
+ * the refusals it answers at submit (sim_refusal) and its paths are relative names on
+ * its disk. Its descriptors are closed by cport_close or cport_destroy only.
  */
 
 #include "fuzz.h"
@@ -212,6 +218,7 @@ enum { SEQ_REAPED = 1, SEQ_OK = 2, SEQ_MUST_FAIL = 4, SEQ_WAIT_OP = 8 };
 static struct {
 	bool ready;
 	bool trace;
+	bool sim;          /* the port is the simulation's: its world is its own (world_sim) */
 	const char *backend;
 	char tmp[64];
 	char pat_path[96];
@@ -284,6 +291,13 @@ static void fz_fail(const char *fmt, ...)
 		if (F.trace)                                                             \
 			fprintf(stderr, __VA_ARGS__);                                    \
 	} while (0)
+
+/* The port's clock, for the checks of timeouts and timers: virtual on the simulation
+ * (cport_clock_ns), cport_now_ns() elsewhere. Guards against hangs read cport_now_ns(). */
+static uint64_t fz_clock(void)
+{
+	return F.sim && F.port ? cport_clock_ns(F.port) : cport_now_ns();
+}
 
 static int count_fds(void)
 {
@@ -448,6 +462,79 @@ static void world_extra(void)
 	}
 }
 
+/* -- The simulation's world (backend "sim"): it knows only the descriptors it made, so
+ * the files are made on its disk with the port's own calls and the streams are its
+ * pairs. The pattern file is written whole and opened again read-only; the scratch
+ * file is empty, as the real world's O_TMPFILE is. The pipe and the TCP pair are sim
+ * pairs too (the pipe's reverse direction is not checked, as nothing is recorded on
+ * it); the listener and the UDP socket stay absent (ST_FREE: CPORT_EBADF, as for a
+ * free dynamic slot). These descriptors are the port's: closed by cport_close or
+ * cport_destroy, never by the target. */
+
+static uint8_t pat_byte(uint64_t off);
+
+/* One set-up call on op ops[NOPS], reaped at once; its result. */
+static int64_t sim_setup_op(int rc, const char *what)
+{
+	cport_op *out[1];
+	if (rc != 0)
+		fz_fail("sim world: %s refused: %s", what, cport_err_name(rc));
+	int n = cport_wait(F.port, out, 1, -1);
+	if (n != 1 || out[0] != &ops[NOPS])
+		fz_fail("sim world: waiting for %s: %d", what, n);
+	int64_t v = ops[NOPS].result;
+	memset(&ops[NOPS], 0, sizeof ops[NOPS]);
+	return v;
+}
+
+static int sim_setup_open(const char *path, uint32_t flags)
+{
+	int64_t fd = sim_setup_op(cport_open(F.port, &ops[NOPS], path, flags, 0644), "open");
+	if (fd < 0)
+		fz_fail("sim world: open %s: %s", path, cport_err_name(fd));
+	return (int)fd;
+}
+
+static void sim_place(int fd, int slot)
+{
+	F.sl[slot].fd = fd;
+	F.sl[slot].st = ST_OPEN;
+}
+
+static void world_sim(void)
+{
+	static uint8_t pat[PATSZ];
+	if (!pat[0])
+		for (uint64_t i = 0; i < PATSZ; i++)
+			pat[i] = pat_byte(i);
+	memset(&ops[NOPS], 0, sizeof ops[NOPS]);
+	int fd = sim_setup_open("pattern", CPORT_O_RDWR | CPORT_O_CREAT | CPORT_O_TRUNC);
+	int64_t v = sim_setup_op(cport_write(F.port, &ops[NOPS], fd, pat, PATSZ, 0), "write");
+	if (v != PATSZ)
+		fz_fail("sim world: writing the pattern file: %lld", (long long)v);
+	if ((v = sim_setup_op(cport_close(F.port, &ops[NOPS], fd), "close")) != 0)
+		fz_fail("sim world: closing the pattern file: %s", cport_err_name(v));
+	sim_place(sim_setup_open("pattern", CPORT_O_RDONLY), SL_PAT);
+	sim_place(sim_setup_open("scratch", CPORT_O_RDWR | CPORT_O_CREAT | CPORT_O_TRUNC),
+		  SL_SCR);
+	static const int pairs[3][2] = {
+		{SL_PIPE_W, SL_PIPE_R}, {SL_UNIX_A, SL_UNIX_B}, {SL_TCP_C, SL_TCP_S}};
+	for (int k = 0; k < 3; k++) {
+		cport_fd p[2];
+		int rc = cport_sim_socketpair(F.port, p);
+		if (rc != 0)
+			fz_fail("sim world: cport_sim_socketpair: %s", cport_err_name(rc));
+		sim_place(p[0], pairs[k][0]);
+		sim_place(p[1], pairs[k][1]);
+	}
+}
+
+/* On the simulation, is `slot` one of its stream pairs' ends (else a file or none)? */
+static bool sim_stream_slot(int slot)
+{
+	return slot >= SL_PIPE_R && slot <= SL_TCP_S;
+}
+
 /* A new port and world for one input; `cfg` chooses the port's options. */
 static void world_open(uint8_t cfg)
 {
@@ -459,9 +546,15 @@ static void world_open(uint8_t cfg)
 	int r = port_open(cfg, why, sizeof why);
 	if (r < 0)
 		fz_fail("cport_create (options 0x%02x): %s (%s)", cfg, cport_err_name(r), why);
-	place(open(F.pat_path, O_RDONLY | O_CLOEXEC), SL_PAT);
-	place(open(F.tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600), SL_SCR);
-	world_sockets();
+	if (F.sim) {
+		world_sim();
+	} else {
+		place(open(F.pat_path, O_RDONLY | O_CLOEXEC), SL_PAT);
+		place(open(F.tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600), SL_SCR);
+		world_sockets();
+	}
+	/* (On the simulation, the second vocabulary's descriptors are of the real world:
+	 * every op naming them is one it refuses, CPORT_ENOTSUP, or CPORT_EBADF.) */
 	F.v2 = (cfg & 0xC0) == 0x80;
 	if (F.v2)
 		world_extra();
@@ -508,6 +601,7 @@ struct sub {
 	cport *port;     /* the port passed: F.port, or NULL */
 	bool busy;       /* the op is in flight: CPORT_EBUSY */
 	bool neg_fd;     /* a negative descriptor: refused before the op is touched */
+	bool msg_addr;   /* a sendmsg with an address */
 	uint8_t x;       /* enum expect */
 	int fd;          /* the descriptor it names (for the trace) */
 	struct rec r;    /* its record, if accepted */
@@ -572,6 +666,15 @@ static bool number_in_doubt(int slot)
 	return false;
 }
 
+/* Simulation: an open in flight may take the number of a descriptor being closed. */
+static bool sim_open_inflight(void)
+{
+	for (int j = 0; j <= NOPS; j++)
+		if (F.rec[j].inflight && F.rec[j].kind == FK_OPEN)
+			return true;
+	return false;
+}
+
 /* A descriptor: a slot's, or one that is not open. `primary`: the descriptor the op
  * acts on (sendfile's file is checked only when the op runs). */
 static cport_fd pick_fd(struct sub *s, uint8_t b, int *slot, bool primary)
@@ -588,7 +691,11 @@ static cport_fd pick_fd(struct sub *s, uint8_t b, int *slot, bool primary)
 		return fd;
 	}
 	struct slot *sl = &F.sl[n];
-	if (sl->st == ST_FREE) {
+	/* On the simulation a fixed slot's number is the port's, not FD_BASE's: once its
+	 * close was reaped an open may have it again, so it is named no more (as a free
+	 * dynamic slot); while it closes, an open completed and not yet reaped may have
+	 * it already. */
+	if (sl->st == ST_FREE || (F.sim && sl->st == ST_CLOSED)) {
 		s->neg_fd = true;
 		want(s, X_EBADF);
 		return -1;
@@ -596,7 +703,7 @@ static cport_fd pick_fd(struct sub *s, uint8_t b, int *slot, bool primary)
 	*slot = (int)n;
 	s->fd = primary ? sl->fd : s->fd;
 	if (sl->st != ST_OPEN)
-		want(s, n < NFIXED && primary ? X_EBADF : X_ANY);
+		want(s, n < NFIXED && primary && !(F.sim && sim_open_inflight()) ? X_EBADF : X_ANY);
 	else if (sl->held_closes || number_in_doubt((int)n))
 		want(s, X_ANY);
 	return sl->fd;
@@ -1064,6 +1171,37 @@ static void sub_accept(struct sub *s)
 		sub_accept2(r);
 }
 
+static bool is_pool_kind(uint8_t kind);
+
+/* The simulation's refusals at submit (cport.h section 8): ops it does not have
+ * (CPORT_ENOTSUP, whatever the descriptor), and what its check of the descriptor says
+ * at once where other backends complete with it: a socket op on a file
+ * (CPORT_ENOTSOCK), an offset on a stream (CPORT_ESPIPE), a sendmsg with an address on
+ * its connected stream (CPORT_EISCONN). Descriptors of the real world are CPORT_EBADF
+ * to it; those are always picked as X_ANY or X_EBADF here. */
+static bool sim_refusal(const struct sub *s, int rc)
+{
+	uint8_t k = s->r.kind;
+	int slot = s->r.slot;
+	switch (rc) {
+	case CPORT_ENOTSUP:
+		return k == FK_ACCEPT || k == FK_CONNECT || k == FK_POLL || k == FK_SENDFILE ||
+		       k == FK_OPENAT || k == FK_READDIR || k == FK_STATFS || k == FK_FADVISE ||
+		       k == FK_LINK || k == FK_SYMLINK || k == FK_READLINK || k == FK_LOCK ||
+		       k == FK_UNLOCK || is_pool_kind(k) || (k == FK_RENAME2 && s->r.aux);
+	case CPORT_ENOTSOCK:
+		return (k == FK_RECV || k == FK_SEND || k == FK_RECVMSG || k == FK_SENDMSG ||
+			k == FK_SHUTDOWN) && slot >= 0 && !sim_stream_slot(slot);
+	case CPORT_ESPIPE:
+		return (k == FK_READ || k == FK_WRITE || k == FK_READV || k == FK_WRITEV) &&
+		       s->r.off >= 0 && slot >= 0 && sim_stream_slot(slot);
+	case CPORT_EISCONN:
+		return k == FK_SENDMSG && s->msg_addr;
+	default:
+		return false;
+	}
+}
+
 /* A submit call answered `rc`: check it against what the arguments called for. */
 static void sub_end(struct sub *s, int rc)
 {
@@ -1080,6 +1218,12 @@ static void sub_end(struct sub *s, int rc)
 	}
 	if (!is_code(rc))
 		fz_fail("%s: refused with %d, not a CPORT_E* code", fk_name[s->r.kind], rc);
+	if (F.sim && s->port && s->opa && s->x != X_BADARG && !s->busy && sim_refusal(s, rc)) {
+		if (!pub_same(&s->before, s->op))
+			fz_fail("%s refused (%s), but its public fields changed", fk_name[s->r.kind],
+				cport_err_name(rc));
+		return;
+	}
 	if (!s->port || !s->opa || s->x == X_BADARG) {
 		if (rc != CPORT_EINVAL && rc != CPORT_EBADF && !(s->busy && rc == CPORT_EBUSY))
 			fz_fail("%s with invalid arguments: %s, not CPORT_EINVAL", fk_name[s->r.kind],
@@ -1115,7 +1259,7 @@ static void sub_end(struct sub *s, int rc)
 static void sub_go(struct sub *s)
 {
 	memcpy(&s->before, s->op, sizeof s->before);
-	s->r.t_sub = cport_now_ns();
+	s->r.t_sub = fz_clock();
 }
 
 /* Did the chain predecessor of `r` end without succeeding? */
@@ -1296,6 +1440,8 @@ static void adopt_fd(int fd)
 			F.sl[i].gen++;
 			return;
 		}
+	if (F.sim)
+		return; /* the port's: its destroy closes it (cport_sock_close must not) */
 	if (cport_sock_close(fd) < 0)
 		fz_fail("cport_sock_close of a descriptor an op gave");
 }
@@ -1340,7 +1486,7 @@ static void apply(struct rec *r, int i, int64_t v, uint32_t cf)
 		dir_recv_done(r, buf, v, !(cf & CPORT_MORE));
 	else if (r->role == ROLE_SEND)
 		F.d[r->dir].s[r->srec].st = rec_ok(r, v) ? SR_OK : SR_FAILED;
-	if (r->slot == SL_PAT && r->off >= 0 && v > 0 &&
+	if (r->slot == SL_PAT && r->off >= 0 && v > 0 && r->exact >= 0 &&
 	    (r->kind == FK_READ || r->kind == FK_READV))
 		pat_check(r, buf, v);
 	if (r->slot == SL_SCR && (r->kind == FK_READ || r->kind == FK_READV))
@@ -1387,7 +1533,7 @@ static void reap_one(cport_op *op)
 	int64_t v = op->result;
 	TR("  reap op %d %s seq %u -> %lld%s (cflags 0x%x)\n", i, fk_name[r->kind], r->seq,
 	   (long long)v, more ? " MORE" : "", op->cflags);
-	uint64_t now = cport_now_ns();
+	uint64_t now = fz_clock();
 	if (r->kind == FK_POST) {
 		if (v != r->post || op->cflags)
 			fz_fail("post of %lld completed with %lld", (long long)r->post, (long long)v);
@@ -1430,7 +1576,7 @@ static void do_timer(void)
 	uint32_t flags = 0;
 	if (b & 8) {
 		flags = CPORT_TIMER_ABS; /* a deadline: soon, past, or never */
-		ns = (b & 7) >= 5 ? ns : (b & 7) == 0 ? 0 : cport_now_ns() + ns;
+		ns = (b & 7) >= 5 ? ns : (b & 7) == 0 ? 0 : fz_clock() + ns;
 	}
 	if ((b & 0x30) == 0x30) {
 		flags |= 4;
@@ -1463,6 +1609,8 @@ static void rw_data(struct sub *s, int slot, int64_t off, size_t len)
 		memset(bufs[s->i], 0xEE, len <= BUFSZ ? len : 0);
 		if (off == -1)
 			recv_prep(s, slot);
+		else if (slot >= 0 && F.sl[slot].st != ST_OPEN)
+			; /* being closed: on the simulation the number may be another's */
 		else if (slot == SL_PAT && off >= 0 && len <= BUFSZ)
 			s->r.exact = off >= PATSZ ? 0 : (int64_t)(len < (size_t)(PATSZ - off) ? len : (size_t)(PATSZ - off));
 		else if (slot == SL_SCR && off >= 0)
@@ -1471,7 +1619,7 @@ static void rw_data(struct sub *s, int slot, int64_t off, size_t len)
 	}
 	if (off == -1)
 		send_prep(s, slot, len, true);
-	if (slot == SL_SCR) {
+	if (slot == SL_SCR && F.sl[slot].st == ST_OPEN) {
 		s->r.scr_mut = true;
 		if (len <= BUFSZ)
 			fill_gen(bufs[s->i], len, seed_of(0x5C, F.seq + 1));
@@ -1589,7 +1737,8 @@ static uint32_t sized_args(struct sub *s, uint8_t b, int64_t *off, int64_t *len)
 	s->r.off = *off;
 	s->r.len = (uint64_t)*len;
 	s->r.aux = fl;
-	s->r.scr_mut = s->r.slot == SL_SCR && s->x < X_BADARG && !s->busy;
+	s->r.scr_mut = s->r.slot == SL_SCR && F.sl[SL_SCR].st == ST_OPEN && s->x < X_BADARG &&
+		       !s->busy;
 	return fl;
 }
 
@@ -1726,6 +1875,8 @@ static void do_accept(void)
 /* A new TCP socket in a free dynamic slot, for a connect. */
 static int new_tcp_slot(void)
 {
+	if (F.sim)
+		return -1; /* no socket of the OS (and connect is refused anyway) */
 	for (int i = NFIXED; i < NSLOT; i++)
 		if (F.sl[i].st == ST_FREE) {
 			cport_fd fd;
@@ -1823,6 +1974,7 @@ static void do_msg(uint8_t kind)
 		} else if (b & 8) {
 			addrs[s.i] = (b & 16) ? F.udp_addr : (cport_addr){.len = 0};
 			m->addr = &addrs[s.i];
+			s.msg_addr = true;
 			if (!(b & 16))
 				want(&s, X_BADARG);
 		}
@@ -1982,7 +2134,7 @@ static void do_sock_close(void)
 		return;
 	}
 	int slot = NFIXED + b % (NSLOT - NFIXED);
-	if (F.sl[slot].st != ST_OPEN)
+	if (F.sl[slot].st != ST_OPEN || F.sim) /* the simulation's: cport_close only */
 		return;
 	for (int j = 0; j <= NOPS; j++)
 		if (F.rec[j].inflight && (F.rec[j].slot == slot || F.rec[j].slot2 == slot))
@@ -2083,7 +2235,8 @@ static void work_clean(void)
 static void teardown(void)
 {
 	for (int i = 0; i < NSLOT; i++) {
-		if (F.sl[i].st == ST_OPEN || F.sl[i].st == ST_CLOSING)
+		/* (the simulation's descriptors were closed by cport_destroy) */
+		if (!F.sim && (F.sl[i].st == ST_OPEN || F.sl[i].st == ST_CLOSING))
 			close(F.sl[i].fd);
 		F.sl[i].st = ST_FREE;
 	}
@@ -2331,6 +2484,7 @@ static void do_path2(uint8_t kind)
 		rc = cport_link(s.port, s.opa, p, p2);
 		break;
 	case FK_RENAME2:
+		s.r.aux = fl; /* (read again by sim_refusal) */
 		rc = cport_rename2(s.port, s.opa, p, p2, fl);
 		break;
 	case FK_SYMLINK: /* the link at p, its text p2 */
@@ -2697,7 +2851,9 @@ static void do_reg_files(void)
 	uint8_t b = rd8(), x = X_ACCEPT;
 	unsigned n = 0, nm;
 	for (int k = 0; k < NSLOT; k++) {
-		if (!(mask >> k & 1) || F.sl[k].st == ST_FREE)
+		/* (on the simulation, a closed fixed slot's number may be another's now:
+		 * named no more, as in pick_fd) */
+		if (!(mask >> k & 1) || F.sl[k].st == ST_FREE || (F.sim && F.sl[k].st == ST_CLOSED))
 			continue;
 		uint8_t e = reg_slot_expect(k);
 		x = e > x ? e : x;
@@ -3146,6 +3302,18 @@ int fz_setup(void)
 		fprintf(stderr, "cport-fuzz: the %s backend cannot start here: %s (%s)\n", F.backend,
 			cport_err_name(r), why);
 		return r;
+	}
+	F.sim = strcmp(cport_backend_name(F.port), "sim") == 0;
+	if (F.sim) {
+		/* Its disk is its own: the same names, relative (at its root), so that the
+		 * path ops meet files; "pattern" and "scratch" are not among them. The
+		 * addresses are only ever refused (no connect; no sendmsg address). */
+		for (int i = 0; i < 6; i++)
+			snprintf(F.paths[i], sizeof F.paths[i], "%s", names[i]);
+		if (cport_addr_parse(&F.listen_addr, "127.0.0.1:9") < 0 ||
+		    cport_addr_parse(&F.udp_addr, "127.0.0.1:9") < 0 ||
+		    cport_addr_parse(&F.dead_addr, "127.0.0.1:1") < 0)
+			abort();
 	}
 	cport_destroy(F.port);
 	F.port = NULL;
