@@ -176,7 +176,8 @@ int64_t simdisk_read(struct simdisk_file *f, const cport_iovec *iov, unsigned cn
 		uint64_t n = iov[i].len;
 		if (n > f->size - (off + done))
 			n = f->size - (off + done);
-		memcpy(iov[i].base, f->data + off + done, (size_t)n);
+		if (n)
+			memcpy(iov[i].base, f->data + off + done, (size_t)n);
 		done += n;
 	}
 	return (int64_t)done;
@@ -190,6 +191,8 @@ int64_t simdisk_write(struct simdisk_file *f, const cport_iovec *iov, unsigned c
 	uint64_t len = 0;
 	for (unsigned i = 0; i < cnt; i++)
 		len += iov[i].len;
+	if (len == 0)
+		return 0; /* changes nothing, not even the size (as pwrite) */
 	if (off > SIMDISK_MAX_SIZE || len > SIMDISK_MAX_SIZE - off)
 		return CPORT_EFBIG;
 	int r = simdisk_grow(f, off + len);
@@ -199,7 +202,8 @@ int64_t simdisk_write(struct simdisk_file *f, const cport_iovec *iov, unsigned c
 		return r;
 	uint64_t at = off;
 	for (unsigned i = 0; i < cnt; i++) {
-		memcpy(f->data + at, iov[i].base, iov[i].len);
+		if (iov[i].len)
+			memcpy(f->data + at, iov[i].base, iov[i].len);
 		at += iov[i].len;
 	}
 	if (off + len > f->size)
