@@ -311,7 +311,7 @@ typedef struct cport_options {
 	                           Must be 0 without the flag. */
 	const struct cport_sim_profile *sim; /* backend "sim" only (section 8): its seed,
 	                           faults and disk; NULL: seed $CPORT_SIM_SEED (else 1), no
-	                           faults, a disk of its own. Must be NULL on other backends. */
+	                           faults, the default disk. Must be NULL on other backends. */
 } cport_options;
 
 CPORT_API void cport_options_init(cport_options *opts);
@@ -2133,18 +2133,25 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  *   - Crashes: destroy the ports using a disk (what was in flight never happens, as
  *     when a process dies), then cport_sim_disk_crash drops every byte and name that was
  *     not durable (optionally tearing the last write of each file at a 512-byte sector
- *     boundary), and a new port on the same disk is the program after its restart.
+ *     boundary) and closes the descriptors open on the disk, and a new port on the same
+ *     disk is the program after its restart.
  *   - A trace: one line per event (virtual time, op number, what, result), kept in
  *     memory, for a test to print with the seed when it fails.
- * Descriptors: a sim port knows only the descriptors it made (cport_open, accept-free
- * cport_sim_socketpair); any other value is CPORT_EBADF. Their numbers are real
- * descriptors of the process (placeholders on /dev/null, closed with them), so they
- * never collide with the program's own. Ops not listed above (sockets of the OS,
+ * Descriptors: the simulated world's descriptors (made by cport_open and
+ * cport_sim_socketpair on any sim port of the process) are shared by every sim port, as
+ * the OS's are: one made on a port may be used on another, and cport_destroy closes
+ * none the caller holds. The world, with its descriptors and the default disk (that of
+ * ports whose profile names none), ends when the last sim port is destroyed. Any other
+ * descriptor is CPORT_EBADF. Their numbers are real descriptors of the process
+ * (placeholders on /dev/null, closed with them), so they never collide with the
+ * program's own; close them with cport_close, never close(2). Ops not listed above (sockets of the OS,
  * accept, connect, cport_poll, sendfile, pool receives, multishot, directory listing,
  * links of names, locks, statfs, fadvise) are refused with CPORT_ENOTSUP, as is
  * CPORT_OPT_SHARED. Unix only for now: elsewhere "sim" is CPORT_ENOSYS.
  * Threads: one thread drives a sim port (cport_post from others is safe, but a program
- * that posts from threads is not deterministic). A disk serves one port at a time.
+ * that posts from threads is not deterministic). Ports on several threads may share
+ * the world (a mutex serialises them), at the price of determinism. Several ports may
+ * use one disk; a crash waits until none does.
  */
 
 /* cport_sim_profile.flags */
@@ -2174,7 +2181,7 @@ typedef struct cport_sim_profile {
 	uint32_t fsync_ppm;
 	uint32_t reset_ppm;
 	uint32_t stream_buf;      /* bytes in flight each way of a stream; 0: 65536 */
-	cport_sim_disk *disk;     /* the files; NULL: the port's own, gone with it */
+	cport_sim_disk *disk;     /* the files; NULL: the world's default disk */
 } cport_sim_profile;
 
 /* A disk of files in memory, empty. 0, CPORT_EINVAL (NULL), CPORT_ENOMEM. */

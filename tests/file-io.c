@@ -156,6 +156,7 @@ static void current_position(void **state)
 static void errors_complete(void **state)
 {
 	(void)state;
+	t_os_only("a file opened with fopen");
 	cport *port = t_port();
 	cport_fd fd = t_file(100);
 	char buf[10];

@@ -20,6 +20,7 @@ static int64_t do_open(cport *port, const char *path, uint32_t flags, uint32_t m
 static void open_write_sync_close(void **state)
 {
 	(void)state;
+	t_os_only("stat(2) of a file");
 	cport *port = t_port();
 	char path[300];
 	t_path(path, sizeof path, "a");
@@ -77,6 +78,7 @@ static void open_trunc_append(void **state)
 static void stat_and_fstat(void **state)
 {
 	(void)state;
+	t_os_only("fstat(2) of a file");
 	cport *port = t_port();
 	cport_fd fd = t_file(12345);
 	cport_statbuf sb;

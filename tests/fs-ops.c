@@ -56,6 +56,10 @@ static void statfs_numbers(void **state)
 	assert_true(st.namemax >= 255);
 	assert_int_equal(st.reserved_[0] | st.reserved_[1] | st.reserved_[2], 0);
 #ifndef _WIN32
+	if (t_sim()) { /* its numbers are its own: no file system of the OS to compare */
+		cport_destroy(port);
+		return;
+	}
 	struct statvfs v;
 	assert_int_equal(statvfs(t_dir(), &v), 0);
 	assert_int_equal(st.bsize, (uint64_t)v.f_frsize);
@@ -110,6 +114,7 @@ static void fadvise_each(void **state)
 static void link_hard(void **state)
 {
 	(void)state;
+	t_sim_skip("hard links are not simulated");
 	cport *port = t_port();
 	char a[300], b[300], got[16];
 	make_file(port, a, sizeof a, "link-a", "one");
@@ -214,6 +219,10 @@ static void access_modes(void **state)
 	/* No execute bit at all: refused even to root. */
 	assert_int_equal(cport_access(port, &op, path, CPORT_X_OK), 0);
 	assert_int_equal(t_run(port, &op), CPORT_EACCES);
+	if (t_sim()) { /* no chmod on the simulation */
+		cport_destroy(port);
+		return;
+	}
 	assert_int_equal(chmod(path, 0400), 0);
 	assert_int_equal(cport_access(port, &op, path, CPORT_W_OK), 0);
 	/* Root may write anything (access(2) says so). */

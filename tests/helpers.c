@@ -40,6 +40,20 @@ void t_os_only(const char *what)
 	}
 }
 
+bool t_sim(void)
+{
+	return strcmp(t_backend(), "sim") == 0;
+}
+
+/* On the simulation: skip the test, saying why (an op it does not simulate). */
+void t_sim_skip(const char *why)
+{
+	if (t_sim()) {
+		t_note_skip("%s", why);
+		skip();
+	}
+}
+
 bool t_uring_pool(void)
 {
 	const char *v = getenv("CPORT_TEST_URING_POOL");
@@ -342,8 +356,88 @@ static void t_cleanup(void)
 		nftw(t_tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/*
+ * The simulation (CPORT_BACKEND=sim): the helpers below make and use descriptors of
+ * the simulated world through a sim port of their own (t_simh), one call at a time
+ * (cport_wait_op leaves the test's completions alone), so that a test written for the
+ * OS runs unchanged on it as long as it makes its descriptors through the helpers and
+ * drives them from one thread. The port is made before the test runs, so the test's
+ * own counts of open descriptors do not see it. A helper call that cannot finish (a
+ * read of a stream nobody writes) gives up after a minute of virtual time, at once.
+ */
+static cport *t_simh;
+
+static bool t_is_sim(void)
+{
+	return t_sim();
+}
+
+static void t_sim_start(void)
+{
+	cport_options o;
+	cport_options_init(&o);
+	o.backend = "sim";
+	int r = cport_create(&t_simh, &o);
+	if (r < 0)
+		t_simh = NULL; /* no simulation here: t_main's own port says why */
+}
+
+/* Run one op on the helpers' port: its result, or -1 if it could not finish. */
+static int64_t t_sim_run(cport_op *op, int submitted)
+{
+	if (submitted < 0)
+		return submitted;
+	if (cport_wait_op(t_simh, op, 60 * 1000000000LL) == 0)
+		return op->result;
+	(void)cport_cancel(t_simh, op);
+	(void)cport_wait_op(t_simh, op, -1);
+	return -1;
+}
+
+static const char *t_sim_dir(void)
+{
+	cport_op op = {0};
+	int64_t r = t_sim_run(&op, cport_mkdir(t_simh, &op, "/cport-test", 0700));
+	if (r < 0 && r != CPORT_EEXIST)
+		fail_msg("mkdir on the simulation: %s", cport_err_name(r));
+	return "/cport-test";
+}
+
+static int64_t t_sim_io(cport_fd fd, void *buf, size_t n, int64_t off, bool wr)
+{
+	cport_op op = {0};
+	int sub = wr ? cport_write(t_simh, &op, fd, buf, n, off) : cport_read(t_simh, &op, fd, buf, n, off);
+	int64_t r = t_sim_run(&op, sub);
+	return r < 0 ? -1 : r;
+}
+
+static int64_t t_sim_stat(cport_fd fd, cport_statbuf *st)
+{
+	cport_op op = {0};
+	return t_sim_run(&op, cport_fstat(t_simh, &op, fd, st));
+}
+
+static cport_fd t_sim_open(const char *path, uint32_t flags)
+{
+	cport_op op = {0};
+	int64_t fd = t_sim_run(&op, cport_open(t_simh, &op, path, flags, 0600));
+	if (fd < 0)
+		fail_msg("open %s on the simulation: %s", path, cport_err_name(fd));
+	return (cport_fd)fd;
+}
+
+static int64_t t_sim_path(const char *path, bool unlink)
+{
+	cport_op op = {0};
+	cport_statbuf st;
+	return t_sim_run(&op, unlink ? cport_unlink(t_simh, &op, path, 0)
+				     : cport_stat(t_simh, &op, path, &st));
+}
+
 const char *t_dir(void)
 {
+	if (t_is_sim())
+		return t_sim_dir();
 	t_os_only("a directory");
 	if (!t_tmpdir[0]) {
 		const char *base = getenv("TMPDIR");
@@ -357,48 +451,73 @@ const char *t_dir(void)
 
 int64_t t_pread(cport_fd fd, void *buf, size_t n, int64_t off)
 {
+	if (t_is_sim())
+		return t_sim_io(fd, buf, n, off, false);
 	return pread(fd, buf, n, (off_t)off);
 }
 
 int64_t t_pwrite(cport_fd fd, const void *buf, size_t n, int64_t off)
 {
+	if (t_is_sim())
+		return t_sim_io(fd, (void *)(uintptr_t)buf, n, off, true);
 	return pwrite(fd, buf, n, (off_t)off);
 }
 
 void t_close(cport_fd fd)
 {
+	if (t_is_sim()) {
+		cport_op op = {0};
+		(void)t_sim_run(&op, cport_close(t_simh, &op, fd));
+		return;
+	}
 	close(fd);
 }
 
+/* On the simulation: a stream pair (both ends can read and write, which a test of a
+ * pipe does not mind). */
 int t_pipe(cport_fd p[2])
 {
-	t_os_only("a pipe");
+	if (t_is_sim())
+		return cport_sim_socketpair(t_simh, p) == 0 ? 0 : -1;
 	return pipe(p);
 }
 
 int64_t t_write(cport_fd fd, const void *buf, size_t n)
 {
+	if (t_is_sim())
+		return t_sim_io(fd, (void *)(uintptr_t)buf, n, -1, true);
 	return write(fd, buf, n);
 }
 
 int64_t t_read(cport_fd fd, void *buf, size_t n)
 {
+	if (t_is_sim())
+		return t_sim_io(fd, buf, n, -1, false);
 	return read(fd, buf, n);
 }
 
 int64_t t_seek(cport_fd fd, int64_t off, int whence)
 {
+	t_os_only("lseek");
 	return lseek(fd, (off_t)off, whence);
 }
 
 int64_t t_fsize(cport_fd fd)
 {
+	if (t_is_sim()) {
+		cport_statbuf st;
+		return t_sim_stat(fd, &st) == 0 ? (int64_t)st.size : -1;
+	}
 	struct stat st;
 	return fstat(fd, &st) == 0 ? (int64_t)st.st_size : -1;
 }
 
 int64_t t_falloc_bytes(cport_fd fd)
 {
+	if (t_is_sim()) {
+		cport_statbuf st;
+		return t_sim_stat(fd, &st) == 0 ? (int64_t)st.blocks * 512 : -1;
+	}
 	struct stat st;
 	return fstat(fd, &st) == 0 ? (int64_t)st.st_blocks * 512 : -1;
 }
@@ -425,11 +544,15 @@ int t_count_fds(void)
 
 int t_exists(const char *path)
 {
+	if (t_is_sim())
+		return t_sim_path(path, false) == 0;
 	return access(path, F_OK) == 0;
 }
 
 int t_unlink(const char *path)
 {
+	if (t_is_sim())
+		return t_sim_path(path, true) == 0 ? 0 : -1;
 	return unlink(path);
 }
 
@@ -441,6 +564,8 @@ int t_cloexec(cport_fd fd)
 
 cport_fd t_open_rdonly(const char *path)
 {
+	if (t_is_sim())
+		return t_sim_open(path, CPORT_O_RDONLY);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
 	return fd;
@@ -453,6 +578,8 @@ void t_sleep_us(unsigned us)
 
 static cport_fd t_create(const char *path)
 {
+	if (t_is_sim())
+		return t_sim_open(path, CPORT_O_RDWR | CPORT_O_CREAT | CPORT_O_TRUNC);
 	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
 	return fd;
@@ -549,6 +676,10 @@ int t_main(const char *name, const struct CMUnitTest *tests, size_t n)
 	if (t_backend_refused())
 		return 77;
 	snprintf(group, sizeof group, "%s/%s", name, t_backend());
+#ifndef _WIN32
+	if (t_is_sim())
+		t_sim_start();
+#endif
 	int failed = _cmocka_run_group_tests(group, tests, n, NULL, NULL);
 	if (failed)
 		return 1;

@@ -92,6 +92,11 @@ void t_note_skip(const char *fmt, ...);
 /* On the simulation (CPORT_BACKEND=sim), which knows only the descriptors its ports
  * made: skip the test, saying it needs `what` of the OS. Elsewhere nothing. */
 void t_os_only(const char *what);
+/* Is the test running on the simulation (CPORT_BACKEND=sim)? */
+bool t_sim(void);
+/* On the simulation: skip the test, saying why (an op or a property it does not
+ * simulate, cport.h section 8). Elsewhere nothing. */
+void t_sim_skip(const char *why);
 
 /* Run a cmocka group and turn the result into the exit code Meson reads. */
 int t_main(const char *name, const struct CMUnitTest *tests, size_t n);

@@ -315,6 +315,7 @@ static void waits_its_turn(void **state)
 static void blocking_goes_normal_way(void **state)
 {
 	(void)state;
+	t_os_only("a FIFO");
 	cport *port = t_port_pool(0, 1);
 	const char *be = cport_backend_name(port);
 	bool pool = strcmp(be, "io_uring") != 0 || t_uring_pool();

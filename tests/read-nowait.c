@@ -120,6 +120,7 @@ static void writes(void **state)
 static void evicted(void **state)
 {
 	(void)state;
+	t_os_only("a page cache to evict from");
 	cport *port = t_port();
 	cport_fd fd = t_file(SIZE);
 	evict(fd);
@@ -133,6 +134,7 @@ static void evicted(void **state)
 static void partly_cached(void **state)
 {
 	(void)state;
+	t_os_only("a page cache to evict from");
 	cport *port = t_port();
 	cport_fd fd = t_file(SIZE);
 	evict(fd);

@@ -407,6 +407,7 @@ static void fixed_in_a_chain(void **state)
 static void registered_files_io(void **state)
 {
 	(void)state;
+	t_os_only("a file opened with fopen");
 	cport *port = t_port();
 	cport_fd fd = t_file(100000), w = t_file(0);
 	cport_fd fds[2] = {fd, w};
@@ -473,6 +474,7 @@ static void registered_files_io(void **state)
 static void registered_directory(void **state)
 {
 	(void)state;
+	t_os_only("a file opened with fopen");
 	cport *port = t_port();
 	cport_fd file = t_file(4096);
 	char path[300];

@@ -56,6 +56,7 @@ static void expect_refused(cport *port, cport_fd fd)
 static void never_open(void **state)
 {
 	(void)state;
+	t_os_only("a pipe at a chosen number");
 	if (fcntl(UNSEEN, F_GETFD) != -1 || fcntl(HIGH, F_GETFD) != -1)
 		t_skip("descriptor %d or %d is open in this process", UNSEEN, HIGH);
 	cport *port = t_port();
@@ -76,6 +77,7 @@ static void never_open(void **state)
 static void closed_elsewhere(void **state)
 {
 	(void)state;
+	t_os_only("a descriptor closed behind the port");
 	if (fcntl(HIGH, F_GETFD) != -1)
 		t_skip("descriptor %d is open in this process", HIGH);
 	cport *port = t_port();

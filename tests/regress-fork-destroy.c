@@ -142,6 +142,7 @@ static void pipe_read_and_timer_survive_child_destroy(void **state)
 static void after_pool_use(void **state)
 {
 	(void)state;
+	t_os_only("a socket pair");
 	cport *port = t_port();
 	cport_fd fd = t_file(4096);
 	static char fbuf[4096];

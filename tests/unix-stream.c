@@ -8,6 +8,7 @@
 static void echo_and_eof(void **state)
 {
 	(void)state;
+	t_os_only("a local stream socket");
 	cport *port = t_port();
 	char path[300];
 	t_path(path, sizeof path, "sock");
@@ -49,6 +50,7 @@ static void echo_and_eof(void **state)
 static void errors(void **state)
 {
 	(void)state;
+	t_os_only("a local stream socket");
 	char path[300], longp[400]; /* too long for a path (Unix) and a pipe name (Windows) */
 	cport_fd fd;
 	t_path(path, sizeof path, "nobody");

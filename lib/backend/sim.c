@@ -47,8 +47,10 @@ struct sim_desc {
 	bool rd, wr, append, dsync;
 	bool rd_shut;                 /* a stream end shut for receiving: end of stream */
 	bool parked[2];               /* the head of side s tried and waits for the peer */
-	uint32_t id;                  /* the trace's name for it */
+	uint32_t tid;                 /* the trace's name for it on port `tport` */
+	uint64_t tport;               /* the serial of the port that named it last */
 	int peer;                     /* a stream's other end, -1 once it closed */
+	struct cport_sim_disk *disk;  /* SIM_FILE, SIM_DIR: the disk it was opened on */
 	struct simdisk_file *file;    /* SIM_FILE, SIM_DIR */
 	char *path;                   /* SIM_DIR: for its flush */
 	uint64_t pos;                 /* SIM_FILE: offset -1 reads and writes */
@@ -64,15 +66,32 @@ struct sim_x {
 };
 CPORT__BE_FITS(struct sim_x);
 
+/*
+ * The simulated world: the descriptors, and the disk of ports that name none. Shared
+ * by every sim port of the process, as the OS's descriptors are by every port: one
+ * made on a port may be used on another and outlives the port that made it (destroy
+ * closes nothing the caller holds). It ends with the last sim port. One mutex,
+ * recursive (a reap starts ops a link released): every engine slot and cport_sim_*
+ * call holds it; posts from other threads never touch the world.
+ */
+static struct sim_world {
+	pthread_mutex_t mu;
+	struct sim_desc **descs;      /* indexed by descriptor number */
+	uint32_t ndescs;
+	int null_fd;                  /* /dev/null: descriptor numbers are dups of it */
+	cport_sim_disk *disk;         /* the default disk */
+	uint32_t ports;
+	uint64_t serial;              /* ports made so far (trace names of descriptors) */
+} sim_w = {.null_fd = -1};
+static pthread_once_t sim_once = PTHREAD_ONCE_INIT;
+
 struct sim {
 	uint64_t now;                 /* the virtual clock (port->vclock points here) */
 	uint64_t rng;
+	uint64_t serial;              /* this port's number in the world */
 	cport_sim_profile prof;
-	cport_sim_disk *disk;
-	bool own_disk;
-	int null_fd;                  /* /dev/null: descriptor numbers are dups of it */
-	struct sim_desc **descs;      /* indexed by descriptor number */
-	uint32_t ndescs, next_id;
+	cport_sim_disk *disk;         /* the profile's, or the world's */
+	uint32_t next_id;             /* trace names given to descriptors */
 	cport_op **heap;              /* events: a binary min-heap on (due, seq) */
 	uint32_t nheap, heap_cap;
 	uint64_t seq;
@@ -98,9 +117,42 @@ static struct sim_x *sx(cport_op *op)
 	return (struct sim_x *)(void *)cport__x(op)->be.words;
 }
 
-static struct sim_desc *sim_desc(struct sim *s, cport_fd fd)
+static void sim_world_once(void)
 {
-	return fd >= 0 && (uint32_t)fd < s->ndescs ? s->descs[fd] : NULL;
+	pthread_mutexattr_t a;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&sim_w.mu, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
+static void sim_lock(void)
+{
+	pthread_once(&sim_once, sim_world_once);
+	pthread_mutex_lock(&sim_w.mu);
+}
+
+static void sim_unlock(void)
+{
+	pthread_mutex_unlock(&sim_w.mu);
+}
+
+static struct sim_desc *sim_desc(cport_fd fd)
+{
+	return fd >= 0 && (uint32_t)fd < sim_w.ndescs ? sim_w.descs[fd] : NULL;
+}
+
+/* The descriptor's name in this port's trace: numbered in the order the port first
+ * meets it, so the trace never holds the process's descriptor numbers. */
+static uint32_t sim_tid(struct sim *s, struct sim_desc *d)
+{
+	if (!d)
+		return 0;
+	if (d->tport != s->serial) {
+		d->tport = s->serial;
+		d->tid = ++s->next_id;
+	}
+	return d->tid;
 }
 
 /* ---- 2. Seeded randomness and the trace ------------------------------------------------ */
@@ -262,23 +314,23 @@ static int sim_schedule(struct sim *s, cport_op *op)
 
 /* A new descriptor: a real number of the process (a dup of /dev/null), so it never
  * collides with the program's own, and the descriptor engine sees it open. */
-static int sim_desc_new(struct sim *s, uint8_t kind, struct sim_desc **out)
+static int sim_desc_new(uint8_t kind, struct sim_desc **out)
 {
-	int fd = fcntl(s->null_fd, F_DUPFD_CLOEXEC, 0);
+	int fd = fcntl(sim_w.null_fd, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0)
 		return errno == EMFILE ? CPORT_EMFILE : CPORT_ENFILE;
-	if ((uint32_t)fd >= s->ndescs) {
-		uint32_t n = s->ndescs ? s->ndescs : 64;
+	if ((uint32_t)fd >= sim_w.ndescs) {
+		uint32_t n = sim_w.ndescs ? sim_w.ndescs : 64;
 		while (n <= (uint32_t)fd)
 			n *= 2;
-		struct sim_desc **nd = realloc(s->descs, n * sizeof *nd);
+		struct sim_desc **nd = realloc(sim_w.descs, n * sizeof *nd);
 		if (!nd) {
 			close(fd);
 			return CPORT_ENOMEM;
 		}
-		memset(nd + s->ndescs, 0, (n - s->ndescs) * sizeof *nd);
-		s->descs = nd;
-		s->ndescs = n;
+		memset(nd + sim_w.ndescs, 0, (n - sim_w.ndescs) * sizeof *nd);
+		sim_w.descs = nd;
+		sim_w.ndescs = n;
 	}
 	struct sim_desc *d = calloc(1, sizeof *d);
 	if (!d) {
@@ -286,9 +338,8 @@ static int sim_desc_new(struct sim *s, uint8_t kind, struct sim_desc **out)
 		return CPORT_ENOMEM;
 	}
 	d->kind = kind;
-	d->id = ++s->next_id;
 	d->peer = -1;
-	s->descs[fd] = d;
+	sim_w.descs[fd] = d;
 	*out = d;
 	return fd;
 }
@@ -302,11 +353,11 @@ static void sim_pipe_unref(struct sim_pipe *p)
 }
 
 /* A stream end closes: end of stream for the peer, CPORT_EPIPE for its sends. */
-static void sim_stream_close(struct sim *s, struct sim_desc *d)
+static void sim_stream_close(struct sim_desc *d)
 {
 	d->out->shut = true;
 	d->in->gone = true;
-	struct sim_desc *peer = sim_desc(s, d->peer);
+	struct sim_desc *peer = sim_desc(d->peer);
 	if (peer) {
 		peer->peer = -1;
 		peer->parked[0] = peer->parked[1] = false;
@@ -317,16 +368,16 @@ static void sim_stream_close(struct sim *s, struct sim_desc *d)
 
 /* Forget descriptor `fd`; `keep_number`: the caller still owns the number (an open's
  * result nobody reaped: destroy's cport__drop_unreaped closes it). */
-static void sim_desc_free(struct sim *s, int fd, bool keep_number)
+static void sim_desc_free(int fd, bool keep_number)
 {
-	struct sim_desc *d = s->descs[fd];
+	struct sim_desc *d = sim_w.descs[fd];
 	if (d->kind == SIM_STREAM)
-		sim_stream_close(s, d);
+		sim_stream_close(d);
 	if (d->file)
 		simdisk_unref(d->file);
 	free(d->path);
 	free(d);
-	s->descs[fd] = NULL;
+	sim_w.descs[fd] = NULL;
 	if (!keep_number)
 		close(fd);
 }
@@ -352,19 +403,21 @@ int cport_sim_socketpair(cport *port, cport_fd fds[2])
 	int e = cport__port_enter(port);
 	if (e < 0)
 		return e;
+	sim_lock();
 	struct sim *s = sim_of(port);
 	uint32_t cap = s->prof.stream_buf ? s->prof.stream_buf : 65536;
 	struct sim_pipe *ab = sim_pipe_new(cap), *ba = sim_pipe_new(cap);
 	struct sim_desc *a = NULL, *b = NULL;
-	int fa = ab && ba ? sim_desc_new(s, SIM_STREAM, &a) : CPORT_ENOMEM;
-	int fb = fa >= 0 ? sim_desc_new(s, SIM_STREAM, &b) : fa;
+	int fa = ab && ba ? sim_desc_new(SIM_STREAM, &a) : CPORT_ENOMEM;
+	int fb = fa >= 0 ? sim_desc_new(SIM_STREAM, &b) : fa;
 	if (fb < 0) {
 		if (fa >= 0) {
 			free(a);
-			s->descs[fa] = NULL;
+			sim_w.descs[fa] = NULL;
 			close(fa);
 		}
 		free(ab ? ab->buf : NULL), free(ab), free(ba ? ba->buf : NULL), free(ba);
+		sim_unlock();
 		cport__port_leave(port);
 		return fb;
 	}
@@ -373,9 +426,10 @@ int cport_sim_socketpair(cport *port, cport_fd fds[2])
 	b->peer = fa;
 	a->in = b->out = ba;
 	a->out = b->in = ab;
-	sim_trace(s, 0, "socketpair", a->id, b->id);
+	sim_trace(s, 0, "socketpair", sim_tid(s, a), sim_tid(s, b));
 	fds[0] = fa;
 	fds[1] = fb;
+	sim_unlock();
 	cport__port_leave(port);
 	return 0;
 }
@@ -428,7 +482,8 @@ static uint64_t sim_pipe_move(struct sim_pipe *p, struct cport__op *x, uint64_t 
 /* The other end changed the stream: its parked heads may go on. */
 static void sim_unpark(struct sim *s, struct sim_desc *d)
 {
-	struct sim_desc *peer = sim_desc(s, d->peer);
+	(void)s;
+	struct sim_desc *peer = sim_desc(d->peer);
 	if (peer)
 		peer->parked[0] = peer->parked[1] = false;
 }
@@ -559,16 +614,18 @@ static void sim_fill_stat(struct sim *s, cport_statbuf *st, const struct sim_des
 	st->mtime_ns = st->ctime_ns = st->atime_ns = f->mtime_ns;
 }
 
-static int64_t sim_fsync(struct sim *s, struct sim_desc *d)
+static int64_t sim_fsync(struct sim *s, struct sim_desc *d, const struct cport__op *x)
 {
 	bool fail = sim_fault(s, s->prof.fsync_ppm);
-	if (d->kind == SIM_STREAM)
-		return CPORT_EINVAL;
+	if (d->kind == SIM_STREAM) /* as Linux: fsync EINVAL, sync_file_range ESPIPE */
+		return x->aux & CPORT__FSYNC_RANGE ? CPORT_ESPIPE : CPORT_EINVAL;
 	if (d->kind == SIM_DIR)
 		return fail ? CPORT_EIO : simdisk_flush_dir(s->disk, d->path);
 	simdisk_flush(d->file, !fail);
 	return fail ? CPORT_EIO : 0;
 }
+
+static int64_t sim_openat(struct sim *s, struct sim_desc *d, struct cport__op *x);
 
 /* An op on a descriptor that is not a stream's byte op. */
 static int64_t sim_fd_op(struct sim *s, struct sim_desc *d, struct cport__op *x)
@@ -576,7 +633,7 @@ static int64_t sim_fd_op(struct sim *s, struct sim_desc *d, struct cport__op *x)
 	bool file = d->kind == SIM_FILE;
 	switch ((enum cport__type)x->type) {
 	case CPORT__FSYNC:
-		return sim_fsync(s, d);
+		return sim_fsync(s, d, x);
 	case CPORT__FSTAT:
 		sim_fill_stat(s, x->buf, d, d->file);
 		return 0;
@@ -588,6 +645,10 @@ static int64_t sim_fd_op(struct sim *s, struct sim_desc *d, struct cport__op *x)
 		if (!file || !d->wr)
 			return CPORT_EINVAL;
 		return simdisk_truncate(d->file, x->len);
+	case CPORT__FADVISE: /* no page cache to advise */
+		return d->kind == SIM_STREAM ? CPORT_ESPIPE : 0;
+	case CPORT__OPENAT:
+		return sim_openat(s, d, x);
 	default:
 		return sim_file_io(s, d, x);
 	}
@@ -616,7 +677,7 @@ static int64_t sim_open(struct sim *s, const char *path, uint32_t flags)
 	if (f->dir && !dpath)
 		return CPORT_ENOMEM;
 	struct sim_desc *d;
-	int fd = sim_desc_new(s, f->dir ? SIM_DIR : SIM_FILE, &d);
+	int fd = sim_desc_new(f->dir ? SIM_DIR : SIM_FILE, &d);
 	if (fd < 0) {
 		free(dpath);
 		return fd;
@@ -624,6 +685,7 @@ static int64_t sim_open(struct sim *s, const char *path, uint32_t flags)
 	if (!f->dir && wr && (flags & CPORT_O_TRUNC))
 		(void)simdisk_truncate(f, 0); /* to zero: cannot fail */
 	simdisk_ref(f);
+	d->disk = s->disk;
 	d->file = f;
 	d->path = dpath;
 	d->rd = !(flags & CPORT_O_WRONLY);
@@ -631,6 +693,22 @@ static int64_t sim_open(struct sim *s, const char *path, uint32_t flags)
 	d->append = (flags & CPORT_O_APPEND) != 0;
 	d->dsync = (flags & CPORT_O_DSYNC) != 0;
 	return fd;
+}
+
+/* cport_openat: `path` relative to directory `d` (NULL: the root, for CPORT_AT_CWD). */
+static int64_t sim_openat(struct sim *s, struct sim_desc *d, struct cport__op *x)
+{
+	char rel[4096], full[8192];
+	int r = simdisk_norm(x->buf, rel, sizeof rel);
+	if (r < 0)
+		return r;
+	if (d && d->kind != SIM_DIR)
+		return CPORT_ENOTDIR;
+	if (d && ((const char *)x->buf)[0] != '/' && d->path[0]) /* absolute: dir ignored */
+		snprintf(full, sizeof full, "%s/%s", d->path, rel);
+	else
+		snprintf(full, sizeof full, "%s", rel);
+	return sim_open(s, full, x->aux);
 }
 
 static int64_t sim_mkdir(struct sim *s, const char *path)
@@ -663,10 +741,21 @@ static int64_t sim_path_op(struct sim *s, struct cport__op *x)
 			return CPORT_ENOENT;
 		sim_fill_stat(s, x->buf2, NULL, f);
 		return 0;
-	case CPORT__ACCESS:
-		return simdisk_lookup(s->disk, a) ? 0 : CPORT_ENOENT;
+	case CPORT__ACCESS: /* files are 0644 and directories 0755, the caller the owner */
+		if (!(f = simdisk_lookup(s->disk, a)))
+			return CPORT_ENOENT;
+		return (x->aux & CPORT_X_OK) && !f->dir ? CPORT_EACCES : 0;
+	case CPORT__STATFS:
+		if (!simdisk_lookup(s->disk, a))
+			return CPORT_ENOENT;
+		*(cport_statfsbuf *)x->buf2 = (cport_statfsbuf){
+			.bsize = 4096, .total = SIMDISK_MAX_SIZE, .free = SIMDISK_MAX_SIZE,
+			.avail = SIMDISK_MAX_SIZE, .namemax = 255};
+		return 0;
+	case CPORT__OPENAT: /* CPORT_AT_CWD */
+		return sim_openat(s, NULL, x);
 	case CPORT__RENAME:
-		return simdisk_rename(s->disk, a, b);
+		return simdisk_rename2(s->disk, a, b, x->aux);
 	case CPORT__UNLINK:
 		return simdisk_unlink(s->disk, a, (x->aux & CPORT_UNLINK_DIR) != 0);
 	case CPORT__MKDIR:
@@ -675,6 +764,12 @@ static int64_t sim_path_op(struct sim *s, struct cport__op *x)
 		assert(!"not a path op");
 		return CPORT_ENOTSUP;
 	}
+}
+
+/* Does the op act on a descriptor (not an openat relative to the working directory)? */
+static bool sim_on_fd(const struct cport__op *x)
+{
+	return cport__has_fd(x->type) && !(x->type == CPORT__OPENAT && x->fd == CPORT_AT_CWD);
 }
 
 /* ---- 7. Running events ---------------------------------------------------------------------- */
@@ -707,7 +802,7 @@ static void sim_finish(cport *port, cport_op *op, int64_t r)
 	sim_trace_op(s, op, "done", r);
 	cport__deadline_unwatch(port, op);
 	cport__complete(port, op, r);
-	if (cport__has_fd(x->type))
+	if (sim_on_fd(x))
 		cport__fd_finished(port, op); /* a close held for it may run now */
 }
 
@@ -715,8 +810,15 @@ static void sim_run(cport *port, cport_op *op)
 {
 	struct sim *s = sim_of(port);
 	struct cport__op *x = cport__x(op);
-	struct sim_desc *d = cport__has_fd(x->type) ? sim_desc(s, x->fd) : NULL;
-	assert(!cport__has_fd(x->type) || d); /* a close waits for its ops */
+	struct sim_desc *d = sim_on_fd(x) ? sim_desc(x->fd) : NULL;
+	if (sim_on_fd(x) && !d) {
+		/* A close waits for its ops; only a crash of the disk took it meanwhile. */
+		if (cport__op_side(x, false) != CPORT__SIDE_NONE)
+			cport__fd_end(port, op, CPORT_EBADF, 0);
+		else
+			sim_finish(port, op, CPORT_EBADF);
+		return;
+	}
 	if (cport__op_side(x, false) != CPORT__SIDE_NONE) {
 		sim_run_queued(port, op, d);
 		return;
@@ -728,8 +830,9 @@ static void sim_run(cport *port, cport_op *op)
 static void sim_kick(cport *port)
 {
 	struct sim *s = sim_of(port);
-	for (uint32_t fd = 0; fd < s->ndescs; fd++) {
-		struct sim_desc *d = s->descs[fd];
+	(void)s;
+	for (uint32_t fd = 0; fd < sim_w.ndescs; fd++) {
+		struct sim_desc *d = sim_w.descs[fd];
 		struct cport__fd *f = d ? cport__fd_find(port, (cport_fd)fd) : NULL;
 		for (int side = 0; f && side < 2; side++) {
 			cport_op *head = f->q[side].head;
@@ -767,11 +870,13 @@ static void sim_sleep(cport *port)
 {
 	struct sim *s = sim_of(port);
 	if (cport__sleep_begin(port)) {
+		sim_unlock(); /* the world is free for other threads' ports meanwhile */
 		pthread_mutex_lock(&s->mu);
 		while (!s->woken)
 			pthread_cond_wait(&s->cv, &s->mu);
 		s->woken = false;
 		pthread_mutex_unlock(&s->mu);
+		sim_lock();
 		cport__sleep_end(port);
 	}
 	atomic_store(&port->notified, false);
@@ -813,29 +918,58 @@ static int sim_profile(struct sim *s, const cport_options *o)
 	return 0;
 }
 
+/* The first port makes the world, the last one ends it (its descriptors close). */
+static int sim_world_join(char *why, size_t n)
+{
+	if (sim_w.ports == 0) {
+		sim_w.null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (sim_w.null_fd < 0) {
+			cport__why(why, n, "sim", "cannot open /dev/null", -errno);
+			return CPORT_ENODEV;
+		}
+		int r = cport_sim_disk_create(&sim_w.disk);
+		if (r < 0) {
+			close(sim_w.null_fd);
+			return r;
+		}
+	}
+	sim_w.ports++;
+	return 0;
+}
+
+static void sim_world_leave(void)
+{
+	if (--sim_w.ports > 0)
+		return;
+	for (uint32_t fd = 0; fd < sim_w.ndescs; fd++)
+		if (sim_w.descs[fd])
+			sim_desc_free((int)fd, false);
+	free(sim_w.descs);
+	sim_w.descs = NULL;
+	sim_w.ndescs = 0;
+	close(sim_w.null_fd);
+	sim_w.null_fd = -1;
+	cport_sim_disk_destroy(sim_w.disk);
+	sim_w.disk = NULL;
+}
+
 static int sim_init(cport *port, const cport_options *o, char *why, size_t n)
 {
 	struct sim *s = calloc(1, sizeof *s);
 	if (!s)
 		return CPORT_ENOMEM;
 	int r = sim_profile(s, o);
-	if (r == 0 && s->prof.disk && s->prof.disk->users)
-		r = CPORT_EBUSY; /* one port at a time on a disk */
-	if (r == 0 && !s->prof.disk && (r = cport_sim_disk_create(&s->disk)) == 0)
-		s->own_disk = true;
-	if (r == 0 && (s->null_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
-		r = CPORT_ENODEV;
-		cport__why(why, n, "sim", "cannot open /dev/null", -errno);
-	}
+	sim_lock();
+	if (r == 0)
+		r = sim_world_join(why, n);
 	if (r < 0) {
-		if (s->own_disk)
-			cport_sim_disk_destroy(s->disk);
+		sim_unlock();
 		free(s);
 		return r;
 	}
-	if (!s->disk)
-		s->disk = s->prof.disk;
+	s->disk = s->prof.disk ? s->prof.disk : sim_w.disk;
 	s->disk->users++;
+	s->serial = ++sim_w.serial;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	s->now = SIM_START_NS;
@@ -844,38 +978,42 @@ static int sim_init(cport *port, const cport_options *o, char *why, size_t n)
 	sim_trace(s, 0, "seed", 0, (int64_t)s->prof.seed);
 	port->impl = s;
 	port->vclock = &s->now;
+	sim_unlock();
 	return 0;
 }
 
 /* What was in flight never happens (as when a process dies): its ops are forgotten.
- * Descriptors close, but not the numbers of opens nobody reaped: destroy closes those
- * (cport__drop_unreaped) after this. */
+ * The descriptors are the world's and stay, but for the numbers of opens nobody
+ * reaped, which destroy closes (cport__drop_unreaped) after this. */
 static void sim_fini(cport *port)
 {
 	struct sim *s = sim_of(port);
+	sim_lock();
 	for (cport_op *op = port->ready.head; op; op = cport__x(op)->next) {
 		struct cport__op *x = cport__x(op);
-		struct sim_desc *d = x->type == CPORT__OPEN && op->result >= 0
-					     ? sim_desc(s, (cport_fd)op->result)
-					     : NULL;
-		if (d)
-			sim_desc_free(s, (int)op->result, true);
+		if (x->type == CPORT__OPEN && op->result >= 0 && sim_desc((cport_fd)op->result))
+			sim_desc_free((int)op->result, true);
 	}
-	for (uint32_t fd = 0; fd < s->ndescs; fd++)
-		if (s->descs[fd])
-			sim_desc_free(s, (int)fd, false);
 	s->disk->users--;
-	if (s->own_disk)
-		cport_sim_disk_destroy(s->disk);
-	close(s->null_fd);
+	sim_world_leave();
+	sim_unlock();
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
-	free(s->descs);
 	free(s->heap);
 	free(s->text);
 	free(s);
 	port->impl = NULL;
 	port->vclock = NULL;
+}
+
+/* A crash of `disk` (cport_sim_disk_crash): the descriptors open on it are gone. */
+void cport__sim_disk_closing(cport_sim_disk *disk)
+{
+	sim_lock();
+	for (uint32_t fd = 0; fd < sim_w.ndescs; fd++)
+		if (sim_w.descs[fd] && sim_w.descs[fd]->disk == disk)
+			sim_desc_free((int)fd, false);
+	sim_unlock();
 }
 
 /* Which ops the simulation has, and on what (cport.h section 8). */
@@ -889,9 +1027,14 @@ static int sim_check(struct sim *s, const struct cport__op *x, struct sim_desc *
 	case CPORT__UNLINK:
 	case CPORT__MKDIR:
 	case CPORT__ACCESS:
+	case CPORT__STATFS:
 		return 0;
+	case CPORT__OPENAT:
+		if (x->fd == CPORT_AT_CWD)
+			return 0;
+		break;
 	case CPORT__RENAME:
-		return x->aux ? CPORT_ENOTSUP : 0; /* cport_rename2's flags */
+		return 0;
 	case CPORT__READ:
 	case CPORT__WRITE:
 	case CPORT__READV:
@@ -901,6 +1044,7 @@ static int sim_check(struct sim *s, const struct cport__op *x, struct sim_desc *
 	case CPORT__FSTAT:
 	case CPORT__FALLOCATE:
 	case CPORT__FTRUNCATE:
+	case CPORT__FADVISE:
 	case CPORT__RECV:
 	case CPORT__SEND:
 	case CPORT__RECVMSG:
@@ -910,15 +1054,16 @@ static int sim_check(struct sim *s, const struct cport__op *x, struct sim_desc *
 	default:
 		return CPORT_ENOTSUP;
 	}
-	struct sim_desc *d = sim_desc(s, x->fd);
+	(void)s;
+	struct sim_desc *d = sim_desc(x->fd);
 	if (!d)
-		return CPORT_EBADF; /* not a descriptor this port made */
+		return CPORT_EBADF; /* not a descriptor of the simulated world */
 	bool sock = x->type >= CPORT__RECV && x->type <= CPORT__SHUTDOWN;
 	if (sock && d->kind != SIM_STREAM)
 		return CPORT_ENOTSOCK;
 	if (d->kind == SIM_STREAM && x->offset >= 0 && x->type <= CPORT__WRITEV)
 		return CPORT_ESPIPE;
-	if (x->type == CPORT__SENDMSG && ((const cport_msg *)x->buf)->addr)
+	if (x->type == CPORT__SENDMSG && x->buf && ((const cport_msg *)x->buf)->addr)
 		return CPORT_EISCONN;
 	*out = d;
 	return 0;
@@ -948,12 +1093,32 @@ static void sim_close_run(cport *port, cport_op *op)
 	struct sim *s = sim_of(port);
 	int fd = cport__x(op)->fd;
 	sim_trace_op(s, op, "done", 0);
-	sim_desc_free(s, fd, false);
+	sim_desc_free(fd, false);
 	cport__fd_close_end(port, fd);
 	cport__complete(port, op, 0);
 }
 
-static int sim_start(cport *port, cport_op *op)
+/* May the op run in its submit call (CPORT_OP_INLINE: cport.h says which)? */
+static bool sim_inline(cport_op *op)
+{
+	const struct cport__op *x = cport__x(op);
+	if (!(op->flags & CPORT_OP_INLINE))
+		return false;
+	switch ((enum cport__type)x->type) {
+	case CPORT__STAT:
+	case CPORT__FSTAT:
+		return true;
+	case CPORT__READ:
+	case CPORT__READV:
+	case CPORT__WRITE:
+	case CPORT__WRITEV:
+		return x->offset >= 0;
+	default:
+		return false;
+	}
+}
+
+static int sim_start_locked(cport *port, cport_op *op)
 {
 	struct sim *s = sim_of(port);
 	struct cport__op *x = cport__x(op);
@@ -966,7 +1131,7 @@ static int sim_start(cport *port, cport_op *op)
 		err = sim_reserve(s, port->inflight);
 	if (err < 0)
 		return err;
-	*sx(op) = (struct sim_x){0, d ? d->id : 0, 0, ++s->seq};
+	*sx(op) = (struct sim_x){0, sim_tid(s, d), 0, ++s->seq};
 	sim_trace_op(s, op, "start", (int64_t)x->len);
 	enum cport__side side = cport__op_side(x, false);
 	if (x->type == CPORT__TIMER)
@@ -988,6 +1153,13 @@ static int sim_start(cport *port, cport_op *op)
 		}
 		return 0;
 	}
+	if (sim_inline(op)) {
+		/* CPORT_OP_INLINE: cheap ops run in the submit call, as on the OS. */
+		int64_t r = d ? sim_fd_op(s, d, x) : sim_path_op(s, x);
+		sim_trace_op(s, op, "done", r);
+		cport__complete(port, op, r);
+		return 0;
+	}
 	if (f)
 		cport__fd_started(port, f, op); /* a close waits for it */
 	cport__deadline_watch(port, op);
@@ -1002,7 +1174,7 @@ static void sim_stop(cport *port, cport_op *op, int64_t r)
 	sim_finish(port, op, r);
 }
 
-static void sim_cancel(cport *port, cport_op *op)
+static void sim_cancel_locked(cport *port, cport_op *op)
 {
 	if (cport__x(op)->type == CPORT__TIMER)
 		cport__timer_cancel(port, op);
@@ -1031,7 +1203,7 @@ static int sim_flush(cport *port)
 	return 0;
 }
 
-static int sim_reap(cport *port, int64_t timeout_ns)
+static int sim_reap_locked(cport *port, int64_t timeout_ns)
 {
 	struct sim *s = sim_of(port);
 	uint64_t limit = timeout_ns < 0 ? UINT64_MAX : cport__add_sat(s->now, (uint64_t)timeout_ns);
@@ -1060,6 +1232,30 @@ static int sim_reap(cport *port, int64_t timeout_ns)
 	}
 }
 
+/* The slots the public calls enter by hold the world's mutex. */
+static int sim_start(cport *port, cport_op *op)
+{
+	sim_lock();
+	int r = sim_start_locked(port, op);
+	sim_unlock();
+	return r;
+}
+
+static void sim_cancel(cport *port, cport_op *op)
+{
+	sim_lock();
+	sim_cancel_locked(port, op);
+	sim_unlock();
+}
+
+static int sim_reap(cport *port, int64_t timeout_ns)
+{
+	sim_lock();
+	int r = sim_reap_locked(port, timeout_ns);
+	sim_unlock();
+	return r;
+}
+
 static void sim_wake(cport *port)
 {
 	struct sim *s = sim_of(port);
@@ -1069,7 +1265,19 @@ static void sim_wake(cport *port)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* cport_route: every op the simulation has is done by the port itself. */
+static int sim_route(cport *port, const struct cport__op *x, struct cport__fd *f)
+{
+	(void)f;
+	struct sim_desc *d;
+	sim_lock();
+	int r = sim_check(sim_of(port), x, &d);
+	sim_unlock();
+	return r < 0 ? r : CPORT_ROUTE_LOCAL;
+}
+
 const struct cport_backend cport__sim_backend = {
+	.route = sim_route,
 	.name = "sim",
 	.no_os = true,
 	.init = sim_init,
@@ -1088,7 +1296,12 @@ const struct cport_backend cport__sim_backend = {
 
 uint64_t cport_sim_trace_hash(const cport *port)
 {
-	return port && port->be == &cport__sim_backend ? sim_of(port)->hash : 0;
+	if (!port || port->be != &cport__sim_backend)
+		return 0;
+	sim_lock();
+	uint64_t h = sim_of(port)->hash;
+	sim_unlock();
+	return h;
 }
 
 int64_t cport_sim_trace(const cport *port, char *buf, size_t n)
@@ -1096,6 +1309,8 @@ int64_t cport_sim_trace(const cport *port, char *buf, size_t n)
 	if (!port || (!buf && n > 0))
 		return CPORT_EINVAL;
 	const struct sim *s = port->be == &cport__sim_backend ? sim_of(port) : NULL;
+	if (s)
+		sim_lock();
 	size_t len = s ? s->text_len : 0;
 	if (n > 0) {
 		size_t k = len < n - 1 ? len : n - 1;
@@ -1103,5 +1318,7 @@ int64_t cport_sim_trace(const cport *port, char *buf, size_t n)
 			memcpy(buf, s->text, k);
 		buf[k] = '\0';
 	}
+	if (s)
+		sim_unlock();
 	return (int64_t)len;
 }

@@ -16,14 +16,32 @@
 
 int simdisk_norm(const char *path, char *out, size_t n)
 {
-	while (path[0] == '.' && path[1] == '/')
-		path += 2;
-	size_t len = strlen(path);
-	while (len > 0 && path[len - 1] == '/')
-		len--;
-	if (len >= n)
-		return CPORT_ENAMETOOLONG;
-	memcpy(out, path, len);
+	/* Component by component: "." is dropped, ".." takes the last one back, and
+	 * every path is relative to the root ("/a" and "a" are one name). */
+	size_t len = 0;
+	while (*path) {
+		while (*path == '/')
+			path++;
+		size_t c = strcspn(path, "/");
+		if (c == 0)
+			break;
+		if (c == 1 && path[0] == '.') {
+			/* nothing */
+		} else if (c == 2 && path[0] == '.' && path[1] == '.') {
+			while (len > 0 && out[len - 1] != '/')
+				len--;
+			if (len > 0)
+				len--; /* the '/' before it */
+		} else {
+			if (len + (len > 0) + c >= n)
+				return CPORT_ENAMETOOLONG;
+			if (len > 0)
+				out[len++] = '/';
+			memcpy(out + len, path, c);
+			len += c;
+		}
+		path += c;
+	}
 	out[len] = '\0';
 	return 0;
 }
@@ -357,6 +375,24 @@ int simdisk_rename(struct cport_sim_disk *d, const char *from, const char *to)
 	return 0;
 }
 
+int simdisk_rename2(struct cport_sim_disk *d, const char *from, const char *to, uint32_t flags)
+{
+	if (!(flags & CPORT_RENAME_EXCHANGE)) {
+		if ((flags & CPORT_RENAME_NOREPLACE) && simdisk_find(&d->live, to))
+			return simdisk_find(&d->live, from) ? CPORT_EEXIST : CPORT_ENOENT;
+		return simdisk_rename(d, from, to);
+	}
+	struct simdisk_name *a = simdisk_find(&d->live, from), *b = simdisk_find(&d->live, to);
+	if (!a || !b)
+		return CPORT_ENOENT;
+	if (a->file->dir || b->file->dir)
+		return CPORT_ENOTSUP; /* the simulation swaps files only */
+	struct simdisk_file *t = a->file;
+	a->file = b->file;
+	b->file = t;
+	return 0;
+}
+
 int simdisk_unlink(struct cport_sim_disk *d, const char *path, bool dir)
 {
 	struct simdisk_name *nm = simdisk_find(&d->live, path);
@@ -475,6 +511,9 @@ int cport_sim_disk_crash(cport_sim_disk *disk, uint64_t seed, uint32_t flags)
 		return CPORT_EINVAL;
 	if (disk->users)
 		return CPORT_EBUSY;
+#ifdef CPORT_HAVE_SIM
+	cport__sim_disk_closing(disk); /* descriptors on it die with the machine */
+#endif
 	uint64_t s = seed;
 	int changed = 0;
 	for (uint32_t i = 0; i < disk->live.n; i++) {

@@ -42,13 +42,14 @@ struct cport_sim_disk {
 	struct simdisk_names durable; /* what a crash leaves */
 	struct simdisk_file *root;
 	uint64_t next_ino;
-	uint32_t users;               /* ports on it */
+	uint32_t users;               /* ports on it (a crash waits for none) */
 };
 
 /* Files grow up to this (CPORT_EFBIG beyond): a simulation of a disk, not a disk. */
 #define SIMDISK_MAX_SIZE ((uint64_t)256 << 20)
 
-/* The path as the disk keys it: leading "./" and trailing '/' dropped, "/" is "". */
+/* The path as the disk keys it: relative to the root (which is ""), "." and ".."
+ * resolved, no empty components. */
 int simdisk_norm(const char *path, char *out, size_t n);
 struct simdisk_file *simdisk_lookup(struct cport_sim_disk *d, const char *path);
 /* Is `path`'s parent an existing directory? */
@@ -72,8 +73,13 @@ void simdisk_flush(struct simdisk_file *f, bool ok);
 /* A flush of directory `dir`: the names in it become durable as they are now. */
 int simdisk_flush_dir(struct cport_sim_disk *d, const char *dir);
 int simdisk_rename(struct cport_sim_disk *d, const char *from, const char *to);
+/* cport_rename2: CPORT_RENAME_NOREPLACE, or CPORT_RENAME_EXCHANGE of two files. */
+int simdisk_rename2(struct cport_sim_disk *d, const char *from, const char *to, uint32_t flags);
 int simdisk_unlink(struct cport_sim_disk *d, const char *path, bool dir);
 /* Live names that `f` has (stat's nlink). */
 uint32_t simdisk_nlink(struct cport_sim_disk *d, const struct simdisk_file *f);
+
+/* sim.c: a crash of `disk` closes the world's descriptors open on it. */
+void cport__sim_disk_closing(cport_sim_disk *disk);
 
 #endif /* CPORT_SIMDISK_H */

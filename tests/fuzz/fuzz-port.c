@@ -1186,9 +1186,11 @@ static bool sim_refusal(const struct sub *s, int rc)
 	switch (rc) {
 	case CPORT_ENOTSUP:
 		return k == FK_ACCEPT || k == FK_CONNECT || k == FK_POLL || k == FK_SENDFILE ||
-		       k == FK_OPENAT || k == FK_READDIR || k == FK_STATFS || k == FK_FADVISE ||
-		       k == FK_LINK || k == FK_SYMLINK || k == FK_READLINK || k == FK_LOCK ||
-		       k == FK_UNLOCK || is_pool_kind(k) || (k == FK_RENAME2 && s->r.aux);
+		       k == FK_READDIR || k == FK_LINK || k == FK_SYMLINK || k == FK_READLINK ||
+		       k == FK_LOCK || k == FK_UNLOCK || is_pool_kind(k) ||
+		       (k == FK_RENAME2 && s->r.aux);
+	case CPORT_EBADF: /* openat's directory is the OS's, which the simulation lacks */
+		return k == FK_OPENAT;
 	case CPORT_ENOTSOCK:
 		return (k == FK_RECV || k == FK_SEND || k == FK_RECVMSG || k == FK_SENDMSG ||
 			k == FK_SHUTDOWN) && slot >= 0 && !sim_stream_slot(slot);
