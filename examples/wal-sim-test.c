@@ -2,10 +2,14 @@
 /* The WAL example (wal.c, its own code) on the simulation backend: seeded faults and crashes. */
 
 /*
- * Usage: wal-sim-test [SEEDS] [--first=N] [--trace] [-v]
- *   SEEDS    how many seeds to run, N..N+SEEDS-1 (default 1000, from --first=N, 1)
- *   --trace  print the trace of every life of every seed run (for one seed: --first=S 1)
- *   -v       a line per life, and wal.c's own messages
+ * Usage: wal-sim-test [SEEDS] [--first=N] [--restarts] [--trace] [-v]
+ *   SEEDS      how many seeds to run, N..N+SEEDS-1 (default 1000, from --first=N, 1)
+ *   --restarts one life in four ends without a power cut: the program dies and starts
+ *              again on the same machine, with what it wrote still in the page cache.
+ *              Not in the suite: it finds a defect of wal.c (seed 13 fails; see
+ *              examples/README.md)
+ *   --trace    print the trace of every life of every seed run (for one seed: 1 --first=S)
+ *   -v         a line per life, and wal.c's own messages
  * Exit status: 0 every seed passed; 1 a seed failed (its report is on stderr); 77 no
  * simulation backend on this system.
  *
@@ -58,8 +62,10 @@ static uint64_t run_waits, run_kill_at; /* kill after this many cport_waits (0: 
 static int64_t run_err;              /* the I/O error that stopped it (0: none) */
 static const char *run_err_what;
 static bool run_trace;               /* keep and print the traces */
+static char run_label[64];           /* which run a printed trace is */
 static uint64_t run_hash;            /* every port's trace hash, combined */
 static bool verbose;
+static bool restarts;                /* --restarts: some lives end without a power cut */
 static FILE *quiet;                  /* /dev/null, for wal.c's messages */
 
 static struct {
@@ -157,8 +163,8 @@ static void port_gone(cport *port)
 	char *text = n > 0 ? malloc((size_t)n + 1) : NULL;
 	if (text) {
 		cport_sim_trace(port, text, (size_t)n + 1);
-		fprintf(stderr, "---- trace (hash %016" PRIx64 ") ----\n%s---- end of trace ----\n",
-			h, text);
+		fprintf(stderr, "---- trace of %s (hash %016" PRIx64 ") ----\n%s---- end of trace ----\n",
+			run_label, h, text);
 		free(text);
 	}
 }
@@ -211,7 +217,7 @@ void wal_embed_exit(int status)
 
 void wal_embed_waited(void)
 {
-	if (run_kill_at && ++run_waits >= run_kill_at)
+	if (++run_waits >= run_kill_at && run_kill_at)
 		longjmp(run_jmp, 2); /* kill -9 */
 }
 
@@ -273,7 +279,7 @@ static enum ending run_wal(uint64_t kill_at, const char *const *args)
 struct totals {
 	uint64_t seeds, lives, ended, stopped, killed, killed_recovering;
 	uint64_t write_eio, write_enospc, fsync_eio, read_eio, other_err;
-	uint64_t crashes, torn, changed, cut, acked, verified;
+	uint64_t crashes, torn, changed, restarts, cut, acked, verified;
 };
 
 static uint64_t mix(uint64_t x)
@@ -368,13 +374,13 @@ static int run_seed(uint64_t seed, struct totals *t)
 		uint64_t kill_at = 0, records = 0;
 		switch (pick(6)) {
 		case 0:
-			records = 1 + pick(3000); /* it ends by itself */
+			records = 1 + pick(1500); /* it ends by itself */
 			break;
 		case 1:
 			kill_at = 1 + pick(8); /* during recovery, most often */
 			break;
 		default:
-			kill_at = 1 + pick(400);
+			kill_at = 1 + pick(200);
 			break;
 		}
 		snprintf(recarg, sizeof recarg, "--records=%" PRIu64, records);
@@ -389,6 +395,7 @@ static int run_seed(uint64_t seed, struct totals *t)
 		     run_prof.eio_read_ppm, run_prof.short_ppm, run_prof.again_ppm);
 
 		uint64_t acked_before = acked;
+		snprintf(run_label, sizeof run_label, "seed %" PRIu64 " life %u: wal run", seed, life);
 		enum ending how = run_wal(kill_at, args);
 		t->lives++;
 		if (how == KILLED) {
@@ -425,20 +432,27 @@ static int run_seed(uint64_t seed, struct totals *t)
 				  have_bytes, have_tail);
 		t->cut += recovered.seen && recovered.cut > 0;
 
-		/* The power cut. */
-		uint32_t flags = pick(2) ? CPORT_SIM_TEAR : 0;
-		int changed = cport_sim_disk_crash(disk, mix(run_prof.seed + 1), flags);
-		tell("    crash%s: %d file(s) changed\n", flags ? " (torn)" : "", changed);
-		if (changed < 0) {
-			fail_seed("cport_sim_disk_crash: %s", cport_strerror(changed));
-			break;
+		/* The power cut; or, with --restarts, now and then the process alone died and
+		 * the machine goes on (what was written stays, durable or not). */
+		if (restarts && pick(4) == 0) {
+			tell("    no power cut: the program restarts on the same machine\n");
+			t->restarts++;
+		} else {
+			uint32_t flags = pick(2) ? CPORT_SIM_TEAR : 0;
+			int changed = cport_sim_disk_crash(disk, mix(run_prof.seed + 1), flags);
+			tell("    crash%s: %d file(s) changed\n", flags ? " (torn)" : "", changed);
+			if (changed < 0) {
+				fail_seed("cport_sim_disk_crash: %s", cport_strerror(changed));
+				break;
+			}
+			t->crashes++;
+			t->torn += flags != 0;
+			t->changed += changed > 0;
 		}
-		t->crashes++;
-		t->torn += flags != 0;
-		t->changed += changed > 0;
 
 		/* What the next start will find. */
 		observer_profile(seed, life, disk);
+		snprintf(run_label, sizeof run_label, "seed %" PRIu64 " life %u: wal check", seed, life);
 		const char *check_args[] = {"check", LOG_PATH, "--backend=sim", NULL};
 		how = run_wal(0, check_args);
 		if (how != ENDED) {
@@ -493,12 +507,15 @@ int main(int argc, char **argv)
 		char *end;
 		if (!strcmp(argv[i], "-v"))
 			verbose = true;
+		else if (!strcmp(argv[i], "--restarts"))
+			restarts = true;
 		else if (!strcmp(argv[i], "--trace"))
 			run_trace = true;
 		else if (!strncmp(argv[i], "--first=", 8))
 			first = strtoull(argv[i] + 8, &end, 10);
 		else if ((count = strtoull(argv[i], &end, 10)) == 0 || *end) {
-			fprintf(stderr, "usage: wal-sim-test [SEEDS] [--first=N] [--trace] [-v]\n");
+			fprintf(stderr, "usage: wal-sim-test [SEEDS] [--first=N] [--restarts] [--trace] "
+				"[-v]\n");
 			return 1;
 		}
 	}
@@ -552,12 +569,12 @@ int main(int argc, char **argv)
 	       "  errors that stopped the WAL: write EIO %" PRIu64 ", write ENOSPC %" PRIu64
 	       ", fsync EIO %" PRIu64 ", read EIO %" PRIu64 ", other %" PRIu64 "\n"
 	       "  %" PRIu64 " crashes (%" PRIu64 " torn, %" PRIu64 " lost something), %" PRIu64
-	       " recoveries cut a tail\n"
+	       " restarts without one, %" PRIu64 " recoveries cut a tail\n"
 	       "  %" PRIu64 " records acknowledged; after the crashes, %" PRIu64
 	       " acknowledged records found again (each check counts all acknowledged so far)\n",
 	       t.seeds, first, first + count - 1, secs, t.lives, t.ended, t.stopped, t.killed,
 	       t.killed_recovering, t.write_eio, t.write_enospc, t.fsync_eio, t.read_eio,
-	       t.other_err, t.crashes, t.torn, t.changed, t.cut, t.acked, t.verified);
+	       t.other_err, t.crashes, t.torn, t.changed, t.restarts, t.cut, t.acked, t.verified);
 	if (quiet != stderr)
 		fclose(quiet);
 	return 0;
