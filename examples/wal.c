@@ -50,13 +50,28 @@
 
 #include "wal-format.h"
 
+/* Built with -DWAL_EMBED (examples/wal-sim-test.c), this same code runs inside a test
+ * harness on the simulation backend: main is wal_main, exiting and the lines on stdout
+ * go to the harness's hooks, and the harness may end the "process" after any
+ * cport_wait (wal-embed.h says how). Built as it is, none of this exists. */
+#ifdef WAL_EMBED
+#include "wal-embed.h"
+#else
+#define wal_err stderr
+#define WAL_EXIT(status) exit(status)
+#define WAL_WAITED() ((void)0)
+#endif
+
 /* ---- 1. Helpers ---------------------------------------------------------------------- */
 
 /* Any error is the end of this program: see section 4 for why, for the log's writes. */
 static void die(const char *what, int64_t err)
 {
-	fprintf(stderr, "wal: %s: %s\n", what, cport_strerror(err));
-	exit(2);
+	fprintf(wal_err, "wal: %s: %s\n", what, cport_strerror(err));
+#ifdef WAL_EMBED
+	wal_embed_io_error(what, err);
+#endif
+	WAL_EXIT(2);
 }
 
 /* For the one-op-at-a-time steps of recovery: `submitted` is what the submit call
@@ -69,6 +84,7 @@ static int64_t finish(cport *port, cport_op *op, int submitted, const char *what
 	int n;
 	while ((n = cport_wait(port, &done, 1, -1)) == 0)
 		;
+	WAL_WAITED();
 	if (n < 0)
 		die("cport_wait", n);
 	assert(done == op);
@@ -169,7 +185,7 @@ static void sync_dir_of(cport *port, const char *path)
 	 * (and refused it with CPORT_EACCES before it said so). NTFS journals the new
 	 * name itself. Anywhere else a failure is a failure. */
 	if (r == CPORT_ENOTSUP || r == CPORT_EACCES)
-		fprintf(stderr, "wal: note: this OS cannot flush a directory (%s)\n",
+		fprintf(wal_err, "wal: note: this OS cannot flush a directory (%s)\n",
 			cport_strerror(r));
 	else if (r < 0)
 		die("fsync the log's directory", r);
@@ -220,9 +236,13 @@ static void wal_recover(cport *port, cport_fd fd, struct scan *sc)
 		die("cut the torn tail", r);
 	if ((r = finish(port, &op, cport_fsync(port, &op, fd, 0), "fsync the log")) < 0)
 		die("fsync the log after recovery", r);
+#ifdef WAL_EMBED
+	wal_embed_recovered(sc->last, sc->bytes, sc->size - sc->bytes);
+#else
 	printf("recovered last=%" PRIu64 " bytes=%" PRIu64 " cut=%" PRIu64 "\n", sc->last,
 	       sc->bytes, sc->size - sc->bytes);
 	fflush(stdout);
+#endif
 }
 
 /* ---- 3. Group commit ----------------------------------------------------------------- */
@@ -360,11 +380,14 @@ static void wal_commit(struct wal *w)
  */
 static void group_failed(const struct wal *w)
 {
-	fprintf(stderr,
+	fprintf(wal_err,
 		"wal: %s failed: %s; records %" PRIu64 "-%" PRIu64
 		" are not acknowledged and the log stops here (restart to recover it)\n",
 		w->failed, cport_strerror(w->error), w->flying->first, w->flying->last);
-	exit(2);
+#ifdef WAL_EMBED
+	wal_embed_io_error(w->failed, w->error);
+#endif
+	WAL_EXIT(2);
 }
 
 /* The group is durable: acknowledge its records, in order, and move the log's end. */
@@ -375,8 +398,12 @@ static void acknowledge(struct wal *w)
 	w->end += g->len;
 	w->acked = g->last;
 	w->flying = NULL;
+#ifdef WAL_EMBED
+	wal_embed_acked(g->first, g->last);
+#else
 	printf("ack %" PRIu64 " %" PRIu64 "\n", g->first, g->last);
 	fflush(stdout);
+#endif
 }
 
 /* A completion of the flying group's ops. */
@@ -467,6 +494,7 @@ static void wal_run(struct wal *w, unsigned nappenders, uint64_t records, uint64
 		int n = cport_wait(w->port, done, GROUP_WRITES + 1, -1);
 		if (n < 0)
 			die("cport_wait", n);
+		WAL_WAITED();
 		for (int i = 0; i < n; i++)
 			wal_complete(w, done[i]);
 	}
@@ -484,7 +512,7 @@ struct args {
 
 static int usage(void)
 {
-	fprintf(stderr,
+	fprintf(wal_err,
 		"usage: wal run PATH [--sync=link|barrier] [--appenders=N] [--records=N]\n"
 		"               [--write-size=N] [--seed=N]\n"
 		"       wal recover PATH\n"
@@ -545,11 +573,18 @@ int main(int argc, char **argv)
 	cport_options_init(&o);
 	o.backend = a.backend;                /* NULL: $CPORT_BACKEND, else the best */
 	o.flags = CPORT_OPT_SINGLE_THREAD;    /* one thread drives the port */
+#ifdef WAL_EMBED
+	o.sim = wal_embed_profile();          /* the simulated world of this run */
+#endif
 	static struct wal w;
+	memset(&w, 0, sizeof w); /* a fresh start each time main runs (embedded: again) */
 	int r = cport_create(&w.port, &o);
 	if (r < 0)
 		die("cport_create", r);
-	fprintf(stderr, "wal: %s on %s\n", a.cmd, cport_backend_name(w.port));
+#ifdef WAL_EMBED
+	wal_embed_started(w.port);
+#endif
+	fprintf(wal_err, "wal: %s on %s\n", a.cmd, cport_backend_name(w.port));
 
 	struct scan sc;
 	bool check = !strcmp(a.cmd, "check");
@@ -557,9 +592,13 @@ int main(int argc, char **argv)
 	int status = 0;
 	if (check) {
 		wal_scan(w.port, w.fd, true, &sc);
+#ifdef WAL_EMBED
+		wal_embed_checked(sc.last, sc.bytes, sc.size - sc.bytes, sc.wrong);
+#else
 		printf("checked last=%" PRIu64 " bytes=%" PRIu64 " tail=%" PRIu64
 		       " wrong=%" PRIu64 "\n",
 		       sc.last, sc.bytes, sc.size - sc.bytes, sc.wrong);
+#endif
 		status = sc.wrong ? 1 : 0;
 	} else {
 		wal_recover(w.port, w.fd, &sc);
@@ -575,6 +614,9 @@ int main(int argc, char **argv)
 	}
 	cport_op op = {0};
 	finish(w.port, &op, cport_close(w.port, &op, w.fd), "close the log");
+#ifdef WAL_EMBED
+	wal_embed_stopping(w.port);
+#endif
 	cport_destroy(w.port);
 	return status;
 }
