@@ -5,8 +5,8 @@
  * Usage: wal-sim-test [SEEDS] [--first=N] [--restarts] [--trace] [-v]
  *   SEEDS      how many seeds to run, N..N+SEEDS-1 (default 1000, from --first=N, 1)
  *   --restarts one life in four ends without a power cut: the program dies and starts
- *              again on the same machine, with what it wrote still in the page cache.
- *              Not in the suite: it finds a defect of wal.c (seed 13 fails; see
+ *              again on the same machine, with what it wrote still in the page cache
+ *              (the suite runs with it; it found two defects of wal.c's recovery,
  *              examples/README.md)
  *   --trace    print the trace of every life of every seed run (for one seed: 1 --first=S)
  *   -v         a line per life, and wal.c's own messages
