@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -382,22 +383,53 @@ static void t_sim_start(void)
 		t_simh = NULL; /* no simulation here: t_main's own port says why */
 }
 
-/* Run one op on the helpers' port: its result, or -1 if it could not finish. */
-static int64_t t_sim_run(cport_op *op, int submitted)
+/*
+ * Run one op on the helpers' port: its result, or -1 if it could not finish. A test's
+ * far end may run on a thread of its own, its data coming from the test's port in real
+ * time: so the wait goes in steps of a millisecond of virtual time (which lets the
+ * helpers' own ops run) with a real pause between them, up to 10 s in all. One thread
+ * at a time drives the helpers' port (t_simh_mu).
+ */
+static pthread_mutex_t t_simh_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t t_sim_wait(cport_op *op)
 {
-	if (submitted < 0)
-		return submitted;
-	if (cport_wait_op(t_simh, op, 60 * 1000000000LL) == 0)
-		return op->result;
+	for (int i = 0; i < 10000; i++) {
+		int r = cport_wait_op(t_simh, op, 1000000);
+		if (r == 0)
+			return op->result;
+		if (r != CPORT_ETIMEDOUT)
+			fail_msg("cport_wait_op on the simulation: %s", cport_err_name(r));
+		if (i >= 100)
+			usleep(1000);
+	}
 	(void)cport_cancel(t_simh, op);
 	(void)cport_wait_op(t_simh, op, -1);
 	return -1;
 }
 
+static int64_t t_sim_run(cport_op *op, int submitted)
+{
+	int64_t r = submitted < 0 ? submitted : t_sim_wait(op);
+	pthread_mutex_unlock(&t_simh_mu);
+	return r;
+}
+
+/* Submit `call` on the helpers' port and run it, holding the port meanwhile. */
+#define T_SIM(op, call) (pthread_mutex_lock(&t_simh_mu), t_sim_run(op, call))
+
+static int t_sim_pair(cport_fd fds[2])
+{
+	pthread_mutex_lock(&t_simh_mu);
+	int r = cport_sim_socketpair(t_simh, fds);
+	pthread_mutex_unlock(&t_simh_mu);
+	return r;
+}
+
 static const char *t_sim_dir(void)
 {
 	cport_op op = {0};
-	int64_t r = t_sim_run(&op, cport_mkdir(t_simh, &op, "/cport-test", 0700));
+	int64_t r = T_SIM(&op, cport_mkdir(t_simh, &op, "/cport-test", 0700));
 	if (r < 0 && r != CPORT_EEXIST)
 		fail_msg("mkdir on the simulation: %s", cport_err_name(r));
 	return "/cport-test";
@@ -407,20 +439,20 @@ static int64_t t_sim_io(cport_fd fd, void *buf, size_t n, int64_t off, bool wr)
 {
 	cport_op op = {0};
 	int sub = wr ? cport_write(t_simh, &op, fd, buf, n, off) : cport_read(t_simh, &op, fd, buf, n, off);
-	int64_t r = t_sim_run(&op, sub);
+	int64_t r = T_SIM(&op, sub);
 	return r < 0 ? -1 : r;
 }
 
 static int64_t t_sim_stat(cport_fd fd, cport_statbuf *st)
 {
 	cport_op op = {0};
-	return t_sim_run(&op, cport_fstat(t_simh, &op, fd, st));
+	return T_SIM(&op, cport_fstat(t_simh, &op, fd, st));
 }
 
 static cport_fd t_sim_open(const char *path, uint32_t flags)
 {
 	cport_op op = {0};
-	int64_t fd = t_sim_run(&op, cport_open(t_simh, &op, path, flags, 0600));
+	int64_t fd = T_SIM(&op, cport_open(t_simh, &op, path, flags, 0600));
 	if (fd < 0)
 		fail_msg("open %s on the simulation: %s", path, cport_err_name(fd));
 	return (cport_fd)fd;
@@ -430,7 +462,7 @@ static int64_t t_sim_path(const char *path, bool unlink)
 {
 	cport_op op = {0};
 	cport_statbuf st;
-	return t_sim_run(&op, unlink ? cport_unlink(t_simh, &op, path, 0)
+	return T_SIM(&op, unlink ? cport_unlink(t_simh, &op, path, 0)
 				     : cport_stat(t_simh, &op, path, &st));
 }
 
@@ -467,7 +499,7 @@ void t_close(cport_fd fd)
 {
 	if (t_is_sim()) {
 		cport_op op = {0};
-		(void)t_sim_run(&op, cport_close(t_simh, &op, fd));
+		(void)T_SIM(&op, cport_close(t_simh, &op, fd));
 		return;
 	}
 	close(fd);
@@ -478,7 +510,7 @@ void t_close(cport_fd fd)
 int t_pipe(cport_fd p[2])
 {
 	if (t_is_sim())
-		return cport_sim_socketpair(t_simh, p) == 0 ? 0 : -1;
+		return t_sim_pair(p) == 0 ? 0 : -1;
 	return pipe(p);
 }
 
@@ -715,9 +747,16 @@ cport_fd t_connect(const cport_addr *a)
 	return c;
 }
 
+/* On the simulation: a stream pair, which keeps the stream rules as a TCP connection
+ * does (a test of TCP's own behaviour asks for a listener or an address instead). */
 void t_tcp_pair(cport_fd fds[2])
 {
-	t_os_only("a socket");
+#ifndef _WIN32
+	if (t_is_sim()) {
+		assert_int_equal(t_sim_pair(fds), 0);
+		return;
+	}
+#endif
 	cport_addr a;
 	cport_fd l = t_listen(&a);
 	fds[0] = t_connect(&a);
@@ -784,6 +823,10 @@ cport_fd t_udp_any(cport_addr *bound)
 
 int64_t t_sock_send(cport_fd fd, const void *buf, size_t len)
 {
+#ifndef _WIN32
+	if (t_is_sim())
+		return t_sim_io(fd, (void *)(uintptr_t)buf, len, -1, true);
+#endif
 #ifdef _WIN32
 	int n = send((SOCKET)fd, buf, len > INT32_MAX ? INT32_MAX : (int)len, 0);
 	return n < 0 ? -1 : n;
@@ -798,6 +841,10 @@ int64_t t_sock_send(cport_fd fd, const void *buf, size_t len)
 
 int64_t t_sock_recv(cport_fd fd, void *buf, size_t len)
 {
+#ifndef _WIN32
+	if (t_is_sim())
+		return t_sim_io(fd, buf, len, -1, false);
+#endif
 #ifdef _WIN32
 	int n = recv((SOCKET)fd, buf, len > INT32_MAX ? INT32_MAX : (int)len, 0);
 	return n < 0 ? -1 : n;
@@ -843,17 +890,25 @@ static int t_setopt(cport_fd fd, int level, int name, const void *v, int len)
 
 int t_sock_sndbuf(cport_fd fd, int bytes)
 {
+	t_os_only("a socket buffer size");
 	return t_setopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
 }
 
 int t_sock_linger0(cport_fd fd)
 {
+	t_os_only("a reset by SO_LINGER");
 	struct linger lg = {1, 0};
 	return t_setopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 }
 
 int t_sock_shut_wr(cport_fd fd)
 {
+#ifndef _WIN32
+	if (t_is_sim()) {
+		cport_op op = {0};
+		return T_SIM(&op, cport_shutdown(t_simh, &op, fd, CPORT_SHUT_WR)) == 0 ? 0 : -1;
+	}
+#endif
 #ifdef _WIN32
 	return shutdown((SOCKET)fd, SD_SEND) ? -1 : 0;
 #else

@@ -570,6 +570,7 @@ static void registered_socket(void **state)
 static void registered_closed_elsewhere(void **state)
 {
 	(void)state;
+	t_os_only("a descriptor closed behind the port");
 	cport *port = t_port();
 	cport_fd a[2], b[2];
 	t_tcp_pair(a);

@@ -202,10 +202,10 @@ static void recv_timeout(void **state)
 	cport_op rcv = {0};
 	char buf[8];
 	rcv.timeout_ns = 50 * 1000000ull;
-	uint64_t t0 = t_now_ms();
+	uint64_t t0 = cport_clock_ns(port) / 1000000u; /* the port's clock: virtual on sim */
 	assert_int_equal(cport_recv(port, &rcv, p[0], buf, sizeof buf, 0), 0);
 	assert_int_equal(t_run(port, &rcv), CPORT_ETIMEDOUT);
-	uint64_t took = t_now_ms() - t0;
+	uint64_t took = cport_clock_ns(port) / 1000000u - t0;
 	assert_true(took >= 40 && took < 5000);
 	rcv.timeout_ns = 0;
 	t_write_all(p[1], "ok", 2);
@@ -316,6 +316,7 @@ static void *post_later(void *arg)
 static void post_wakes_socket_wait(void **state)
 {
 	(void)state;
+	t_sim_skip("a post from another thread after a real delay races virtual time");
 	cport *port = t_port();
 	cport_fd p[2];
 	t_tcp_pair(p);

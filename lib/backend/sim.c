@@ -82,6 +82,7 @@ static struct sim_world {
 	cport_sim_disk *disk;         /* the default disk */
 	uint32_t ports;
 	uint64_t serial;              /* ports made so far (trace names of descriptors) */
+	struct sim *sleepers;         /* ports asleep for real in their reap (sim_sleep) */
 } sim_w = {.null_fd = -1};
 static pthread_once_t sim_once = PTHREAD_ONCE_INIT;
 
@@ -101,6 +102,7 @@ struct sim {
 	pthread_mutex_t mu;           /* a real sleep, for posts from other threads */
 	pthread_cond_t cv;
 	bool woken;
+	struct sim *sleep_next;       /* on sim_w.sleepers while asleep */
 };
 
 #define SIM_START_NS 1000000000u /* virtual time starts at 1 s: deadline 0 is "none" */
@@ -193,6 +195,8 @@ static const char *const sim_names[CPORT__TYPE_MAX] = {
 	[CPORT__RENAME] = "rename", [CPORT__UNLINK] = "unlink", [CPORT__MKDIR] = "mkdir",
 	[CPORT__RECV] = "recv", [CPORT__SEND] = "send", [CPORT__RECVMSG] = "recvmsg",
 	[CPORT__SENDMSG] = "sendmsg", [CPORT__SHUTDOWN] = "shutdown", [CPORT__ACCESS] = "access",
+	[CPORT__POLL] = "poll", [CPORT__SENDFILE] = "sendfile", [CPORT__OPENAT] = "openat",
+	[CPORT__STATFS] = "statfs", [CPORT__FADVISE] = "fadvise",
 };
 
 /* One record: what happened to op number `seq` (0: not an op) at the virtual now. */
@@ -352,6 +356,19 @@ static void sim_pipe_unref(struct sim_pipe *p)
 	}
 }
 
+/* A stream changed: ports asleep for real may have ops on it that can go on now.
+ * Only a program with ports on several threads has any (one thread never sleeps in one
+ * port while it drives another). */
+static void sim_wake_sleepers(void)
+{
+	for (struct sim *t = sim_w.sleepers; t; t = t->sleep_next) {
+		pthread_mutex_lock(&t->mu);
+		t->woken = true;
+		pthread_cond_signal(&t->cv);
+		pthread_mutex_unlock(&t->mu);
+	}
+}
+
 /* A stream end closes: end of stream for the peer, CPORT_EPIPE for its sends. */
 static void sim_stream_close(struct sim_desc *d)
 {
@@ -362,6 +379,7 @@ static void sim_stream_close(struct sim_desc *d)
 		peer->peer = -1;
 		peer->parked[0] = peer->parked[1] = false;
 	}
+	sim_wake_sleepers();
 	sim_pipe_unref(d->in);
 	sim_pipe_unref(d->out);
 }
@@ -486,6 +504,7 @@ static void sim_unpark(struct sim *s, struct sim_desc *d)
 	struct sim_desc *peer = sim_desc(d->peer);
 	if (peer)
 		peer->parked[0] = peer->parked[1] = false;
+	sim_wake_sleepers();
 }
 
 static int64_t sim_stream_reset(struct sim *s, struct sim_desc *d)
@@ -518,6 +537,32 @@ static int64_t sim_stream_recv(struct sim *s, struct sim_desc *d, struct cport__
 	return (int64_t)n;
 }
 
+/* cport_sendfile's bytes: from its file at offset + done, up to what fits. The
+ * file's end ends it (a shorter result), as it does on the OS. */
+static int64_t sim_sendfile(struct sim *s, struct sim_desc *d, struct cport__op *x)
+{
+	struct sim_pipe *p = d->out;
+	struct sim_desc *src = sim_desc((cport_fd)(uintptr_t)x->buf2);
+	if (!src || src->kind != SIM_FILE)
+		return x->done ? (int64_t)x->done : CPORT_EBADF; /* closed meanwhile */
+	uint64_t at = (uint64_t)x->offset + x->done, size = src->file->size;
+	uint64_t left = x->len - x->done;
+	if (at >= size || left == 0)
+		return (int64_t)x->done;
+	if (left > size - at)
+		left = size - at;
+	uint64_t room = p->cap - p->len, n = left < room ? left : room;
+	if (n == 0)
+		return SIM_WAIT;
+	if (n > 1 && sim_fault(s, s->prof.short_ppm))
+		n = sim_some(s, n - 1);
+	for (uint64_t k = 0; k < n; k++)
+		p->buf[(p->head + p->len++) % p->cap] = src->file->data[at + k];
+	x->done += n;
+	sim_unpark(s, d);
+	return SIM_AGAIN; /* the next try finds the end, or moves more */
+}
+
 /* A send moves what fits; it is whole to the caller (the stream rules). */
 static int64_t sim_stream_send(struct sim *s, struct sim_desc *d, struct cport__op *x)
 {
@@ -528,6 +573,8 @@ static int64_t sim_stream_send(struct sim *s, struct sim_desc *d, struct cport__
 		return CPORT_EPIPE;
 	if (sim_fault(s, s->prof.reset_ppm))
 		return sim_stream_reset(s, d);
+	if (x->type == CPORT__SENDFILE)
+		return sim_sendfile(s, d, x);
 	uint64_t room = p->cap - p->len, left = x->len - x->done;
 	if (left > 0 && room == 0)
 		return SIM_WAIT;
@@ -537,6 +584,30 @@ static int64_t sim_stream_send(struct sim *s, struct sim_desc *d, struct cport__
 	sim_pipe_move(p, x, n, false);
 	sim_unpark(s, d);
 	return x->done == x->len ? (int64_t)x->len : SIM_AGAIN;
+}
+
+/* cport_poll's answer now: the events of `want` that hold, and ERR and HUP. A file is
+ * always ready (as poll(2) says of regular files). */
+static int64_t sim_poll_events(const struct sim_desc *d, uint32_t want)
+{
+	uint32_t ev;
+	if (d->kind != SIM_STREAM) {
+		ev = CPORT_POLL_IN | CPORT_POLL_OUT;
+	} else {
+		const struct sim_pipe *in = d->in, *out = d->out;
+		ev = 0;
+		if (in->len > 0 || in->shut || d->rd_shut)
+			ev |= CPORT_POLL_IN;
+		if (in->shut)
+			ev |= CPORT_POLL_RDHUP;
+		if (out->len < out->cap || out->gone || out->shut)
+			ev |= CPORT_POLL_OUT;
+		if (in->shut && (out->gone || out->shut))
+			ev |= CPORT_POLL_HUP;
+		if (in->reset)
+			ev |= CPORT_POLL_IN | CPORT_POLL_OUT | CPORT_POLL_ERR | CPORT_POLL_HUP;
+	}
+	return ev & (want | CPORT_POLL_ERR | CPORT_POLL_HUP);
 }
 
 static int64_t sim_stream_op(struct sim *s, struct sim_desc *d, struct cport__op *x)
@@ -779,9 +850,16 @@ static void sim_run_queued(cport *port, cport_op *op, struct sim_desc *d)
 {
 	struct sim *s = sim_of(port);
 	struct cport__op *x = cport__x(op);
-	int64_t r = d->kind == SIM_STREAM ? sim_stream_op(s, d, x) : sim_file_io(s, d, x);
+	int64_t r;
+	if (x->type == CPORT__POLL) {
+		r = sim_poll_events(d, x->aux);
+		if (r == 0)
+			return; /* not ready any more: sim_kick looks again */
+	} else {
+		r = d->kind == SIM_STREAM ? sim_stream_op(s, d, x) : sim_file_io(s, d, x);
+	}
 	if (r == SIM_WAIT) {
-		d->parked[cport__op_side(x, false)] = true;
+		d->parked[cport__op_side(x, true)] = true;
 		sim_trace_op(s, op, "waits", (int64_t)x->done);
 		return;
 	}
@@ -813,13 +891,13 @@ static void sim_run(cport *port, cport_op *op)
 	struct sim_desc *d = sim_on_fd(x) ? sim_desc(x->fd) : NULL;
 	if (sim_on_fd(x) && !d) {
 		/* A close waits for its ops; only a crash of the disk took it meanwhile. */
-		if (cport__op_side(x, false) != CPORT__SIDE_NONE)
+		if (cport__op_side(x, true) != CPORT__SIDE_NONE)
 			cport__fd_end(port, op, CPORT_EBADF, 0);
 		else
 			sim_finish(port, op, CPORT_EBADF);
 		return;
 	}
-	if (cport__op_side(x, false) != CPORT__SIDE_NONE) {
+	if (cport__op_side(x, true) != CPORT__SIDE_NONE) {
 		sim_run_queued(port, op, d);
 		return;
 	}
@@ -840,6 +918,11 @@ static void sim_kick(cport *port)
 			    !(cport__x(head)->xflags & CPORT__X_UNREAPED))
 				sim_schedule(s, head);
 		}
+		/* Polls wait for different things, each on its own, in no order. */
+		for (cport_op *op = f ? f->q[CPORT__SIDE_POLL].head : NULL; op;
+		     op = cport__list_next(op))
+			if (!sx(op)->idx && sim_poll_events(d, cport__x(op)->aux))
+				sim_schedule(s, op);
 	}
 }
 
@@ -870,6 +953,8 @@ static void sim_sleep(cport *port)
 {
 	struct sim *s = sim_of(port);
 	if (cport__sleep_begin(port)) {
+		s->sleep_next = sim_w.sleepers;
+		sim_w.sleepers = s;
 		sim_unlock(); /* the world is free for other threads' ports meanwhile */
 		pthread_mutex_lock(&s->mu);
 		while (!s->woken)
@@ -877,6 +962,10 @@ static void sim_sleep(cport *port)
 		s->woken = false;
 		pthread_mutex_unlock(&s->mu);
 		sim_lock();
+		struct sim **pp = &sim_w.sleepers;
+		while (*pp != s)
+			pp = &(*pp)->sleep_next;
+		*pp = s->sleep_next;
 		cport__sleep_end(port);
 	}
 	atomic_store(&port->notified, false);
@@ -1045,6 +1134,8 @@ static int sim_check(struct sim *s, const struct cport__op *x, struct sim_desc *
 	case CPORT__FALLOCATE:
 	case CPORT__FTRUNCATE:
 	case CPORT__FADVISE:
+	case CPORT__POLL:
+	case CPORT__SENDFILE:
 	case CPORT__RECV:
 	case CPORT__SEND:
 	case CPORT__RECVMSG:
@@ -1058,9 +1149,17 @@ static int sim_check(struct sim *s, const struct cport__op *x, struct sim_desc *
 	struct sim_desc *d = sim_desc(x->fd);
 	if (!d)
 		return CPORT_EBADF; /* not a descriptor of the simulated world */
-	bool sock = x->type >= CPORT__RECV && x->type <= CPORT__SHUTDOWN;
+	bool sock = (x->type >= CPORT__RECV && x->type <= CPORT__SHUTDOWN) ||
+		    x->type == CPORT__SENDFILE;
 	if (sock && d->kind != SIM_STREAM)
 		return CPORT_ENOTSOCK;
+	if (x->type == CPORT__SENDFILE) {
+		struct sim_desc *src = sim_desc((cport_fd)(uintptr_t)x->buf2);
+		if (!src)
+			return CPORT_EBADF;
+		if (src->kind != SIM_FILE || !src->rd)
+			return src->kind == SIM_FILE ? CPORT_EBADF : CPORT_EINVAL;
+	}
 	if (d->kind == SIM_STREAM && x->offset >= 0 && x->type <= CPORT__WRITEV)
 		return CPORT_ESPIPE;
 	if (x->type == CPORT__SENDMSG && x->buf && ((const cport_msg *)x->buf)->addr)
@@ -1133,7 +1232,7 @@ static int sim_start_locked(cport *port, cport_op *op)
 		return err;
 	*sx(op) = (struct sim_x){0, sim_tid(s, d), 0, ++s->seq};
 	sim_trace_op(s, op, "start", (int64_t)x->len);
-	enum cport__side side = cport__op_side(x, false);
+	enum cport__side side = cport__op_side(x, true);
 	if (x->type == CPORT__TIMER)
 		return cport__timer_start(port, op);
 	if (x->type == CPORT__CLOSE) {
@@ -1144,6 +1243,12 @@ static int sim_start_locked(cport *port, cport_op *op)
 	if (x->type == CPORT__SHUTDOWN && x->aux == CPORT_SHUT_RD) {
 		d->rd_shut = true;
 		sim_finish(port, op, 0);
+		return 0;
+	}
+	if (side == CPORT__SIDE_POLL) {
+		cport__fd_enqueue(port, f, side, op);
+		if (sim_poll_events(d, x->aux))
+			sim_schedule(s, op);
 		return 0;
 	}
 	if (side != CPORT__SIDE_NONE) {
@@ -1270,8 +1375,11 @@ static int sim_route(cport *port, const struct cport__op *x, struct cport__fd *f
 {
 	(void)f;
 	struct sim_desc *d;
+	struct cport__op y = *x;
+	if (y.type == CPORT__SENDFILE)
+		y.type = CPORT__SEND; /* the prototype names no file: route by the socket */
 	sim_lock();
-	int r = sim_check(sim_of(port), x, &d);
+	int r = sim_check(sim_of(port), &y, &d);
 	sim_unlock();
 	return r < 0 ? r : CPORT_ROUTE_LOCAL;
 }
