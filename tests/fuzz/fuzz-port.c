@@ -1185,15 +1185,17 @@ static bool sim_refusal(const struct sub *s, int rc)
 	int slot = s->r.slot;
 	switch (rc) {
 	case CPORT_ENOTSUP:
-		return k == FK_ACCEPT || k == FK_CONNECT || k == FK_POLL || k == FK_SENDFILE ||
-		       k == FK_READDIR || k == FK_LINK || k == FK_SYMLINK || k == FK_READLINK ||
-		       k == FK_LOCK || k == FK_UNLOCK || is_pool_kind(k) ||
-		       (k == FK_RENAME2 && s->r.aux);
-	case CPORT_EBADF: /* openat's directory is the OS's, which the simulation lacks */
-		return k == FK_OPENAT;
+		return k == FK_ACCEPT || k == FK_CONNECT || k == FK_READDIR || k == FK_LINK ||
+		       k == FK_SYMLINK || k == FK_READLINK || k == FK_LOCK || k == FK_UNLOCK ||
+		       is_pool_kind(k);
+	case CPORT_EBADF: /* openat's directory or sendfile's file is the OS's, which the
+			     simulation lacks */
+		return k == FK_OPENAT || k == FK_SENDFILE;
 	case CPORT_ENOTSOCK:
 		return (k == FK_RECV || k == FK_SEND || k == FK_RECVMSG || k == FK_SENDMSG ||
-			k == FK_SHUTDOWN) && slot >= 0 && !sim_stream_slot(slot);
+			k == FK_SHUTDOWN || k == FK_SENDFILE) && slot >= 0 && !sim_stream_slot(slot);
+	case CPORT_EINVAL: /* sendfile's source is a stream pair, not a file */
+		return k == FK_SENDFILE;
 	case CPORT_ESPIPE:
 		return (k == FK_READ || k == FK_WRITE || k == FK_READV || k == FK_WRITEV) &&
 		       s->r.off >= 0 && slot >= 0 && sim_stream_slot(slot);
