@@ -2107,9 +2107,13 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  *     latency_max_ns] of virtual time and is performed when it ends, so independent
  *     ops complete in a seeded order; the stream rules (section 1) are kept, as on every
  *     backend (the same descriptor engine orders them).
- *   - Files in memory, on a disk (cport_sim_disk): cport_open, close, read, write,
- *     readv, writev, read_fixed, write_fixed, fsync, fsync_range, ftruncate, fallocate,
- *     stat, fstat, rename, rename2 (flags 0), unlink, mkdir, access. A byte written is
+ *   - Files in memory, on a disk (cport_sim_disk): cport_open, openat, close, read,
+ *     write, readv, writev, read_fixed, write_fixed, fsync, fsync_range, ftruncate,
+ *     fallocate (blocks are not counted: stat's `blocks` follows the size), stat, fstat,
+ *     statfs (fixed numbers), fadvise (nothing to advise), rename, rename2 (NOREPLACE;
+ *     EXCHANGE of two files), unlink, mkdir, access (files 0644, directories 0755, the
+ *     caller their owner), poll (a file is always ready). CPORT_OP_INLINE runs stat,
+ *     fstat and positional reads and writes in the submit call. A byte written is
  *     in memory (reads see it) and becomes durable when a flush of its file completes
  *     with 0 (any cport_fsync or cport_fsync_range of it: the sim flushes the whole
  *     file). A name created, renamed or removed becomes durable when a cport_fsync of
@@ -2120,7 +2124,8 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  *     at a crash, though reads still return them, and the next flush returns 0.
  *   - Streams in memory: cport_sim_socketpair makes a connected pair; recv, send, read
  *     and write at offset -1, readv, writev, recvmsg and sendmsg (no address, no
- *     ancillary data), shutdown and close on it, with `stream_buf` bytes in flight each
+ *     ancillary data), sendfile from a sim file, poll (IN, OUT, RDHUP, HUP, ERR),
+ *     shutdown and close on it, with `stream_buf` bytes in flight each
  *     way (a send waits for room; a close of one end is end of stream at the other and
  *     CPORT_EPIPE for its sends).
  *   - Seeded faults, each with a probability in millionths: `short_ppm` (a stream
@@ -2144,10 +2149,11 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  * ports whose profile names none), ends when the last sim port is destroyed. Any other
  * descriptor is CPORT_EBADF. Their numbers are real descriptors of the process
  * (placeholders on /dev/null, closed with them), so they never collide with the
- * program's own; close them with cport_close, never close(2). Ops not listed above (sockets of the OS,
- * accept, connect, cport_poll, sendfile, pool receives, multishot, directory listing,
- * links of names, locks, statfs, fadvise) are refused with CPORT_ENOTSUP, as is
- * CPORT_OPT_SHARED. Unix only for now: elsewhere "sim" is CPORT_ENOSYS.
+ * program's own; close them with cport_close, never close(2). Ops not listed above
+ * (accept, connect, pool receives and other multishot ops, readdir, link, symlink,
+ * readlink, locks) are refused with CPORT_ENOTSUP, as is CPORT_OPT_SHARED; there are no
+ * sockets of the OS and no thread pool. cport_route answers CPORT_ROUTE_LOCAL for
+ * every op it has. Unix only for now: elsewhere "sim" is CPORT_ENOSYS.
  * Threads: one thread drives a sim port (cport_post from others is safe, but a program
  * that posts from threads is not deterministic). Ports on several threads may share
  * the world (a mutex serialises them), at the price of determinism. Several ports may
