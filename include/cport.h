@@ -1704,6 +1704,9 @@ CPORT_API int cport_poll(cport *port, cport_op *op, cport_fd fd, uint32_t events
  * of the stream rules (ordered with the other sends on `sock`). Completes when every
  * byte was sent, or at end of file (result is then shorter), or with an error.
  * result: bytes sent. Needs one pipe per op in flight on io_uring (CPORT_EMFILE).
+ * Keep `file` open until the op completes, as a buffer: the readiness backends read
+ * it by its number whenever the socket has room, so a number closed and reused
+ * meanwhile would be read instead (io_uring and sim hold the file from the submit).
  */
 CPORT_API int cport_sendfile(cport *port, cport_op *op, cport_fd sock, cport_fd file,
 			     int64_t offset, size_t len);

@@ -469,6 +469,46 @@ static void destroy_in_flight(void **state)
 #endif
 }
 
+/* A sendfile holds its file from the submit: the file's descriptor closed and its
+ * number reused by another file while the sendfile waits for room changes nothing
+ * (found by the fuzz target: tests/fuzz/regressions/sim-sendfile-source-closed). */
+static void sendfile_holds_its_file(void **state)
+{
+	(void)state;
+	cport_sim_profile p;
+	profile_init(&p, 5);
+	p.stream_buf = 64;
+	cport *port = sim_port(&p);
+	cport_fd sp[2];
+	assert_int_equal(cport_sim_socketpair(port, sp), 0);
+	write_file(port, "src", "0123456789abcdefghij", false);
+	write_file(port, "other", "ZZZZZZZZZZZZZZZZZZZZ", false);
+	cport_op op = {0}, fill = {0}, sf = {0};
+	int64_t fd = run(port, &op, cport_open(port, &op, "src", CPORT_O_RDONLY, 0));
+	static char big[64];
+	memset(big, 'x', sizeof big);
+	assert_int_equal(cport_send(port, &fill, sp[0], big, sizeof big, 0), 0); /* fills it */
+	assert_int_equal(cport_sendfile(port, &sf, sp[0], (cport_fd)fd, 0, 20), 0);
+	assert_ptr_equal(t_wait1(port), &fill);
+	assert_int_equal(run(port, &op, cport_close(port, &op, (cport_fd)fd)), 0);
+	int64_t fd2 = run(port, &op, cport_open(port, &op, "other", CPORT_O_RDONLY, 0));
+	assert_int_equal(fd2, fd); /* the lowest number: the same */
+	char got[84];
+	size_t n = 0;
+	while (n < sizeof got) {
+		int64_t r = run(port, &op, cport_recv(port, &op, sp[1], got + n, sizeof got - n, 0));
+		assert_true(r > 0);
+		n += (size_t)r;
+	}
+	assert_ptr_equal(t_wait1(port), &sf);
+	assert_int_equal(sf.result, 20);
+	assert_memory_equal(got + 64, "0123456789abcdefghij", 20);
+	assert_int_equal(run(port, &op, cport_close(port, &op, (cport_fd)fd2)), 0);
+	assert_int_equal(run(port, &op, cport_close(port, &op, sp[0])), 0);
+	assert_int_equal(run(port, &op, cport_close(port, &op, sp[1])), 0);
+	cport_destroy(port);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -482,6 +522,7 @@ int main(void)
 		cmocka_unit_test(exactly_once),
 		cmocka_unit_test(links),
 		cmocka_unit_test(destroy_in_flight),
+		cmocka_unit_test(sendfile_holds_its_file),
 	};
 	return t_main("sim", tests, sizeof tests / sizeof *tests);
 }

@@ -63,6 +63,11 @@ struct sim_x {
 	uint32_t desc;  /* the trace's id of its descriptor, 0 for none */
 	uint64_t due;   /* virtual time it runs at */
 	uint64_t seq;   /* its start number: the trace's name, the heap's tie-break */
+	/* A sendfile: the file it sends, held from its submit (a close of the file's
+	 * descriptor meanwhile changes nothing, as on the OS), and its links on the port's
+	 * list of them (destroy lets go of their files). */
+	struct simdisk_file *src;
+	cport_op *snext, *sprev;
 };
 CPORT__BE_FITS(struct sim_x);
 
@@ -103,6 +108,7 @@ struct sim {
 	pthread_cond_t cv;
 	bool woken;
 	struct sim *sleep_next;       /* on sim_w.sleepers while asleep */
+	cport_op *sendfiles;          /* sendfiles in flight, holding their files */
 };
 
 #define SIM_START_NS 1000000000u /* virtual time starts at 1 s: deadline 0 is "none" */
@@ -312,6 +318,33 @@ static int sim_schedule(struct sim *s, cport_op *op)
 	sim_heap_set(s, s->nheap++, op);
 	sim_heap_up(s, s->nheap - 1);
 	return 0;
+}
+
+/* A sendfile holds its file until it ends (sim_dropped) or the port goes (sim_fini). */
+static void sim_sendfile_hold(struct sim *s, cport_op *op)
+{
+	struct sim_x *v = sx(op);
+	v->src = sim_desc((cport_fd)(uintptr_t)cport__x(op)->buf2)->file; /* sim_check */
+	simdisk_ref(v->src);
+	v->snext = s->sendfiles;
+	if (s->sendfiles)
+		sx(s->sendfiles)->sprev = op;
+	s->sendfiles = op;
+}
+
+static void sim_sendfile_release(struct sim *s, cport_op *op)
+{
+	struct sim_x *v = sx(op);
+	if (!v->src)
+		return;
+	simdisk_unref(v->src);
+	v->src = NULL;
+	if (v->sprev)
+		sx(v->sprev)->snext = v->snext;
+	else
+		s->sendfiles = v->snext;
+	if (v->snext)
+		sx(v->snext)->sprev = v->sprev;
 }
 
 /* ---- 4. Descriptors ------------------------------------------------------------------- */
@@ -542,10 +575,8 @@ static int64_t sim_stream_recv(struct sim *s, struct sim_desc *d, struct cport__
 static int64_t sim_sendfile(struct sim *s, struct sim_desc *d, struct cport__op *x)
 {
 	struct sim_pipe *p = d->out;
-	struct sim_desc *src = sim_desc((cport_fd)(uintptr_t)x->buf2);
-	if (!src || src->kind != SIM_FILE)
-		return x->done ? (int64_t)x->done : CPORT_EBADF; /* closed meanwhile */
-	uint64_t at = (uint64_t)x->offset + x->done, size = src->file->size;
+	const struct simdisk_file *src = ((struct sim_x *)(void *)x->be.words)->src;
+	uint64_t at = (uint64_t)x->offset + x->done, size = src->size;
 	uint64_t left = x->len - x->done;
 	if (at >= size || left == 0)
 		return (int64_t)x->done;
@@ -557,7 +588,7 @@ static int64_t sim_sendfile(struct sim *s, struct sim_desc *d, struct cport__op 
 	if (n > 1 && sim_fault(s, s->prof.short_ppm))
 		n = sim_some(s, n - 1);
 	for (uint64_t k = 0; k < n; k++)
-		p->buf[(p->head + p->len++) % p->cap] = src->file->data[at + k];
+		p->buf[(p->head + p->len++) % p->cap] = src->data[at + k];
 	x->done += n;
 	sim_unpark(s, d);
 	return SIM_AGAIN; /* the next try finds the end, or moves more */
@@ -1083,6 +1114,8 @@ static void sim_fini(cport *port)
 		if (x->type == CPORT__OPEN && op->result >= 0 && sim_desc((cport_fd)op->result))
 			sim_desc_free((int)op->result, true);
 	}
+	while (s->sendfiles)
+		sim_sendfile_release(s, s->sendfiles);
 	s->disk->users--;
 	sim_world_leave();
 	sim_unlock();
@@ -1230,7 +1263,9 @@ static int sim_start_locked(cport *port, cport_op *op)
 		err = sim_reserve(s, port->inflight);
 	if (err < 0)
 		return err;
-	*sx(op) = (struct sim_x){0, sim_tid(s, d), 0, ++s->seq};
+	*sx(op) = (struct sim_x){0, sim_tid(s, d), 0, ++s->seq, NULL, NULL, NULL};
+	if (x->type == CPORT__SENDFILE)
+		sim_sendfile_hold(s, op);
 	sim_trace_op(s, op, "start", (int64_t)x->len);
 	enum cport__side side = cport__op_side(x, true);
 	if (x->type == CPORT__TIMER)
@@ -1300,6 +1335,8 @@ static void sim_expired(cport *port, cport_op *op)
 static void sim_dropped(cport *port, cport_op *op)
 {
 	sim_unschedule(sim_of(port), op);
+	if (cport__x(op)->type == CPORT__SENDFILE)
+		sim_sendfile_release(sim_of(port), op);
 }
 
 static int sim_flush(cport *port)
