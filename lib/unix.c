@@ -252,7 +252,7 @@ static int64_t rw_once(struct cport__op *x, int flags)
 		unsigned i = cport__iov_at(x->buf, x->aux, x->done, &skip);
 		if (i == x->aux)
 			i = 0; /* every element empty: the request as it is (0 bytes) */
-		one.iov_base = (char *)all[i].iov_base + skip;
+		one.iov_base = skip ? (char *)all[i].iov_base + skip : all[i].iov_base; /* NULL + 0 */
 		one.iov_len = (size_t)(all[i].iov_len - skip);
 		if (!skip) {
 			iov = all + i;

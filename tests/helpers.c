@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Test helpers shared by every test file. */
 
+#define T_HELPERS_IMPL /* the real cport_destroy here */
 #include "helpers.h"
 
 #include <errno.h>
@@ -66,6 +67,33 @@ cport *t_port_depth(uint32_t depth)
 	return t_port_pool(depth, 0);
 }
 
+/* The ports t_port_pool made that the test has not destroyed yet (t_destroy). */
+static cport *t_ports[64];
+static unsigned t_nports;
+
+static void t_remember(cport *port)
+{
+	if (t_nports < sizeof t_ports / sizeof *t_ports)
+		t_ports[t_nports++] = port;
+}
+
+void t_destroy(cport *port)
+{
+	for (unsigned i = 0; i < t_nports; i++)
+		if (t_ports[i] == port) {
+			t_ports[i] = t_ports[--t_nports];
+			break;
+		}
+	cport_destroy(port);
+}
+
+/* A test is skipped: the ports it made and left go with it. */
+static void t_forget_ports(void)
+{
+	while (t_nports > 0)
+		cport_destroy(t_ports[--t_nports]);
+}
+
 cport *t_port_pool(uint32_t depth, uint32_t pool_threads)
 {
 	cport_options o;
@@ -84,6 +112,7 @@ cport *t_port_pool(uint32_t depth, uint32_t pool_threads)
 	int r = cport_create(&port, &o);
 	if (r < 0)
 		t_create_failed(r, reason);
+	t_remember(port);
 	return port;
 }
 
@@ -655,6 +684,7 @@ cport_fd t_file(size_t len)
 
 void t_note_skip(const char *fmt, ...)
 {
+	t_forget_ports();
 	va_list ap;
 	va_start(ap, fmt);
 	fprintf(stderr, "SKIP (%s): ", t_backend());
@@ -713,6 +743,11 @@ int t_main(const char *name, const struct CMUnitTest *tests, size_t n)
 		t_sim_start();
 #endif
 	int failed = _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+#ifndef _WIN32
+	if (t_simh)
+		cport_destroy(t_simh);
+	t_simh = NULL;
+#endif
 	if (failed)
 		return 1;
 	/* A test that could not run is a skip for the whole file, never a pass. */

@@ -89,6 +89,13 @@ void t_sleep_us(unsigned us);                            /* at least `us` micros
 		skip();                                                                  \
 	} while (0)
 void t_note_skip(const char *fmt, ...);
+/* The ports t_port* made are remembered until the test destroys them, so that a test
+ * that skips after making one (t_skip, t_os_only, t_sim_skip leave it by longjmp) does
+ * not leak it: a skip destroys them. The tests' cport_destroy goes through here. */
+void t_destroy(cport *port);
+#ifndef T_HELPERS_IMPL
+#define cport_destroy(port) t_destroy(port)
+#endif
 /* On the simulation (CPORT_BACKEND=sim), which knows only the descriptors its ports
  * made: skip the test, saying it needs `what` of the OS. Elsewhere nothing. */
 void t_os_only(const char *what);
