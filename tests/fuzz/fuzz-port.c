@@ -1346,7 +1346,11 @@ static void check_value(const struct rec *r, int64_t v, uint64_t now)
 	case FK_RECV:
 	case FK_RECVMSG:
 	case FK_SENDFILE:
-		if ((uint64_t)v > r->len || (r->exact >= 0 && v != r->exact))
+		/* On sim a sendfile held by a link takes its file when it starts, and an input
+		 * may close that number and open another file on it meanwhile (cport.h asks
+		 * the caller to keep a sendfile's file open): there only the bound holds. */
+		if ((uint64_t)v > r->len ||
+		    (r->exact >= 0 && v != r->exact && !(F.sim && r->kind == FK_SENDFILE)))
 			fz_fail("%s of %llu bytes (exactly %lld expected) completed with %lld", k,
 				(unsigned long long)r->len, (long long)r->exact, (long long)v);
 		break;
