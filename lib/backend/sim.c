@@ -26,7 +26,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef _WIN32
+#include <windows.h>
+#else
 #include <unistd.h>
+#endif
+
+#ifndef S_IFSOCK
+#define S_IFSOCK 0140000 /* mingw has none: cport_statbuf.mode has Linux's values (win.c) */
+#endif
 
 /* ---- 1. State ------------------------------------------------------------------------ */
 
@@ -91,6 +99,90 @@ static struct sim_world {
 } sim_w = {.null_fd = -1};
 static pthread_once_t sim_once = PTHREAD_ONCE_INIT;
 
+/*
+ * The OS's part, all of it here. A descriptor's number is a real descriptor of the
+ * process that names nothing useful, so it never collides with the program's own and
+ * the descriptor engine sees it open (cport__os_fd_valid): on Unix a dup of /dev/null,
+ * on Windows a duplicate of one handle to NUL. The world's table is indexed by the
+ * number's slot: the number itself on Unix; on Windows the handle value / 4, as
+ * handle values are multiples of 4 (fdstate.c) and would leave 3 slots of 4 unused.
+ */
+#ifdef _WIN32
+#define SIM_SLOT_SHIFT 2
+static HANDLE sim_null = INVALID_HANDLE_VALUE; /* NUL, open while the world lives */
+
+static int sim_os_null_open(char *why, size_t n)
+{
+	sim_null = CreateFileW(L"NUL", GENERIC_READ | GENERIC_WRITE,
+			       FILE_SHARE_READ | FILE_SHARE_WRITE, NULL, OPEN_EXISTING, 0, NULL);
+	if (sim_null != INVALID_HANDLE_VALUE)
+		return 0;
+	cport__why(why, n, "sim", "cannot open NUL", cport__win_error(GetLastError()));
+	return CPORT_ENODEV;
+}
+
+static void sim_os_null_close(void)
+{
+	CloseHandle(sim_null);
+	sim_null = INVALID_HANDLE_VALUE;
+}
+
+/* A new number (not inherited, as O_CLOEXEC), or CPORT_EMFILE. Handle values keep to
+ * 32 bits (Windows says so, for 32-bit processes' sake): one past INT_MAX is refused
+ * rather than truncated. */
+static int sim_os_number_new(void)
+{
+	HANDLE h;
+	if (!DuplicateHandle(GetCurrentProcess(), sim_null, GetCurrentProcess(), &h, 0, FALSE,
+			     DUPLICATE_SAME_ACCESS))
+		return CPORT_EMFILE;
+	if ((uintptr_t)h > INT32_MAX || ((uintptr_t)h & 3)) {
+		CloseHandle(h);
+		return CPORT_EMFILE;
+	}
+	return (int)(uintptr_t)h;
+}
+
+static void sim_os_number_close(int fd)
+{
+	CloseHandle((HANDLE)(uintptr_t)fd);
+}
+#else
+#define SIM_SLOT_SHIFT 0
+
+static int sim_os_null_open(char *why, size_t n)
+{
+	sim_w.null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (sim_w.null_fd >= 0)
+		return 0;
+	cport__why(why, n, "sim", "cannot open /dev/null", -errno);
+	return CPORT_ENODEV;
+}
+
+static void sim_os_null_close(void)
+{
+	close(sim_w.null_fd);
+	sim_w.null_fd = -1;
+}
+
+static int sim_os_number_new(void)
+{
+	int fd = fcntl(sim_w.null_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return errno == EMFILE ? CPORT_EMFILE : CPORT_ENFILE;
+	return fd;
+}
+
+static void sim_os_number_close(int fd)
+{
+	close(fd);
+}
+#endif
+
+/* A number's slot in sim_w.descs, and back. */
+#define SIM_SLOT(fd) ((uint32_t)(fd) >> SIM_SLOT_SHIFT)
+#define SIM_NUMBER(slot) ((int)((slot) << SIM_SLOT_SHIFT))
+
 struct sim {
 	uint64_t now;                 /* the virtual clock (port->vclock points here) */
 	uint64_t rng;
@@ -147,7 +239,11 @@ static void sim_unlock(void)
 
 static struct sim_desc *sim_desc(cport_fd fd)
 {
-	return fd >= 0 && (uint32_t)fd < sim_w.ndescs ? sim_w.descs[fd] : NULL;
+	/* A negative int is a huge value here: past the table, as any number not ours. */
+	uintptr_t v = (uintptr_t)fd;
+	if ((v & ((1u << SIM_SLOT_SHIFT) - 1)) || v >> SIM_SLOT_SHIFT >= sim_w.ndescs)
+		return NULL;
+	return sim_w.descs[v >> SIM_SLOT_SHIFT];
 }
 
 /* The descriptor's name in this port's trace: numbered in the order the port first
@@ -353,16 +449,16 @@ static void sim_sendfile_release(struct sim *s, cport_op *op)
  * collides with the program's own, and the descriptor engine sees it open. */
 static int sim_desc_new(uint8_t kind, struct sim_desc **out)
 {
-	int fd = fcntl(sim_w.null_fd, F_DUPFD_CLOEXEC, 0);
+	int fd = sim_os_number_new();
 	if (fd < 0)
-		return errno == EMFILE ? CPORT_EMFILE : CPORT_ENFILE;
-	if ((uint32_t)fd >= sim_w.ndescs) {
+		return fd;
+	if (SIM_SLOT(fd) >= sim_w.ndescs) {
 		uint32_t n = sim_w.ndescs ? sim_w.ndescs : 64;
-		while (n <= (uint32_t)fd)
+		while (n <= SIM_SLOT(fd))
 			n *= 2;
 		struct sim_desc **nd = realloc(sim_w.descs, n * sizeof *nd);
 		if (!nd) {
-			close(fd);
+			sim_os_number_close(fd);
 			return CPORT_ENOMEM;
 		}
 		memset(nd + sim_w.ndescs, 0, (n - sim_w.ndescs) * sizeof *nd);
@@ -371,12 +467,12 @@ static int sim_desc_new(uint8_t kind, struct sim_desc **out)
 	}
 	struct sim_desc *d = calloc(1, sizeof *d);
 	if (!d) {
-		close(fd);
+		sim_os_number_close(fd);
 		return CPORT_ENOMEM;
 	}
 	d->kind = kind;
 	d->peer = -1;
-	sim_w.descs[fd] = d;
+	sim_w.descs[SIM_SLOT(fd)] = d;
 	*out = d;
 	return fd;
 }
@@ -421,16 +517,16 @@ static void sim_stream_close(struct sim_desc *d)
  * result nobody reaped: destroy's cport__drop_unreaped closes it). */
 static void sim_desc_free(int fd, bool keep_number)
 {
-	struct sim_desc *d = sim_w.descs[fd];
+	struct sim_desc *d = sim_w.descs[SIM_SLOT(fd)];
 	if (d->kind == SIM_STREAM)
 		sim_stream_close(d);
 	if (d->file)
 		simdisk_unref(d->file);
 	free(d->path);
 	free(d);
-	sim_w.descs[fd] = NULL;
+	sim_w.descs[SIM_SLOT(fd)] = NULL;
 	if (!keep_number)
-		close(fd);
+		sim_os_number_close(fd);
 }
 
 static struct sim_pipe *sim_pipe_new(uint32_t cap)
@@ -464,8 +560,8 @@ int cport_sim_socketpair(cport *port, cport_fd fds[2])
 	if (fb < 0) {
 		if (fa >= 0) {
 			free(a);
-			sim_w.descs[fa] = NULL;
-			close(fa);
+			sim_w.descs[SIM_SLOT(fa)] = NULL;
+			sim_os_number_close(fa);
 		}
 		free(ab ? ab->buf : NULL), free(ab), free(ba ? ba->buf : NULL), free(ba);
 		sim_unlock();
@@ -940,9 +1036,9 @@ static void sim_kick(cport *port)
 {
 	struct sim *s = sim_of(port);
 	(void)s;
-	for (uint32_t fd = 0; fd < sim_w.ndescs; fd++) {
-		struct sim_desc *d = sim_w.descs[fd];
-		struct cport__fd *f = d ? cport__fd_find(port, (cport_fd)fd) : NULL;
+	for (uint32_t i = 0; i < sim_w.ndescs; i++) {
+		struct sim_desc *d = sim_w.descs[i];
+		struct cport__fd *f = d ? cport__fd_find(port, (cport_fd)SIM_NUMBER(i)) : NULL;
 		for (int side = 0; f && side < 2; side++) {
 			cport_op *head = f->q[side].head;
 			if (head && !sx(head)->idx && !d->parked[side] &&
@@ -1042,14 +1138,12 @@ static int sim_profile(struct sim *s, const cport_options *o)
 static int sim_world_join(char *why, size_t n)
 {
 	if (sim_w.ports == 0) {
-		sim_w.null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (sim_w.null_fd < 0) {
-			cport__why(why, n, "sim", "cannot open /dev/null", -errno);
-			return CPORT_ENODEV;
-		}
-		int r = cport_sim_disk_create(&sim_w.disk);
+		int r = sim_os_null_open(why, n);
+		if (r < 0)
+			return r;
+		r = cport_sim_disk_create(&sim_w.disk);
 		if (r < 0) {
-			close(sim_w.null_fd);
+			sim_os_null_close();
 			return r;
 		}
 	}
@@ -1061,14 +1155,13 @@ static void sim_world_leave(void)
 {
 	if (--sim_w.ports > 0)
 		return;
-	for (uint32_t fd = 0; fd < sim_w.ndescs; fd++)
-		if (sim_w.descs[fd])
-			sim_desc_free((int)fd, false);
+	for (uint32_t i = 0; i < sim_w.ndescs; i++)
+		if (sim_w.descs[i])
+			sim_desc_free(SIM_NUMBER(i), false);
 	free(sim_w.descs);
 	sim_w.descs = NULL;
 	sim_w.ndescs = 0;
-	close(sim_w.null_fd);
-	sim_w.null_fd = -1;
+	sim_os_null_close();
 	cport_sim_disk_destroy(sim_w.disk);
 	sim_w.disk = NULL;
 }
@@ -1132,9 +1225,9 @@ static void sim_fini(cport *port)
 void cport__sim_disk_closing(cport_sim_disk *disk)
 {
 	sim_lock();
-	for (uint32_t fd = 0; fd < sim_w.ndescs; fd++)
-		if (sim_w.descs[fd] && sim_w.descs[fd]->disk == disk)
-			sim_desc_free((int)fd, false);
+	for (uint32_t i = 0; i < sim_w.ndescs; i++)
+		if (sim_w.descs[i] && sim_w.descs[i]->disk == disk)
+			sim_desc_free(SIM_NUMBER(i), false);
 	sim_unlock();
 }
 

@@ -511,9 +511,7 @@ int cport_sim_disk_crash(cport_sim_disk *disk, uint64_t seed, uint32_t flags)
 		return CPORT_EINVAL;
 	if (disk->users)
 		return CPORT_EBUSY;
-#ifdef CPORT_HAVE_SIM
 	cport__sim_disk_closing(disk); /* descriptors on it die with the machine */
-#endif
 	uint64_t s = seed;
 	int changed = 0;
 	for (uint32_t i = 0; i < disk->live.n; i++) {
@@ -535,28 +533,3 @@ int cport_sim_disk_crash(cport_sim_disk *disk, uint64_t seed, uint32_t flags)
 			return CPORT_ENOMEM;
 	return changed;
 }
-
-#ifndef CPORT_HAVE_SIM
-/* No simulation engine on this system (cport.h section 8): its calls say so. */
-int cport_sim_socketpair(cport *port, cport_fd fds[2])
-{
-	(void)port;
-	(void)fds;
-	return CPORT_ENOSYS;
-}
-
-uint64_t cport_sim_trace_hash(const cport *port)
-{
-	(void)port;
-	return 0;
-}
-
-int64_t cport_sim_trace(const cport *port, char *buf, size_t n)
-{
-	if (!port || (!buf && n > 0))
-		return CPORT_EINVAL;
-	if (n > 0)
-		buf[0] = '\0';
-	return 0;
-}
-#endif
