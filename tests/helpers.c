@@ -5,6 +5,7 @@
 #include "helpers.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -182,210 +182,6 @@ unsigned t_reap(cport *port, unsigned n, void (*each)(cport_op *, void *), void 
 	return got;
 }
 
-#ifdef _WIN32
-/* Remove a directory tree (the test's temporary directory). */
-static void rm_tree(const char *dir)
-{
-	char pat[MAX_PATH + 8], path[MAX_PATH + 8];
-	WIN32_FIND_DATAA fd;
-	snprintf(pat, sizeof pat, "%s\\*", dir);
-	HANDLE f = FindFirstFileA(pat, &fd);
-	if (f != INVALID_HANDLE_VALUE) {
-		do {
-			if (!strcmp(fd.cFileName, ".") || !strcmp(fd.cFileName, ".."))
-				continue;
-			snprintf(path, sizeof path, "%s\\%s", dir, fd.cFileName);
-			if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
-				rm_tree(path);
-			} else {
-				SetFileAttributesA(path, FILE_ATTRIBUTE_NORMAL);
-				DeleteFileA(path);
-			}
-		} while (FindNextFileA(f, &fd));
-		FindClose(f);
-	}
-	RemoveDirectoryA(dir);
-}
-
-static void t_cleanup(void)
-{
-	if (t_tmpdir[0])
-		rm_tree(t_tmpdir);
-}
-
-const char *t_dir(void)
-{
-	t_os_only("a directory");
-	if (!t_tmpdir[0]) {
-		char base[MAX_PATH];
-		DWORD n = GetTempPathA(sizeof base, base);
-		if (n == 0 || n >= sizeof base)
-			fail_msg("GetTempPathA failed");
-		for (unsigned i = 0;; i++) {
-			snprintf(t_tmpdir, sizeof t_tmpdir, "%scport-test-%lu-%u", base,
-				 (unsigned long)GetCurrentProcessId(), i);
-			if (CreateDirectoryA(t_tmpdir, NULL))
-				break;
-			if (GetLastError() != ERROR_ALREADY_EXISTS || i > 1000)
-				fail_msg("CreateDirectoryA %s: %lu", t_tmpdir,
-					 (unsigned long)GetLastError());
-		}
-		atexit(t_cleanup);
-	}
-	return t_tmpdir;
-}
-
-/* Overlapped I/O waited for on an event whose low bit is set: Windows then posts no
- * completion packet, even when the handle is associated with a port. */
-static int64_t t_rw(cport_fd fd, void *buf, size_t n, int64_t off, int wr)
-{
-	OVERLAPPED ov = {0};
-	DWORD got = 0;
-	HANDLE ev = CreateEventA(NULL, TRUE, FALSE, NULL);
-	assert_non_null(ev);
-	ov.Offset = (DWORD)(uint64_t)off;
-	ov.OffsetHigh = (DWORD)((uint64_t)off >> 32);
-	ov.hEvent = (HANDLE)((uintptr_t)ev | 1);
-	BOOL ok = wr ? WriteFile((HANDLE)fd, buf, (DWORD)n, NULL, &ov)
-		     : ReadFile((HANDLE)fd, buf, (DWORD)n, NULL, &ov);
-	if (!ok && GetLastError() == ERROR_IO_PENDING)
-		ok = TRUE;
-	if (ok)
-		ok = GetOverlappedResult((HANDLE)fd, &ov, &got, TRUE);
-	if (!ok && (GetLastError() == ERROR_HANDLE_EOF || GetLastError() == ERROR_BROKEN_PIPE))
-		ok = TRUE, got = 0;
-	CloseHandle(ev);
-	return ok ? (int64_t)got : -1;
-}
-
-int64_t t_pread(cport_fd fd, void *buf, size_t n, int64_t off)
-{
-	return t_rw(fd, buf, n, off, 0);
-}
-
-int64_t t_pwrite(cport_fd fd, const void *buf, size_t n, int64_t off)
-{
-	return t_rw(fd, (void *)buf, n, off, 1);
-}
-
-void t_close(cport_fd fd)
-{
-	cport_sock_close(fd); /* any handle: sockets need closesocket */
-}
-
-int t_pipe(cport_fd p[2])
-{
-	t_os_only("a pipe");
-	static volatile LONG seq;
-	char name[128];
-	snprintf(name, sizeof name, "\\\\.\\pipe\\cport-test-%lu-%ld",
-		 (unsigned long)GetCurrentProcessId(), (long)InterlockedIncrement(&seq));
-	HANDLE r = CreateNamedPipeA(name, PIPE_ACCESS_INBOUND | FILE_FLAG_OVERLAPPED |
-					  FILE_FLAG_FIRST_PIPE_INSTANCE,
-				    PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1, 65536, 65536,
-				    0, NULL);
-	if (r == INVALID_HANDLE_VALUE)
-		return -1;
-	/* Opening the client end connects the one instance: no ConnectNamedPipe. */
-	HANDLE w = CreateFileA(name, GENERIC_WRITE, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED,
-			       NULL);
-	if (w == INVALID_HANDLE_VALUE) {
-		CloseHandle(r);
-		return -1;
-	}
-	p[0] = (cport_fd)r;
-	p[1] = (cport_fd)w;
-	return 0;
-}
-
-int64_t t_write(cport_fd fd, const void *buf, size_t n)
-{
-	return t_rw(fd, (void *)buf, n, 0, 1);
-}
-
-int64_t t_read(cport_fd fd, void *buf, size_t n)
-{
-	return t_rw(fd, buf, n, 0, 0);
-}
-
-int64_t t_seek(cport_fd fd, int64_t off, int whence)
-{
-	LARGE_INTEGER d = {.QuadPart = off}, pos;
-	DWORD how = whence == SEEK_CUR ? FILE_CURRENT : whence == SEEK_END ? FILE_END : FILE_BEGIN;
-	return SetFilePointerEx((HANDLE)fd, d, &pos, how) ? pos.QuadPart : -1;
-}
-
-int64_t t_fsize(cport_fd fd)
-{
-	LARGE_INTEGER sz;
-	return GetFileSizeEx((HANDLE)fd, &sz) ? sz.QuadPart : -1;
-}
-
-int64_t t_falloc_bytes(cport_fd fd)
-{
-	FILE_STANDARD_INFO si;
-	if (!GetFileInformationByHandleEx((HANDLE)fd, FileStandardInfo, &si, sizeof si))
-		return -1;
-	return si.AllocationSize.QuadPart;
-}
-
-int t_fd_valid(cport_fd fd)
-{
-	DWORD flags;
-	return GetHandleInformation((HANDLE)fd, &flags) != 0;
-}
-
-int t_exists(const char *path)
-{
-	return GetFileAttributesA(path) != INVALID_FILE_ATTRIBUTES;
-}
-
-int t_unlink(const char *path)
-{
-	return DeleteFileA(path) ? 0 : -1;
-}
-
-int t_cloexec(cport_fd fd)
-{
-	DWORD f = 0;
-	return GetHandleInformation((HANDLE)fd, &f) && !(f & HANDLE_FLAG_INHERIT);
-}
-
-cport_fd t_open_rdonly(const char *path)
-{
-	HANDLE h = CreateFileA(path, GENERIC_READ,
-			       FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-			       OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
-	assert_true(h != INVALID_HANDLE_VALUE);
-	return (cport_fd)h;
-}
-
-void t_sleep_us(unsigned us)
-{
-	Sleep((us + 999) / 1000);
-}
-
-static cport_fd t_create(const char *path)
-{
-	HANDLE h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE,
-			       FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-			       CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OVERLAPPED, NULL);
-	assert_true(h != INVALID_HANDLE_VALUE);
-	return (cport_fd)h;
-}
-#else
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
-}
-
-static void t_cleanup(void)
-{
-	if (t_tmpdir[0])
-		nftw(t_tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /*
  * The simulation (CPORT_BACKEND=sim): the helpers below make and use descriptors of
  * the simulated world through a sim port of their own (t_simh), one call at a time
@@ -430,7 +226,7 @@ static int64_t t_sim_wait(cport_op *op)
 		if (r != CPORT_ETIMEDOUT)
 			fail_msg("cport_wait_op on the simulation: %s", cport_err_name(r));
 		if (i >= 100)
-			usleep(1000);
+			t_sleep_us(1000);
 	}
 	(void)cport_cancel(t_simh, op);
 	(void)cport_wait_op(t_simh, op, -1);
@@ -493,6 +289,253 @@ static int64_t t_sim_path(const char *path, bool unlink)
 	cport_statbuf st;
 	return T_SIM(&op, unlink ? cport_unlink(t_simh, &op, path, 0)
 				     : cport_stat(t_simh, &op, path, &st));
+}
+
+#ifdef _WIN32
+/* Remove a directory tree (the test's temporary directory). */
+static void rm_tree(const char *dir)
+{
+	char pat[MAX_PATH + 8], path[MAX_PATH + 8];
+	WIN32_FIND_DATAA fd;
+	snprintf(pat, sizeof pat, "%s\\*", dir);
+	HANDLE f = FindFirstFileA(pat, &fd);
+	if (f != INVALID_HANDLE_VALUE) {
+		do {
+			if (!strcmp(fd.cFileName, ".") || !strcmp(fd.cFileName, ".."))
+				continue;
+			snprintf(path, sizeof path, "%s\\%s", dir, fd.cFileName);
+			if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
+				rm_tree(path);
+			} else {
+				SetFileAttributesA(path, FILE_ATTRIBUTE_NORMAL);
+				DeleteFileA(path);
+			}
+		} while (FindNextFileA(f, &fd));
+		FindClose(f);
+	}
+	RemoveDirectoryA(dir);
+}
+
+static void t_cleanup(void)
+{
+	if (t_tmpdir[0])
+		rm_tree(t_tmpdir);
+}
+
+const char *t_dir(void)
+{
+	if (t_is_sim())
+		return t_sim_dir();
+	t_os_only("a directory");
+	if (!t_tmpdir[0]) {
+		char base[MAX_PATH];
+		DWORD n = GetTempPathA(sizeof base, base);
+		if (n == 0 || n >= sizeof base)
+			fail_msg("GetTempPathA failed");
+		for (unsigned i = 0;; i++) {
+			snprintf(t_tmpdir, sizeof t_tmpdir, "%scport-test-%lu-%u", base,
+				 (unsigned long)GetCurrentProcessId(), i);
+			if (CreateDirectoryA(t_tmpdir, NULL))
+				break;
+			if (GetLastError() != ERROR_ALREADY_EXISTS || i > 1000)
+				fail_msg("CreateDirectoryA %s: %lu", t_tmpdir,
+					 (unsigned long)GetLastError());
+		}
+		atexit(t_cleanup);
+	}
+	return t_tmpdir;
+}
+
+/* Overlapped I/O waited for on an event whose low bit is set: Windows then posts no
+ * completion packet, even when the handle is associated with a port. */
+static int64_t t_rw(cport_fd fd, void *buf, size_t n, int64_t off, int wr)
+{
+	OVERLAPPED ov = {0};
+	DWORD got = 0;
+	HANDLE ev = CreateEventA(NULL, TRUE, FALSE, NULL);
+	assert_non_null(ev);
+	ov.Offset = (DWORD)(uint64_t)off;
+	ov.OffsetHigh = (DWORD)((uint64_t)off >> 32);
+	ov.hEvent = (HANDLE)((uintptr_t)ev | 1);
+	BOOL ok = wr ? WriteFile((HANDLE)fd, buf, (DWORD)n, NULL, &ov)
+		     : ReadFile((HANDLE)fd, buf, (DWORD)n, NULL, &ov);
+	if (!ok && GetLastError() == ERROR_IO_PENDING)
+		ok = TRUE;
+	if (ok)
+		ok = GetOverlappedResult((HANDLE)fd, &ov, &got, TRUE);
+	if (!ok && (GetLastError() == ERROR_HANDLE_EOF || GetLastError() == ERROR_BROKEN_PIPE))
+		ok = TRUE, got = 0;
+	CloseHandle(ev);
+	return ok ? (int64_t)got : -1;
+}
+
+int64_t t_pread(cport_fd fd, void *buf, size_t n, int64_t off)
+{
+	if (t_is_sim())
+		return t_sim_io(fd, buf, n, off, false);
+	return t_rw(fd, buf, n, off, 0);
+}
+
+int64_t t_pwrite(cport_fd fd, const void *buf, size_t n, int64_t off)
+{
+	if (t_is_sim())
+		return t_sim_io(fd, (void *)(uintptr_t)buf, n, off, true);
+	return t_rw(fd, (void *)buf, n, off, 1);
+}
+
+void t_close(cport_fd fd)
+{
+	if (t_is_sim()) {
+		cport_op op = {0};
+		(void)T_SIM(&op, cport_close(t_simh, &op, fd));
+		return;
+	}
+	cport_sock_close(fd); /* any handle: sockets need closesocket */
+}
+
+int t_pipe(cport_fd p[2])
+{
+	if (t_is_sim())
+		return t_sim_pair(p) == 0 ? 0 : -1;
+	t_os_only("a pipe");
+	static volatile LONG seq;
+	char name[128];
+	snprintf(name, sizeof name, "\\\\.\\pipe\\cport-test-%lu-%ld",
+		 (unsigned long)GetCurrentProcessId(), (long)InterlockedIncrement(&seq));
+	HANDLE r = CreateNamedPipeA(name, PIPE_ACCESS_INBOUND | FILE_FLAG_OVERLAPPED |
+					  FILE_FLAG_FIRST_PIPE_INSTANCE,
+				    PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1, 65536, 65536,
+				    0, NULL);
+	if (r == INVALID_HANDLE_VALUE)
+		return -1;
+	/* Opening the client end connects the one instance: no ConnectNamedPipe. */
+	HANDLE w = CreateFileA(name, GENERIC_WRITE, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED,
+			       NULL);
+	if (w == INVALID_HANDLE_VALUE) {
+		CloseHandle(r);
+		return -1;
+	}
+	p[0] = (cport_fd)r;
+	p[1] = (cport_fd)w;
+	return 0;
+}
+
+int64_t t_write(cport_fd fd, const void *buf, size_t n)
+{
+	if (t_is_sim())
+		return t_sim_io(fd, (void *)(uintptr_t)buf, n, -1, true);
+	return t_rw(fd, (void *)buf, n, 0, 1);
+}
+
+int64_t t_read(cport_fd fd, void *buf, size_t n)
+{
+	if (t_is_sim())
+		return t_sim_io(fd, buf, n, -1, false);
+	return t_rw(fd, buf, n, 0, 0);
+}
+
+int64_t t_seek(cport_fd fd, int64_t off, int whence)
+{
+	t_os_only("SetFilePointerEx");
+	LARGE_INTEGER d = {.QuadPart = off}, pos;
+	DWORD how = whence == SEEK_CUR ? FILE_CURRENT : whence == SEEK_END ? FILE_END : FILE_BEGIN;
+	return SetFilePointerEx((HANDLE)fd, d, &pos, how) ? pos.QuadPart : -1;
+}
+
+int64_t t_fsize(cport_fd fd)
+{
+	if (t_is_sim()) {
+		cport_statbuf st;
+		return t_sim_stat(fd, &st) == 0 ? (int64_t)st.size : -1;
+	}
+	LARGE_INTEGER sz;
+	return GetFileSizeEx((HANDLE)fd, &sz) ? sz.QuadPart : -1;
+}
+
+int64_t t_falloc_bytes(cport_fd fd)
+{
+	if (t_is_sim()) {
+		cport_statbuf st;
+		return t_sim_stat(fd, &st) == 0 ? (int64_t)st.blocks * 512 : -1;
+	}
+	FILE_STANDARD_INFO si;
+	if (!GetFileInformationByHandleEx((HANDLE)fd, FileStandardInfo, &si, sizeof si))
+		return -1;
+	return si.AllocationSize.QuadPart;
+}
+
+int t_fd_valid(cport_fd fd)
+{
+	DWORD flags;
+	return GetHandleInformation((HANDLE)fd, &flags) != 0;
+}
+
+int t_exists(const char *path)
+{
+	if (t_is_sim())
+		return t_sim_path(path, false) == 0;
+	return GetFileAttributesA(path) != INVALID_FILE_ATTRIBUTES;
+}
+
+int t_unlink(const char *path)
+{
+	if (t_is_sim())
+		return t_sim_path(path, true) == 0 ? 0 : -1;
+	return DeleteFileA(path) ? 0 : -1;
+}
+
+/* Open handles of the process (the Unix version counts descriptors). */
+int t_count_fds(void)
+{
+	DWORD n = 0;
+	if (!GetProcessHandleCount(GetCurrentProcess(), &n) || n == 0)
+		t_skip("GetProcessHandleCount cannot count open handles here");
+	return (int)n;
+}
+
+int t_cloexec(cport_fd fd)
+{
+	DWORD f = 0;
+	return GetHandleInformation((HANDLE)fd, &f) && !(f & HANDLE_FLAG_INHERIT);
+}
+
+cport_fd t_open_rdonly(const char *path)
+{
+	if (t_is_sim())
+		return t_sim_open(path, CPORT_O_RDONLY);
+	HANDLE h = CreateFileA(path, GENERIC_READ,
+			       FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+			       OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
+	assert_true(h != INVALID_HANDLE_VALUE);
+	return (cport_fd)h;
+}
+
+void t_sleep_us(unsigned us)
+{
+	Sleep((us + 999) / 1000);
+}
+
+static cport_fd t_create(const char *path)
+{
+	if (t_is_sim())
+		return t_sim_open(path, CPORT_O_RDWR | CPORT_O_CREAT | CPORT_O_TRUNC);
+	HANDLE h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE,
+			       FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+			       CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OVERLAPPED, NULL);
+	assert_true(h != INVALID_HANDLE_VALUE);
+	return (cport_fd)h;
+}
+#else
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static void t_cleanup(void)
+{
+	if (t_tmpdir[0])
+		nftw(t_tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 const char *t_dir(void)
@@ -738,16 +781,12 @@ int t_main(const char *name, const struct CMUnitTest *tests, size_t n)
 	if (t_backend_refused())
 		return 77;
 	snprintf(group, sizeof group, "%s/%s", name, t_backend());
-#ifndef _WIN32
 	if (t_is_sim())
 		t_sim_start();
-#endif
 	int failed = _cmocka_run_group_tests(group, tests, n, NULL, NULL);
-#ifndef _WIN32
 	if (t_simh)
 		cport_destroy(t_simh);
 	t_simh = NULL;
-#endif
 	if (failed)
 		return 1;
 	/* A test that could not run is a skip for the whole file, never a pass. */
@@ -786,12 +825,10 @@ cport_fd t_connect(const cport_addr *a)
  * does (a test of TCP's own behaviour asks for a listener or an address instead). */
 void t_tcp_pair(cport_fd fds[2])
 {
-#ifndef _WIN32
 	if (t_is_sim()) {
 		assert_int_equal(t_sim_pair(fds), 0);
 		return;
 	}
-#endif
 	cport_addr a;
 	cport_fd l = t_listen(&a);
 	fds[0] = t_connect(&a);
@@ -858,10 +895,8 @@ cport_fd t_udp_any(cport_addr *bound)
 
 int64_t t_sock_send(cport_fd fd, const void *buf, size_t len)
 {
-#ifndef _WIN32
 	if (t_is_sim())
 		return t_sim_io(fd, (void *)(uintptr_t)buf, len, -1, true);
-#endif
 #ifdef _WIN32
 	int n = send((SOCKET)fd, buf, len > INT32_MAX ? INT32_MAX : (int)len, 0);
 	return n < 0 ? -1 : n;
@@ -876,10 +911,8 @@ int64_t t_sock_send(cport_fd fd, const void *buf, size_t len)
 
 int64_t t_sock_recv(cport_fd fd, void *buf, size_t len)
 {
-#ifndef _WIN32
 	if (t_is_sim())
 		return t_sim_io(fd, buf, len, -1, false);
-#endif
 #ifdef _WIN32
 	int n = recv((SOCKET)fd, buf, len > INT32_MAX ? INT32_MAX : (int)len, 0);
 	return n < 0 ? -1 : n;
@@ -938,12 +971,10 @@ int t_sock_linger0(cport_fd fd)
 
 int t_sock_shut_wr(cport_fd fd)
 {
-#ifndef _WIN32
 	if (t_is_sim()) {
 		cport_op op = {0};
 		return T_SIM(&op, cport_shutdown(t_simh, &op, fd, CPORT_SHUT_WR)) == 0 ? 0 : -1;
 	}
-#endif
 #ifdef _WIN32
 	return shutdown((SOCKET)fd, SD_SEND) ? -1 : 0;
 #else

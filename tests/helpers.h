@@ -74,7 +74,7 @@ int64_t t_seek(cport_fd fd, int64_t off, int whence);    /* SEEK_SET/SEEK_CUR; p
 int64_t t_fsize(cport_fd fd);                            /* file size, or -1 */
 int64_t t_falloc_bytes(cport_fd fd);                     /* bytes allocated, or -1 */
 int t_fd_valid(cport_fd fd);                             /* the descriptor is open */
-int t_count_fds(void); /* open descriptors of this process (Unix); skips if unlistable */
+int t_count_fds(void); /* open descriptors (handles on Windows); skips if unlistable */
 int t_exists(const char *path);
 int t_unlink(const char *path);                         /* 0, or -1 */
 int t_cloexec(cport_fd fd); /* not inherited by child processes (close-on-exec) */

@@ -303,7 +303,7 @@ static void refusals(void **state)
 	o.sim = &bad;
 	cport *q = NULL;
 	assert_int_equal(cport_create(&q, &o), CPORT_EINVAL);
-	o.backend = "poll";
+	o.backend = t_is_windows() ? "iocp" : "poll"; /* one built here */
 	profile_init(&bad, 1);
 	assert_int_equal(cport_create(&q, &o), CPORT_EINVAL); /* a profile on another backend */
 	assert_null(q);
@@ -443,9 +443,7 @@ static void links(void **state)
 static void destroy_in_flight(void **state)
 {
 	(void)state;
-#ifndef _WIN32
 	int before = t_count_fds();
-#endif
 	cport *port = sim_port(NULL);
 	cport_fd sp[2];
 	assert_int_equal(cport_sim_socketpair(port, sp), 0);
@@ -464,9 +462,7 @@ static void destroy_in_flight(void **state)
 		assert_int_equal(run(port, &c, cport_close(port, &c, (cport_fd)ops[1].result)), 0);
 	}
 	cport_destroy(port);
-#ifndef _WIN32
 	assert_int_equal(t_count_fds(), before);
-#endif
 }
 
 /* A sendfile holds its file from the submit: the file's descriptor closed and its
