@@ -104,7 +104,7 @@ static void fadvise_each(void **state)
 	cport_fd p[2];
 	assert_int_equal(t_pipe(p), 0);
 	assert_int_equal(cport_fadvise(port, &op, p[0], 0, 0, CPORT_FADV_WILLNEED), 0);
-	assert_int_equal(t_run(port, &op), t_is_windows() ? 0 : CPORT_ESPIPE);
+	assert_int_equal(t_run(port, &op), t_is_windows() && !t_sim() ? 0 : CPORT_ESPIPE);
 	t_close(p[0]);
 	t_close(p[1]);
 	t_close(fd);
@@ -183,7 +183,7 @@ static void rename_exchange(void **state)
 	cport_op op = {0};
 	assert_int_equal(cport_rename2(port, &op, a, b, CPORT_RENAME_EXCHANGE), 0);
 	int64_t r = t_run(port, &op);
-	if (t_is_windows()) {
+	if (t_is_windows() && !t_sim()) {
 		assert_int_equal(r, CPORT_ENOTSUP); /* documented: Windows has no exchange */
 		cport_destroy(port);
 		return;
@@ -228,9 +228,14 @@ static void access_modes(void **state)
 	/* Root may write anything (access(2) says so). */
 	assert_int_equal(t_run(port, &op), getuid() == 0 ? 0 : CPORT_EACCES);
 #else
-	/* No execute bit on Windows: any file that exists passes (cport.h). */
+	/* No execute bit on Windows: any file that exists passes (cport.h). The
+	 * simulation's files are 0644 there too, and it has no read-only files. */
 	assert_int_equal(cport_access(port, &op, path, CPORT_X_OK), 0);
-	assert_int_equal(t_run(port, &op), 0);
+	assert_int_equal(t_run(port, &op), t_sim() ? CPORT_EACCES : 0);
+	if (t_sim()) {
+		cport_destroy(port);
+		return;
+	}
 	/* Made read-only by cport_open without the owner's write bit. */
 	char ro[300];
 	t_path(ro, sizeof ro, "acc-ro");
