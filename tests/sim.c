@@ -443,7 +443,10 @@ static void links(void **state)
 static void destroy_in_flight(void **state)
 {
 	(void)state;
-	int before = t_count_fds();
+	/* Wine 8 cannot count a process's handles (GetProcessHandleCount fails or says 0):
+	 * the rest of the test runs there all the same. */
+	bool count = !t_is_wine();
+	int before = count ? t_count_fds() : 0;
 	cport *port = sim_port(NULL);
 	cport_fd sp[2];
 	assert_int_equal(cport_sim_socketpair(port, sp), 0);
@@ -462,7 +465,8 @@ static void destroy_in_flight(void **state)
 		assert_int_equal(run(port, &c, cport_close(port, &c, (cport_fd)ops[1].result)), 0);
 	}
 	cport_destroy(port);
-	assert_int_equal(t_count_fds(), before);
+	if (count)
+		assert_int_equal(t_count_fds(), before);
 }
 
 /* A sendfile holds its file from the submit: the file's descriptor closed and its
