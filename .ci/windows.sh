@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Cross-build cport for Windows (mingw-w64) and run its test suite under Wine (IOCP backend).
+# Cross-build cport for Windows (mingw-w64) and run its test suite under Wine (IOCP and sim).
 #
 # Idempotent: a second run reuses the installed packages, the cmocka build and the Wine
 # prefix. Needs root for apt-get on a fresh Debian 12 machine. Everything it builds lives

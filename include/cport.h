@@ -2151,12 +2151,12 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  * none the caller holds. The world, with its descriptors and the default disk (that of
  * ports whose profile names none), ends when the last sim port is destroyed. Any other
  * descriptor is CPORT_EBADF. Their numbers are real descriptors of the process
- * (placeholders on /dev/null, closed with them), so they never collide with the
+ * (placeholders on /dev/null, or NUL on Windows), so they never collide with the
  * program's own; close them with cport_close, never close(2). Ops not listed above
  * (accept, connect, pool receives and other multishot ops, readdir, link, symlink,
  * readlink, locks) are refused with CPORT_ENOTSUP, as is CPORT_OPT_SHARED; there are no
  * sockets of the OS and no thread pool. cport_route answers CPORT_ROUTE_LOCAL for
- * every op it has. Unix only for now: elsewhere "sim" is CPORT_ENOSYS.
+ * every op it has. Built on every OS, Windows too (its tests run there under Wine).
  * Threads: one thread drives a sim port (cport_post from others is safe, but a program
  * that posts from threads is not deterministic). Ports on several threads may share
  * the world (a mutex serialises them), at the price of determinism. Several ports may
