@@ -182,3 +182,64 @@ int cport_addr_format(const cport_addr *a, char *buf, size_t n)
 	}
 	return len;
 }
+
+/* ---- The simulation's view of addresses (lib/backend/sim.c) ---------------------- */
+
+int cport__addr_ip_get(const cport_addr *a, struct cport__addr_ip *ip)
+{
+	int fam = cport__addr_sa_family(a);
+	memset(ip, 0, sizeof *ip);
+	if (fam == AF_INET && a->len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s4 = (const void *)a->storage;
+		ip->fam = CPORT_AF_INET;
+		ip->port = ntohs(s4->sin_port);
+		memcpy(ip->ip, &s4->sin_addr, 4);
+		return 0;
+	}
+	if (fam == AF_INET6 && a->len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s6 = (const void *)a->storage;
+		ip->fam = CPORT_AF_INET6;
+		ip->port = ntohs(s6->sin6_port);
+		memcpy(ip->ip, &s6->sin6_addr, 16);
+		return 0;
+	}
+	return CPORT_EAFNOSUPPORT;
+}
+
+void cport__addr_ip_set(cport_addr *a, const struct cport__addr_ip *ip)
+{
+	memset(a, 0, sizeof *a);
+	if (ip->fam == CPORT_AF_INET) {
+		struct sockaddr_in s4;
+		memset(&s4, 0, sizeof s4);
+		s4.sin_family = AF_INET;
+		s4.sin_port = htons(ip->port);
+		memcpy(&s4.sin_addr, ip->ip, 4);
+		memcpy(a->storage, &s4, sizeof s4);
+		a->len = sizeof s4;
+	} else if (ip->fam == CPORT_AF_INET6) {
+		struct sockaddr_in6 s6;
+		memset(&s6, 0, sizeof s6);
+		s6.sin6_family = AF_INET6;
+		s6.sin6_port = htons(ip->port);
+		memcpy(&s6.sin6_addr, ip->ip, 16);
+		memcpy(a->storage, &s6, sizeof s6);
+		a->len = sizeof s6;
+	}
+}
+
+void cport__addr_local_set(cport_addr *a, const char *name)
+{
+	memset(a, 0, sizeof *a);
+#ifndef _WIN32
+	struct sockaddr_un su;
+	memset(&su, 0, sizeof su);
+	su.sun_family = AF_UNIX;
+	size_t n = strlen(name) < sizeof su.sun_path - 1 ? strlen(name) : sizeof su.sun_path - 1;
+	memcpy(su.sun_path, name, n);
+	memcpy(a->storage, &su, sizeof su);
+	a->len = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+#else
+	(void)name; /* a named pipe has no address */
+#endif
+}

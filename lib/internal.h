@@ -792,6 +792,48 @@ LPFN_CONNECTEX cport__win_connectex(void);
 /* addr.c: the sockaddr family a cport_addr holds (AF_UNSPEC if none) */
 int cport__addr_sa_family(const cport_addr *a);
 
+/* addr.c: an IP socket address taken apart, for the simulation's network. */
+struct cport__addr_ip {
+	int fam;        /* CPORT_AF_INET or CPORT_AF_INET6 */
+	uint16_t port;
+	uint8_t ip[16]; /* IPv4: the first 4 bytes */
+};
+/* Take `a` apart: 0, or CPORT_EAFNOSUPPORT (not IPv4 or IPv6, or too short). */
+int cport__addr_ip_get(const cport_addr *a, struct cport__addr_ip *ip);
+void cport__addr_ip_set(cport_addr *a, const struct cport__addr_ip *ip);
+/* A local stream's address: the path `name` (Unix); an empty address on Windows. */
+void cport__addr_local_set(cport_addr *a, const char *name);
+
+/* unix.c, win.c: the OS's socket helpers, behind lib/sock.c's public ones. */
+int cport__os_tcp_listen(cport_fd *fd, const cport_addr *a, int backlog, uint32_t flags);
+int cport__os_tcp_socket(cport_fd *fd, int family);
+int cport__os_udp_socket(cport_fd *fd, const cport_addr *a, uint32_t flags);
+int cport__os_local_listen(cport_fd *fd, const char *name, int backlog);
+int cport__os_local_connect(cport_fd *fd, const char *name);
+int cport__os_sock_local(cport_fd fd, cport_addr *a);
+int cport__os_sock_peer(cport_fd fd, cport_addr *a);
+int cport__os_sock_nodelay(cport_fd fd, int on);
+int cport__os_sock_keepalive(cport_fd fd, int on, uint32_t idle_s);
+int cport__os_sock_close(cport_fd fd);
+
+#ifdef CPORT_HAVE_SIM
+/*
+ * sim.c: the socket helpers of cport.h section 6 make the simulation's sockets while a
+ * sim port exists in the process (cport__sim_net), and the helpers that take a
+ * descriptor act on the simulation's own ones (cport__sim_fd) wherever they are called.
+ */
+bool cport__sim_net(void);
+bool cport__sim_fd(cport_fd fd);
+int cport__sim_tcp_listen(cport_fd *out, const cport_addr *a, int backlog, uint32_t flags);
+int cport__sim_tcp_socket(cport_fd *out, int family);
+int cport__sim_udp_socket(cport_fd *out, const cport_addr *a, uint32_t flags);
+int cport__sim_local_listen(cport_fd *out, const char *name, int backlog);
+int cport__sim_local_connect(cport_fd *out, const char *name);
+int cport__sim_sock_name(cport_fd fd, cport_addr *a, bool peer);
+int cport__sim_sock_opt(cport_fd fd);
+int cport__sim_sock_close(cport_fd fd);
+#endif
+
 /* error.c */
 void cport__why(char *why, size_t n, const char *backend, const char *what, int err);
 

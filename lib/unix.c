@@ -869,12 +869,12 @@ static int sock_name(cport_fd fd, cport_addr *a, bool peer)
 	return 0;
 }
 
-int cport_sock_local(cport_fd fd, cport_addr *a)
+int cport__os_sock_local(cport_fd fd, cport_addr *a)
 {
 	return sock_name(fd, a, false);
 }
 
-int cport_sock_peer(cport_fd fd, cport_addr *a)
+int cport__os_sock_peer(cport_fd fd, cport_addr *a)
 {
 	return sock_name(fd, a, true);
 }
@@ -917,7 +917,7 @@ static int sock_bound(cport_fd *out, const cport_addr *a, int type, uint32_t fla
 	return 0;
 }
 
-int cport_tcp_listen(cport_fd *out, const cport_addr *a, int backlog, uint32_t flags)
+int cport__os_tcp_listen(cport_fd *out, const cport_addr *a, int backlog, uint32_t flags)
 {
 	if (!out)
 		return CPORT_EINVAL; /* checked before the socket exists, or it would leak */
@@ -934,7 +934,7 @@ int cport_tcp_listen(cport_fd *out, const cport_addr *a, int backlog, uint32_t f
 	return 0;
 }
 
-int cport_tcp_socket(cport_fd *out, int family)
+int cport__os_tcp_socket(cport_fd *out, int family)
 {
 	if (!out || (family != CPORT_AF_INET && family != CPORT_AF_INET6))
 		return CPORT_EINVAL;
@@ -946,7 +946,7 @@ int cport_tcp_socket(cport_fd *out, int family)
 	return 0;
 }
 
-int cport_udp_socket(cport_fd *out, const cport_addr *a, uint32_t flags)
+int cport__os_udp_socket(cport_fd *out, const cport_addr *a, uint32_t flags)
 {
 	return sock_bound(out, a, SOCK_DGRAM, flags);
 }
@@ -963,7 +963,7 @@ static int local_addr(struct sockaddr_un *su, const char *name)
 	return 0;
 }
 
-int cport_local_listen(cport_fd *out, const char *name, int backlog)
+int cport__os_local_listen(cport_fd *out, const char *name, int backlog)
 {
 	struct sockaddr_un su;
 	int r = out ? local_addr(&su, name) : CPORT_EINVAL;
@@ -982,7 +982,7 @@ int cport_local_listen(cport_fd *out, const char *name, int backlog)
 	return 0;
 }
 
-int cport_local_connect(cport_fd *out, const char *name)
+int cport__os_local_connect(cport_fd *out, const char *name)
 {
 	struct sockaddr_un su;
 	int r = out ? local_addr(&su, name) : CPORT_EINVAL;
@@ -1008,12 +1008,12 @@ int cport_local_connect(cport_fd *out, const char *name)
 	return 0;
 }
 
-int cport_sock_nodelay(cport_fd fd, int on)
+int cport__os_sock_nodelay(cport_fd fd, int on)
 {
 	return sock_setopt(fd, IPPROTO_TCP, TCP_NODELAY, !!on);
 }
 
-int cport_sock_keepalive(cport_fd fd, int on, uint32_t idle_s)
+int cport__os_sock_keepalive(cport_fd fd, int on, uint32_t idle_s)
 {
 	int r = sock_setopt(fd, SOL_SOCKET, SO_KEEPALIVE, !!on);
 #ifdef TCP_KEEPIDLE
@@ -1026,7 +1026,7 @@ int cport_sock_keepalive(cport_fd fd, int on, uint32_t idle_s)
 	return r;
 }
 
-int cport_sock_close(cport_fd fd)
+int cport__os_sock_close(cport_fd fd)
 {
 	if (fd < 0)
 		return CPORT_EBADF;

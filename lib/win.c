@@ -1013,12 +1013,12 @@ static int win_sock_name(cport_fd fd, cport_addr *a, bool peer)
 	return 0;
 }
 
-int cport_sock_local(cport_fd fd, cport_addr *a)
+int cport__os_sock_local(cport_fd fd, cport_addr *a)
 {
 	return win_sock_name(fd, a, false);
 }
 
-int cport_sock_peer(cport_fd fd, cport_addr *a)
+int cport__os_sock_peer(cport_fd fd, cport_addr *a)
 {
 	return win_sock_name(fd, a, true);
 }
@@ -1083,7 +1083,7 @@ static int win_sock_bound(cport_fd *out, const cport_addr *a, int type, uint32_t
 	return 0;
 }
 
-int cport_tcp_listen(cport_fd *out, const cport_addr *a, int backlog, uint32_t flags)
+int cport__os_tcp_listen(cport_fd *out, const cport_addr *a, int backlog, uint32_t flags)
 {
 	if (!out)
 		return CPORT_EINVAL; /* checked before the socket exists, or it would leak */
@@ -1100,7 +1100,7 @@ int cport_tcp_listen(cport_fd *out, const cport_addr *a, int backlog, uint32_t f
 	return 0;
 }
 
-int cport_tcp_socket(cport_fd *out, int family)
+int cport__os_tcp_socket(cport_fd *out, int family)
 {
 	if (!out || (family != CPORT_AF_INET && family != CPORT_AF_INET6))
 		return CPORT_EINVAL;
@@ -1112,17 +1112,17 @@ int cport_tcp_socket(cport_fd *out, int family)
 	return r;
 }
 
-int cport_udp_socket(cport_fd *out, const cport_addr *a, uint32_t flags)
+int cport__os_udp_socket(cport_fd *out, const cport_addr *a, uint32_t flags)
 {
 	return win_sock_bound(out, a, SOCK_DGRAM, flags);
 }
 
-int cport_sock_nodelay(cport_fd fd, int on)
+int cport__os_sock_nodelay(cport_fd fd, int on)
 {
 	return win_setopt(fd, IPPROTO_TCP, TCP_NODELAY, !!on);
 }
 
-int cport_sock_keepalive(cport_fd fd, int on, uint32_t idle_s)
+int cport__os_sock_keepalive(cport_fd fd, int on, uint32_t idle_s)
 {
 	int r = win_setopt(fd, SOL_SOCKET, SO_KEEPALIVE, !!on);
 	if (r == 0 && on && idle_s > 0) {
@@ -1182,7 +1182,7 @@ bool cport__os_fd_valid(cport_fd fd)
 	return (intptr_t)fd > 0 && (fd & 3) == 0 && GetHandleInformation((HANDLE)fd, &flags);
 }
 
-int cport_sock_close(cport_fd fd)
+int cport__os_sock_close(cport_fd fd)
 {
 	if ((intptr_t)fd <= 0)
 		return CPORT_EBADF;
@@ -1260,7 +1260,7 @@ static bool win_pipe_taken(const wchar_t *name)
 	return taken || WaitNamedPipeW(name, 1) || GetLastError() != ERROR_FILE_NOT_FOUND;
 }
 
-int cport_local_listen(cport_fd *out, const char *name, int backlog)
+int cport__os_local_listen(cport_fd *out, const char *name, int backlog)
 {
 	(void)backlog; /* each accept in flight, plus one spare, is the backlog */
 	int r = CPORT_EINVAL;
@@ -1341,7 +1341,7 @@ bool cport__win_local_is(cport_fd fd)
 	return found;
 }
 
-int cport_local_connect(cport_fd *out, const char *name)
+int cport__os_local_connect(cport_fd *out, const char *name)
 {
 	int r = CPORT_EINVAL;
 	wchar_t *w = out ? win_pipe_name(name, &r) : NULL;

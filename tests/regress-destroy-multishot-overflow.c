@@ -23,7 +23,7 @@ enum { CLIENTS = 8 };
 static void overflow_then_destroy(void **state)
 {
 	(void)state;
-	t_os_only("a listening socket");
+	t_os_only("connect(2)");
 	for (int round = 0; round < 5; round++) {
 		int before = t_count_fds();
 		cport *port = t_port_depth(1);

@@ -18,7 +18,7 @@
 static void more_unreaped_at_destroy(void **state)
 {
 	(void)state;
-	t_os_only("a listening socket");
+	t_os_only("a wait that finds the kernel's completions without waiting");
 	for (int round = 0; round < 10; round++) {
 		int before = t_count_fds();
 		cport *port = t_port();

@@ -40,7 +40,6 @@ static void fallocate_on_socket(void **state)
 static void send_without_address(void **state)
 {
 	(void)state;
-	t_os_only("a socket");
 	cport *port = t_port();
 	cport_addr a;
 	cport_fd u;

@@ -23,7 +23,7 @@
 static void barrier_after_closed_multishot(void **state)
 {
 	(void)state;
-	t_os_only("a listening socket");
+	t_os_only("connect(2)");
 	cport *port = t_port();
 	cport_addr a, bound;
 	cport_fd l, c;

@@ -86,7 +86,6 @@ static void udp_and_tcp_socket_null(void **state)
 static void local_null(void **state)
 {
 	(void)state;
-	t_os_only("a local stream socket");
 	char name[300];
 #ifdef _WIN32
 	snprintf(name, sizeof name, "cport-regress-null-%lu", (unsigned long)t_now_ms());
@@ -108,7 +107,8 @@ static void local_null(void **state)
 	assert_int_equal(cport_local_listen(&fd, name, 0), 0);
 	assert_int_equal(cport_sock_close(fd), 0);
 #ifndef _WIN32
-	assert_int_equal(t_unlink(name), 0);
+	if (!t_sim()) /* the simulation's local names are not files */
+		assert_int_equal(t_unlink(name), 0);
 #endif
 }
 

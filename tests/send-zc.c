@@ -162,7 +162,6 @@ static void zc_path_taken(void **state)
 static void local_stream_falls_back(void **state)
 {
 	(void)state;
-	t_os_only("a local stream socket");
 	cport *port = t_port();
 	char path[300];
 	t_path(path, sizeof path, "zc-sock");

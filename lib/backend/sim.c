@@ -38,7 +38,23 @@
 
 /* ---- 1. State ------------------------------------------------------------------------ */
 
-enum { SIM_FILE = 1, SIM_DIR, SIM_STREAM };
+/* What a descriptor is. Every kind from SIM_STREAM on is a socket. */
+enum {
+	SIM_FILE = 1,
+	SIM_DIR,
+	SIM_STREAM, /* a connected stream: a socketpair's end, or a connection */
+	SIM_SOCK,   /* a TCP socket not connected yet (cport_tcp_socket) */
+	SIM_LISTEN, /* a listening socket (cport_tcp_listen, cport_local_listen) */
+	SIM_DGRAM   /* a UDP socket (cport_udp_socket) */
+};
+
+/* A datagram waiting in its receiver's queue. */
+struct sim_dgram {
+	struct sim_dgram *next;
+	struct cport__addr_ip from;
+	uint32_t len;
+	uint8_t data[];
+};
 
 /* One direction of a stream: bytes written by one end, read by the other. */
 struct sim_pipe {
@@ -54,6 +70,7 @@ struct sim_desc {
 	uint8_t kind;                 /* SIM_* */
 	bool rd, wr, append, dsync;
 	bool rd_shut;                 /* a stream end shut for receiving: end of stream */
+	bool out_shut;                /* SIM_DGRAM: shut for sending */
 	bool parked[2];               /* the head of side s tried and waits for the peer */
 	uint32_t tid;                 /* the trace's name for it on port `tport` */
 	uint64_t tport;               /* the serial of the port that named it last */
@@ -63,6 +80,15 @@ struct sim_desc {
 	char *path;                   /* SIM_DIR: for its flush */
 	uint64_t pos;                 /* SIM_FILE: offset -1 reads and writes */
 	struct sim_pipe *in, *out;    /* SIM_STREAM */
+	/* Sockets with addresses (section 5b). `me`: bound (or given by a connect);
+	 * `them`: the peer of a connection or of a connected datagram socket. */
+	bool has_me, has_them, reuseport;
+	struct cport__addr_ip me, them;
+	char *lname;                  /* a local stream's name (cport_local_listen) */
+	int *backlog;                 /* SIM_LISTEN: connections not accepted yet */
+	uint32_t nback, maxback;
+	struct sim_dgram *dq, *dq_tail; /* SIM_DGRAM: datagrams to receive, oldest first */
+	uint32_t dq_bytes;
 };
 
 /* The op's part of opx.be: its place in the event heap. */
@@ -96,7 +122,11 @@ static struct sim_world {
 	uint32_t ports;
 	uint64_t serial;              /* ports made so far (trace names of descriptors) */
 	struct sim *sleepers;         /* ports asleep for real in their reap (sim_sleep) */
+	uint16_t next_port;           /* the next ephemeral port to try */
+	uint32_t spread;              /* connections spread over CPORT_SOCK_REUSEPORT */
 } sim_w = {.null_fd = -1};
+/* sim_w.ports, readable without the mutex: the socket helpers' question (sim_net). */
+static atomic_uint sim_live;
 static pthread_once_t sim_once = PTHREAD_ONCE_INIT;
 
 /*
@@ -298,7 +328,8 @@ static const char *const sim_names[CPORT__TYPE_MAX] = {
 	[CPORT__RECV] = "recv", [CPORT__SEND] = "send", [CPORT__RECVMSG] = "recvmsg",
 	[CPORT__SENDMSG] = "sendmsg", [CPORT__SHUTDOWN] = "shutdown", [CPORT__ACCESS] = "access",
 	[CPORT__POLL] = "poll", [CPORT__SENDFILE] = "sendfile", [CPORT__OPENAT] = "openat",
-	[CPORT__STATFS] = "statfs", [CPORT__FADVISE] = "fadvise",
+	[CPORT__STATFS] = "statfs", [CPORT__FADVISE] = "fadvise", [CPORT__ACCEPT] = "accept",
+	[CPORT__CONNECT] = "connect",
 };
 
 /* One record: what happened to op number `seq` (0: not an op) at the virtual now. */
@@ -333,9 +364,17 @@ static void sim_trace(struct sim *s, uint64_t seq, const char *what, uint32_t de
 	s->text_len += (size_t)n;
 }
 
+/* Ops whose result is a new descriptor (cport__close_result closes it if unreaped). */
+static bool sim_makes_fd(const struct cport__op *x)
+{
+	return x->type == CPORT__OPEN || x->type == CPORT__OPENAT || x->type == CPORT__ACCEPT;
+}
+
 static void sim_trace_op(struct sim *s, cport_op *op, const char *what, int64_t v)
 {
 	struct cport__op *x = cport__x(op);
+	if ((what[0] == 'd' || what[0] == 'm') && v >= 0 && sim_makes_fd(x) && sim_desc((cport_fd)v))
+		v = sim_tid(s, sim_desc((cport_fd)v)); /* a new descriptor: by name, not number */
 	const char *name = x->type < CPORT__TYPE_MAX && sim_names[x->type] ? sim_names[x->type] : "op";
 	char buf[48];
 	snprintf(buf, sizeof buf, "%s %s", name, what);
@@ -515,11 +554,14 @@ static void sim_stream_close(struct sim_desc *d)
 
 /* Forget descriptor `fd`; `keep_number`: the caller still owns the number (an open's
  * result nobody reaped: destroy's cport__drop_unreaped closes it). */
+static void sim_net_free(struct sim_desc *d);
+
 static void sim_desc_free(int fd, bool keep_number)
 {
 	struct sim_desc *d = sim_w.descs[SIM_SLOT(fd)];
 	if (d->kind == SIM_STREAM)
 		sim_stream_close(d);
+	sim_net_free(d);
 	if (d->file)
 		simdisk_unref(d->file);
 	free(d->path);
@@ -718,7 +760,13 @@ static int64_t sim_stream_send(struct sim *s, struct sim_desc *d, struct cport__
 static int64_t sim_poll_events(const struct sim_desc *d, uint32_t want)
 {
 	uint32_t ev;
-	if (d->kind != SIM_STREAM) {
+	if (d->kind == SIM_LISTEN) {
+		ev = d->nback ? CPORT_POLL_IN : 0;
+	} else if (d->kind == SIM_DGRAM) {
+		ev = (d->dq || d->rd_shut ? CPORT_POLL_IN : 0) | CPORT_POLL_OUT;
+	} else if (d->kind == SIM_SOCK) {
+		ev = CPORT_POLL_OUT | CPORT_POLL_HUP; /* as Linux says of one never connected */
+	} else if (d->kind != SIM_STREAM) {
 		ev = CPORT_POLL_IN | CPORT_POLL_OUT;
 	} else {
 		const struct sim_pipe *in = d->in, *out = d->out;
@@ -757,6 +805,570 @@ static int64_t sim_stream_op(struct sim *s, struct sim_desc *d, struct cport__op
 	default:
 		return sim_stream_send(s, d, x);
 	}
+}
+
+/* ---- 5b. The network: addresses, listeners, connections, datagrams ---------------------- */
+
+/*
+ * Sockets with addresses, as on loopback: every address is this host's. A listener or
+ * datagram socket bound to a wildcard address (0.0.0.0, ::) takes what is sent to its
+ * port at any address of its family; a connection to a port nobody listens on is
+ * refused at once. Connections are made by the connect: the listener's backlog holds
+ * them until accepted (a connect waits while it is full), and its close resets those it
+ * holds. Datagrams are delivered whole or not at all: one to an address nobody is bound
+ * to, or to a receiver whose queue is full, is lost, as UDP loses it.
+ */
+
+static bool sim_is_sock(const struct sim_desc *d)
+{
+	return d->kind >= SIM_STREAM;
+}
+
+static bool sim_ip_any(const struct cport__addr_ip *a)
+{
+	static const uint8_t zero[16];
+	return memcmp(a->ip, zero, a->fam == CPORT_AF_INET ? 4 : 16) == 0;
+}
+
+static void sim_ip_loopback(struct cport__addr_ip *a)
+{
+	memset(a->ip, 0, sizeof a->ip);
+	if (a->fam == CPORT_AF_INET) {
+		a->ip[0] = 127;
+		a->ip[3] = 1;
+	} else {
+		a->ip[15] = 1;
+	}
+}
+
+/* Is `to` an address the socket bound to `b` takes? */
+static bool sim_ip_takes(const struct cport__addr_ip *b, const struct cport__addr_ip *to)
+{
+	return b->fam == to->fam && b->port == to->port &&
+	       (sim_ip_any(b) || memcmp(b->ip, to->ip, sizeof b->ip) == 0);
+}
+
+/* The descriptors of `kind` bound where `to` lands. */
+static int sim_bound_at(uint8_t kind, const struct cport__addr_ip *to, bool *reuse)
+{
+	int n = 0;
+	*reuse = true;
+	for (uint32_t fd = 0; fd < sim_w.ndescs; fd++) {
+		struct sim_desc *d = sim_w.descs[fd];
+		if (d && d->kind == kind && d->has_me && sim_ip_takes(&d->me, to)) {
+			n++;
+			*reuse = *reuse && d->reuseport;
+		}
+	}
+	return n;
+}
+
+/* The `i`-th of them. */
+static int sim_bound_nth(uint8_t kind, const struct cport__addr_ip *to, int i)
+{
+	for (uint32_t fd = 0; fd < sim_w.ndescs; fd++) {
+		struct sim_desc *d = sim_w.descs[fd];
+		if (d && d->kind == kind && d->has_me && sim_ip_takes(&d->me, to) && i-- == 0)
+			return (int)fd;
+	}
+	return -1;
+}
+
+/* Where a connection or datagram to `to` goes: -1 if nobody is bound there. Several
+ * listeners of CPORT_SOCK_REUSEPORT take turns. */
+static int sim_bound(uint8_t kind, const struct cport__addr_ip *to)
+{
+	bool reuse;
+	int n = sim_bound_at(kind, to, &reuse);
+	return n == 0 ? -1 : sim_bound_nth(kind, to, (int)(sim_w.spread++ % (uint32_t)n));
+}
+
+/* Is the port of `a` taken for a socket of `kind`? Both wildcard and specific
+ * addresses clash, as without SO_REUSEADDR's exception for TIME_WAIT. */
+static bool sim_port_taken(uint8_t kind, const struct cport__addr_ip *a, bool reuse)
+{
+	for (uint32_t fd = 0; fd < sim_w.ndescs; fd++) {
+		struct sim_desc *d = sim_w.descs[fd];
+		if (!d || !d->has_me || d->me.fam != a->fam || d->me.port != a->port)
+			continue;
+		if (kind == SIM_STREAM ? d->kind == SIM_DGRAM : d->kind != SIM_DGRAM)
+			continue; /* TCP and UDP ports are apart */
+		if (a->port && kind == SIM_STREAM && d->kind != SIM_LISTEN)
+			continue; /* SO_REUSEADDR: connections on the port do not keep it */
+		bool overlap = sim_ip_any(a) || sim_ip_any(&d->me) ||
+			       memcmp(a->ip, d->me.ip, sizeof a->ip) == 0;
+		if (overlap && !(reuse && d->reuseport && d->kind == SIM_LISTEN))
+			return true;
+	}
+	return false;
+}
+
+/* Bind `d` to `a` (port 0: the next free ephemeral port, 32768..60999 as on Linux). */
+static int sim_bind(struct sim_desc *d, const struct cport__addr_ip *a, bool reuse)
+{
+	uint8_t kind = d->kind == SIM_DGRAM ? SIM_DGRAM : SIM_STREAM;
+	struct cport__addr_ip b = *a;
+	if (b.port == 0) {
+		int tries = 60999 - 32768 + 1;
+		do {
+			if (sim_w.next_port < 32768 || sim_w.next_port > 60999)
+				sim_w.next_port = 32768;
+			b.port = sim_w.next_port++;
+		} while (sim_port_taken(kind, &b, false) && --tries > 0);
+		if (tries == 0)
+			return CPORT_EADDRNOTAVAIL;
+	} else if (sim_port_taken(kind, &b, reuse)) {
+		return CPORT_EADDRINUSE;
+	}
+	d->me = b;
+	d->has_me = true;
+	d->reuseport = reuse;
+	return 0;
+}
+
+/* A stream's two ends: `a` (made or turned into SIM_STREAM) and a new one, returned. */
+static int sim_connection(uint32_t cap, struct sim_desc *a, struct sim_desc **out)
+{
+	struct sim_pipe *ab = sim_pipe_new(cap), *ba = sim_pipe_new(cap);
+	struct sim_desc *b = NULL;
+	int fb = ab && ba ? sim_desc_new(SIM_STREAM, &b) : CPORT_ENOMEM;
+	if (fb < 0) {
+		free(ab ? ab->buf : NULL), free(ab), free(ba ? ba->buf : NULL), free(ba);
+		return fb;
+	}
+	a->kind = SIM_STREAM;
+	a->rd = a->wr = b->rd = b->wr = true;
+	a->in = b->out = ba;
+	a->out = b->in = ab;
+	*out = b;
+	return fb;
+}
+
+static int sim_fd_of(const struct sim_desc *d)
+{
+	for (uint32_t fd = 0; fd < sim_w.ndescs; fd++)
+		if (sim_w.descs[fd] == d)
+			return (int)fd;
+	return -1;
+}
+
+/* A connection for listener `l` from `c` to `to` (NULL: a local stream): its server
+ * end waits in the backlog. */
+static int sim_enqueue_conn(struct sim_desc *l, struct sim_desc *c,
+			    const struct cport__addr_ip *to, uint32_t cap)
+{
+	if (l->nback == l->maxback)
+		return CPORT_EAGAIN; /* a connect waits, a local connect says so */
+	if (!l->backlog && !(l->backlog = malloc(l->maxback * sizeof *l->backlog)))
+		return CPORT_ENOMEM;
+	struct sim_desc *srv;
+	int fs = sim_connection(cap, c, &srv);
+	if (fs < 0)
+		return fs;
+	int fc = sim_fd_of(c);
+	c->peer = fs;
+	srv->peer = fc;
+	if (to) {
+		srv->me = *to;
+		srv->has_me = true;
+		if (sim_ip_any(&srv->me))
+			sim_ip_loopback(&srv->me); /* 0.0.0.0 reaches this host, as on Linux */
+	}
+	srv->them = c->me;
+	srv->has_them = c->has_me;
+	c->them = srv->me;
+	c->has_them = srv->has_me;
+	if (l->lname && !(srv->lname = strdup(l->lname))) {
+		sim_desc_free(fs, false);
+		return CPORT_ENOMEM;
+	}
+	l->backlog[l->nback++] = fs;
+	l->parked[CPORT__SIDE_RECV] = false; /* an accept may go on */
+	sim_wake_sleepers();
+	return 0;
+}
+
+/* A connect waiting for room in a backlog tries again (an accept made room, or the
+ * listener went and the connect is refused). */
+static void sim_unpark_connects(void)
+{
+	for (uint32_t fd = 0; fd < sim_w.ndescs; fd++)
+		if (sim_w.descs[fd] && sim_w.descs[fd]->kind == SIM_SOCK)
+			sim_w.descs[fd]->parked[CPORT__SIDE_SEND] = false;
+	sim_wake_sleepers();
+}
+
+static int64_t sim_connect(struct sim *s, struct sim_desc *d, struct cport__op *x)
+{
+	struct cport__addr_ip to;
+	if (cport__addr_ip_get(x->buf, &to) < 0 || to.fam != d->me.fam)
+		return CPORT_EAFNOSUPPORT;
+	if (to.port == 0)
+		return CPORT_ECONNREFUSED;
+	if (d->kind == SIM_DGRAM) { /* a default peer, nothing sent */
+		d->them = to;
+		d->has_them = true;
+		if (sim_ip_any(&d->them))
+			sim_ip_loopback(&d->them);
+		return 0;
+	}
+	if (d->kind != SIM_SOCK)
+		return d->kind == SIM_STREAM ? CPORT_EISCONN : CPORT_EINVAL;
+	int lfd = sim_bound(SIM_LISTEN, &to);
+	if (lfd < 0)
+		return CPORT_ECONNREFUSED;
+	if (sim_w.descs[lfd]->nback == sim_w.descs[lfd]->maxback)
+		return SIM_WAIT;
+	if (!d->has_me) {
+		struct cport__addr_ip me = to;
+		me.port = 0;
+		if (sim_ip_any(&me))
+			sim_ip_loopback(&me);
+		int r = sim_bind(d, &me, false);
+		if (r < 0)
+			return r;
+	}
+	uint32_t cap = s->prof.stream_buf ? s->prof.stream_buf : 65536;
+	int r = sim_enqueue_conn(sim_w.descs[lfd], d, &to, cap);
+	return r < 0 ? r : 0;
+}
+
+/* Take the oldest connection of listener `l`: its descriptor. */
+static int64_t sim_accept(struct sim_desc *l, struct cport__op *x)
+{
+	if (l->nback == 0)
+		return SIM_WAIT;
+	int fd = l->backlog[0];
+	memmove(l->backlog, l->backlog + 1, --l->nback * sizeof *l->backlog);
+	struct sim_desc *c = sim_w.descs[fd];
+	if (x->buf) {
+		cport_addr *peer = x->buf;
+		memset(peer, 0, sizeof *peer);
+		if (c->has_them)
+			cport__addr_ip_set(peer, &c->them); /* a local stream's peer is unnamed */
+	}
+	sim_unpark_connects();
+	return fd;
+}
+
+/* The bytes the op's buffers hold. */
+static uint64_t sim_op_room(struct cport__op *x)
+{
+	cport_iovec one;
+	unsigned cnt;
+	const cport_iovec *iov = sim_iov(x, &one, &cnt);
+	uint64_t n = 0;
+	for (unsigned i = 0; i < cnt; i++)
+		n += iov[i].len;
+	return n;
+}
+
+static int64_t sim_dgram_send(struct sim *s, struct sim_desc *d, struct cport__op *x)
+{
+	struct cport__addr_ip to = d->them;
+	const cport_msg *m = x->type == CPORT__SENDMSG ? x->buf : NULL;
+	if (m && m->addr) {
+		if (cport__addr_ip_get(m->addr, &to) < 0 || to.fam != d->me.fam)
+			return CPORT_EAFNOSUPPORT;
+	} else if (!d->has_them) {
+		return CPORT_EDESTADDRREQ;
+	}
+	if (d->out_shut)
+		return CPORT_EPIPE;
+	uint64_t n = sim_op_room(x);
+	if (n > (d->me.fam == CPORT_AF_INET ? 65507u : 65527u))
+		return CPORT_EMSGSIZE;
+	int rfd = sim_bound(SIM_DGRAM, &to);
+	struct sim_desc *r = rfd >= 0 ? sim_w.descs[rfd] : NULL;
+	struct cport__addr_ip from = d->me;
+	if (sim_ip_any(&from))
+		sim_ip_loopback(&from);
+	uint32_t cap = 4 * (s->prof.stream_buf ? s->prof.stream_buf : 65536);
+	if (!r || (r->has_them && !sim_ip_takes(&r->them, &from)) || r->dq_bytes + n > cap)
+		return (int64_t)n; /* lost on the way, as UDP may */
+	struct sim_dgram *g = malloc(sizeof *g + n);
+	if (!g)
+		return CPORT_ENOBUFS;
+	g->next = NULL;
+	g->from = from;
+	g->len = (uint32_t)n;
+	uint64_t at = 0;
+	cport_iovec one;
+	unsigned cnt;
+	const cport_iovec *iov = sim_iov(x, &one, &cnt);
+	for (unsigned i = 0; i < cnt; i++) {
+		if (iov[i].len)
+			memcpy(g->data + at, iov[i].base, iov[i].len);
+		at += iov[i].len;
+	}
+	if (r->dq_tail)
+		r->dq_tail->next = g;
+	else
+		r->dq = g;
+	r->dq_tail = g;
+	r->dq_bytes += g->len;
+	r->parked[CPORT__SIDE_RECV] = false;
+	sim_wake_sleepers();
+	return (int64_t)n;
+}
+
+static int64_t sim_dgram_recv(struct sim_desc *d, struct cport__op *x)
+{
+	if (d->rd_shut)
+		return 0;
+	uint64_t room = sim_op_room(x);
+	struct sim_dgram *g = d->dq;
+	if (room == 0 || !g)
+		return room == 0 ? 0 : SIM_WAIT; /* zero bytes take nothing */
+	uint64_t n = g->len < room ? g->len : room;
+	cport_iovec one;
+	unsigned cnt;
+	const cport_iovec *iov = sim_iov(x, &one, &cnt);
+	uint64_t at = 0;
+	for (unsigned i = 0; i < cnt && at < n; i++) {
+		uint64_t k = iov[i].len < n - at ? iov[i].len : n - at;
+		if (k)
+			memcpy(iov[i].base, g->data + at, k);
+		at += k;
+	}
+	if (x->type == CPORT__RECVMSG) {
+		cport_msg *m = x->buf;
+		if (m->addr)
+			cport__addr_ip_set(m->addr, &g->from);
+		m->flags = g->len > n ? CPORT_MSG_TRUNC : 0;
+	}
+	d->dq = g->next;
+	if (!d->dq)
+		d->dq_tail = NULL;
+	d->dq_bytes -= g->len;
+	free(g);
+	return (int64_t)n;
+}
+
+static bool sim_is_recv(const struct cport__op *x)
+{
+	return x->type == CPORT__READ || x->type == CPORT__READV || x->type == CPORT__RECV ||
+	       x->type == CPORT__RECVMSG;
+}
+
+/* An op on a socket that is not a connected stream, or an accept or connect. */
+static int64_t sim_net_op(struct sim *s, struct sim_desc *d, struct cport__op *x)
+{
+	if (sim_fault(s, s->prof.again_ppm))
+		return SIM_AGAIN; /* EAGAIN or EINTR: absorbed, tried again later */
+	if (x->type == CPORT__ACCEPT)
+		return d->kind == SIM_LISTEN ? sim_accept(d, x)
+		       : d->kind == SIM_DGRAM ? CPORT_ENOTSUP : CPORT_EINVAL;
+	if (x->type == CPORT__CONNECT)
+		return sim_connect(s, d, x);
+	if (d->kind != SIM_DGRAM || (x->type == CPORT__SHUTDOWN && !d->has_them))
+		return CPORT_ENOTCONN;
+	if (x->type == CPORT__SHUTDOWN) {
+		d->out_shut = true;
+		d->rd_shut = d->rd_shut || x->aux == CPORT_SHUT_RDWR;
+		return 0;
+	}
+	if (x->type == CPORT__SENDFILE)
+		return CPORT_EINVAL;
+	return sim_is_recv(x) ? sim_dgram_recv(d, x) : sim_dgram_send(s, d, x);
+}
+
+/* A listener's connections not accepted are reset; a datagram queue is dropped. */
+static void sim_net_free(struct sim_desc *d)
+{
+	if (d->kind == SIM_LISTEN) {
+		for (uint32_t i = 0; i < d->nback; i++) {
+			struct sim_desc *c = sim_w.descs[d->backlog[i]];
+			c->in->reset = c->out->reset = true;
+			sim_desc_free(d->backlog[i], false);
+		}
+		d->nback = 0;
+		sim_unpark_connects();
+	}
+	while (d->dq) {
+		struct sim_dgram *g = d->dq;
+		d->dq = g->next;
+		free(g);
+	}
+	free(d->backlog);
+	free(d->lname);
+}
+
+/* ---- 5c. The socket helpers on the simulation (cport.h section 6) ----------------------- */
+
+bool cport__sim_net(void)
+{
+	return atomic_load_explicit(&sim_live, memory_order_relaxed) > 0;
+}
+
+bool cport__sim_fd(cport_fd fd)
+{
+	if (!cport__sim_net())
+		return false;
+	sim_lock();
+	bool mine = sim_desc(fd) != NULL;
+	sim_unlock();
+	return mine;
+}
+
+/* A new socket of `kind`, bound to `a` (NULL: not bound), listening with `backlog`. */
+static int sim_sock_new(cport_fd *out, uint8_t kind, const struct cport__addr_ip *a,
+			bool reuse, int backlog)
+{
+	sim_lock();
+	struct sim_desc *d;
+	int fd = sim_w.ports ? sim_desc_new(kind, &d) : CPORT_EBADF;
+	int r = fd < 0 ? fd : 0;
+	if (r == 0 && a)
+		r = sim_bind(d, a, reuse);
+	if (r < 0 && fd >= 0)
+		sim_desc_free(fd, false);
+	if (r == 0) {
+		d->maxback = backlog > 0 && backlog < 4096 ? (uint32_t)backlog : 4096;
+		*out = fd;
+	}
+	sim_unlock();
+	return r;
+}
+
+static int sim_sock_addr(const cport_addr *a, uint32_t flags, struct cport__addr_ip *ip)
+{
+	if (!a || (flags & ~(uint32_t)(CPORT_SOCK_REUSEPORT | CPORT_SOCK_V6ONLY)))
+		return CPORT_EINVAL;
+	return cport__addr_ip_get(a, ip) < 0 ? CPORT_EINVAL : 0;
+}
+
+int cport__sim_tcp_listen(cport_fd *out, const cport_addr *a, int backlog, uint32_t flags)
+{
+	struct cport__addr_ip ip;
+	int r = out ? sim_sock_addr(a, flags, &ip) : CPORT_EINVAL;
+	return r < 0 ? r : sim_sock_new(out, SIM_LISTEN, &ip, flags & CPORT_SOCK_REUSEPORT,
+					backlog);
+}
+
+int cport__sim_tcp_socket(cport_fd *out, int family)
+{
+	if (!out || (family != CPORT_AF_INET && family != CPORT_AF_INET6))
+		return CPORT_EINVAL;
+	cport_fd fd;
+	int r = sim_sock_new(&fd, SIM_SOCK, NULL, false, 0);
+	if (r == 0) {
+		sim_lock();
+		sim_desc(fd)->me.fam = family; /* not bound: the connect picks a port */
+		sim_unlock();
+		*out = fd;
+	}
+	return r;
+}
+
+int cport__sim_udp_socket(cport_fd *out, const cport_addr *a, uint32_t flags)
+{
+	struct cport__addr_ip ip;
+	int r = out ? sim_sock_addr(a, flags, &ip) : CPORT_EINVAL;
+	return r < 0 ? r : sim_sock_new(out, SIM_DGRAM, &ip, false, 0);
+}
+
+static struct sim_desc *sim_local_find(const char *name)
+{
+	for (uint32_t fd = 0; fd < sim_w.ndescs; fd++) {
+		struct sim_desc *d = sim_w.descs[fd];
+		if (d && d->kind == SIM_LISTEN && d->lname && strcmp(d->lname, name) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+static int sim_local_name(const char *name)
+{
+	if (!name || !name[0])
+		return CPORT_EINVAL;
+	return strlen(name) > 107 ? CPORT_ENAMETOOLONG : 0;
+}
+
+int cport__sim_local_listen(cport_fd *out, const char *name, int backlog)
+{
+	int r = out ? sim_local_name(name) : CPORT_EINVAL;
+	if (r < 0)
+		return r;
+	sim_lock();
+	char *copy = strdup(name);
+	cport_fd fd;
+	r = !copy ? CPORT_ENOMEM : sim_local_find(name) ? CPORT_EADDRINUSE : 0;
+	if (r == 0)
+		r = sim_sock_new(&fd, SIM_LISTEN, NULL, false, backlog);
+	if (r == 0) {
+		sim_desc(fd)->lname = copy;
+		*out = fd;
+	} else {
+		free(copy);
+	}
+	sim_unlock();
+	return r;
+}
+
+int cport__sim_local_connect(cport_fd *out, const char *name)
+{
+	int r = out ? sim_local_name(name) : CPORT_EINVAL;
+	if (r < 0)
+		return r;
+	sim_lock();
+	struct sim_desc *l = sim_local_find(name), *c;
+	cport_fd fd = -1;
+	r = !l ? CPORT_ENOENT : l->nback == l->maxback ? CPORT_EAGAIN : 0;
+	if (r == 0)
+		r = sim_sock_new(&fd, SIM_SOCK, NULL, false, 0);
+	if (r == 0) {
+		c = sim_desc(fd);
+		c->me.fam = CPORT_AF_UNSPEC;
+		r = sim_enqueue_conn(l, c, NULL, 65536);
+		if (r < 0)
+			sim_desc_free((int)fd, false);
+	}
+	if (r == 0)
+		*out = fd;
+	sim_unlock();
+	return r;
+}
+
+int cport__sim_sock_name(cport_fd fd, cport_addr *a, bool peer)
+{
+	if (!a)
+		return CPORT_EINVAL;
+	sim_lock();
+	struct sim_desc *d = sim_desc(fd);
+	int r = !d ? CPORT_EBADF : !sim_is_sock(d) ? CPORT_ENOTSOCK : 0;
+	if (r == 0 && peer && !d->has_them && !(d->kind == SIM_STREAM && d->peer >= 0))
+		r = CPORT_ENOTCONN;
+	if (r == 0) {
+		memset(a, 0, sizeof *a);
+		if (peer ? d->has_them : d->has_me)
+			cport__addr_ip_set(a, peer ? &d->them : &d->me);
+		else if (!peer && d->lname)
+			cport__addr_local_set(a, d->lname);
+	}
+	sim_unlock();
+	return r;
+}
+
+int cport__sim_sock_opt(cport_fd fd)
+{
+	sim_lock();
+	struct sim_desc *d = sim_desc(fd);
+	int r = !d ? CPORT_EBADF : !sim_is_sock(d) ? CPORT_ENOTSOCK : 0;
+	sim_unlock();
+	return r;
+}
+
+int cport__sim_sock_close(cport_fd fd)
+{
+	sim_lock();
+	int r = sim_desc(fd) ? 0 : CPORT_EBADF;
+	if (r == 0) {
+		cport__fd_gen_bump(fd); /* every port sees the number as new */
+		sim_desc_free((int)fd, false);
+	}
+	sim_unlock();
+	return r;
 }
 
 /* ---- 6. Files ----------------------------------------------------------------------------- */
@@ -798,7 +1410,7 @@ static void sim_fill_stat(struct sim *s, cport_statbuf *st, const struct sim_des
 			  const struct simdisk_file *f)
 {
 	memset(st, 0, sizeof *st);
-	if (d && d->kind == SIM_STREAM) {
+	if (d && sim_is_sock(d)) {
 		st->mode = S_IFSOCK | 0600;
 		st->nlink = 1;
 		return;
@@ -815,7 +1427,7 @@ static void sim_fill_stat(struct sim *s, cport_statbuf *st, const struct sim_des
 static int64_t sim_fsync(struct sim *s, struct sim_desc *d, const struct cport__op *x)
 {
 	bool fail = sim_fault(s, s->prof.fsync_ppm);
-	if (d->kind == SIM_STREAM) /* as Linux: fsync EINVAL, sync_file_range ESPIPE */
+	if (sim_is_sock(d)) /* as Linux: fsync EINVAL, sync_file_range ESPIPE */
 		return x->aux & CPORT__FSYNC_RANGE ? CPORT_ESPIPE : CPORT_EINVAL;
 	if (d->kind == SIM_DIR)
 		return fail ? CPORT_EIO : simdisk_flush_dir(s->disk, d->path);
@@ -844,7 +1456,7 @@ static int64_t sim_fd_op(struct sim *s, struct sim_desc *d, struct cport__op *x)
 			return CPORT_EINVAL;
 		return simdisk_truncate(d->file, x->len);
 	case CPORT__FADVISE: /* no page cache to advise */
-		return d->kind == SIM_STREAM ? CPORT_ESPIPE : 0;
+		return sim_is_sock(d) ? CPORT_ESPIPE : 0;
 	case CPORT__OPENAT:
 		return sim_openat(s, d, x);
 	default:
@@ -982,6 +1594,8 @@ static void sim_run_queued(cport *port, cport_op *op, struct sim_desc *d)
 		r = sim_poll_events(d, x->aux);
 		if (r == 0)
 			return; /* not ready any more: sim_kick looks again */
+	} else if (x->type == CPORT__ACCEPT || x->type == CPORT__CONNECT || d->kind > SIM_STREAM) {
+		r = sim_net_op(s, d, x);
 	} else {
 		r = d->kind == SIM_STREAM ? sim_stream_op(s, d, x) : sim_file_io(s, d, x);
 	}
@@ -993,6 +1607,15 @@ static void sim_run_queued(cport *port, cport_op *op, struct sim_desc *d)
 	if (r == SIM_AGAIN) {
 		sim_trace_op(s, op, "again", (int64_t)x->done);
 		sim_schedule(s, op);
+		return;
+	}
+	if (x->type == CPORT__ACCEPT && (x->aux & CPORT_ACCEPT_MULTISHOT) && r >= 0) {
+		/* One more connection: the op stays at the head, and sim_kick tries it
+		 * again once the caller has taken this completion. */
+		sim_trace_op(s, op, "more", r);
+		x->xflags |= CPORT__X_UNREAPED;
+		op->cflags = CPORT_MORE;
+		cport__complete(port, op, r);
 		return;
 	}
 	sim_trace_op(s, op, "done", r);
@@ -1148,11 +1771,13 @@ static int sim_world_join(char *why, size_t n)
 		}
 	}
 	sim_w.ports++;
+	atomic_store(&sim_live, sim_w.ports);
 	return 0;
 }
 
 static void sim_world_leave(void)
 {
+	atomic_store(&sim_live, sim_w.ports - 1);
 	if (--sim_w.ports > 0)
 		return;
 	for (uint32_t i = 0; i < sim_w.ndescs; i++)
@@ -1204,7 +1829,7 @@ static void sim_fini(cport *port)
 	sim_lock();
 	for (cport_op *op = port->ready.head; op; op = cport__x(op)->next) {
 		struct cport__op *x = cport__x(op);
-		if (x->type == CPORT__OPEN && op->result >= 0 && sim_desc((cport_fd)op->result))
+		if (sim_makes_fd(x) && op->result >= 0 && sim_desc((cport_fd)op->result))
 			sim_desc_free((int)op->result, true);
 	}
 	while (s->sendfiles)
@@ -1267,6 +1892,8 @@ static int sim_check(struct sim *s, const struct cport__op *x, struct sim_desc *
 	case CPORT__RECVMSG:
 	case CPORT__SENDMSG:
 	case CPORT__SHUTDOWN:
+	case CPORT__ACCEPT:
+	case CPORT__CONNECT:
 		break;
 	default:
 		return CPORT_ENOTSUP;
@@ -1276,8 +1903,9 @@ static int sim_check(struct sim *s, const struct cport__op *x, struct sim_desc *
 	if (!d)
 		return CPORT_EBADF; /* not a descriptor of the simulated world */
 	bool sock = (x->type >= CPORT__RECV && x->type <= CPORT__SHUTDOWN) ||
-		    x->type == CPORT__SENDFILE;
-	if (sock && d->kind != SIM_STREAM)
+		    x->type == CPORT__SENDFILE || x->type == CPORT__ACCEPT ||
+		    x->type == CPORT__CONNECT;
+	if (sock && !sim_is_sock(d))
 		return CPORT_ENOTSOCK;
 	if (x->type == CPORT__SENDFILE) {
 		struct sim_desc *src = sim_desc((cport_fd)(uintptr_t)x->buf2);
@@ -1286,9 +1914,10 @@ static int sim_check(struct sim *s, const struct cport__op *x, struct sim_desc *
 		if (src->kind != SIM_FILE || !src->rd)
 			return src->kind == SIM_FILE ? CPORT_EBADF : CPORT_EINVAL;
 	}
-	if (d->kind == SIM_STREAM && x->offset >= 0 && x->type <= CPORT__WRITEV)
+	if (sim_is_sock(d) && x->offset >= 0 && x->type <= CPORT__WRITEV)
 		return CPORT_ESPIPE;
-	if (x->type == CPORT__SENDMSG && x->buf && ((const cport_msg *)x->buf)->addr)
+	if (x->type == CPORT__SENDMSG && d->kind == SIM_STREAM && x->buf &&
+	    ((const cport_msg *)x->buf)->addr)
 		return CPORT_EISCONN;
 	*out = d;
 	return 0;

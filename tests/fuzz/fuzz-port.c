@@ -31,8 +31,9 @@
  * cport_now_ns elsewhere); the guards against hangs use cport_now_ns. On the
  * simulation (backend "sim", cport.h section 8) the world is made of its own
  * descriptors (world_sim): the pattern and scratch files on its disk, written and
- * opened with the port's calls, and its stream pairs for the pipe, the AF_UNIX and the
- * TCP pair; the listener and the UDP socket are absent. The ledger then also takes
+ * opened with the port's calls, its stream pairs for the pipe and the AF_UNIX pair, and
+ * its sockets with addresses: the listener, the TCP pair (connected and accepted with
+ * the port's ops) and the UDP socket. The ledger then also takes
  * the refusals it answers at submit (sim_refusal) and its paths are relative names on
  * its disk. Its descriptors are closed by cport_close or cport_destroy only.
  */
@@ -117,6 +118,7 @@ struct slot {
 	uint8_t st;     /* ST_*: closing from an accepted cport_close to its reap */
 	int sdir, rdir; /* the stream directions it sends on and receives from, or -1 */
 	uint32_t gen;   /* bumped when a dynamic slot takes a new descriptor */
+	bool sock;      /* a dynamic slot holds a socket (an accept's, a new TCP socket) */
 	uint32_t held_closes; /* closes accepted that a link or barrier may hold: the
 	                         descriptor is open until one runs (or all are dropped) */
 };
@@ -517,9 +519,8 @@ static void world_sim(void)
 	sim_place(sim_setup_open("pattern", CPORT_O_RDONLY), SL_PAT);
 	sim_place(sim_setup_open("scratch", CPORT_O_RDWR | CPORT_O_CREAT | CPORT_O_TRUNC),
 		  SL_SCR);
-	static const int pairs[3][2] = {
-		{SL_PIPE_W, SL_PIPE_R}, {SL_UNIX_A, SL_UNIX_B}, {SL_TCP_C, SL_TCP_S}};
-	for (int k = 0; k < 3; k++) {
+	static const int pairs[2][2] = {{SL_PIPE_W, SL_PIPE_R}, {SL_UNIX_A, SL_UNIX_B}};
+	for (int k = 0; k < 2; k++) {
 		cport_fd p[2];
 		int rc = cport_sim_socketpair(F.port, p);
 		if (rc != 0)
@@ -527,12 +528,35 @@ static void world_sim(void)
 		sim_place(p[0], pairs[k][0]);
 		sim_place(p[1], pairs[k][1]);
 	}
+	/* The TCP pair, the listener and the UDP socket: the simulation's, made by the
+	 * socket helpers while its port exists, connected with its ops. */
+	cport_addr a;
+	cport_fd l, c, u;
+	if (cport_addr_parse(&a, "127.0.0.1:0") < 0 || cport_tcp_listen(&l, &a, 64, 0) < 0 ||
+	    cport_sock_local(l, &F.listen_addr) < 0 || cport_tcp_socket(&c, CPORT_AF_INET) < 0 ||
+	    cport_udp_socket(&u, &a, 0) < 0 || cport_sock_local(u, &F.udp_addr) < 0)
+		fz_fail("sim world: the socket helpers");
+	if ((v = sim_setup_op(cport_connect(F.port, &ops[NOPS], c, &F.listen_addr), "connect")))
+		fz_fail("sim world: connect: %s", cport_err_name(v));
+	int64_t sv = sim_setup_op(cport_accept(F.port, &ops[NOPS], l, NULL, 0), "accept");
+	if (sv < 0)
+		fz_fail("sim world: accept: %s", cport_err_name(sv));
+	sim_place(l, SL_LISTEN);
+	sim_place(c, SL_TCP_C);
+	sim_place((int)sv, SL_TCP_S);
+	sim_place(u, SL_UDP);
 }
 
 /* On the simulation, is `slot` one of its stream pairs' ends (else a file or none)? */
 static bool sim_stream_slot(int slot)
 {
 	return slot >= SL_PIPE_R && slot <= SL_TCP_S;
+}
+
+/* On the simulation, is `slot` a socket (else a file or none)? */
+static bool sim_sock_slot(int slot)
+{
+	return slot >= NFIXED ? F.sl[slot].sock : slot >= SL_PIPE_R && slot <= SL_UDP;
 }
 
 /* A new port and world for one input; `cfg` chooses the port's options. */
@@ -1185,7 +1209,7 @@ static bool sim_refusal(const struct sub *s, int rc)
 	int slot = s->r.slot;
 	switch (rc) {
 	case CPORT_ENOTSUP:
-		return k == FK_ACCEPT || k == FK_CONNECT || k == FK_READDIR || k == FK_LINK ||
+		return k == FK_READDIR || k == FK_LINK ||
 		       k == FK_SYMLINK || k == FK_READLINK || k == FK_LOCK || k == FK_UNLOCK ||
 		       is_pool_kind(k);
 	case CPORT_EBADF: /* openat's directory or sendfile's file is the OS's, which the
@@ -1193,14 +1217,16 @@ static bool sim_refusal(const struct sub *s, int rc)
 		return k == FK_OPENAT || k == FK_SENDFILE;
 	case CPORT_ENOTSOCK:
 		return (k == FK_RECV || k == FK_SEND || k == FK_RECVMSG || k == FK_SENDMSG ||
-			k == FK_SHUTDOWN || k == FK_SENDFILE) && slot >= 0 && !sim_stream_slot(slot);
+			k == FK_SHUTDOWN || k == FK_SENDFILE || k == FK_ACCEPT ||
+			k == FK_CONNECT) &&
+		       slot >= 0 && !sim_sock_slot(slot);
 	case CPORT_EINVAL: /* sendfile's source is a stream pair, not a file */
 		return k == FK_SENDFILE;
 	case CPORT_ESPIPE:
 		return (k == FK_READ || k == FK_WRITE || k == FK_READV || k == FK_WRITEV) &&
-		       s->r.off >= 0 && slot >= 0 && sim_stream_slot(slot);
+		       s->r.off >= 0 && slot >= 0 && sim_sock_slot(slot);
 	case CPORT_EISCONN:
-		return k == FK_SENDMSG && s->msg_addr;
+		return k == FK_SENDMSG && s->msg_addr && slot >= 0 && sim_stream_slot(slot);
 	default:
 		return false;
 	}
@@ -1438,14 +1464,16 @@ static void check_order(const struct rec *r, int64_t v, bool more)
 }
 
 /* A descriptor a completion gave us: the next free dynamic slot, else closed. */
-static void adopt_fd(int fd)
+static void adopt_fd(int fd, bool sock)
 {
-	no_linger(fd);
+	if (!F.sim)
+		no_linger(fd);
 	for (int i = NFIXED; i < NSLOT; i++)
 		if (F.sl[i].st == ST_FREE) {
 			F.sl[i].fd = fd;
 			F.sl[i].st = ST_OPEN;
 			F.sl[i].gen++;
+			F.sl[i].sock = sock;
 			return;
 		}
 	if (F.sim)
@@ -1510,7 +1538,7 @@ static void apply(struct rec *r, int i, int64_t v, uint32_t cf)
 			scr_sized(r, v);
 	}
 	if ((r->kind == FK_OPEN || r->kind == FK_ACCEPT || r->kind == FK_OPENAT) && v >= 0)
-		adopt_fd((int)v);
+		adopt_fd((int)v, r->kind == FK_ACCEPT);
 	if (r->kind == FK_CLOSE && r->slot >= 0)
 		close_done(r, v);
 	if (r->kind == FK_POST)
@@ -1883,14 +1911,12 @@ static void do_accept(void)
 /* A new TCP socket in a free dynamic slot, for a connect. */
 static int new_tcp_slot(void)
 {
-	if (F.sim)
-		return -1; /* no socket of the OS (and connect is refused anyway) */
 	for (int i = NFIXED; i < NSLOT; i++)
 		if (F.sl[i].st == ST_FREE) {
 			cport_fd fd;
 			if (cport_tcp_socket(&fd, CPORT_AF_INET) < 0)
 				abort();
-			adopt_fd(fd);
+			adopt_fd(fd, true);
 			return i;
 		}
 	return -1;
@@ -3315,12 +3341,10 @@ int fz_setup(void)
 	if (F.sim) {
 		/* Its disk is its own: the same names, relative (at its root), so that the
 		 * path ops meet files; "pattern" and "scratch" are not among them. The
-		 * addresses are only ever refused (no connect; no sendmsg address). */
+		 * listener's and UDP socket's addresses are set by each world (world_sim). */
 		for (int i = 0; i < 6; i++)
 			snprintf(F.paths[i], sizeof F.paths[i], "%s", names[i]);
-		if (cport_addr_parse(&F.listen_addr, "127.0.0.1:9") < 0 ||
-		    cport_addr_parse(&F.udp_addr, "127.0.0.1:9") < 0 ||
-		    cport_addr_parse(&F.dead_addr, "127.0.0.1:1") < 0)
+		if (cport_addr_parse(&F.dead_addr, "127.0.0.1:1") < 0)
 			abort();
 	}
 	cport_destroy(F.port);
