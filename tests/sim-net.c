@@ -297,7 +297,9 @@ static void local_streams(void **state)
 	assert_true(s >= 0);
 	assert_int_equal(peer.len, 0); /* an unnamed client */
 	assert_int_equal(cport_sock_local(l, &name), 0);
-	assert_int_equal(cport_addr_family(&name), CPORT_AF_LOCAL);
+	/* Windows: a local stream is a named pipe, which has no address (lib/addr.c). */
+	int want = t_is_windows() ? CPORT_AF_UNSPEC : CPORT_AF_LOCAL;
+	assert_int_equal(cport_addr_family(&name), want);
 	char b[8];
 	assert_int_equal(run(port, &op, cport_write(port, &op, c, "abc", 3, -1)), 3);
 	assert_int_equal(run(port, &op, cport_read(port, &op, (cport_fd)s, b, 8, -1)), 3);
@@ -397,12 +399,12 @@ static uint64_t echo_program(uint64_t seed)
 	for (int i = 0; i < N; i++) {
 		cport_addr me, peer;
 		assert_int_equal(cport_sock_local(c[i], &me), 0);
-		by[i] = -1;
+		bool found = false; /* (a cport_fd is unsigned on Windows: no -1 for "none") */
 		for (int j = 0; j < N; j++)
 			if (cport_sock_peer(s[j], &peer) == 0 &&
 			    cport_addr_port(&peer) == cport_addr_port(&me))
-				by[i] = s[j];
-		assert_true(by[i] >= 0);
+				by[i] = s[j], found = true;
+		assert_true(found);
 	}
 	memcpy(s, by, sizeof s);
 	size_t got[N] = {0};

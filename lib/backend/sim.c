@@ -869,7 +869,7 @@ static int sim_bound_nth(uint8_t kind, const struct cport__addr_ip *to, int i)
 	for (uint32_t fd = 0; fd < sim_w.ndescs; fd++) {
 		struct sim_desc *d = sim_w.descs[fd];
 		if (d && d->kind == kind && d->has_me && sim_ip_takes(&d->me, to) && i-- == 0)
-			return (int)fd;
+			return SIM_NUMBER(fd);
 	}
 	return -1;
 }
@@ -948,7 +948,7 @@ static int sim_fd_of(const struct sim_desc *d)
 {
 	for (uint32_t fd = 0; fd < sim_w.ndescs; fd++)
 		if (sim_w.descs[fd] == d)
-			return (int)fd;
+			return SIM_NUMBER(fd);
 	return -1;
 }
 
@@ -1017,7 +1017,7 @@ static int64_t sim_connect(struct sim *s, struct sim_desc *d, struct cport__op *
 	int lfd = sim_bound(SIM_LISTEN, &to);
 	if (lfd < 0)
 		return CPORT_ECONNREFUSED;
-	if (sim_w.descs[lfd]->nback == sim_w.descs[lfd]->maxback)
+	if (sim_desc(lfd)->nback == sim_desc(lfd)->maxback)
 		return SIM_WAIT;
 	if (!d->has_me) {
 		struct cport__addr_ip me = to;
@@ -1029,7 +1029,7 @@ static int64_t sim_connect(struct sim *s, struct sim_desc *d, struct cport__op *
 			return r;
 	}
 	uint32_t cap = s->prof.stream_buf ? s->prof.stream_buf : 65536;
-	int r = sim_enqueue_conn(sim_w.descs[lfd], d, &to, cap);
+	int r = sim_enqueue_conn(sim_desc(lfd), d, &to, cap);
 	return r < 0 ? r : 0;
 }
 
@@ -1040,7 +1040,7 @@ static int64_t sim_accept(struct sim_desc *l, struct cport__op *x)
 		return SIM_WAIT;
 	int fd = l->backlog[0];
 	memmove(l->backlog, l->backlog + 1, --l->nback * sizeof *l->backlog);
-	struct sim_desc *c = sim_w.descs[fd];
+	struct sim_desc *c = sim_desc(fd);
 	if (x->buf) {
 		cport_addr *peer = x->buf;
 		memset(peer, 0, sizeof *peer);
@@ -1079,7 +1079,7 @@ static int64_t sim_dgram_send(struct sim *s, struct sim_desc *d, struct cport__o
 	if (n > (d->me.fam == CPORT_AF_INET ? 65507u : 65527u))
 		return CPORT_EMSGSIZE;
 	int rfd = sim_bound(SIM_DGRAM, &to);
-	struct sim_desc *r = rfd >= 0 ? sim_w.descs[rfd] : NULL;
+	struct sim_desc *r = rfd >= 0 ? sim_desc(rfd) : NULL;
 	struct cport__addr_ip from = d->me;
 	if (sim_ip_any(&from))
 		sim_ip_loopback(&from);
@@ -1178,7 +1178,7 @@ static void sim_net_free(struct sim_desc *d)
 {
 	if (d->kind == SIM_LISTEN) {
 		for (uint32_t i = 0; i < d->nback; i++) {
-			struct sim_desc *c = sim_w.descs[d->backlog[i]];
+			struct sim_desc *c = sim_desc(d->backlog[i]);
 			c->in->reset = c->out->reset = true;
 			sim_desc_free(d->backlog[i], false);
 		}
