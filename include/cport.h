@@ -1444,6 +1444,8 @@ CPORT_API int cport_wait_op(cport *port, cport_op *op, int64_t timeout_ns);
  * connect CPORT_ECONNREFUSED, a send after the peer closed CPORT_EPIPE (never a fatal
  * SIGPIPE, see cport_create). Other codes are passed through as CPORT_E*.
  *
+ * While a sim port exists in the process, the helpers make the simulation's sockets
+ * and act on its descriptors instead (section 8, "Sockets with addresses").
  * Descriptors made by the helpers and by cport_accept are close-on-exec. Their
  * blocking mode belongs to the backend (a backend may make a descriptor non-blocking
  * when it first sees it): do not rely on it, and do not mix your own blocking calls
@@ -2131,6 +2133,37 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  *     shutdown and close on it, with `stream_buf` bytes in flight each
  *     way (a send waits for room; a close of one end is end of stream at the other and
  *     CPORT_EPIPE for its sends).
+ *   - Sockets with addresses, as on loopback. While a sim port exists in the process,
+ *     the socket helpers of section 6 make the simulation's sockets, not the OS's:
+ *     cport_tcp_listen, cport_tcp_socket, cport_udp_socket, cport_local_listen and
+ *     cport_local_connect; and cport_sock_local, cport_sock_peer, cport_sock_nodelay,
+ *     cport_sock_keepalive (both accepted, nothing to tune) and cport_sock_close act
+ *     on its descriptors wherever they are called. So a program's own socket code runs
+ *     unchanged on it. Every address is this host's: a socket bound to a wildcard
+ *     address (0.0.0.0, ::) takes its port at every address of its family; port 0
+ *     binds the next free port of 32768..60999; a port is in use while a listener (or,
+ *     for UDP, a socket) holds it, except among listeners that all asked for
+ *     CPORT_SOCK_REUSEPORT, which then take connections in turn. cport_connect to a
+ *     port nobody listens on completes CPORT_ECONNREFUSED; else the connection is made
+ *     at once and waits in the listener's backlog (`backlog`, at most 4096) until a
+ *     cport_accept (multishot too) takes it; while the backlog is full the connect
+ *     waits (its timeout_ns bounds that). A listener's close resets the connections it
+ *     still holds (CPORT_ECONNRESET at the client). Connections keep the stream rules
+ *     and faults above. Datagrams (UDP) are whole: a send to an address (cport_sendmsg
+ *     with msg->addr, or the default peer a cport_connect gave) lands in the queue of
+ *     the socket bound there, at most 4 * `stream_buf` bytes; one to an address nobody
+ *     is bound to, to a full queue, or from a sender a connected receiver does not
+ *     take, is lost and the send still succeeds, as UDP's. A receive takes one
+ *     datagram, cut to its buffers (CPORT_MSG_TRUNC), with its sender in msg->addr.
+ *     Larger than 65,507 bytes (IPv4) or 65,527 (IPv6): CPORT_EMSGSIZE; no default
+ *     peer: CPORT_EDESTADDRREQ. Local stream names are the simulation's own, not files
+ *     on its disk: a connect to a name nobody listens on is CPORT_ENOENT, a full
+ *     backlog CPORT_EAGAIN (on Windows, as for a named pipe, cport_sock_local of a
+ *     local listener gives an empty address). Errors on a socket in the wrong state
+ *     complete the op, as on the OS: CPORT_ENOTCONN (a receive or send on a socket
+ *     never connected, or a listener), CPORT_EISCONN (a connect on a connection),
+ *     CPORT_EINVAL (an accept on anything but a listener), CPORT_EAFNOSUPPORT (a
+ *     connect to another family).
  *   - Seeded faults, each with a probability in millionths: `short_ppm` (a stream
  *     receive gets fewer bytes than are there; a send moves in pieces, still whole to
  *     the caller), `again_ppm` (a try finds nothing to do and is retried later:
@@ -2152,10 +2185,11 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  * ports whose profile names none), ends when the last sim port is destroyed. Any other
  * descriptor is CPORT_EBADF. Their numbers are real descriptors of the process
  * (placeholders on /dev/null, or NUL on Windows), so they never collide with the
- * program's own; close them with cport_close, never close(2). Ops not listed above
- * (accept, connect, pool receives and other multishot ops, readdir, link, symlink,
+ * program's own; close them with cport_close or cport_sock_close, never close(2). Ops
+ * not listed above (pool receives and multishot receives, readdir, link, symlink,
  * readlink, locks) are refused with CPORT_ENOTSUP, as is CPORT_OPT_SHARED; there are no
- * sockets of the OS and no thread pool. cport_route answers CPORT_ROUTE_LOCAL for
+ * sockets of the OS (while a sim port exists, the socket helpers make only the
+ * simulation's) and no thread pool. cport_route answers CPORT_ROUTE_LOCAL for
  * every op it has. Built on every OS, Windows too (its tests run there under Wine).
  * Threads: one thread drives a sim port (cport_post from others is safe, but a program
  * that posts from threads is not deterministic). Ports on several threads may share
@@ -2203,8 +2237,9 @@ CPORT_API int cport_sim_disk_destroy(cport_sim_disk *disk);
  * CPORT_EBUSY while a port uses the disk, CPORT_EINVAL for NULL or unknown flags. */
 CPORT_API int cport_sim_disk_crash(cport_sim_disk *disk, uint64_t seed, uint32_t flags);
 
-/* A connected stream pair on a sim port, like socketpair(2). 0, CPORT_EINVAL (NULL, or
- * not a sim port), CPORT_EMFILE, CPORT_ENOMEM. Close them with cport_close. */
+/* A connected stream pair on a sim port, like socketpair(2): no addresses
+ * (cport_sock_local gives an empty one). 0, CPORT_EINVAL (NULL, or not a sim port),
+ * CPORT_EMFILE, CPORT_ENOMEM. Close them with cport_close. */
 CPORT_API int cport_sim_socketpair(cport *port, cport_fd fds[2]);
 
 /* The trace so far: a 64-bit hash of every event, kept on every sim port (0 on other
