@@ -812,13 +812,11 @@ cport_fd t_connect(const cport_addr *a)
 {
 	cport_fd c;
 	assert_int_equal(cport_tcp_socket(&c, cport_addr_family(a)), 0);
-#ifndef _WIN32
 	if (t_is_sim()) {
 		cport_op op = {0};
 		assert_int_equal(T_SIM(&op, cport_connect(t_simh, &op, c, a)), 0);
 		return c;
 	}
-#endif
 #ifdef _WIN32
 	assert_int_equal(connect((SOCKET)c, (const struct sockaddr *)(const void *)a->storage,
 				 (int)a->len), 0);

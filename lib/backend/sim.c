@@ -74,7 +74,7 @@ struct sim_desc {
 	bool parked[2];               /* the head of side s tried and waits for the peer */
 	uint32_t tid;                 /* the trace's name for it on port `tport` */
 	uint64_t tport;               /* the serial of the port that named it last */
-	int peer;                     /* a stream's other end, -1 once it closed */
+	struct sim_desc *peer;        /* a stream's other end, NULL once it closed */
 	struct cport_sim_disk *disk;  /* SIM_FILE, SIM_DIR: the disk it was opened on */
 	struct simdisk_file *file;    /* SIM_FILE, SIM_DIR */
 	char *path;                   /* SIM_DIR: for its flush */
@@ -85,7 +85,7 @@ struct sim_desc {
 	bool has_me, has_them, reuseport;
 	struct cport__addr_ip me, them;
 	char *lname;                  /* a local stream's name (cport_local_listen) */
-	int *backlog;                 /* SIM_LISTEN: connections not accepted yet */
+	struct sim_desc **backlog;    /* SIM_LISTEN: connections not accepted yet */
 	uint32_t nback, maxback;
 	struct sim_dgram *dq, *dq_tail; /* SIM_DGRAM: datagrams to receive, oldest first */
 	uint32_t dq_bytes;
@@ -486,7 +486,7 @@ static void sim_sendfile_release(struct sim *s, cport_op *op)
 
 /* A new descriptor: a real number of the process (a dup of /dev/null), so it never
  * collides with the program's own, and the descriptor engine sees it open. */
-static int sim_desc_new(uint8_t kind, struct sim_desc **out)
+static int sim_desc_install(struct sim_desc *d)
 {
 	int fd = sim_os_number_new();
 	if (fd < 0)
@@ -504,15 +504,22 @@ static int sim_desc_new(uint8_t kind, struct sim_desc **out)
 		sim_w.descs = nd;
 		sim_w.ndescs = n;
 	}
-	struct sim_desc *d = calloc(1, sizeof *d);
-	if (!d) {
-		sim_os_number_close(fd);
-		return CPORT_ENOMEM;
-	}
-	d->kind = kind;
-	d->peer = -1;
 	sim_w.descs[SIM_SLOT(fd)] = d;
-	*out = d;
+	return fd;
+}
+
+/* A new descriptor of `kind`, with its number. */
+static int sim_desc_new(uint8_t kind, struct sim_desc **out)
+{
+	struct sim_desc *d = calloc(1, sizeof *d);
+	if (!d)
+		return CPORT_ENOMEM;
+	d->kind = kind;
+	int fd = sim_desc_install(d);
+	if (fd < 0)
+		free(d);
+	else
+		*out = d;
 	return fd;
 }
 
@@ -542,9 +549,9 @@ static void sim_stream_close(struct sim_desc *d)
 {
 	d->out->shut = true;
 	d->in->gone = true;
-	struct sim_desc *peer = sim_desc(d->peer);
+	struct sim_desc *peer = d->peer;
 	if (peer) {
-		peer->peer = -1;
+		peer->peer = NULL;
 		peer->parked[0] = peer->parked[1] = false;
 	}
 	sim_wake_sleepers();
@@ -556,9 +563,9 @@ static void sim_stream_close(struct sim_desc *d)
  * result nobody reaped: destroy's cport__drop_unreaped closes it). */
 static void sim_net_free(struct sim_desc *d);
 
-static void sim_desc_free(int fd, bool keep_number)
+/* Forget `d`, which has no number (any more). */
+static void sim_desc_release(struct sim_desc *d)
 {
-	struct sim_desc *d = sim_w.descs[SIM_SLOT(fd)];
 	if (d->kind == SIM_STREAM)
 		sim_stream_close(d);
 	sim_net_free(d);
@@ -566,7 +573,13 @@ static void sim_desc_free(int fd, bool keep_number)
 		simdisk_unref(d->file);
 	free(d->path);
 	free(d);
+}
+
+static void sim_desc_free(int fd, bool keep_number)
+{
+	struct sim_desc *d = sim_w.descs[SIM_SLOT(fd)];
 	sim_w.descs[SIM_SLOT(fd)] = NULL;
+	sim_desc_release(d);
 	if (!keep_number)
 		sim_os_number_close(fd);
 }
@@ -611,8 +624,8 @@ int cport_sim_socketpair(cport *port, cport_fd fds[2])
 		return fb;
 	}
 	a->rd = a->wr = b->rd = b->wr = true;
-	a->peer = fb;
-	b->peer = fa;
+	a->peer = b;
+	b->peer = a;
 	a->in = b->out = ba;
 	a->out = b->in = ab;
 	sim_trace(s, 0, "socketpair", sim_tid(s, a), sim_tid(s, b));
@@ -672,9 +685,8 @@ static uint64_t sim_pipe_move(struct sim_pipe *p, struct cport__op *x, uint64_t 
 static void sim_unpark(struct sim *s, struct sim_desc *d)
 {
 	(void)s;
-	struct sim_desc *peer = sim_desc(d->peer);
-	if (peer)
-		peer->parked[0] = peer->parked[1] = false;
+	if (d->peer)
+		d->peer->parked[0] = d->peer->parked[1] = false;
 	sim_wake_sleepers();
 }
 
@@ -926,30 +938,23 @@ static int sim_bind(struct sim_desc *d, const struct cport__addr_ip *a, bool reu
 	return 0;
 }
 
-/* A stream's two ends: `a` (made or turned into SIM_STREAM) and a new one, returned. */
-static int sim_connection(uint32_t cap, struct sim_desc *a, struct sim_desc **out)
+/* A stream's two ends: `a` (turned into SIM_STREAM) and a new one, which gets its
+ * number when it is accepted (until then no call can name it). */
+static struct sim_desc *sim_connection(uint32_t cap, struct sim_desc *a)
 {
 	struct sim_pipe *ab = sim_pipe_new(cap), *ba = sim_pipe_new(cap);
-	struct sim_desc *b = NULL;
-	int fb = ab && ba ? sim_desc_new(SIM_STREAM, &b) : CPORT_ENOMEM;
-	if (fb < 0) {
+	struct sim_desc *b = ab && ba ? calloc(1, sizeof *b) : NULL;
+	if (!b) {
 		free(ab ? ab->buf : NULL), free(ab), free(ba ? ba->buf : NULL), free(ba);
-		return fb;
+		return NULL;
 	}
-	a->kind = SIM_STREAM;
+	b->kind = a->kind = SIM_STREAM;
 	a->rd = a->wr = b->rd = b->wr = true;
 	a->in = b->out = ba;
 	a->out = b->in = ab;
-	*out = b;
-	return fb;
-}
-
-static int sim_fd_of(const struct sim_desc *d)
-{
-	for (uint32_t fd = 0; fd < sim_w.ndescs; fd++)
-		if (sim_w.descs[fd] == d)
-			return SIM_NUMBER(fd);
-	return -1;
+	a->peer = b;
+	b->peer = a;
+	return b;
 }
 
 /* A connection for listener `l` from `c` to `to` (NULL: a local stream): its server
@@ -961,13 +966,13 @@ static int sim_enqueue_conn(struct sim_desc *l, struct sim_desc *c,
 		return CPORT_EAGAIN; /* a connect waits, a local connect says so */
 	if (!l->backlog && !(l->backlog = malloc(l->maxback * sizeof *l->backlog)))
 		return CPORT_ENOMEM;
-	struct sim_desc *srv;
-	int fs = sim_connection(cap, c, &srv);
-	if (fs < 0)
-		return fs;
-	int fc = sim_fd_of(c);
-	c->peer = fs;
-	srv->peer = fc;
+	char *name = l->lname ? strdup(l->lname) : NULL;
+	struct sim_desc *srv = !l->lname || name ? sim_connection(cap, c) : NULL;
+	if (!srv) {
+		free(name);
+		return CPORT_ENOMEM;
+	}
+	srv->lname = name;
 	if (to) {
 		srv->me = *to;
 		srv->has_me = true;
@@ -978,11 +983,7 @@ static int sim_enqueue_conn(struct sim_desc *l, struct sim_desc *c,
 	srv->has_them = c->has_me;
 	c->them = srv->me;
 	c->has_them = srv->has_me;
-	if (l->lname && !(srv->lname = strdup(l->lname))) {
-		sim_desc_free(fs, false);
-		return CPORT_ENOMEM;
-	}
-	l->backlog[l->nback++] = fs;
+	l->backlog[l->nback++] = srv;
 	l->parked[CPORT__SIDE_RECV] = false; /* an accept may go on */
 	sim_wake_sleepers();
 	return 0;
@@ -1038,9 +1039,11 @@ static int64_t sim_accept(struct sim_desc *l, struct cport__op *x)
 {
 	if (l->nback == 0)
 		return SIM_WAIT;
-	int fd = l->backlog[0];
+	struct sim_desc *c = l->backlog[0];
+	int fd = sim_desc_install(c);
+	if (fd < 0)
+		return fd; /* CPORT_EMFILE, ...: the connection stays for a later accept */
 	memmove(l->backlog, l->backlog + 1, --l->nback * sizeof *l->backlog);
-	struct sim_desc *c = sim_desc(fd);
 	if (x->buf) {
 		cport_addr *peer = x->buf;
 		memset(peer, 0, sizeof *peer);
@@ -1178,9 +1181,8 @@ static void sim_net_free(struct sim_desc *d)
 {
 	if (d->kind == SIM_LISTEN) {
 		for (uint32_t i = 0; i < d->nback; i++) {
-			struct sim_desc *c = sim_desc(d->backlog[i]);
-			c->in->reset = c->out->reset = true;
-			sim_desc_free(d->backlog[i], false);
+			d->backlog[i]->in->reset = d->backlog[i]->out->reset = true;
+			sim_desc_release(d->backlog[i]);
 		}
 		d->nback = 0;
 		sim_unpark_connects();
@@ -1337,7 +1339,7 @@ int cport__sim_sock_name(cport_fd fd, cport_addr *a, bool peer)
 	sim_lock();
 	struct sim_desc *d = sim_desc(fd);
 	int r = !d ? CPORT_EBADF : !sim_is_sock(d) ? CPORT_ENOTSOCK : 0;
-	if (r == 0 && peer && !d->has_them && !(d->kind == SIM_STREAM && d->peer >= 0))
+	if (r == 0 && peer && !d->has_them && !(d->kind == SIM_STREAM && d->peer))
 		r = CPORT_ENOTCONN;
 	if (r == 0) {
 		memset(a, 0, sizeof *a);

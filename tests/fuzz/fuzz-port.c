@@ -221,6 +221,7 @@ static struct {
 	bool ready;
 	bool trace;
 	bool sim;          /* the port is the simulation's: its world is its own (world_sim) */
+	unsigned sim_socks; /* sockets new_tcp_slot made in this world (they take freed numbers) */
 	const char *backend;
 	char tmp[64];
 	char pat_path[96];
@@ -421,6 +422,7 @@ static void world_reset(void)
 	memset(F.seq_st, 0, sizeof F.seq_st);
 	F.scr.size_known = true;
 	F.seq = F.last_seq = F.posts = 0;
+	F.sim_socks = 0;
 	F.chain_open = false;
 	for (int i = 0; i < NSLOT; i++)
 		F.sl[i] = (struct slot){.fd = -1, .st = ST_FREE, .sdir = -1, .rdir = -1};
@@ -690,9 +692,12 @@ static bool number_in_doubt(int slot)
 	return false;
 }
 
-/* Simulation: an open in flight may take the number of a descriptor being closed. */
+/* Simulation: an open in flight, or a socket made since (new_tcp_slot), may take the
+ * number of a descriptor being closed. */
 static bool sim_open_inflight(void)
 {
+	if (F.sim_socks)
+		return true;
 	for (int j = 0; j <= NOPS; j++)
 		if (F.rec[j].inflight && F.rec[j].kind == FK_OPEN)
 			return true;
@@ -1916,6 +1921,7 @@ static int new_tcp_slot(void)
 			cport_fd fd;
 			if (cport_tcp_socket(&fd, CPORT_AF_INET) < 0)
 				abort();
+			F.sim_socks += F.sim;
 			adopt_fd(fd, true);
 			return i;
 		}
