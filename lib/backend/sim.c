@@ -1861,26 +1861,6 @@ static void sim_close_run(cport *port, cport_op *op)
 	cport__complete(port, op, 0);
 }
 
-/* May the op run in its submit call (CPORT_OP_INLINE: cport.h says which)? */
-static bool sim_inline(cport_op *op)
-{
-	const struct cport__op *x = cport__x(op);
-	if (!(op->flags & CPORT_OP_INLINE))
-		return false;
-	switch ((enum cport__type)x->type) {
-	case CPORT__STAT:
-	case CPORT__FSTAT:
-		return true;
-	case CPORT__READ:
-	case CPORT__READV:
-	case CPORT__WRITE:
-	case CPORT__WRITEV:
-		return x->offset >= 0;
-	default:
-		return false;
-	}
-}
-
 static int sim_start_locked(cport *port, cport_op *op)
 {
 	struct sim *s = sim_of(port);
@@ -1924,7 +1904,7 @@ static int sim_start_locked(cport *port, cport_op *op)
 		}
 		return 0;
 	}
-	if (sim_inline(op)) {
+	if ((op->flags & CPORT_OP_INLINE) && cport__inline_kind(x)) {
 		/* CPORT_OP_INLINE: cheap ops run in the submit call, as on the OS. */
 		int64_t r = d ? sim_fd_op(s, d, x) : sim_path_op(s, x);
 		sim_trace_op(s, op, "done", r);
