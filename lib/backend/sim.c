@@ -344,14 +344,8 @@ static void sim_unschedule(struct sim *s, cport_op *op)
 static int sim_schedule(struct sim *s, cport_op *op)
 {
 	assert(sx(op)->idx == 0);
-	if (s->nheap == s->heap_cap) {
-		uint32_t cap = s->heap_cap ? s->heap_cap * 2 : 64;
-		cport_op **nh = realloc(s->heap, cap * sizeof *nh);
-		if (!nh)
-			return CPORT_ENOMEM;
-		s->heap = nh;
-		s->heap_cap = cap;
-	}
+	if (cport__grow(&s->heap, &s->heap_cap, sizeof *s->heap, (uint64_t)s->nheap + 1, 64) < 0)
+		return CPORT_ENOMEM;
 	uint64_t lo = s->prof.latency_min_ns, hi = s->prof.latency_max_ns;
 	sx(op)->due = s->now + lo + (hi > lo ? sim_rand(s) % (hi - lo + 1) : 0);
 	sim_heap_set(s, s->nheap++, op);
@@ -1836,19 +1830,7 @@ static int sim_check(struct sim *s, const struct cport__op *x, struct sim_desc *
  * schedule can fail. */
 static int sim_reserve(struct sim *s, uint64_t inflight)
 {
-	if (s->heap_cap > inflight + 1)
-		return 0;
-	if (inflight + 2 > UINT32_MAX / 2)
-		return CPORT_ENOMEM;
-	uint32_t cap = s->heap_cap ? s->heap_cap : 64;
-	while (cap <= inflight + 1)
-		cap *= 2;
-	cport_op **nh = realloc(s->heap, cap * sizeof *nh);
-	if (!nh)
-		return CPORT_ENOMEM;
-	s->heap = nh;
-	s->heap_cap = cap;
-	return 0;
+	return cport__grow(&s->heap, &s->heap_cap, sizeof *s->heap, inflight + 2, 64);
 }
 
 static void sim_close_run(cport *port, cport_op *op)
