@@ -72,6 +72,9 @@ static void connect_accept(void **state)
 	assert_int_equal(cport_sock_nodelay(c, 1), 0);
 	assert_int_equal(cport_sock_keepalive(c, 1, 30), 0);
 	assert_int_equal(t_sim_op(port, &op, cport_connect(port, &op, c, &to)), CPORT_EISCONN);
+	cport_iovec iv = {b, 1};
+	cport_msg m = {&to, &iv, 1, 0, {0}};
+	assert_int_equal(t_sim_op(port, &op, cport_sendmsg(port, &op, c, &m)), CPORT_EISCONN);
 	cport_fd fds[] = {c, (cport_fd)s, l};
 	close_all(port, fds, 3);
 	cport_destroy(port);

@@ -646,6 +646,8 @@ static int64_t sim_sendfile(struct sim *s, struct sim_desc *d, struct cport__op 
 static int64_t sim_stream_send(struct sim *s, struct sim_desc *d, struct cport__op *x)
 {
 	struct sim_pipe *p = d->out;
+	if (x->type == CPORT__SENDMSG && ((const cport_msg *)x->buf)->addr)
+		return CPORT_EISCONN; /* a connection's peer is its only destination */
 	if (p->reset)
 		return CPORT_ECONNRESET;
 	if (p->shut || p->gone)
@@ -1819,9 +1821,6 @@ static int sim_check(struct sim *s, const struct cport__op *x, struct sim_desc *
 	}
 	if (sim_is_sock(d) && x->offset >= 0 && x->type <= CPORT__WRITEV)
 		return CPORT_ESPIPE;
-	if (x->type == CPORT__SENDMSG && d->kind == SIM_STREAM && x->buf &&
-	    ((const cport_msg *)x->buf)->addr)
-		return CPORT_EISCONN;
 	*out = d;
 	return 0;
 }
