@@ -2161,9 +2161,9 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  *     backlog CPORT_EAGAIN (on Windows, as for a named pipe, cport_sock_local of a
  *     local listener gives an empty address). Errors on a socket in the wrong state
  *     complete the op, as on the OS: CPORT_ENOTCONN (a receive or send on a socket
- *     never connected, or a listener), CPORT_EISCONN (a connect on a connection),
- *     CPORT_EINVAL (an accept on anything but a listener), CPORT_EAFNOSUPPORT (a
- *     connect to another family).
+ *     never connected, or a listener), CPORT_EISCONN (a connect, or a sendmsg with an
+ *     address, on a connection), CPORT_EINVAL (an accept on anything but a listener),
+ *     CPORT_EAFNOSUPPORT (a connect to another family).
  *   - Seeded faults, each with a probability in millionths: `short_ppm` (a stream
  *     receive gets fewer bytes than are there; a send moves in pieces, still whole to
  *     the caller), `again_ppm` (a try finds nothing to do and is retried later:

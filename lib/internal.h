@@ -767,6 +767,13 @@ bool cport__pool_again(struct cport *port, cport_op *op);
  * handed to cport__complete); false to start it the normal way, from opx.done (a read
  * may have moved part of its bytes). `f`: its descriptor's state (NULL: a path op). */
 bool cport__os_try(struct cport *port, cport_op *op, struct cport__fd *f, bool inline_ok);
+/* op.c: grow the array at *(T **)arr, of *cap elements of `size` bytes, to at least
+ * `need` elements, doubling from `first`; new elements are zeroed. 0, or CPORT_ENOMEM
+ * with the array as it was. */
+int cport__grow(void *arr, uint32_t *cap, size_t size, uint64_t need, uint32_t first);
+
+/* port.c: the ops CPORT_OP_INLINE may run in the submit call (every engine asks it). */
+bool cport__inline_kind(const struct cport__op *x);
 /* cport_route's part of it (Unix): would cport__os_try(.., false) try this op, which
  * the readiness backends call before sending positional file I/O to the pool? */
 bool cport__os_try_route(struct cport__fd *f, const struct cport__op *x);
@@ -810,8 +817,7 @@ int cport__os_tcp_socket(cport_fd *fd, int family);
 int cport__os_udp_socket(cport_fd *fd, const cport_addr *a, uint32_t flags);
 int cport__os_local_listen(cport_fd *fd, const char *name, int backlog);
 int cport__os_local_connect(cport_fd *fd, const char *name);
-int cport__os_sock_local(cport_fd fd, cport_addr *a);
-int cport__os_sock_peer(cport_fd fd, cport_addr *a);
+int cport__os_sock_name(cport_fd fd, cport_addr *a, bool peer); /* getpeername if peer */
 int cport__os_sock_nodelay(cport_fd fd, int on);
 int cport__os_sock_keepalive(cport_fd fd, int on, uint32_t idle_s);
 int cport__os_sock_close(cport_fd fd);

@@ -17,6 +17,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 #ifndef _WIN32
 #include <unistd.h>
 #endif
@@ -285,4 +286,23 @@ void cport__drop_unreaped(cport *port)
 		cport__close_result(op);
 	for (op = remote_take(port); op; op = cport__x(op)->next)
 		cport__close_result(op);
+}
+
+int cport__grow(void *arr, uint32_t *cap, size_t size, uint64_t need, uint32_t first)
+{
+	if (need <= *cap)
+		return 0;
+	uint64_t n = *cap ? *cap : first;
+	while (n < need)
+		n *= 2;
+	if (n > UINT32_MAX || n > SIZE_MAX / size)
+		return CPORT_ENOMEM;
+	void *old, *p;
+	memcpy(&old, arr, sizeof old); /* any object pointer type, without aliasing it */
+	if (!(p = realloc(old, (size_t)n * size)))
+		return CPORT_ENOMEM;
+	memset((char *)p + (size_t)*cap * size, 0, (size_t)(n - *cap) * size);
+	memcpy(arr, &p, sizeof p);
+	*cap = (uint32_t)n;
+	return 0;
 }

@@ -394,7 +394,7 @@ static int op_zero_done(cport *port, cport_op *op)
 /* ---- 2b. CPORT_OP_INLINE ------------------------------------------------------------ */
 
 /* The ops CPORT_OP_INLINE may run in the submit call (cport.h says when they do). */
-static bool op_inline_kind(const struct cport__op *x)
+bool cport__inline_kind(const struct cport__op *x)
 {
 	switch ((enum cport__type)x->type) {
 	case CPORT__STAT:
@@ -417,7 +417,7 @@ static int op_inline(cport *port, cport_op *op)
 {
 	struct cport__op *x = cport__x(op);
 	struct cport__fd *f = NULL;
-	if (!op_inline_kind(x))
+	if (!cport__inline_kind(x))
 		return 0;
 	if (cport__has_fd(x->type)) {
 		int r = cport__fd_get(port, x->fd, &f);

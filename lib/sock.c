@@ -56,13 +56,13 @@ int cport_local_connect(cport_fd *fd, const char *name)
 int cport_sock_local(cport_fd fd, cport_addr *addr)
 {
 	SIM_FD(fd, cport__sim_sock_name(fd, addr, false));
-	return cport__os_sock_local(fd, addr);
+	return cport__os_sock_name(fd, addr, false);
 }
 
 int cport_sock_peer(cport_fd fd, cport_addr *addr)
 {
 	SIM_FD(fd, cport__sim_sock_name(fd, addr, true));
-	return cport__os_sock_peer(fd, addr);
+	return cport__os_sock_name(fd, addr, true);
 }
 
 int cport_sock_nodelay(cport_fd fd, int on)

@@ -851,7 +851,7 @@ static int64_t neg_errno(void)
 	return -errno;
 }
 
-static int sock_name(cport_fd fd, cport_addr *a, bool peer)
+int cport__os_sock_name(cport_fd fd, cport_addr *a, bool peer)
 {
 	if (!a)
 		return CPORT_EINVAL;
@@ -867,16 +867,6 @@ static int sock_name(cport_fd fd, cport_addr *a, bool peer)
 	memcpy(a->storage, &ss, len);
 	a->len = len;
 	return 0;
-}
-
-int cport__os_sock_local(cport_fd fd, cport_addr *a)
-{
-	return sock_name(fd, a, false);
-}
-
-int cport__os_sock_peer(cport_fd fd, cport_addr *a)
-{
-	return sock_name(fd, a, true);
 }
 
 static int sock_setopt(int fd, int level, int name, int v)

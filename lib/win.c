@@ -992,7 +992,7 @@ static int win_wsa_last(void)
 	return cport__win_error((DWORD)WSAGetLastError());
 }
 
-static int win_sock_name(cport_fd fd, cport_addr *a, bool peer)
+int cport__os_sock_name(cport_fd fd, cport_addr *a, bool peer)
 {
 	if (!a)
 		return CPORT_EINVAL;
@@ -1011,16 +1011,6 @@ static int win_sock_name(cport_fd fd, cport_addr *a, bool peer)
 	memcpy(a->storage, &ss, (size_t)len);
 	a->len = (uint32_t)len;
 	return 0;
-}
-
-int cport__os_sock_local(cport_fd fd, cport_addr *a)
-{
-	return win_sock_name(fd, a, false);
-}
-
-int cport__os_sock_peer(cport_fd fd, cport_addr *a)
-{
-	return win_sock_name(fd, a, true);
 }
 
 static int win_setopt(cport_fd fd, int level, int name, int v)

@@ -47,6 +47,30 @@ bool t_sim(void)
 	return strcmp(t_backend(), "sim") == 0;
 }
 
+cport *t_sim_port(cport_sim_profile *prof)
+{
+	cport_options o;
+	cport_options_init(&o);
+	o.backend = "sim";
+	o.sim = prof;
+	cport *port = NULL;
+	int r = cport_create(&port, &o);
+	if (r == CPORT_ENOSYS)
+		t_skip("the simulation is not built on this system");
+	assert_int_equal(r, 0);
+	assert_string_equal(cport_backend_name(port), "sim");
+	return port;
+}
+
+int64_t t_sim_op(cport *port, cport_op *op, int submitted)
+{
+	assert_int_equal(submitted, 0);
+	cport_op *got = NULL;
+	assert_int_equal(cport_wait(port, &got, 1, -1), 1);
+	assert_ptr_equal(got, op);
+	return op->result;
+}
+
 /* On the simulation: skip the test, saying why (an op it does not simulate). */
 void t_sim_skip(const char *why)
 {

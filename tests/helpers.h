@@ -104,6 +104,12 @@ bool t_sim(void);
 /* On the simulation: skip the test, saying why (an op or a property it does not
  * simulate, cport.h section 8). Elsewhere nothing. */
 void t_sim_skip(const char *why);
+/* For the simulation's own tests (sim, sim-net): a new sim port with `prof` (NULL: the
+ * defaults), or a skip where the simulation is not built; and one op run to its end,
+ * `submitted` being its submit's return (0), waited for without a time limit, as
+ * virtual time may run for minutes at once. */
+cport *t_sim_port(cport_sim_profile *prof);
+int64_t t_sim_op(cport *port, cport_op *op, int submitted);
 
 /* Run a cmocka group and turn the result into the exit code Meson reads. */
 int t_main(const char *name, const struct CMUnitTest *tests, size_t n);

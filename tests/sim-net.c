@@ -10,29 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static cport *sim_port(cport_sim_profile *prof)
-{
-	cport_options o;
-	cport_options_init(&o);
-	o.backend = "sim";
-	o.sim = prof;
-	cport *port = NULL;
-	int r = cport_create(&port, &o);
-	if (r == CPORT_ENOSYS)
-		t_skip("the simulation is not built on this system");
-	assert_int_equal(r, 0);
-	return port;
-}
-
-static int64_t run(cport *port, cport_op *op, int submitted)
-{
-	assert_int_equal(submitted, 0);
-	cport_op *got = NULL;
-	assert_int_equal(cport_wait(port, &got, 1, -1), 1);
-	assert_ptr_equal(got, op);
-	return op->result;
-}
-
 static cport_addr addr(const char *text)
 {
 	cport_addr a;
@@ -53,7 +30,7 @@ static void close_all(cport *port, const cport_fd *fds, int n)
 {
 	for (int i = 0; i < n; i++) {
 		cport_op op = {0};
-		assert_int_equal(run(port, &op, cport_close(port, &op, fds[i])), 0);
+		assert_int_equal(t_sim_op(port, &op, cport_close(port, &op, fds[i])), 0);
 	}
 }
 
@@ -61,7 +38,7 @@ static void close_all(cport *port, const cport_fd *fds, int n)
 static void connect_accept(void **state)
 {
 	(void)state;
-	cport *port = sim_port(NULL);
+	cport *port = t_sim_port(NULL);
 	cport_addr any = addr("0.0.0.0:0"), bound, peer, me, them;
 	cport_fd l, c;
 	assert_int_equal(cport_tcp_listen(&l, &any, 8, 0), 0);
@@ -75,8 +52,8 @@ static void connect_accept(void **state)
 	cport_addr to = addr(text);
 	assert_int_equal(cport_tcp_socket(&c, CPORT_AF_INET), 0);
 	cport_op con = {0}, acc = {0}, op = {0};
-	assert_int_equal(run(port, &con, cport_connect(port, &con, c, &to)), 0);
-	int64_t s = run(port, &acc, cport_accept(port, &acc, l, &peer, 0));
+	assert_int_equal(t_sim_op(port, &con, cport_connect(port, &con, c, &to)), 0);
+	int64_t s = t_sim_op(port, &acc, cport_accept(port, &acc, l, &peer, 0));
 	assert_true(s >= 0);
 	assert_int_equal(cport_sock_local(c, &me), 0);
 	assert_int_equal(cport_sock_peer(c, &them), 0);
@@ -86,15 +63,18 @@ static void connect_accept(void **state)
 	same_addr(&them, &to);
 	/* Bytes both ways, then end of stream. */
 	char b[16];
-	assert_int_equal(run(port, &op, cport_send(port, &op, c, "ping", 4, 0)), 4);
-	assert_int_equal(run(port, &op, cport_recv(port, &op, (cport_fd)s, b, sizeof b, 0)), 4);
+	assert_int_equal(t_sim_op(port, &op, cport_send(port, &op, c, "ping", 4, 0)), 4);
+	assert_int_equal(t_sim_op(port, &op, cport_recv(port, &op, (cport_fd)s, b, sizeof b, 0)), 4);
 	assert_memory_equal(b, "ping", 4);
-	assert_int_equal(run(port, &op, cport_shutdown(port, &op, (cport_fd)s, CPORT_SHUT_WR)), 0);
-	assert_int_equal(run(port, &op, cport_recv(port, &op, c, b, sizeof b, 0)), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_shutdown(port, &op, (cport_fd)s, CPORT_SHUT_WR)), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_recv(port, &op, c, b, sizeof b, 0)), 0);
 	/* The socket helpers take the simulation's descriptors. */
 	assert_int_equal(cport_sock_nodelay(c, 1), 0);
 	assert_int_equal(cport_sock_keepalive(c, 1, 30), 0);
-	assert_int_equal(run(port, &op, cport_connect(port, &op, c, &to)), CPORT_EISCONN);
+	assert_int_equal(t_sim_op(port, &op, cport_connect(port, &op, c, &to)), CPORT_EISCONN);
+	cport_iovec iv = {b, 1};
+	cport_msg m = {&to, &iv, 1, 0, {0}};
+	assert_int_equal(t_sim_op(port, &op, cport_sendmsg(port, &op, c, &m)), CPORT_EISCONN);
 	cport_fd fds[] = {c, (cport_fd)s, l};
 	close_all(port, fds, 3);
 	cport_destroy(port);
@@ -104,7 +84,7 @@ static void connect_accept(void **state)
 static void errors(void **state)
 {
 	(void)state;
-	cport *port = sim_port(NULL);
+	cport *port = t_sim_port(NULL);
 	cport_addr a = addr("127.0.0.1:0"), bound, a6 = addr("[::1]:0"), b6;
 	cport_fd l, l2, c, c6, l6;
 	assert_int_equal(cport_tcp_listen(&l, &a, 0, 0), 0);
@@ -120,23 +100,23 @@ static void errors(void **state)
 	cport_op op = {0};
 	assert_int_equal(cport_tcp_socket(&c, CPORT_AF_INET), 0);
 	cport_addr dead = addr("127.0.0.1:1");
-	assert_int_equal(run(port, &op, cport_connect(port, &op, c, &dead)), CPORT_ECONNREFUSED);
-	assert_int_equal(run(port, &op, cport_connect(port, &op, c, &a6)), CPORT_EAFNOSUPPORT);
+	assert_int_equal(t_sim_op(port, &op, cport_connect(port, &op, c, &dead)), CPORT_ECONNREFUSED);
+	assert_int_equal(t_sim_op(port, &op, cport_connect(port, &op, c, &a6)), CPORT_EAFNOSUPPORT);
 	char b[4];
-	assert_int_equal(run(port, &op, cport_recv(port, &op, c, b, 4, 0)), CPORT_ENOTCONN);
-	assert_int_equal(run(port, &op, cport_send(port, &op, c, b, 4, 0)), CPORT_ENOTCONN);
-	assert_int_equal(run(port, &op, cport_accept(port, &op, c, NULL, 0)), CPORT_EINVAL);
-	assert_int_equal(run(port, &op, cport_recv(port, &op, l, b, 4, 0)), CPORT_ENOTCONN);
+	assert_int_equal(t_sim_op(port, &op, cport_recv(port, &op, c, b, 4, 0)), CPORT_ENOTCONN);
+	assert_int_equal(t_sim_op(port, &op, cport_send(port, &op, c, b, 4, 0)), CPORT_ENOTCONN);
+	assert_int_equal(t_sim_op(port, &op, cport_accept(port, &op, c, NULL, 0)), CPORT_EINVAL);
+	assert_int_equal(t_sim_op(port, &op, cport_recv(port, &op, l, b, 4, 0)), CPORT_ENOTCONN);
 	/* IPv6 */
 	assert_int_equal(cport_tcp_listen(&l6, &a6, 0, CPORT_SOCK_V6ONLY), 0);
 	assert_int_equal(cport_sock_local(l6, &b6), 0);
 	assert_int_equal(cport_addr_family(&b6), CPORT_AF_INET6);
 	assert_int_equal(cport_tcp_socket(&c6, CPORT_AF_INET6), 0);
-	assert_int_equal(run(port, &op, cport_connect(port, &op, c6, &b6)), 0);
-	int64_t s6 = run(port, &op, cport_accept(port, &op, l6, NULL, 0));
+	assert_int_equal(t_sim_op(port, &op, cport_connect(port, &op, c6, &b6)), 0);
+	int64_t s6 = t_sim_op(port, &op, cport_accept(port, &op, l6, NULL, 0));
 	assert_true(s6 >= 0);
 	/* A file is not a socket. */
-	int64_t f = run(port, &op, cport_open(port, &op, "f", CPORT_O_RDWR | CPORT_O_CREAT, 0644));
+	int64_t f = t_sim_op(port, &op, cport_open(port, &op, "f", CPORT_O_RDWR | CPORT_O_CREAT, 0644));
 	assert_true(f >= 0);
 	assert_int_equal(cport_accept(port, &op, (cport_fd)f, NULL, 0), CPORT_ENOTSOCK);
 	assert_int_equal(cport_sock_local((cport_fd)f, &bound), CPORT_ENOTSOCK);
@@ -151,7 +131,7 @@ static void errors(void **state)
 static void backlog(void **state)
 {
 	(void)state;
-	cport *port = sim_port(NULL);
+	cport *port = t_sim_port(NULL);
 	cport_addr a = addr("127.0.0.1:0"), bound;
 	cport_fd l, c[4];
 	assert_int_equal(cport_tcp_listen(&l, &a, 2, 0), 0);
@@ -161,28 +141,28 @@ static void backlog(void **state)
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(cport_tcp_socket(&c[i], CPORT_AF_INET), 0);
 	for (int i = 0; i < 2; i++)
-		assert_int_equal(run(port, &con[i], cport_connect(port, &con[i], c[i], &bound)), 0);
+		assert_int_equal(t_sim_op(port, &con[i], cport_connect(port, &con[i], c[i], &bound)), 0);
 	/* Full: the third waits, and its timeout ends it. */
 	con[2].timeout_ns = 2000000000ull;
 	uint64_t t0 = cport_clock_ns(port);
-	assert_int_equal(run(port, &con[2], cport_connect(port, &con[2], c[2], &bound)),
+	assert_int_equal(t_sim_op(port, &con[2], cport_connect(port, &con[2], c[2], &bound)),
 			 CPORT_ETIMEDOUT);
 	assert_true(cport_clock_ns(port) - t0 >= 2000000000ull);
 	/* The fourth waits until an accept takes one. */
 	assert_int_equal(cport_connect(port, &con[3], c[3], &bound), 0);
 	cport_op *out[2];
 	assert_int_equal(cport_wait(port, out, 2, 1000000000), 0);
-	int64_t s = run(port, &op, cport_accept(port, &op, l, NULL, 0));
+	int64_t s = t_sim_op(port, &op, cport_accept(port, &op, l, NULL, 0));
 	assert_true(s >= 0);
-	assert_int_equal(run(port, &con[3], 0), 0);
+	assert_int_equal(t_sim_op(port, &con[3], 0), 0);
 	/* The close of the listener resets the two it still holds. */
-	assert_int_equal(run(port, &op, cport_close(port, &op, l)), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_close(port, &op, l)), 0);
 	char b[4];
-	assert_int_equal(run(port, &op, cport_recv(port, &op, c[1], b, 4, 0)), CPORT_ECONNRESET);
-	assert_int_equal(run(port, &op, cport_recv(port, &op, c[3], b, 4, 0)), CPORT_ECONNRESET);
+	assert_int_equal(t_sim_op(port, &op, cport_recv(port, &op, c[1], b, 4, 0)), CPORT_ECONNRESET);
+	assert_int_equal(t_sim_op(port, &op, cport_recv(port, &op, c[3], b, 4, 0)), CPORT_ECONNRESET);
 	/* The accepted one lives on. */
-	assert_int_equal(run(port, &op, cport_send(port, &op, c[0], "ok", 2, 0)), 2);
-	assert_int_equal(run(port, &op, cport_recv(port, &op, (cport_fd)s, b, 4, 0)), 2);
+	assert_int_equal(t_sim_op(port, &op, cport_send(port, &op, c[0], "ok", 2, 0)), 2);
+	assert_int_equal(t_sim_op(port, &op, cport_recv(port, &op, (cport_fd)s, b, 4, 0)), 2);
 	cport_fd fds[] = {c[0], c[1], c[2], c[3], (cport_fd)s};
 	close_all(port, fds, 5);
 	cport_destroy(port);
@@ -192,7 +172,7 @@ static void backlog(void **state)
 static void multishot_accept(void **state)
 {
 	(void)state;
-	cport *port = sim_port(NULL);
+	cport *port = t_sim_port(NULL);
 	cport_addr a = addr("127.0.0.1:0"), bound;
 	cport_fd l, c[3];
 	assert_int_equal(cport_tcp_listen(&l, &a, 0, 0), 0);
@@ -222,7 +202,7 @@ static void multishot_accept(void **state)
 		}
 	}
 	assert_int_equal(cport_cancel(port, &acc), 0);
-	assert_int_equal(run(port, &acc, 0), CPORT_ECANCELED);
+	assert_int_equal(t_sim_op(port, &acc, 0), CPORT_ECANCELED);
 	assert_false(acc.cflags & CPORT_MORE);
 	cport_fd fds[] = {got[0], got[1], got[2], c[0], c[1], c[2], l};
 	close_all(port, fds, 7);
@@ -234,7 +214,7 @@ static void multishot_accept(void **state)
 static void datagrams(void **state)
 {
 	(void)state;
-	cport *port = sim_port(NULL);
+	cport *port = t_sim_port(NULL);
 	cport_addr a = addr("127.0.0.1:0"), ua, ub, from;
 	cport_fd u, v;
 	assert_int_equal(cport_udp_socket(&u, &a, 0), 0);
@@ -247,34 +227,34 @@ static void datagrams(void **state)
 	memset(big, 'd', sizeof big);
 	cport_iovec iv = {big, sizeof big};
 	cport_msg m = {&ub, &iv, 1, 0, {0}};
-	assert_int_equal(run(port, &op, cport_sendmsg(port, &op, u, &m)), 100);
-	assert_int_equal(run(port, &op, cport_send(port, &op, u, "x", 1, 0)), CPORT_EDESTADDRREQ);
+	assert_int_equal(t_sim_op(port, &op, cport_sendmsg(port, &op, u, &m)), 100);
+	assert_int_equal(t_sim_op(port, &op, cport_send(port, &op, u, "x", 1, 0)), CPORT_EDESTADDRREQ);
 	cport_iovec is = {small, sizeof small};
 	cport_msg r = {&from, &is, 1, 0, {0}};
-	assert_int_equal(run(port, &op, cport_recvmsg(port, &op, v, &r)), 8);
+	assert_int_equal(t_sim_op(port, &op, cport_recvmsg(port, &op, v, &r)), 8);
 	assert_true(r.flags & CPORT_MSG_TRUNC);
 	same_addr(&from, &ua);
 	/* Connected: send and recv with the default peer. */
-	assert_int_equal(run(port, &op, cport_connect(port, &op, u, &ub)), 0);
-	assert_int_equal(run(port, &op, cport_send(port, &op, u, "hello", 5, 0)), 5);
-	assert_int_equal(run(port, &op, cport_recv(port, &op, v, small, sizeof small, 0)), 5);
+	assert_int_equal(t_sim_op(port, &op, cport_connect(port, &op, u, &ub)), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_send(port, &op, u, "hello", 5, 0)), 5);
+	assert_int_equal(t_sim_op(port, &op, cport_recv(port, &op, v, small, sizeof small, 0)), 5);
 	assert_memory_equal(small, "hello", 5);
 	/* Too large; to nobody (lost, as UDP loses it: nothing arrives). */
 	static char huge[70000];
-	assert_int_equal(run(port, &op, cport_send(port, &op, u, huge, sizeof huge, 0)),
+	assert_int_equal(t_sim_op(port, &op, cport_send(port, &op, u, huge, sizeof huge, 0)),
 			 CPORT_EMSGSIZE);
 	cport_addr nobody = addr("127.0.0.1:9");
 	m.addr = &nobody;
 	iv.len = 3;
-	assert_int_equal(run(port, &op, cport_sendmsg(port, &op, u, &m)), 3);
+	assert_int_equal(t_sim_op(port, &op, cport_sendmsg(port, &op, u, &m)), 3);
 	op.timeout_ns = 1000000000ull;
-	assert_int_equal(run(port, &op, cport_recv(port, &op, v, small, sizeof small, 0)),
+	assert_int_equal(t_sim_op(port, &op, cport_recv(port, &op, v, small, sizeof small, 0)),
 			 CPORT_ETIMEDOUT);
 	op.timeout_ns = 0;
 	/* Poll says a datagram waits. */
-	assert_int_equal(run(port, &op, cport_send(port, &op, u, "p", 1, 0)), 1);
-	assert_int_equal(run(port, &op, cport_poll(port, &op, v, CPORT_POLL_IN)), CPORT_POLL_IN);
-	assert_int_equal(run(port, &op, cport_accept(port, &op, v, NULL, 0)), CPORT_ENOTSUP);
+	assert_int_equal(t_sim_op(port, &op, cport_send(port, &op, u, "p", 1, 0)), 1);
+	assert_int_equal(t_sim_op(port, &op, cport_poll(port, &op, v, CPORT_POLL_IN)), CPORT_POLL_IN);
+	assert_int_equal(t_sim_op(port, &op, cport_accept(port, &op, v, NULL, 0)), CPORT_ENOTSUP);
 	cport_fd fds[] = {u, v};
 	close_all(port, fds, 2);
 	cport_destroy(port);
@@ -284,7 +264,7 @@ static void datagrams(void **state)
 static void local_streams(void **state)
 {
 	(void)state;
-	cport *port = sim_port(NULL);
+	cport *port = t_sim_port(NULL);
 	cport_fd l, c, x;
 	assert_int_equal(cport_local_listen(&l, "/run/app.sock", 1), 0);
 	assert_int_equal(cport_local_listen(&x, "/run/app.sock", 1), CPORT_EADDRINUSE);
@@ -293,7 +273,7 @@ static void local_streams(void **state)
 	assert_int_equal(cport_local_connect(&x, "/run/app.sock"), CPORT_EAGAIN); /* backlog 1 */
 	cport_op op = {0};
 	cport_addr peer, name;
-	int64_t s = run(port, &op, cport_accept(port, &op, l, &peer, 0));
+	int64_t s = t_sim_op(port, &op, cport_accept(port, &op, l, &peer, 0));
 	assert_true(s >= 0);
 	assert_int_equal(peer.len, 0); /* an unnamed client */
 	assert_int_equal(cport_sock_local(l, &name), 0);
@@ -301,8 +281,8 @@ static void local_streams(void **state)
 	int want = t_is_windows() ? CPORT_AF_UNSPEC : CPORT_AF_LOCAL;
 	assert_int_equal(cport_addr_family(&name), want);
 	char b[8];
-	assert_int_equal(run(port, &op, cport_write(port, &op, c, "abc", 3, -1)), 3);
-	assert_int_equal(run(port, &op, cport_read(port, &op, (cport_fd)s, b, 8, -1)), 3);
+	assert_int_equal(t_sim_op(port, &op, cport_write(port, &op, c, "abc", 3, -1)), 3);
+	assert_int_equal(t_sim_op(port, &op, cport_read(port, &op, (cport_fd)s, b, 8, -1)), 3);
 	cport_fd fds[] = {c, (cport_fd)s, l};
 	close_all(port, fds, 3);
 	cport_destroy(port);
@@ -313,19 +293,19 @@ static void local_streams(void **state)
 static void sock_close(void **state)
 {
 	(void)state;
-	cport *port = sim_port(NULL);
+	cport *port = t_sim_port(NULL);
 	cport_addr a = addr("127.0.0.1:0"), bound;
 	cport_fd l, c, l2;
 	assert_int_equal(cport_tcp_listen(&l, &a, 0, 0), 0);
 	assert_int_equal(cport_sock_local(l, &bound), 0);
 	assert_int_equal(cport_tcp_socket(&c, CPORT_AF_INET), 0);
 	cport_op op = {0};
-	assert_int_equal(run(port, &op, cport_connect(port, &op, c, &bound)), 0);
-	int64_t s = run(port, &op, cport_accept(port, &op, l, NULL, 0));
+	assert_int_equal(t_sim_op(port, &op, cport_connect(port, &op, c, &bound)), 0);
+	int64_t s = t_sim_op(port, &op, cport_accept(port, &op, l, NULL, 0));
 	assert_true(s >= 0);
 	assert_int_equal(cport_sock_close(c), 0);
 	char b[4];
-	assert_int_equal(run(port, &op, cport_recv(port, &op, (cport_fd)s, b, 4, 0)), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_recv(port, &op, (cport_fd)s, b, 4, 0)), 0);
 	assert_int_equal(cport_sock_close(l), 0);
 	assert_int_equal(cport_tcp_listen(&l2, &bound, 0, 0), 0); /* the port is free */
 	assert_int_equal(cport_sock_close(l2), 0);
@@ -337,7 +317,7 @@ static void sock_close(void **state)
 static void reuseport(void **state)
 {
 	(void)state;
-	cport *port = sim_port(NULL);
+	cport *port = t_sim_port(NULL);
 	cport_addr a = addr("127.0.0.1:0"), bound;
 	cport_fd l1, l2, c[4];
 	assert_int_equal(cport_tcp_listen(&l1, &a, 0, CPORT_SOCK_REUSEPORT), 0);
@@ -346,12 +326,12 @@ static void reuseport(void **state)
 	cport_op op = {0};
 	for (int i = 0; i < 4; i++) {
 		assert_int_equal(cport_tcp_socket(&c[i], CPORT_AF_INET), 0);
-		assert_int_equal(run(port, &op, cport_connect(port, &op, c[i], &bound)), 0);
+		assert_int_equal(t_sim_op(port, &op, cport_connect(port, &op, c[i], &bound)), 0);
 	}
 	int64_t got[4];
 	for (int i = 0; i < 2; i++) {
-		got[2 * i] = run(port, &op, cport_accept(port, &op, l1, NULL, 0));
-		got[2 * i + 1] = run(port, &op, cport_accept(port, &op, l2, NULL, 0));
+		got[2 * i] = t_sim_op(port, &op, cport_accept(port, &op, l1, NULL, 0));
+		got[2 * i + 1] = t_sim_op(port, &op, cport_accept(port, &op, l2, NULL, 0));
 	}
 	cport_fd fds[] = {(cport_fd)got[0], (cport_fd)got[1], (cport_fd)got[2],
 			  (cport_fd)got[3], c[0], c[1], c[2], c[3], l1, l2};
@@ -371,7 +351,7 @@ static uint64_t echo_program(uint64_t seed)
 	p.stream_buf = 1024;
 	p.short_ppm = 200000;
 	p.again_ppm = 100000;
-	cport *port = sim_port(&p);
+	cport *port = t_sim_port(&p);
 	enum { N = 8, LEN = 3000 };
 	cport_addr a = addr("127.0.0.1:0"), bound;
 	cport_fd l, c[N], s[N];

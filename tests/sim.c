@@ -9,21 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static cport *sim_port(cport_sim_profile *prof)
-{
-	cport_options o;
-	cport_options_init(&o);
-	o.backend = "sim";
-	o.sim = prof;
-	cport *port = NULL;
-	int r = cport_create(&port, &o);
-	if (r == CPORT_ENOSYS)
-		t_skip("the simulation is not built on this system");
-	assert_int_equal(r, 0);
-	assert_string_equal(cport_backend_name(port), "sim");
-	return port;
-}
-
 static void profile_init(cport_sim_profile *p, uint64_t seed)
 {
 	memset(p, 0, sizeof *p);
@@ -31,24 +16,14 @@ static void profile_init(cport_sim_profile *p, uint64_t seed)
 	p->seed = seed;
 }
 
-/* Run one op to its completion; its result. */
-static int64_t run(cport *port, cport_op *op, int submitted)
-{
-	assert_int_equal(submitted, 0);
-	cport_op *got = NULL;
-	assert_int_equal(cport_wait(port, &got, 1, -1), 1);
-	assert_ptr_equal(got, op);
-	return op->result;
-}
-
 /* A 30 s timer and a 60 s wait timeout: both in virtual time, at once in real time. */
 static void virtual_time(void **state)
 {
 	(void)state;
-	cport *port = sim_port(NULL);
+	cport *port = t_sim_port(NULL);
 	uint64_t real0 = cport_now_ns(), v0 = cport_clock_ns(port);
 	cport_op t = {0};
-	assert_int_equal(run(port, &t, cport_timer(port, &t, 30 * 1000000000ull, 0)), 0);
+	assert_int_equal(t_sim_op(port, &t, cport_timer(port, &t, 30 * 1000000000ull, 0)), 0);
 	uint64_t v1 = cport_clock_ns(port);
 	assert_true(v1 - v0 >= 30 * 1000000000ull && v1 - v0 < 31 * 1000000000ull);
 	cport_op *out[1];
@@ -60,48 +35,48 @@ static void virtual_time(void **state)
 	char b[8];
 	cport_op rd = {0};
 	rd.timeout_ns = 5 * 1000000000ull;
-	assert_int_equal(run(port, &rd, cport_recv(port, &rd, sp[0], b, sizeof b, 0)),
+	assert_int_equal(t_sim_op(port, &rd, cport_recv(port, &rd, sp[0], b, sizeof b, 0)),
 			 CPORT_ETIMEDOUT);
 	assert_true(cport_now_ns() - real0 < 5 * 1000000000ull); /* generous: a hang guard */
 	cport_op c = {0};
-	assert_int_equal(run(port, &c, cport_close(port, &c, sp[0])), 0);
-	assert_int_equal(run(port, &c, cport_close(port, &c, sp[1])), 0);
+	assert_int_equal(t_sim_op(port, &c, cport_close(port, &c, sp[0])), 0);
+	assert_int_equal(t_sim_op(port, &c, cport_close(port, &c, sp[1])), 0);
 	cport_destroy(port);
 }
 
 static void write_file(cport *port, const char *path, const char *text, bool sync)
 {
 	cport_op op = {0};
-	int64_t fd = run(port, &op, cport_open(port, &op, path, CPORT_O_RDWR | CPORT_O_CREAT, 0644));
+	int64_t fd = t_sim_op(port, &op, cport_open(port, &op, path, CPORT_O_RDWR | CPORT_O_CREAT, 0644));
 	assert_true(fd >= 0);
 	size_t n = strlen(text);
-	assert_int_equal(run(port, &op, cport_write(port, &op, (cport_fd)fd, text, n, 0)), (int64_t)n);
+	assert_int_equal(t_sim_op(port, &op, cport_write(port, &op, (cport_fd)fd, text, n, 0)), (int64_t)n);
 	if (sync)
-		assert_int_equal(run(port, &op, cport_fsync(port, &op, (cport_fd)fd, 0)), 0);
-	assert_int_equal(run(port, &op, cport_close(port, &op, (cport_fd)fd)), 0);
+		assert_int_equal(t_sim_op(port, &op, cport_fsync(port, &op, (cport_fd)fd, 0)), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_close(port, &op, (cport_fd)fd)), 0);
 }
 
 /* The file's contents into buf (NUL-terminated), or -1 if it does not exist. */
 static int64_t read_file(cport *port, const char *path, char *buf, size_t n)
 {
 	cport_op op = {0};
-	int64_t fd = run(port, &op, cport_open(port, &op, path, CPORT_O_RDONLY, 0));
+	int64_t fd = t_sim_op(port, &op, cport_open(port, &op, path, CPORT_O_RDONLY, 0));
 	if (fd < 0)
 		return -1;
-	int64_t r = run(port, &op, cport_read(port, &op, (cport_fd)fd, buf, n - 1, 0));
+	int64_t r = t_sim_op(port, &op, cport_read(port, &op, (cport_fd)fd, buf, n - 1, 0));
 	assert_true(r >= 0);
 	buf[r] = '\0';
-	assert_int_equal(run(port, &op, cport_close(port, &op, (cport_fd)fd)), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_close(port, &op, (cport_fd)fd)), 0);
 	return r;
 }
 
 static void sync_dir(cport *port, const char *dir)
 {
 	cport_op op = {0};
-	int64_t fd = run(port, &op, cport_open(port, &op, dir, CPORT_O_RDONLY | CPORT_O_DIRECTORY, 0));
+	int64_t fd = t_sim_op(port, &op, cport_open(port, &op, dir, CPORT_O_RDONLY | CPORT_O_DIRECTORY, 0));
 	assert_true(fd >= 0);
-	assert_int_equal(run(port, &op, cport_fsync(port, &op, (cport_fd)fd, 0)), 0);
-	assert_int_equal(run(port, &op, cport_close(port, &op, (cport_fd)fd)), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_fsync(port, &op, (cport_fd)fd, 0)), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_close(port, &op, (cport_fd)fd)), 0);
 }
 
 /* What survives a crash: flushed bytes in files whose names were flushed. */
@@ -113,9 +88,9 @@ static void crash_keeps_durable(void **state)
 	cport_sim_profile p;
 	profile_init(&p, 7);
 	p.disk = disk;
-	cport *port = sim_port(&p);
+	cport *port = t_sim_port(&p);
 	cport_op op = {0};
-	assert_int_equal(run(port, &op, cport_mkdir(port, &op, "/db", 0755)), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_mkdir(port, &op, "/db", 0755)), 0);
 	sync_dir(port, "/");
 	write_file(port, "/db/synced", "kept", true);
 	write_file(port, "/db/unsynced", "lost", false);
@@ -128,7 +103,7 @@ static void crash_keeps_durable(void **state)
 	assert_int_equal(cport_sim_disk_crash(disk, 1, 0), CPORT_EBUSY); /* a port uses it */
 	cport_destroy(port);
 	assert_true(cport_sim_disk_crash(disk, 1, 0) > 0);
-	port = sim_port(&p);
+	port = t_sim_port(&p);
 	assert_int_equal(read_file(port, "/db/synced", buf, sizeof buf), 4);
 	assert_string_equal(buf, "kept");
 	assert_int_equal(read_file(port, "/db/unsynced", buf, sizeof buf), 0); /* name, no bytes */
@@ -146,29 +121,29 @@ static void failed_flush_loses(void **state)
 	cport_sim_profile p;
 	profile_init(&p, 3);
 	p.disk = disk;
-	cport *port = sim_port(&p);
+	cport *port = t_sim_port(&p);
 	cport_op op = {0};
-	int64_t fd = run(port, &op, cport_open(port, &op, "f", CPORT_O_RDWR | CPORT_O_CREAT, 0644));
+	int64_t fd = t_sim_op(port, &op, cport_open(port, &op, "f", CPORT_O_RDWR | CPORT_O_CREAT, 0644));
 	assert_true(fd >= 0);
 	sync_dir(port, "");
-	assert_int_equal(run(port, &op, cport_write(port, &op, (cport_fd)fd, "abcd", 4, 0)), 4);
+	assert_int_equal(t_sim_op(port, &op, cport_write(port, &op, (cport_fd)fd, "abcd", 4, 0)), 4);
 	cport_destroy(port); /* the flush fails in the next port: every flush does */
 	p.fsync_ppm = 1000000;
-	port = sim_port(&p);
-	fd = run(port, &op, cport_open(port, &op, "f", CPORT_O_RDWR, 0));
-	assert_int_equal(run(port, &op, cport_write(port, &op, (cport_fd)fd, "wxyz", 4, 0)), 4);
-	assert_int_equal(run(port, &op, cport_fsync(port, &op, (cport_fd)fd, 0)), CPORT_EIO);
+	port = t_sim_port(&p);
+	fd = t_sim_op(port, &op, cport_open(port, &op, "f", CPORT_O_RDWR, 0));
+	assert_int_equal(t_sim_op(port, &op, cport_write(port, &op, (cport_fd)fd, "wxyz", 4, 0)), 4);
+	assert_int_equal(t_sim_op(port, &op, cport_fsync(port, &op, (cport_fd)fd, 0)), CPORT_EIO);
 	cport_destroy(port);
 	p.fsync_ppm = 0;
-	port = sim_port(&p);
-	fd = run(port, &op, cport_open(port, &op, "f", CPORT_O_RDWR, 0));
+	port = t_sim_port(&p);
+	fd = t_sim_op(port, &op, cport_open(port, &op, "f", CPORT_O_RDWR, 0));
 	char buf[8] = {0};
-	assert_int_equal(run(port, &op, cport_read(port, &op, (cport_fd)fd, buf, 4, 0)), 4);
+	assert_int_equal(t_sim_op(port, &op, cport_read(port, &op, (cport_fd)fd, buf, 4, 0)), 4);
 	assert_memory_equal(buf, "wxyz", 4); /* reads still see them */
-	assert_int_equal(run(port, &op, cport_fsync(port, &op, (cport_fd)fd, 0)), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_fsync(port, &op, (cport_fd)fd, 0)), 0);
 	cport_destroy(port);
 	cport_sim_disk_crash(disk, 1, 0);
-	port = sim_port(&p);
+	port = t_sim_port(&p);
 	/* The good flush made the size durable, but the bytes were lost with the failed
 	 * one: what the disk holds there was never written (zeros here). */
 	assert_int_equal(read_file(port, "f", buf, sizeof buf), 4);
@@ -189,7 +164,7 @@ static uint64_t program(uint64_t seed, bool faults, char *text, size_t n)
 		p.short_ppm = 300000;
 		p.again_ppm = 200000;
 	}
-	cport *port = sim_port(&p);
+	cport *port = t_sim_port(&p);
 	cport_fd sp[2];
 	assert_int_equal(cport_sim_socketpair(port, sp), 0);
 	enum { LEN = 65536, CHUNK = 5000 };
@@ -227,8 +202,8 @@ static uint64_t program(uint64_t seed, bool faults, char *text, size_t n)
 	assert_memory_equal(src, dst, LEN); /* in order, never interleaved */
 	write_file(port, "a", "alpha", true);
 	cport_op c = {0};
-	assert_int_equal(run(port, &c, cport_close(port, &c, sp[0])), 0);
-	assert_int_equal(run(port, &c, cport_close(port, &c, sp[1])), 0);
+	assert_int_equal(t_sim_op(port, &c, cport_close(port, &c, sp[0])), 0);
+	assert_int_equal(t_sim_op(port, &c, cport_close(port, &c, sp[1])), 0);
 	uint64_t h = cport_sim_trace_hash(port);
 	if (text)
 		cport_sim_trace(port, text, n);
@@ -256,7 +231,7 @@ static void same_seed_same_trace(void **state)
 static void stream_close(void **state)
 {
 	(void)state;
-	cport *port = sim_port(NULL);
+	cport *port = t_sim_port(NULL);
 	cport_fd sp[2];
 	assert_int_equal(cport_sim_socketpair(port, sp), 0);
 	char b[4];
@@ -268,10 +243,10 @@ static void stream_close(void **state)
 	assert_ptr_equal(out[0], &rd);
 	assert_int_equal(rd.result, CPORT_ECANCELED);
 	assert_ptr_equal(out[1], &cl);
-	assert_int_equal(run(port, &op, cport_recv(port, &op, sp[1], b, sizeof b, 0)), 0);
-	assert_int_equal(run(port, &op, cport_send(port, &op, sp[1], "x", 1, 0)), CPORT_EPIPE);
+	assert_int_equal(t_sim_op(port, &op, cport_recv(port, &op, sp[1], b, sizeof b, 0)), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_send(port, &op, sp[1], "x", 1, 0)), CPORT_EPIPE);
 	assert_int_equal(cport_recv(port, &op, sp[0], b, 1, 0), CPORT_EBADF);
-	assert_int_equal(run(port, &op, cport_close(port, &op, sp[1])), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_close(port, &op, sp[1])), 0);
 	cport_destroy(port);
 }
 
@@ -279,7 +254,7 @@ static void stream_close(void **state)
 static void refusals(void **state)
 {
 	(void)state;
-	cport *port = sim_port(NULL);
+	cport *port = t_sim_port(NULL);
 	cport_fd p[2];
 	assert_int_equal(t_pipe(p), 0);
 	char b[4];
@@ -290,9 +265,9 @@ static void refusals(void **state)
 	assert_int_equal(cport_sim_socketpair(port, sp), 0);
 	char link[16];
 	assert_int_equal(cport_readlink(port, &op, "l", link, sizeof link), CPORT_ENOTSUP);
-	assert_int_equal(run(port, &op, cport_accept(port, &op, sp[0], NULL, 0)), CPORT_EINVAL);
-	assert_int_equal(run(port, &op, cport_close(port, &op, sp[0])), 0);
-	assert_int_equal(run(port, &op, cport_close(port, &op, sp[1])), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_accept(port, &op, sp[0], NULL, 0)), CPORT_EINVAL);
+	assert_int_equal(t_sim_op(port, &op, cport_close(port, &op, sp[0])), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_close(port, &op, sp[1])), 0);
 	t_close(p[0]);
 	t_close(p[1]);
 	cport_destroy(port);
@@ -319,24 +294,24 @@ static void write_faults(void **state)
 	profile_init(&p, 11);
 	p.eio_write_ppm = 300000;
 	p.enospc_ppm = 300000;
-	cport *port = sim_port(&p);
+	cport *port = t_sim_port(&p);
 	cport_op op = {0};
-	int64_t fd = run(port, &op, cport_open(port, &op, "w", CPORT_O_RDWR | CPORT_O_CREAT, 0644));
+	int64_t fd = t_sim_op(port, &op, cport_open(port, &op, "w", CPORT_O_RDWR | CPORT_O_CREAT, 0644));
 	int ok = 0, eio = 0, enospc = 0;
 	for (int i = 0; i < 200; i++) {
 		char c = (char)('a' + i % 26);
-		int64_t r = run(port, &op, cport_write(port, &op, (cport_fd)fd, &c, 1, i));
+		int64_t r = t_sim_op(port, &op, cport_write(port, &op, (cport_fd)fd, &c, 1, i));
 		if (r == 1) {
 			ok++;
 			char back = 0;
-			assert_int_equal(run(port, &op, cport_read(port, &op, (cport_fd)fd, &back, 1, i)), 1);
+			assert_int_equal(t_sim_op(port, &op, cport_read(port, &op, (cport_fd)fd, &back, 1, i)), 1);
 			assert_int_equal(back, c);
 		} else {
 			assert_true(r == CPORT_EIO || r == CPORT_ENOSPC);
 			eio += r == CPORT_EIO;
 			enospc += r == CPORT_ENOSPC;
 			cport_statbuf st;
-			assert_int_equal(run(port, &op, cport_fstat(port, &op, (cport_fd)fd, &st)), 0);
+			assert_int_equal(t_sim_op(port, &op, cport_fstat(port, &op, (cport_fd)fd, &st)), 0);
 			assert_true(st.size <= (uint64_t)i); /* nothing written at i */
 		}
 	}
@@ -358,7 +333,7 @@ static void exactly_once(void **state)
 		p.again_ppm = 100000;
 		p.eio_write_ppm = 20000;
 		p.stream_buf = 512;
-		cport *port = sim_port(&p);
+		cport *port = t_sim_port(&p);
 		enum { N = 400 };
 		static cport_op ops[N];
 		static int seen[N];
@@ -368,7 +343,7 @@ static void exactly_once(void **state)
 		cport_fd sp[2];
 		assert_int_equal(cport_sim_socketpair(port, sp), 0);
 		cport_op fop = {0};
-		int64_t fd = run(port, &fop, cport_open(port, &fop, "x", CPORT_O_RDWR | CPORT_O_CREAT, 0644));
+		int64_t fd = t_sim_op(port, &fop, cport_open(port, &fop, "x", CPORT_O_RDWR | CPORT_O_CREAT, 0644));
 		assert_true(fd >= 0);
 		int accepted[N] = {0};
 		for (int i = 0; i < N; i++) {
@@ -411,7 +386,7 @@ static void exactly_once(void **state)
 		}
 		cport_op *out[1];
 		assert_int_equal(cport_wait(port, out, 1, 0), 0); /* nothing more */
-		assert_int_equal(run(port, &fop, cport_close(port, &fop, (cport_fd)fd)), 0);
+		assert_int_equal(t_sim_op(port, &fop, cport_close(port, &fop, (cport_fd)fd)), 0);
 		cport_destroy(port);
 	}
 }
@@ -420,7 +395,7 @@ static void exactly_once(void **state)
 static void links(void **state)
 {
 	(void)state;
-	cport *port = sim_port(NULL);
+	cport *port = t_sim_port(NULL);
 	cport_op a = {0}, b = {0}, c = {0};
 	a.flags = CPORT_OP_LINK;
 	b.flags = CPORT_OP_LINK;
@@ -449,7 +424,7 @@ static void destroy_in_flight(void **state)
 	 * the rest of the test runs there all the same. */
 	bool count = !t_is_wine();
 	int before = count ? t_count_fds() : 0;
-	cport *port = sim_port(NULL);
+	cport *port = t_sim_port(NULL);
 	cport_fd sp[2];
 	assert_int_equal(cport_sim_socketpair(port, sp), 0);
 	static cport_op ops[4];
@@ -464,7 +439,7 @@ static void destroy_in_flight(void **state)
 	if (out[0] == &ops[1]) { /* the caller's now: closed through the port */
 		assert_true(ops[1].result >= 0);
 		cport_op c = {0};
-		assert_int_equal(run(port, &c, cport_close(port, &c, (cport_fd)ops[1].result)), 0);
+		assert_int_equal(t_sim_op(port, &c, cport_close(port, &c, (cport_fd)ops[1].result)), 0);
 	}
 	cport_destroy(port);
 	if (count)
@@ -480,34 +455,34 @@ static void sendfile_holds_its_file(void **state)
 	cport_sim_profile p;
 	profile_init(&p, 5);
 	p.stream_buf = 64;
-	cport *port = sim_port(&p);
+	cport *port = t_sim_port(&p);
 	cport_fd sp[2];
 	assert_int_equal(cport_sim_socketpair(port, sp), 0);
 	write_file(port, "src", "0123456789abcdefghij", false);
 	write_file(port, "other", "ZZZZZZZZZZZZZZZZZZZZ", false);
 	cport_op op = {0}, fill = {0}, sf = {0};
-	int64_t fd = run(port, &op, cport_open(port, &op, "src", CPORT_O_RDONLY, 0));
+	int64_t fd = t_sim_op(port, &op, cport_open(port, &op, "src", CPORT_O_RDONLY, 0));
 	static char big[64];
 	memset(big, 'x', sizeof big);
 	assert_int_equal(cport_send(port, &fill, sp[0], big, sizeof big, 0), 0); /* fills it */
 	assert_int_equal(cport_sendfile(port, &sf, sp[0], (cport_fd)fd, 0, 20), 0);
 	assert_ptr_equal(t_wait1(port), &fill);
-	assert_int_equal(run(port, &op, cport_close(port, &op, (cport_fd)fd)), 0);
-	int64_t fd2 = run(port, &op, cport_open(port, &op, "other", CPORT_O_RDONLY, 0));
+	assert_int_equal(t_sim_op(port, &op, cport_close(port, &op, (cport_fd)fd)), 0);
+	int64_t fd2 = t_sim_op(port, &op, cport_open(port, &op, "other", CPORT_O_RDONLY, 0));
 	assert_int_equal(fd2, fd); /* the lowest number: the same */
 	char got[84];
 	size_t n = 0;
 	while (n < sizeof got) {
-		int64_t r = run(port, &op, cport_recv(port, &op, sp[1], got + n, sizeof got - n, 0));
+		int64_t r = t_sim_op(port, &op, cport_recv(port, &op, sp[1], got + n, sizeof got - n, 0));
 		assert_true(r > 0);
 		n += (size_t)r;
 	}
 	assert_ptr_equal(t_wait1(port), &sf);
 	assert_int_equal(sf.result, 20);
 	assert_memory_equal(got + 64, "0123456789abcdefghij", 20);
-	assert_int_equal(run(port, &op, cport_close(port, &op, (cport_fd)fd2)), 0);
-	assert_int_equal(run(port, &op, cport_close(port, &op, sp[0])), 0);
-	assert_int_equal(run(port, &op, cport_close(port, &op, sp[1])), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_close(port, &op, (cport_fd)fd2)), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_close(port, &op, sp[0])), 0);
+	assert_int_equal(t_sim_op(port, &op, cport_close(port, &op, sp[1])), 0);
 	cport_destroy(port);
 }
 

@@ -440,14 +440,8 @@ static void sim_unschedule(struct sim *s, cport_op *op)
 static int sim_schedule(struct sim *s, cport_op *op)
 {
 	assert(sx(op)->idx == 0);
-	if (s->nheap == s->heap_cap) {
-		uint32_t cap = s->heap_cap ? s->heap_cap * 2 : 64;
-		cport_op **nh = realloc(s->heap, cap * sizeof *nh);
-		if (!nh)
-			return CPORT_ENOMEM;
-		s->heap = nh;
-		s->heap_cap = cap;
-	}
+	if (cport__grow(&s->heap, &s->heap_cap, sizeof *s->heap, (uint64_t)s->nheap + 1, 64) < 0)
+		return CPORT_ENOMEM;
 	uint64_t lo = s->prof.latency_min_ns, hi = s->prof.latency_max_ns;
 	sx(op)->due = s->now + lo + (hi > lo ? sim_rand(s) % (hi - lo + 1) : 0);
 	sim_heap_set(s, s->nheap++, op);
@@ -748,6 +742,8 @@ static int64_t sim_sendfile(struct sim *s, struct sim_desc *d, struct cport__op 
 static int64_t sim_stream_send(struct sim *s, struct sim_desc *d, struct cport__op *x)
 {
 	struct sim_pipe *p = d->out;
+	if (x->type == CPORT__SENDMSG && ((const cport_msg *)x->buf)->addr)
+		return CPORT_EISCONN; /* a connection's peer is its only destination */
 	if (p->reset)
 		return CPORT_ECONNRESET;
 	if (p->shut || p->gone)
@@ -1918,9 +1914,6 @@ static int sim_check(struct sim *s, const struct cport__op *x, struct sim_desc *
 	}
 	if (sim_is_sock(d) && x->offset >= 0 && x->type <= CPORT__WRITEV)
 		return CPORT_ESPIPE;
-	if (x->type == CPORT__SENDMSG && d->kind == SIM_STREAM && x->buf &&
-	    ((const cport_msg *)x->buf)->addr)
-		return CPORT_EISCONN;
 	*out = d;
 	return 0;
 }
@@ -1929,19 +1922,7 @@ static int sim_check(struct sim *s, const struct cport__op *x, struct sim_desc *
  * schedule can fail. */
 static int sim_reserve(struct sim *s, uint64_t inflight)
 {
-	if (s->heap_cap > inflight + 1)
-		return 0;
-	if (inflight + 2 > UINT32_MAX / 2)
-		return CPORT_ENOMEM;
-	uint32_t cap = s->heap_cap ? s->heap_cap : 64;
-	while (cap <= inflight + 1)
-		cap *= 2;
-	cport_op **nh = realloc(s->heap, cap * sizeof *nh);
-	if (!nh)
-		return CPORT_ENOMEM;
-	s->heap = nh;
-	s->heap_cap = cap;
-	return 0;
+	return cport__grow(&s->heap, &s->heap_cap, sizeof *s->heap, inflight + 2, 64);
 }
 
 static void sim_close_run(cport *port, cport_op *op)
@@ -1952,26 +1933,6 @@ static void sim_close_run(cport *port, cport_op *op)
 	sim_desc_free(fd, false);
 	cport__fd_close_end(port, fd);
 	cport__complete(port, op, 0);
-}
-
-/* May the op run in its submit call (CPORT_OP_INLINE: cport.h says which)? */
-static bool sim_inline(cport_op *op)
-{
-	const struct cport__op *x = cport__x(op);
-	if (!(op->flags & CPORT_OP_INLINE))
-		return false;
-	switch ((enum cport__type)x->type) {
-	case CPORT__STAT:
-	case CPORT__FSTAT:
-		return true;
-	case CPORT__READ:
-	case CPORT__READV:
-	case CPORT__WRITE:
-	case CPORT__WRITEV:
-		return x->offset >= 0;
-	default:
-		return false;
-	}
 }
 
 static int sim_start_locked(cport *port, cport_op *op)
@@ -2017,7 +1978,7 @@ static int sim_start_locked(cport *port, cport_op *op)
 		}
 		return 0;
 	}
-	if (sim_inline(op)) {
+	if ((op->flags & CPORT_OP_INLINE) && cport__inline_kind(x)) {
 		/* CPORT_OP_INLINE: cheap ops run in the submit call, as on the OS. */
 		int64_t r = d ? sim_fd_op(s, d, x) : sim_path_op(s, x);
 		sim_trace_op(s, op, "done", r);

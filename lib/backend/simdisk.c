@@ -89,14 +89,8 @@ bool simdisk_parent_ok(struct cport_sim_disk *d, const char *path)
 
 static int simdisk_add(struct simdisk_names *v, const char *path, struct simdisk_file *f)
 {
-	if (v->n == v->cap) {
-		uint32_t cap = v->cap ? v->cap * 2 : 16;
-		struct simdisk_name *nv = realloc(v->v, cap * sizeof *nv);
-		if (!nv)
-			return CPORT_ENOMEM;
-		v->v = nv;
-		v->cap = cap;
-	}
+	if (cport__grow(&v->v, &v->cap, sizeof *v->v, (uint64_t)v->n + 1, 16) < 0)
+		return CPORT_ENOMEM;
 	char *p = strdup(path);
 	if (!p)
 		return CPORT_ENOMEM;
@@ -172,14 +166,8 @@ static int simdisk_dirty(struct simdisk_file *f, uint64_t off, uint64_t len)
 {
 	if (len == 0)
 		return 0;
-	if (f->ndirty == f->dcap) {
-		uint32_t cap = f->dcap ? f->dcap * 2 : 8;
-		struct simdisk_extent *nv = realloc(f->dirty, cap * sizeof *nv);
-		if (!nv)
-			return CPORT_ENOMEM;
-		f->dirty = nv;
-		f->dcap = cap;
-	}
+	if (cport__grow(&f->dirty, &f->dcap, sizeof *f->dirty, (uint64_t)f->ndirty + 1, 8) < 0)
+		return CPORT_ENOMEM;
 	f->dirty[f->ndirty++] = (struct simdisk_extent){off, len};
 	return 0;
 }

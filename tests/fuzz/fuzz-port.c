@@ -549,12 +549,6 @@ static void world_sim(void)
 	sim_place(u, SL_UDP);
 }
 
-/* On the simulation, is `slot` one of its stream pairs' ends (else a file or none)? */
-static bool sim_stream_slot(int slot)
-{
-	return slot >= SL_PIPE_R && slot <= SL_TCP_S;
-}
-
 /* On the simulation, is `slot` a socket (else a file or none)? */
 static bool sim_sock_slot(int slot)
 {
@@ -1205,9 +1199,8 @@ static bool is_pool_kind(uint8_t kind);
 /* The simulation's refusals at submit (cport.h section 8): ops it does not have
  * (CPORT_ENOTSUP, whatever the descriptor), and what its check of the descriptor says
  * at once where other backends complete with it: a socket op on a file
- * (CPORT_ENOTSOCK), an offset on a stream (CPORT_ESPIPE), a sendmsg with an address on
- * its connected stream (CPORT_EISCONN). Descriptors of the real world are CPORT_EBADF
- * to it; those are always picked as X_ANY or X_EBADF here. */
+ * (CPORT_ENOTSOCK), an offset on a socket (CPORT_ESPIPE). Descriptors of the real
+ * world are CPORT_EBADF to it; those are always picked as X_ANY or X_EBADF here. */
 static bool sim_refusal(const struct sub *s, int rc)
 {
 	uint8_t k = s->r.kind;
@@ -1230,8 +1223,6 @@ static bool sim_refusal(const struct sub *s, int rc)
 	case CPORT_ESPIPE:
 		return (k == FK_READ || k == FK_WRITE || k == FK_READV || k == FK_WRITEV) &&
 		       s->r.off >= 0 && slot >= 0 && sim_sock_slot(slot);
-	case CPORT_EISCONN:
-		return k == FK_SENDMSG && s->msg_addr && slot >= 0 && sim_stream_slot(slot);
 	default:
 		return false;
 	}
