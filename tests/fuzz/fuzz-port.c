@@ -2870,7 +2870,7 @@ static uint8_t reg_slot_expect(int k)
 {
 	const struct slot *sl = &F.sl[k];
 	if (sl->st != ST_OPEN)
-		return k < NFIXED ? X_EBADF : X_ANY;
+		return k < NFIXED && !(F.sim && sim_open_inflight()) ? X_EBADF : X_ANY;
 	return sl->held_closes || number_in_doubt(k) ? X_ANY : X_ACCEPT;
 }
 
