@@ -115,9 +115,9 @@ CPORT__BE_FITS(struct sim_x);
  */
 static struct sim_world {
 	pthread_mutex_t mu;
-	struct sim_desc **descs;      /* indexed by descriptor number */
+	struct sim_desc **descs;      /* indexed by the number's slot (SIM_SLOT) */
 	uint32_t ndescs;
-	int null_fd;                  /* /dev/null: descriptor numbers are dups of it */
+	int null_fd;                  /* Unix: /dev/null, whose dups are the numbers */
 	cport_sim_disk *disk;         /* the default disk */
 	uint32_t ports;
 	uint64_t serial;              /* ports made so far (trace names of descriptors) */
@@ -478,7 +478,7 @@ static void sim_sendfile_release(struct sim *s, cport_op *op)
 
 /* ---- 4. Descriptors ------------------------------------------------------------------- */
 
-/* A new descriptor: a real number of the process (a dup of /dev/null), so it never
+/* A new descriptor: a real number of the process (sim_os_number_new), so it never
  * collides with the program's own, and the descriptor engine sees it open. */
 static int sim_desc_install(struct sim_desc *d)
 {
