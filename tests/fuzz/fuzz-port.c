@@ -1208,15 +1208,14 @@ static bool sim_refusal(const struct sub *s, int rc)
 	switch (rc) {
 	case CPORT_ENOTSUP:
 		return k == FK_READDIR || k == FK_LINK ||
-		       k == FK_SYMLINK || k == FK_READLINK || k == FK_LOCK || k == FK_UNLOCK ||
-		       is_pool_kind(k);
+		       k == FK_SYMLINK || k == FK_READLINK || k == FK_LOCK || k == FK_UNLOCK;
 	case CPORT_EBADF: /* openat's directory or sendfile's file is the OS's, which the
 			     simulation lacks */
 		return k == FK_OPENAT || k == FK_SENDFILE;
 	case CPORT_ENOTSOCK:
 		return (k == FK_RECV || k == FK_SEND || k == FK_RECVMSG || k == FK_SENDMSG ||
 			k == FK_SHUTDOWN || k == FK_SENDFILE || k == FK_ACCEPT ||
-			k == FK_CONNECT) &&
+			k == FK_CONNECT || is_pool_kind(k)) &&
 		       slot >= 0 && !sim_sock_slot(slot);
 	case CPORT_EINVAL: /* sendfile's source is a stream pair, not a file */
 		return k == FK_SENDFILE;
@@ -3164,8 +3163,11 @@ static void do_wait_op(void)
 static void sub_accept2(struct rec *r)
 {
 	if (r->slot >= 0) {
-		r->regf = F.rf_gen[r->slot] == F.sl[r->slot].gen + 1;
-		r->regf_maybe = F.rf_unsure || (r->slot2 >= 0 && F.rf_gen[r->slot2]);
+		/* (On the simulation a closing slot's number may be a new socket's already:
+		 * whether the op uses the registration is then unknown.) */
+		bool doubt = F.sim && F.sl[r->slot].st != ST_OPEN && sim_open_inflight();
+		r->regf = !doubt && F.rf_gen[r->slot] == F.sl[r->slot].gen + 1;
+		r->regf_maybe = doubt || F.rf_unsure || (r->slot2 >= 0 && F.rf_gen[r->slot2]);
 		for (int k = 0; k < NSLOT; k++) /* the number of a registered slot */
 			r->regf_maybe |= k != r->slot && F.rf_gen[k] &&
 					 F.sl[k].fd == F.sl[r->slot].fd;
