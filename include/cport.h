@@ -2164,6 +2164,10 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  *     never connected, or a listener), CPORT_EISCONN (a connect, or a sendmsg with an
  *     address, on a connection), CPORT_EINVAL (an accept on anything but a listener),
  *     CPORT_EAFNOSUPPORT (a connect to another family).
+ *   - Pool receives (section 6b) on streams and datagram sockets, one-shot and
+ *     multishot: a buffer is taken from the pool only when data (or a datagram) is
+ *     there, as on every backend; with the pool dry, a receive that would find
+ *     something completes CPORT_ENOBUFS.
  *   - Seeded faults, each with a probability in millionths: `short_ppm` (a stream
  *     receive gets fewer bytes than are there; a send moves in pieces, still whole to
  *     the caller), `again_ppm` (a try finds nothing to do and is retried later:
@@ -2186,8 +2190,8 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  * descriptor is CPORT_EBADF. Their numbers are real descriptors of the process
  * (placeholders on /dev/null, or NUL on Windows), so they never collide with the
  * program's own; close them with cport_close or cport_sock_close, never close(2). Ops
- * not listed above (pool receives and multishot receives, readdir, link, symlink,
- * readlink, locks) are refused with CPORT_ENOTSUP, as is CPORT_OPT_SHARED; there are no
+ * not listed above (readdir, link, symlink, readlink, locks) are refused with
+ * CPORT_ENOTSUP, as is CPORT_OPT_SHARED; there are no
  * sockets of the OS (while a sim port exists, the socket helpers make only the
  * simulation's) and no thread pool. cport_route answers CPORT_ROUTE_LOCAL for
  * every op it has. Built on every OS, Windows too (its tests run there under Wine).

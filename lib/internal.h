@@ -170,6 +170,15 @@ static inline bool cport__is_pool_recv(uint8_t type)
 	return type == CPORT__RECV_POOL || type == CPORT__RECVMSG_POOL;
 }
 
+/* Does a multishot op go on after this result (a connection, data: a CPORT_MORE
+ * completion), or is it its last? Every engine that runs multishot ops asks this. */
+static inline bool cport__multishot_more(const struct cport__op *x, int64_t res)
+{
+	if (x->type == CPORT__ACCEPT)
+		return (x->aux & CPORT_ACCEPT_MULTISHOT) && res >= 0;
+	return x->type == CPORT__RECV_POOL && (x->aux & CPORT_RECV_MULTISHOT) && res > 0;
+}
+
 /* Ops that act on a descriptor (opx.fd is meaningful: for OPENAT and READDIR a
  * directory's, which a close of it cancels like any other). */
 static inline bool cport__has_fd(uint8_t type)

@@ -805,13 +805,13 @@ static void timeouts(void **state)
 	assert_int_equal(r.result, CPORT_ETIMEDOUT);
 	assert_int_equal(r.cflags, 0);
 	r.timeout_ns = 400 * 1000000ull;
-	uint64_t t0 = t_now_ms();
+	uint64_t t0 = cport_clock_ns(port) / 1000000; /* virtual on the simulation */
 	struct stream_log l = {{0}, {0}, 0, 0};
 	assert_int_equal(cport_recv_pool(port, &r, s[1], p->group, CPORT_RECV_MULTISHOT), 0);
 	multi_some(p, &l, &r, s[0], 2);
 	int64_t last = multi_drain(p, &l, &r, NULL, NULL);
 	assert_int_equal(last, CPORT_ETIMEDOUT);
-	assert_true(t_now_ms() - t0 >= 390);
+	assert_true(cport_clock_ns(port) / 1000000 - t0 >= 390);
 	r.timeout_ns = 0;
 	t_write_all(s[0], "after", 5);
 	assert_int_equal(cport_recv_pool(port, &r, s[1], p->group, 0), 0);
@@ -867,6 +867,10 @@ static void links_and_pipes(void **state)
 	assert_null(pool_got(&e->pool, &r));
 	assert_int_equal(n.result, CPORT_ECANCELED);
 	r.flags = 0;
+	if (t_sim()) { /* its "pipes" are stream pairs, which take pool receives */
+		env_close(e);
+		return;
+	}
 	cport_fd pp[2];
 	assert_int_equal(t_pipe(pp), 0);
 	int sub = cport_recv_pool(e->port, &r, pp[0], e->pool.group, 0);

@@ -14,7 +14,6 @@
 static void pool_recv_on_file(void **state)
 {
 	(void)state;
-	t_sim_skip("pool receives are not simulated");
 	cport *port = t_port();
 	static char mem[4 * 64];
 	uint16_t g;

@@ -118,14 +118,6 @@ static struct reactor_x *rx(cport_op *op)
 	return (struct reactor_x *)(void *)&cport__x(op)->be;
 }
 
-/* Does a multishot op go on after this result (a connection, data), or end? */
-static bool reactor_multishot(const struct cport__op *x, int64_t res)
-{
-	if (x->type == CPORT__ACCEPT)
-		return (x->aux & CPORT_ACCEPT_MULTISHOT) && res >= 0;
-	return x->type == CPORT__RECV_POOL && (x->aux & CPORT_RECV_MULTISHOT) && res > 0;
-}
-
 /* A multishot op completes once more and stays at the head of its queue. */
 static void reactor_more(cport *port, cport_op *op, int64_t result)
 {
@@ -581,7 +573,7 @@ static void reactor_run(cport *port, struct cport__list *q)
 		int64_t res = reactor_try(port, op);
 		if (res == REACTOR_WAIT)
 			return;
-		if (reactor_multishot(x, res)) {
+		if (cport__multishot_more(x, res)) {
 			reactor_more(port, op, res);
 			return;
 		}
@@ -682,7 +674,7 @@ static bool reactor_try_first(cport *port, cport_op *op, struct cport__fd *f)
 		f->eng.r.rd_wait = f->eng.r.rd_wait || read;
 		return false;
 	}
-	if (reactor_multishot(x, res)) {
+	if (cport__multishot_more(x, res)) {
 		/* Stays at the head of its side, armed for the next connection or data. */
 		cport__fd_enqueue(port, f, s, op);
 		reactor_more(port, op, res);

@@ -102,6 +102,7 @@ struct sim_x {
 	 * list of them (destroy lets go of their files). */
 	struct simdisk_file *src;
 	cport_op *snext, *sprev;
+	uint32_t cflags; /* a pool receive's last try: CPORT_BUF and the buffer's id */
 };
 CPORT__BE_FITS(struct sim_x);
 
@@ -329,7 +330,8 @@ static const char *const sim_names[CPORT__TYPE_MAX] = {
 	[CPORT__SENDMSG] = "sendmsg", [CPORT__SHUTDOWN] = "shutdown", [CPORT__ACCESS] = "access",
 	[CPORT__POLL] = "poll", [CPORT__SENDFILE] = "sendfile", [CPORT__OPENAT] = "openat",
 	[CPORT__STATFS] = "statfs", [CPORT__FADVISE] = "fadvise", [CPORT__ACCEPT] = "accept",
-	[CPORT__CONNECT] = "connect",
+	[CPORT__CONNECT] = "connect", [CPORT__RECV_POOL] = "recv_pool",
+	[CPORT__RECVMSG_POOL] = "recvmsg_pool",
 };
 
 /* One record: what happened to op number `seq` (0: not an op) at the virtual now. */
@@ -691,15 +693,74 @@ static int64_t sim_stream_reset(struct sim *s, struct sim_desc *d)
 	return CPORT_ECONNRESET;
 }
 
+/* A pool receive found data (or a datagram): a buffer of its pool, only now (NULL: the
+ * pool is dry). sim_pool_keep then lends it to the completion if bytes came. */
+static uint8_t *sim_pool_take(struct cport__op *x, uint32_t *size, int *id)
+{
+	struct cport__bufpool *bp = cport__bufpool_get(x->port, x->mode);
+	if ((*id = cport__bufpool_take(bp)) < 0)
+		return NULL;
+	*size = bp->size;
+	return (uint8_t *)bp->mem + (size_t)*id * bp->size;
+}
+
+static void sim_pool_keep(struct cport__op *x, int id, uint64_t n)
+{
+	struct cport__bufpool *bp = cport__bufpool_get(x->port, x->mode);
+	if (n == 0) /* an empty datagram: no buffer */
+		cport__bufpool_untake(x->port, bp, (uint32_t)id);
+	else
+		((struct sim_x *)(void *)x->be.words)->cflags =
+			cport__bufpool_lend(bp, (uint32_t)id);
+}
+
+static int64_t sim_pool_stream(struct sim *s, struct sim_desc *d, struct cport__op *x)
+{
+	struct sim_pipe *p = d->in;
+	uint32_t size;
+	int id;
+	uint8_t *dst = sim_pool_take(x, &size, &id);
+	if (!dst)
+		return CPORT_ENOBUFS;
+	uint64_t n = p->len < size ? p->len : size;
+	if (n > 1 && sim_fault(s, s->prof.short_ppm))
+		n = sim_some(s, n - 1);
+	sim_pool_keep(x, id, n);
+	for (uint64_t k = 0; k < n; k++) {
+		dst[k] = p->buf[p->head];
+		p->head = (p->head + 1) % p->cap;
+	}
+	p->len -= (uint32_t)n;
+	sim_unpark(s, d); /* room for the writer */
+	if (x->type == CPORT__RECVMSG_POOL) {
+		cport_msg *m = x->buf;
+		if (m->addr)
+			memset(m->addr, 0, sizeof *m->addr);
+		m->flags = 0;
+	}
+	return (int64_t)n;
+}
+
+/* A pool receive that would find something (data, the end, a reset) with its pool dry:
+ * CPORT_ENOBUFS, as on every backend. */
+static bool sim_pool_dry(const struct cport__op *x)
+{
+	return cport__is_pool_recv(x->type) && cport__bufpool_get(x->port, x->mode)->nfree == 0;
+}
+
 static int64_t sim_stream_recv(struct sim *s, struct sim_desc *d, struct cport__op *x)
 {
 	struct sim_pipe *p = d->in;
+	if ((p->len || p->shut || p->reset || d->rd_shut) && sim_pool_dry(x))
+		return CPORT_ENOBUFS;
 	if (p->reset)
 		return CPORT_ECONNRESET;
 	if (p->len == 0 || d->rd_shut)
 		return p->shut || d->rd_shut ? 0 : SIM_WAIT;
 	if (sim_fault(s, s->prof.reset_ppm))
 		return sim_stream_reset(s, d);
+	if (cport__is_pool_recv(x->type))
+		return sim_pool_stream(s, d, x);
 	uint64_t n = p->len < x->len ? p->len : x->len;
 	if (n > 1 && sim_fault(s, s->prof.short_ppm))
 		n = sim_some(s, n - 1);
@@ -809,6 +870,8 @@ static int64_t sim_stream_op(struct sim *s, struct sim_desc *d, struct cport__op
 	case CPORT__READV:
 	case CPORT__RECV:
 	case CPORT__RECVMSG:
+	case CPORT__RECV_POOL:
+	case CPORT__RECVMSG_POOL:
 		return sim_stream_recv(s, d, x);
 	default:
 		return sim_stream_send(s, d, x);
@@ -1115,22 +1178,33 @@ static int64_t sim_dgram_recv(struct sim_desc *d, struct cport__op *x)
 {
 	if (d->rd_shut)
 		return 0;
-	uint64_t room = sim_op_room(x);
+	bool pool = cport__is_pool_recv(x->type);
+	uint64_t room = pool ? 1 : sim_op_room(x);
 	struct sim_dgram *g = d->dq;
 	if (room == 0 || !g)
 		return room == 0 ? 0 : SIM_WAIT; /* zero bytes take nothing */
+	uint32_t size;
+	int id;
+	uint8_t *dst = pool ? sim_pool_take(x, &size, &id) : NULL;
+	if (pool && !dst)
+		return CPORT_ENOBUFS;
+	room = pool ? size : room;
 	uint64_t n = g->len < room ? g->len : room;
+	if (pool && n)
+		memcpy(dst, g->data, n);
+	if (pool)
+		sim_pool_keep(x, id, n);
 	cport_iovec one;
 	unsigned cnt;
-	const cport_iovec *iov = sim_iov(x, &one, &cnt);
+	const cport_iovec *iov = pool ? NULL : sim_iov(x, &one, &cnt);
 	uint64_t at = 0;
-	for (unsigned i = 0; i < cnt && at < n; i++) {
+	for (unsigned i = 0; iov && i < cnt && at < n; i++) {
 		uint64_t k = iov[i].len < n - at ? iov[i].len : n - at;
 		if (k)
 			memcpy(iov[i].base, g->data + at, k);
 		at += k;
 	}
-	if (x->type == CPORT__RECVMSG) {
+	if (x->type == CPORT__RECVMSG || x->type == CPORT__RECVMSG_POOL) {
 		cport_msg *m = x->buf;
 		if (m->addr)
 			cport__addr_ip_set(m->addr, &g->from);
@@ -1147,7 +1221,7 @@ static int64_t sim_dgram_recv(struct sim_desc *d, struct cport__op *x)
 static bool sim_is_recv(const struct cport__op *x)
 {
 	return x->type == CPORT__READ || x->type == CPORT__READV || x->type == CPORT__RECV ||
-	       x->type == CPORT__RECVMSG;
+	       x->type == CPORT__RECVMSG || cport__is_pool_recv(x->type);
 }
 
 /* An op on a socket that is not a connected stream, or an accept or connect. */
@@ -1593,8 +1667,10 @@ static void sim_run_queued(cport *port, cport_op *op, struct sim_desc *d)
 		if (r == 0)
 			return; /* not ready any more: sim_kick looks again */
 	} else if (x->type == CPORT__ACCEPT || x->type == CPORT__CONNECT || d->kind > SIM_STREAM) {
+		sx(op)->cflags = 0;
 		r = sim_net_op(s, d, x);
 	} else {
+		sx(op)->cflags = 0;
 		r = d->kind == SIM_STREAM ? sim_stream_op(s, d, x) : sim_file_io(s, d, x);
 	}
 	if (r == SIM_WAIT) {
@@ -1607,17 +1683,17 @@ static void sim_run_queued(cport *port, cport_op *op, struct sim_desc *d)
 		sim_schedule(s, op);
 		return;
 	}
-	if (x->type == CPORT__ACCEPT && (x->aux & CPORT_ACCEPT_MULTISHOT) && r >= 0) {
-		/* One more connection: the op stays at the head, and sim_kick tries it
-		 * again once the caller has taken this completion. */
+	if (cport__multishot_more(x, r)) {
+		/* One more connection or message: the op stays at the head, and sim_kick
+		 * tries it again once the caller has taken this completion. */
 		sim_trace_op(s, op, "more", r);
 		x->xflags |= CPORT__X_UNREAPED;
-		op->cflags = CPORT_MORE;
+		op->cflags = CPORT_MORE | sx(op)->cflags;
 		cport__complete(port, op, r);
 		return;
 	}
 	sim_trace_op(s, op, "done", r);
-	cport__fd_end(port, op, r, 0); /* its successor is started by sim_kick */
+	cport__fd_end(port, op, r, sx(op)->cflags); /* its successor: sim_kick starts it */
 }
 
 /* An op that is not queued on a descriptor finished with `r`. */
@@ -1892,6 +1968,8 @@ static int sim_check(struct sim *s, const struct cport__op *x, struct sim_desc *
 	case CPORT__SHUTDOWN:
 	case CPORT__ACCEPT:
 	case CPORT__CONNECT:
+	case CPORT__RECV_POOL:
+	case CPORT__RECVMSG_POOL:
 		break;
 	default:
 		return CPORT_ENOTSUP;
@@ -1902,7 +1980,7 @@ static int sim_check(struct sim *s, const struct cport__op *x, struct sim_desc *
 		return CPORT_EBADF; /* not a descriptor of the simulated world */
 	bool sock = (x->type >= CPORT__RECV && x->type <= CPORT__SHUTDOWN) ||
 		    x->type == CPORT__SENDFILE || x->type == CPORT__ACCEPT ||
-		    x->type == CPORT__CONNECT;
+		    x->type == CPORT__CONNECT || cport__is_pool_recv(x->type);
 	if (sock && !sim_is_sock(d))
 		return CPORT_ENOTSOCK;
 	if (x->type == CPORT__SENDFILE) {
@@ -1948,7 +2026,7 @@ static int sim_start_locked(cport *port, cport_op *op)
 		err = sim_reserve(s, port->inflight);
 	if (err < 0)
 		return err;
-	*sx(op) = (struct sim_x){0, sim_tid(s, d), 0, ++s->seq, NULL, NULL, NULL};
+	*sx(op) = (struct sim_x){0, sim_tid(s, d), 0, ++s->seq, NULL, NULL, NULL, 0};
 	if (x->type == CPORT__SENDFILE)
 		sim_sendfile_hold(s, op);
 	sim_trace_op(s, op, "start", (int64_t)x->len);

@@ -221,7 +221,6 @@ static struct {
 	bool ready;
 	bool trace;
 	bool sim;          /* the port is the simulation's: its world is its own (world_sim) */
-	unsigned sim_socks; /* sockets new_tcp_slot made in this world (they take freed numbers) */
 	const char *backend;
 	char tmp[64];
 	char pat_path[96];
@@ -422,7 +421,6 @@ static void world_reset(void)
 	memset(F.seq_st, 0, sizeof F.seq_st);
 	F.scr.size_known = true;
 	F.seq = F.last_seq = F.posts = 0;
-	F.sim_socks = 0;
 	F.chain_open = false;
 	for (int i = 0; i < NSLOT; i++)
 		F.sl[i] = (struct slot){.fd = -1, .st = ST_FREE, .sdir = -1, .rdir = -1};
@@ -686,12 +684,9 @@ static bool number_in_doubt(int slot)
 	return false;
 }
 
-/* Simulation: an open in flight, or a socket made since (new_tcp_slot), may take the
- * number of a descriptor being closed. */
+/* Simulation: an open in flight may take the number of a descriptor being closed. */
 static bool sim_open_inflight(void)
 {
-	if (F.sim_socks)
-		return true;
 	for (int j = 0; j <= NOPS; j++)
 		if (F.rec[j].inflight && F.rec[j].kind == FK_OPEN)
 			return true;
@@ -714,11 +709,12 @@ static cport_fd pick_fd(struct sub *s, uint8_t b, int *slot, bool primary)
 		return fd;
 	}
 	struct slot *sl = &F.sl[n];
-	/* On the simulation a fixed slot's number is the port's, not FD_BASE's: once its
-	 * close was reaped an open may have it again, so it is named no more (as a free
-	 * dynamic slot); while it closes, an open completed and not yet reaped may have
-	 * it already. */
-	if (sl->st == ST_FREE || (F.sim && sl->st == ST_CLOSED)) {
+	/* On the simulation every slot's number is the world's, not FD_BASE's: once a
+	 * close of it was accepted, the close may run at once and a new socket (the
+	 * socket helpers make them outside any op) or an open take the number, and an op
+	 * naming the old slot would reach the new descriptor (a close did, an input
+	 * found). So a slot being closed is named no more there (as a free one). */
+	if (sl->st == ST_FREE || (F.sim && (sl->st != ST_OPEN || sl->held_closes))) {
 		s->neg_fd = true;
 		want(s, X_EBADF);
 		return -1;
@@ -1208,15 +1204,14 @@ static bool sim_refusal(const struct sub *s, int rc)
 	switch (rc) {
 	case CPORT_ENOTSUP:
 		return k == FK_READDIR || k == FK_LINK ||
-		       k == FK_SYMLINK || k == FK_READLINK || k == FK_LOCK || k == FK_UNLOCK ||
-		       is_pool_kind(k);
+		       k == FK_SYMLINK || k == FK_READLINK || k == FK_LOCK || k == FK_UNLOCK;
 	case CPORT_EBADF: /* openat's directory or sendfile's file is the OS's, which the
 			     simulation lacks */
 		return k == FK_OPENAT || k == FK_SENDFILE;
 	case CPORT_ENOTSOCK:
 		return (k == FK_RECV || k == FK_SEND || k == FK_RECVMSG || k == FK_SENDMSG ||
 			k == FK_SHUTDOWN || k == FK_SENDFILE || k == FK_ACCEPT ||
-			k == FK_CONNECT) &&
+			k == FK_CONNECT || is_pool_kind(k)) &&
 		       slot >= 0 && !sim_sock_slot(slot);
 	case CPORT_EINVAL: /* sendfile's source is a stream pair, not a file */
 		return k == FK_SENDFILE;
@@ -1912,7 +1907,6 @@ static int new_tcp_slot(void)
 			cport_fd fd;
 			if (cport_tcp_socket(&fd, CPORT_AF_INET) < 0)
 				abort();
-			F.sim_socks += F.sim;
 			adopt_fd(fd, true);
 			return i;
 		}
@@ -2884,7 +2878,8 @@ static void do_reg_files(void)
 	for (int k = 0; k < NSLOT; k++) {
 		/* (on the simulation, a closed fixed slot's number may be another's now:
 		 * named no more, as in pick_fd) */
-		if (!(mask >> k & 1) || F.sl[k].st == ST_FREE || (F.sim && F.sl[k].st == ST_CLOSED))
+		if (!(mask >> k & 1) || F.sl[k].st == ST_FREE ||
+		    (F.sim && (F.sl[k].st != ST_OPEN || F.sl[k].held_closes)))
 			continue;
 		uint8_t e = reg_slot_expect(k);
 		x = e > x ? e : x;
@@ -3164,8 +3159,11 @@ static void do_wait_op(void)
 static void sub_accept2(struct rec *r)
 {
 	if (r->slot >= 0) {
-		r->regf = F.rf_gen[r->slot] == F.sl[r->slot].gen + 1;
-		r->regf_maybe = F.rf_unsure || (r->slot2 >= 0 && F.rf_gen[r->slot2]);
+		/* (On the simulation a closing slot's number may be a new socket's already:
+		 * whether the op uses the registration is then unknown.) */
+		bool doubt = F.sim && F.sl[r->slot].st != ST_OPEN && sim_open_inflight();
+		r->regf = !doubt && F.rf_gen[r->slot] == F.sl[r->slot].gen + 1;
+		r->regf_maybe = doubt || F.rf_unsure || (r->slot2 >= 0 && F.rf_gen[r->slot2]);
 		for (int k = 0; k < NSLOT; k++) /* the number of a registered slot */
 			r->regf_maybe |= k != r->slot && F.rf_gen[k] &&
 					 F.sl[k].fd == F.sl[r->slot].fd;
