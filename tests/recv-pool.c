@@ -437,6 +437,11 @@ static void end_and_reset(void **state)
 		assert_null(pool_got(&p, &r));
 	}
 	t_close(s[0]), t_close(s[1]);
+	if (t_sim()) { /* no SO_LINGER reset there: the end of the test (its pool freed) */
+		cport_destroy(port);
+		pool_free(&p);
+		t_sim_skip("a reset by SO_LINGER is the OS's");
+	}
 
 	t_tcp_pair(s);
 	assert_int_equal(cport_recv_pool(port, &r, s[0], p.group, CPORT_RECV_MULTISHOT), 0);

@@ -108,7 +108,7 @@ static void reaped_control(void **state)
 	assert_int_equal(cport_accept(port, &acc, l, NULL, 0), 0);
 	int64_t fd = t_run(port, &acc);
 	assert_true(fd >= 0);
-	close((int)fd);
+	t_close((cport_fd)fd);
 	cport_destroy(port);
 	expect_no_growth(before, "control: accept reaped and closed");
 	t_close(c);

@@ -482,6 +482,8 @@ static void sim_sendfile_release(struct sim *s, cport_op *op)
 
 /* A new descriptor: a real number of the process (sim_os_number_new), so it never
  * collides with the program's own, and the descriptor engine sees it open. */
+static void sim_desc_release(struct sim_desc *d);
+
 static int sim_desc_install(struct sim_desc *d)
 {
 	int fd = sim_os_number_new();
@@ -500,6 +502,10 @@ static int sim_desc_install(struct sim_desc *d)
 		sim_w.descs = nd;
 		sim_w.ndescs = n;
 	}
+	/* A number closed behind the world's back (close(2), which cport.h forbids, or an
+	 * unreaped result destroy closed) and given out again: its old descriptor goes. */
+	if (sim_w.descs[SIM_SLOT(fd)])
+		sim_desc_release(sim_w.descs[SIM_SLOT(fd)]);
 	sim_w.descs[SIM_SLOT(fd)] = d;
 	return fd;
 }
