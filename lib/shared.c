@@ -50,8 +50,13 @@ struct shared_slot {
 #define SHARED_NO_END INT64_MIN
 
 /* A follower: a thread asleep in cport_wait, on its own stack. Completions handed to
- * it go straight into its array (`n`); `woken` without any: lead, or see the stop. */
+ * it go straight into its array (`n`); `woken` without any: lead, or see the stop.
+ * It sleeps on its own mutex and condition variable, not the port's: one handed
+ * completions returns without taking the port's mutex again, which the thread that
+ * woke it still holds (sleeping on the port's mutex made every hand-over two wake-ups:
+ * the signal, then the mutex). `woken` is written with both mutexes held. */
 struct shared_waiter {
+	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct shared_waiter *next; /* toward older waiters */
 	pthread_t tid;
@@ -135,6 +140,16 @@ static void shared_wake_leader(cport *port)
 		port->be->wake(port);
 }
 
+/* Wake follower `w`, already off the stack, its `n` set. The caller holds the port's
+ * mutex; `w` is not touched after its own mutex is released (its thread may return). */
+static void shared_waiter_wake(struct shared_waiter *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->woken = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
 /* ---- 2. Handing completions out ---------------------------------------------------- */
 
 /* Up to `max` ready completions into `out`, for thread `tid`, if fewer than `conc`
@@ -179,8 +194,7 @@ static void shared_hand(cport *port, unsigned share)
 		struct shared_waiter *w = sh->top;
 		sh->top = w->next;
 		w->n = shared_take(port, w->tid, w->out, w->max < share ? w->max : share);
-		w->woken = true;
-		pthread_cond_signal(&w->cv);
+		shared_waiter_wake(w);
 	}
 }
 
@@ -312,11 +326,12 @@ int cport_stop(cport *port)
 		return r;
 	struct cport__shared *sh = port->sh;
 	sh->stopped = true;
-	for (struct shared_waiter *w = sh->top; w; w = w->next) {
-		w->woken = true;
-		pthread_cond_signal(&w->cv);
+	while (sh->top) {
+		struct shared_waiter *w = sh->top;
+		sh->top = w->next;
+		w->n = 0;
+		shared_waiter_wake(w);
 	}
-	sh->top = NULL;
 	shared_wake_leader(port);
 	pthread_mutex_unlock(&sh->mu);
 	return 0;
@@ -353,6 +368,7 @@ struct shared_wait {
 	unsigned max;
 	int64_t timeout_ns;
 	uint64_t deadline; /* timeout_ns > 0: when it ends */
+	bool unlocked;     /* returns handed completions without the port's mutex */
 };
 
 /* Time left (< 0 forever, 0 none). */
@@ -370,9 +386,8 @@ static void shared_pass_lead(struct cport__shared *sh)
 	if (!w)
 		return;
 	sh->top = w->next;
-	w->woken = true;
 	w->n = 0;
-	pthread_cond_signal(&w->cv);
+	shared_waiter_wake(w);
 }
 
 /* How many of the ready completions each thread that may run them now gets: the
@@ -445,28 +460,40 @@ static int shared_cv_wait(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t dead
 }
 
 /* Sleep as a follower until handed completions, told to lead, stopped, or timed out.
- * Returns the count handed (0: go round again, or the time is up). */
+ * Returns the count handed (0: go round again, or the time is up). Handed them while
+ * asleep, it returns without the port's mutex (w->unlocked); else with it held. */
 static unsigned shared_follow(cport *port, struct shared_wait *w)
 {
 	struct cport__shared *sh = port->sh;
 	struct shared_waiter me = {.tid = w->self, .out = w->out, .max = w->max};
+	pthread_mutex_init(&me.mu, NULL);
 	shared_cv_init(&me.cv);
 	me.next = sh->top;
 	sh->top = &me;
+	pthread_mutex_unlock(&sh->mu);
+	pthread_mutex_lock(&me.mu);
 	int err = 0;
 	while (!me.woken && err == 0) {
 		if (w->timeout_ns < 0)
-			pthread_cond_wait(&me.cv, &sh->mu);
+			pthread_cond_wait(&me.cv, &me.mu);
 		else
-			err = shared_cv_wait(&me.cv, &sh->mu, w->deadline);
+			err = shared_cv_wait(&me.cv, &me.mu, w->deadline);
 	}
-	if (!me.woken) { /* timed out: still on the stack */
+	bool woken = me.woken;
+	pthread_mutex_unlock(&me.mu);
+	w->unlocked = woken && me.n != 0;
+	if (!w->unlocked)
+		pthread_mutex_lock(&sh->mu);
+	if (!woken && !me.woken) { /* timed out: still on the stack */
 		struct shared_waiter **p = &sh->top;
 		while (*p != &me)
 			p = &(*p)->next;
 		*p = me.next;
 	}
+	/* Woken: its waker let go of `me` with me.mu; timed out: it holds sh->mu now, and
+	 * wakers hold it throughout. */
 	pthread_cond_destroy(&me.cv);
+	pthread_mutex_destroy(&me.mu);
 	return me.n;
 }
 
@@ -507,6 +534,8 @@ int cport__shared_wait(cport *port, cport_op **out, unsigned max, int64_t timeou
 	shared_give_back(port, w.self);
 	/* A chain must end before the port is driven (as cport_wait_enter). */
 	r = port->chain.open ? CPORT_EINVAL : shared_loop(port, &w);
+	if (w.unlocked) /* a follower handed completions: its waker handed the rest too */
+		return r;
 	shared_kick(port);
 	pthread_mutex_unlock(&sh->mu);
 	return r;

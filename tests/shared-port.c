@@ -533,6 +533,71 @@ static void test_concurrency_limit(void **state)
 	cport_destroy(port);
 }
 
+/* ---- Followers timing out while completions are handed to them -------------------- */
+
+/*
+ * A follower sleeps on its own condition variable and returns what it was handed
+ * without the port's mutex; one that times out takes the mutex to leave the stack, and
+ * may find it was handed completions in between. Four threads wait with timeouts of 1
+ * to 64 us while the test thread posts TO_POSTS ops in bursts: each post is reaped
+ * exactly once, and every thread ends (no lost wake-up, no waiter left on the stack).
+ */
+enum { TO_THREADS = 4, TO_POSTS = 50000 };
+static atomic_uchar *to_seen;
+static atomic_uint to_reaped;
+
+static void *to_thread(void *arg)
+{
+	cport *port = arg;
+	uint64_t end = t_now_ms() + T_BOUND_MS;
+	unsigned turn = 0;
+	while (atomic_load(&to_reaped) < TO_POSTS && t_now_ms() < end) {
+		cport_op *out[4];
+		int64_t timeout = (int64_t)(1000u << (turn++ % 7)); /* 1 to 64 us */
+		int n = cport_wait(port, out, 1 + turn % 4, timeout);
+		if (n < 0) {
+			t_bad("cport_wait: %s", cport_err_name(n));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			if (out[i]->result < 0 || out[i]->result >= TO_POSTS ||
+			    atomic_fetch_add(&to_seen[out[i]->result], 1) != 0)
+				t_bad("post %lld reaped twice or unknown", (long long)out[i]->result);
+			atomic_fetch_add(&to_reaped, 1);
+		}
+	}
+	return NULL;
+}
+
+static void test_follower_timeouts(void **state)
+{
+	(void)state;
+	t_bad_reset();
+	atomic_store(&to_reaped, 0);
+	to_seen = calloc(TO_POSTS, 1);
+	cport_op *posts = calloc(TO_POSTS, sizeof *posts);
+	assert_non_null(to_seen);
+	assert_non_null(posts);
+	cport *port = shared_port(TO_THREADS);
+	pthread_t th[TO_THREADS];
+	for (int i = 0; i < TO_THREADS; i++)
+		start(&th[i], to_thread, port);
+	for (int i = 0; i < TO_POSTS; i++) {
+		assert_int_equal(cport_post(port, &posts[i], i), 0);
+		if (i % 64 == 63)
+			t_sleep_us(20 * (unsigned)(i / 64 % 5)); /* bursts, and pauses past timeouts */
+	}
+	for (int i = 0; i < TO_THREADS; i++)
+		pthread_join(th[i], NULL);
+	t_bad_check();
+	assert_int_equal(atomic_load(&to_reaped), TO_POSTS);
+	for (int i = 0; i < TO_POSTS; i++)
+		assert_int_equal(atomic_load(&to_seen[i]), 1);
+	cport_destroy(port);
+	free(posts);
+	free(to_seen);
+}
+
 /* ---- Stop while threads wait ------------------------------------------------------- */
 
 struct stop_waiter {
@@ -807,6 +872,7 @@ int main(void)
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_lifo),
 		cmocka_unit_test(test_concurrency_limit),
+		cmocka_unit_test(test_follower_timeouts),
 		cmocka_unit_test(test_stop_while_waiting),
 		cmocka_unit_test(test_sends_never_interleave),
 		cmocka_unit_test(test_multishot_lent),
