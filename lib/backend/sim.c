@@ -489,18 +489,10 @@ static int sim_desc_install(struct sim_desc *d)
 	int fd = sim_os_number_new();
 	if (fd < 0)
 		return fd;
-	if (SIM_SLOT(fd) >= sim_w.ndescs) {
-		uint32_t n = sim_w.ndescs ? sim_w.ndescs : 64;
-		while (n <= SIM_SLOT(fd))
-			n *= 2;
-		struct sim_desc **nd = realloc(sim_w.descs, n * sizeof *nd);
-		if (!nd) {
-			sim_os_number_close(fd);
-			return CPORT_ENOMEM;
-		}
-		memset(nd + sim_w.ndescs, 0, (n - sim_w.ndescs) * sizeof *nd);
-		sim_w.descs = nd;
-		sim_w.ndescs = n;
+	if (cport__grow(&sim_w.descs, &sim_w.ndescs, sizeof *sim_w.descs,
+			(uint64_t)SIM_SLOT(fd) + 1, 64) < 0) {
+		sim_os_number_close(fd);
+		return CPORT_ENOMEM;
 	}
 	/* A number closed behind the world's back (close(2), which cport.h forbids, or an
 	 * unreaped result destroy closed) and given out again: its old descriptor goes. */
