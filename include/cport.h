@@ -1867,6 +1867,23 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
  * for happened completes with CPORT_POLL_RDHUP, asked for or not (the kernel wakes
  * every poll for it); beside an asked-for event it is left out, as elsewhere.
  *
+ * io_uring ties an op to the thread that handed its SQE to the kernel: the thread whose
+ * cport_submit or cport_wait flushed it (a shared port: the submitting thread itself
+ * while another waits in the kernel, else the next thread to wait). Two consequences:
+ *   - If that thread ends while the op still waits (a receive or an accept waiting for
+ *     a peer, a poll), the kernel ends the op: it completes CPORT_ECANCELED (with a
+ *     timeout_ns, possibly CPORT_ETIMEDOUT). A port's ops should not outlive the
+ *     threads that drive it. IOCP (Windows Vista on) and the readiness backends have
+ *     no such tie. Tested: shared-port's "submitter gone" case.
+ *   - The kernel's completion work for the op (the retry of a receive when data came)
+ *     runs in that thread, when it next enters the kernel (COOP_TASKRUN): at once if it
+ *     sleeps (in cport_wait or anywhere else interruptible), else at its next system
+ *     call or scheduler tick. A shared port's thread that computes without a system
+ *     call therefore holds back its ops' completions by up to a tick (4 ms at 250 Hz;
+ *     on a CPU with nohz_full, until its next system call). The alternative, an
+ *     interrupt of that thread per completion, made a shared port's mt-echo 1.6x slower
+ *     (bench/README).
+ *
  * Registered buffers and files (section 4d): io_uring registers them with the kernel
  * (IORING_REGISTER_BUFFERS, IORING_REGISTER_FILES; cport calls io_uring_register(2)
  * itself and never raises RLIMIT_NOFILE). Fixed reads and writes are READ_FIXED /
@@ -1949,11 +1966,11 @@ CPORT_API int cport_recvmsg_pool(cport *port, cport_op *op, cport_fd fd, uint16_
 
 /*
  * Shared ports (CPORT_OPT_SHARED, section 3b), per backend:
- *   - io_uring: one ring; its setup leaves out SINGLE_ISSUER, DEFER_TASKRUN and
- *     COOP_TASKRUN (a completion's work must not wait for the submitting thread to
- *     enter the kernel: it may be asleep in cport_wait). Each call's SQEs reach the
- *     kernel before it returns; one waiting thread at a time sleeps in io_uring_enter
- *     without the port's lock while others submit.
+ *   - io_uring: one ring, set up as a default port's (COOP_TASKRUN, not SINGLE_ISSUER
+ *     or DEFER_TASKRUN); which thread runs an op's completion work, and when, is in
+ *     the io_uring note above. A call's SQEs reach the kernel before it returns while
+ *     another thread sleeps in io_uring_enter (which it does without the port's lock
+ *     while others submit), else in the next waiting thread's round.
  *   - epoll: one thread at a time sleeps in epoll_wait without the lock; the others
  *     submit (epoll_ctl) meanwhile.
  *   - poll: the sleeping thread polls a copy of the descriptor set; a submit that

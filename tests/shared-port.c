@@ -598,6 +598,156 @@ static void test_follower_timeouts(void **state)
 	free(to_seen);
 }
 
+/* ---- The submitting thread asleep, or busy ----------------------------------------- */
+
+/*
+ * On io_uring an op's completion work runs in the thread that submitted it, at its next
+ * entry into the kernel (cport.h section 7, shared ports): a sleeping thread is woken
+ * for it, a running one runs it at its next system call or scheduler tick, and the
+ * kernel runs that of a thread that has ended. Thread L waits first and leads (asleep
+ * in the kernel); thread S then submits a receive and waits too (asleep as a
+ * follower), or computes without a system call, or ends. The test thread writes the
+ * peer end: the receive must complete, whoever reaps it.
+ */
+enum sub_mode { SUB_ASLEEP, SUB_BUSY, SUB_GONE };
+
+struct sub_ctx {
+	cport *port;
+	cport_fd fd;
+	cport_op recv, release;
+	char buf[8];
+	enum sub_mode mode;
+	atomic_int reaped;  /* the receive's completion, counted by whoever reaps it */
+	atomic_int spun;    /* S was still computing when the receive was reaped */
+	atomic_int s_done;  /* S stopped computing */
+};
+
+static void sub_reap(struct sub_ctx *c, int64_t bound_ns)
+{
+	cport_op *out[2];
+	int n = cport_wait(c->port, out, 2, bound_ns);
+	if (n < 0)
+		t_bad("cport_wait: %s", cport_err_name(n));
+	for (int i = 0; i < n; i++)
+		if (out[i] == &c->recv) {
+			atomic_store(&c->spun, c->mode == SUB_BUSY && !atomic_load(&c->s_done));
+			atomic_fetch_add(&c->reaped, 1);
+		}
+}
+
+static void *sub_leader(void *arg)
+{
+	struct sub_ctx *c = arg;
+	uint64_t end = t_now_ms() + T_BOUND_MS;
+	while (atomic_load(&c->reaped) == 0 && t_now_ms() < end)
+		sub_reap(c, 100000000);
+	return NULL;
+}
+
+static void *sub_submitter(void *arg)
+{
+	struct sub_ctx *c = arg;
+	int r = cport_recv(c->port, &c->recv, c->fd, c->buf, sizeof c->buf, 0);
+	if (r < 0) {
+		t_bad("cport_recv: %s", cport_err_name(r));
+		return NULL;
+	}
+	uint64_t end = t_now_ms() + T_BOUND_MS;
+	if (c->mode == SUB_GONE)
+		return NULL;
+	if (c->mode == SUB_BUSY) {
+		/* No system call until the receive is reaped (or the hang bound): t_now_ms
+		 * reads the clock through the vDSO, checked once per million rounds. */
+		volatile uint64_t x = 1;
+		for (unsigned i = 1; atomic_load(&c->reaped) == 0; i++) {
+			x = x * 6364136223846793005ull + 1;
+			if (i % 1000000 == 0 && t_now_ms() >= end)
+				break;
+		}
+		atomic_store(&c->s_done, 1);
+		return NULL;
+	}
+	while (atomic_load(&c->reaped) == 0 && t_now_ms() < end)
+		sub_reap(c, 100000000);
+	return NULL;
+}
+
+static bool sub_nohz_full(void)
+{
+#ifdef __linux__
+	char line[64] = "";
+	FILE *f = fopen("/sys/devices/system/cpu/nohz_full", "r");
+	if (!f)
+		return false;
+	bool some = fgets(line, sizeof line, f) && line[0] != '\n' && line[0] != '\0' &&
+		    strncmp(line, "(null)", 6) != 0;
+	fclose(f);
+	return some;
+#else
+	return false;
+#endif
+}
+
+static void submitter_case(enum sub_mode mode)
+{
+	t_bad_reset();
+	if (mode == SUB_BUSY && sub_nohz_full())
+		t_skip("CPUs with nohz_full run no tick: a thread computing without a system "
+		       "call holds its io_uring completion work back (cport.h section 7)");
+	static struct sub_ctx c;
+	memset(&c, 0, sizeof c);
+	c.port = shared_port(2);
+	c.mode = mode;
+	cport_fd sv[2];
+	stream_pair(sv);
+	c.fd = sv[0];
+	pthread_t l, sub;
+	start(&l, sub_leader, &c);
+	t_sleep_us(200000); /* L asleep in the kernel, leading (a generous guess) */
+	start(&sub, sub_submitter, &c);
+	if (mode == SUB_GONE)
+		pthread_join(sub, NULL);
+	t_sleep_us(200000); /* S's receive submitted, S asleep or computing */
+	t_write_all(sv[1], "12345678", 8);
+	if (mode != SUB_GONE)
+		pthread_join(sub, NULL);
+	pthread_join(l, NULL);
+	t_bad_check();
+	assert_int_equal(atomic_load(&c.reaped), 1);
+	if (mode == SUB_GONE && strcmp(cport_backend_name(c.port), "io_uring") == 0) {
+		/* The kernel ties the op to the thread that handed it over (cport.h
+		 * section 7, io_uring): that thread's end ends it. */
+		assert_int_equal(c.recv.result, CPORT_ECANCELED);
+	} else {
+		assert_int_equal(c.recv.result, 8);
+		assert_memory_equal(c.buf, "12345678", 8);
+	}
+	if (mode == SUB_BUSY) /* reaped by L while S still computed: its tick ran the work */
+		assert_int_equal(atomic_load(&c.spun), 1);
+	t_close(sv[1]);
+	assert_int_equal(cport_close(c.port, &c.release, sv[0]), 0);
+	t_run(c.port, &c.release);
+	cport_destroy(c.port);
+}
+
+static void test_submitter_asleep(void **state)
+{
+	(void)state;
+	submitter_case(SUB_ASLEEP);
+}
+
+static void test_submitter_busy(void **state)
+{
+	(void)state;
+	submitter_case(SUB_BUSY);
+}
+
+static void test_submitter_gone(void **state)
+{
+	(void)state;
+	submitter_case(SUB_GONE);
+}
+
 /* ---- Stop while threads wait ------------------------------------------------------- */
 
 struct stop_waiter {
@@ -873,6 +1023,9 @@ int main(void)
 		cmocka_unit_test(test_lifo),
 		cmocka_unit_test(test_concurrency_limit),
 		cmocka_unit_test(test_follower_timeouts),
+		cmocka_unit_test(test_submitter_asleep),
+		cmocka_unit_test(test_submitter_busy),
+		cmocka_unit_test(test_submitter_gone),
 		cmocka_unit_test(test_stop_while_waiting),
 		cmocka_unit_test(test_sends_never_interleave),
 		cmocka_unit_test(test_multishot_lent),
