@@ -278,7 +278,7 @@ static const struct wdef wdefs[] = {
 	 .op = "one 64-byte request answered, 64 connections, servers on threads",
 	 .reference = "peer asio 2t", .mt_rows = true, .asio = ASIO_ROW(asio_mt_echo)},
 	{.name = "mt-uneven", .n_full = {100000}, .n_quick = {2000}, .cport = wl_mt_uneven,
-	 .op = "one request answered after ~2 us of work; 4 of 64 connections carry most (sharded: all on one port)",
+	 .op = "one request answered after ~2 us of work; 4 of 64 connections carry 15/16 (sharded: all on one port)",
 	 .reference = "cport io_uring 2 ports", .mt_rows = true,
 	 .asio = ASIO_ROW(asio_mt_uneven)},
 };
