@@ -317,6 +317,8 @@ bool cport__shared_end_later(cport *port, cport_op *op, int64_t result)
 	return true;
 }
 
+static void shared_pass_lead(struct cport__shared *sh);
+
 int cport_stop(cport *port)
 {
 	if (!port || !port->sh)
@@ -326,12 +328,8 @@ int cport_stop(cport *port)
 		return r;
 	struct cport__shared *sh = port->sh;
 	sh->stopped = true;
-	while (sh->top) {
-		struct shared_waiter *w = sh->top;
-		sh->top = w->next;
-		w->n = 0;
-		shared_waiter_wake(w);
-	}
+	while (sh->top)
+		shared_pass_lead(sh); /* each returns CPORT_ESHUTDOWN, seeing the stop */
 	shared_wake_leader(port);
 	pthread_mutex_unlock(&sh->mu);
 	return 0;
